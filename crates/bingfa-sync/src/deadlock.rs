@@ -1,0 +1,2 @@
+//! Deadlock detection: the wait-for graph, its watchdog, and lock order
+//! checking (lockdep). To be written.

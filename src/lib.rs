@@ -1,0 +1,16 @@
+//! # bingfa (并发)
+//!
+//! Concurrency primitives in three paradigms, OS threads, OS processes and
+//! green threads, with the semantics people know from Python's `threading`,
+//! `queue`, `multiprocessing`, `concurrent.futures`, `greenlet` and `gevent`.
+//!
+//! This facade re-exports each member crate as a module; depend on a member
+//! crate alone (`bingfa-sync`, ...) when you need only one paradigm.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+/// Thread primitives and deadlock detection: see [`bingfa_sync`].
+pub use bingfa_sync as sync;
+
+/// The event recorder, terminal timeline and Chrome trace: see [`bingfa_trace`].
+pub use bingfa_trace as trace;
