@@ -14,3 +14,6 @@
 pub mod flags;
 
 pub use flags::active;
+pub mod record;
+
+pub use record::{record, record_in, start, stop, Event, EventKind};
