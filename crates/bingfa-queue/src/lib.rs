@@ -1,0 +1,1 @@
+//! Thread queues with Python's semantics (work in progress).
