@@ -1,0 +1,1 @@
+//! Thread-pool executor and futures (work in progress).
