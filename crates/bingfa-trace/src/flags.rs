@@ -14,18 +14,24 @@ static FLAGS: AtomicU32 = AtomicU32::new(0);
 
 /// The flags in force, as one relaxed atomic load. Zero means "no
 /// instrumentation": the caller takes its fast path.
+///
+/// Python: no standard equivalent (`sys.gettrace() is not None` is close).
 #[inline(always)]
 pub fn active() -> u32 {
     FLAGS.load(Ordering::Relaxed)
 }
 
 /// Whether `flag` (one of the constants of this module) is on.
+///
+/// Python: no standard equivalent.
 #[inline]
 pub fn is_on(flag: u32) -> bool {
     active() & flag != 0
 }
 
 /// Turns `flag` on or off; returns whether it was on before.
+///
+/// Python: no standard equivalent.
 pub fn set(flag: u32, on: bool) -> bool {
     let old = if on {
         FLAGS.fetch_or(flag, Ordering::SeqCst)

@@ -8,12 +8,68 @@
 //! happens. When a flag is on, the primitive takes its instrumented path:
 //! [`flags::TRACE`] feeds this crate's recorder, [`flags::DEADLOCK`] feeds
 //! `bingfa_sync::deadlock`.
+//!
+//! A lesson records what its threads do, then shows it: [`Timeline`] draws
+//! who held what and who waited for whom in the terminal, [`chrome::write`]
+//! saves the same events for Perfetto (<https://ui.perfetto.dev>).
+//!
+//! ```
+//! use bingfa_trace::{chrome, record, EventKind, Timeline, Colour};
+//! use std::thread;
+//!
+//! bingfa_trace::start();
+//! let worker = thread::Builder::new()
+//!     .name("worker".into())
+//!     .spawn(|| {
+//!         record(EventKind::Blocked, "lock_a");
+//!         record(EventKind::Acquired, "lock_a");
+//!         record(EventKind::Mark, "counting");
+//!         record(EventKind::Released, "lock_a");
+//!     })
+//!     .unwrap();
+//! worker.join().unwrap();
+//! let events = bingfa_trace::stop();
+//! assert_eq!(events.len(), 4);
+//!
+//! let timeline = Timeline::new(&events)
+//!     .title("one worker, one lock")
+//!     .width(40)
+//!     .colour(Colour::Never);
+//! let text = timeline.render();
+//! assert!(text.contains("worker"));
+//! assert!(text.contains("acquired lock_a"));
+//! print!("{timeline}");
+//!
+//! let json = chrome::to_json(&events);
+//! assert!(json.contains("\"holds lock_a\""));
+//! # let path = std::env::temp_dir().join("bingfa-trace-doc.json");
+//! chrome::write(&path, &events).unwrap(); // open it in Perfetto
+//! # std::fs::remove_file(&path).ok();
+//! ```
+//!
+//! The timeline of a deadlock ends with both threads waiting to the right
+//! edge, and says so:
+//!
+//! ```text
+//! t1 |A███████████████████████████████████████>
+//!    |          B░░░░░░░░░░░░░░░░░░░░░░░░░░░░░>
+//! t2 |    B███████████████████████████████████>
+//!    |              A░░░░░░░░░░░░░░░░░░░░░░░░░>
+//!
+//! at the end (t=12.0ms):
+//!   t1 holds lock_a, waits for lock_b (held by t2)
+//!   t2 holds lock_b, waits for lock_a (held by t1)
+//! ```
 
 #![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
 
+pub mod chrome;
 pub mod flags;
+mod model;
+pub mod record;
+mod timeline;
 
 pub use flags::active;
-pub mod record;
-
-pub use record::{record, record_in, start, stop, Event, EventKind};
+pub use record::{current_lane, record, record_in, snapshot, start, stop, Event, EventKind};
+pub use timeline::{Colour, Timeline};

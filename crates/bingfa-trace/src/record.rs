@@ -63,6 +63,9 @@ fn lock() -> std::sync::MutexGuard<'static, Log> {
 }
 
 /// Clears the log, sets time zero to now and turns [`flags::TRACE`] on.
+///
+/// Python: `sys.settrace(...)` / `viztracer.VizTracer.start`.
+#[doc(alias = "settrace")]
 pub fn start() {
     {
         let mut l = lock();
@@ -73,18 +76,25 @@ pub fn start() {
 }
 
 /// Turns [`flags::TRACE`] off and takes every event recorded since [`start`],
-/// in the order they were recorded.
+/// in the order they were recorded (which is time order).
+///
+/// Python: `viztracer.VizTracer.stop`.
 pub fn stop() -> Vec<Event> {
     flags::set(flags::TRACE, false);
     std::mem::take(&mut lock().events)
 }
 
 /// A copy of the events recorded so far, recording going on.
+///
+/// Python: no standard equivalent.
 pub fn snapshot() -> Vec<Event> {
     lock().events.clone()
 }
 
 /// The current thread's lane name: its name, or `thread-N` from its id.
+///
+/// Python: `threading.current_thread().name`.
+#[doc(alias = "current_thread")]
 pub fn current_lane() -> Arc<str> {
     thread_local! {
         static LANE: Arc<str> = {
@@ -98,7 +108,10 @@ pub fn current_lane() -> Arc<str> {
     LANE.with(|l| l.clone())
 }
 
-/// Records `kind` on `object` for the current thread, if recording is on.
+/// Records `kind` on `object` for the current thread, if recording is on
+/// (one relaxed atomic load when it is off).
+///
+/// Python: no standard equivalent.
 #[inline]
 pub fn record(kind: EventKind, object: &str) {
     if flags::is_on(flags::TRACE) {
@@ -108,6 +121,8 @@ pub fn record(kind: EventKind, object: &str) {
 
 /// Records `kind` on `object` in the lane named `lane` (a green thread, a
 /// process...), if recording is on.
+///
+/// Python: no standard equivalent.
 pub fn record_in(lane: &str, kind: EventKind, object: &str) {
     if !flags::is_on(flags::TRACE) {
         return;
