@@ -1,0 +1,449 @@
+//! `cargo xtask bench`: runs the criterion benches and prints one table.
+//!
+//! # The convention the benches follow
+//!
+//! A criterion **group is one comparison**: group `mutex/uncontended` has one
+//! function per contender, `bingfa`, `parking_lot`, `std`, ... (a
+//! `BenchmarkId::new("bingfa", 8)` parameter makes `mutex/contended/8` a
+//! comparison of its own). The function named `bingfa` (or starting with
+//! `bingfa`) is the reference: each row's **ratio is its median time over the
+//! reference's median time**, so `parking_lot 1.25x` means parking_lot takes
+//! 1.25 times as long as bingfa (bingfa is faster) and `0.80x` means it takes
+//! 0.8 times as long (bingfa is slower). A group without a `bingfa` member
+//! compares to its fastest member. Throughput is shown when the group set one
+//! (`group.throughput(Throughput::Elements(n))`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use crate::json::Json;
+use crate::{cargo, crates, files_with_ext, project_root, show, target_dir, Result};
+
+/// How much work one iteration does, as criterion recorded it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Throughput {
+    Elements(f64),
+    Bytes(f64),
+    BytesDecimal(f64),
+}
+
+/// One benchmark's result.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct BenchResult {
+    /// The comparison: the group id, plus `/value` for a parameter.
+    pub group: String,
+    /// The contender: the function id.
+    pub member: String,
+    pub median_ns: f64,
+    pub mean_ns: f64,
+    pub throughput: Option<Throughput>,
+}
+
+/// Reads one result from the contents of criterion's `benchmark.json` and
+/// `estimates.json`.
+pub(crate) fn parse_result(benchmark: &str, estimates: &str) -> Result<BenchResult> {
+    let b = Json::parse(benchmark).map_err(|e| format!("benchmark.json: {e}"))?;
+    let e = Json::parse(estimates).map_err(|e| format!("estimates.json: {e}"))?;
+    let group_id = b
+        .get("group_id")
+        .and_then(Json::str)
+        .ok_or("benchmark.json: no group_id")?;
+    let function = b.get("function_id").and_then(Json::str);
+    let value = b.get("value_str").and_then(Json::str);
+    let (group, member) = match (function, value) {
+        (Some(f), Some(v)) => (format!("{group_id}/{v}"), f.to_string()),
+        (Some(f), None) => (group_id.to_string(), f.to_string()),
+        // `bench_with_input(BenchmarkId::from_parameter(v))`: the values
+        // are the contenders.
+        (None, Some(v)) => (group_id.to_string(), v.to_string()),
+        (None, None) => (group_id.to_string(), String::new()),
+    };
+    let point = |stat: &str| {
+        e.at(&[stat, "point_estimate"])
+            .and_then(Json::num)
+            .ok_or(format!("estimates.json: no {stat}.point_estimate"))
+    };
+    let throughput = b.get("throughput").and_then(|t| {
+        let n = |k: &str| t.get(k).and_then(Json::num);
+        n("Elements")
+            .map(Throughput::Elements)
+            .or_else(|| n("Bytes").map(Throughput::Bytes))
+            .or_else(|| n("BytesDecimal").map(Throughput::BytesDecimal))
+            .or_else(|| {
+                t.at(&["ElementsAndBytes", "elements"])
+                    .and_then(Json::num)
+                    .map(Throughput::Elements)
+            })
+    });
+    Ok(BenchResult {
+        group,
+        member,
+        median_ns: point("median")?,
+        mean_ns: point("mean")?,
+        throughput,
+    })
+}
+
+/// Formats nanoseconds in a readable unit.
+pub(crate) fn fmt_ns(ns: f64) -> String {
+    if ns < 1e3 {
+        format!("{ns:.1} ns")
+    } else if ns < 1e6 {
+        format!("{:.2} µs", ns / 1e3)
+    } else if ns < 1e9 {
+        format!("{:.2} ms", ns / 1e6)
+    } else {
+        format!("{:.3} s", ns / 1e9)
+    }
+}
+
+/// Formats a rate per second with an SI (or binary, for bytes) prefix.
+pub(crate) fn fmt_throughput(t: Throughput, ns: f64) -> String {
+    let (per_iter, unit, base, prefixes) = match t {
+        Throughput::Elements(n) => (n, "elem/s", 1000.0, ["", "K", "M", "G", "T"]),
+        Throughput::Bytes(n) => (n, "B/s", 1024.0, ["", "Ki", "Mi", "Gi", "Ti"]),
+        Throughput::BytesDecimal(n) => (n, "B/s", 1000.0, ["", "K", "M", "G", "T"]),
+    };
+    let mut rate = per_iter / (ns * 1e-9);
+    let mut p = 0;
+    while rate >= base && p + 1 < prefixes.len() {
+        rate /= base;
+        p += 1;
+    }
+    format!("{rate:.2} {}{unit}", prefixes[p])
+}
+
+/// The table: one block of rows per comparison, the reference first.
+pub(crate) fn table(results: &[BenchResult]) -> String {
+    let mut groups: BTreeMap<&str, Vec<&BenchResult>> = BTreeMap::new();
+    for r in results {
+        groups.entry(&r.group).or_default().push(r);
+    }
+    let is_ref = |r: &BenchResult| r.member.starts_with("bingfa");
+    let mut rows = vec![[
+        "group".to_string(),
+        "member".into(),
+        "median".into(),
+        "mean".into(),
+        "throughput".into(),
+        "ratio".into(),
+    ]];
+    for (group, mut members) in groups {
+        members.sort_by(|a, b| (!is_ref(a), &a.member).cmp(&(!is_ref(b), &b.member)));
+        let reference = members
+            .iter()
+            .find(|r| is_ref(r))
+            .or_else(|| {
+                members
+                    .iter()
+                    .min_by(|a, b| a.median_ns.total_cmp(&b.median_ns))
+            })
+            .map(|r| r.median_ns)
+            .unwrap_or(f64::NAN);
+        for (i, r) in members.iter().enumerate() {
+            rows.push([
+                if i == 0 {
+                    group.to_string()
+                } else {
+                    String::new()
+                },
+                r.member.clone(),
+                fmt_ns(r.median_ns),
+                fmt_ns(r.mean_ns),
+                r.throughput
+                    .map_or(String::new(), |t| fmt_throughput(t, r.median_ns)),
+                format!("{:.2}x", r.median_ns / reference),
+            ]);
+        }
+    }
+    let mut widths = [0; 6];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |row: &[String; 6]| {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .enumerate()
+            .map(|(k, (c, w))| {
+                if k >= 2 {
+                    format!("{c:>w$}")
+                } else {
+                    format!("{c:<w$}")
+                }
+            })
+            .collect();
+        format!("| {} |\n", cells.join(" | "))
+    };
+    let mut out = line(&rows[0]);
+    let rule: Vec<String> = widths
+        .iter()
+        .enumerate()
+        .map(|(k, &w)| {
+            if k >= 2 {
+                format!("{}:", "-".repeat(w + 1))
+            } else {
+                "-".repeat(w + 2)
+            }
+        })
+        .collect();
+    out += &format!("|{}|\n", rule.join("|"));
+    for row in &rows[1..] {
+        out += &line(row);
+    }
+    out
+}
+
+/// Where criterion keeps its results.
+fn criterion_dir() -> PathBuf {
+    match std::env::var_os("CRITERION_HOME") {
+        Some(d) if !d.is_empty() => project_root().join(d),
+        _ => target_dir().join("criterion"),
+    }
+}
+
+/// Every result under `dir` whose estimates are not older than `since`.
+fn collect(dir: &Path, since: Option<SystemTime>) -> Result<Vec<BenchResult>> {
+    let mut out = Vec::new();
+    for est in files_with_ext(dir, "/new/estimates.json") {
+        if let Some(since) = since {
+            let modified = std::fs::metadata(&est).and_then(|m| m.modified());
+            if modified.map_or(true, |m| m < since) {
+                continue;
+            }
+        }
+        let bench = est.with_file_name("benchmark.json");
+        let read =
+            |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+        let r = parse_result(&read(&bench)?, &read(&est)?)
+            .map_err(|e| format!("{}: {e}", est.display()))?;
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// Runs the benches of `only`, or of every crate with a `benches/`, then
+/// prints and writes the table of this run's results.
+pub(crate) fn run(only: Option<&str>) -> Result<ExitCode> {
+    let with_benches: Vec<String> = crates()?
+        .into_iter()
+        .filter(|(_, dir)| !files_with_ext(&dir.join("benches"), ".rs").is_empty())
+        .map(|(name, _)| name)
+        .collect();
+    let chosen = match only {
+        Some(name) if with_benches.iter().any(|c| c == name) => vec![name.to_string()],
+        Some(name) => {
+            return Err(format!(
+                "crate `{name}` has no benches (crates with benches: {})",
+                with_benches.join(", ")
+            ))
+        }
+        None => with_benches,
+    };
+    if chosen.is_empty() {
+        return Err("no crate has a benches/ directory with a bench in it".into());
+    }
+    let args = std::env::var("BENCH_ARGS")
+        .unwrap_or_else(|_| "--warm-up-time 1 --measurement-time 3".into());
+    let started = SystemTime::now();
+    for krate in &chosen {
+        let mut cmd = cargo(["bench", "-p", krate, "--"]);
+        cmd.args(args.split_whitespace());
+        println!("\n=== bench: {krate} ===\n$ {}", show(&cmd));
+        let status = cmd
+            .status()
+            .map_err(|e| format!("could not run `{}`: {e}", show(&cmd)))?;
+        if !status.success() {
+            return Err(format!(
+                "`{}` failed; rerun `cargo xtask bench {krate}`",
+                show(&cmd)
+            ));
+        }
+    }
+    let results = collect(&criterion_dir(), Some(started))?;
+    report(&results, &args)
+}
+
+/// `cargo xtask bench --table`: the table of every result criterion keeps.
+pub(crate) fn table_only() -> Result<ExitCode> {
+    let results = collect(&criterion_dir(), None)?;
+    report(&results, "(from earlier runs)")
+}
+
+fn report(results: &[BenchResult], args: &str) -> Result<ExitCode> {
+    if results.is_empty() {
+        return Err(format!(
+            "no criterion results in {}: run `cargo xtask bench`",
+            criterion_dir().display()
+        ));
+    }
+    let table = table(results);
+    println!("\n{table}");
+    let md = format!(
+        "# Benchmarks\n\nWritten by `cargo xtask bench`; do not edit by hand.\n\n{}\
+         - criterion arguments: `{args}`\n\n\
+         Each group is one comparison. **ratio** = the row's median time / the median time \
+         of the group's `bingfa` row (of its fastest row when it has no `bingfa` row): \
+         `1.25x` takes 1.25 times as long as bingfa, `0.80x` takes 0.8 times as long.\n\n{table}",
+        machine()
+    );
+    let path = project_root().join("BENCHMARKS.md");
+    std::fs::write(&path, md).map_err(|e| format!("{}: {e}", path.display()))?;
+    println!("written to {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The machine, compiler, commit and date, as Markdown list items.
+fn machine() -> String {
+    let output = |prog: &str, args: &[&str]| {
+        std::process::Command::new(prog)
+            .args(args)
+            .current_dir(project_root())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_else(|| "unknown".into())
+    };
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let dirty = if output("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty() {
+        ""
+    } else {
+        " (with uncommitted changes)"
+    };
+    let secs = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!(
+        "- machine: {cpus} CPUs available, {cpu}\n- compiler: {}\n- commit: {}{dirty}\n- date: {} UTC\n",
+        output("rustc", &["-V"]),
+        output("git", &["rev-parse", "--short", "HEAD"]),
+        utc(secs)
+    )
+}
+
+/// `YYYY-MM-DD HH:MM` for seconds since the Unix epoch (Howard Hinnant's
+/// days-to-civil algorithm).
+pub(crate) fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let (h, m) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{m:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ESTIMATES: &str = r#"{"mean":{"confidence_interval":{"confidence_level":0.95,"lower_bound":19.1,"upper_bound":20.3},"point_estimate":19.7,"standard_error":0.3},"median":{"confidence_interval":{"confidence_level":0.95,"lower_bound":18.9,"upper_bound":19.4},"point_estimate":19.2,"standard_error":0.1},"median_abs_dev":{"confidence_interval":{"confidence_level":0.95,"lower_bound":0.1,"upper_bound":0.3},"point_estimate":0.2,"standard_error":0.05},"slope":null,"std_dev":{"confidence_interval":{"confidence_level":0.95,"lower_bound":1.0,"upper_bound":2.0},"point_estimate":1.5,"standard_error":0.2}}"#;
+
+    fn r(group: &str, member: &str, median: f64) -> BenchResult {
+        BenchResult {
+            group: group.into(),
+            member: member.into(),
+            median_ns: median,
+            mean_ns: median * 1.1,
+            throughput: None,
+        }
+    }
+
+    #[test]
+    fn parses_criterion_files() {
+        let bench = r#"{"group_id":"mutex/uncontended","function_id":"bingfa","value_str":null,"throughput":{"Elements":1000},"full_id":"mutex/uncontended/bingfa","directory_name":"mutex_uncontended/bingfa","title":"mutex/uncontended/bingfa"}"#;
+        let got = parse_result(bench, ESTIMATES).unwrap();
+        assert_eq!(
+            got,
+            BenchResult {
+                group: "mutex/uncontended".into(),
+                member: "bingfa".into(),
+                median_ns: 19.2,
+                mean_ns: 19.7,
+                throughput: Some(Throughput::Elements(1000.0)),
+            }
+        );
+        let param = r#"{"group_id":"mutex/contended","function_id":"std","value_str":"8","throughput":null}"#;
+        let got = parse_result(param, ESTIMATES).unwrap();
+        assert_eq!(
+            (got.group.as_str(), got.member.as_str(), got.throughput),
+            ("mutex/contended/8", "std", None)
+        );
+        assert!(parse_result("{}", ESTIMATES).is_err());
+        assert!(parse_result(param, "{\"mean\":{}}").is_err());
+    }
+
+    #[test]
+    fn table_puts_bingfa_first_and_divides_by_it() {
+        let mut fast = r("queue/spsc", "crossbeam", 50.0);
+        fast.throughput = Some(Throughput::Elements(1000.0));
+        let t = table(&[
+            r("mutex", "std", 30.0),
+            r("mutex", "bingfa", 20.0),
+            r("mutex", "parking_lot", 25.0),
+            fast,
+            r("queue/spsc", "bingfa", 100.0),
+            r("solo", "x", 10.0),
+            r("solo", "y", 40.0),
+        ]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 9, "{t}");
+        let expected = "\
+| group      | member      |   median |     mean |    throughput | ratio |
+|------------|-------------|---------:|---------:|--------------:|------:|
+| mutex      | bingfa      |  20.0 ns |  22.0 ns |               | 1.00x |
+|            | parking_lot |  25.0 ns |  27.5 ns |               | 1.25x |
+|            | std         |  30.0 ns |  33.0 ns |               | 1.50x |
+| queue/spsc | bingfa      | 100.0 ns | 110.0 ns |               | 1.00x |
+|            | crossbeam   |  50.0 ns |  55.0 ns | 20.00 Gelem/s | 0.50x |
+";
+        assert!(t.starts_with(expected), "{t}");
+        assert!(
+            lines[7].starts_with("| solo ") && lines[7].ends_with("| 1.00x |"),
+            "{t}"
+        );
+        assert!(lines[8].ends_with("| 4.00x |"), "{t}");
+    }
+
+    #[test]
+    fn units() {
+        assert_eq!(fmt_ns(999.0), "999.0 ns");
+        assert_eq!(fmt_ns(1_500.0), "1.50 µs");
+        assert_eq!(fmt_ns(2.5e6), "2.50 ms");
+        assert_eq!(fmt_ns(3e9), "3.000 s");
+        assert_eq!(
+            fmt_throughput(Throughput::Bytes(1024.0 * 1024.0), 1e9),
+            "1.00 MiB/s"
+        );
+        assert_eq!(
+            fmt_throughput(Throughput::Elements(1.0), 1e9),
+            "1.00 elem/s"
+        );
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00");
+        assert_eq!(utc(1_700_000_000), "2023-11-14 22:13");
+    }
+}

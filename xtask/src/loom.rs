@@ -1,0 +1,211 @@
+//! `cargo xtask loom`: runs the loom models of every crate that has them, and
+//! fails when one fails or when none ran at all (a mis-set cfg compiles the
+//! models away, and an empty run must not look like a pass).
+
+use std::io::{BufRead, BufReader};
+use std::process::{ExitCode, Stdio};
+
+use crate::{cargo, crates, files_with_ext, show, target_dir, Result};
+
+/// The totals of one `test result:` line of libtest.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TestResult {
+    pub ok: bool,
+    pub passed: u64,
+    pub failed: u64,
+    pub ignored: u64,
+    pub filtered: u64,
+}
+
+/// Parses `test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 12
+/// filtered out; finished in 0.52s`.
+pub(crate) fn parse_test_result(line: &str) -> Option<TestResult> {
+    let rest = line.trim().strip_prefix("test result: ")?;
+    let (status, counts) = rest.split_once(". ")?;
+    let mut r = TestResult {
+        ok: status == "ok",
+        ..TestResult::default()
+    };
+    for part in counts.split(';') {
+        let mut words = part.split_whitespace();
+        let (Some(n), Some(what)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let Ok(n) = n.parse::<u64>() else { continue };
+        match what {
+            "passed" => r.passed = n,
+            "failed" => r.failed = n,
+            "ignored" => r.ignored = n,
+            "filtered" => r.filtered = n,
+            _ => {}
+        }
+    }
+    Some(r)
+}
+
+/// Adds up the `test result:` lines of a test run's output.
+pub(crate) fn sum_results(output: &str) -> (TestResult, usize) {
+    let mut total = TestResult {
+        ok: true,
+        ..TestResult::default()
+    };
+    let mut binaries = 0;
+    for r in output.lines().filter_map(parse_test_result) {
+        binaries += 1;
+        total.ok &= r.ok;
+        total.passed += r.passed;
+        total.failed += r.failed;
+        total.ignored += r.ignored;
+        total.filtered += r.filtered;
+    }
+    (total, binaries)
+}
+
+/// The crates whose sources or tests mention `bingfa_loom`.
+fn loom_crates() -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for (name, dir) in crates()? {
+        let mut files = files_with_ext(&dir.join("src"), ".rs");
+        files.extend(files_with_ext(&dir.join("tests"), ".rs"));
+        if files
+            .iter()
+            .any(|f| std::fs::read_to_string(f).is_ok_and(|s| s.contains("bingfa_loom")))
+        {
+            out.push(name);
+        }
+    }
+    Ok(out)
+}
+
+/// Runs the loom models of `only`, or of every crate that has some.
+pub(crate) fn run(only: Option<&str>) -> Result<ExitCode> {
+    let all = loom_crates()?;
+    let chosen: Vec<String> = match only {
+        Some(name) if all.iter().any(|c| c == name) => vec![name.to_string()],
+        Some(name) => {
+            return Err(format!(
+                "crate `{name}` has no loom models (crates that mention `bingfa_loom`: {})",
+                all.join(", ")
+            ))
+        }
+        None => all,
+    };
+    let preemptions = std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| "2".into());
+    let rustflags = match std::env::var("RUSTFLAGS") {
+        Ok(f) if !f.trim().is_empty() => format!("{f} --cfg bingfa_loom"),
+        _ => "--cfg bingfa_loom".to_string(),
+    };
+    let target = target_dir().join("loom");
+
+    let mut summary = Vec::new();
+    for krate in &chosen {
+        let mut cmd = cargo(["test", "--release", "-p", krate, "--lib", "--tests"]);
+        cmd.arg("--target-dir").arg(&target).args(["--", "loom"]);
+        cmd.env("RUSTFLAGS", &rustflags)
+            .env("LOOM_MAX_PREEMPTIONS", &preemptions);
+        eprintln!(
+            "\n=== loom: {krate} ===\n$ RUSTFLAGS=\"{rustflags}\" LOOM_MAX_PREEMPTIONS={preemptions} {}",
+            show(&cmd)
+        );
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("could not run `{}`: {e}", show(&cmd)))?;
+        let mut output = String::new();
+        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+            let line = line.map_err(|e| e.to_string())?;
+            println!("{line}");
+            output += &line;
+            output.push('\n');
+        }
+        let status = child.wait().map_err(|e| e.to_string())?;
+        let (mut r, _) = sum_results(&output);
+        r.ok &= status.success();
+        summary.push((krate.clone(), r));
+    }
+
+    println!("\nloom summary (LOOM_MAX_PREEMPTIONS={preemptions}):");
+    let w = summary.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (krate, r) in &summary {
+        let verdict = match (r.ok, r.passed) {
+            (false, _) => "FAILED",
+            (true, 0) => "no models",
+            (true, _) => "ok",
+        };
+        println!(
+            "  {krate:<w$}  {:>4} models passed, {} failed, {} ignored  {verdict}",
+            r.passed, r.failed, r.ignored
+        );
+    }
+    let total: u64 = summary.iter().map(|(_, r)| r.passed).sum();
+    let failed: Vec<&str> = summary
+        .iter()
+        .filter(|(_, r)| !r.ok)
+        .map(|(k, _)| k.as_str())
+        .collect();
+    println!("  total: {total} models passed");
+    if !failed.is_empty() {
+        return Err(format!(
+            "loom models failed in {}: rerun `cargo xtask loom {}` and read the failing model above",
+            failed.join(", "),
+            failed[0]
+        ));
+    }
+    if total == 0 {
+        return Err(
+            "`cargo xtask loom`: zero loom models ran. Loom tests are named `loom_*` inside a \
+             `#[cfg(bingfa_loom)]` module; are they written, and compiled with --cfg bingfa_loom?"
+                .into(),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_libtest_summaries() {
+        let r = parse_test_result(
+            "test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 12 filtered out; finished in 0.52s",
+        )
+        .unwrap();
+        assert_eq!(
+            r,
+            TestResult {
+                ok: true,
+                passed: 3,
+                failed: 0,
+                ignored: 1,
+                filtered: 12
+            }
+        );
+        let f = parse_test_result("test result: FAILED. 1 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 9.1s").unwrap();
+        assert!(!f.ok);
+        assert_eq!((f.passed, f.failed), (1, 2));
+        assert_eq!(parse_test_result("test loom_tests::loom_x ... ok"), None);
+    }
+
+    #[test]
+    fn sums_over_test_binaries() {
+        let out = "\
+running 2 tests
+test a::loom_one ... ok
+test a::loom_two ... ok
+
+test result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 5 filtered out; finished in 1.00s
+
+running 0 tests
+
+test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 3 filtered out; finished in 0.00s
+";
+        let (r, n) = sum_results(out);
+        assert_eq!(n, 2);
+        assert!(r.ok);
+        assert_eq!((r.passed, r.filtered), (2, 8));
+        let (r, _) = sum_results(&format!("{out}test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.1s\n"));
+        assert!(!r.ok);
+        assert_eq!(r.failed, 1);
+    }
+}
