@@ -1,0 +1,282 @@
+//! The blocking layer shared by the three queues: waiting when full or
+//! empty, timeouts, `close`, and the task counter of `task_done`/`join`.
+//!
+//! It is generic over a [`Flavor`] (the store), so FIFO, LIFO and priority
+//! queues share one tested implementation of every wait.
+
+use core::marker::PhantomData;
+use core::time::Duration;
+
+use bingfa_sync::raw::atomic::{AtomicU64, Ordering};
+use bingfa_sync::raw::{Deadline, ParkResult, SpinWait};
+
+use crate::error::{
+    GetError, GetTimeoutError, PutError, PutTimeoutError, TaskDoneError, TryGetError, TryPutError,
+};
+use crate::raw::waiters::Waiters;
+use crate::raw::{CachePadded, Flavor};
+
+/// How long a blocking call may wait.
+#[derive(Clone, Copy)]
+enum Wait {
+    Forever,
+    Until(Deadline),
+}
+
+impl Wait {
+    /// `None`: do not wait at all (a zero timeout means "try").
+    fn from_timeout(timeout: Duration) -> Option<Wait> {
+        if timeout.is_zero() {
+            return None;
+        }
+        Some(match Deadline::after(timeout) {
+            Some(deadline) => Wait::Until(deadline),
+            None => Wait::Forever,
+        })
+    }
+
+    fn deadline(self) -> Option<Deadline> {
+        match self {
+            Wait::Forever => None,
+            Wait::Until(d) => Some(d),
+        }
+    }
+
+    fn has_passed(self) -> bool {
+        match self {
+            Wait::Forever => false,
+            Wait::Until(d) => d.has_passed(),
+        }
+    }
+}
+
+/// Why a wait ended without success.
+enum Stop {
+    Closed,
+    Timeout,
+}
+
+/// A queue's shared state: the store, who waits on it, and the tasks.
+pub(crate) struct Core<T, F> {
+    flavor: F,
+    /// Consumers waiting for an item.
+    not_empty: CachePadded<Waiters>,
+    /// Producers waiting for room (bounded queues only).
+    not_full: CachePadded<Waiters>,
+    /// Threads in `join`.
+    joiners: Waiters,
+    /// How many `task_done` calls succeeded; unfinished = pushed - done.
+    done: CachePadded<AtomicU64>,
+    _items: PhantomData<fn(T) -> T>,
+}
+
+impl<T, F: Flavor<T>> Core<T, F> {
+    pub(crate) fn new(flavor: F) -> Self {
+        Self {
+            flavor,
+            not_empty: CachePadded(Waiters::new()),
+            not_full: CachePadded(Waiters::new()),
+            joiners: Waiters::new(),
+            done: CachePadded(AtomicU64::new(0)),
+            _items: PhantomData,
+        }
+    }
+
+    // ---- put ----
+
+    #[inline]
+    pub(crate) fn try_put(&self, item: T) -> Result<(), TryPutError<T>> {
+        self.flavor.try_push(item)?;
+        self.not_empty.notify_one();
+        Ok(())
+    }
+
+    #[inline]
+    pub(crate) fn put(&self, item: T) -> Result<(), PutError<T>> {
+        self.put_until(item, Wait::Forever).map_err(|(item, _)| PutError(item))
+    }
+
+    pub(crate) fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutTimeoutError<T>> {
+        let Some(wait) = Wait::from_timeout(timeout) else {
+            return self.try_put(item).map_err(|err| match err {
+                TryPutError::Full(item) => PutTimeoutError::Timeout(item),
+                TryPutError::Closed(item) => PutTimeoutError::Closed(item),
+            });
+        };
+        self.put_until(item, wait).map_err(|(item, stop)| match stop {
+            Stop::Closed => PutTimeoutError::Closed(item),
+            Stop::Timeout => PutTimeoutError::Timeout(item),
+        })
+    }
+
+    fn put_until(&self, mut item: T, wait: Wait) -> Result<(), (T, Stop)> {
+        let mut spin = SpinWait::new();
+        let mut timed_out = false;
+        loop {
+            match self.try_put(item) {
+                Ok(()) => return Ok(()),
+                Err(TryPutError::Closed(back)) => return Err((back, Stop::Closed)),
+                Err(TryPutError::Full(back)) => item = back,
+            }
+            if timed_out || wait.has_passed() {
+                return Err((item, Stop::Timeout));
+            }
+            if spin.spin() {
+                continue;
+            }
+            let cap = self.flavor.capacity();
+            let result = self.not_full.wait(
+                || self.flavor.len() >= cap && !self.flavor.is_closed(),
+                wait.deadline(),
+            );
+            // One more try after a timeout: the room may have come with it.
+            timed_out = result == ParkResult::TimedOut;
+        }
+    }
+
+    // ---- get ----
+
+    #[inline]
+    pub(crate) fn try_get(&self) -> Result<T, TryGetError> {
+        let item = self.flavor.try_pop()?;
+        if self.flavor.capacity() != 0 {
+            self.not_full.notify_one();
+        }
+        Ok(item)
+    }
+
+    #[inline]
+    pub(crate) fn get(&self) -> Result<T, GetError> {
+        self.get_until(Wait::Forever).map_err(|_| GetError)
+    }
+
+    pub(crate) fn get_timeout(&self, timeout: Duration) -> Result<T, GetTimeoutError> {
+        let Some(wait) = Wait::from_timeout(timeout) else {
+            return self.try_get().map_err(|err| match err {
+                TryGetError::Empty => GetTimeoutError::Timeout,
+                TryGetError::Closed => GetTimeoutError::Closed,
+            });
+        };
+        self.get_until(wait).map_err(|stop| match stop {
+            Stop::Closed => GetTimeoutError::Closed,
+            Stop::Timeout => GetTimeoutError::Timeout,
+        })
+    }
+
+    fn get_until(&self, wait: Wait) -> Result<T, Stop> {
+        let mut spin = SpinWait::new();
+        let mut timed_out = false;
+        loop {
+            match self.try_get() {
+                Ok(item) => return Ok(item),
+                Err(TryGetError::Closed) => return Err(Stop::Closed),
+                Err(TryGetError::Empty) => {}
+            }
+            if timed_out || wait.has_passed() {
+                return Err(Stop::Timeout);
+            }
+            if spin.spin() {
+                continue;
+            }
+            let result = self.not_empty.wait(
+                || self.flavor.len() == 0 && !self.flavor.is_closed(),
+                wait.deadline(),
+            );
+            timed_out = result == ParkResult::TimedOut;
+        }
+    }
+
+    // ---- state ----
+
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.flavor.len()
+    }
+
+    #[inline]
+    pub(crate) fn capacity(&self) -> usize {
+        self.flavor.capacity()
+    }
+
+    #[inline]
+    pub(crate) fn is_full(&self) -> bool {
+        let cap = self.flavor.capacity();
+        cap != 0 && self.flavor.len() >= cap
+    }
+
+    // ---- close ----
+
+    pub(crate) fn close(&self) -> bool {
+        let first = self.flavor.close();
+        // Every blocked thread wakes and sees `Closed` (producers) or drains
+        // and then sees it (consumers).
+        self.not_full.notify_all_unconditionally();
+        self.not_empty.notify_all_unconditionally();
+        first
+    }
+
+    #[inline]
+    pub(crate) fn is_closed(&self) -> bool {
+        self.flavor.is_closed()
+    }
+
+    // ---- tasks ----
+
+    pub(crate) fn task_done(&self) -> Result<(), TaskDoneError> {
+        let mut done = self.done.load(Ordering::Relaxed);
+        loop {
+            if done >= self.flavor.pushed() {
+                return Err(TaskDoneError);
+            }
+            match self.done.compare_exchange_weak(
+                done,
+                done + 1,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(d) => done = d,
+            }
+        }
+        if done + 1 == self.flavor.pushed() {
+            self.joiners.notify_all();
+        }
+        Ok(())
+    }
+
+    #[inline]
+    pub(crate) fn unfinished_tasks(&self) -> u64 {
+        // `done` first: read the other way round, a put and its task_done
+        // landing between the two loads could make `done` exceed `pushed`.
+        let done = self.done.load(Ordering::SeqCst);
+        self.flavor.pushed().saturating_sub(done)
+    }
+
+    pub(crate) fn join(&self) {
+        self.join_until(Wait::Forever);
+    }
+
+    pub(crate) fn join_timeout(&self, timeout: Duration) -> bool {
+        match Wait::from_timeout(timeout) {
+            None => self.unfinished_tasks() == 0,
+            Some(wait) => self.join_until(wait),
+        }
+    }
+
+    fn join_until(&self, wait: Wait) -> bool {
+        loop {
+            if self.unfinished_tasks() == 0 {
+                return true;
+            }
+            if wait.has_passed() {
+                return false;
+            }
+            let result = self
+                .joiners
+                .wait(|| self.unfinished_tasks() != 0, wait.deadline());
+            if result == ParkResult::TimedOut {
+                return self.unfinished_tasks() == 0;
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! [`Queue`]: first in, first out.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::core::Core;
+use crate::error::{TryGetError, TryPutError};
+use crate::raw::locked::Locked;
+use crate::raw::ring::Ring;
+use crate::raw::Flavor;
+
+/// A first-in, first-out queue for many producers and many consumers.
+///
+/// Bounded queues are a lock-free ring (Vyukov's bounded MPMC queue, as in
+/// crossbeam-channel's array flavour): a `put` or `get` that need not wait
+/// is a load, a CAS and a store, and touches the parking lot only when a
+/// thread is actually waiting on the other side. Unbounded queues keep their
+/// items in a `VecDeque` behind a small spin-then-park lock.
+///
+/// Handles are cheap to clone; all of them refer to the same queue.
+///
+/// Python: `queue.Queue`.
+///
+/// # Examples
+/// ```
+/// use bingfa_queue::Queue;
+///
+/// let q = Queue::new(2);
+/// q.put("a").unwrap();
+/// q.put("b").unwrap();
+/// assert!(q.is_full());
+/// assert_eq!(q.get(), Ok("a"));
+/// assert_eq!(q.get(), Ok("b"));
+/// ```
+pub struct Queue<T> {
+    core: Arc<Core<T, Fifo<T>>>,
+}
+
+impl<T> Queue<T> {
+    /// A queue holding at most `capacity` items; 0 means unbounded.
+    ///
+    /// Python: `queue.Queue(maxsize=capacity)`.
+    ///
+    /// # Panics
+    /// If `capacity` is too large to index (above about 2^62) or the slots
+    /// of a bounded queue cannot be allocated: a bounded queue allocates all
+    /// its `capacity` slots up front.
+    pub fn new(capacity: usize) -> Self {
+        let flavor = if capacity == 0 {
+            Fifo::Unbounded(Locked::new(VecDeque::new(), 0))
+        } else {
+            Fifo::Bounded(Ring::new(capacity))
+        };
+        Queue {
+            core: Arc::new(Core::new(flavor)),
+        }
+    }
+
+    /// A queue without a capacity: `put` never waits.
+    ///
+    /// Python: `queue.Queue()`.
+    pub fn unbounded() -> Self {
+        Self::new(0)
+    }
+}
+
+queue_api!(Queue, []);
+
+/// The two stores of a FIFO queue.
+pub(crate) enum Fifo<T> {
+    Bounded(Ring<T>),
+    Unbounded(Locked<T, VecDeque<T>>),
+}
+
+impl<T> Flavor<T> for Fifo<T> {
+    #[inline]
+    fn try_push(&self, item: T) -> Result<(), TryPutError<T>> {
+        match self {
+            Fifo::Bounded(f) => f.try_push(item),
+            Fifo::Unbounded(f) => f.try_push(item),
+        }
+    }
+    #[inline]
+    fn try_pop(&self) -> Result<T, TryGetError> {
+        match self {
+            Fifo::Bounded(f) => f.try_pop(),
+            Fifo::Unbounded(f) => f.try_pop(),
+        }
+    }
+    #[inline]
+    fn len(&self) -> usize {
+        match self {
+            Fifo::Bounded(f) => f.len(),
+            Fifo::Unbounded(f) => f.len(),
+        }
+    }
+    #[inline]
+    fn capacity(&self) -> usize {
+        match self {
+            Fifo::Bounded(f) => f.capacity(),
+            Fifo::Unbounded(f) => f.capacity(),
+        }
+    }
+    #[inline]
+    fn pushed(&self) -> u64 {
+        match self {
+            Fifo::Bounded(f) => f.pushed(),
+            Fifo::Unbounded(f) => f.pushed(),
+        }
+    }
+    #[inline]
+    fn close(&self) -> bool {
+        match self {
+            Fifo::Bounded(f) => f.close(),
+            Fifo::Unbounded(f) => f.close(),
+        }
+    }
+    #[inline]
+    fn is_closed(&self) -> bool {
+        match self {
+            Fifo::Bounded(f) => f.is_closed(),
+            Fifo::Unbounded(f) => f.is_closed(),
+        }
+    }
+}
