@@ -1,0 +1,139 @@
+//! Smoke tests of the demos: each runs in `--quick` mode and must show what
+//! LESSONS.md says it shows.
+//!
+//! `cargo test` builds the examples next to this test's binary
+//! (`target/<profile>/examples/NAME`); when a filtered run did not build
+//! them, the test builds them itself.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Once;
+
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/demos-HASH -> target/<profile>/examples/NAME
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target dir")
+        .join("examples");
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    if !path.exists() {
+        static BUILD: Once = Once::new();
+        BUILD.call_once(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "--quiet", "-p", "bingfa", "--examples"])
+                .status()
+                .expect("run cargo build --examples");
+            assert!(status.success(), "cargo build --examples failed");
+        });
+    }
+    assert!(path.exists(), "example binary {} not found", path.display());
+    path
+}
+
+/// Runs a demo with `--quick` and a Chrome trace; returns its stdout after
+/// checking it exited 0 and wrote a trace that parses as JSON.
+fn run(name: &str, extra: &[&str]) -> String {
+    let trace =
+        std::env::temp_dir().join(format!("bingfa-demo-{name}-{}.json", std::process::id()));
+    let out = Command::new(example(name))
+        .arg("--quick")
+        .arg("--trace")
+        .arg(&trace)
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run the demo");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "demo {name} failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    let json = std::fs::read_to_string(&trace).expect("the demo wrote its trace");
+    std::fs::remove_file(&trace).ok();
+    assert!(
+        json.trim_start().starts_with('[') || json.trim_start().starts_with('{'),
+        "trace of {name} is not JSON"
+    );
+    assert!(json.contains("\"ph\""), "trace of {name} has no events");
+    stdout
+}
+
+#[test]
+fn deadlock_is_reported_then_both_fixes_finish() {
+    let out = run("deadlock", &[]);
+    assert!(
+        out.contains("DEADLOCK: 2 threads wait for each other in a cycle"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\"mutex_a\"") && out.contains("\"mutex_b\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("examples/deadlock.rs:"),
+        "source lines missing:\n{out}"
+    );
+    assert!(
+        out.contains("POTENTIAL DEADLOCK (lock order inversion)"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("All ten threads finished").count(),
+        2,
+        "both fixes must finish:\n{out}"
+    );
+    assert!(
+        out.contains("both fixes ran to the end with no report"),
+        "{out}"
+    );
+}
+
+#[test]
+fn race_loses_updates_without_the_lock_and_none_with_it() {
+    let out = run("race", &["--threads", "50"]);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("Result:"))
+        .expect("result line");
+    assert!(line.ends_with("with the lock n = 0."), "{line}");
+    assert!(!line.contains("without a lock n = 0;"), "{line}");
+}
+
+#[test]
+fn semaphore_never_lets_more_than_five_in() {
+    let out = run("semaphore", &[]);
+    assert!(
+        out.contains("Result: at most 5 of 20 threads inside at once (limit 5)."),
+        "{out}"
+    );
+}
+
+#[test]
+fn event_cars_wait_for_the_green_light() {
+    let out = run("event", &[]);
+    assert!(
+        out.contains("Result: 10 of 10 cars waited for the green light; 0 jumped it."),
+        "{out}"
+    );
+    assert!(out.contains("green light"), "{out}");
+}
+
+#[test]
+fn threads_have_names_and_liveness() {
+    let out = run("threads", &[]);
+    assert!(
+        out.contains(
+            "Result: name \"Thread-1\", alive after start = true, alive after join = false."
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("MyThread-1") && out.contains("MyThread-2"),
+        "{out}"
+    );
+}
