@@ -1,1 +1,82 @@
-//! Thread-pool executor and futures (work in progress).
+//! # bingfa-pool
+//!
+//! Executors and futures with the semantics of Python's
+//! `concurrent.futures`: a [`ThreadPool`] that runs closures on worker
+//! threads and hands back [`Future`]s, plus [`as_completed`] and [`wait`]
+//! for many futures at once.
+//!
+//! ```
+//! use bingfa_pool::{Error, ThreadPool};
+//!
+//! let pool = ThreadPool::builder()
+//!     .max_workers(4)
+//!     .thread_name_prefix("squares")
+//!     .build()
+//!     .unwrap();
+//!
+//! // submit: one task, one future.
+//! let f = pool.submit(|| 6 * 7).unwrap();
+//! f.add_done_callback(|outcome| println!("done: {outcome:?}"));
+//! assert_eq!(f.result(), Ok(42));
+//!
+//! // map: results in input order.
+//! let squares: Vec<i32> = pool
+//!     .map(|x: i32| x * x, 1..=5)
+//!     .unwrap()
+//!     .map(Result::unwrap)
+//!     .collect();
+//! assert_eq!(squares, [1, 4, 9, 16, 25]);
+//!
+//! // A panic fails only its own future, with the panic's message.
+//! let bad = pool.submit(|| -> i32 { panic!("boom") }).unwrap();
+//! assert_eq!(bad.result(), Err(Error::Panicked { message: "boom".into() }));
+//! assert_eq!(pool.submit(|| 1).unwrap().result(), Ok(1));
+//!
+//! // Shut down: queued work finishes, new work is refused.
+//! pool.shutdown(true, false);
+//! assert_eq!(pool.submit(|| 0).unwrap_err(), Error::Shutdown);
+//! ```
+//!
+//! ## Futures
+//!
+//! A [`Future`] is a shared handle (clone it freely). Its outcome is a
+//! `Result<R, Error>`: read it by clone ([`Future::result`]), by reference
+//! ([`Future::result_ref`]) or by move from the last handle
+//! ([`Future::into_result`]). Callbacks ([`Future::add_done_callback`])
+//! receive `&Result<R, Error>` and run exactly once. The executor's half is
+//! the [`Completer`], which any executor (this crate's thread pool, the
+//! process pool, your own) uses to complete a future from any thread.
+//!
+//! ## Differences from Python
+//!
+//! - Outcomes are values: `result()` returns `Err(Error::Panicked { .. })`
+//!   instead of re-raising, and `Err(Error::Cancelled)` instead of raising
+//!   `CancelledError`; [`Future::exception`] returns that error too.
+//! - Done-callbacks receive the outcome, not the future.
+//! - `map` returns an iterator of `Result`s: a failed item does not end the
+//!   iteration. `map_chunked` honours the chunk size on threads too.
+//! - All workers start when the pool is built (Python starts them lazily).
+//! - `as_completed`'s timeout ([`AsCompleted::next_timeout`]) applies per
+//!   call and does not end the iteration.
+//! - Dropping a pool is `shutdown(wait = true, cancel_pending = false)`, as
+//!   leaving Python's `with` block is.
+//! - `submit` requires `R: Sync` as well as `Send`, because every handle of
+//!   a future may borrow the value from its own thread.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+mod error;
+mod future;
+mod map;
+mod thread_pool;
+mod wait;
+
+#[cfg(all(test, bingfa_loom))]
+mod loom_tests;
+
+pub use error::Error;
+pub use future::{Completer, Future};
+pub use map::Map;
+pub use thread_pool::{Builder, ThreadPool};
+pub use wait::{as_completed, wait, AsCompleted, DoneAndNotDone, ReturnWhen};

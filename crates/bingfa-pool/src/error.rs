@@ -1,0 +1,71 @@
+//! The crate's one error type.
+
+use std::time::Duration;
+
+/// Why a [`Future`](crate::Future) has no value, or why a pool refused work.
+///
+/// Python raises a different exception for each; the docs of each variant
+/// name it. The enum is `Clone` because every handle of a shared future sees
+/// the same error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The future was cancelled before it started: by
+    /// [`Future::cancel`](crate::Future::cancel), by
+    /// `shutdown(_, cancel_pending = true)`, or because its executor dropped
+    /// the task without running it (Python: `concurrent.futures.CancelledError`).
+    #[error("the future was cancelled before it ran")]
+    Cancelled,
+    /// The task panicked; `message` is its panic message (Python: the
+    /// exception that `result()` re-raises). The worker that ran it survives.
+    #[error("the task panicked: {message}")]
+    Panicked {
+        /// The panic payload if it was a `&str` or a `String`, else a
+        /// placeholder naming the payload's kind.
+        message: String,
+    },
+    /// A `_timeout` call gave up after waiting this long (Python:
+    /// `TimeoutError` from `result(timeout=...)`). The future itself is
+    /// unaffected and may still complete.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// Work was submitted to a pool after `shutdown` (Python: `RuntimeError:
+    /// cannot schedule new futures after shutdown`).
+    #[error("cannot submit work: the pool has been shut down")]
+    Shutdown,
+    /// The pool is broken: a worker's initializer panicked with `message`.
+    /// Every pending task fails with this error and new submissions are
+    /// refused with it (Python: `concurrent.futures.thread.BrokenThreadPool`).
+    #[error("the pool is broken: a worker initializer panicked: {message}")]
+    BrokenPool {
+        /// The initializer's panic message.
+        message: String,
+    },
+    /// The worker process running the task died (produced by the process
+    /// pool, which replaces the worker; Python instead breaks the whole pool
+    /// with `BrokenProcessPool`). `signal` is the signal that killed it, if
+    /// one did.
+    #[error("the worker process {pid} died while running the task{}", match .signal { Some(s) => format!(" (signal {s})"), None => String::new() })]
+    WorkerDied {
+        /// The dead worker's process id.
+        pid: u32,
+        /// The signal that ended it, or `None` if it exited by itself.
+        signal: Option<i32>,
+    },
+    /// The executor dropped a task that had started without giving it a
+    /// result. A correct executor never does this; it is reported instead of
+    /// leaving the future's waiters blocked forever.
+    #[error("the executor dropped a started task without completing it")]
+    Abandoned,
+}
+
+/// The message of a panic payload, as `std` prints it.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any> (a panic payload that is not a string)".to_owned()
+    }
+}

@@ -1,0 +1,696 @@
+//! [`Future`]: the result of a task that may not have run yet, and
+//! [`Completer`]: the executor's half that gives it its outcome.
+//!
+//! # The state machine
+//!
+//! One `AtomicUsize` holds everything that changes:
+//!
+//! ```text
+//!  bits 0-1  PENDING -> RUNNING -> FINISHED        (set_running, then set_result/set_error)
+//!            PENDING ------------> CANCELLED       (cancel, or the completer dropped unused)
+//!  bit 2     PARKED:   some thread may be parked on the state's address
+//!  bit 3     RELEASED: done, and the executor no longer reads the result slot
+//!  bits 4..  while not done: the head of a stack of done-callbacks (16-aligned nodes)
+//! ```
+//!
+//! Whoever moves the state out of `PENDING` owns the result slot until it
+//! publishes a done state with a release swap; every reader first observes a
+//! done state with an acquire load, so the result is visible to every waiter.
+//! That same swap takes the whole callback stack: a callback pushed before it
+//! runs on the completing thread, one that arrives after it sees a done state
+//! and runs at once on its own thread, so each runs exactly once.
+//!
+//! Everything is written against `bingfa_sync::raw`, which is loom's types
+//! under `--cfg bingfa_loom`, so the loom models in `loom_tests` check this
+//! very code.
+
+use std::fmt;
+use std::mem::ManuallyDrop;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bingfa_sync::raw::atomic::{AtomicUsize, Ordering};
+use bingfa_sync::raw::cell::UnsafeCell;
+use bingfa_sync::raw::{self, Deadline, SpinWait};
+
+use crate::error::{panic_message, Error};
+
+const STATE: usize = 0b11;
+const PENDING: usize = 0;
+const RUNNING: usize = 1;
+const FINISHED: usize = 2;
+const CANCELLED: usize = 3;
+const PARKED: usize = 0b100;
+const RELEASED: usize = 0b1000;
+const PTR: usize = !0b1111;
+
+#[inline]
+fn is_done(s: usize) -> bool {
+    s & STATE >= FINISHED
+}
+
+#[inline]
+fn is_released(s: usize) -> bool {
+    is_done(s) && s & RELEASED != 0
+}
+
+type Callback<R> = Box<dyn FnOnce(&Result<R, Error>) + Send>;
+
+/// One entry of the callback stack. The alignment frees the low four bits
+/// of its address for the state.
+#[repr(align(16))]
+struct Node<R> {
+    callback: Callback<R>,
+    next: *mut Node<R>,
+}
+
+/// The shared part of a future: its state word and its result.
+struct Inner<R> {
+    state: AtomicUsize,
+    /// How many [`Future`] handles exist (the completer is not one), so that
+    /// [`Future::into_result`] knows when it may move the result out.
+    handles: AtomicUsize,
+    /// Written once by the thread that moved the state out of `PENDING`,
+    /// before it publishes `FINISHED`; `None` for a cancelled future.
+    slot: UnsafeCell<Option<Result<R, Error>>>,
+}
+
+// SAFETY: the slot is written by one thread before the state publishes it
+// (release swap) and only read after an acquire load of a done state; the
+// value may be read by several threads at once (`&R`), hence `R: Sync`, and
+// is moved in from (and out to) other threads, hence `R: Send`. Callback
+// nodes hold `Send` closures and are handed over through the state word.
+unsafe impl<R: Send + Sync> Send for Inner<R> {}
+// SAFETY: as above.
+unsafe impl<R: Send + Sync> Sync for Inner<R> {}
+
+impl<R> Drop for Inner<R> {
+    fn drop(&mut self) {
+        // A completer always completes or cancels before it goes, which
+        // empties the stack; free whatever is left all the same.
+        let mut p = (self.state.load(Ordering::Relaxed) & PTR) as *mut Node<R>;
+        while !p.is_null() {
+            // SAFETY: nodes on the stack came from `Box::into_raw` and are
+            // owned by the stack; `&mut self` means nobody else sees them.
+            let node = unsafe { Box::from_raw(p) };
+            p = node.next;
+        }
+    }
+}
+
+/// Runs one done-callback, reporting a panic on stderr instead of letting
+/// it reach the executor (Python logs "exception calling callback for ...").
+fn run_callback<R>(cb: Callback<R>, outcome: &Result<R, Error>) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || cb(outcome))) {
+        eprintln!(
+            "bingfa-pool: a done-callback panicked (ignored): {}",
+            panic_message(&*payload)
+        );
+    }
+}
+
+impl<R> Inner<R> {
+    fn new() -> Self {
+        Self {
+            state: AtomicUsize::new(PENDING),
+            handles: AtomicUsize::new(1),
+            slot: UnsafeCell::new(None),
+        }
+    }
+
+    /// The outcome, by reference, once the caller has seen a done state
+    /// with an acquire load.
+    fn outcome_ref(&self, s: usize) -> Result<&R, Error> {
+        debug_assert!(is_done(s));
+        if s & STATE == CANCELLED {
+            return Err(Error::Cancelled);
+        }
+        // SAFETY: a done state was observed with acquire ordering, so the
+        // completer's write to the slot happened before, and nobody writes
+        // it again until the last handle takes it in `into_result` (which
+        // needs `self` by value, so no `&self` borrow can be alive).
+        let slot = self.slot.with(|p| unsafe { &*p });
+        match slot {
+            Some(Ok(r)) => Ok(r),
+            Some(Err(e)) => Err(e.clone()),
+            None => unreachable!("a finished future always holds its outcome"),
+        }
+    }
+
+    /// Blocks until `want(state)` holds or the deadline passes; returns the
+    /// last state seen and whether `want` held.
+    fn wait_until(&self, want: fn(usize) -> bool, deadline: Option<Deadline>) -> (usize, bool) {
+        let mut spin = SpinWait::new();
+        loop {
+            let s = self.state.load(Ordering::Acquire);
+            if want(s) {
+                return (s, true);
+            }
+            if s & PARKED == 0 {
+                if spin.spin() {
+                    continue;
+                }
+                if self
+                    .state
+                    .compare_exchange_weak(s, s | PARKED, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+                {
+                    continue;
+                }
+            }
+            if deadline.is_some_and(|d| d.has_passed()) {
+                let s = self.state.load(Ordering::Acquire);
+                return (s, want(s));
+            }
+            let key = &self.state as *const AtomicUsize as usize;
+            // SAFETY: the key is this future's own state word, on which only
+            // futures park; `validate` only loads an atomic and calls a
+            // bit test, so it neither panics nor parks.
+            let r = unsafe {
+                raw::park::park(
+                    key,
+                    || {
+                        let s = self.state.load(Ordering::Relaxed);
+                        s & PARKED != 0 && !want(s)
+                    },
+                    || {},
+                    |_, _| {},
+                    0,
+                    deadline,
+                )
+            };
+            if r == raw::ParkResult::TimedOut {
+                let s = self.state.load(Ordering::Acquire);
+                return (s, want(s));
+            }
+        }
+    }
+
+    /// Wakes every thread parked on this future if `prev` says one may be.
+    fn wake(&self, prev: usize) {
+        if prev & PARKED != 0 {
+            let key = &self.state as *const AtomicUsize as usize;
+            // SAFETY: the key is this future's own state word.
+            unsafe { raw::park::unpark_all(key, 0) };
+        }
+    }
+
+    /// Moves the state from `from` (the current state kind) to the done
+    /// state `to`, taking the callback stack; returns the previous word.
+    fn publish(&self, to: usize) -> usize {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            debug_assert!(!is_done(s));
+            // With no callbacks to run, the executor is done with the slot
+            // right away.
+            let new = if s & PTR == 0 { to | RELEASED } else { to };
+            match self
+                .state
+                .compare_exchange_weak(s, new, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return s,
+                Err(cur) => s = cur,
+            }
+        }
+    }
+
+    /// After [`publish`](Self::publish): runs the callbacks taken from the
+    /// stack in the order they were added, then marks the slot released.
+    fn run_taken_callbacks(&self, prev: usize, done: usize, outcome: &Result<R, Error>) {
+        let mut p = (prev & PTR) as *mut Node<R>;
+        if p.is_null() {
+            return;
+        }
+        // The stack is newest first; reverse it so callbacks run in the
+        // order they were added, as in Python.
+        let mut list = Vec::new();
+        while !p.is_null() {
+            // SAFETY: the publishing swap (acquire) took these nodes off the
+            // stack, so this thread owns them; each came from `Box::into_raw`
+            // and was fully written before the release CAS that pushed it.
+            let node = unsafe { Box::from_raw(p) };
+            p = node.next;
+            list.push(node.callback);
+        }
+        for cb in list.into_iter().rev() {
+            run_callback(cb, outcome);
+        }
+        let prev = self.state.swap(done | RELEASED, Ordering::AcqRel);
+        self.wake(prev);
+    }
+
+    /// PENDING -> RUNNING; `false` if the future was cancelled.
+    fn set_running(&self) -> bool {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            match s & STATE {
+                PENDING => {}
+                RUNNING => return true,
+                CANCELLED => return false,
+                _ => panic!("Completer: the future is already finished"),
+            }
+            match self.state.compare_exchange_weak(
+                s,
+                (s & !STATE) | RUNNING,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(cur) => s = cur,
+            }
+        }
+    }
+
+    /// RUNNING -> FINISHED with `outcome`.
+    fn finish(&self, outcome: Result<R, Error>) {
+        // SAFETY: the caller moved the state out of PENDING (`set_running`),
+        // which makes it the only writer; no reader touches the slot before
+        // the release in `publish`.
+        self.slot.with_mut(|p| unsafe { *p = Some(outcome) });
+        let prev = self.publish(FINISHED);
+        self.wake(prev);
+        if prev & PTR != 0 {
+            // SAFETY: written above by this thread; others only read it.
+            let outcome = self.slot.with(|p| unsafe { &*p });
+            let outcome = outcome.as_ref().expect("the slot was just filled");
+            self.run_taken_callbacks(prev, FINISHED, outcome);
+        }
+    }
+
+    /// PENDING -> CANCELLED; `true` if the future is cancelled afterwards.
+    fn cancel(&self) -> bool {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            match s & STATE {
+                PENDING => {}
+                CANCELLED => return true,
+                _ => return false,
+            }
+            let new = if s & PTR == 0 {
+                CANCELLED | RELEASED
+            } else {
+                CANCELLED
+            };
+            match self
+                .state
+                .compare_exchange_weak(s, new, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(cur) => s = cur,
+            }
+        }
+        self.wake(s);
+        self.run_taken_callbacks(s, CANCELLED, &Err(Error::Cancelled));
+        true
+    }
+}
+
+/// The result of a task that may not have run yet: a shared handle.
+///
+/// Clones share one future (as Python's `Future` object is shared): any
+/// handle can wait for it, read it, cancel it or add a callback.
+///
+/// Reading the result: [`result`](Self::result) clones it (`R: Clone`),
+/// [`result_ref`](Self::result_ref) borrows it, and
+/// [`into_result`](Self::into_result) moves it out of the last handle.
+///
+/// `Future<R>` is `Send` and `Sync` when `R: Send + Sync`: several threads
+/// may read `&R` at once.
+///
+/// Python: `concurrent.futures.Future`.
+#[doc(alias = "concurrent.futures.Future")]
+pub struct Future<R> {
+    inner: Arc<Inner<R>>,
+}
+
+/// The executor's half of a [`Future`]: it marks the task running and gives
+/// the future its outcome.
+///
+/// A thread pool holds one per queued task; a process pool completes its
+/// futures from its result-reader thread the same way, with
+/// [`Error::WorkerDied`] when a worker process dies mid-task.
+///
+/// Dropping a completer that has not completed its future cancels the
+/// future if it was still pending (so dropped queued work reads as
+/// [`Error::Cancelled`]), or fails it with [`Error::Abandoned`] if it was
+/// running: a waiter is never left blocked forever.
+///
+/// Python: the executor-side methods of `concurrent.futures.Future`
+/// (`set_running_or_notify_cancel`, `set_result`, `set_exception`).
+pub struct Completer<R> {
+    inner: Option<Arc<Inner<R>>>,
+}
+
+impl<R> Future<R> {
+    /// A new pending future and the completer that will give it its
+    /// outcome. Executors use this; so can tests and adapters.
+    ///
+    /// Python: `concurrent.futures.Future()`.
+    #[doc(alias = "__init__")]
+    pub fn pending() -> (Future<R>, Completer<R>) {
+        let inner = Arc::new(Inner::new());
+        (
+            Future {
+                inner: inner.clone(),
+            },
+            Completer { inner: Some(inner) },
+        )
+    }
+
+    /// Whether the future is finished or cancelled. Never blocks.
+    ///
+    /// Python: `Future.done`.
+    #[doc(alias = "done")]
+    pub fn is_done(&self) -> bool {
+        is_done(self.inner.state.load(Ordering::Acquire))
+    }
+
+    /// Whether the future was cancelled. Never blocks.
+    ///
+    /// Python: `Future.cancelled`.
+    #[doc(alias = "cancelled")]
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.state.load(Ordering::Acquire) & STATE == CANCELLED
+    }
+
+    /// Whether the task is running right now (started, not finished).
+    ///
+    /// Python: `Future.running`.
+    #[doc(alias = "running")]
+    pub fn is_running(&self) -> bool {
+        self.inner.state.load(Ordering::Acquire) & STATE == RUNNING
+    }
+
+    /// Cancels the future if it has not started. Returns `true` if the
+    /// future is cancelled when the call returns (it was pending, or had
+    /// been cancelled before, as in Python), `false` if it is running or
+    /// finished: a task that has started always runs to its end.
+    ///
+    /// Callbacks run on this thread, with `Err(Error::Cancelled)`, before
+    /// `cancel` returns.
+    ///
+    /// Python: `Future.cancel`.
+    pub fn cancel(&self) -> bool {
+        self.inner.cancel()
+    }
+
+    /// Blocks until the future is done (finished or cancelled).
+    ///
+    /// Python: `concurrent.futures.wait([f])`.
+    pub fn wait(&self) {
+        self.inner.wait_until(is_done, None);
+    }
+
+    /// Blocks until the future is done or `timeout` has passed; returns
+    /// whether it is done.
+    ///
+    /// Python: `concurrent.futures.wait([f], timeout)`.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.inner.wait_until(is_done, Deadline::after(timeout)).1
+    }
+
+    /// Waits for the outcome and borrows the value.
+    ///
+    /// # Errors
+    /// [`Error::Cancelled`] if the future was cancelled, else the error the
+    /// task failed with ([`Error::Panicked`] for a panic).
+    ///
+    /// Python: `Future.result()`, without the copy.
+    pub fn result_ref(&self) -> Result<&R, Error> {
+        let (s, _) = self.inner.wait_until(is_done, None);
+        self.inner.outcome_ref(s)
+    }
+
+    /// As [`result_ref`](Self::result_ref), giving up after `timeout`.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] if the future is not done in time (it is not
+    /// cancelled by this), else as [`result_ref`](Self::result_ref).
+    ///
+    /// Python: `Future.result(timeout)`.
+    pub fn result_ref_timeout(&self, timeout: Duration) -> Result<&R, Error> {
+        match self.inner.wait_until(is_done, Deadline::after(timeout)) {
+            (s, true) => self.inner.outcome_ref(s),
+            (_, false) => Err(Error::Timeout(timeout)),
+        }
+    }
+
+    /// The outcome if the future is done, without blocking; `None` if not.
+    ///
+    /// Python: `Future.result(timeout=0)`.
+    pub fn try_result_ref(&self) -> Option<Result<&R, Error>> {
+        let s = self.inner.state.load(Ordering::Acquire);
+        is_done(s).then(|| self.inner.outcome_ref(s))
+    }
+
+    /// Waits for the outcome and returns a clone of the value.
+    ///
+    /// # Errors
+    /// As [`result_ref`](Self::result_ref).
+    ///
+    /// Python: `Future.result()`.
+    pub fn result(&self) -> Result<R, Error>
+    where
+        R: Clone,
+    {
+        self.result_ref().cloned()
+    }
+
+    /// As [`result`](Self::result), giving up after `timeout`.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] if the future is not done in time, else as
+    /// [`result_ref`](Self::result_ref).
+    ///
+    /// Python: `Future.result(timeout)`.
+    pub fn result_timeout(&self, timeout: Duration) -> Result<R, Error>
+    where
+        R: Clone,
+    {
+        self.result_ref_timeout(timeout).cloned()
+    }
+
+    /// The outcome, cloned, if the future is done; `None` if not.
+    ///
+    /// Python: `Future.result(timeout=0)`.
+    pub fn try_result(&self) -> Option<Result<R, Error>>
+    where
+        R: Clone,
+    {
+        self.try_result_ref().map(|r| r.cloned())
+    }
+
+    /// Waits for the outcome and returns the error, or `None` if the task
+    /// succeeded. A cancelled future gives `Some(Error::Cancelled)` (Python
+    /// raises `CancelledError` instead).
+    ///
+    /// Python: `Future.exception()`.
+    pub fn exception(&self) -> Option<Error> {
+        self.result_ref().err()
+    }
+
+    /// Waits for the outcome and moves it out, if this is the last handle
+    /// of the future; returns `None` (and drops this handle) if other
+    /// handles still exist, which keep the value. Of several handles
+    /// calling this at once exactly one gets `Some` (as `Arc::into_inner`).
+    ///
+    /// It also waits until the executor has finished running the future's
+    /// done-callbacks, which read the result: a callback that blocks delays
+    /// this call.
+    ///
+    /// # Errors
+    /// The inner `Result` is as for [`result_ref`](Self::result_ref).
+    ///
+    /// Python: `Future.result()`, moving instead of sharing.
+    pub fn into_result(self) -> Option<Result<R, Error>> {
+        let (s, _) = self.inner.wait_until(is_released, None);
+        let this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again; we take its Arc.
+        let inner = unsafe { ptr::read(&this.inner) };
+        if inner.handles.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return None;
+        }
+        if s & STATE == CANCELLED {
+            return Some(Err(Error::Cancelled));
+        }
+        // SAFETY: this was the last handle, and every other handle's reads
+        // happened before its release decrement, which our acquire
+        // decrement follows; the executor released the slot (acquire load
+        // of RELEASED above) and never touches it again. So the access is
+        // exclusive.
+        let taken = inner.slot.with_mut(|p| unsafe { (*p).take() });
+        Some(taken.expect("a finished future holds its outcome until the last handle takes it"))
+    }
+
+    /// Runs `f` with the future's outcome once it is done: at once, on this
+    /// thread, if it is done already; otherwise on the thread that completes
+    /// it (a pool's worker, or the thread that cancels it). Each callback
+    /// runs exactly once, in the order they were added.
+    ///
+    /// A callback that panics is reported on stderr and otherwise ignored:
+    /// the other callbacks, the worker and the future are unaffected.
+    ///
+    /// Python: `Future.add_done_callback` (whose callback receives the
+    /// future; this one receives its outcome).
+    pub fn add_done_callback<F>(&self, f: F)
+    where
+        F: FnOnce(&Result<R, Error>) + Send + 'static,
+    {
+        let mut s = self.inner.state.load(Ordering::Acquire);
+        if is_done(s) {
+            return self.run_now(Box::new(f), s);
+        }
+        let node = Box::into_raw(Box::new(Node {
+            callback: Box::new(f) as Callback<R>,
+            next: ptr::null_mut(),
+        }));
+        loop {
+            if is_done(s) {
+                // SAFETY: the node was never published; we still own it.
+                let node = unsafe { Box::from_raw(node) };
+                return self.run_now(node.callback, s);
+            }
+            // SAFETY: not yet published, so this thread has exclusive access.
+            unsafe { (*node).next = (s & PTR) as *mut Node<R> };
+            match self.inner.state.compare_exchange_weak(
+                s,
+                node as usize | (s & !PTR),
+                Ordering::Release,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(cur) => s = cur,
+            }
+        }
+    }
+
+    fn run_now(&self, cb: Callback<R>, s: usize) {
+        if s & STATE == CANCELLED {
+            return run_callback(cb, &Err(Error::Cancelled));
+        }
+        // SAFETY: a finished state was observed with acquire ordering (see
+        // `outcome_ref`); the slot is only read here.
+        let slot = self.inner.slot.with(|p| unsafe { &*p });
+        run_callback(
+            cb,
+            slot.as_ref().expect("a finished future holds its outcome"),
+        );
+    }
+
+    /// The address of the shared state: equal for handles of one future.
+    pub(crate) fn addr(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
+    }
+
+    /// Whether two handles share one future.
+    pub fn ptr_eq(&self, other: &Future<R>) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl<R> Clone for Future<R> {
+    fn clone(&self) -> Self {
+        self.inner.handles.fetch_add(1, Ordering::Relaxed);
+        Future {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<R> Drop for Future<R> {
+    fn drop(&mut self) {
+        self.inner.handles.fetch_sub(1, Ordering::Release);
+    }
+}
+
+impl<R> fmt::Debug for Future<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.inner.state.load(Ordering::Acquire) & STATE {
+            PENDING => "pending",
+            RUNNING => "running",
+            FINISHED => "finished",
+            _ => "cancelled",
+        };
+        f.debug_struct("Future").field("state", &state).finish()
+    }
+}
+
+impl<R> Completer<R> {
+    fn inner(&self) -> &Inner<R> {
+        self.inner
+            .as_ref()
+            .expect("a live completer holds its future")
+    }
+
+    /// Marks the future running, unless it was cancelled: returns `true`
+    /// if the task should run (the future can no longer be cancelled), or
+    /// `false` if it was cancelled (skip the task). Calling it again after
+    /// `true` returns `true`.
+    ///
+    /// Python: `Future.set_running_or_notify_cancel`.
+    #[doc(alias = "set_running_or_notify_cancel")]
+    pub fn set_running(&self) -> bool {
+        self.inner().set_running()
+    }
+
+    /// Completes the future with `outcome`, waking its waiters and running
+    /// its callbacks on this thread. Returns `false` (and drops `outcome`)
+    /// if the future had been cancelled. Marks the future running first if
+    /// [`set_running`](Self::set_running) was not called.
+    ///
+    /// Python: `Future.set_result` / `Future.set_exception`.
+    pub fn complete(mut self, outcome: Result<R, Error>) -> bool {
+        let inner = self
+            .inner
+            .take()
+            .expect("a live completer holds its future");
+        if !inner.set_running() {
+            return false;
+        }
+        inner.finish(outcome);
+        true
+    }
+
+    /// Completes the future with a value; see [`complete`](Self::complete).
+    ///
+    /// Python: `Future.set_result`.
+    pub fn set_result(self, value: R) -> bool {
+        self.complete(Ok(value))
+    }
+
+    /// Fails the future with `error`; see [`complete`](Self::complete).
+    ///
+    /// Python: `Future.set_exception`.
+    #[doc(alias = "set_exception")]
+    pub fn set_error(self, error: Error) -> bool {
+        self.complete(Err(error))
+    }
+
+    /// Whether the future was cancelled (the task need not run).
+    ///
+    /// Python: `Future.cancelled`.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner().state.load(Ordering::Acquire) & STATE == CANCELLED
+    }
+}
+
+impl<R> Drop for Completer<R> {
+    fn drop(&mut self) {
+        let Some(inner) = self.inner.take() else {
+            return;
+        };
+        if !inner.cancel() {
+            // Running (a finished future has no live completer): do not
+            // leave its waiters blocked.
+            inner.finish(Err(Error::Abandoned));
+        }
+    }
+}
+
+impl<R> fmt::Debug for Completer<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Completer").finish_non_exhaustive()
+    }
+}
