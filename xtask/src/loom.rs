@@ -119,29 +119,30 @@ pub(crate) fn run(only: Option<&str>) -> Result<ExitCode> {
             output.push('\n');
         }
         let status = child.wait().map_err(|e| e.to_string())?;
-        let (mut r, _) = sum_results(&output);
+        let (mut r, binaries) = sum_results(&output);
         r.ok &= status.success();
-        summary.push((krate.clone(), r));
+        summary.push((krate.clone(), r, binaries));
     }
 
     println!("\nloom summary (LOOM_MAX_PREEMPTIONS={preemptions}):");
-    let w = summary.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    for (krate, r) in &summary {
-        let verdict = match (r.ok, r.passed) {
-            (false, _) => "FAILED",
-            (true, 0) => "no models",
-            (true, _) => "ok",
+    let w = summary.iter().map(|(k, _, _)| k.len()).max().unwrap_or(0);
+    for (krate, r, binaries) in &summary {
+        let verdict = match (r.ok, r.passed, binaries) {
+            (false, _, 0) => "FAILED (no test result: a build error or an abort, see above)",
+            (false, _, _) => "FAILED",
+            (true, 0, _) => "no models",
+            (true, _, _) => "ok",
         };
         println!(
             "  {krate:<w$}  {:>4} models passed, {} failed, {} ignored  {verdict}",
             r.passed, r.failed, r.ignored
         );
     }
-    let total: u64 = summary.iter().map(|(_, r)| r.passed).sum();
+    let total: u64 = summary.iter().map(|(_, r, _)| r.passed).sum();
     let failed: Vec<&str> = summary
         .iter()
-        .filter(|(_, r)| !r.ok)
-        .map(|(k, _)| k.as_str())
+        .filter(|(_, r, _)| !r.ok)
+        .map(|(k, _, _)| k.as_str())
         .collect();
     println!("  total: {total} models passed");
     if !failed.is_empty() {
