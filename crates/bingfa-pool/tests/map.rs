@@ -1,0 +1,156 @@
+//! `map` and `map_chunked`: results in input order, per-item failures,
+//! cancellation on drop.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bingfa_pool::{Error, ThreadPool};
+use common::Gate;
+
+#[test]
+fn map_yields_results_in_input_order() {
+    let pool = ThreadPool::new(4);
+    // Early items take longest, so they finish last.
+    let out: Vec<u64> = pool
+        .map(
+            |i: u64| {
+                let mut x = 0u64;
+                for k in 0..(200 - i) * 2000 {
+                    x = x.wrapping_add(k ^ i);
+                }
+                std::hint::black_box(x);
+                i * i
+            },
+            0..200,
+        )
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(out, (0..200).map(|i| i * i).collect::<Vec<_>>());
+}
+
+#[test]
+fn map_order_holds_when_later_items_finish_first() {
+    let pool = ThreadPool::new(2);
+    let gate = Arc::new(Gate::new());
+    let g = gate.clone();
+    // Item 0 blocks until item 1 has finished.
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let mut it = pool
+        .map(
+            move |i: usize| {
+                if i == 0 {
+                    g.pass();
+                } else {
+                    tx.send(i).unwrap();
+                }
+                i
+            },
+            0..2,
+        )
+        .unwrap();
+    assert_eq!(rx.recv_timeout(common::PATIENCE), Ok(1));
+    gate.open();
+    assert_eq!(it.next(), Some(Ok(0)));
+    assert_eq!(it.next(), Some(Ok(1)));
+    assert_eq!(it.next(), None);
+}
+
+#[test]
+fn a_panicking_item_fails_only_itself() {
+    let pool = ThreadPool::new(2);
+    let out: Vec<_> = pool
+        .map(
+            |i: i32| {
+                if i == 2 {
+                    panic!("item {i} failed");
+                }
+                i
+            },
+            0..5,
+        )
+        .unwrap()
+        .collect();
+    assert_eq!(out[..2], [Ok(0), Ok(1)]);
+    assert_eq!(
+        out[2],
+        Err(Error::Panicked {
+            message: "item 2 failed".into()
+        })
+    );
+    assert_eq!(out[3..], [Ok(3), Ok(4)]);
+}
+
+#[test]
+fn map_chunked_keeps_order_and_per_item_errors() {
+    let pool = ThreadPool::new(3);
+    for chunk in [1, 3, 7, 100] {
+        let it = pool
+            .map_chunked(
+                |i: usize| {
+                    assert_ne!(i % 10, 9, "nine");
+                    i + 1
+                },
+                0..50,
+                chunk,
+            )
+            .unwrap();
+        assert_eq!(it.len(), 50);
+        let out: Vec<_> = it.collect();
+        for (i, r) in out.into_iter().enumerate() {
+            if i % 10 == 9 {
+                assert!(
+                    matches!(r, Err(Error::Panicked { ref message }) if message.contains("nine"))
+                );
+            } else {
+                assert_eq!(r, Ok(i + 1), "chunk size {chunk}");
+            }
+        }
+    }
+}
+
+#[test]
+fn map_of_nothing_is_empty() {
+    let pool = ThreadPool::new(1);
+    assert_eq!(pool.map(|x: u8| x, []).unwrap().count(), 0);
+    assert_eq!(pool.map_chunked(|x: u8| x, [], 4).unwrap().count(), 0);
+}
+
+#[test]
+fn dropping_the_iterator_cancels_unstarted_items() {
+    let pool = ThreadPool::new(1);
+    let gate = Arc::new(Gate::new());
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (g, r) = (gate.clone(), ran.clone());
+    let (started_tx, started_rx) = crossbeam_channel::bounded(1);
+    let it = pool
+        .map(
+            move |i: usize| {
+                if i == 0 {
+                    started_tx.send(()).unwrap();
+                    g.pass();
+                }
+                r.fetch_add(1, Ordering::SeqCst);
+            },
+            0..10,
+        )
+        .unwrap();
+    started_rx.recv_timeout(common::PATIENCE).unwrap();
+    drop(it); // items 1..10 are queued behind item 0: cancelled
+    gate.open();
+    pool.shutdown(true, false);
+    assert_eq!(ran.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn map_after_shutdown_is_an_error() {
+    let pool = ThreadPool::new(1);
+    pool.shutdown(false, false);
+    assert_eq!(pool.map(|x: u8| x, [1]).unwrap_err(), Error::Shutdown);
+    assert_eq!(
+        pool.map_chunked(|x: u8| x, [1], 1).unwrap_err(),
+        Error::Shutdown
+    );
+}
