@@ -1,0 +1,263 @@
+//! bingfa-sync against its peers, in one run (`cargo xtask bench bingfa-sync`).
+//!
+//! Groups (one comparison each; the `bingfa` member is the reference):
+//! - `sync/mutex-uncontended`: one lock+unlock pair; bingfa, parking_lot, std.
+//! - `sync/mutex-contended-2`: two threads, 10 000 lock+increment+unlock each.
+//! - `sync/rlock-uncontended`: one lock+unlock; bingfa RLock,
+//!   parking_lot::ReentrantMutex.
+//! - `sync/rlock-nested`: lock, lock again, unlock twice.
+//! - `sync/semaphore-uncontended`: acquire+release of one permit; bingfa,
+//!   a Mutex+Condvar semaphore, and two parking_lot lock+unlock pairs (the
+//!   goal: no slower than that).
+//! - `sync/semaphore-contended-4`: 4 threads through a Semaphore(2).
+//! - `sync/event-set-wait`: set, wait (returns at once), clear; bingfa and a
+//!   Mutex<bool>+Condvar event.
+//! - `sync/detection-cost`: one bingfa lock+unlock with deadlock detection
+//!   off (`bingfa`) and on (`bingfa-detect`), and with the recorder on.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+const CONTENDED_OPS: u64 = 10_000;
+
+/// A counting semaphore the textbook way: a count under a mutex and a
+/// condition variable.
+struct CondvarSemaphore {
+    count: parking_lot::Mutex<usize>,
+    cv: parking_lot::Condvar,
+}
+
+impl CondvarSemaphore {
+    fn new(n: usize) -> Self {
+        Self {
+            count: parking_lot::Mutex::new(n),
+            cv: parking_lot::Condvar::new(),
+        }
+    }
+    fn acquire(&self) {
+        let mut c = self.count.lock();
+        while *c == 0 {
+            self.cv.wait(&mut c);
+        }
+        *c -= 1;
+    }
+    fn release(&self) {
+        *self.count.lock() += 1;
+        self.cv.notify_one();
+    }
+}
+
+/// An event the textbook way: a flag under a mutex and a condition variable.
+struct CondvarEvent {
+    flag: parking_lot::Mutex<bool>,
+    cv: parking_lot::Condvar,
+}
+
+impl CondvarEvent {
+    fn new() -> Self {
+        Self {
+            flag: parking_lot::Mutex::new(false),
+            cv: parking_lot::Condvar::new(),
+        }
+    }
+    fn set(&self) {
+        *self.flag.lock() = true;
+        self.cv.notify_all();
+    }
+    fn clear(&self) {
+        *self.flag.lock() = false;
+    }
+    fn wait(&self) {
+        let mut f = self.flag.lock();
+        while !*f {
+            self.cv.wait(&mut f);
+        }
+    }
+}
+
+/// Runs `threads` threads that each call `op` `CONTENDED_OPS` times, `iters`
+/// times over; returns the total time.
+fn contended<S: Send + Sync + 'static>(
+    iters: u64,
+    threads: usize,
+    shared: Arc<S>,
+    op: fn(&S),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let barrier = Arc::new(std::sync::Barrier::new(threads + 1));
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (shared, barrier) = (shared.clone(), barrier.clone());
+                thread::spawn(move || {
+                    barrier.wait();
+                    for _ in 0..CONTENDED_OPS {
+                        op(&shared);
+                    }
+                })
+            })
+            .collect();
+        barrier.wait();
+        let t = Instant::now();
+        for h in handles {
+            h.join().unwrap();
+        }
+        total += t.elapsed();
+    }
+    total
+}
+
+fn mutex(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sync/mutex-uncontended");
+    g.throughput(Throughput::Elements(1));
+    let m = bingfa_sync::Mutex::new(0u64);
+    g.bench_function("bingfa", |b| b.iter(|| *black_box(&m).lock() += 1));
+    let m = parking_lot::Mutex::new(0u64);
+    g.bench_function("parking_lot", |b| b.iter(|| *black_box(&m).lock() += 1));
+    let m = std::sync::Mutex::new(0u64);
+    g.bench_function("std", |b| b.iter(|| *black_box(&m).lock().unwrap() += 1));
+    g.finish();
+
+    let mut g = c.benchmark_group("sync/mutex-contended-2");
+    g.throughput(Throughput::Elements(2 * CONTENDED_OPS));
+    g.sample_size(20);
+    g.bench_function("bingfa", |b| {
+        let m = Arc::new(bingfa_sync::Mutex::new(0u64));
+        b.iter_custom(|n| contended(n, 2, m.clone(), |m| *m.lock() += 1))
+    });
+    g.bench_function("parking_lot", |b| {
+        let m = Arc::new(parking_lot::Mutex::new(0u64));
+        b.iter_custom(|n| contended(n, 2, m.clone(), |m| *m.lock() += 1))
+    });
+    g.bench_function("std", |b| {
+        let m = Arc::new(std::sync::Mutex::new(0u64));
+        b.iter_custom(|n| contended(n, 2, m.clone(), |m| *m.lock().unwrap() += 1))
+    });
+    g.finish();
+}
+
+fn rlock(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sync/rlock-uncontended");
+    g.throughput(Throughput::Elements(1));
+    let m = bingfa_sync::RLock::new(0u64);
+    g.bench_function("bingfa", |b| b.iter(|| black_box(*black_box(&m).lock())));
+    let m = parking_lot::ReentrantMutex::new(0u64);
+    g.bench_function("parking_lot", |b| {
+        b.iter(|| black_box(*black_box(&m).lock()))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("sync/rlock-nested");
+    g.throughput(Throughput::Elements(1));
+    let m = bingfa_sync::RLock::new(0u64);
+    g.bench_function("bingfa", |b| {
+        b.iter(|| {
+            let a = black_box(&m).lock();
+            let b2 = black_box(&m).lock();
+            black_box(*a + *b2)
+        })
+    });
+    let m = parking_lot::ReentrantMutex::new(0u64);
+    g.bench_function("parking_lot", |b| {
+        b.iter(|| {
+            let a = black_box(&m).lock();
+            let b2 = black_box(&m).lock();
+            black_box(*a + *b2)
+        })
+    });
+    g.finish();
+}
+
+fn semaphore(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sync/semaphore-uncontended");
+    g.throughput(Throughput::Elements(1));
+    let s = bingfa_sync::Semaphore::new(4);
+    g.bench_function("bingfa", |b| b.iter(|| drop(black_box(&s).acquire())));
+    let s = CondvarSemaphore::new(4);
+    g.bench_function("mutex-condvar", |b| {
+        b.iter(|| {
+            black_box(&s).acquire();
+            s.release();
+        })
+    });
+    let m = parking_lot::Mutex::new(0u64);
+    g.bench_function("2x-parking_lot-lock", |b| {
+        b.iter(|| {
+            *black_box(&m).lock() += 1;
+            *black_box(&m).lock() += 1;
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("sync/semaphore-contended-4");
+    g.throughput(Throughput::Elements(4 * CONTENDED_OPS));
+    g.sample_size(20);
+    g.bench_function("bingfa", |b| {
+        let s = Arc::new(bingfa_sync::Semaphore::new(2));
+        b.iter_custom(|n| contended(n, 4, s.clone(), |s| drop(s.acquire())))
+    });
+    g.bench_function("mutex-condvar", |b| {
+        let s = Arc::new(CondvarSemaphore::new(2));
+        b.iter_custom(|n| {
+            contended(n, 4, s.clone(), |s| {
+                s.acquire();
+                s.release();
+            })
+        })
+    });
+    g.finish();
+}
+
+fn event(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sync/event-set-wait");
+    g.throughput(Throughput::Elements(1));
+    let e = bingfa_sync::Event::new();
+    g.bench_function("bingfa", |b| {
+        b.iter(|| {
+            let e = black_box(&e);
+            e.set();
+            e.wait();
+            e.clear();
+        })
+    });
+    let e = CondvarEvent::new();
+    g.bench_function("mutex-condvar", |b| {
+        b.iter(|| {
+            let e = black_box(&e);
+            e.set();
+            e.wait();
+            e.clear();
+        })
+    });
+    g.finish();
+}
+
+fn detection_cost(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sync/detection-cost");
+    g.throughput(Throughput::Elements(1));
+    let m = bingfa_sync::Mutex::named("bench", 0u64);
+    g.bench_function("bingfa", |b| b.iter(|| *black_box(&m).lock() += 1));
+    bingfa_sync::deadlock::enable();
+    g.bench_function("bingfa-detect", |b| b.iter(|| *black_box(&m).lock() += 1));
+    bingfa_sync::deadlock::disable();
+    g.bench_function("bingfa-record", |b| {
+        b.iter_custom(|n| {
+            bingfa_trace::start();
+            let t = Instant::now();
+            for _ in 0..n {
+                *black_box(&m).lock() += 1;
+            }
+            let took = t.elapsed();
+            drop(bingfa_trace::stop());
+            took
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, mutex, rlock, semaphore, event, detection_cost);
+criterion_main!(benches);
