@@ -137,3 +137,27 @@ fn threads_have_names_and_liveness() {
         "{out}"
     );
 }
+
+#[test]
+fn scheduling_compares_four_policies() {
+    let out = run("scheduling", &[]);
+    // FCFS and SJF averages for the demo's job set, worked out by hand:
+    // FCFS waits 0, 7, 10, 18, 22 (11.4); SJF waits 0, 9, 17, 11, 4 (8.2).
+    assert!(
+        out.contains("Result: average waiting time: FCFS 11.4, SJF 8.2, RR q=2 "),
+        "{out}"
+    );
+    assert!(
+        out.contains("Gantt: |P1 0-8|P2 8-12|P3 12-21|P4 21-26|P5 26-28|"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Gantt: |P1 0-8|P5 8-10|P2 10-14|P4 14-19|P3 19-28|"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("timeline: ").count(),
+        4,
+        "a Gantt chart per policy"
+    );
+}
