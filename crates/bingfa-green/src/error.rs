@@ -1,0 +1,70 @@
+//! The crate's one error type.
+
+use std::time::Duration;
+
+/// What can go wrong in a green call.
+///
+/// Python: the exceptions gevent raises (`gevent.Timeout`,
+/// `greenlet.GreenletExit`, an exception a greenlet died of).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The green thread panicked; the panic's message is kept.
+    ///
+    /// Python: the exception a greenlet died of (`g.exception`).
+    #[error("green thread '{name}' panicked: {message}")]
+    Panicked {
+        /// The green thread's name.
+        name: String,
+        /// The panic message (`"<non-string panic payload>"` if the payload
+        /// was neither `&str` nor `String`).
+        message: String,
+    },
+    /// The green thread was killed before it finished.
+    ///
+    /// Python: `greenlet.GreenletExit` (what `g.kill()` raises in `g`).
+    #[error("green thread was killed")]
+    Killed,
+    /// The call did not finish within its timeout.
+    ///
+    /// Python: `gevent.Timeout`.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// No stack could be mapped for a new green thread (or generator, or
+    /// greenlet): the process ran out of memory mappings or address space.
+    ///
+    /// Each stack costs two memory mappings (the stack and its guard page),
+    /// and Linux allows `vm.max_map_count` (65 530 by default) mappings per
+    /// process, so about 32 000 green threads can be alive at once with
+    /// their own stacks. See the crate's "Limits" section for ways past it.
+    #[error(
+        "no stack for a new green thread ({live} stacks of {size} bytes alive): {source}; \
+         each stack with its guard page costs 2 memory mappings and vm.max_map_count \
+         limits a process (65530 by default): raise it \
+         (sysctl vm.max_map_count=262144) or keep fewer green threads alive"
+    )]
+    OutOfStacks {
+        /// Stacks alive in this process when the mapping failed.
+        live: usize,
+        /// Usable size of the stack that was asked for.
+        size: usize,
+        /// The OS error (`ENOMEM` in the usual case).
+        source: std::io::Error,
+    },
+    /// A blocking green call was made outside a green thread of a running
+    /// hub (for example before `Hub::run`, or from inside a greenlet).
+    #[error("not inside a green thread of a running hub: {0}")]
+    NotInHub(&'static str),
+    /// `switch` to a greenlet that has already finished.
+    ///
+    /// Python: switching to a dead greenlet returns to its parent at once;
+    /// bingfa reports it instead.
+    #[error("the greenlet is dead")]
+    Dead,
+    /// The queue or channel is closed.
+    #[error("closed")]
+    Closed,
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,387 @@
+//! `Greenlet<T>`: symmetric coroutines. Any greenlet can `switch` to any
+//! other, passing a value; the one switched to gets it as the return value
+//! of its own last `switch` (or as its function's argument, the first
+//! time). A greenlet whose function returns passes the result to its
+//! parent.
+//!
+//! Python: the `greenlet` module.
+//!
+//! Built on corosensei's asymmetric coroutines with a trampoline: a switch
+//! from greenlet A to greenlet B is A yielding "switch to B with v" to the
+//! loop that runs on the thread's own (root) stack, which resumes B.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::rc::Rc;
+
+use corosensei::{CoroutineResult, Yielder};
+
+use crate::error::Error;
+use crate::fiber::Fiber;
+use crate::stack::DEFAULT_STACK_SIZE;
+
+/// What a greenlet hands the trampoline when it stops running.
+struct SwitchTo<T: 'static>(Greenlet<T>, T);
+
+type GFiber<T> = Fiber<T, SwitchTo<T>, T>;
+
+struct Inner<T: 'static> {
+    /// `None` for the root greenlet, and once finished.
+    fiber: RefCell<Option<GFiber<T>>>,
+    /// Set while the greenlet's function runs: its yielder, to switch away.
+    yielder: Cell<*const Yielder<T, SwitchTo<T>>>,
+    parent: RefCell<Option<Greenlet<T>>>,
+    root: bool,
+    dead: Cell<bool>,
+    name: String,
+}
+
+/// A greenlet: a function on its own stack that runs when some code
+/// [`switch`](Greenlet::switch)es to it, and that switches explicitly to
+/// others. All greenlets of a family exchange values of one type `T`.
+///
+/// The code that is not inside any greenlet is the thread's root greenlet,
+/// [`Greenlet::root`] (Python: the main greenlet); it is every greenlet's
+/// parent unless it was created inside another greenlet.
+///
+/// Python: `greenlet.greenlet`.
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+/// use bingfa_green::Greenlet;
+///
+/// // The course's eat/play, printing into a log.
+/// let log = Rc::new(RefCell::new(Vec::new()));
+/// let g2_slot: Rc<RefCell<Option<Greenlet<&str>>>> = Rc::default();
+///
+/// let (l, slot) = (log.clone(), g2_slot.clone());
+/// let g1 = Greenlet::new(move |name: &str| {
+///     l.borrow_mut().push(format!("{name} eat 1"));
+///     let g2 = slot.borrow().clone().unwrap();
+///     g2.switch("jack");
+///     l.borrow_mut().push(format!("{name} eat 2"));
+///     g2.switch("");
+///     ""
+/// });
+/// let (l, g1c) = (log.clone(), g1.clone());
+/// let g2 = Greenlet::new(move |name: &str| {
+///     l.borrow_mut().push(format!("{name} play 1"));
+///     g1c.switch("");
+///     l.borrow_mut().push(format!("{name} play 2"));
+///     ""
+/// });
+/// *g2_slot.borrow_mut() = Some(g2.clone());
+///
+/// g1.switch("rose");
+/// assert_eq!(*log.borrow(), ["rose eat 1", "jack play 1", "rose eat 2", "jack play 2"]);
+/// assert!(g2.is_dead());
+/// # g1.kill(); g2_slot.borrow_mut().take();
+/// ```
+///
+/// Greenlets are `!Send`: a family lives on one OS thread.
+///
+/// ```compile_fail
+/// fn must_be_send<T: Send>(_: T) {}
+/// must_be_send(bingfa_green::Greenlet::<()>::new(|v| v));
+/// ```
+pub struct Greenlet<T: 'static = ()> {
+    inner: Rc<Inner<T>>,
+}
+
+impl<T: 'static> Clone for Greenlet<T> {
+    fn clone(&self) -> Self {
+        Greenlet {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T: 'static> PartialEq for Greenlet<T> {
+    /// Two handles are equal when they name the same greenlet (all root
+    /// handles of a thread are the root).
+    fn eq(&self, other: &Self) -> bool {
+        (self.inner.root && other.inner.root) || Rc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl<T: 'static> Eq for Greenlet<T> {}
+
+thread_local! {
+    /// The greenlet running now (`None`: the root).
+    static CURRENT: RefCell<Option<Rc<dyn Any>>> = const { RefCell::new(None) };
+}
+
+fn current<T: 'static>() -> Option<Greenlet<T>> {
+    CURRENT.with(|c| {
+        let c = c.borrow();
+        c.as_ref().map(|any| {
+            let inner = any.clone().downcast::<Inner<T>>().unwrap_or_else(|_| {
+                panic!("switch between greenlets that exchange different value types")
+            });
+            Greenlet { inner }
+        })
+    })
+}
+
+fn set_current(g: Option<Rc<dyn Any>>) -> Option<Rc<dyn Any>> {
+    CURRENT.with(|c| c.replace(g))
+}
+
+impl<T: 'static> Greenlet<T> {
+    /// A greenlet that will run `f` the first time something switches to
+    /// it: `f` gets the value of that switch, and what `f` returns goes to
+    /// the greenlet's parent (as the return value of the parent's pending
+    /// `switch`). The parent is the greenlet that creates it.
+    ///
+    /// Python: `greenlet.greenlet(run)`.
+    ///
+    /// # Panics
+    /// If no stack can be mapped ([`Error::OutOfStacks`]); see
+    /// [`try_with_stack_size`](Self::try_with_stack_size).
+    pub fn new<F>(f: F) -> Self
+    where
+        F: FnOnce(T) -> T + 'static,
+    {
+        Self::try_with_stack_size("greenlet", DEFAULT_STACK_SIZE, f).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As [`new`](Self::new), with a name (shown if its stack overflows)
+    /// and a stack of `stack_size` bytes.
+    ///
+    /// # Errors
+    /// [`Error::OutOfStacks`] if no stack can be mapped.
+    pub fn try_with_stack_size<F>(name: &str, stack_size: usize, f: F) -> Result<Self, Error>
+    where
+        F: FnOnce(T) -> T + 'static,
+    {
+        let parent = Some(current::<T>().unwrap_or_else(Self::root));
+        let inner = Rc::new(Inner {
+            fiber: RefCell::new(None),
+            yielder: Cell::new(std::ptr::null()),
+            parent: RefCell::new(parent),
+            root: false,
+            dead: Cell::new(false),
+            name: name.to_owned(),
+        });
+        let weak = Rc::downgrade(&inner);
+        let fiber = Fiber::new(name.into(), stack_size, true, move |y: &Yielder<T, SwitchTo<T>>, first: T| {
+            if let Some(me) = weak.upgrade() {
+                me.yielder.set(y);
+            }
+            f(first)
+        })?;
+        *inner.fiber.borrow_mut() = Some(fiber);
+        Ok(Greenlet { inner })
+    }
+
+    /// The root greenlet of this thread: the code outside every greenlet.
+    /// Switching to it returns control (and a value) to the root's pending
+    /// `switch`.
+    ///
+    /// Python: the main greenlet (`greenlet.getcurrent()` at top level).
+    pub fn root() -> Self {
+        Greenlet {
+            inner: Rc::new(Inner {
+                fiber: RefCell::new(None),
+                yielder: Cell::new(std::ptr::null()),
+                parent: RefCell::new(None),
+                root: true,
+                dead: Cell::new(false),
+                name: "root".to_owned(),
+            }),
+        }
+    }
+
+    /// The greenlet running now (the root outside every greenlet).
+    ///
+    /// Python: `greenlet.getcurrent()`.
+    ///
+    /// # Panics
+    /// If the running greenlet exchanges another type than `T`.
+    #[doc(alias = "getcurrent")]
+    pub fn current() -> Self {
+        current::<T>().unwrap_or_else(Self::root)
+    }
+
+    /// Gives control to this greenlet, passing `value`: it starts (with
+    /// `value` as its function's argument) or its pending `switch` returns
+    /// `value`. This call returns when some greenlet switches back to the
+    /// caller, with the value that one passed (or when a child whose parent
+    /// is the caller finishes, with its return value).
+    ///
+    /// Switching to a finished greenlet goes to its parent instead, as in
+    /// Python. Switching to the greenlet running now returns `value` at
+    /// once.
+    ///
+    /// Python: `g.switch(value)`.
+    ///
+    /// # Panics
+    /// A panic in a greenlet ends that greenlet and unwinds out of the
+    /// root's `switch` call (Python: the exception propagates). Also panics
+    /// when greenlets of different `T` are mixed on one thread's switch
+    /// chain.
+    pub fn switch(&self, value: T) -> T {
+        match current::<T>() {
+            Some(me) => {
+                if me == *self {
+                    return value;
+                }
+                let y = me.inner.yielder.get();
+                // SAFETY: `yielder` was set by this greenlet's own function
+                // when it started, points into its own stack, and is used
+                // only while that function runs: we are running inside it
+                // right now (it is `current`).
+                let y = unsafe { &*y };
+                y.suspend(SwitchTo(self.clone(), value))
+            }
+            None => {
+                if self.inner.root {
+                    return value;
+                }
+                trampoline(self.clone(), value)
+            }
+        }
+    }
+
+    /// The greenlet that gets control (and the return value) when this one
+    /// finishes; `None` for the root.
+    ///
+    /// Python: `g.parent`.
+    pub fn parent(&self) -> Option<Greenlet<T>> {
+        self.inner.parent.borrow().clone()
+    }
+
+    /// Makes `parent` this greenlet's parent.
+    ///
+    /// Python: `g.parent = p`.
+    ///
+    /// # Errors
+    /// [`Error::Dead`] if `parent` is this greenlet or one of its
+    /// descendants would form a cycle (Python: `ValueError: cyclic parent
+    /// chain`).
+    pub fn set_parent(&self, parent: &Greenlet<T>) -> Result<(), Error> {
+        let mut p = Some(parent.clone());
+        while let Some(g) = p {
+            if g == *self {
+                return Err(Error::Dead);
+            }
+            p = g.parent();
+        }
+        *self.inner.parent.borrow_mut() = Some(parent.clone());
+        Ok(())
+    }
+
+    /// Whether the greenlet's function has finished (returned, panicked or
+    /// was killed).
+    ///
+    /// Python: `g.dead`.
+    pub fn is_dead(&self) -> bool {
+        self.inner.dead.get()
+    }
+
+    /// Whether it has started and not finished.
+    ///
+    /// Python: `bool(g)` / `g` is active.
+    pub fn is_active(&self) -> bool {
+        !self.inner.dead.get()
+            && !self.inner.root
+            && self
+                .inner
+                .fiber
+                .borrow()
+                .as_ref()
+                .is_some_and(|f| f.started())
+    }
+
+    /// The name given at creation (`"greenlet"` by default).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Ends a greenlet that is not running: a suspended one is unwound
+    /// (its destructors run), one not yet started never runs. It is then
+    /// dead. Killing the running greenlet, the root or a dead one does
+    /// nothing. Unlike Python, the parent does not get control.
+    ///
+    /// Python: `g.throw()` (`GreenletExit`) / `g.kill()`.
+    #[doc(alias = "throw")]
+    pub fn kill(&self) {
+        if self.inner.root || self.inner.dead.get() {
+            return;
+        }
+        if current::<T>().is_some_and(|c| c == *self) {
+            return;
+        }
+        let fiber = self.inner.fiber.borrow_mut().take();
+        self.inner.dead.set(true);
+        drop(fiber);
+    }
+}
+
+/// Runs on the root stack: resumes greenlets until one switches to the
+/// root, and returns the value it passed.
+fn trampoline<T: 'static>(mut to: Greenlet<T>, mut value: T) -> T {
+    loop {
+        if to.inner.root {
+            return value;
+        }
+        if to.inner.dead.get() {
+            // Python: switching to a dead greenlet goes to its parent.
+            to = to.parent().unwrap_or_else(Greenlet::root);
+            continue;
+        }
+        let mut fiber = to
+            .inner
+            .fiber
+            .borrow_mut()
+            .take()
+            .expect("a live greenlet has its fiber");
+        let any: Rc<dyn Any> = to.inner.clone();
+        let prev = set_current(Some(any));
+        struct Restore(Option<Rc<dyn Any>>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                set_current(self.0.take());
+            }
+        }
+        let restore = Restore(prev);
+        let dead_on_panic = DeadOnPanic(&to.inner.dead);
+        let r = fiber.resume(value);
+        std::mem::forget(dead_on_panic);
+        drop(restore);
+        match r {
+            CoroutineResult::Yield(SwitchTo(next, v)) => {
+                *to.inner.fiber.borrow_mut() = Some(fiber);
+                to = next;
+                value = v;
+            }
+            CoroutineResult::Return(v) => {
+                to.inner.dead.set(true);
+                drop(fiber);
+                to = to.parent().unwrap_or_else(Greenlet::root);
+                value = v;
+            }
+        }
+    }
+}
+
+/// Marks a greenlet dead if its resume unwinds with a panic.
+struct DeadOnPanic<'a>(&'a Cell<bool>);
+
+impl Drop for DeadOnPanic<'_> {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}
+
+impl<T: 'static> fmt::Debug for Greenlet<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Greenlet")
+            .field("name", &self.inner.name)
+            .field("root", &self.inner.root)
+            .field("dead", &self.inner.dead.get())
+            .finish()
+    }
+}

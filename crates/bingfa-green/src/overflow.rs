@@ -1,0 +1,197 @@
+//! Stack overflow reporting: a `SIGSEGV`/`SIGBUS` handler, on an alternate
+//! signal stack, that recognises a fault in the guard page of the stack the
+//! current OS thread is running on, prints
+//! `green thread 'NAME' overflowed its stack of N KiB` and aborts.
+//!
+//! Every switch onto a green stack records, in a plain thread-local cell
+//! (no allocation, no lock: readable from a signal handler), the guard page
+//! range, the stack size and the name of what runs there. Faults anywhere
+//! else go to the handler that was installed before ours (Rust's own, which
+//! reports overflows of OS thread stacks), or to the default action.
+
+use std::cell::Cell;
+use std::sync::Once;
+
+/// What runs on the current OS thread's active green stack.
+#[derive(Clone, Copy)]
+pub(crate) struct Running {
+    pub(crate) guard_lo: usize,
+    pub(crate) guard_hi: usize,
+    pub(crate) size: usize,
+    pub(crate) name: *const u8,
+    pub(crate) name_len: usize,
+}
+
+impl Running {
+    pub(crate) const NONE: Running = Running {
+        guard_lo: 0,
+        guard_hi: 0,
+        size: 0,
+        name: std::ptr::null(),
+        name_len: 0,
+    };
+}
+
+thread_local! {
+    static RUNNING: Cell<Running> = const { Cell::new(Running::NONE) };
+    static ALTSTACK: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Records what now runs on this thread; returns what ran before, to be
+/// restored with [`set_running`] when the switch comes back.
+#[inline]
+pub(crate) fn set_running(r: Running) -> Running {
+    RUNNING.with(|c| c.replace(r))
+}
+
+static INSTALL: Once = Once::new();
+static mut PREV_SEGV: std::mem::MaybeUninit<libc::sigaction> = std::mem::MaybeUninit::zeroed();
+static mut PREV_BUS: std::mem::MaybeUninit<libc::sigaction> = std::mem::MaybeUninit::zeroed();
+
+const ALTSTACK_SIZE: usize = 64 * 1024;
+
+/// Installs the process-wide handler (once) and makes sure this OS thread
+/// has an alternate signal stack (the handler cannot run on the stack that
+/// just overflowed).
+pub(crate) fn ensure_installed() {
+    INSTALL.call_once(|| {
+        // SAFETY: sigaction with a zeroed, then filled struct; the previous
+        // actions are written into statics only here, before any handler of
+        // ours can run (the handler is installed by these very calls), and
+        // only read afterwards.
+        unsafe {
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = handler as *const () as usize;
+            act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+            libc::sigemptyset(&mut act.sa_mask);
+            libc::sigaction(
+                libc::SIGSEGV,
+                &act,
+                std::ptr::addr_of_mut!(PREV_SEGV).cast::<libc::sigaction>(),
+            );
+            libc::sigaction(
+                libc::SIGBUS,
+                &act,
+                std::ptr::addr_of_mut!(PREV_BUS).cast::<libc::sigaction>(),
+            );
+        }
+    });
+    ALTSTACK.with(|a| {
+        if a.get() != 0 {
+            return;
+        }
+        // SAFETY: querying the current alternate stack into a zeroed struct.
+        let mut old: libc::stack_t = unsafe { std::mem::zeroed() };
+        // SAFETY: as above; a null new stack only queries.
+        unsafe { libc::sigaltstack(std::ptr::null(), &mut old) };
+        if old.ss_flags & libc::SS_DISABLE == 0 {
+            // Rust's runtime (or someone else) already gave this thread one.
+            a.set(usize::MAX);
+            return;
+        }
+        // SAFETY: a fresh anonymous mapping for the signal stack; it is
+        // never unmapped (one per OS thread that runs green code, 64 KiB of
+        // address space, touched only if a signal arrives).
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                ALTSTACK_SIZE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return;
+        }
+        let st = libc::stack_t {
+            ss_sp: p,
+            ss_flags: 0,
+            ss_size: ALTSTACK_SIZE,
+        };
+        // SAFETY: `st` describes the mapping just made, which outlives the
+        // thread.
+        unsafe { libc::sigaltstack(&st, std::ptr::null_mut()) };
+        a.set(p as usize);
+    });
+}
+
+/// Appends `s` to `buf` at `*at`, as much as fits.
+fn push(buf: &mut [u8], at: &mut usize, s: &[u8]) {
+    for &b in s {
+        if *at < buf.len() {
+            buf[*at] = b;
+            *at += 1;
+        }
+    }
+}
+
+fn push_num(buf: &mut [u8], at: &mut usize, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    push(buf, at, &digits[i..]);
+}
+
+extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    // `try_with` and a `Cell` of a `Copy` type with const init: a plain TLS
+    // read, async-signal-safe.
+    let running = RUNNING.try_with(|c| c.get()).unwrap_or(Running::NONE);
+    if running.guard_hi != 0 && addr >= running.guard_lo && addr < running.guard_hi {
+        let mut buf = [0u8; 512];
+        let mut at = 0;
+        push(&mut buf, &mut at, b"\ngreen thread '");
+        // SAFETY: the name pointer was recorded by the switch onto this
+        // stack and stays valid while it runs (the task owns the string).
+        let name = unsafe { std::slice::from_raw_parts(running.name, running.name_len) };
+        push(&mut buf, &mut at, name);
+        push(&mut buf, &mut at, b"' overflowed its stack of ");
+        push_num(&mut buf, &mut at, running.size / 1024);
+        push(
+            &mut buf,
+            &mut at,
+            b" KiB; give it more (bingfa_green::Builder::stack_size), aborting\n",
+        );
+        // SAFETY: write(2) and abort(3) are async-signal-safe; signal(2)
+        // resets SIGABRT so that abort really ends the process.
+        unsafe {
+            libc::write(2, buf.as_ptr().cast(), at);
+            libc::signal(libc::SIGABRT, libc::SIG_DFL);
+            libc::abort();
+        }
+    }
+    // Not ours: hand over to whoever was installed before.
+    let prev = if sig == libc::SIGBUS {
+        std::ptr::addr_of!(PREV_BUS)
+    } else {
+        std::ptr::addr_of!(PREV_SEGV)
+    };
+    // SAFETY: written once in `ensure_installed` before this handler was
+    // installed; only read since.
+    let prev: libc::sigaction = unsafe { (*prev).assume_init() };
+    let h = prev.sa_sigaction;
+    if h == libc::SIG_DFL || h == libc::SIG_IGN {
+        // SAFETY: restoring the default action; returning re-executes the
+        // faulting instruction, which then kills the process as usual.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    } else if prev.sa_flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: `h` is the previous three-argument handler.
+        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+            unsafe { std::mem::transmute(h) };
+        f(sig, info, ctx);
+    } else {
+        // SAFETY: `h` is the previous one-argument handler.
+        let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(h) };
+        f(sig);
+    }
+}

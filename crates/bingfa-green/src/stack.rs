@@ -1,0 +1,209 @@
+//! Stacks for green threads, generators and greenlets.
+//!
+//! Each stack is its own anonymous mapping, `MAP_NORESERVE` so only the pages
+//! a green thread touches are ever committed, with its lowest page turned
+//! `PROT_NONE`: a guard page. A stack that overflows faults on its guard page
+//! and the [`overflow`](crate::overflow) handler stops the process with a
+//! message naming the green thread, instead of writing over its neighbour.
+//!
+//! Freed stacks go back to a per-OS-thread pool (up to [`POOL_CAP`] per
+//! size) and are handed out again without a system call, so spawning and
+//! joining a green thread in a loop costs no `mmap`.
+//!
+//! The mapping and its guard page are two entries in the kernel's memory map
+//! (`/proc/self/maps`), and Linux limits a process to `vm.max_map_count`
+//! entries (65 530 by default): that caps live stacks near 32 000 per
+//! process. Running out is [`Error::OutOfStacks`], never a crash.
+
+use std::cell::RefCell;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use corosensei::stack::{Stack, StackPointer};
+
+use crate::error::Error;
+
+/// How many freed stacks of one size an OS thread keeps for reuse.
+pub(crate) const POOL_CAP: usize = 1024;
+
+/// The default usable stack size of a green thread: 256 KiB, of which only
+/// the touched pages cost memory.
+pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+
+/// The smallest usable stack size a green thread can ask for: 16 KiB.
+pub const MIN_STACK_SIZE: usize = 16 * 1024;
+
+/// Stacks mapped and not yet unmapped, in the whole process.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// Stacks currently mapped by this process (in use or pooled).
+pub fn live_stacks() -> usize {
+    LIVE.load(Ordering::Relaxed)
+}
+
+pub(crate) fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p <= 0 {
+        4096
+    } else {
+        p as usize
+    }
+}
+
+/// Rounds a requested usable size up to whole pages, at least
+/// [`MIN_STACK_SIZE`].
+pub(crate) fn round_size(size: usize) -> usize {
+    let page = page_size();
+    let size = size.max(MIN_STACK_SIZE);
+    size.div_ceil(page) * page
+}
+
+/// One mapped stack: `[guard page][size bytes of stack]`, growing down from
+/// `top`.
+#[derive(Debug)]
+pub(crate) struct GreenStack {
+    /// Lowest address of the mapping (the guard page).
+    low: usize,
+    /// Usable bytes above the guard page.
+    size: usize,
+}
+
+impl GreenStack {
+    /// Takes a pooled stack of `size` usable bytes (rounded up to pages) or
+    /// maps a new one.
+    pub(crate) fn get(size: usize) -> Result<GreenStack, Error> {
+        let size = round_size(size);
+        let pooled = POOL.with(|p| {
+            let mut p = p.borrow_mut();
+            p.iter_mut()
+                .find(|(s, _)| *s == size)
+                .and_then(|(_, v)| v.pop())
+        });
+        match pooled {
+            Some(s) => Ok(s),
+            None => Self::map(size),
+        }
+    }
+
+    fn map(size: usize) -> Result<GreenStack, Error> {
+        let page = page_size();
+        let len = size + page;
+        // SAFETY: an anonymous private mapping at an address the kernel
+        // picks; no existing memory is affected.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(out_of_stacks(size, io::Error::last_os_error()));
+        }
+        // SAFETY: `ptr..ptr+page` is the first page of the mapping we just
+        // made and nobody else knows of.
+        if unsafe { libc::mprotect(ptr, page, libc::PROT_NONE) } != 0 {
+            let err = io::Error::last_os_error();
+            // SAFETY: unmapping the mapping we just made.
+            unsafe { libc::munmap(ptr, len) };
+            return Err(out_of_stacks(size, err));
+        }
+        LIVE.fetch_add(1, Ordering::Relaxed);
+        Ok(GreenStack {
+            low: ptr as usize,
+            size,
+        })
+    }
+
+    /// Usable bytes (without the guard page).
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The guard page's address range `[lo, hi)`.
+    pub(crate) fn guard(&self) -> (usize, usize) {
+        (self.low, self.low + page_size())
+    }
+
+    /// The highest address (the stack grows down from here).
+    pub(crate) fn top(&self) -> usize {
+        self.low + page_size() + self.size
+    }
+
+    /// Gives the stack back to this OS thread's pool, or unmaps it when the
+    /// pool for its size is full.
+    pub(crate) fn recycle(self) {
+        let size = self.size;
+        let rest = POOL.try_with(|p| {
+            let mut p = p.borrow_mut();
+            let idx = match p.iter().position(|(s, _)| *s == size) {
+                Some(i) => i,
+                None => {
+                    p.push((size, Vec::new()));
+                    p.len() - 1
+                }
+            };
+            let v = &mut p[idx].1;
+            if v.len() < POOL_CAP {
+                v.push(self);
+                None
+            } else {
+                Some(self)
+            }
+        });
+        // Past the pool's capacity, or during thread teardown: `self` drops
+        // and unmaps.
+        drop(rest);
+    }
+}
+
+impl Drop for GreenStack {
+    fn drop(&mut self) {
+        // SAFETY: `low..low+page+size` is the mapping made in `map`, owned
+        // by this value alone; no coroutine runs on it any more (a stack is
+        // dropped only after its coroutine finished or was unwound).
+        unsafe { libc::munmap(self.low as *mut libc::c_void, self.size + page_size()) };
+        LIVE.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: the stack has a guard page at its low end (mprotect'ed PROT_NONE
+// in `map`) and at least MIN_STACK_SIZE (16 KiB >= corosensei's 4 KiB)
+// usable bytes; `base` and `limit` are page-aligned, so 16-byte aligned.
+unsafe impl Stack for GreenStack {
+    fn base(&self) -> StackPointer {
+        StackPointer::new(self.top()).expect("stack top is not null")
+    }
+
+    fn limit(&self) -> StackPointer {
+        StackPointer::new(self.low).expect("stack low is not null")
+    }
+}
+
+fn out_of_stacks(size: usize, source: io::Error) -> Error {
+    Error::OutOfStacks {
+        live: live_stacks(),
+        size,
+        source,
+    }
+}
+
+thread_local! {
+    /// Freed stacks by usable size.
+    static POOL: RefCell<Vec<(usize, Vec<GreenStack>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Unmaps the stacks this OS thread keeps pooled for reuse; returns how
+/// many. Useful after a burst of green threads, to give the memory back.
+pub fn trim_stack_pool() -> usize {
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        let n = p.iter().map(|(_, v)| v.len()).sum();
+        p.clear();
+        n
+    })
+}

@@ -1,0 +1,182 @@
+//! Greenlets: the course's eat/play and producer/consumer, values both ways,
+//! parent, dead, kill.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use bingfa_green::Greenlet;
+
+type Log = Rc<RefCell<Vec<String>>>;
+
+#[test]
+fn eat_play_interleaving() {
+    // Python (course lesson 21):
+    //   def eat(name): print('%s eat 1' % name); g2.switch('jack'); print('%s eat 2' % name); g2.switch()
+    //   def play(name): print('%s play 1' % name); g1.switch(); print('%s play 2' % name)
+    //   g1.switch('rose')
+    let log: Log = Rc::default();
+    let g2_slot: Rc<RefCell<Option<Greenlet<Option<&'static str>>>>> = Rc::default();
+    let (l, slot) = (log.clone(), g2_slot.clone());
+    let g1 = Greenlet::new(move |name: Option<&str>| {
+        let name = name.unwrap();
+        l.borrow_mut().push(format!("{name} eat 1"));
+        let g2 = slot.borrow().clone().unwrap();
+        g2.switch(Some("jack"));
+        l.borrow_mut().push(format!("{name} eat 2"));
+        g2.switch(None);
+        None
+    });
+    let (l, g1c) = (log.clone(), g1.clone());
+    let g2 = Greenlet::new(move |name: Option<&str>| {
+        let name = name.unwrap();
+        l.borrow_mut().push(format!("{name} play 1"));
+        g1c.switch(None);
+        l.borrow_mut().push(format!("{name} play 2"));
+        None
+    });
+    *g2_slot.borrow_mut() = Some(g2.clone());
+    let back = g1.switch(Some("rose"));
+    // g2 finished: its return value went to its parent, the root.
+    assert_eq!(back, None);
+    assert_eq!(
+        *log.borrow(),
+        ["rose eat 1", "jack play 1", "rose eat 2", "jack play 2"]
+    );
+    assert!(g2.is_dead());
+    assert!(!g1.is_dead(), "g1 is still suspended in its second switch");
+    g1.kill();
+    assert!(g1.is_dead());
+    g2_slot.borrow_mut().take();
+}
+
+#[test]
+fn producer_consumer_interleaving() {
+    // Python (course, lesson 21): Producer prints, c.switch(); Consumer
+    // prints, p.switch(); c.switch() starts the consumer. Bounded here to
+    // three rounds, then the producer switches back to the root.
+    let log: Log = Rc::default();
+    let c_slot: Rc<RefCell<Option<Greenlet<()>>>> = Rc::default();
+    let p_slot: Rc<RefCell<Option<Greenlet<()>>>> = Rc::default();
+    let (l, cs) = (log.clone(), c_slot.clone());
+    let p = Greenlet::new(move |()| {
+        for round in 0..3 {
+            l.borrow_mut().push(format!("produce {round}"));
+            let c = cs.borrow().clone().unwrap();
+            c.switch(());
+            l.borrow_mut().push(format!("produce end {round}"));
+        }
+        Greenlet::<()>::root().switch(());
+    });
+    let (l, ps) = (log.clone(), p_slot.clone());
+    let c = Greenlet::new(move |()| loop {
+        l.borrow_mut().push("consume".to_string());
+        let p = ps.borrow().clone().unwrap();
+        p.switch(());
+        l.borrow_mut().push("consume end".to_string());
+    });
+    *c_slot.borrow_mut() = Some(c.clone());
+    *p_slot.borrow_mut() = Some(p.clone());
+    c.switch(());
+    assert_eq!(
+        *log.borrow(),
+        [
+            "consume",
+            "produce 0",
+            "consume end",
+            "consume",
+            "produce end 0",
+            "produce 1",
+            "consume end",
+            "consume",
+            "produce end 1",
+            "produce 2",
+            "consume end",
+            "consume",
+            "produce end 2",
+        ]
+    );
+    c.kill();
+    p.kill();
+    c_slot.borrow_mut().take();
+    p_slot.borrow_mut().take();
+}
+
+#[test]
+fn values_go_both_ways_and_return_to_parent() {
+    let g = Greenlet::new(|x: i32| {
+        let y = Greenlet::<i32>::root().switch(x + 1); // hands 11 out, gets 100
+        y * 2 // to the parent (root)
+    });
+    assert!(!g.is_active());
+    assert_eq!(g.switch(10), 11);
+    assert!(g.is_active());
+    assert_eq!(g.switch(100), 200);
+    assert!(g.is_dead());
+    // Switching to a dead greenlet goes to its parent: the root, at once.
+    assert_eq!(g.switch(5), 5);
+}
+
+#[test]
+fn parent_gets_the_result_of_a_child() {
+    let log: Log = Rc::default();
+    let l = log.clone();
+    let outer = Greenlet::new(move |_: u32| {
+        // Created inside `outer`: its parent is `outer`.
+        let inner = Greenlet::new(|v: u32| v * 3);
+        assert_eq!(inner.parent().unwrap(), Greenlet::current());
+        let r = inner.switch(7);
+        l.borrow_mut().push(format!("child returned {r}"));
+        r + 1
+    });
+    assert_eq!(outer.parent().unwrap(), Greenlet::root());
+    assert_eq!(outer.switch(0), 22);
+    assert_eq!(*log.borrow(), ["child returned 21"]);
+}
+
+#[test]
+fn set_parent_rejects_cycles() {
+    let a = Greenlet::new(|v: ()| v);
+    let b = Greenlet::new(|v: ()| v);
+    b.set_parent(&a).unwrap();
+    assert!(a.set_parent(&b).is_err());
+    assert!(a.set_parent(&a).is_err());
+    assert_eq!(b.parent().unwrap(), a);
+}
+
+#[test]
+fn kill_runs_destructors_of_a_suspended_greenlet() {
+    struct Flag(Rc<RefCell<bool>>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            *self.0.borrow_mut() = true;
+        }
+    }
+    let dropped = Rc::new(RefCell::new(false));
+    let d = dropped.clone();
+    let g = Greenlet::new(move |()| {
+        let _f = Flag(d);
+        Greenlet::<()>::root().switch(());
+        unreachable!("killed while suspended");
+    });
+    g.switch(());
+    assert!(!*dropped.borrow());
+    g.kill();
+    assert!(g.is_dead());
+    assert!(*dropped.borrow());
+    // A greenlet killed before it started never runs.
+    let ran = Rc::new(RefCell::new(false));
+    let r = ran.clone();
+    let h = Greenlet::new(move |()| *r.borrow_mut() = true);
+    h.kill();
+    assert!(h.is_dead());
+    assert_eq!(h.switch(()), ());
+    assert!(!*ran.borrow());
+}
+
+#[test]
+fn a_panic_in_a_greenlet_reaches_the_root_and_kills_it() {
+    let g = Greenlet::new(|()| panic!("boom in greenlet"));
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g.switch(()))).unwrap_err();
+    assert_eq!(err.downcast_ref::<&str>(), Some(&"boom in greenlet"));
+    assert!(g.is_dead());
+}
