@@ -14,3 +14,10 @@ pub use bingfa_sync as sync;
 
 /// The event recorder, terminal timeline and Chrome trace: see [`bingfa_trace`].
 pub use bingfa_trace as trace;
+
+/// Thread queues: FIFO, LIFO and priority, with `task_done`/`join` and
+/// `close`: see [`bingfa_queue`].
+pub use bingfa_queue as queue;
+
+/// Executors and futures (`concurrent.futures`): see [`bingfa_pool`].
+pub use bingfa_pool as pool;

@@ -161,3 +161,37 @@ fn scheduling_compares_four_policies() {
         "a Gantt chart per policy"
     );
 }
+
+#[test]
+fn queues_give_three_orders() {
+    let out = run("queues", &[]);
+    assert!(
+        out.contains(
+            "Result: FIFO [1, 2, 3], LIFO [3, 2, 1], priority [(2, \"你\"), (3, \"ta\"), (4, \"我\")]."
+        ),
+        "{out}"
+    );
+    assert!(out.contains("-> Full, and we get \"c\" back"), "{out}");
+    assert!(out.contains("try_get() -> Empty"), "{out}");
+}
+
+#[test]
+fn producer_consumer_loses_nothing() {
+    let out = run("producer-consumer", &[]);
+    assert!(
+        out.contains("Result: made 20, eaten 20, lost 0, eaten twice 0."),
+        "{out}"
+    );
+}
+
+#[test]
+fn pool_runs_callbacks_and_bounds_concurrency() {
+    let out = run("pool", &[]);
+    assert!(
+        out.contains(
+            "Result: 5 of 5 callbacks ran; results [123, 123, 123, 123, 123]; at most 3 of 3 workers busy at once."
+        ),
+        "{out}"
+    );
+    assert!(out.contains("in input order"), "{out}");
+}

@@ -1,0 +1,169 @@
+//! # Lesson 19: thread pools, futures and done-callbacks
+//!
+//! `cargo xtask demo pool [--quick] [--trace FILE]`
+//!
+//! The course's Python (seed 003):
+//!
+//! ```python
+//! from concurrent.futures import ThreadPoolExecutor
+//! import time
+//! pool = ThreadPoolExecutor(5)
+//! def task():
+//!     print('线程任务开始了...')
+//!     time.sleep(1)
+//!     print('线程任务结束了...')
+//!     return 123
+//! def call_back(res):
+//!     print(type(res))
+//!     res2 = res.result()
+//!     print(res2)
+//! for line in range(5):
+//!     pool.submit(task).add_done_callback(call_back)
+//! pool.shutdown()   # waits until every task of the pool is done
+//! ```
+//!
+//! A pool keeps a fixed number of workers and feeds them tasks: it bounds how
+//! many run at once ("to create as many threads as the hardware allows").
+//! `submit` returns a future at once; a done-callback runs when the task
+//! ends; `shutdown` waits for the queued work.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bingfa::pool::ThreadPool;
+use bingfa::trace::{record, EventKind};
+use common::Demo;
+
+const PYTHON: &str = r#"
+pool = ThreadPoolExecutor(5)
+def task():
+    print('线程任务开始了...'); time.sleep(1); print('线程任务结束了...')
+    return 123
+def call_back(res):
+    print(type(res)); print(res.result())
+for line in range(5):
+    pool.submit(task).add_done_callback(call_back)
+pool.shutdown()
+"#;
+
+fn main() {
+    let mut demo = Demo::from_args(
+        "pool",
+        "A thread pool runs the course's tasks with done-callbacks; then 12 tasks on 3 workers\n\
+         show the pool bounding how many run at once.",
+    );
+    demo.intro(
+        "Lesson 19: thread pools, futures and done-callbacks",
+        PYTHON,
+    );
+    let nap = demo.pause(Duration::from_millis(500));
+
+    demo.section("1. The course: 5 tasks on ThreadPoolExecutor(5), each with a callback");
+    let pool = ThreadPool::builder()
+        .max_workers(5)
+        .thread_name_prefix("worker")
+        .build()
+        .expect("start the pool");
+    let callbacks = Arc::new(AtomicUsize::new(0));
+    demo.record();
+    let futures: Vec<_> = (0..5)
+        .map(|_| {
+            let f = pool
+                .submit(move || {
+                    println!(
+                        "  {}: task starts (线程任务开始了...)",
+                        thread::current().name().unwrap_or("?")
+                    );
+                    record(EventKind::Begin, "task");
+                    thread::sleep(nap);
+                    record(EventKind::End, "task");
+                    println!(
+                        "  {}: task ends (线程任务结束了...)",
+                        thread::current().name().unwrap_or("?")
+                    );
+                    123
+                })
+                .expect("the pool is running");
+            let callbacks = callbacks.clone();
+            f.add_done_callback(move |outcome| {
+                record(EventKind::Mark, "callback");
+                println!(
+                    "  callback on {}: the future is done, result() = {outcome:?}",
+                    thread::current().name().unwrap_or("?")
+                );
+                callbacks.fetch_add(1, Ordering::SeqCst);
+            });
+            f
+        })
+        .collect();
+    println!("  main: 5 futures submitted at once; shutdown(wait=true) waits for them");
+    pool.shutdown(true, false);
+    let results: Vec<i32> = futures
+        .iter()
+        .map(|f| f.result().expect("task ok"))
+        .collect();
+    demo.show("five tasks, five workers");
+    let ran = callbacks.load(Ordering::SeqCst);
+    demo.say(&format!(
+        "results: {results:?}; {ran} callbacks ran, each on the worker that finished its task."
+    ));
+
+    demo.section("2. The pool bounds concurrency: 12 tasks on 3 workers");
+    let pool = ThreadPool::builder()
+        .max_workers(3)
+        .thread_name_prefix("pool3")
+        .build()
+        .expect("start the pool");
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let short = nap / 3;
+    demo.record();
+    let t = Instant::now();
+    let squares = pool
+        .map(
+            {
+                let (running, most) = (running.clone(), most.clone());
+                move |x: u64| {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    record(EventKind::Begin, &format!("task {x}"));
+                    thread::sleep(short);
+                    record(EventKind::End, &format!("task {x}"));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    x * x
+                }
+            },
+            1..=12u64,
+        )
+        .expect("the pool is running")
+        .collect::<Result<Vec<u64>, _>>()
+        .expect("every task succeeds");
+    let took = t.elapsed();
+    drop(pool);
+    demo.show("twelve tasks, three workers");
+    let most = most.load(Ordering::SeqCst);
+    demo.say(&format!(
+        "map() returned {squares:?} in input order, after {took:.1?} (4 waves of {short:.0?}).\n\
+         At most {most} tasks ran at once: three worker lanes in the timeline, each running\n\
+         one task after another."
+    ));
+
+    demo.section("What to remember");
+    demo.say(
+        "submit() hands back a Future at once; result() waits for it; add_done_callback() runs\n\
+         when it is done (at once if it already is). The pool's size bounds how many tasks run\n\
+         at the same time; shutdown(wait) lets the queued tasks finish; dropping the pool does\n\
+         the same. A panicking task fails only its own future.",
+    );
+    println!(
+        "\nResult: {ran} of 5 callbacks ran; results {results:?}; at most {most} of 3 workers busy at once."
+    );
+    demo.finish();
+    if ran != 5 || results != [123; 5] || most > 3 {
+        std::process::exit(1);
+    }
+}
