@@ -64,6 +64,10 @@ pub enum Error {
     /// The queue or channel is closed.
     #[error("closed")]
     Closed,
+    /// The hub could not set up its poll (`epoll`) or another OS call
+    /// failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// `Result` with this crate's [`Error`].

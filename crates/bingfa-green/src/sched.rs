@@ -1,0 +1,666 @@
+//! The hub's scheduler: the task table, the ready queue, timers, the poll
+//! and the loop that runs them, on one OS thread.
+//!
+//! A green thread blocks by [`park`]: it records how it may be woken (a
+//! [`Token`]: its key and its wait sequence number), gives the token to
+//! whatever will wake it (a wait list, a timer, an IO registration), and
+//! suspends to the loop. A wake with a stale sequence number is ignored, so
+//! a green thread woken by one cause (say its timer) is not woken again by
+//! another (the event it also waited for) in a later, unrelated wait.
+
+use std::cell::{Cell, RefCell};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use corosensei::{CoroutineResult, Yielder};
+
+use crate::error::Error;
+use crate::fiber::{self, Fiber};
+use crate::net::IoTable;
+use crate::remote::{Msg, Remote};
+use crate::watchdog::WatchState;
+
+/// The mio token of the cross-thread waker.
+pub(crate) const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
+
+/// How a green thread can be woken: by key and wait sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Token {
+    pub(crate) key: u64,
+    pub(crate) seq: u64,
+}
+
+/// Panic payload that unwinds a killed green thread.
+pub(crate) struct KillUnwind;
+
+/// Panic payload that unwinds to the [`Timeout`](crate::Timeout) scope
+/// with this id.
+pub(crate) struct TimeoutUnwind(pub(crate) u64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Ready,
+    Running,
+    Blocked,
+    /// Blocked in `park_permit` (block_on): woken by `Msg::Unpark`.
+    BlockedPermit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Woke {
+    Normal,
+    TimedOut,
+}
+
+pub(crate) struct Task {
+    fiber: Option<Fiber<(), (), ()>>,
+    yielder: *const Yielder<(), ()>,
+    state: State,
+    seq: u64,
+    reason: Woke,
+    kill: bool,
+    early: bool,
+    permit: bool,
+    scopes: Vec<(Instant, u64)>,
+    pub(crate) name: Arc<str>,
+}
+
+struct Slot {
+    gen: u32,
+    task: Option<Box<Task>>,
+}
+
+enum Target {
+    Task(Token),
+    Waker(Waker),
+}
+
+struct Timer {
+    at: Instant,
+    n: u64,
+    target: Target,
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.n) == (o.at, o.n)
+    }
+}
+impl Eq for Timer {}
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Timer {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.at, self.n).cmp(&(o.at, o.n))
+    }
+}
+
+pub(crate) struct Sched {
+    slots: RefCell<Vec<Slot>>,
+    free: RefCell<Vec<u32>>,
+    ready: RefCell<VecDeque<u64>>,
+    timers: RefCell<BinaryHeap<Reverse<Timer>>>,
+    timer_n: Cell<u64>,
+    pub(crate) remote: Arc<Remote>,
+    pub(crate) poll: RefCell<mio::Poll>,
+    pub(crate) io: IoTable,
+    current: Cell<u64>,
+    live: Cell<usize>,
+    scope_ids: Cell<u64>,
+    pub(crate) watch: Option<Arc<WatchState>>,
+    pub(crate) default_stack: usize,
+    /// Unique per hub in the process (sockets remember theirs).
+    pub(crate) id: u64,
+}
+
+const NONE: u64 = u64::MAX;
+
+thread_local! {
+    static SCHED: Cell<*const Sched> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The hub running on this OS thread, if any.
+#[inline]
+pub(crate) fn try_sched() -> Option<&'static Sched> {
+    let p = SCHED.with(|s| s.get());
+    // SAFETY: the pointer is set by `Sched::run` to a `Sched` that lives on
+    // its caller's frame for the whole loop and is cleared before that
+    // frame ends; green code, the only caller, runs inside the loop. The
+    // `'static` never escapes the crate's own short uses.
+    unsafe { p.as_ref() }
+}
+
+/// The hub of the calling green thread.
+///
+/// # Panics
+/// Outside a green thread (`what` names the call), or inside a generator
+/// or greenlet.
+#[inline]
+pub(crate) fn sched(what: &'static str) -> &'static Sched {
+    match try_sched() {
+        Some(s) if s.current.get() != NONE && !fiber::nested() => s,
+        Some(_) if fiber::nested() => panic!(
+            "{what}: hub calls that switch green threads cannot run inside a generator or greenlet"
+        ),
+        _ => panic!("{}", Error::NotInHub(what)),
+    }
+}
+
+fn split(key: u64) -> (usize, u32) {
+    ((key & 0xffff_ffff) as usize, (key >> 32) as u32)
+}
+
+impl Sched {
+    pub(crate) fn new(watch: Option<Arc<WatchState>>, default_stack: usize) -> std::io::Result<Sched> {
+        let poll = mio::Poll::new()?;
+        let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
+        Ok(Sched {
+            slots: RefCell::new(Vec::new()),
+            free: RefCell::new(Vec::new()),
+            ready: RefCell::new(VecDeque::new()),
+            timers: RefCell::new(BinaryHeap::new()),
+            timer_n: Cell::new(0),
+            remote: Arc::new(Remote::new(Some(waker))),
+            poll: RefCell::new(poll),
+            io: IoTable::default(),
+            current: Cell::new(NONE),
+            live: Cell::new(0),
+            scope_ids: Cell::new(0),
+            watch,
+            default_stack,
+            id: {
+                static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
+        })
+    }
+
+    fn with_task<R>(&self, key: u64, f: impl FnOnce(&mut Task) -> R) -> Option<R> {
+        let (idx, gen) = split(key);
+        let mut slots = self.slots.borrow_mut();
+        match slots.get_mut(idx) {
+            Some(Slot {
+                gen: g,
+                task: Some(t),
+            }) if *g == gen => Some(f(t)),
+            _ => None,
+        }
+    }
+
+    /// Key of the running green thread.
+    #[inline]
+    pub(crate) fn current(&self) -> u64 {
+        self.current.get()
+    }
+
+    /// Green threads alive on this hub.
+    pub(crate) fn live(&self) -> usize {
+        self.live.get()
+    }
+
+    /// Adds a green thread that will run `f`, ready to run.
+    ///
+    /// `f` gets `true` if the green thread was killed before it started
+    /// (it must then only record that and return).
+    pub(crate) fn spawn(
+        &self,
+        name: Arc<str>,
+        stack_size: usize,
+        f: Box<dyn FnOnce(bool) + 'static>,
+    ) -> Result<u64, Error> {
+        let idx = self.free.borrow_mut().pop();
+        let idx = match idx {
+            Some(i) => i as usize,
+            None => {
+                let mut slots = self.slots.borrow_mut();
+                slots.push(Slot { gen: 0, task: None });
+                slots.len() - 1
+            }
+        };
+        let gen = self.slots.borrow()[idx].gen;
+        let key = ((gen as u64) << 32) | idx as u64;
+        let fiber = Fiber::new(name.as_ref().into(), stack_size, false, move |y: &Yielder<(), ()>, ()| {
+            let s = try_sched().expect("green threads run inside their hub's loop");
+            let killed = s
+                .with_task(key, |t| {
+                    t.yielder = y;
+                    std::mem::take(&mut t.kill)
+                })
+                .unwrap_or(true);
+            f(killed);
+        });
+        let fiber = match fiber {
+            Ok(f) => f,
+            Err(e) => {
+                self.free.borrow_mut().push(idx as u32);
+                return Err(e);
+            }
+        };
+        self.slots.borrow_mut()[idx].task = Some(Box::new(Task {
+            fiber: Some(fiber),
+            yielder: std::ptr::null(),
+            state: State::Ready,
+            seq: 0,
+            reason: Woke::Normal,
+            kill: false,
+            early: false,
+            permit: false,
+            scopes: Vec::new(),
+            name,
+        }));
+        self.live.set(self.live.get() + 1);
+        self.ready.borrow_mut().push_back(key);
+        Ok(key)
+    }
+
+    /// The running green thread's wake token for the wait it is about to
+    /// make.
+    #[inline]
+    pub(crate) fn token(&self) -> Token {
+        let key = self.current.get();
+        let seq = self.with_task(key, |t| t.seq).expect("running task exists");
+        Token { key, seq }
+    }
+
+    /// Name of green thread `key`.
+    pub(crate) fn name_of(&self, key: u64) -> Option<Arc<str>> {
+        self.with_task(key, |t| t.name.clone())
+    }
+
+    /// Wakes the green thread `tok` names if it still waits on that token.
+    /// Only on the hub's thread.
+    pub(crate) fn wake(&self, tok: Token, why: Woke) {
+        let push = self
+            .with_task(tok.key, |t| {
+                if t.seq != tok.seq {
+                    return false;
+                }
+                match t.state {
+                    State::Blocked => {
+                        t.state = State::Ready;
+                        t.reason = why;
+                        true
+                    }
+                    State::Running => {
+                        t.early = true;
+                        false
+                    }
+                    _ => false,
+                }
+            })
+            .unwrap_or(false);
+        if push {
+            self.ready.borrow_mut().push_back(tok.key);
+        }
+    }
+
+    /// Unparks green thread `key` from `park_permit`, or leaves it a permit.
+    pub(crate) fn unpark(&self, key: u64) {
+        let push = self
+            .with_task(key, |t| {
+                if t.state == State::BlockedPermit {
+                    t.state = State::Ready;
+                    t.reason = Woke::Normal;
+                    true
+                } else {
+                    t.permit = true;
+                    false
+                }
+            })
+            .unwrap_or(false);
+        if push {
+            self.ready.borrow_mut().push_back(key);
+        }
+    }
+
+    /// Asks green thread `key` to die at its next switch point; wakes it if
+    /// it is blocked.
+    pub(crate) fn kill(&self, key: u64) {
+        let push = self
+            .with_task(key, |t| {
+                t.kill = true;
+                if matches!(t.state, State::Blocked | State::BlockedPermit) {
+                    t.state = State::Ready;
+                    true
+                } else {
+                    false
+                }
+            })
+            .unwrap_or(false);
+        if push {
+            self.ready.borrow_mut().push_back(key);
+        }
+    }
+
+    pub(crate) fn add_timer(&self, at: Instant, target: Token) {
+        self.push_timer(at, Target::Task(target));
+    }
+
+    pub(crate) fn add_waker_timer(&self, at: Instant, w: Waker) {
+        self.push_timer(at, Target::Waker(w));
+    }
+
+    fn push_timer(&self, at: Instant, target: Target) {
+        let n = self.timer_n.get();
+        self.timer_n.set(n + 1);
+        let mut timers = self.timers.borrow_mut();
+        // Lazily deleted timers (their green thread was woken otherwise)
+        // pile up under long timeouts; sweep them when they outnumber the
+        // live green threads.
+        if timers.len() > 4096 && timers.len() > 4 * self.live.get() {
+            let slots = self.slots.borrow();
+            timers.retain(|Reverse(t)| match &t.target {
+                Target::Waker(_) => true,
+                Target::Task(tok) => {
+                    let (idx, gen) = split(tok.key);
+                    matches!(slots.get(idx), Some(Slot { gen: g, task: Some(task) })
+                        if *g == gen && task.seq == tok.seq)
+                }
+            });
+        }
+        timers.push(Reverse(Timer { at, n, target }));
+    }
+
+    /// Opens a [`Timeout`](crate::Timeout) scope in the running green
+    /// thread; returns its id.
+    pub(crate) fn push_scope(&self, at: Instant) -> u64 {
+        let id = self.scope_ids.get() + 1;
+        self.scope_ids.set(id);
+        self.with_task(self.current.get(), |t| t.scopes.push((at, id)));
+        id
+    }
+
+    pub(crate) fn pop_scope(&self, id: u64) {
+        self.with_task(self.current.get(), |t| t.scopes.retain(|s| s.1 != id));
+    }
+
+    /// Before a switch point: unwinds if the green thread was killed or
+    /// one of its timeout scopes expired.
+    fn check_interrupts(&self, key: u64) {
+        let now_needed = self.with_task(key, |t| !t.scopes.is_empty() || t.kill);
+        if now_needed != Some(true) {
+            return;
+        }
+        let now = Instant::now();
+        let what = self
+            .with_task(key, |t| {
+                if t.kill {
+                    t.kill = false;
+                    return Some(None);
+                }
+                t.scopes.iter().find(|s| s.0 <= now).map(|s| Some(s.1))
+            })
+            .flatten();
+        match what {
+            Some(None) => panic::resume_unwind(Box::new(KillUnwind)),
+            Some(Some(id)) => {
+                self.pop_scope(id);
+                panic::resume_unwind(Box::new(TimeoutUnwind(id)))
+            }
+            None => {}
+        }
+    }
+
+    fn suspend(&self, key: u64) {
+        let y = self.with_task(key, |t| t.yielder).expect("running task exists");
+        // SAFETY: `yielder` was stored by this green thread's own body when
+        // it started; it points into its stack and is used only from that
+        // stack, while the body runs: we are that green thread right now.
+        unsafe { (*y).suspend(()) };
+    }
+
+    /// Blocks the running green thread until a wake with the current token
+    /// or `deadline`. Returns whether it timed out.
+    ///
+    /// Unwinds the green thread if it is killed or one of its timeout
+    /// scopes expires, before or while it waits.
+    pub(crate) fn park(&self, deadline: Option<Instant>) -> Woke {
+        let key = self.current.get();
+        self.check_interrupts(key);
+        let setup = self
+            .with_task(key, |t| {
+                if t.early {
+                    t.early = false;
+                    t.seq += 1;
+                    return None;
+                }
+                t.state = State::Blocked;
+                let scope = t.scopes.iter().map(|s| s.0).min();
+                let at = match (deadline, scope) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                Some((at, t.seq))
+            })
+            .expect("running task exists");
+        let Some((at, seq)) = setup else {
+            return Woke::Normal;
+        };
+        if let Some(at) = at {
+            self.add_timer(at, Token { key, seq });
+        }
+        self.suspend(key);
+        let why = self
+            .with_task(key, |t| {
+                t.seq += 1;
+                std::mem::replace(&mut t.reason, Woke::Normal)
+            })
+            .expect("running task exists");
+        self.check_interrupts(key);
+        why
+    }
+
+    /// Blocks until [`unpark`](Self::unpark) (or returns at once if a
+    /// permit is pending). Unwinds on kill or an expired scope.
+    pub(crate) fn park_permit(&self) {
+        let key = self.current.get();
+        self.check_interrupts(key);
+        let block = self
+            .with_task(key, |t| {
+                if std::mem::take(&mut t.permit) {
+                    false
+                } else {
+                    t.state = State::BlockedPermit;
+                    true
+                }
+            })
+            .expect("running task exists");
+        if block {
+            let scope = self.with_task(key, |t| (t.scopes.iter().map(|s| s.0).min(), t.seq));
+            if let Some((Some(at), seq)) = scope {
+                // A scope deadline must interrupt this wait too: a timer
+                // that wakes it through the permit path.
+                self.add_timer(at, Token { key, seq });
+            }
+            self.suspend(key);
+            self.with_task(key, |t| t.seq += 1);
+        }
+        self.check_interrupts(key);
+    }
+
+    /// Puts the running green thread at the back of the ready queue.
+    pub(crate) fn yield_now(&self) {
+        let key = self.current.get();
+        self.check_interrupts(key);
+        self.with_task(key, |t| t.state = State::Ready);
+        self.ready.borrow_mut().push_back(key);
+        self.suspend(key);
+        self.check_interrupts(key);
+    }
+
+    fn resume(&self, key: u64) {
+        let (idx, gen) = split(key);
+        let fiber = {
+            let mut slots = self.slots.borrow_mut();
+            match slots.get_mut(idx) {
+                Some(Slot { gen: g, task: Some(t) }) if *g == gen && t.state == State::Ready => {
+                    t.state = State::Running;
+                    t.fiber.take()
+                }
+                _ => None,
+            }
+        };
+        let Some(mut fiber) = fiber else { return };
+        self.current.set(key);
+        if let Some(w) = &self.watch {
+            let name = self.with_task(key, |t| t.name.clone());
+            w.enter(name);
+        }
+        let r = fiber.resume(());
+        if let Some(w) = &self.watch {
+            w.leave();
+        }
+        self.current.set(NONE);
+        match r {
+            CoroutineResult::Yield(()) => {
+                self.with_task(key, |t| t.fiber = Some(fiber));
+            }
+            CoroutineResult::Return(()) => {
+                let task = {
+                    let mut slots = self.slots.borrow_mut();
+                    let s = &mut slots[idx];
+                    s.gen = s.gen.wrapping_add(1);
+                    s.task.take()
+                };
+                self.free.borrow_mut().push(idx as u32);
+                self.live.set(self.live.get() - 1);
+                drop(fiber);
+                drop(task);
+            }
+        }
+    }
+
+    fn next_timeout(&self) -> Option<Duration> {
+        if !self.ready.borrow().is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let timers = self.timers.borrow();
+        timers
+            .peek()
+            .map(|Reverse(t)| t.at.saturating_duration_since(Instant::now()))
+    }
+
+    fn fire_timers(&self) {
+        let now = Instant::now();
+        loop {
+            let t = {
+                let mut timers = self.timers.borrow_mut();
+                match timers.peek() {
+                    Some(Reverse(t)) if t.at <= now => timers.pop().map(|r| r.0),
+                    _ => None,
+                }
+            };
+            let Some(t) = t else { break };
+            match t.target {
+                Target::Task(tok) => {
+                    // A permit wait is interrupted by its scope timer.
+                    let permit = self
+                        .with_task(tok.key, |task| task.seq == tok.seq && task.state == State::BlockedPermit)
+                        .unwrap_or(false);
+                    if permit {
+                        self.unpark(tok.key);
+                    } else {
+                        self.wake(tok, Woke::TimedOut);
+                    }
+                }
+                Target::Waker(w) => w.wake(),
+            }
+        }
+    }
+
+    fn drain_remote(&self) {
+        self.remote.drain(|m| match m {
+            Msg::Wake { key, seq } => self.wake(Token { key, seq }, Woke::Normal),
+            Msg::Unpark { key } => self.unpark(key),
+        });
+    }
+
+    /// Runs green threads until `done()` holds after a round.
+    pub(crate) fn run_until(&self, done: &dyn Fn() -> bool) -> std::io::Result<()> {
+        let prev = SCHED.with(|s| s.replace(self));
+        struct Reset(*const Sched);
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                SCHED.with(|s| s.set(self.0));
+            }
+        }
+        let _reset = Reset(prev);
+        let mut events = mio::Events::with_capacity(1024);
+        loop {
+            let n = self.ready.borrow().len();
+            for _ in 0..n {
+                let key = self.ready.borrow_mut().pop_front();
+                match key {
+                    Some(k) => self.resume(k),
+                    None => break,
+                }
+            }
+            if done() {
+                return Ok(());
+            }
+            let timeout = self.next_timeout();
+            match self.poll.borrow_mut().poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+            for ev in events.iter() {
+                if ev.token() == WAKER_TOKEN {
+                    continue;
+                }
+                self.io.ready(self, ev);
+            }
+            self.drain_remote();
+            self.fire_timers();
+        }
+    }
+
+    /// Kills every green thread left and runs them until they are gone.
+    pub(crate) fn kill_all(&self) -> std::io::Result<()> {
+        let keys: Vec<u64> = {
+            let slots = self.slots.borrow();
+            slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.task.is_some())
+                .map(|(i, s)| ((s.gen as u64) << 32) | i as u64)
+                .collect()
+        };
+        for k in keys {
+            self.kill(k);
+        }
+        self.run_until(&|| self.live.get() == 0)
+    }
+}
+
+/// Runs `f`, turning a kill into `Err(Killed)` and a panic into
+/// `Err(Panicked)` with its message.
+pub(crate) fn catch<T>(name: &str, f: impl FnOnce() -> T) -> Result<T, Error> {
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => Ok(v),
+        Err(p) if p.is::<KillUnwind>() => Err(Error::Killed),
+        Err(p) => Err(Error::Panicked {
+            name: name.to_owned(),
+            message: panic_message(&*p),
+        }),
+    }
+}
+
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else if p.is::<TimeoutUnwind>() {
+        "a Timeout scope's unwind escaped its scope".to_owned()
+    } else {
+        "<non-string panic payload>".to_owned()
+    }
+}

@@ -1,0 +1,284 @@
+//! The hub: spawn, join, value, joinall, sleep, yield_now, panics, kill,
+//! timeouts, thread-locals, several hubs side by side.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bingfa_green::{
+    joinall, joinall_timeout, run, sleep, spawn, with_timeout, yield_now, Builder, Error, Hub, Timeout,
+};
+
+#[test]
+fn three_sleeps_overlap() {
+    // The course's lesson 22: sleeping 1, 3 and 5 s together takes 5 s,
+    // not 9; here 100, 300 and 500 ms take well under 900 ms.
+    let elapsed = run(|| {
+        let start = Instant::now();
+        let hs: Vec<_> = [100u64, 300, 500]
+            .into_iter()
+            .map(|ms| {
+                spawn(move || {
+                    sleep(Duration::from_millis(ms));
+                    ms
+                })
+            })
+            .collect();
+        joinall(&hs);
+        let values: Vec<u64> = hs.iter().map(|h| h.value().unwrap()).collect();
+        assert_eq!(values, [100, 300, 500]);
+        start.elapsed()
+    })
+    .unwrap();
+    assert!(elapsed >= Duration::from_millis(500), "{elapsed:?}");
+    assert!(elapsed < Duration::from_millis(800), "{elapsed:?}");
+}
+
+#[test]
+fn spawn_join_value_and_order() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l = log.clone();
+    run(move || {
+        let l1 = l.clone();
+        let g1 = spawn(move || {
+            l1.borrow_mut().push("test1");
+            sleep(Duration::from_millis(20));
+            l1.borrow_mut().push("test11");
+            1
+        });
+        let l2 = l.clone();
+        let g2 = spawn(move || {
+            l2.borrow_mut().push("test2");
+            sleep(Duration::from_millis(20));
+            l2.borrow_mut().push("test22");
+            2
+        });
+        assert!(!g1.is_dead());
+        assert_eq!(g1.value(), None);
+        joinall([&g1, &g2]);
+        assert!(g1.is_dead() && g1.successful());
+        assert_eq!(g1.value(), Some(1));
+        assert_eq!(g2.join().unwrap(), 2);
+    })
+    .unwrap();
+    // Python's gevent prints test1 test2 test11 test22.
+    assert_eq!(*log.borrow(), ["test1", "test2", "test11", "test22"]);
+}
+
+#[test]
+fn yield_now_round_robins() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l = log.clone();
+    run(move || {
+        let hs: Vec<_> = (0..3)
+            .map(|i| {
+                let l = l.clone();
+                spawn(move || {
+                    for round in 0..2 {
+                        l.borrow_mut().push((round, i));
+                        yield_now();
+                    }
+                })
+            })
+            .collect();
+        joinall(&hs);
+    })
+    .unwrap();
+    assert_eq!(*log.borrow(), [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]);
+}
+
+#[test]
+fn a_panic_fails_its_join_and_the_others_go_on() {
+    run(|| {
+        let bad = Builder::new()
+            .name("bad")
+            .spawn(|| -> u32 { panic!("boom {}", 7) })
+            .unwrap();
+        let good = spawn(|| {
+            sleep(Duration::from_millis(10));
+            5
+        });
+        match bad.join() {
+            Err(Error::Panicked { name, message }) => {
+                assert_eq!(name, "bad");
+                assert_eq!(message, "boom 7");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(good.join().unwrap(), 5);
+    })
+    .unwrap();
+    // A panic in main comes back from run.
+    let r = run(|| panic!("main fails"));
+    assert!(matches!(r, Err(Error::Panicked { message, .. }) if message == "main fails"));
+}
+
+#[test]
+fn kill_unwinds_a_blocked_green_thread() {
+    struct Flag(Rc<Cell<bool>>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.set(true);
+        }
+    }
+    run(|| {
+        let dropped = Rc::new(Cell::new(false));
+        let d = dropped.clone();
+        let h = spawn(move || {
+            let _f = Flag(d);
+            sleep(Duration::from_secs(60));
+            "never"
+        });
+        sleep(Duration::from_millis(5));
+        let start = Instant::now();
+        h.kill();
+        assert!(start.elapsed() < Duration::from_secs(1));
+        assert!(h.is_dead());
+        assert!(dropped.get(), "destructors ran");
+        assert!(matches!(h.join(), Err(Error::Killed)));
+        // Killed before it ever ran: it never runs.
+        let ran = Rc::new(Cell::new(false));
+        let r = ran.clone();
+        let h = spawn(move || r.set(true));
+        h.kill();
+        assert!(!ran.get());
+        assert!(matches!(h.join(), Err(Error::Killed)));
+    })
+    .unwrap();
+}
+
+#[test]
+fn join_timeout_and_timeout_scopes() {
+    run(|| {
+        let h = spawn(|| sleep(Duration::from_millis(200)));
+        let start = Instant::now();
+        assert!(matches!(h.join_timeout(Duration::from_millis(20)), Err(Error::Timeout(_))));
+        assert!(start.elapsed() < Duration::from_millis(150));
+        assert!(h.join_timeout(Duration::from_secs(5)).is_ok());
+        assert!(h.is_dead());
+
+        // Timeout around a blocking call interrupts it.
+        let start = Instant::now();
+        let r = Timeout::new(Duration::from_millis(30)).run(|| {
+            sleep(Duration::from_secs(5));
+            1
+        });
+        assert!(matches!(r, Err(Error::Timeout(_))));
+        assert!(start.elapsed() < Duration::from_secs(1));
+        // A block that finishes in time gives its value.
+        assert_eq!(with_timeout(Duration::from_secs(5), || 7).unwrap(), 7);
+        // Nested: the inner, shorter one fires and the outer goes on.
+        let r = with_timeout(Duration::from_secs(5), || {
+            let inner = with_timeout(Duration::from_millis(10), || sleep(Duration::from_secs(5)));
+            assert!(inner.is_err());
+            "outer ok"
+        });
+        assert_eq!(r.unwrap(), "outer ok");
+        // Around a join.
+        let slow = spawn(|| sleep(Duration::from_secs(5)));
+        let r = with_timeout(Duration::from_millis(10), || slow.join_timeout(Duration::from_secs(10)));
+        assert!(matches!(r, Err(Error::Timeout(_))));
+        assert_eq!(joinall_timeout([&slow], Duration::from_millis(1)), 0);
+        slow.kill();
+    })
+    .unwrap();
+}
+
+#[test]
+fn thread_locals_are_stable_across_switches() {
+    thread_local! {
+        static ID: Cell<u64> = const { Cell::new(0) };
+    }
+    let main_thread = std::thread::current().id();
+    run(move || {
+        ID.with(|c| c.set(42));
+        let hs: Vec<_> = (0..50)
+            .map(|_| {
+                spawn(move || {
+                    for _ in 0..10 {
+                        assert_eq!(std::thread::current().id(), main_thread);
+                        assert_eq!(ID.with(|c| c.get()), 42);
+                        yield_now();
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+    })
+    .unwrap();
+}
+
+#[test]
+fn several_hubs_run_side_by_side() {
+    let threads: Vec<_> = (0..3u64)
+        .map(|t| {
+            std::thread::spawn(move || {
+                Hub::new()
+                    .run(move || {
+                        let hs: Vec<_> = (0..100u64)
+                            .map(|i| {
+                                spawn(move || {
+                                    sleep(Duration::from_millis(1));
+                                    t * 1000 + i
+                                })
+                            })
+                            .collect();
+                        hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+                    })
+                    .unwrap()
+            })
+        })
+        .collect();
+    let sums: Vec<u64> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(sums, [4950, 104_950, 204_950]);
+}
+
+#[test]
+fn leftover_green_threads_are_killed_when_main_returns() {
+    let dropped = Rc::new(Cell::new(0));
+    let d = dropped.clone();
+    struct Count(Rc<Cell<i32>>);
+    impl Drop for Count {
+        fn drop(&mut self) {
+            self.0.set(self.0.get() + 1);
+        }
+    }
+    run(move || {
+        for _ in 0..5 {
+            let c = Count(d.clone());
+            spawn(move || {
+                let _c = c;
+                sleep(Duration::from_secs(3600));
+            });
+        }
+        yield_now();
+    })
+    .unwrap();
+    assert_eq!(dropped.get(), 5);
+}
+
+#[test]
+fn outside_a_hub_spawn_is_an_error() {
+    assert!(matches!(Builder::new().spawn(|| 1), Err(Error::NotInHub(_))));
+    assert!(!bingfa_green::in_green_thread());
+}
+
+#[test]
+fn stack_size_per_spawn() {
+    run(|| {
+        // A green thread that needs about 600 KiB of stack runs with a
+        // 1 MiB stack.
+        let h = Builder::new()
+            .stack_size(1024 * 1024)
+            .spawn(|| {
+                let buf = [7u8; 600 * 1024];
+                std::hint::black_box(&buf);
+                buf.iter().map(|&b| b as u64).sum::<u64>()
+            })
+            .unwrap();
+        assert_eq!(h.join().unwrap(), 7 * 600 * 1024);
+    })
+    .unwrap();
+}
