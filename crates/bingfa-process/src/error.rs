@@ -1,0 +1,167 @@
+//! The crate's errors: one [`Error`] enum for everything that fails without
+//! an item to give back, [`PutError`] for the puts that hand their item
+//! back, and [`LockError`] for the locks, whose "owner died" case carries the
+//! guard.
+
+use std::fmt;
+use std::io;
+
+/// What went wrong in a process or IPC operation.
+///
+/// Python raises a different exception for each of these (`queue.Empty`,
+/// `queue.Full`, `OSError`, `EOFError`, ...); here they are the variants of
+/// one enum.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A system call failed.
+    #[error("system call failed: {0}")]
+    Os(#[from] io::Error),
+    /// A non-blocking get found nothing (Python: `queue.Empty`).
+    #[error("the queue is empty")]
+    Empty,
+    /// A non-blocking put found no room (Python: `queue.Full`).
+    #[error("the queue is full")]
+    Full,
+    /// A timed operation gave up.
+    #[error("the operation timed out")]
+    Timeout,
+    /// The queue or pipe is closed (Python: `ValueError: Queue is closed`,
+    /// or `EOFError` on a pipe whose other end is gone).
+    #[error("the channel is closed")]
+    Closed,
+    /// Bytes that should hold a message do not: bad length, bad checksum, or
+    /// a payload that does not decode as the expected type.
+    #[error("corrupt message: {0}")]
+    Corrupt(String),
+    /// A value does not fit the channel's maximum message size.
+    #[error("message of {size} bytes is larger than the maximum of {max} bytes")]
+    TooLarge {
+        /// The encoded size (or a lower bound of it).
+        size: usize,
+        /// The channel's limit.
+        max: usize,
+    },
+    /// A value could not be serialized (a serde `Serialize` impl failed, or a
+    /// shared-memory handle was serialized outside [`Builder::spawn`]).
+    ///
+    /// [`Builder::spawn`]: crate::Builder::spawn
+    #[error("could not encode the value: {0}")]
+    Encode(String),
+    /// A spawned child exited without running its entry point: the program
+    /// does not call [`init`](crate::init) first thing in `main` (or, in a
+    /// test crate, lacks [`enable_test_support!`](crate::enable_test_support)).
+    #[error(
+        "spawned child {pid} exited ({status}) without running its entry point: call \
+         bingfa_process::init() first thing in main, or bingfa_process::enable_test_support!() \
+         at the root of a test crate"
+    )]
+    NotInitialized {
+        /// The child's pid.
+        pid: u32,
+        /// How it ended.
+        status: crate::ExitStatus,
+    },
+    /// An argument is out of range (a capacity of zero, a message size too
+    /// small, an index past the end).
+    #[error("invalid argument: {0}")]
+    Invalid(&'static str),
+}
+
+impl Error {
+    pub(crate) fn os() -> Error {
+        Error::Os(io::Error::last_os_error())
+    }
+}
+
+/// A put failed; the item is handed back in [`item`](PutError::item).
+///
+/// Python: `queue.Full` (from `put_nowait` or a timed `put`), `ValueError`
+/// (from a closed queue).
+#[derive(thiserror::Error)]
+#[error("{error}")]
+pub struct PutError<T> {
+    /// Why: [`Error::Full`], [`Error::Timeout`], [`Error::Closed`],
+    /// [`Error::TooLarge`] or [`Error::Encode`].
+    pub error: Error,
+    /// The item that was not put.
+    pub item: T,
+}
+
+impl<T> PutError<T> {
+    /// The item that was not put.
+    pub fn into_inner(self) -> T {
+        self.item
+    }
+
+    /// Whether the queue was full (a non-blocking put).
+    pub fn is_full(&self) -> bool {
+        matches!(self.error, Error::Full)
+    }
+
+    /// Whether the deadline passed (a timed put).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.error, Error::Timeout)
+    }
+
+    /// Whether the queue was closed.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.error, Error::Closed)
+    }
+}
+
+impl<T> fmt::Debug for PutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PutError")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A lock acquisition did not end with a plain guard.
+///
+/// `G` is the guard type ([`LockGuard`](crate::LockGuard),
+/// [`ValueGuard`](crate::ValueGuard), ...).
+#[derive(thiserror::Error)]
+#[non_exhaustive]
+pub enum LockError<G> {
+    /// The previous owner died holding the lock. The lock is now held by the
+    /// caller through the guard inside, and it stays usable: the data it
+    /// protects may be half-updated, so check it, then carry on with the
+    /// guard (`Err(LockError::OwnerDied(g)) => g`). Python has no such case:
+    /// there the lock stays held forever.
+    #[error("the previous owner of the lock died while holding it")]
+    OwnerDied(G),
+    /// A non-blocking or timed acquisition found the lock held.
+    #[error("the lock is held by another owner")]
+    WouldBlock,
+    /// The system call failed (e.g. `EDEADLK`: this thread already holds
+    /// the lock).
+    #[error("locking failed: {0}")]
+    Os(io::Error),
+}
+
+impl<G> LockError<G> {
+    /// The guard when the previous owner died, `None` otherwise.
+    pub fn into_guard(self) -> Option<G> {
+        match self {
+            LockError::OwnerDied(g) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// Whether the previous owner died.
+    pub fn is_owner_died(&self) -> bool {
+        matches!(self, LockError::OwnerDied(_))
+    }
+}
+
+impl<G> fmt::Debug for LockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockError::OwnerDied(_) => f.write_str("OwnerDied(..)"),
+            LockError::WouldBlock => f.write_str("WouldBlock"),
+            LockError::Os(e) => f.debug_tuple("Os").field(e).finish(),
+        }
+    }
+}

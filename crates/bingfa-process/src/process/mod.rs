@@ -1,0 +1,444 @@
+//! [`Process`]: a child process started by `fork` or by `spawn`, its
+//! [`ExitStatus`], and [`current_process`].
+
+pub(crate) mod child;
+pub(crate) mod registry;
+pub(crate) mod spawn;
+
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::sys;
+
+/// How a child process ended.
+///
+/// Python: `Process.exitcode`, where a signal is a negative number; see
+/// [`python_exitcode`](ExitStatus::python_exitcode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExitStatus {
+    /// It exited with this code (0: success; 1: its entry point panicked).
+    Code(i32),
+    /// A signal ended it (15: `SIGTERM` from [`Process::terminate`], 9:
+    /// `SIGKILL` from [`Process::kill`]).
+    Signal(i32),
+}
+
+impl ExitStatus {
+    /// Whether it exited with code 0.
+    pub fn success(&self) -> bool {
+        *self == ExitStatus::Code(0)
+    }
+
+    /// The exit code, if it exited.
+    pub fn code(&self) -> Option<i32> {
+        match *self {
+            ExitStatus::Code(c) => Some(c),
+            ExitStatus::Signal(_) => None,
+        }
+    }
+
+    /// The signal that ended it, if one did.
+    pub fn signal(&self) -> Option<i32> {
+        match *self {
+            ExitStatus::Signal(s) => Some(s),
+            ExitStatus::Code(_) => None,
+        }
+    }
+
+    /// Python's `exitcode`: the code, or minus the signal number (`-15`
+    /// after [`Process::terminate`]).
+    #[doc(alias = "exitcode")]
+    pub fn python_exitcode(&self) -> i32 {
+        match *self {
+            ExitStatus::Code(c) => c,
+            ExitStatus::Signal(s) => -s,
+        }
+    }
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ExitStatus::Code(c) => write!(f, "exit code {c}"),
+            ExitStatus::Signal(s) => write!(f, "signal {s}"),
+        }
+    }
+}
+
+/// What the parent knows of one child; shared by the [`Process`] handle and
+/// the registry's reaper, so that whoever sees the exit first reaps it.
+pub(crate) struct Child {
+    pub(crate) pid: u32,
+    pub(crate) pidfd: OwnedFd,
+    pub(crate) daemon: bool,
+    state: Mutex<ChildState>,
+}
+
+#[derive(Default)]
+struct ChildState {
+    status: Option<ExitStatus>,
+    /// The read end of the child's status pipe, until the child is reaped.
+    report: Option<OwnedFd>,
+    /// The child ran its entry point (it wrote the start marker).
+    started: bool,
+    panic: Option<String>,
+}
+
+impl Child {
+    pub(crate) fn new(pid: u32, pidfd: OwnedFd, daemon: bool, report: OwnedFd) -> Child {
+        Child {
+            pid,
+            pidfd,
+            daemon,
+            state: Mutex::new(ChildState {
+                report: Some(report),
+                ..ChildState::default()
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ChildState> {
+        // A panic while holding this lock leaves consistent data (every
+        // field is written in one step), so poisoning is ignored.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The status if the child is already reaped.
+    pub(crate) fn status(&self) -> Option<ExitStatus> {
+        self.lock().status
+    }
+
+    /// Reaps the child if it has exited (never blocks). The status is kept,
+    /// so every later call returns it again.
+    pub(crate) fn try_reap(&self) -> io::Result<Option<ExitStatus>> {
+        let mut st = self.lock();
+        if st.status.is_some() {
+            return Ok(st.status);
+        }
+        // SAFETY: an all-zero siginfo_t is a valid value to pass in.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid on our own pidfd (P_PIDFD refers to exactly this
+        // child, whatever happened to its pid) with a valid siginfo out
+        // pointer.
+        sys::cvt_retry(|| unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                self.pidfd.as_raw_fd() as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG,
+            )
+        })?;
+        // SAFETY: waitid filled `info` (or left it zeroed if nothing exited).
+        let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+        if pid == 0 {
+            return Ok(None);
+        }
+        let status = match info.si_code {
+            libc::CLD_EXITED => ExitStatus::Code(status),
+            _ => ExitStatus::Signal(status),
+        };
+        st.status = Some(status);
+        if let Some(fd) = st.report.take() {
+            let (started, panic) = child::read_report(&fd);
+            st.started = started;
+            st.panic = panic;
+        }
+        Ok(Some(status))
+    }
+
+    /// Sends `sig` unless the child is already reaped.
+    pub(crate) fn signal(&self, sig: libc::c_int) -> io::Result<()> {
+        let st = self.lock();
+        if st.status.is_some() {
+            return Ok(());
+        }
+        match sys::pidfd_send_signal(&self.pidfd, sig) {
+            // Exited but not reaped yet: nothing to do (Python ignores it too).
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Blocks until the child is reaped or `timeout` passes.
+    pub(crate) fn wait(&self, timeout: Option<Duration>) -> io::Result<Option<ExitStatus>> {
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        loop {
+            if let Some(s) = self.try_reap()? {
+                return Ok(Some(s));
+            }
+            let left = match deadline {
+                None => None,
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return Ok(None);
+                    }
+                    Some(d - now)
+                }
+            };
+            // The pidfd becomes readable when the child exits.
+            sys::poll_readable(self.pidfd.as_raw_fd(), left)?;
+        }
+    }
+}
+
+/// A child process. Python: `multiprocessing.Process`.
+///
+/// Start one with [`fork`](crate::fork) / [`spawn`](crate::spawn), or with a
+/// [`Builder`] for a name and the daemon flag. The handle can be shared
+/// between threads (`&self` methods); dropping it never kills the child and
+/// never leaves a zombie: the crate's reaper collects the child's status
+/// whenever it exits.
+pub struct Process {
+    child: Arc<Child>,
+    name: String,
+}
+
+impl fmt::Debug for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Process")
+            .field("pid", &self.child.pid)
+            .field("name", &self.name)
+            .field("daemon", &self.child.daemon)
+            .field("status", &self.child.status())
+            .finish()
+    }
+}
+
+impl Process {
+    pub(crate) fn from_child(child: Arc<Child>, name: String) -> Process {
+        registry::register(child.clone());
+        Process { child, name }
+    }
+
+    /// A builder for a child with a name or the daemon flag.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// The child's process id. Python: `Process.pid`.
+    #[doc(alias = "ident")]
+    pub fn pid(&self) -> u32 {
+        self.child.pid
+    }
+
+    /// The child's name (`Process-N` unless the builder set one). Python:
+    /// `Process.name`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the child is a daemon: killed when this process ends.
+    /// Python: `Process.daemon`.
+    pub fn daemon(&self) -> bool {
+        self.child.daemon
+    }
+
+    /// Whether the child is still running (it is reaped if it has ended).
+    /// Python: `Process.is_alive`.
+    ///
+    /// # Errors
+    /// [`Error::Os`] if `waitid` fails (e.g. `ECHILD` when the program set
+    /// `SIGCHLD` to `SIG_IGN`, which makes the kernel reap children itself).
+    pub fn is_alive(&self) -> Result<bool, Error> {
+        Ok(self.child.try_reap()?.is_none())
+    }
+
+    /// Waits for the child to end and returns how it ended. Calling it again
+    /// returns the same status. Python: `Process.join`.
+    ///
+    /// A panic in the child is `ExitStatus::Code(1)`, with the message in
+    /// [`panic_message`](Process::panic_message).
+    ///
+    /// # Errors
+    /// [`Error::Os`] as for [`is_alive`](Process::is_alive);
+    /// [`Error::NotInitialized`] when a spawned child never ran its entry
+    /// point (the program lacks [`init`](crate::init)).
+    pub fn join(&self) -> Result<ExitStatus, Error> {
+        let status = self.child.wait(None)?.expect("wait without timeout");
+        self.check_started(status)
+    }
+
+    /// Like [`join`](Process::join), but gives up after `timeout` with
+    /// `Ok(None)` (the child keeps running). Python: `Process.join(timeout)`.
+    ///
+    /// # Errors
+    /// As for [`join`](Process::join).
+    pub fn join_timeout(&self, timeout: Duration) -> Result<Option<ExitStatus>, Error> {
+        match self.child.wait(Some(timeout))? {
+            Some(s) => self.check_started(s).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn check_started(&self, status: ExitStatus) -> Result<ExitStatus, Error> {
+        let st = self.child.lock();
+        if !st.started {
+            return Err(Error::NotInitialized {
+                pid: self.child.pid,
+                status,
+            });
+        }
+        Ok(status)
+    }
+
+    /// How the child ended, or `None` while it runs (never blocks). Python:
+    /// `Process.exitcode` (see [`ExitStatus::python_exitcode`]).
+    ///
+    /// # Errors
+    /// As for [`is_alive`](Process::is_alive).
+    #[doc(alias = "exitcode")]
+    pub fn exit_status(&self) -> Result<Option<ExitStatus>, Error> {
+        Ok(self.child.try_reap()?)
+    }
+
+    /// Python's `exitcode`: `None` while running, the exit code, or minus the
+    /// signal that ended the child.
+    ///
+    /// # Errors
+    /// As for [`is_alive`](Process::is_alive).
+    pub fn exitcode(&self) -> Result<Option<i32>, Error> {
+        Ok(self.exit_status()?.map(|s| s.python_exitcode()))
+    }
+
+    /// The message and source location of the panic that ended the child,
+    /// once it is reaped (`None` if it did not panic, or is still running).
+    /// Python prints the child's traceback; here the parent gets it too.
+    pub fn panic_message(&self) -> Option<String> {
+        self.child.lock().panic.clone()
+    }
+
+    /// Sends `SIGTERM`; the child ends with `ExitStatus::Signal(15)`
+    /// (Python exit code -15) unless it handles the signal. Does nothing once
+    /// the child has ended. Python: `Process.terminate`.
+    ///
+    /// # Errors
+    /// [`Error::Os`] if the signal cannot be sent.
+    pub fn terminate(&self) -> Result<(), Error> {
+        Ok(self.child.signal(libc::SIGTERM)?)
+    }
+
+    /// Sends `SIGKILL` (exit code -9). Python: `Process.kill`.
+    ///
+    /// # Errors
+    /// [`Error::Os`] if the signal cannot be sent.
+    pub fn kill(&self) -> Result<(), Error> {
+        Ok(self.child.signal(libc::SIGKILL)?)
+    }
+
+    /// Sends any signal (through a pidfd: never to a process that reused
+    /// the pid).
+    ///
+    /// # Errors
+    /// [`Error::Os`] if the signal cannot be sent.
+    pub fn send_signal(&self, signal: i32) -> Result<(), Error> {
+        Ok(self.child.signal(signal)?)
+    }
+}
+
+/// Sets a child's name and daemon flag, then starts it with
+/// [`fork`](Builder::fork) or [`spawn`](Builder::spawn). Python: the
+/// keyword arguments of `multiprocessing.Process(...)` and
+/// `set_start_method`.
+#[derive(Debug, Clone, Default)]
+#[must_use = "a builder does nothing until fork or spawn is called"]
+pub struct Builder {
+    pub(crate) name: Option<String>,
+    pub(crate) daemon: bool,
+}
+
+impl Builder {
+    /// A builder with the defaults: name `Process-N`, not a daemon.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// The child's name. Python: `Process(name=...)`.
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Whether the child is a daemon. A daemon child dies when this process
+    /// ends, however it ends; a non-daemon child outlives it. Python:
+    /// `Process(daemon=True)`.
+    ///
+    /// The kernel's half of this (`PR_SET_PDEATHSIG`) fires when the
+    /// **thread** that started the child ends, not only the process: start
+    /// daemon children from the main thread or from a thread that lives as
+    /// long as they should. The other half is an `atexit` handler that
+    /// terminates the remaining daemon children (`SIGTERM`, then `SIGKILL`
+    /// after one second) when this process exits normally.
+    pub fn daemon(mut self, daemon: bool) -> Builder {
+        self.daemon = daemon;
+        self
+    }
+
+    pub(crate) fn resolve_name(&self) -> (String, String) {
+        let ident = registry::next_ident();
+        let name = self
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("Process-{ident}"));
+        (name, ident)
+    }
+}
+
+/// Who the current process is. Python: `multiprocessing.current_process()`
+/// (and `parent_process().pid`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessInfo {
+    pub(crate) pid: u32,
+    pub(crate) parent_pid: Option<u32>,
+    pub(crate) name: String,
+    pub(crate) ident: String,
+    pub(crate) daemon: bool,
+}
+
+impl ProcessInfo {
+    /// This process's id. Python: `current_process().pid`.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The pid of the process that started this one with this crate;
+    /// `None` in the main process. Python: `parent_process().pid`.
+    pub fn parent_pid(&self) -> Option<u32> {
+        self.parent_pid
+    }
+
+    /// `"MainProcess"`, or the name the parent gave this child. Python:
+    /// `current_process().name`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether this process is a daemon child. Python:
+    /// `current_process().daemon`.
+    pub fn daemon(&self) -> bool {
+        self.daemon
+    }
+}
+
+/// Who the current process is: pid, parent pid, name, daemon flag. Python:
+/// `multiprocessing.current_process()`.
+#[doc(alias = "parent_process")]
+pub fn current_process() -> ProcessInfo {
+    match child::current() {
+        Some(info) => ProcessInfo {
+            pid: sys::getpid(),
+            ..info.clone()
+        },
+        None => ProcessInfo {
+            pid: sys::getpid(),
+            parent_pid: None,
+            name: "MainProcess".to_owned(),
+            ident: String::new(),
+            daemon: false,
+        },
+    }
+}

@@ -1,0 +1,210 @@
+//! Every child this process started, until it is reaped: the reaper thread
+//! that collects the status of children whose handle was dropped or leaked
+//! (no zombie is left behind), the `Process-N` counter, and the `atexit`
+//! clean-up of daemon children.
+//!
+//! After a fork the child must not touch the parent's registry (its lock may
+//! have been held by another thread): the fork handler forgets the pointer
+//! (one atomic store) and the child builds a fresh registry on first use.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once};
+use std::time::{Duration, Instant};
+
+use super::Child;
+use crate::sys;
+
+struct Registry {
+    owner: u32,
+    inner: Mutex<Inner>,
+    cv: Condvar,
+    /// Wakes the reaper's `poll` when a child is added.
+    wake: OwnedFd,
+}
+
+#[derive(Default)]
+struct Inner {
+    children: Vec<Arc<Child>>,
+    reaper: bool,
+    next: u64,
+}
+
+static REGISTRY: AtomicPtr<Registry> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Called by the fork handler in every child: forget the parent's registry
+/// (leaked in the child, never locked). Async-signal-safe.
+pub(crate) fn forget_after_fork() {
+    REGISTRY.store(std::ptr::null_mut(), Ordering::Relaxed);
+}
+
+fn existing() -> Option<&'static Registry> {
+    let p = REGISTRY.load(Ordering::Acquire);
+    // SAFETY: REGISTRY is null or a leaked box, never freed.
+    let r = unsafe { p.as_ref() }?;
+    (r.owner == sys::getpid()).then_some(r)
+}
+
+fn registry() -> &'static Registry {
+    if let Some(r) = existing() {
+        return r;
+    }
+    sys::ensure_atfork();
+    // SAFETY: eventfd with valid flags.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    assert!(
+        fd >= 0,
+        "bingfa-process: eventfd failed: {}",
+        sys::last_error()
+    );
+    let new = Box::into_raw(Box::new(Registry {
+        owner: sys::getpid(),
+        inner: Mutex::new(Inner::default()),
+        cv: Condvar::new(),
+        // SAFETY: a fresh descriptor we own.
+        wake: unsafe { OwnedFd::from_raw_fd(fd) },
+    }));
+    let cur = REGISTRY.load(Ordering::Acquire);
+    match REGISTRY.compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire) {
+        // SAFETY: just published; leaked for the life of the process.
+        Ok(_) => unsafe { &*new },
+        Err(_) => {
+            // Another thread won the race: use its registry.
+            // SAFETY: `new` was never shared.
+            drop(unsafe { Box::from_raw(new) });
+            existing().expect("registry published by another thread")
+        }
+    }
+}
+
+impl Registry {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn poke(&self) {
+        let one: u64 = 1;
+        let _ = sys::write_all(self.wake.as_raw_fd(), &one.to_ne_bytes());
+    }
+}
+
+/// The next child identity: `"3"` in the main process, `"1:3"` in child 1.
+pub(crate) fn next_ident() -> String {
+    let n = {
+        let mut g = registry().lock();
+        g.next += 1;
+        g.next
+    };
+    match super::child::current() {
+        Some(me) if !me.ident.is_empty() => format!("{}:{n}", me.ident),
+        _ => n.to_string(),
+    }
+}
+
+/// Tracks `child` until it is reaped.
+pub(crate) fn register(child: Arc<Child>) {
+    let r = registry();
+    let start = {
+        let mut g = r.lock();
+        g.children.push(child);
+        let start = !g.reaper;
+        g.reaper = true;
+        start
+    };
+    if start {
+        let spawned = std::thread::Builder::new()
+            .name("bingfa-reaper".into())
+            .spawn(move || reaper(r));
+        if spawned.is_err() {
+            // No thread: children whose handle is dropped are reaped at the
+            // next registration instead. Keep trying next time.
+            r.lock().reaper = false;
+            reap_ready(r);
+        }
+    } else {
+        r.cv.notify_one();
+        r.poke();
+    }
+}
+
+fn reap_ready(r: &Registry) {
+    let list: Vec<Arc<Child>> = r.lock().children.clone();
+    for c in &list {
+        let _ = c.try_reap();
+    }
+    r.lock().children.retain(|c| c.status().is_none());
+}
+
+/// The reaper: polls every tracked child's pidfd (and the wake-up
+/// eventfd), reaps the ones that ended, drops them from the registry.
+fn reaper(r: &'static Registry) {
+    loop {
+        let list: Vec<Arc<Child>> = {
+            let mut g = r.lock();
+            while g.children.is_empty() {
+                g = r.cv.wait(g).unwrap_or_else(|p| p.into_inner());
+            }
+            g.children.clone()
+        };
+        let mut fds: Vec<libc::pollfd> = list
+            .iter()
+            .map(|c| libc::pollfd {
+                fd: c.pidfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        fds.push(libc::pollfd {
+            fd: r.wake.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        // SAFETY: a valid array of pollfds; the fds stay open while `list`
+        // holds the children.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        if n <= 0 {
+            continue;
+        }
+        let mut buf = [0u8; 8];
+        let _ = sys::read(r.wake.as_raw_fd(), &mut buf);
+        for (c, p) in list.iter().zip(&fds) {
+            if p.revents != 0 {
+                let _ = c.try_reap();
+            }
+        }
+        r.lock().children.retain(|c| c.status().is_none());
+    }
+}
+
+/// Registers (once) the `atexit` handler that ends daemon children.
+pub(crate) fn ensure_daemon_cleanup() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: registering a plain extern "C" function.
+        unsafe { libc::atexit(daemon_cleanup) };
+    });
+}
+
+/// At exit: `SIGTERM` to every daemon child still running, up to one
+/// second for them to end, then `SIGKILL`; all of them are reaped.
+extern "C" fn daemon_cleanup() {
+    let Some(r) = existing() else { return };
+    let daemons: Vec<Arc<Child>> = r
+        .lock()
+        .children
+        .iter()
+        .filter(|c| c.daemon)
+        .cloned()
+        .collect();
+    for c in &daemons {
+        let _ = c.signal(libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(1);
+    for c in &daemons {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if let Ok(None) = c.wait(Some(left)) {
+            let _ = c.signal(libc::SIGKILL);
+            let _ = c.wait(None);
+        }
+    }
+}

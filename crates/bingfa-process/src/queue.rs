@@ -1,0 +1,320 @@
+//! [`Queue`]: a bounded multi-producer multi-consumer queue between
+//! processes, in shared memory.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bingfa_sync::raw::Deadline;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::codec;
+use crate::error::{Error, PutError};
+use crate::ring::{self, Header, PopError, PushError, Ring, Slot};
+use crate::shm::{self, Shm};
+use crate::sys;
+
+/// The largest message a [`Queue::new`] queue takes, in encoded bytes.
+pub const DEFAULT_MAX_MESSAGE: usize = 1016;
+
+static ALIVE: fn(u32) -> bool = sys::pid_alive;
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A bounded FIFO queue shared by processes. Python:
+/// `multiprocessing.Queue`.
+///
+/// Items are encoded with serde (postcard, a compact binary format) into
+/// the slots of a ring in shared memory; any number of processes and
+/// threads put and get at once. A full queue blocks `put`, an empty one
+/// blocks `get`, by sleeping on a futex in the shared memory (no busy
+/// spin).
+///
+/// A forked child inherits the queue (clone it into the closure); a spawned
+/// child receives it as an argument of [`Builder::spawn`](crate::Builder::spawn).
+///
+/// Crash safety: a process killed at any point of a `put` never lets a torn
+/// or partial item out, and the queue keeps working for the others (its
+/// half-written slot is skipped once its death is seen); a process killed
+/// in the middle of a `get` loses only that one item.
+///
+/// Differences from Python: the capacity is required (no unbounded queue);
+/// an item's encoding is limited to [`max_message_size`](Queue::max_message_size)
+/// bytes; there is no feeder thread, so a `put` is in the queue when it
+/// returns.
+///
+/// ```
+/// let q = bingfa_process::Queue::<String>::new(8).unwrap();
+/// let child = {
+///     let q = q.clone();
+///     bingfa_process::fork(move || q.put("hello from the child".to_string()).unwrap()).unwrap()
+/// };
+/// assert_eq!(q.get().unwrap(), "hello from the child");
+/// assert!(child.join().unwrap().success());
+/// ```
+pub struct Queue<T> {
+    shm: Arc<Shm>,
+    _items: PhantomData<fn(T) -> T>,
+}
+
+impl<T> Clone for Queue<T> {
+    fn clone(&self) -> Self {
+        Queue {
+            shm: self.shm.clone(),
+            _items: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = self.ring();
+        f.debug_struct("Queue")
+            .field("len", &r.len())
+            .field("capacity", &r.capacity())
+            .field("closed", &r.is_closed())
+            .finish()
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Queue<T> {
+    /// A queue of `capacity` items of at most [`DEFAULT_MAX_MESSAGE`]
+    /// encoded bytes each. Python: `multiprocessing.Queue(maxsize)`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a capacity of 0; [`Error::Os`] if the shared
+    /// memory cannot be made.
+    pub fn new(capacity: usize) -> Result<Queue<T>, Error> {
+        Self::with_max_message(capacity, DEFAULT_MAX_MESSAGE)
+    }
+
+    /// A queue of `capacity` items of at most `max_message` encoded bytes
+    /// each. Memory: about `capacity * (max_message + 24)` bytes.
+    ///
+    /// # Errors
+    /// As for [`new`](Queue::new); [`Error::Invalid`] also when the sizes
+    /// overflow.
+    pub fn with_max_message(capacity: usize, max_message: usize) -> Result<Queue<T>, Error> {
+        if capacity == 0 || capacity > u32::MAX as usize / 2 {
+            return Err(Error::Invalid("queue capacity must be in 1..=2^31-1"));
+        }
+        let slot_bytes =
+            ring::slot_bytes_for(max_message).ok_or(Error::Invalid("message size too large"))?;
+        let (total, slots_at, data_at) =
+            ring::layout(capacity, slot_bytes).ok_or(Error::Invalid("queue too large"))?;
+        let shm = Shm::create(total)?;
+        let base = shm.ptr();
+        // SAFETY: the fresh mapping is `total` bytes, page-aligned, and
+        // nobody else sees it yet; the header and slot array fit at their
+        // offsets (see `layout`), which are aligned to 64.
+        unsafe {
+            base.cast::<Header>()
+                .write(Header::new(capacity as u64, slot_bytes as u64));
+            let slots = base.add(slots_at).cast::<Slot>();
+            for i in 0..capacity {
+                slots.add(i).write(Slot::new(i as u64));
+            }
+        }
+        debug_assert!(data_at + capacity * slot_bytes <= shm.len());
+        Ok(Queue {
+            shm,
+            _items: PhantomData,
+        })
+    }
+
+    /// Puts `item`, waiting while the queue is full. Python: `Queue.put`.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] after [`close`](Queue::close); [`Error::TooLarge`]
+    /// or [`Error::Encode`] if the item cannot be encoded into a slot. The
+    /// item is handed back in every case.
+    pub fn put(&self, item: T) -> Result<(), PutError<T>> {
+        self.put_with(item, |r, f| r.push(f, sys::getpid(), None))
+    }
+
+    /// Puts `item`, waiting at most `timeout` for room. Python:
+    /// `Queue.put(item, timeout=t)`.
+    ///
+    /// # Errors
+    /// As for [`put`](Queue::put), and [`Error::Timeout`].
+    pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
+        let deadline = Deadline::after(timeout);
+        self.put_with(item, |r, f| r.push(f, sys::getpid(), deadline))
+    }
+
+    /// Puts `item` if there is room now. Python: `Queue.put_nowait`.
+    ///
+    /// # Errors
+    /// As for [`put`](Queue::put), and [`Error::Full`].
+    #[doc(alias = "put_nowait")]
+    pub fn try_put(&self, item: T) -> Result<(), PutError<T>> {
+        self.put_with(item, |r, f| r.try_push(f, sys::getpid()))
+    }
+
+    fn put_with(
+        &self,
+        item: T,
+        push: impl FnOnce(&Ring<'_>, &[u8]) -> Result<(), PushError>,
+    ) -> Result<(), PutError<T>> {
+        let ring = self.ring();
+        let r = SCRATCH.with(|s| {
+            let mut buf = s.borrow_mut();
+            codec::encode_frame(&item, &mut buf, ring.max_frame())?;
+            push(&ring, &buf).map_err(|e| match e {
+                PushError::Full => Error::Full,
+                PushError::Closed => Error::Closed,
+                PushError::Timeout => Error::Timeout,
+            })
+        });
+        r.map_err(|error| PutError { error, item })
+    }
+
+    /// Takes the oldest item, waiting while the queue is empty. Python:
+    /// `Queue.get`.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] once the queue is closed and drained;
+    /// [`Error::Corrupt`] if the item's bytes were damaged (the queue goes
+    /// on working; the item is lost).
+    pub fn get(&self) -> Result<T, Error> {
+        self.get_with(|r, out| r.pop(out, sys::getpid(), None))
+    }
+
+    /// Takes the oldest item, waiting at most `timeout`. Python:
+    /// `Queue.get(timeout=t)`.
+    ///
+    /// # Errors
+    /// As for [`get`](Queue::get), and [`Error::Timeout`].
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, Error> {
+        let deadline = Deadline::after(timeout);
+        self.get_with(|r, out| r.pop(out, sys::getpid(), deadline))
+    }
+
+    /// Takes the oldest item if there is one now. Python:
+    /// `Queue.get_nowait`.
+    ///
+    /// # Errors
+    /// As for [`get`](Queue::get), and [`Error::Empty`].
+    #[doc(alias = "get_nowait")]
+    pub fn try_get(&self) -> Result<T, Error> {
+        self.get_with(|r, out| r.try_pop(out, sys::getpid()))
+    }
+
+    fn get_with(
+        &self,
+        pop: impl FnOnce(&Ring<'_>, &mut Vec<u8>) -> Result<(), PopError>,
+    ) -> Result<T, Error> {
+        let ring = self.ring();
+        SCRATCH.with(|s| {
+            let mut buf = s.borrow_mut();
+            pop(&ring, &mut buf).map_err(|e| match e {
+                PopError::Empty => Error::Empty,
+                PopError::Closed => Error::Closed,
+                PopError::Timeout => Error::Timeout,
+            })?;
+            codec::decode_frame(&buf)
+        })
+    }
+}
+
+impl<T> Queue<T> {
+    fn ring(&self) -> Ring<'_> {
+        let base = self.shm.ptr();
+        // SAFETY: the mapping was laid out by `with_max_message` (here or in
+        // the process that made it): a header, `cap` slots at `slots_at`,
+        // `cap * slot_bytes` frame bytes at `data_at`; it lives as long as
+        // `self.shm`.
+        unsafe {
+            let hdr = &*base.cast::<Header>();
+            let (_, slots_at, data_at) =
+                ring::layout(hdr.cap as usize, hdr.slot_bytes as usize).expect("checked layout");
+            let slots =
+                std::slice::from_raw_parts(base.add(slots_at).cast::<Slot>(), hdr.cap as usize);
+            Ring::new(hdr, slots, base.add(data_at), &ALIVE)
+        }
+    }
+
+    /// How many items are in the queue now (a snapshot). Python:
+    /// `Queue.qsize`.
+    #[doc(alias = "qsize")]
+    pub fn len(&self) -> usize {
+        self.ring().len()
+    }
+
+    /// Whether the queue is empty now. Python: `Queue.empty`.
+    #[doc(alias = "empty")]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the queue is full now. Python: `Queue.full`.
+    #[doc(alias = "full")]
+    pub fn is_full(&self) -> bool {
+        let r = self.ring();
+        r.len() >= r.capacity()
+    }
+
+    /// The most items the queue holds.
+    pub fn capacity(&self) -> usize {
+        self.ring().capacity()
+    }
+
+    /// The largest encoded item a put accepts, in bytes.
+    pub fn max_message_size(&self) -> usize {
+        self.ring().max_frame() - codec::HEADER
+    }
+
+    /// Closes the queue for every process: puts fail with
+    /// [`Error::Closed`], gets take what is left and then fail with
+    /// [`Error::Closed`], and every blocked caller wakes up. Python:
+    /// `Queue.close` is per process; this is Python 3.13's
+    /// `queue.Queue.shutdown`.
+    #[doc(alias = "shutdown")]
+    pub fn close(&self) {
+        self.ring().close()
+    }
+
+    /// Whether the queue is closed.
+    pub fn is_closed(&self) -> bool {
+        self.ring().is_closed()
+    }
+}
+
+/// A queue serializes as its shared memory descriptor: only as an argument
+/// of [`Builder::spawn`](crate::Builder::spawn).
+impl<T> Serialize for Queue<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.shm.serialize(s)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for Queue<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let shm = shm::deserialize_shm(d)?;
+        if shm.len() < std::mem::size_of::<Header>() {
+            return Err(serde::de::Error::custom(
+                "shared memory is not a bingfa-process queue",
+            ));
+        }
+        // SAFETY: reading the immutable capacity fields of a header the
+        // parent wrote before spawning us.
+        let (cap, slot_bytes) = unsafe {
+            let h = &*shm.ptr().cast::<Header>();
+            (h.cap as usize, h.slot_bytes as usize)
+        };
+        match ring::layout(cap, slot_bytes) {
+            Some((total, _, _)) if total <= shm.len() && cap > 0 => Ok(Queue {
+                shm,
+                _items: PhantomData,
+            }),
+            _ => Err(serde::de::Error::custom(
+                "shared memory is not a bingfa-process queue",
+            )),
+        }
+    }
+}

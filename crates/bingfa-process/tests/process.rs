@@ -1,0 +1,128 @@
+//! Starting, joining and ending processes with both start methods.
+
+use std::time::{Duration, Instant};
+
+use bingfa_process::{current_process, Builder, ExitStatus};
+
+bingfa_process::enable_test_support!();
+
+#[test]
+fn fork_runs_closure_and_reports_status() {
+    let p = bingfa_process::fork(|| {
+        assert_ne!(current_process().parent_pid(), None);
+    })
+    .unwrap();
+    assert!(p.pid() > 0);
+    assert_eq!(p.join().unwrap(), ExitStatus::Code(0));
+    assert_eq!(p.exitcode().unwrap(), Some(0));
+    assert!(!p.is_alive().unwrap());
+    // join again: same answer.
+    assert_eq!(p.join().unwrap(), ExitStatus::Code(0));
+}
+
+#[test]
+fn fork_exit_code_and_borrowed_data() {
+    let code = 7;
+    let p = bingfa_process::fork(|| std::process::exit(code)).unwrap();
+    assert_eq!(p.join().unwrap(), ExitStatus::Code(7));
+}
+
+fn child_exits_with(code: i32) {
+    std::process::exit(code);
+}
+
+fn child_checks_identity(args: (String, u32)) {
+    let me = current_process();
+    assert_eq!(me.name(), args.0);
+    assert_eq!(me.parent_pid(), Some(args.1));
+    assert_eq!(me.pid(), std::process::id());
+}
+
+#[test]
+fn spawn_runs_entry_and_reports_status() {
+    let p = bingfa_process::spawn(child_exits_with, 5).unwrap();
+    assert_eq!(p.join().unwrap(), ExitStatus::Code(5));
+    let p = Builder::new()
+        .name("checker")
+        .spawn(child_checks_identity, ("checker".to_string(), std::process::id()))
+        .unwrap();
+    assert_eq!(p.name(), "checker");
+    assert_eq!(p.join().unwrap(), ExitStatus::Code(0), "{:?}", p.panic_message());
+}
+
+fn child_sleeps(secs: u64) {
+    std::thread::sleep(Duration::from_secs(secs));
+}
+
+#[test]
+fn terminate_gives_minus_15_fork_and_spawn() {
+    let forked = bingfa_process::fork(|| std::thread::sleep(Duration::from_secs(60))).unwrap();
+    let spawned = bingfa_process::spawn(child_sleeps, 60).unwrap();
+    for p in [&forked, &spawned] {
+        assert!(p.is_alive().unwrap());
+        assert_eq!(p.join_timeout(Duration::from_millis(50)).unwrap(), None);
+        p.terminate().unwrap();
+        let s = p.join().unwrap();
+        assert_eq!(s, ExitStatus::Signal(libc::SIGTERM));
+        assert_eq!(s.python_exitcode(), -15);
+        // terminate after the end is a no-op.
+        p.terminate().unwrap();
+    }
+}
+
+#[test]
+fn kill_gives_minus_9() {
+    let p = bingfa_process::fork(|| std::thread::sleep(Duration::from_secs(60))).unwrap();
+    p.kill().unwrap();
+    assert_eq!(p.join().unwrap().python_exitcode(), -9);
+}
+
+fn child_panics(msg: String) {
+    panic!("{msg}");
+}
+
+#[test]
+fn panic_becomes_exit_1_with_message() {
+    let p = bingfa_process::fork(|| panic!("forked boom")).unwrap();
+    assert_eq!(p.join().unwrap(), ExitStatus::Code(1));
+    let m = p.panic_message().unwrap();
+    assert!(m.contains("forked boom"), "{m}");
+    assert!(m.contains("process.rs"), "location missing: {m}");
+
+    let p = bingfa_process::spawn(child_panics, "spawned boom".to_string()).unwrap();
+    assert_eq!(p.join().unwrap(), ExitStatus::Code(1));
+    let m = p.panic_message().unwrap();
+    assert!(m.contains("spawned boom"), "{m}");
+}
+
+#[test]
+fn names_default_and_custom() {
+    let a = bingfa_process::fork(|| {}).unwrap();
+    assert!(a.name().starts_with("Process-"), "{}", a.name());
+    let b = Builder::new().name("worker").fork(|| {
+        assert_eq!(current_process().name(), "worker");
+    });
+    let b = b.unwrap();
+    assert_eq!(b.join().unwrap(), ExitStatus::Code(0));
+    a.join().unwrap();
+    assert_eq!(current_process().name(), "MainProcess");
+    assert_eq!(current_process().parent_pid(), None);
+}
+
+#[test]
+fn join_timeout_returns_when_done() {
+    let p = bingfa_process::fork(|| {}).unwrap();
+    let t = Instant::now();
+    let s = p.join_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!(s, Some(ExitStatus::Code(0)));
+    assert!(t.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn handles_are_shareable_between_threads() {
+    let p = std::sync::Arc::new(bingfa_process::fork(|| std::thread::sleep(Duration::from_millis(200))).unwrap());
+    let q = p.clone();
+    let t = std::thread::spawn(move || q.join().unwrap());
+    assert_eq!(p.join().unwrap(), ExitStatus::Code(0));
+    assert_eq!(t.join().unwrap(), ExitStatus::Code(0));
+}
