@@ -56,16 +56,6 @@ impl<I: 'static, Y: 'static, R: 'static> Fiber<I, Y, R> {
         })
     }
 
-    /// The name given at creation.
-    pub(crate) fn name(&self) -> &str {
-        &self._name
-    }
-
-    /// Usable stack size in bytes.
-    pub(crate) fn stack_size(&self) -> usize {
-        self.info.size
-    }
-
     /// Whether the coroutine has returned (or panicked, or was unwound).
     pub(crate) fn done(&self) -> bool {
         self.coro.as_ref().is_none_or(|c| c.done())

@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod blocking;
 mod error;
 mod fiber;
 mod generator;
@@ -13,9 +14,11 @@ mod overflow;
 mod remote;
 mod sched;
 mod stack;
+pub mod sync;
 mod timeout;
 mod watchdog;
 
+pub use blocking::{block_in_thread, block_on, sleep_async, SleepAsync};
 pub use error::{Error, Result};
 pub use generator::{Co, Generator, GeneratorState};
 pub use greenlet::Greenlet;

@@ -38,8 +38,6 @@ pub(crate) struct Remote {
     head: AtomicPtr<Node>,
     notified: AtomicBool,
     waker: PollWaker,
-    /// Identity of the hub's OS thread, for the same-thread fast path.
-    pub(crate) thread: std::thread::ThreadId,
 }
 
 // SAFETY: the raw node pointers are owned by the queue: a node is written
@@ -55,7 +53,6 @@ impl Remote {
             head: AtomicPtr::new(std::ptr::null_mut()),
             notified: AtomicBool::new(false),
             waker,
-            thread: std::thread::current().id(),
         }
     }
 

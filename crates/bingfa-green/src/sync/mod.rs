@@ -1,0 +1,22 @@
+//! Green synchronisation: `Event`, `Semaphore`, `Lock`, `Queue`, `Group`,
+//! `Pool`. A wait switches to other green threads instead of blocking the
+//! OS thread.
+//!
+//! `Event`, `Semaphore`, `Lock` and `Queue` are `Send + Sync`: an OS
+//! thread outside any hub (or a green thread of another hub) may set,
+//! release or put, and it wakes the waiting green thread on its own hub
+//! through that hub's cross-thread queue. Waiting on them from a plain OS
+//! thread blocks that thread, so they also join green and thread worlds.
+//!
+//! Python: `gevent.event`, `gevent.lock`, `gevent.queue`, `gevent.pool`.
+
+mod event;
+mod pool;
+mod queue;
+mod semaphore;
+pub(crate) mod waiter;
+
+pub use event::Event;
+pub use pool::{Group, Pool};
+pub use queue::Queue;
+pub use semaphore::{Lock, LockGuard, Semaphore, SemaphorePermit};

@@ -1,0 +1,254 @@
+//! `Group` and `Pool`: sets of green threads joined or killed together, a
+//! pool bounding how many run at once.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::semaphore::Semaphore;
+use crate::error::Error;
+use crate::handle::{joinall_timeout, Handle};
+use crate::hub::Builder;
+
+/// A set of green threads, to join or kill together.
+///
+/// Python: `gevent.pool.Group`.
+pub struct Group<T> {
+    handles: RefCell<Vec<Handle<T>>>,
+}
+
+impl<T: 'static> Default for Group<T> {
+    fn default() -> Self {
+        Group::new()
+    }
+}
+
+impl<T: 'static> Group<T> {
+    /// An empty group.
+    pub fn new() -> Group<T> {
+        Group {
+            handles: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Spawns `f` into the group.
+    ///
+    /// Python: `group.spawn(f)`.
+    ///
+    /// # Panics
+    /// Outside a hub, or when no stack can be mapped (see
+    /// [`Builder::spawn`] for the error instead).
+    pub fn spawn(&self, f: impl FnOnce() -> T + 'static) {
+        self.add(crate::spawn(f));
+    }
+
+    /// Adds a green thread spawned elsewhere.
+    ///
+    /// Python: `group.add(g)`.
+    pub fn add(&self, h: Handle<T>) {
+        self.handles.borrow_mut().push(h);
+    }
+
+    /// Green threads in the group that are still running.
+    ///
+    /// Python: `len(group)`.
+    pub fn len(&self) -> usize {
+        self.handles.borrow().iter().filter(|h| !h.is_dead()).count()
+    }
+
+    /// Whether none is running.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Waits for all of them (including any spawned meanwhile) and returns
+    /// their results in spawn order; the group is empty afterwards.
+    ///
+    /// Python: `group.join()`.
+    ///
+    /// # Panics
+    /// Outside a green thread.
+    pub fn join(&self) -> Vec<Result<T, Error>> {
+        let mut out = Vec::new();
+        loop {
+            let hs = std::mem::take(&mut *self.handles.borrow_mut());
+            if hs.is_empty() {
+                return out;
+            }
+            out.extend(hs.into_iter().map(Handle::join));
+        }
+    }
+
+    /// Waits at most `timeout` for all of them; true if all finished.
+    ///
+    /// Python: `group.join(timeout)`.
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        let hs = self.handles.borrow();
+        joinall_timeout(hs.iter(), timeout) == hs.len()
+    }
+
+    /// Kills every green thread of the group and waits until they are dead.
+    ///
+    /// Python: `group.kill()`.
+    pub fn kill(&self) {
+        let hs = std::mem::take(&mut *self.handles.borrow_mut());
+        for h in &hs {
+            h.kill_nowait();
+        }
+        for h in &hs {
+            h.kill();
+        }
+        *self.handles.borrow_mut() = hs;
+    }
+}
+
+impl<T> std::fmt::Debug for Group<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Group").field("spawned", &self.handles.borrow().len()).finish()
+    }
+}
+
+/// A [`Group`] that runs at most `size` green threads at once:
+/// [`spawn`](Self::spawn) waits (switching away) while the pool is full.
+///
+/// Python: `gevent.pool.Pool(size)`.
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+/// use std::time::Duration;
+/// use bingfa_green::{run, sleep, sync::Pool};
+///
+/// run(|| {
+///     let pool = Pool::new(3);
+///     let (now, max) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+///     for i in 0..10 {
+///         let (now, max) = (now.clone(), max.clone());
+///         pool.spawn(move || {
+///             now.set(now.get() + 1);
+///             max.set(max.get().max(now.get()));
+///             sleep(Duration::from_millis(2));
+///             now.set(now.get() - 1);
+///             i
+///         });
+///     }
+///     let results: Vec<i32> = pool.join().into_iter().map(|r| r.unwrap()).collect();
+///     assert_eq!(results, (0..10).collect::<Vec<_>>());
+///     assert_eq!(max.get(), 3);
+/// })
+/// .unwrap();
+/// ```
+pub struct Pool<T> {
+    group: Group<T>,
+    slots: Rc<Semaphore>,
+    size: usize,
+}
+
+impl<T: 'static> Pool<T> {
+    /// A pool of `size` (at least 1).
+    ///
+    /// Python: `Pool(size)`.
+    pub fn new(size: usize) -> Pool<T> {
+        let size = size.max(1);
+        Pool {
+            group: Group::new(),
+            slots: Rc::new(Semaphore::new(size)),
+            size,
+        }
+    }
+
+    /// Waits for a free slot, then spawns `f` in it.
+    ///
+    /// Python: `pool.spawn(f)`.
+    ///
+    /// # Panics
+    /// Outside a green thread, or when no stack can be mapped.
+    pub fn spawn(&self, f: impl FnOnce() -> T + 'static) {
+        self.slots.acquire_forget();
+        let slots = self.slots.clone();
+        let h = Builder::new().spawn(move || {
+            struct Release(Rc<Semaphore>);
+            impl Drop for Release {
+                fn drop(&mut self) {
+                    self.0.release();
+                }
+            }
+            let _r = Release(slots);
+            f()
+        });
+        match h {
+            Ok(h) => self.group.add(h),
+            Err(e) => {
+                self.slots.release();
+                panic!("{e}");
+            }
+        }
+    }
+
+    /// Runs `f` on every item, at most `size` at once, and returns the
+    /// results in order.
+    ///
+    /// Python: `pool.map(f, items)`.
+    ///
+    /// # Panics
+    /// Outside a green thread; if one of the calls panicked or was killed
+    /// (with its message).
+    pub fn map<I, F>(&self, items: I, f: F) -> Vec<T>
+    where
+        I: IntoIterator,
+        I::Item: 'static,
+        F: Fn(I::Item) -> T + 'static,
+    {
+        let f = Rc::new(f);
+        let before = std::mem::take(&mut *self.group.handles.borrow_mut());
+        for item in items {
+            let f = f.clone();
+            self.spawn(move || f(item));
+        }
+        let out = self.group.join();
+        *self.group.handles.borrow_mut() = before;
+        out.into_iter().map(|r| r.unwrap_or_else(|e| panic!("{e}"))).collect()
+    }
+
+    /// Free slots now.
+    ///
+    /// Python: `pool.free_count()`.
+    pub fn free_count(&self) -> usize {
+        self.slots.available()
+    }
+
+    /// The pool's size.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Green threads running now.
+    pub fn len(&self) -> usize {
+        self.group.len()
+    }
+
+    /// Whether none is running.
+    pub fn is_empty(&self) -> bool {
+        self.group.is_empty()
+    }
+
+    /// As [`Group::join`].
+    ///
+    /// Python: `pool.join()`.
+    pub fn join(&self) -> Vec<Result<T, Error>> {
+        self.group.join()
+    }
+
+    /// As [`Group::kill`].
+    ///
+    /// Python: `pool.kill()`.
+    pub fn kill(&self) {
+        self.group.kill()
+    }
+}
+
+impl<T> std::fmt::Debug for Pool<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool").field("size", &self.size).finish()
+    }
+}

@@ -1,0 +1,297 @@
+//! Green sync: Event, Semaphore, Lock, Queue, Pool, Group; wake-ups from
+//! plain OS threads; many green threads on one Event up to the ceiling.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bingfa_green::sync::{Event, Group, Lock, Pool, Queue, Semaphore};
+use bingfa_green::{joinall, run, sleep, spawn, yield_now, Builder, Error};
+
+#[test]
+fn event_releases_all_waiters_and_times_out() {
+    run(|| {
+        let ev = Rc::new(Event::new());
+        let hs: Vec<_> = (0..10)
+            .map(|i| {
+                let e = ev.clone();
+                spawn(move || {
+                    e.wait();
+                    i
+                })
+            })
+            .collect();
+        yield_now();
+        assert_eq!(ev.waiters(), 10);
+        assert!(!ev.wait_timeout(Duration::from_millis(10)));
+        ev.set();
+        assert!(ev.is_set());
+        let sum: i32 = hs.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(sum, 45);
+        ev.clear();
+        assert!(!ev.is_set());
+    })
+    .unwrap();
+}
+
+#[test]
+fn event_set_from_a_plain_thread_wakes_green_threads() {
+    run(|| {
+        let ev = Arc::new(Event::new());
+        let hs: Vec<_> = (0..3)
+            .map(|_| {
+                let e = ev.clone();
+                spawn(move || e.wait_timeout(Duration::from_secs(10)))
+            })
+            .collect();
+        yield_now();
+        let e = ev.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            e.set();
+        });
+        let start = Instant::now();
+        for h in hs {
+            assert!(h.join().unwrap(), "woken by the set, not the timeout");
+        }
+        assert!(start.elapsed() < Duration::from_secs(5));
+        t.join().unwrap();
+    })
+    .unwrap();
+}
+
+#[test]
+fn queue_put_from_a_plain_thread_and_from_another_hub() {
+    run(|| {
+        let q: Arc<Queue<u32>> = Arc::new(Queue::new());
+        let q1 = q.clone();
+        let plain = std::thread::spawn(move || {
+            for i in 0..100 {
+                q1.put(i).unwrap();
+            }
+        });
+        let q2 = q.clone();
+        let other_hub = std::thread::spawn(move || {
+            run(move || {
+                for i in 100..200 {
+                    q2.put(i).unwrap();
+                    if i % 10 == 0 {
+                        yield_now();
+                    }
+                }
+            })
+            .unwrap()
+        });
+        let mut got: Vec<u32> = (0..200).map(|_| q.get_timeout(Duration::from_secs(10)).unwrap()).collect();
+        plain.join().unwrap();
+        other_hub.join().unwrap();
+        got.sort_unstable();
+        assert_eq!(got, (0..200).collect::<Vec<_>>());
+    })
+    .unwrap();
+}
+
+#[test]
+fn bounded_queue_producer_consumer() {
+    run(|| {
+        let q = Rc::new(Queue::bounded(2));
+        let log = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let (qp, lp) = (q.clone(), log.clone());
+        let producer = spawn(move || {
+            for i in 0..4 {
+                qp.put(i).unwrap();
+                lp.borrow_mut().push(format!("put {i}"));
+            }
+            qp.close();
+        });
+        let (qc, lc) = (q.clone(), log.clone());
+        let consumer = spawn(move || {
+            while let Ok(v) = qc.get() {
+                lc.borrow_mut().push(format!("got {v}"));
+            }
+        });
+        producer.join().unwrap();
+        consumer.join().unwrap();
+        let log = log.borrow();
+        // The producer fills the queue (2) then waits for room.
+        assert_eq!(&log[..2], ["put 0", "put 1"]);
+        assert_eq!(log.iter().filter(|l| l.starts_with("got")).count(), 4);
+        assert!(matches!(q.try_put(9), Err(9)), "closed");
+        assert!(matches!(q.get(), Err(Error::Closed)));
+        let q2: Queue<u8> = Queue::bounded(1);
+        q2.try_put(1).unwrap();
+        assert!(q2.is_full());
+        assert_eq!(q2.put_timeout(2, Duration::from_millis(5)), Err(2));
+        assert_eq!(q2.try_get(), Some(1));
+        assert!(matches!(q2.get_timeout(Duration::from_millis(5)), Err(Error::Timeout(_))));
+    })
+    .unwrap();
+}
+
+#[test]
+fn semaphore_bounds_concurrency() {
+    run(|| {
+        let sem = Rc::new(Semaphore::new(5));
+        let (now, max) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+        let hs: Vec<_> = (0..20)
+            .map(|_| {
+                let (s, now, max) = (sem.clone(), now.clone(), max.clone());
+                spawn(move || {
+                    let _p = s.acquire();
+                    now.set(now.get() + 1);
+                    max.set(max.get().max(now.get()));
+                    sleep(Duration::from_millis(2));
+                    now.set(now.get() - 1);
+                })
+            })
+            .collect();
+        joinall(&hs);
+        assert_eq!(max.get(), 5);
+        assert_eq!(sem.available(), 5);
+        let p = sem.try_acquire().unwrap();
+        drop(p);
+        let b = Semaphore::bounded(1);
+        let _p = b.acquire();
+        assert!(b.acquire_timeout(Duration::from_millis(5)).is_none());
+    })
+    .unwrap();
+}
+
+#[test]
+fn lock_prevents_the_ticket_race() {
+    run(|| {
+        let tickets = Rc::new(Lock::new(10u32));
+        let hs: Vec<_> = (0..30)
+            .map(|_| {
+                let t = tickets.clone();
+                spawn(move || {
+                    let mut g = t.lock();
+                    let left = *g;
+                    sleep(Duration::from_millis(1));
+                    if left > 0 {
+                        *g = left - 1;
+                        true
+                    } else {
+                        false
+                    }
+                })
+            })
+            .collect();
+        joinall(&hs);
+        assert_eq!(hs.iter().filter(|h| h.value() == Some(true)).count(), 10);
+        assert_eq!(*tickets.lock(), 0);
+        let g = tickets.lock();
+        assert!(tickets.try_lock().is_none());
+        assert!(tickets.lock_timeout(Duration::from_millis(5)).is_none());
+        drop(g);
+        assert!(!tickets.is_locked());
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_killed_waiter_passes_its_wakeup_on() {
+    run(|| {
+        let sem = Rc::new(Semaphore::new(0));
+        let s1 = sem.clone();
+        let a = spawn(move || {
+            let _p = s1.acquire();
+        });
+        let s2 = sem.clone();
+        let b = spawn(move || {
+            std::mem::forget(s2.acquire());
+            "b got it"
+        });
+        yield_now();
+        sem.release(); // pops `a`, which is killed before it runs
+        a.kill();
+        b.join_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(b.value(), Some("b got it"));
+    })
+    .unwrap();
+}
+
+#[test]
+fn pool_and_group() {
+    run(|| {
+        let pool = Pool::new(4);
+        let r = pool.map(0..20u64, |i| {
+            sleep(Duration::from_millis(1));
+            i * 2
+        });
+        assert_eq!(r, (0..20).map(|i| i * 2).collect::<Vec<_>>());
+        assert_eq!(pool.free_count(), 4);
+
+        let group = Group::new();
+        for i in 0..5 {
+            group.spawn(move || {
+                sleep(Duration::from_millis(1));
+                i
+            });
+        }
+        assert_eq!(group.len(), 5);
+        let r: Vec<i32> = group.join().into_iter().map(|r| r.unwrap()).collect();
+        assert_eq!(r, [0, 1, 2, 3, 4]);
+        let g2: Group<()> = Group::new();
+        for _ in 0..3 {
+            g2.spawn(|| sleep(Duration::from_secs(60)));
+        }
+        g2.kill();
+        assert!(g2.is_empty());
+        assert!(g2.join().into_iter().all(|r| matches!(r, Err(Error::Killed))));
+    })
+    .unwrap();
+}
+
+/// Green threads all blocked on one Event, released and joined: as many as
+/// this kernel's `vm.max_map_count` allows (each stack and its guard page
+/// are two mappings), then spawning one more fails with a clear error, not
+/// a crash. On a default Linux (65 530) that is about 32 000.
+#[test]
+fn many_green_threads_on_one_event_up_to_the_ceiling() {
+    let max_map: usize = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(65_530);
+    let target = 100_000.min(max_map / 2 - 2_000);
+    run(move || {
+        let ev = Rc::new(Event::new());
+        let released = Rc::new(Cell::new(0usize));
+        let mut hs = Vec::with_capacity(target);
+        for _ in 0..target {
+            let (e, r) = (ev.clone(), released.clone());
+            let h = Builder::new()
+                .stack_size(16 * 1024)
+                .spawn(move || {
+                    e.wait();
+                    r.set(r.get() + 1);
+                })
+                .unwrap();
+            hs.push(h);
+        }
+        yield_now();
+        assert_eq!(ev.waiters(), target);
+        // Past the ceiling: a clear error from spawn, never a crash.
+        let mut extra = Vec::new();
+        let err = loop {
+            match Builder::new().stack_size(16 * 1024).spawn(|| ()) {
+                Ok(h) => extra.push(h),
+                Err(e) => break e,
+            }
+            if extra.len() > 200_000 {
+                panic!("no ceiling reached");
+            }
+        };
+        assert!(matches!(err, Error::OutOfStacks { .. }), "{err}");
+        assert!(err.to_string().contains("vm.max_map_count"), "{err}");
+        joinall(&extra);
+        drop(extra);
+        ev.set();
+        joinall(&hs);
+        assert_eq!(released.get(), target);
+        assert!(hs.iter().all(|h| h.successful()));
+    })
+    .unwrap();
+    bingfa_green::trim_stack_pool();
+}
