@@ -11,6 +11,10 @@ use crate::model::{Interval, Model, State};
 use crate::record::{Event, EventKind};
 
 /// When [`Timeline`] uses ANSI colours.
+///
+/// Python: no standard equivalent (`rich`'s `Console(no_color=...)` is close).
+#[doc(alias = "color")]
+#[doc(alias = "NO_COLOR")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Colour {
     /// Colour when standard output is a terminal and `NO_COLOR` is unset or
