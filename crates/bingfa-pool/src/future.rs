@@ -67,7 +67,7 @@ struct Node<R> {
 }
 
 /// The shared part of a future: its state word and its result.
-struct Inner<R> {
+pub(crate) struct Inner<R> {
     state: AtomicUsize,
     /// How many [`Future`] handles exist (the completer is not one), so that
     /// [`Future::into_result`] knows when it may move the result out.
@@ -111,8 +111,25 @@ fn run_callback<R>(cb: Callback<R>, outcome: &Result<R, Error>) {
     }
 }
 
+/// Whatever holds a future's [`Inner`]: a bare future ([`Future::pending`])
+/// or a thread-pool task, which keeps its closure in the same allocation.
+pub(crate) trait Erased<R>: Send + Sync {
+    /// The future's state.
+    fn inner(&self) -> &Inner<R>;
+}
+
+/// A future with nothing else in its allocation.
+struct Bare<R>(Inner<R>);
+
+impl<R: Send + Sync> Erased<R> for Bare<R> {
+    fn inner(&self) -> &Inner<R> {
+        &self.0
+    }
+}
+
 impl<R> Inner<R> {
-    fn new() -> Self {
+    /// A pending future with one handle.
+    pub(crate) fn new() -> Self {
         Self {
             state: AtomicUsize::new(PENDING),
             handles: AtomicUsize::new(1),
@@ -242,7 +259,7 @@ impl<R> Inner<R> {
     }
 
     /// PENDING -> RUNNING; `false` if the future was cancelled.
-    fn set_running(&self) -> bool {
+    pub(crate) fn set_running(&self) -> bool {
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
             match s & STATE {
@@ -264,7 +281,7 @@ impl<R> Inner<R> {
     }
 
     /// RUNNING -> FINISHED with `outcome`.
-    fn finish(&self, outcome: Result<R, Error>) {
+    pub(crate) fn finish(&self, outcome: Result<R, Error>) {
         // SAFETY: the caller moved the state out of PENDING (`set_running`),
         // which makes it the only writer; no reader touches the slot before
         // the release in `publish`.
@@ -279,8 +296,18 @@ impl<R> Inner<R> {
         }
     }
 
+    /// For an executor that drops a task without completing it: cancels the
+    /// future if it is pending, fails it with [`Error::Abandoned`] if it is
+    /// running, so that no waiter blocks forever.
+    pub(crate) fn abandon(&self) {
+        if !self.cancel() {
+            // Running: a finished future has no live completer.
+            self.finish(Err(Error::Abandoned));
+        }
+    }
+
     /// PENDING -> CANCELLED; `true` if the future is cancelled afterwards.
-    fn cancel(&self) -> bool {
+    pub(crate) fn cancel(&self) -> bool {
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
             match s & STATE {
@@ -322,7 +349,7 @@ impl<R> Inner<R> {
 /// Python: `concurrent.futures.Future`.
 #[doc(alias = "concurrent.futures.Future")]
 pub struct Future<R> {
-    inner: Arc<Inner<R>>,
+    cell: Arc<dyn Erased<R>>,
 }
 
 /// The executor's half of a [`Future`]: it marks the task running and gives
@@ -340,23 +367,34 @@ pub struct Future<R> {
 /// Python: the executor-side methods of `concurrent.futures.Future`
 /// (`set_running_or_notify_cancel`, `set_result`, `set_exception`).
 pub struct Completer<R> {
-    inner: Option<Arc<Inner<R>>>,
+    cell: Option<Arc<dyn Erased<R>>>,
 }
 
-impl<R> Future<R> {
+impl<R: Send + Sync + 'static> Future<R> {
     /// A new pending future and the completer that will give it its
     /// outcome. Executors use this; so can tests and adapters.
     ///
     /// Python: `concurrent.futures.Future()`.
     #[doc(alias = "__init__")]
     pub fn pending() -> (Future<R>, Completer<R>) {
-        let inner = Arc::new(Inner::new());
+        let cell: Arc<dyn Erased<R>> = Arc::new(Bare(Inner::new()));
         (
-            Future {
-                inner: inner.clone(),
-            },
-            Completer { inner: Some(inner) },
+            Future { cell: cell.clone() },
+            Completer { cell: Some(cell) },
         )
+    }
+}
+
+impl<R> Future<R> {
+    /// A handle on the future inside `cell`, which an executor made with
+    /// [`Inner::new`] (its handle count starts at one: this handle).
+    pub(crate) fn from_cell(cell: Arc<dyn Erased<R>>) -> Self {
+        Future { cell }
+    }
+
+    #[inline]
+    fn inner(&self) -> &Inner<R> {
+        self.cell.inner()
     }
 
     /// Whether the future is finished or cancelled. Never blocks.
@@ -364,7 +402,7 @@ impl<R> Future<R> {
     /// Python: `Future.done`.
     #[doc(alias = "done")]
     pub fn is_done(&self) -> bool {
-        is_done(self.inner.state.load(Ordering::Acquire))
+        is_done(self.inner().state.load(Ordering::Acquire))
     }
 
     /// Whether the future was cancelled. Never blocks.
@@ -372,7 +410,7 @@ impl<R> Future<R> {
     /// Python: `Future.cancelled`.
     #[doc(alias = "cancelled")]
     pub fn is_cancelled(&self) -> bool {
-        self.inner.state.load(Ordering::Acquire) & STATE == CANCELLED
+        self.inner().state.load(Ordering::Acquire) & STATE == CANCELLED
     }
 
     /// Whether the task is running right now (started, not finished).
@@ -380,7 +418,7 @@ impl<R> Future<R> {
     /// Python: `Future.running`.
     #[doc(alias = "running")]
     pub fn is_running(&self) -> bool {
-        self.inner.state.load(Ordering::Acquire) & STATE == RUNNING
+        self.inner().state.load(Ordering::Acquire) & STATE == RUNNING
     }
 
     /// Cancels the future if it has not started. Returns `true` if the
@@ -393,14 +431,14 @@ impl<R> Future<R> {
     ///
     /// Python: `Future.cancel`.
     pub fn cancel(&self) -> bool {
-        self.inner.cancel()
+        self.inner().cancel()
     }
 
     /// Blocks until the future is done (finished or cancelled).
     ///
     /// Python: `concurrent.futures.wait([f])`.
     pub fn wait(&self) {
-        self.inner.wait_until(is_done, None);
+        self.inner().wait_until(is_done, None);
     }
 
     /// Blocks until the future is done or `timeout` has passed; returns
@@ -408,7 +446,7 @@ impl<R> Future<R> {
     ///
     /// Python: `concurrent.futures.wait([f], timeout)`.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.inner.wait_until(is_done, Deadline::after(timeout)).1
+        self.inner().wait_until(is_done, Deadline::after(timeout)).1
     }
 
     /// Waits for the outcome and borrows the value.
@@ -419,8 +457,8 @@ impl<R> Future<R> {
     ///
     /// Python: `Future.result()`, without the copy.
     pub fn result_ref(&self) -> Result<&R, Error> {
-        let (s, _) = self.inner.wait_until(is_done, None);
-        self.inner.outcome_ref(s)
+        let (s, _) = self.inner().wait_until(is_done, None);
+        self.inner().outcome_ref(s)
     }
 
     /// As [`result_ref`](Self::result_ref), giving up after `timeout`.
@@ -431,8 +469,8 @@ impl<R> Future<R> {
     ///
     /// Python: `Future.result(timeout)`.
     pub fn result_ref_timeout(&self, timeout: Duration) -> Result<&R, Error> {
-        match self.inner.wait_until(is_done, Deadline::after(timeout)) {
-            (s, true) => self.inner.outcome_ref(s),
+        match self.inner().wait_until(is_done, Deadline::after(timeout)) {
+            (s, true) => self.inner().outcome_ref(s),
             (_, false) => Err(Error::Timeout(timeout)),
         }
     }
@@ -441,8 +479,8 @@ impl<R> Future<R> {
     ///
     /// Python: `Future.result(timeout=0)`.
     pub fn try_result_ref(&self) -> Option<Result<&R, Error>> {
-        let s = self.inner.state.load(Ordering::Acquire);
-        is_done(s).then(|| self.inner.outcome_ref(s))
+        let s = self.inner().state.load(Ordering::Acquire);
+        is_done(s).then(|| self.inner().outcome_ref(s))
     }
 
     /// Waits for the outcome and returns a clone of the value.
@@ -505,10 +543,11 @@ impl<R> Future<R> {
     ///
     /// Python: `Future.result()`, moving instead of sharing.
     pub fn into_result(self) -> Option<Result<R, Error>> {
-        let (s, _) = self.inner.wait_until(is_released, None);
+        let (s, _) = self.inner().wait_until(is_released, None);
         let this = ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again; we take its Arc.
-        let inner = unsafe { ptr::read(&this.inner) };
+        let cell = unsafe { ptr::read(&this.cell) };
+        let inner = cell.inner();
         if inner.handles.fetch_sub(1, Ordering::AcqRel) != 1 {
             return None;
         }
@@ -538,7 +577,7 @@ impl<R> Future<R> {
     where
         F: FnOnce(&Result<R, Error>) + Send + 'static,
     {
-        let mut s = self.inner.state.load(Ordering::Acquire);
+        let mut s = self.inner().state.load(Ordering::Acquire);
         if is_done(s) {
             return self.run_now(Box::new(f), s);
         }
@@ -554,7 +593,7 @@ impl<R> Future<R> {
             }
             // SAFETY: not yet published, so this thread has exclusive access.
             unsafe { (*node).next = (s & PTR) as *mut Node<R> };
-            match self.inner.state.compare_exchange_weak(
+            match self.inner().state.compare_exchange_weak(
                 s,
                 node as usize | (s & !PTR),
                 Ordering::Release,
@@ -572,7 +611,7 @@ impl<R> Future<R> {
         }
         // SAFETY: a finished state was observed with acquire ordering (see
         // `outcome_ref`); the slot is only read here.
-        let slot = self.inner.slot.with(|p| unsafe { &*p });
+        let slot = self.inner().slot.with(|p| unsafe { &*p });
         run_callback(
             cb,
             slot.as_ref().expect("a finished future holds its outcome"),
@@ -581,33 +620,33 @@ impl<R> Future<R> {
 
     /// The address of the shared state: equal for handles of one future.
     pub(crate) fn addr(&self) -> usize {
-        Arc::as_ptr(&self.inner) as usize
+        Arc::as_ptr(&self.cell) as *const () as usize
     }
 
     /// Whether two handles share one future.
     pub fn ptr_eq(&self, other: &Future<R>) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
+        self.addr() == other.addr()
     }
 }
 
 impl<R> Clone for Future<R> {
     fn clone(&self) -> Self {
-        self.inner.handles.fetch_add(1, Ordering::Relaxed);
+        self.inner().handles.fetch_add(1, Ordering::Relaxed);
         Future {
-            inner: self.inner.clone(),
+            cell: self.cell.clone(),
         }
     }
 }
 
 impl<R> Drop for Future<R> {
     fn drop(&mut self) {
-        self.inner.handles.fetch_sub(1, Ordering::Release);
+        self.inner().handles.fetch_sub(1, Ordering::Release);
     }
 }
 
 impl<R> fmt::Debug for Future<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match self.inner.state.load(Ordering::Acquire) & STATE {
+        let state = match self.inner().state.load(Ordering::Acquire) & STATE {
             PENDING => "pending",
             RUNNING => "running",
             FINISHED => "finished",
@@ -619,9 +658,10 @@ impl<R> fmt::Debug for Future<R> {
 
 impl<R> Completer<R> {
     fn inner(&self) -> &Inner<R> {
-        self.inner
+        self.cell
             .as_ref()
             .expect("a live completer holds its future")
+            .inner()
     }
 
     /// Marks the future running, unless it was cancelled: returns `true`
@@ -642,10 +682,8 @@ impl<R> Completer<R> {
     ///
     /// Python: `Future.set_result` / `Future.set_exception`.
     pub fn complete(mut self, outcome: Result<R, Error>) -> bool {
-        let inner = self
-            .inner
-            .take()
-            .expect("a live completer holds its future");
+        let cell = self.cell.take().expect("a live completer holds its future");
+        let inner = cell.inner();
         if !inner.set_running() {
             return false;
         }
@@ -678,14 +716,10 @@ impl<R> Completer<R> {
 
 impl<R> Drop for Completer<R> {
     fn drop(&mut self) {
-        let Some(inner) = self.inner.take() else {
+        let Some(cell) = self.cell.take() else {
             return;
         };
-        if !inner.cancel() {
-            // Running (a finished future has no live completer): do not
-            // leave its waiters blocked.
-            inner.finish(Err(Error::Abandoned));
-        }
+        cell.inner().abandon();
     }
 }
 

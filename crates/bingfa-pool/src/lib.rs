@@ -69,6 +69,7 @@
 mod error;
 mod future;
 mod map;
+mod queue;
 mod thread_pool;
 mod wait;
 

@@ -1,9 +1,9 @@
 //! [`ThreadPool`]: a fixed set of worker threads running submitted tasks.
 //!
-//! Tasks go through one unbounded crossbeam channel that every worker
-//! receives from (FIFO, so shutdown can queue one stop message per worker
-//! behind the last task). Each task is a boxed closure plus the
-//! [`Completer`] of its future; the worker marks the future running, runs
+//! Tasks go through one FIFO queue ([`JobQueue`]) that the workers take
+//! from in batches; shutdown closes it, and each worker exits once no job
+//! is left. Each task is one allocation holding the closure and its future's
+//! state (the queue holds a [`JobRef`] to it); the worker marks the future running, runs
 //! the closure under `catch_unwind` and completes the future, so a panic
 //! fails only its own future.
 
@@ -14,50 +14,112 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
 
-use crossbeam_channel::{Receiver, Sender};
+use crate::queue::{JobQueue, Local};
 
 use crate::error::{panic_message, Error};
-use crate::future::{Completer, Future};
+use crate::future::{Erased, Future, Inner};
 use crate::map::{self, Map};
+use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 
-/// A queued unit of work, with its future's completer inside.
-pub(crate) trait Job: Send {
-    /// Runs the task and completes its future.
-    fn run(self: Box<Self>);
-    /// Fails the future without running the task.
-    fn fail(self: Box<Self>, error: Error);
+/// A queued task: the closure and its future share one allocation.
+pub(crate) trait Job: Send + Sync {
+    /// Runs the task (unless its future was cancelled) and completes the
+    /// future.
+    fn run(&self);
+    /// Fails the future with `error` without running the task.
+    fn fail(&self, error: Error);
+    /// Drops the task unrun: cancels the future (see `Inner::abandon`).
+    fn abandon(&self);
 }
 
-struct Task<F, R> {
-    f: F,
-    completer: Completer<R>,
+/// A task and its future in one allocation: the future's handles and the
+/// queue's [`JobRef`] point at the same `Arc`.
+struct TaskCell<F, R> {
+    future: Inner<R>,
+    /// Taken exactly once, by the holder of the task's only [`JobRef`].
+    f: UnsafeCell<Option<F>>,
 }
 
-impl<F, R> Job for Task<F, R>
+// SAFETY: `f` is only touched through the task's single `JobRef`, which is
+// owned by one thread at a time (`F: Send` lets it move between threads);
+// `future` is `Sync` for `R: Send + Sync`.
+unsafe impl<F: Send, R: Send + Sync> Sync for TaskCell<F, R> {}
+
+impl<F, R> TaskCell<F, R> {
+    /// The closure, taken out of the cell.
+    ///
+    /// # Safety
+    /// Only the holder of the task's `JobRef` may call this (once).
+    unsafe fn take_f(&self) -> Option<F> {
+        // SAFETY: the caller is the only thread that touches `f`.
+        unsafe { (*self.f.get()).take() }
+    }
+}
+
+impl<F: Send, R: Send + Sync> Erased<R> for TaskCell<F, R> {
+    fn inner(&self) -> &Inner<R> {
+        &self.future
+    }
+}
+
+impl<F, R> Job for TaskCell<F, R>
 where
     F: FnOnce() -> R + Send,
     R: Send + Sync,
 {
-    fn run(self: Box<Self>) {
-        let Task { f, completer } = *self;
-        if !completer.set_running() {
-            return; // cancelled while queued
+    fn run(&self) {
+        // SAFETY: `Job` methods are only called through the one `JobRef`.
+        let f = unsafe { self.take_f() };
+        if !self.future.set_running() {
+            return; // cancelled while queued; `f` drops here
         }
+        let f = f.expect("a task runs once");
         let outcome = catch_unwind(AssertUnwindSafe(f)).map_err(|p| Error::Panicked {
             message: panic_message(&*p),
         });
-        completer.complete(outcome);
+        self.future.finish(outcome);
     }
 
-    fn fail(self: Box<Self>, error: Error) {
-        self.completer.set_error(error);
+    fn fail(&self, error: Error) {
+        // SAFETY: as in `run`.
+        drop(unsafe { self.take_f() });
+        if self.future.set_running() {
+            self.future.finish(Err(error));
+        }
+    }
+
+    fn abandon(&self) {
+        // SAFETY: as in `run`.
+        drop(unsafe { self.take_f() });
+        self.future.abandon();
     }
 }
 
-enum Msg {
-    Run(Box<dyn Job>),
-    Stop,
+/// The queue's handle on a task. Dropping it unrun (a drained queue)
+/// cancels the task's future.
+struct JobRef(Option<Arc<dyn Job>>);
+
+impl JobRef {
+    fn run(mut self) {
+        if let Some(j) = self.0.take() {
+            j.run();
+        }
+    }
+
+    fn fail(mut self, error: Error) {
+        if let Some(j) = self.0.take() {
+            j.fail(error);
+        }
+    }
+}
+
+impl Drop for JobRef {
+    fn drop(&mut self) {
+        if let Some(j) = self.0.take() {
+            j.abandon();
+        }
+    }
 }
 
 /// `Shared::state`: the shutdown flag and the count of `submit` calls in
@@ -66,8 +128,7 @@ const SHUTDOWN: usize = 1;
 const SUBMITTER: usize = 2;
 
 struct Shared {
-    tx: Sender<Msg>,
-    rx: Receiver<Msg>,
+    queue: JobQueue<JobRef>,
     state: AtomicUsize,
     /// Set once, by the first worker whose initializer panicked.
     broken: OnceLock<String>,
@@ -94,7 +155,7 @@ impl Shared {
     }
 
     /// Enqueues a job unless the pool is shut down or broken.
-    fn send(&self, job: Box<dyn Job>) -> Result<(), Error> {
+    fn send(&self, job: JobRef) -> Result<(), Error> {
         let s = self.state.fetch_add(SUBMITTER, Ordering::Acquire);
         let refused = if s & SHUTDOWN != 0 {
             Some(Error::Shutdown)
@@ -104,9 +165,7 @@ impl Shared {
         let result = match refused {
             Some(e) => Err(e),
             None => {
-                // The receiver half lives in `self`, so the channel is never
-                // disconnected while we can send.
-                let _ = self.tx.send(Msg::Run(job));
+                self.queue.push(job);
                 Ok(())
             }
         };
@@ -114,14 +173,18 @@ impl Shared {
         result
     }
 
-    fn worker_loop(self: &Arc<Self>, init: Option<&(dyn Fn() + Send + Sync)>) {
+    fn worker_loop(
+        self: &Arc<Self>,
+        local: Local<JobRef>,
+        init: Option<&(dyn Fn() + Send + Sync)>,
+    ) {
         CURRENT_POOL.with(|c| c.set(self.id()));
         if let Some(init) = init {
             if let Err(p) = catch_unwind(AssertUnwindSafe(init)) {
                 let _ = self.broken.set(panic_message(&*p));
             }
         }
-        while let Ok(Msg::Run(job)) = self.rx.recv() {
+        while let Some(job) = self.queue.pop(&local) {
             match self.broken_error() {
                 None => job.run(),
                 Some(e) => job.fail(e),
@@ -129,18 +192,10 @@ impl Shared {
         }
     }
 
-    /// Drops every queued task (cancelling its future), keeping the stop
-    /// messages in the queue.
+    /// Drops every queued task, which cancels its future.
     fn cancel_queued(&self) {
-        let mut stops = 0;
-        while let Ok(msg) = self.rx.try_recv() {
-            match msg {
-                Msg::Run(job) => drop(job), // the completer's drop cancels
-                Msg::Stop => stops += 1,
-            }
-        }
-        for _ in 0..stops {
-            let _ = self.tx.send(Msg::Stop);
+        while let Some(job) = self.queue.steal_any() {
+            drop(job);
         }
     }
 }
@@ -240,10 +295,9 @@ impl Builder {
                 POOLS.fetch_add(1, Ordering::Relaxed)
             )
         });
-        let (tx, rx) = crossbeam_channel::unbounded();
+        let (queue, locals) = JobQueue::new(n);
         let shared = Arc::new(Shared {
-            tx,
-            rx,
+            queue,
             state: AtomicUsize::new(0),
             broken: OnceLock::new(),
             alive: Mutex::new(0),
@@ -254,7 +308,7 @@ impl Builder {
             shared: shared.clone(),
             handles: Mutex::new(Vec::with_capacity(n)),
         };
-        for i in 0..n {
+        for (i, local) in locals.into_iter().enumerate() {
             let mut b = thread::Builder::new().name(format!("{prefix}_{i}"));
             if let Some(s) = self.stack_size {
                 b = b.stack_size(s);
@@ -265,7 +319,7 @@ impl Builder {
             let guard = ExitGuard(shared.clone());
             match b.spawn(move || {
                 let _guard = guard;
-                shared.worker_loop(init.as_deref());
+                shared.worker_loop(local, init.as_deref());
             }) {
                 Ok(h) => pool.handles.get_mut().unwrap().push(h),
                 Err(e) => {
@@ -359,8 +413,14 @@ impl ThreadPool {
         F: FnOnce() -> R + Send + 'static,
         R: Send + Sync + 'static,
     {
-        let (future, completer) = Future::pending();
-        self.shared.send(Box::new(Task { f, completer }))?;
+        let cell = Arc::new(TaskCell {
+            future: Inner::new(),
+            f: UnsafeCell::new(Some(f)),
+        });
+        let future = Future::from_cell(cell.clone());
+        // On refusal the `JobRef` drops here and cancels the future, which
+        // nobody will see.
+        self.shared.send(JobRef(Some(cell)))?;
         Ok(future)
     }
 
@@ -462,16 +522,14 @@ impl ThreadPool {
         let s = self.shared.state.fetch_or(SHUTDOWN, Ordering::AcqRel);
         if s & SHUTDOWN == 0 {
             // Let the submissions that passed the check finish enqueueing,
-            // so that every task is queued before the stop messages.
+            // so that every task is queued before the queue closes.
             while self.shared.state.load(Ordering::Acquire) != SHUTDOWN {
                 thread::yield_now();
             }
             if cancel_pending {
                 self.shared.cancel_queued();
             }
-            for _ in 0..self.shared.workers {
-                let _ = self.shared.tx.send(Msg::Stop);
-            }
+            self.shared.queue.close();
         } else if cancel_pending {
             self.shared.cancel_queued();
         }

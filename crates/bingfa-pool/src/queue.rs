@@ -1,0 +1,206 @@
+//! The pool's job queue: a lock-free FIFO injector that submitters push
+//! to, a local FIFO per worker that takes jobs from it in batches, and
+//! stealing between workers (crossbeam-deque, as rayon does), plus the
+//! protocol by which idle workers sleep.
+//!
+//! Batches cut the traffic on the injector's shared cache lines: a worker
+//! takes up to half of what is queued in one step. A worker whose local
+//! batch holds more than one job wakes a sleeping sibling, and an idle
+//! worker steals from its siblings' batches, so no job waits behind a busy
+//! worker while another is free.
+//!
+//! A worker that finds no job spins briefly, then yields a few dozen times
+//! (as rayon's workers do), and only then registers as a sleeper and
+//! parks. A producer wakes a sleeper only when one is registered, so a busy
+//! pool submits without system calls. The check is Dekker's: the producer
+//! pushes and then reads the sleeper count, the worker raises the count and
+//! then looks at the queues, both sequentially consistent, so at least one
+//! of them sees the other and no job is left with every worker asleep.
+
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::thread::{self, Thread};
+
+use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+
+/// Rounds of busy spinning (with exponential backoff) before yielding.
+const SPIN_ROUNDS: u32 = 7;
+/// Rounds of `yield_now` after spinning, before sleeping.
+const YIELD_ROUNDS: u32 = 32;
+
+/// A multi-producer FIFO served by a fixed set of workers.
+pub(crate) struct JobQueue<T> {
+    injector: Injector<T>,
+    stealers: Vec<Stealer<T>>,
+    /// Set by [`close`](Self::close): workers exit once no job is left.
+    closed: AtomicBool,
+    /// How many workers are registered in `sleepers`.
+    idle: AtomicUsize,
+    sleepers: Mutex<Vec<Thread>>,
+}
+
+/// A worker's own batch of jobs, taken from the injector.
+pub(crate) struct Local<T>(Worker<T>);
+
+impl<T> JobQueue<T> {
+    /// A queue for `workers` workers, and each worker's local batch.
+    pub(crate) fn new(workers: usize) -> (Self, Vec<Local<T>>) {
+        let locals: Vec<_> = (0..workers).map(|_| Worker::new_fifo()).collect();
+        let q = JobQueue {
+            injector: Injector::new(),
+            stealers: locals.iter().map(Worker::stealer).collect(),
+            closed: AtomicBool::new(false),
+            idle: AtomicUsize::new(0),
+            sleepers: Mutex::new(Vec::new()),
+        };
+        (q, locals.into_iter().map(Local).collect())
+    }
+
+    /// Appends `item` and wakes a sleeping worker if there is one.
+    pub(crate) fn push(&self, item: T) {
+        self.injector.push(item);
+        self.notify();
+    }
+
+    /// Wakes one sleeping worker if one is registered.
+    fn notify(&self) {
+        fence(Ordering::SeqCst);
+        if self.idle.load(Ordering::Relaxed) > 0 {
+            self.wake_one();
+        }
+    }
+
+    /// Lets the workers exit once every queued job is taken, and wakes the
+    /// sleeping ones. Push nothing after this.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let sleepers = std::mem::take(&mut *self.lock());
+        self.idle.store(0, Ordering::SeqCst);
+        sleepers.iter().for_each(Thread::unpark);
+    }
+
+    /// Takes some queued job from anywhere (the injector, then the workers'
+    /// batches), without blocking: for draining the queue.
+    pub(crate) fn steal_any(&self) -> Option<T> {
+        loop {
+            let mut retry = false;
+            for s in std::iter::once(self.injector.steal())
+                .chain(self.stealers.iter().map(Stealer::steal))
+            {
+                match s {
+                    Steal::Success(item) => return Some(item),
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            if !retry {
+                return None;
+            }
+        }
+    }
+
+    /// Fills `local` with a batch and returns its first job, taking from
+    /// the injector first and then from the siblings.
+    fn find_work(&self, local: &Local<T>) -> Option<T> {
+        loop {
+            let mut retry = false;
+            match self.injector.steal_batch_and_pop(&local.0) {
+                Steal::Success(item) => return Some(item),
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
+            }
+            for s in &self.stealers {
+                match s.steal_batch_and_pop(&local.0) {
+                    Steal::Success(item) => return Some(item),
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            if !retry {
+                return None;
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.injector.is_empty() && self.stealers.iter().all(Stealer::is_empty)
+    }
+
+    /// The worker's next job, sleeping while there is none; `None` once
+    /// the queue is closed and no job is left.
+    pub(crate) fn pop(&self, local: &Local<T>) -> Option<T> {
+        if let Some(item) = local.0.pop() {
+            return Some(item);
+        }
+        let mut round = 0;
+        loop {
+            if let Some(item) = self.find_work(local) {
+                if !local.0.is_empty() {
+                    // More work than this worker can start now: let a
+                    // sleeping sibling steal some.
+                    self.notify();
+                }
+                return Some(item);
+            }
+            if self.closed.load(Ordering::SeqCst) {
+                // Nothing can be pushed any more; look once more.
+                return self.find_work(local);
+            }
+            if round < SPIN_ROUNDS {
+                for _ in 0..1 << round {
+                    std::hint::spin_loop();
+                }
+            } else if round < SPIN_ROUNDS + YIELD_ROUNDS {
+                thread::yield_now();
+            } else {
+                self.sleep();
+                round = 0;
+                continue;
+            }
+            round += 1;
+        }
+    }
+
+    /// Registers as a sleeper, parks unless a job or the close arrived,
+    /// and unregisters.
+    fn sleep(&self) {
+        let me = thread::current();
+        {
+            let mut s = self.lock();
+            if self.closed.load(Ordering::SeqCst) {
+                return;
+            }
+            s.push(me.clone());
+            self.idle.fetch_add(1, Ordering::SeqCst);
+        }
+        fence(Ordering::SeqCst);
+        if self.is_empty() {
+            // A push after our registration finds us and unparks us; an
+            // unpark that came early makes `park` return at once.
+            thread::park();
+        }
+        let mut s = self.lock();
+        if let Some(i) = s.iter().position(|t| t.id() == me.id()) {
+            s.swap_remove(i);
+            self.idle.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    fn wake_one(&self) {
+        let t = {
+            let mut s = self.lock();
+            let t = s.pop();
+            if t.is_some() {
+                self.idle.fetch_sub(1, Ordering::SeqCst);
+            }
+            t
+        };
+        if let Some(t) = t {
+            t.unpark();
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Thread>> {
+        self.sleepers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
