@@ -251,7 +251,10 @@ pub(crate) fn run(only: Option<&str>) -> Result<ExitCode> {
         .unwrap_or_else(|_| "--warm-up-time 1 --measurement-time 3".into());
     let started = SystemTime::now();
     for krate in &chosen {
-        let mut cmd = cargo(["bench", "-p", krate, "--"]);
+        // `--bench '*'`: the bench targets only. Plain `cargo bench` (and
+        // `--benches`, which includes the lib) also runs the lib's unit tests
+        // under libtest, which refuses criterion's arguments.
+        let mut cmd = cargo(["bench", "-p", krate, "--bench", "*", "--"]);
         cmd.args(args.split_whitespace());
         println!("\n=== bench: {krate} ===\n$ {}", show(&cmd));
         let status = cmd

@@ -34,7 +34,8 @@ USAGE:
     cargo xtask demo --list           list the lessons of the course and their demos
     cargo xtask loom [CRATE]          run the loom models of every crate that has them (or of CRATE)
                                       env: LOOM_MAX_PREEMPTIONS (default 2)
-    cargo xtask bench [CRATE]         run the criterion benches, print one table, write BENCHMARKS.md
+    cargo xtask bench [CRATE]         run the criterion benches (cargo bench -p CRATE --bench '*'),
+                                      print one table, write BENCHMARKS.md
                                       env: BENCH_ARGS (default: --warm-up-time 1 --measurement-time 3)
     cargo xtask bench --table         only print and write the table of the last results
     cargo xtask ci                    fmt check, clippy -D warnings, tests, loom: what .ci/run does
