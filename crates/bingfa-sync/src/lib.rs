@@ -3,15 +3,24 @@
 //! Thread primitives with the semantics of Python's `threading` module, and a
 //! deadlock detector.
 //!
-//! (Crate docs with a tutorial and a runnable example: to be written with the
-//! primitives.)
+//! (Tutorial: being written.)
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
 pub mod deadlock;
 pub mod error;
+mod event;
 mod instrument;
+#[cfg(all(test, bingfa_loom))]
+mod loom_tests;
+mod mutex;
 pub mod raw;
+mod rlock;
+mod semaphore;
 
 pub use error::Error;
+pub use event::Event;
+pub use mutex::{Mutex, MutexGuard};
+pub use rlock::{RLock, RLockGuard};
+pub use semaphore::{Semaphore, SemaphorePermit};

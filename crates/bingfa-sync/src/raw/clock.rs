@@ -6,9 +6,9 @@
 //! (from a thread of its own), so that loom explores "the timeout fired" as
 //! one more interleaving, before, during or after any other step.
 
+use std::time::Duration;
 #[cfg(not(bingfa_loom))]
 use std::time::Instant;
-use std::time::Duration;
 
 /// The moment a timed wait gives up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,9 +14,11 @@
 pub mod atomic;
 pub mod cell;
 pub mod clock;
+pub mod mutex;
 pub mod park;
 
 pub use clock::Deadline;
+pub use mutex::RawMutex;
 pub use park::{FilterOp, ParkResult, UnparkResult};
 
 /// A bounded spinner for the moments before parking.
