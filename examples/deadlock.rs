@@ -172,12 +172,24 @@ fn main() {
     ));
     println!("{}", deadlock_report.as_ref().expect("reported"));
     demo.show_events("the deadlock", events);
-    demo.say(
-        "Read the timeline: Thread-1 holds mutex_b (solid) and waits for mutex_a (shaded) to the\n\
-         right edge; Thread-2 holds mutex_a and waits for mutex_b; every other thread waits\n\
-         for mutex_a behind them. Those threads are stuck for good: the demo leaves them\n\
-         behind and goes on.",
-    );
+    if let Some(Report::Deadlock(d)) = &deadlock_report {
+        let mut lines = Vec::new();
+        for t in &d.cycle {
+            let holds: Vec<String> = t.holds.iter().map(|h| h.lock.name.to_string()).collect();
+            lines.push(format!(
+                "{} holds {} (solid) and waits for {} (shaded) to the right edge",
+                t.thread,
+                holds.join(" and "),
+                t.waits_for.lock.name
+            ));
+        }
+        demo.say(&format!(
+            "Read the timeline:\n  {};\n  {} other thread(s) wait behind them.\n\
+             Those threads are stuck for good: the demo leaves them behind and goes on.",
+            lines.join(";\n  "),
+            d.also_stuck.len()
+        ));
+    }
 
     // ---------------------------------------------------------------
     demo.section("2. The course's fix: mutex_a = mutex_b = RLock()");
