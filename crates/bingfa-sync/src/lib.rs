@@ -8,6 +8,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod barrier;
+mod condition;
 pub mod deadlock;
 pub mod error;
 mod event;
@@ -19,6 +21,8 @@ pub mod raw;
 mod rlock;
 mod semaphore;
 
+pub use barrier::{Barrier, BarrierWaitResult};
+pub use condition::Condition;
 pub use error::Error;
 pub use event::Event;
 pub use mutex::{Mutex, MutexGuard};

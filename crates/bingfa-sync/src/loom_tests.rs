@@ -10,13 +10,13 @@
 
 use std::time::Duration;
 
-use loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread;
 
 use crate::raw::cell::UnsafeCell;
 use crate::raw::clock;
-use crate::{Error, Event, Mutex, RLock, Semaphore};
+use crate::{Barrier, Condition, Error, Event, Mutex, RLock, Semaphore};
 
 const T: Duration = Duration::from_secs(1);
 
@@ -249,5 +249,152 @@ fn loom_event_woken_waiter_returns_true_after_clear() {
         let _set_or_timed_out = waiter.join().unwrap();
         timer.join().unwrap();
         assert!(!e.is_set());
+    });
+}
+
+#[test]
+fn loom_condition_no_lost_wakeup() {
+    model(|| {
+        let c = Arc::new(Condition::new(false));
+        let c2 = c.clone();
+        let waiter = thread::spawn(move || {
+            let mut g = c2.lock();
+            c2.wait_while(&mut g, |ready| !*ready);
+            assert!(*g);
+            // The lock is held again on return.
+            assert!(c2.is_locked());
+        });
+        *c.lock() = true;
+        c.notify_one();
+        waiter.join().unwrap();
+        assert_eq!(c.waiters.load(SeqCst), 0);
+    });
+}
+
+#[test]
+fn loom_condition_notify_n_wakes_at_most_n() {
+    model(|| {
+        let c = Arc::new(Condition::new(0usize));
+        let hs: Vec<_> = (0..2)
+            .map(|_| {
+                let c = c.clone();
+                thread::spawn(move || {
+                    let mut g = c.lock();
+                    c.wait_while(&mut g, |tickets| *tickets == 0);
+                    *g -= 1;
+                })
+            })
+            .collect();
+        *c.lock() += 1;
+        assert!(c.notify(1) <= 1);
+        *c.lock() += 1;
+        assert!(c.notify(1) <= 1);
+        for h in hs {
+            h.join().unwrap();
+        }
+        assert_eq!(*c.lock(), 0);
+        assert_eq!(c.waiters.load(SeqCst), 0);
+    });
+}
+
+#[test]
+fn loom_condition_timeout_is_a_branch() {
+    model(|| {
+        let c = Arc::new(Condition::new(false));
+        let done = Arc::new(AtomicBool::new(false));
+        let (c2, d2) = (c.clone(), done.clone());
+        let waiter = thread::spawn(move || {
+            let mut g = c2.lock();
+            let ready = c2.wait_while_timeout(&mut g, T, |ready| !*ready);
+            // Python's wait_for returns the predicate's last value.
+            assert_eq!(ready, *g);
+            drop(g);
+            d2.store(true, SeqCst);
+        });
+        let timer = ticker(done);
+        *c.lock() = true;
+        c.notify_all();
+        waiter.join().unwrap();
+        timer.join().unwrap();
+        // Timed-out and notified waiters alike leave the count balanced.
+        assert_eq!(c.waiters.load(SeqCst), 0);
+        assert!(!c.is_locked());
+    });
+}
+
+#[test]
+fn loom_barrier_releases_all_with_one_leader() {
+    model(|| {
+        let b = Arc::new(Barrier::new(3));
+        let hs: Vec<_> = (0..2)
+            .map(|_| {
+                let b = b.clone();
+                thread::spawn(move || b.wait().unwrap())
+            })
+            .collect();
+        let mut results = vec![b.wait().unwrap()];
+        for h in hs {
+            results.push(h.join().unwrap());
+        }
+        let mut idx: Vec<_> = results.iter().map(|r| r.index()).collect();
+        idx.sort_unstable();
+        assert_eq!(idx, [0, 1, 2]);
+        assert_eq!(results.iter().filter(|r| r.is_leader()).count(), 1);
+        assert_eq!(b.n_waiting(), 0);
+        assert!(!b.is_broken());
+    });
+}
+
+#[test]
+fn loom_barrier_abort_breaks_the_round_for_every_party() {
+    model(|| {
+        let b = Arc::new(Barrier::new(2));
+        let b2 = b.clone();
+        let other = thread::spawn(move || b2.wait().map(|r| r.is_leader()));
+        let b3 = b.clone();
+        let aborter = thread::spawn(move || b3.abort());
+        let mine = b.wait().map(|r| r.is_leader());
+        let theirs = other.join().unwrap();
+        aborter.join().unwrap();
+        // Both passed (the round tripped before the abort) or both broke.
+        match (mine, theirs) {
+            (Ok(a), Ok(b)) => assert!(a != b, "one leader"),
+            (Err(Error::Broken), Err(Error::Broken)) => {}
+            other => panic!("mixed outcome {other:?}"),
+        }
+        assert!(b.is_broken());
+    });
+}
+
+#[test]
+fn loom_barrier_timeout_breaks_the_round_for_every_party() {
+    model(|| {
+        let b = Arc::new(Barrier::new(2));
+        let done = Arc::new(AtomicUsize::new(0));
+        let (b2, d2) = (b.clone(), done.clone());
+        let timed = thread::spawn(move || {
+            let r = b2.wait_timeout(T).is_ok();
+            d2.fetch_add(1, SeqCst);
+            r
+        });
+        let d3 = done.clone();
+        let timer = thread::spawn(move || loop {
+            clock::advance();
+            if d3.load(SeqCst) == 2 {
+                break;
+            }
+            thread::yield_now();
+        });
+        let mine = b.wait();
+        done.fetch_add(1, SeqCst);
+        let theirs = timed.join().unwrap();
+        timer.join().unwrap();
+        assert_eq!(mine.is_ok(), theirs, "both passed or both saw Broken");
+        assert_eq!(b.is_broken(), !theirs);
+        if !theirs {
+            assert_eq!(mine, Err(Error::Broken));
+            b.reset();
+            assert!(!b.is_broken());
+        }
     });
 }
