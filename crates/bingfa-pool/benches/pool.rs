@@ -104,7 +104,10 @@ fn compare(c: &mut Criterion, group: &str, n: usize, work: fn(usize)) {
     });
     drop(pool);
 
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(w).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(w)
+        .build()
+        .unwrap();
     g.bench_function("rayon", |b| {
         b.iter(|| {
             pool.scope(|s| {

@@ -9,10 +9,12 @@
 //! worker steals from its siblings' batches, so no job waits behind a busy
 //! worker while another is free.
 //!
-//! A worker that finds no job spins briefly, then yields a few dozen times
-//! (as rayon's workers do), and only then registers as a sleeper and
-//! parks. A producer wakes a sleeper only when one is registered, so a busy
-//! pool submits without system calls. The check is Dekker's: the producer
+//! A worker that finds no job spins briefly (a few microseconds, without
+//! `yield_now`, which on a loaded machine hands the CPU to other
+//! processes for a whole time slice), then registers as a sleeper and
+//! parks. A producer wakes a sleeper only when one is registered and no
+//! worker is awake looking for work, so a busy pool submits without
+//! system calls. The check is Dekker's: the producer
 //! pushes and then reads the sleeper count, the worker raises the count and
 //! then looks at the queues, both sequentially consistent, so at least one
 //! of them sees the other and no job is left with every worker asleep.
@@ -25,8 +27,6 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 
 /// Rounds of busy spinning (with exponential backoff) before yielding.
 const SPIN_ROUNDS: u32 = 7;
-/// Rounds of `yield_now` after spinning, before sleeping.
-const YIELD_ROUNDS: u32 = 32;
 
 /// A multi-producer FIFO served by a fixed set of workers.
 pub(crate) struct JobQueue<T> {
@@ -34,6 +34,8 @@ pub(crate) struct JobQueue<T> {
     stealers: Vec<Stealer<T>>,
     /// Set by [`close`](Self::close): workers exit once no job is left.
     closed: AtomicBool,
+    /// How many workers are looking for a job, awake.
+    searching: AtomicUsize,
     /// How many workers are registered in `sleepers`.
     idle: AtomicUsize,
     sleepers: Mutex<Vec<Thread>>,
@@ -50,6 +52,7 @@ impl<T> JobQueue<T> {
             injector: Injector::new(),
             stealers: locals.iter().map(Worker::stealer).collect(),
             closed: AtomicBool::new(false),
+            searching: AtomicUsize::new(0),
             idle: AtomicUsize::new(0),
             sleepers: Mutex::new(Vec::new()),
         };
@@ -62,10 +65,11 @@ impl<T> JobQueue<T> {
         self.notify();
     }
 
-    /// Wakes one sleeping worker if one is registered.
+    /// Wakes one sleeping worker if one is registered and no worker is
+    /// awake looking for work (that one will find the job).
     fn notify(&self) {
         fence(Ordering::SeqCst);
-        if self.idle.load(Ordering::Relaxed) > 0 {
+        if self.searching.load(Ordering::SeqCst) == 0 && self.idle.load(Ordering::SeqCst) > 0 {
             self.wake_one();
         }
     }
@@ -132,9 +136,11 @@ impl<T> JobQueue<T> {
         if let Some(item) = local.0.pop() {
             return Some(item);
         }
+        self.searching.fetch_add(1, Ordering::SeqCst);
         let mut round = 0;
         loop {
             if let Some(item) = self.find_work(local) {
+                self.searching.fetch_sub(1, Ordering::SeqCst);
                 if !local.0.is_empty() {
                     // More work than this worker can start now: let a
                     // sleeping sibling steal some.
@@ -144,20 +150,20 @@ impl<T> JobQueue<T> {
             }
             if self.closed.load(Ordering::SeqCst) {
                 // Nothing can be pushed any more; look once more.
+                self.searching.fetch_sub(1, Ordering::SeqCst);
                 return self.find_work(local);
             }
             if round < SPIN_ROUNDS {
                 for _ in 0..1 << round {
                     std::hint::spin_loop();
                 }
-            } else if round < SPIN_ROUNDS + YIELD_ROUNDS {
-                thread::yield_now();
+                round += 1;
             } else {
+                self.searching.fetch_sub(1, Ordering::SeqCst);
                 self.sleep();
+                self.searching.fetch_add(1, Ordering::SeqCst);
                 round = 0;
-                continue;
             }
-            round += 1;
         }
     }
 

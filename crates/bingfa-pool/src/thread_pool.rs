@@ -122,6 +122,18 @@ impl Drop for JobRef {
     }
 }
 
+/// Keeps a value on cache lines of its own (128 bytes: two lines, as
+/// adjacent-line prefetchers pull pairs).
+#[repr(align(128))]
+struct CachePadded<T>(T);
+
+impl<T> std::ops::Deref for CachePadded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// `Shared::state`: the shutdown flag and the count of `submit` calls in
 /// flight above it.
 const SHUTDOWN: usize = 1;
@@ -129,7 +141,9 @@ const SUBMITTER: usize = 2;
 
 struct Shared {
     queue: JobQueue<JobRef>,
-    state: AtomicUsize,
+    /// Written by every `submit`: on a cache line of its own, so that the
+    /// workers' reads of the fields below do not bounce it.
+    state: CachePadded<AtomicUsize>,
     /// Set once, by the first worker whose initializer panicked.
     broken: OnceLock<String>,
     /// Workers still running, and the condvar `shutdown(wait)` sleeps on.
@@ -298,7 +312,7 @@ impl Builder {
         let (queue, locals) = JobQueue::new(n);
         let shared = Arc::new(Shared {
             queue,
-            state: AtomicUsize::new(0),
+            state: CachePadded(AtomicUsize::new(0)),
             broken: OnceLock::new(),
             alive: Mutex::new(0),
             exited: Condvar::new(),
