@@ -12,26 +12,36 @@
 //! - `unblocked(meta)`: the thread stopped waiting without acquiring
 //!   (timeout, event set, notify, barrier tripped or broken).
 //! - `released(meta)`: the thread gave back what `acquired` recorded (an
-//!   RLock only at its outermost level).
+//!   RLock only at its outermost level). A semaphore permit released by a
+//!   thread that did not acquire it is taken from whichever thread holds one.
+//!
+//! `Condition::wait` does `released(lock)`, `blocking(cond)`, then
+//! `unblocked(cond)` and `blocking(lock)`/`acquired(lock)`. Waiting on a
+//! Condition, an Event or a Barrier is not a wait-for edge (anyone may wake
+//! it) but shows in the trace.
+//!
+//! Each hook does two things, each behind its own flag: with
+//! `flags::DEADLOCK`, it updates the detector; with `flags::TRACE`, it records
+//! a `bingfa_trace` event named after the primitive (its name, or
+//! `"Mutex#<id>"` etc. when unnamed). Hooks are `#[cold]`: the primitives'
+//! fast paths stay small.
 
 use std::borrow::Cow;
 use std::panic::Location;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// What kind of primitive a [`Meta`] describes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[allow(dead_code)]
-pub(crate) enum Kind {
-    Mutex,
-    RLock,
-    Semaphore,
-    Event,
-    Condition,
-    Barrier,
-}
+use bingfa_trace::{flags, EventKind};
+
+/// What kind of primitive a [`Meta`] describes (the detector's public
+/// [`PrimitiveKind`](crate::deadlock::PrimitiveKind)).
+#[allow(unused_imports)]
+pub(crate) use crate::deadlock::PrimitiveKind as Kind;
 
 /// The identity of one primitive for the detector and the recorder: its kind,
 /// its optional name and a process-unique id assigned on first instrumented use.
+///
+/// Dropping a `Meta` that the detector has seen removes the primitive from
+/// the wait-for graph and from the lock order graph.
 #[derive(Debug)]
 #[allow(dead_code)]
 pub(crate) struct Meta {
@@ -58,38 +68,101 @@ impl Meta {
     pub(crate) fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }
+
+    /// The process-unique id, assigned on first call (never 0, never reused).
+    pub(crate) fn id(&self) -> u64 {
+        let id = self.id.load(Ordering::Acquire);
+        if id != 0 {
+            return id;
+        }
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let fresh = NEXT.fetch_add(1, Ordering::Relaxed);
+        match self
+            .id
+            .compare_exchange(0, fresh, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => fresh,
+            Err(other) => other,
+        }
+    }
+
+    /// The name reports and traces use: the given name, or `"Mutex#3"`.
+    pub(crate) fn label(&self) -> Cow<'_, str> {
+        match &self.name {
+            Some(n) => Cow::Borrowed(n),
+            None => Cow::Owned(format!("{:?}#{}", self.kind, self.id())),
+        }
+    }
+}
+
+impl Drop for Meta {
+    fn drop(&mut self) {
+        let id = *self.id.get_mut();
+        if id != 0 {
+            crate::deadlock::forget(id);
+        }
+    }
 }
 
 /// Whether the instrumented path must be taken: one relaxed load.
 #[inline(always)]
+#[allow(dead_code)]
 pub(crate) fn on() -> bool {
     bingfa_trace::active() != 0
 }
 
 /// The thread is about to block on `meta`.
 #[cold]
+#[inline(never)]
 #[allow(dead_code)]
 pub(crate) fn blocking(meta: &Meta, loc: &'static Location<'static>) {
-    let _ = (meta, loc);
+    let f = bingfa_trace::active();
+    if f & flags::TRACE != 0 {
+        bingfa_trace::record(EventKind::Blocked, &meta.label());
+    }
+    if f & flags::DEADLOCK != 0 {
+        crate::deadlock::on_blocking(meta, loc);
+    }
 }
 
 /// The thread now holds `meta`.
 #[cold]
+#[inline(never)]
 #[allow(dead_code)]
 pub(crate) fn acquired(meta: &Meta, loc: &'static Location<'static>) {
-    let _ = (meta, loc);
+    let f = bingfa_trace::active();
+    if f & flags::TRACE != 0 {
+        bingfa_trace::record(EventKind::Acquired, &meta.label());
+    }
+    if f & flags::DEADLOCK != 0 {
+        crate::deadlock::on_acquired(meta, loc);
+    }
 }
 
 /// The thread stopped waiting on `meta` without acquiring it.
 #[cold]
+#[inline(never)]
 #[allow(dead_code)]
 pub(crate) fn unblocked(meta: &Meta) {
-    let _ = meta;
+    let f = bingfa_trace::active();
+    if f & flags::TRACE != 0 {
+        bingfa_trace::record(EventKind::Unblocked, &meta.label());
+    }
+    if f & flags::DEADLOCK != 0 {
+        crate::deadlock::on_unblocked(meta);
+    }
 }
 
 /// The thread released `meta`.
 #[cold]
+#[inline(never)]
 #[allow(dead_code)]
 pub(crate) fn released(meta: &Meta) {
-    let _ = meta;
+    let f = bingfa_trace::active();
+    if f & flags::TRACE != 0 {
+        bingfa_trace::record(EventKind::Released, &meta.label());
+    }
+    if f & flags::DEADLOCK != 0 {
+        crate::deadlock::on_released(meta);
+    }
 }

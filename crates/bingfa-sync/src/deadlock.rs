@@ -1,2 +1,0 @@
-//! Deadlock detection: the wait-for graph, its watchdog, and lock order
-//! checking (lockdep). To be written.
