@@ -256,7 +256,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
 /// A guard is not `Send`: the thread that locked is the one that unlocks
 /// (the deadlock detector relies on it). This does not compile:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// let m = bingfa_sync::Mutex::new(0);
 /// let guard = m.lock();
 /// std::thread::scope(|s| {

@@ -331,7 +331,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RLock<T> {
 ///
 /// A guard cannot be sent to another thread, so only the owner releases:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// let l = bingfa_sync::RLock::new(0);
 /// let guard = l.lock();
 /// std::thread::scope(|s| {
@@ -342,7 +342,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RLock<T> {
 /// and it is released only by being dropped, which happens once per
 /// acquisition:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0382
 /// let l = bingfa_sync::RLock::new(0);
 /// let guard = l.lock();
 /// drop(guard);

@@ -370,13 +370,19 @@ impl fmt::Debug for Semaphore {
 /// detector relies on it); to hand a permit to another thread, `forget` it
 /// and call [`Semaphore::release`] there.
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// let sem = bingfa_sync::Semaphore::new(1);
 /// let permit = sem.acquire();
 /// std::thread::scope(|s| {
 ///     s.spawn(move || drop(permit)); // error: `SemaphorePermit` cannot be sent between threads
 /// });
 /// ```
+///
+/// # Panics
+/// Dropping the permit panics if the semaphore is bounded and already full,
+/// which means [`Semaphore::release`] was called once too often while the
+/// permit was held (Python raises `ValueError` at the end of the `with`
+/// block). It does not panic while the thread is already panicking.
 #[must_use = "the permit is released at once if it is not kept"]
 pub struct SemaphorePermit<'a> {
     sem: &'a Semaphore,

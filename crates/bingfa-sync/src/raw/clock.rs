@@ -2,7 +2,7 @@
 //!
 //! Real: a [`Deadline`] is an `Instant`, and a timed park times out when it
 //! passes. Under loom, whose timed waits never time out, a deadline is only a
-//! marker: a timed park ends with a timeout when the model calls [`advance`]
+//! marker: a timed park ends with a timeout when the model calls `advance`
 //! (from a thread of its own), so that loom explores "the timeout fired" as
 //! one more interleaving, before, during or after any other step.
 
@@ -35,7 +35,7 @@ impl Deadline {
         }
     }
 
-    /// Whether the deadline has passed. Under loom, never: only [`advance`]
+    /// Whether the deadline has passed. Under loom, never: only `advance`
     /// ends a timed wait there.
     #[inline]
     pub fn has_passed(&self) -> bool {
