@@ -35,6 +35,7 @@ use bingfa_sync::raw::atomic::{AtomicUsize, Ordering};
 use bingfa_sync::raw::cell::UnsafeCell;
 use bingfa_sync::raw::{self, Deadline, SpinWait};
 
+use crate::completer::Completer;
 use crate::error::{panic_message, Error};
 
 const STATE: usize = 0b11;
@@ -296,6 +297,11 @@ impl<R> Inner<R> {
         }
     }
 
+    /// Whether the future was cancelled.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.state.load(Ordering::Acquire) & STATE == CANCELLED
+    }
+
     /// For an executor that drops a task without completing it: cancels the
     /// future if it is pending, fails it with [`Error::Abandoned`] if it is
     /// running, so that no waiter blocks forever.
@@ -352,24 +358,6 @@ pub struct Future<R> {
     cell: Arc<dyn Erased<R>>,
 }
 
-/// The executor's half of a [`Future`]: it marks the task running and gives
-/// the future its outcome.
-///
-/// A thread pool holds one per queued task; a process pool completes its
-/// futures from its result-reader thread the same way, with
-/// [`Error::WorkerDied`] when a worker process dies mid-task.
-///
-/// Dropping a completer that has not completed its future cancels the
-/// future if it was still pending (so dropped queued work reads as
-/// [`Error::Cancelled`]), or fails it with [`Error::Abandoned`] if it was
-/// running: a waiter is never left blocked forever.
-///
-/// Python: the executor-side methods of `concurrent.futures.Future`
-/// (`set_running_or_notify_cancel`, `set_result`, `set_exception`).
-pub struct Completer<R> {
-    cell: Option<Arc<dyn Erased<R>>>,
-}
-
 impl<R: Send + Sync + 'static> Future<R> {
     /// A new pending future and the completer that will give it its
     /// outcome. Executors use this; so can tests and adapters.
@@ -378,10 +366,7 @@ impl<R: Send + Sync + 'static> Future<R> {
     #[doc(alias = "__init__")]
     pub fn pending() -> (Future<R>, Completer<R>) {
         let cell: Arc<dyn Erased<R>> = Arc::new(Bare(Inner::new()));
-        (
-            Future { cell: cell.clone() },
-            Completer { cell: Some(cell) },
-        )
+        (Future { cell: cell.clone() }, Completer::new(cell))
     }
 }
 
@@ -653,78 +638,5 @@ impl<R> fmt::Debug for Future<R> {
             _ => "cancelled",
         };
         f.debug_struct("Future").field("state", &state).finish()
-    }
-}
-
-impl<R> Completer<R> {
-    fn inner(&self) -> &Inner<R> {
-        self.cell
-            .as_ref()
-            .expect("a live completer holds its future")
-            .inner()
-    }
-
-    /// Marks the future running, unless it was cancelled: returns `true`
-    /// if the task should run (the future can no longer be cancelled), or
-    /// `false` if it was cancelled (skip the task). Calling it again after
-    /// `true` returns `true`.
-    ///
-    /// Python: `Future.set_running_or_notify_cancel`.
-    #[doc(alias = "set_running_or_notify_cancel")]
-    pub fn set_running(&self) -> bool {
-        self.inner().set_running()
-    }
-
-    /// Completes the future with `outcome`, waking its waiters and running
-    /// its callbacks on this thread. Returns `false` (and drops `outcome`)
-    /// if the future had been cancelled. Marks the future running first if
-    /// [`set_running`](Self::set_running) was not called.
-    ///
-    /// Python: `Future.set_result` / `Future.set_exception`.
-    pub fn complete(mut self, outcome: Result<R, Error>) -> bool {
-        let cell = self.cell.take().expect("a live completer holds its future");
-        let inner = cell.inner();
-        if !inner.set_running() {
-            return false;
-        }
-        inner.finish(outcome);
-        true
-    }
-
-    /// Completes the future with a value; see [`complete`](Self::complete).
-    ///
-    /// Python: `Future.set_result`.
-    pub fn set_result(self, value: R) -> bool {
-        self.complete(Ok(value))
-    }
-
-    /// Fails the future with `error`; see [`complete`](Self::complete).
-    ///
-    /// Python: `Future.set_exception`.
-    #[doc(alias = "set_exception")]
-    pub fn set_error(self, error: Error) -> bool {
-        self.complete(Err(error))
-    }
-
-    /// Whether the future was cancelled (the task need not run).
-    ///
-    /// Python: `Future.cancelled`.
-    pub fn is_cancelled(&self) -> bool {
-        self.inner().state.load(Ordering::Acquire) & STATE == CANCELLED
-    }
-}
-
-impl<R> Drop for Completer<R> {
-    fn drop(&mut self) {
-        let Some(cell) = self.cell.take() else {
-            return;
-        };
-        cell.inner().abandon();
-    }
-}
-
-impl<R> fmt::Debug for Completer<R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Completer").finish_non_exhaustive()
     }
 }

@@ -47,6 +47,22 @@
 //! the [`Completer`], which any executor (this crate's thread pool, the
 //! process pool, your own) uses to complete a future from any thread.
 //!
+//! ## One API for threads and processes
+//!
+//! The process pool (in a later part of this crate) has the same methods as
+//! [`ThreadPool`]: `submit`, `map`, `map_chunked`, `shutdown(wait,
+//! cancel_pending)`, drop = shutdown and wait; and it returns the same
+//! [`Future`], completed through a [`Completer`] by its result-reader
+//! thread. Its tasks are a `fn(A) -> R` with serializable arguments instead
+//! of a closure, and a worker process that dies mid-task fails only that
+//! future, with [`Error::WorkerDied`].
+//!
+//! ## Broken pools
+//!
+//! If a worker's initializer panics, the pool is broken, as Python's
+//! `BrokenThreadPool`: queued and later tasks fail with
+//! [`Error::BrokenPool`], and `submit` refuses work with it.
+//!
 //! ## Differences from Python
 //!
 //! - Outcomes are values: `result()` returns `Err(Error::Panicked { .. })`
@@ -66,6 +82,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod completer;
 mod error;
 mod future;
 mod map;
@@ -76,8 +93,9 @@ mod wait;
 #[cfg(all(test, bingfa_loom))]
 mod loom_tests;
 
+pub use completer::Completer;
 pub use error::Error;
-pub use future::{Completer, Future};
+pub use future::Future;
 pub use map::Map;
 pub use thread_pool::{Builder, ThreadPool};
 pub use wait::{as_completed, wait, AsCompleted, DoneAndNotDone, ReturnWhen};
