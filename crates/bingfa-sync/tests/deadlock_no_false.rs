@@ -189,12 +189,12 @@ fn randomised_runs_with_one_global_order_report_nothing() {
                                 .filter(|i| subset & (1 << i) != 0)
                                 .map(|i| locks[i].lock())
                                 .collect();
-                            if rng.next() % 3 == 0 {
+                            if rng.next() & 3 == 0 {
                                 let _r = rl.lock();
                                 let _r2 = rl.lock();
                             }
                             drop(guards);
-                            if rng.next() % 8 == 0 {
+                            if rng.next() & 7 == 0 {
                                 thread::yield_now();
                             }
                         }
