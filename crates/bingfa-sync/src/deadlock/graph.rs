@@ -30,6 +30,9 @@ pub(super) struct ThreadInfo {
     pub(super) held: Vec<(u64, Loc)>,
     /// What it is blocked on, if anything: (primitive id, where).
     pub(super) wait: Option<(u64, Loc)>,
+    /// How many times it started to block: tells a wait that lasts from a
+    /// new one on the same primitive.
+    pub(super) wait_seq: u64,
 }
 
 /// What the detector knows of one primitive.
@@ -42,7 +45,8 @@ pub(super) struct ResInfo {
 /// A deadlock's identity, to report each one once.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Key {
-    Cycle(Vec<(u64, u64)>),
+    /// (thread, primitive waited for, wait_seq) of each member, sorted.
+    Cycle(Vec<(u64, u64, u64)>),
     Abandoned(u64, u64),
 }
 
@@ -54,6 +58,8 @@ pub(super) struct State {
     pub(super) resources: BTreeMap<u64, ResInfo>,
     pub(super) lockdep: LockOrder,
     reported: BTreeSet<Key>,
+    /// The deadlocks the previous search found (reported or not).
+    present: BTreeSet<Key>,
     /// Everything reported so far (bounded), for [`super::reports`].
     pub(super) log: VecDeque<Report>,
     pub(super) handler: Option<Handler>,
@@ -70,6 +76,7 @@ impl State {
             resources: BTreeMap::new(),
             lockdep: LockOrder::new(),
             reported: BTreeSet::new(),
+            present: BTreeSet::new(),
             log: VecDeque::new(),
             handler: None,
         }
@@ -90,6 +97,7 @@ impl State {
     pub(super) fn clear_threads(&mut self) {
         self.threads.clear();
         self.reported.clear();
+        self.present.clear();
     }
 
     /// Forgets everything: graph, lock order, reports.
@@ -125,6 +133,7 @@ impl State {
             alive: true,
             held: Vec::new(),
             wait: None,
+            wait_seq: 0,
         })
     }
 
@@ -180,7 +189,9 @@ impl State {
         at: Loc,
     ) -> Vec<Report> {
         self.resource(id, kind, label);
-        self.thread(key, name).wait = Some((id, at));
+        let t = self.thread(key, name);
+        t.wait = Some((id, at));
+        t.wait_seq += 1;
         if kind.ordered() {
             self.lockdep(key, name, id, at)
         } else {
@@ -287,25 +298,41 @@ impl State {
     }
 
     /// Runs the search and returns every deadlock present now, each with
-    /// whether it is new (not returned as new by an earlier search).
+    /// whether it is to be reported now: not reported before and, when a
+    /// thread of its cycle waits on a semaphore, also found by the previous
+    /// search with the very same waits.
+    ///
+    /// Why the second look for semaphores: a thread that starts to block on
+    /// a semaphore may find a permit freed just after by a thread that did
+    /// not hold one, and the detector only sees holders. A real deadlock
+    /// stays; that moment does not last.
     pub(super) fn search(&mut self) -> Vec<(Report, bool)> {
         let found = self.find();
-        let keys: BTreeSet<Key> = found.iter().map(|(k, _)| k.clone()).collect();
+        let keys: BTreeSet<Key> = found.iter().map(|(k, _, _)| k.clone()).collect();
+        let mut reported = BTreeSet::new();
         let mut out = Vec::with_capacity(found.len());
-        for (k, r) in found {
-            let new = !self.reported.contains(&k);
+        for (k, r, confirm) in found {
+            let before = self.reported.contains(&k);
+            let new = !before && (!confirm || self.present.contains(&k));
+            if before || new {
+                reported.insert(k);
+            }
             out.push((r, new));
         }
         // Deadlocks that went away (a timed wait gave up) may be reported
         // again if they come back.
-        self.reported = keys;
+        self.reported = reported;
+        self.present = keys;
         out
     }
 
     /// The greatest fixed point of "blocked, and every holder of what it
     /// waits for is blocked too", then one report per cycle (strongly
     /// connected part) and per abandoned lock.
-    fn find(&self) -> Vec<(Key, Report)> {
+    ///
+    /// Each comes with its key and whether it needs a second look (see
+    /// [`State::search`]).
+    fn find(&self) -> Vec<(Key, Report, bool)> {
         // Holders of each primitive: (thread, where it acquired it).
         let mut holders: BTreeMap<u64, Vec<(u64, Loc)>> = BTreeMap::new();
         for (&k, t) in &self.threads {
@@ -392,7 +419,7 @@ impl State {
 
         // Roots: cycles, then abandoned locks; every other stuck thread is
         // attached to the first root it reaches.
-        let mut out: Vec<(Key, Report)> = Vec::new();
+        let mut out: Vec<(Key, Report, bool)> = Vec::new();
         let mut in_root: BTreeMap<u64, usize> = BTreeMap::new();
         for comp in sccs(&set, &succ) {
             let self_loop = comp.len() == 1 && succ(comp[0]).contains(&comp[0]);
@@ -409,11 +436,17 @@ impl State {
                 let res = waiting(prev).map(|(id, _)| id);
                 threads.push(stuck(self, k, res));
             }
-            let mut key: Vec<(u64, u64)> = cycle
+            let mut key: Vec<(u64, u64, u64)> = cycle
                 .iter()
-                .map(|&k| (k, waiting(k).map_or(0, |(id, _)| id)))
+                .map(|&k| {
+                    let id = waiting(k).map_or(0, |(id, _)| id);
+                    (k, id, self.threads[&k].wait_seq)
+                })
                 .collect();
             key.sort_unstable();
+            let confirm = key
+                .iter()
+                .any(|&(_, id, _)| kind(id) == Some(PrimitiveKind::Semaphore));
             // Members of the part outside this cycle are stuck with it.
             let also_stuck = members
                 .iter()
@@ -429,6 +462,7 @@ impl State {
                     cycle: threads,
                     also_stuck,
                 }),
+                confirm,
             ));
         }
         for &k in &set {
@@ -439,7 +473,7 @@ impl State {
             if let Some(&(owner, at)) = holders[&id].iter().find(|&&(h, _)| dead_blocks(h, id)) {
                 let idx = match out
                     .iter()
-                    .position(|(key, _)| *key == Key::Abandoned(owner, id))
+                    .position(|(key, _, _)| *key == Key::Abandoned(owner, id))
                 {
                     Some(i) => i,
                     None => {
@@ -451,6 +485,7 @@ impl State {
                                 acquired_at: at,
                                 waiters: Vec::new(),
                             }),
+                            false,
                         ));
                         out.len() - 1
                     }

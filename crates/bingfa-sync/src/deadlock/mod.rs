@@ -45,7 +45,10 @@
 //!   them could release a permit); it is stuck only when all of them are.
 //!   A semaphore that nobody holds but that has no permit left (its counter
 //!   started at 0) is not counted: the detector only sees acquire and
-//!   release.
+//!   release. A cycle through a semaphore is reported when two searches in
+//!   a row find it with the same waits (a permit released by a thread that
+//!   held none can make a wait look stuck for a moment); [`check_now`]
+//!   returns it from the first.
 //! - Waiting on a Condition, an Event or a Barrier is never a wait-for edge:
 //!   any thread may notify, set or arrive. Those waits still show in the
 //!   trace ([`bingfa_trace`]).

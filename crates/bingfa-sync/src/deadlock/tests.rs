@@ -167,6 +167,12 @@ fn semaphore_waits_need_every_holder_stuck() {
     s.block(3, 10, M);
     let found = s.search();
     assert_eq!(found.len(), 1);
+    assert!(
+        !found[0].1,
+        "a semaphore deadlock is reported on a second look"
+    );
+    let found = s.search();
+    assert!(found[0].1, "seen twice with the same waits: reported");
     let Report::Deadlock(d) = &found[0].0 else {
         unreachable!()
     };
@@ -193,6 +199,14 @@ fn semaphore_released_by_another_thread() {
     s.block(2, 20, SEM);
     s.block(1, 10, M);
     assert_eq!(s.search().len(), 1);
+    // t2 gets a permit and blocks again: a new wait, so the second look
+    // does not confirm the old one.
+    s.acq(2, 20, SEM);
+    s.rel(2, 20);
+    s.block(2, 20, SEM);
+    let found = s.search();
+    assert_eq!(found.len(), 1);
+    assert!(!found[0].1);
     // Thread 3 releases a permit it never took (Python allows it).
     s.rel(3, 20);
     assert!(s.search().is_empty());
