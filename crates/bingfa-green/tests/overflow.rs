@@ -6,6 +6,7 @@ use std::process::Command;
 const MODE: &str = "BINGFA_GREEN_OVERFLOW_CHILD";
 
 #[inline(never)]
+#[allow(unconditional_recursion)]
 fn recurse(depth: u64) -> u64 {
     let buf = [depth as u8; 1024];
     std::hint::black_box(&buf);
