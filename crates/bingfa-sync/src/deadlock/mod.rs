@@ -83,6 +83,7 @@
 mod graph;
 mod lockdep;
 mod report;
+mod search;
 #[cfg(not(bingfa_loom))]
 mod watchdog;
 
