@@ -14,7 +14,7 @@ use crate::error::{
     GetError, GetTimeoutError, PutError, PutTimeoutError, TaskDoneError, TryGetError, TryPutError,
 };
 use crate::raw::waiters::Waiters;
-use crate::raw::{CachePadded, Flavor};
+use crate::raw::{backoff, CachePadded, Flavor};
 
 /// How long a blocking call may wait.
 #[derive(Clone, Copy)]
@@ -129,8 +129,15 @@ impl<T, F: Flavor<T>> Core<T, F> {
                 || self.flavor.len() >= cap && !self.flavor.is_closed(),
                 wait.deadline(),
             );
-            // One more try after a timeout: the room may have come with it.
-            timed_out = result == ParkResult::TimedOut;
+            match result {
+                // One more try after a timeout: the room may have come with it.
+                ParkResult::TimedOut => timed_out = true,
+                // The state moved between our try and the park: another
+                // thread is mid-operation. Back off a little (under loom: a
+                // yield, so the model lets that thread finish).
+                ParkResult::Invalid => backoff(&mut spin),
+                ParkResult::Unparked(_) => {}
+            }
         }
     }
 
@@ -182,7 +189,11 @@ impl<T, F: Flavor<T>> Core<T, F> {
                 || self.flavor.len() == 0 && !self.flavor.is_closed(),
                 wait.deadline(),
             );
-            timed_out = result == ParkResult::TimedOut;
+            match result {
+                ParkResult::TimedOut => timed_out = true,
+                ParkResult::Invalid => backoff(&mut spin),
+                ParkResult::Unparked(_) => {}
+            }
         }
     }
 

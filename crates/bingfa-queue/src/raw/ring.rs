@@ -206,7 +206,7 @@ impl<T> Flavor<T> for Ring<T> {
             // A consistent pair: `tail` did not move while we read `head`.
             if self.tail.load(Ordering::SeqCst) == tail {
                 let n = self.count(tail).saturating_sub(self.count(head));
-                return (n as usize).min(self.cap);
+                return n as usize;
             }
         }
     }

@@ -1,16 +1,22 @@
 //! A parking spot with a waiter counter.
 //!
-//! A thread that must wait registers in `waiting` first, then parks with a
-//! condition that the parking lot checks under its bucket lock. A thread
-//! that made the condition false (pushed an item, popped one, finished the
-//! last task) calls `notify_*`, which touches the parking lot only when
-//! `waiting` is non-zero. The two sides form a Dekker pair over `SeqCst`
-//! operations: the waiter does `waiting += 1` then reads the state; the
-//! notifier changes the state (a `SeqCst` RMW or store) then reads
-//! `waiting`. In the single total order of `SeqCst` operations one of the
-//! two reads comes last and sees the other side's write, so either the
-//! notifier sees the waiter or the waiter sees the new state and does not
-//! sleep. No wake-up is lost.
+//! A thread that must wait registers in `waiting` first (`fetch_add`),
+//! then parks with a condition that the parking lot checks under its bucket
+//! lock. A thread that made the condition false (pushed an item, popped
+//! one, finished the last task) calls `notify_*`, which touches the parking
+//! lot only when `waiting` is non-zero.
+//!
+//! No wake-up is lost: the notifier reads `waiting` with a read-modify-write
+//! (`fetch_add(0)`), not a plain load. Both sides' RMWs on `waiting` are
+//! totally ordered. If the notifier's comes first, the waiter's `AcqRel` RMW
+//! reads from it and so sees every write the notifier made before it (the
+//! new item), and its condition fails: it does not sleep. If the waiter's
+//! comes first, the notifier sees a non-zero count and unparks. This
+//! argument needs only acquire/release, which loom models exactly; a plain
+//! `SeqCst` load would also be correct in the C++ model, but loom cannot
+//! check that pattern (it reports a false lost wake-up). The RMW costs about
+//! what the `SeqCst` fence it replaces would, and the counter's cache line
+//! stays with the notifying side while nobody waits.
 
 use bingfa_sync::raw::atomic::{AtomicUsize, Ordering};
 use bingfa_sync::raw::{park, Deadline, ParkResult};
@@ -47,7 +53,7 @@ impl Waiters {
         still_blocked: impl FnOnce() -> bool,
         deadline: Option<Deadline>,
     ) -> ParkResult {
-        self.waiting.fetch_add(1, Ordering::SeqCst);
+        self.waiting.fetch_add(1, Ordering::AcqRel);
         // SAFETY: the key is this struct's address, owned by the queue and
         // used for no other primitive. `still_blocked` only reads atomics
         // (documented contract of this fn, upheld by every caller in this
@@ -63,14 +69,14 @@ impl Waiters {
                 deadline,
             )
         };
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        self.waiting.fetch_sub(1, Ordering::Release);
         result
     }
 
     /// Wakes one parked thread, if any is registered.
     #[inline]
     pub(crate) fn notify_one(&self) {
-        if self.waiting.load(Ordering::SeqCst) != 0 {
+        if self.waiting.fetch_add(0, Ordering::AcqRel) != 0 {
             // SAFETY: our own key; the callback only returns a token.
             unsafe {
                 park::unpark_one(self.key(), |_| 0);
@@ -81,7 +87,7 @@ impl Waiters {
     /// Wakes every parked thread, if any is registered.
     #[inline]
     pub(crate) fn notify_all(&self) {
-        if self.waiting.load(Ordering::SeqCst) != 0 {
+        if self.waiting.fetch_add(0, Ordering::AcqRel) != 0 {
             self.notify_all_unconditionally();
         }
     }

@@ -1,0 +1,250 @@
+//! Loom models of the real queue code (`--cfg bingfa_loom`). Each model is
+//! small (two or three threads, capacity 1 or 2, two or three items) so
+//! that loom can explore every interleaving with `LOOM_MAX_PREEMPTIONS=2`.
+
+use crate::{GetError, GetTimeoutError, LifoQueue, PriorityQueue, PutError, Queue, TryGetError};
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+
+/// Two producers put one item each through a ring of capacity 1 (so one
+/// of them has to wait); the consumer gets both: nothing lost, nothing
+/// duplicated, and the capacity is never exceeded.
+#[test]
+fn loom_ring_no_loss_no_dup_capacity_one() {
+    loom::model(|| {
+        let q = Queue::new(1);
+        let producers: Vec<_> = [1, 2]
+            .into_iter()
+            .map(|i| {
+                let q = q.clone();
+                thread::spawn(move || q.put(i).unwrap())
+            })
+            .collect();
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            assert!(q.len() <= 1, "capacity exceeded: {}", q.len());
+            got.push(q.get().unwrap());
+        }
+        for p in producers {
+            p.join().unwrap();
+        }
+        got.sort();
+        assert_eq!(got, vec![1, 2]);
+        assert_eq!(q.try_get(), Err(TryGetError::Empty));
+    });
+}
+
+/// One producer puts three items through a ring of capacity 2; the
+/// consumer sees them in order (FIFO per producer), across a lap.
+#[test]
+fn loom_ring_fifo_per_producer() {
+    loom::model(|| {
+        let q = Queue::new(2);
+        let producer = {
+            let q = q.clone();
+            thread::spawn(move || {
+                for i in 0..3 {
+                    q.put(i).unwrap();
+                }
+            })
+        };
+        let got: Vec<_> = (0..3).map(|_| q.get().unwrap()).collect();
+        producer.join().unwrap();
+        assert_eq!(got, vec![0, 1, 2]);
+    });
+}
+
+// Not modelled: two consumers racing on the ring. With them, the
+// consumers' spin-yield loop (waiting for a producer that has reserved a
+// slot but not yet published it) makes loom's executions exceed its branch
+// limit (`Model exceeded maximum number of branches`), with capacity 1 or 2.
+// The 4x4 stress test in tests/stress.rs covers that race on real threads.
+
+/// The unbounded FIFO (locked deque): two producers, one consumer, FIFO
+/// per producer, nothing lost.
+#[test]
+fn loom_unbounded_fifo() {
+    loom::model(|| {
+        let q = Queue::unbounded();
+        let producers: Vec<_> = [0, 10]
+            .into_iter()
+            .map(|base| {
+                let q = q.clone();
+                thread::spawn(move || {
+                    q.put(base).unwrap();
+                    q.put(base + 1).unwrap();
+                })
+            })
+            .collect();
+        let got: Vec<_> = (0..4).map(|_| q.get().unwrap()).collect();
+        for p in producers {
+            p.join().unwrap();
+        }
+        let from = |base| got.iter().filter(|&&x| x / 10 == base / 10).copied().collect::<Vec<_>>();
+        assert_eq!(from(0), vec![0, 1]);
+        assert_eq!(from(10), vec![10, 11]);
+    });
+}
+
+/// LIFO and priority order in one thread, then the locked stores under a
+/// concurrent producer at capacity 1.
+#[test]
+fn loom_lifo_and_priority_order() {
+    loom::model(|| {
+        let lifo = LifoQueue::new(0);
+        let prio = PriorityQueue::new(0);
+        for x in [2, 3, 1] {
+            lifo.put(x).unwrap();
+            prio.put(x).unwrap();
+        }
+        assert_eq!((0..3).map(|_| lifo.get().unwrap()).collect::<Vec<_>>(), vec![1, 3, 2]);
+        assert_eq!((0..3).map(|_| prio.get().unwrap()).collect::<Vec<_>>(), vec![1, 2, 3]);
+
+        let q = LifoQueue::new(1);
+        let producer = {
+            let q = q.clone();
+            thread::spawn(move || {
+                q.put(1).unwrap();
+                q.put(2).unwrap();
+            })
+        };
+        assert!(q.len() <= 1);
+        let a = q.get().unwrap();
+        assert!(q.len() <= 1);
+        let b = q.get().unwrap();
+        producer.join().unwrap();
+        // Capacity 1: the first item was taken before the second went in.
+        assert_eq!((a, b), (1, 2));
+    });
+}
+
+/// The priority queue with two producers at capacity 1.
+#[test]
+fn loom_priority_two_producers() {
+    loom::model(|| {
+        let q = PriorityQueue::new(1);
+        let producers: Vec<_> = [5, 3]
+            .into_iter()
+            .map(|x| {
+                let q = q.clone();
+                thread::spawn(move || q.put(x).unwrap())
+            })
+            .collect();
+        let mut got = vec![q.get().unwrap(), q.get().unwrap()];
+        for p in producers {
+            p.join().unwrap();
+        }
+        got.sort();
+        assert_eq!(got, vec![3, 5]);
+    });
+}
+
+/// `close` wakes a getter blocked on an empty ring and a putter blocked on
+/// a full one (two different queues, so both block for sure).
+#[test]
+fn loom_close_wakes_blocked_threads_ring() {
+    loom::model(|| {
+        let empty = Queue::<u8>::new(1);
+        let full = Queue::new(1);
+        full.put(0u8).unwrap();
+        let getter = {
+            let q = empty.clone();
+            thread::spawn(move || q.get())
+        };
+        let putter = {
+            let q = full.clone();
+            thread::spawn(move || q.put(7))
+        };
+        empty.close();
+        full.close();
+        assert_eq!(getter.join().unwrap(), Err(GetError));
+        assert_eq!(putter.join().unwrap(), Err(PutError(7)));
+        // The item put before close is still there to drain.
+        assert_eq!(full.get(), Ok(0));
+        assert_eq!(full.get(), Err(GetError));
+    });
+}
+
+/// The same with the locked store: two getters blocked on an empty stack.
+#[test]
+fn loom_close_wakes_blocked_threads_locked() {
+    loom::model(|| {
+        let q = LifoQueue::<u8>::new(1);
+        let getters: Vec<_> = (0..2)
+            .map(|_| {
+                let q = q.clone();
+                thread::spawn(move || q.get())
+            })
+            .collect();
+        q.close();
+        for g in getters {
+            assert_eq!(g.join().unwrap(), Err(GetError));
+        }
+    });
+}
+
+/// A consumer racing with `close`: it gets the item put before close, then
+/// `Closed`, whatever the interleaving.
+#[test]
+fn loom_close_drains_first() {
+    loom::model(|| {
+        let q = Queue::new(2);
+        let consumer = {
+            let q = q.clone();
+            thread::spawn(move || (q.get(), q.get()))
+        };
+        q.put(1).unwrap();
+        q.close();
+        assert_eq!(consumer.join().unwrap(), (Ok(1), Err(GetError)));
+    });
+}
+
+/// `join` returns exactly when the last `task_done` lands: never before the
+/// worker processed both items, and it does return (loom reports a
+/// deadlock otherwise).
+#[test]
+fn loom_join_returns_after_last_task_done() {
+    loom::model(|| {
+        let q = Queue::new(2);
+        q.put(1).unwrap();
+        q.put(2).unwrap();
+        let processed = Arc::new(AtomicUsize::new(0));
+        let worker = {
+            let (q, processed) = (q.clone(), processed.clone());
+            thread::spawn(move || {
+                for _ in 0..2 {
+                    q.get().unwrap();
+                    processed.fetch_add(1, Ordering::Relaxed);
+                    q.task_done().unwrap();
+                }
+            })
+        };
+        q.join();
+        assert_eq!(processed.load(Ordering::Relaxed), 2);
+        assert_eq!(q.unfinished_tasks(), 0);
+        worker.join().unwrap();
+        assert!(q.task_done().is_err());
+    });
+}
+
+/// A timed get racing with a put and with the clock: it either gets the
+/// item or times out, and on a timeout the item is still in the queue.
+#[test]
+fn loom_get_timeout_loses_nothing() {
+    loom::model(|| {
+        let q = Queue::new(1);
+        let getter = {
+            let q = q.clone();
+            thread::spawn(move || q.get_timeout(std::time::Duration::from_secs(1)))
+        };
+        let clock = thread::spawn(bingfa_sync::raw::clock::advance);
+        q.put(5).unwrap();
+        clock.join().unwrap();
+        match getter.join().unwrap() {
+            Ok(x) => assert_eq!(x, 5),
+            Err(GetTimeoutError::Timeout) => assert_eq!(q.try_get(), Ok(5)),
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    });
+}
