@@ -371,9 +371,12 @@ fn loom_barrier_timeout_breaks_the_round_for_every_party() {
     model(|| {
         let b = Arc::new(Barrier::new(2));
         let done = Arc::new(AtomicUsize::new(0));
-        let (b2, d2) = (b.clone(), done.clone());
+        let arrived = Arc::new(AtomicBool::new(false));
+        let (b2, d2, a2) = (b.clone(), done.clone(), arrived.clone());
         let timed = thread::spawn(move || {
             let r = b2.wait_timeout(T).is_ok();
+            // Passing needs the other party to have arrived.
+            assert!(!r || a2.load(SeqCst), "passed alone");
             d2.fetch_add(1, SeqCst);
             r
         });
@@ -385,6 +388,7 @@ fn loom_barrier_timeout_breaks_the_round_for_every_party() {
             }
             thread::yield_now();
         });
+        arrived.store(true, SeqCst);
         let mine = b.wait();
         done.fetch_add(1, SeqCst);
         let theirs = timed.join().unwrap();
