@@ -5,11 +5,18 @@
 
 pub mod codec;
 mod error;
+mod lock;
+mod pipe;
 mod process;
 mod queue;
 mod ring;
+mod semaphore;
 mod shm;
 mod sys;
+mod value;
+
+#[cfg(all(test, bingfa_loom))]
+mod loom_tests;
 
 pub use error::{Error, LockError, PutError};
 pub use process::child::fork;
@@ -17,4 +24,8 @@ pub use process::spawn::{init, spawn};
 #[doc(hidden)]
 pub use process::spawn::TEST_ENTRY;
 pub use process::{current_process, Builder, ExitStatus, Process, ProcessInfo};
+pub use lock::{Lock, LockGuard};
+pub use pipe::{Pipe, MAX_PIPE_MESSAGE};
 pub use queue::{Queue, DEFAULT_MAX_MESSAGE};
+pub use semaphore::{Event, Semaphore, SemaphorePermit};
+pub use value::{Array, ArrayGuard, Plain, Value, ValueGuard};

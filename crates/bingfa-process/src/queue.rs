@@ -222,6 +222,28 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 }
 
+impl<T: Serialize> Queue<T> {
+    /// For crash tests only: starts a put of `item` and stops for good in
+    /// the middle of it, after claiming a slot and writing `upto` bytes of
+    /// the frame, as a process killed at that point would leave it. Never
+    /// returns once a slot is claimed (the caller is meant to be killed);
+    /// returns `false` at once if the queue is full.
+    #[doc(hidden)]
+    pub fn __crash_test_partial_put(&self, item: &T, upto: usize) -> bool {
+        let ring = self.ring();
+        let mut buf = Vec::new();
+        if codec::encode_frame(item, &mut buf, ring.max_frame()).is_err() {
+            return false;
+        }
+        if !ring.claim_and_stop(&buf, sys::getpid(), upto) {
+            return false;
+        }
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+}
+
 impl<T> Queue<T> {
     fn ring(&self) -> Ring<'_> {
         let base = self.shm.ptr();

@@ -288,6 +288,40 @@ impl<'a> Ring<'a> {
         }
     }
 
+    /// For crash tests: claims a slot and writes the first `upto` bytes of
+    /// `frame`, then returns without publishing, as a producer killed in
+    /// the middle of its put would leave it. Returns whether a slot was
+    /// claimed.
+    pub(crate) fn claim_and_stop(&self, frame: &[u8], me: u32, upto: usize) -> bool {
+        let tail = &self.hdr.tail.0;
+        loop {
+            let pos = tail.load(Ordering::Relaxed);
+            let (slot, bytes) = self.slot(pos);
+            let w = slot.word.load(Ordering::Acquire);
+            let (seq, state, _) = decode(w);
+            let d = lap(seq, pos);
+            if d < 0 {
+                return false;
+            }
+            if d > 0 || state != EMPTY {
+                let _ = tail.compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
+                continue;
+            }
+            if slot
+                .word
+                .compare_exchange(w, word(pos, WRITING, me), Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+            {
+                continue;
+            }
+            let _ = tail.compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
+            let upto = upto.min(frame.len());
+            // SAFETY: the slot is ours, as in `try_push`.
+            unsafe { std::ptr::copy_nonoverlapping(frame.as_ptr(), bytes, upto) };
+            return true;
+        }
+    }
+
     /// Takes one frame without blocking, into `out` (cleared first).
     pub(crate) fn try_pop(&self, out: &mut Vec<u8>, me: u32) -> Result<(), PopError> {
         self.try_pop_inner(out, me).map_err(|(e, _)| e)
@@ -364,6 +398,11 @@ impl<'a> Ring<'a> {
             // EMPTY at this lap, or the previous lap's consumer still
             // reading: nothing to take.
             if self.is_closed() {
+                // A put that finished before the close is visible now that
+                // we saw the close: look again before reporting it.
+                if slot.word.load(Ordering::Acquire) != w || head.load(Ordering::Relaxed) != pos {
+                    continue;
+                }
                 return Err((PopError::Closed, Blocked::Plain));
             }
             return Err((PopError::Empty, Blocked::Plain));
@@ -439,8 +478,8 @@ impl<'a> Ring<'a> {
         }
         let pos = self.hdr.tail.0.load(Ordering::SeqCst);
         let (slot, _) = self.slot(pos);
-        let (seq, state, _) = decode(slot.word.load(Ordering::SeqCst));
-        if lap(seq, pos) < 0 && state != EMPTY {
+        let (seq, state, pid) = decode(slot.word.load(Ordering::SeqCst));
+        if lap(seq, pos) < 0 && !(state == READING && !(self.alive)(pid)) {
             Some(PushError::Full)
         } else {
             None
@@ -454,9 +493,9 @@ impl<'a> Ring<'a> {
         }
         let pos = self.hdr.head.0.load(Ordering::SeqCst);
         let (slot, _) = self.slot(pos);
-        let (seq, state, _) = decode(slot.word.load(Ordering::SeqCst));
+        let (seq, state, pid) = decode(slot.word.load(Ordering::SeqCst));
         let d = lap(seq, pos);
-        d > 0 || (d == 0 && state != EMPTY && state != WRITING)
+        d > 0 || (d == 0 && state != EMPTY && (state != WRITING || !(self.alive)(pid)))
     }
 
     /// Registers as a waiter, re-checks with `ready`, sleeps on `word`.

@@ -174,3 +174,76 @@ pub(crate) fn deserialize_shm<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<Shm
     let fd = deserialize_fd(d)?;
     Shm::attach(fd).map_err(serde::de::Error::custom)
 }
+
+/// One `T` in its own shared memory region: the storage of the locks,
+/// semaphores, events and values.
+pub(crate) struct ShmBox<T> {
+    shm: Arc<Shm>,
+    _t: std::marker::PhantomData<T>,
+}
+
+impl<T> Clone for ShmBox<T> {
+    fn clone(&self) -> Self {
+        ShmBox {
+            shm: self.shm.clone(),
+            _t: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T> ShmBox<T> {
+    /// A region of `size_of::<T>() + extra` bytes, with `value` at its
+    /// start; `extra` bytes follow zero-filled.
+    pub(crate) fn new_with_extra(value: T, extra: usize) -> Result<ShmBox<T>, Error> {
+        let shm = Shm::create(std::mem::size_of::<T>() + extra)?;
+        // SAFETY: the fresh mapping is page-aligned and large enough for a
+        // T, and nobody else sees it yet.
+        unsafe { shm.ptr().cast::<T>().write(value) };
+        Ok(ShmBox {
+            shm,
+            _t: std::marker::PhantomData,
+        })
+    }
+
+    pub(crate) fn new(value: T) -> Result<ShmBox<T>, Error> {
+        Self::new_with_extra(value, 0)
+    }
+
+    /// The address of the `extra` bytes after the `T`.
+    pub(crate) fn extra(&self) -> (*mut u8, usize) {
+        let n = std::mem::size_of::<T>();
+        // SAFETY: the region is at least size_of::<T>() bytes.
+        (unsafe { self.shm.ptr().add(n) }, self.shm.len() - n)
+    }
+}
+
+impl<T> std::ops::Deref for ShmBox<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the region holds a T written by `new` (in this process or
+        // the one that made it), alive as long as `self.shm`; T is only
+        // ever shared, its mutable parts are atomics or behind locks.
+        unsafe { &*self.shm.ptr().cast::<T>() }
+    }
+}
+
+impl<T> Serialize for ShmBox<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.shm.serialize(s)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for ShmBox<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let shm = deserialize_shm(d)?;
+        if shm.len() < std::mem::size_of::<T>() {
+            return Err(serde::de::Error::custom(
+                "inherited shared memory is smaller than the object",
+            ));
+        }
+        Ok(ShmBox {
+            shm,
+            _t: std::marker::PhantomData,
+        })
+    }
+}

@@ -135,6 +135,7 @@ pub(crate) fn wake(atom: &AtomicU32, n: u32) {
 }
 
 /// A `Duration` as a `timespec`.
+#[cfg_attr(bingfa_loom, allow(dead_code))]
 pub(crate) fn timespec(d: Duration) -> libc::timespec {
     libc::timespec {
         tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,

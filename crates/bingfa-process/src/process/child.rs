@@ -243,7 +243,7 @@ impl Builder {
         drop(report_w);
         drop(reclaim);
         let pidfd = sys::pidfd_open(pid)?;
-        let child = Arc::new(Child::new(pid as u32, pidfd, self.daemon, report_r));
+        let child = Arc::new(Child::new(pid as u32, pidfd, self.daemon, false, report_r));
         Ok(Process::from_child(child, name))
     }
 }

@@ -75,6 +75,8 @@ pub(crate) struct Child {
     pub(crate) pid: u32,
     pub(crate) pidfd: OwnedFd,
     pub(crate) daemon: bool,
+    /// Started by spawn (so it must run `init`).
+    spawned: bool,
     state: Mutex<ChildState>,
 }
 
@@ -89,11 +91,18 @@ struct ChildState {
 }
 
 impl Child {
-    pub(crate) fn new(pid: u32, pidfd: OwnedFd, daemon: bool, report: OwnedFd) -> Child {
+    pub(crate) fn new(
+        pid: u32,
+        pidfd: OwnedFd,
+        daemon: bool,
+        spawned: bool,
+        report: OwnedFd,
+    ) -> Child {
         Child {
             pid,
             pidfd,
             daemon,
+            spawned,
             state: Mutex::new(ChildState {
                 report: Some(report),
                 ..ChildState::default()
@@ -277,7 +286,9 @@ impl Process {
 
     fn check_started(&self, status: ExitStatus) -> Result<ExitStatus, Error> {
         let st = self.child.lock();
-        if !st.started {
+        // A spawned child that exited (rather than being killed) without
+        // its start marker never reached `init`.
+        if self.child.spawned && !st.started && status.code().is_some() {
             return Err(Error::NotInitialized {
                 pid: self.child.pid,
                 status,

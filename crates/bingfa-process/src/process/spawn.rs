@@ -271,7 +271,7 @@ impl Builder {
         drop(payload_r);
         drop(report_w);
         let pidfd = sys::pidfd_open(pid as libc::pid_t)?;
-        let child = Arc::new(Child::new(pid, pidfd, self.daemon, report_r));
+        let child = Arc::new(Child::new(pid, pidfd, self.daemon, true, report_r));
         let process = Process::from_child(child, name);
         // The child reads while we write, so a payload larger than the pipe
         // buffer is fine; EPIPE means it died early, and join will tell.

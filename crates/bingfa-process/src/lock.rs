@@ -1,0 +1,279 @@
+//! [`Lock`]: a mutual-exclusion lock shared by processes, robust to the
+//! death of its owner.
+//!
+//! It is a `pthread_mutex_t` in shared memory, made process-shared and
+//! robust: the kernel walks a dying thread's list of robust mutexes and
+//! marks each one it held, and the next `pthread_mutex_lock` returns
+//! `EOWNERDEAD`. This crate then calls `pthread_mutex_consistent` and hands
+//! the caller the guard inside [`LockError::OwnerDied`], so the lock stays
+//! usable. Note that the robust list is per thread: a thread that exits
+//! while holding the lock also counts as a dead owner.
+
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, LockError};
+use crate::shm::ShmBox;
+use crate::sys;
+
+/// `PTHREAD_MUTEX_ROBUST` (glibc).
+const ROBUST: libc::c_int = 1;
+
+extern "C" {
+    fn pthread_mutexattr_setrobust(attr: *mut libc::pthread_mutexattr_t, r: libc::c_int) -> libc::c_int;
+    fn pthread_mutex_consistent(m: *mut libc::pthread_mutex_t) -> libc::c_int;
+    fn pthread_mutex_clocklock(
+        m: *mut libc::pthread_mutex_t,
+        clock: libc::clockid_t,
+        abstime: *const libc::timespec,
+    ) -> libc::c_int;
+}
+
+/// The raw robust mutex, placed in shared memory.
+#[repr(C)]
+pub(crate) struct RawLock {
+    m: std::cell::UnsafeCell<libc::pthread_mutex_t>,
+}
+
+/// How an acquisition ended.
+pub(crate) enum Acquired {
+    Clean,
+    OwnerDied,
+}
+
+impl RawLock {
+    /// Initializes a robust, process-shared, error-checking mutex in place.
+    ///
+    /// # Safety
+    /// `this` is valid for writes, and not in use.
+    pub(crate) unsafe fn init(this: *mut RawLock) -> io::Result<()> {
+        // SAFETY: a zeroed attr is initialized by pthread_mutexattr_init
+        // before use; `this` is valid for writes (caller).
+        unsafe {
+            let mut attr: libc::pthread_mutexattr_t = std::mem::zeroed();
+            let m = (*this).m.get();
+            let mut r = libc::pthread_mutexattr_init(&mut attr);
+            if r == 0 {
+                r = libc::pthread_mutexattr_setpshared(&mut attr, libc::PTHREAD_PROCESS_SHARED);
+            }
+            if r == 0 {
+                r = pthread_mutexattr_setrobust(&mut attr, ROBUST);
+            }
+            if r == 0 {
+                r = libc::pthread_mutexattr_settype(&mut attr, libc::PTHREAD_MUTEX_ERRORCHECK);
+            }
+            if r == 0 {
+                r = libc::pthread_mutex_init(m, &attr);
+            }
+            libc::pthread_mutexattr_destroy(&mut attr);
+            if r != 0 {
+                return Err(io::Error::from_raw_os_error(r));
+            }
+        }
+        Ok(())
+    }
+
+    /// An all-zero mutex, to be overwritten by [`RawLock::init`] before
+    /// any use.
+    pub(crate) fn placeholder() -> RawLock {
+        RawLock {
+            // SAFETY: pthread_mutex_t is plain bytes; all-zero is a valid
+            // value to store (and `init` replaces it).
+            m: std::cell::UnsafeCell::new(unsafe { std::mem::zeroed() }),
+        }
+    }
+
+    /// A fresh lock in its own shared memory.
+    pub(crate) fn boxed() -> Result<ShmBox<RawLock>, Error> {
+        let b = ShmBox::new(RawLock::placeholder())?;
+        // SAFETY: the box is fresh and not shared yet.
+        unsafe { RawLock::init(&*b as *const RawLock as *mut RawLock)? };
+        Ok(b)
+    }
+
+    fn finish(&self, r: libc::c_int) -> Result<Acquired, RawError> {
+        match r {
+            0 => Ok(Acquired::Clean),
+            libc::EOWNERDEAD => {
+                // SAFETY: we hold the mutex (EOWNERDEAD means acquired).
+                unsafe { pthread_mutex_consistent(self.m.get()) };
+                Ok(Acquired::OwnerDied)
+            }
+            libc::EBUSY | libc::ETIMEDOUT => Err(RawError::WouldBlock),
+            e => Err(RawError::Os(io::Error::from_raw_os_error(e))),
+        }
+    }
+
+    /// Blocks until acquired (`timeout: None`), or tries until `timeout`.
+    pub(crate) fn lock(&self, timeout: Option<Duration>) -> Result<Acquired, RawError> {
+        let r = match timeout {
+            // SAFETY: an initialized mutex in live shared memory.
+            None => unsafe { libc::pthread_mutex_lock(self.m.get()) },
+            Some(t) if t.is_zero() => {
+                // SAFETY: as above.
+                unsafe { libc::pthread_mutex_trylock(self.m.get()) }
+            }
+            Some(t) => {
+                // SAFETY: a valid out pointer.
+                let mut now: libc::timespec = unsafe { std::mem::zeroed() };
+                // SAFETY: as above.
+                unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+                let d = Duration::new(now.tv_sec as u64, now.tv_nsec as u32).saturating_add(t);
+                let abs = sys::timespec(d);
+                // SAFETY: an initialized mutex; a valid absolute time.
+                unsafe { pthread_mutex_clocklock(self.m.get(), libc::CLOCK_MONOTONIC, &abs) }
+            }
+        };
+        self.finish(r)
+    }
+
+    /// Releases the lock.
+    ///
+    /// # Safety
+    /// The calling thread holds it.
+    pub(crate) unsafe fn unlock(&self) {
+        // SAFETY: held by this thread (caller).
+        unsafe { libc::pthread_mutex_unlock(self.m.get()) };
+    }
+}
+
+pub(crate) enum RawError {
+    WouldBlock,
+    Os(io::Error),
+}
+
+/// Turns a raw acquisition into the public result, with `guard` made only
+/// once the lock is held.
+pub(crate) fn wrap<G>(r: Result<Acquired, RawError>, guard: impl FnOnce() -> G) -> Result<G, LockError<G>> {
+    match r {
+        Ok(Acquired::Clean) => Ok(guard()),
+        Ok(Acquired::OwnerDied) => Err(LockError::OwnerDied(guard())),
+        Err(RawError::WouldBlock) => Err(LockError::WouldBlock),
+        Err(RawError::Os(e)) => Err(LockError::Os(e)),
+    }
+}
+
+/// A lock shared by processes. Python: `multiprocessing.Lock`.
+///
+/// `lock` returns a guard that releases the lock when dropped. When the
+/// previous owner died holding it (killed, or its thread ended), `lock`
+/// returns [`LockError::OwnerDied`] **with the guard**: the caller holds the
+/// lock, can repair what the dead owner left half-done, and the lock works
+/// normally afterwards. In Python the lock would stay held forever.
+///
+/// A forked child inherits the lock (clone it into the closure); a spawned
+/// child receives it as an argument. Locking it twice from the same thread
+/// is an error (`EDEADLK`), not a deadlock.
+///
+/// ```
+/// use bingfa_process::{Lock, LockError};
+/// let lock = Lock::new().unwrap();
+/// let child = {
+///     let lock = lock.clone();
+///     bingfa_process::fork(move || {
+///         let _held = lock.lock().unwrap();
+///         // Killed while holding the lock.
+///         unsafe { libc::raise(libc::SIGKILL) };
+///     }).unwrap()
+/// };
+/// child.join().unwrap();
+/// let guard = match lock.lock() {
+///     Err(LockError::OwnerDied(g)) => g, // we hold it; repair shared state here
+///     other => panic!("expected OwnerDied, got {other:?}"),
+/// };
+/// drop(guard);
+/// assert!(lock.lock().is_ok()); // usable again
+/// ```
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Lock {
+    raw: ShmBox<RawLock>,
+}
+
+impl fmt::Debug for Lock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Lock { .. }")
+    }
+}
+
+/// Holds a [`Lock`]; releases it when dropped. Not `Send`: the thread that
+/// locked must unlock.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct LockGuard<'a> {
+    lock: &'a Lock,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl fmt::Debug for LockGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LockGuard { .. }")
+    }
+}
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: a guard exists only while this thread holds the lock.
+        unsafe { self.lock.raw.unlock() }
+    }
+}
+
+impl Lock {
+    /// A new, unlocked lock in shared memory. Python:
+    /// `multiprocessing.Lock()`.
+    ///
+    /// # Errors
+    /// [`Error::Os`] if the shared memory or the mutex cannot be made.
+    pub fn new() -> Result<Lock, Error> {
+        Ok(Lock {
+            raw: RawLock::boxed()?,
+        })
+    }
+
+    /// Acquires the lock, waiting as long as it takes. Python:
+    /// `Lock.acquire()`.
+    ///
+    /// # Errors
+    /// [`LockError::OwnerDied`] (holding the guard) when the previous owner
+    /// died with the lock; [`LockError::Os`] with `EDEADLK` if this thread
+    /// already holds it.
+    #[doc(alias = "acquire")]
+    pub fn lock(&self) -> Result<LockGuard<'_>, LockError<LockGuard<'_>>> {
+        wrap(self.raw.lock(None), || self.guard())
+    }
+
+    /// Acquires the lock if it is free now. Python:
+    /// `Lock.acquire(block=False)`.
+    ///
+    /// # Errors
+    /// [`LockError::WouldBlock`] if it is held; otherwise as for
+    /// [`lock`](Lock::lock).
+    pub fn try_lock(&self) -> Result<LockGuard<'_>, LockError<LockGuard<'_>>> {
+        wrap(self.raw.lock(Some(Duration::ZERO)), || self.guard())
+    }
+
+    /// Acquires the lock, waiting at most `timeout`. Python:
+    /// `Lock.acquire(timeout=t)`.
+    ///
+    /// # Errors
+    /// [`LockError::WouldBlock`] if it is still held at the deadline;
+    /// otherwise as for [`lock`](Lock::lock).
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<LockGuard<'_>, LockError<LockGuard<'_>>> {
+        wrap(self.raw.lock(Some(timeout)), || self.guard())
+    }
+
+    fn guard(&self) -> LockGuard<'_> {
+        LockGuard {
+            lock: self,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+// SAFETY: a process-shared pthread mutex is made to be used from any
+// thread of any process; every access goes through pthread calls.
+unsafe impl Sync for RawLock {}
+// SAFETY: as above.
+unsafe impl Send for RawLock {}

@@ -1,0 +1,163 @@
+//! Loom models of the ring's protocol: threads stand in for processes (each
+//! with its own fake pid), on the same `Ring` code the shared-memory queue
+//! runs; the futex is bingfa-sync's parking lot on the word's address.
+
+use loom::sync::atomic::AtomicBool;
+use loom::sync::Arc;
+use loom::thread;
+
+use bingfa_sync::raw::atomic::Ordering;
+
+use crate::ring::{Header, PopError, Ring, Slot};
+
+/// A ring in heap memory, with a "process is dead" flag per fake pid.
+struct Mem {
+    hdr: Header,
+    slots: Vec<Slot>,
+    data: Box<[u8]>,
+    dead: [AtomicBool; 4],
+}
+
+// SAFETY: `data` is only accessed through the ring protocol, which hands
+// each slot to one thread at a time.
+unsafe impl Sync for Mem {}
+// SAFETY: as above.
+unsafe impl Send for Mem {}
+
+const SLOT: usize = 16;
+
+impl Mem {
+    fn new(cap: u64) -> Arc<Mem> {
+        Arc::new(Mem {
+            hdr: Header::new(cap, SLOT as u64),
+            slots: (0..cap).map(Slot::new).collect(),
+            data: vec![0u8; cap as usize * SLOT].into_boxed_slice(),
+            dead: [(); 4].map(|_| AtomicBool::new(false)),
+        })
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&Ring<'_>) -> R) -> R {
+        let alive = |pid: u32| !self.dead[pid as usize].load(Ordering::SeqCst);
+        // SAFETY: slots.len() == cap; data is cap * SLOT bytes, alive as
+        // long as self. The pointer is only written through the protocol.
+        let ring = unsafe {
+            Ring::new(
+                &self.hdr,
+                &self.slots,
+                self.data.as_ptr() as *mut u8,
+                &alive,
+            )
+        };
+        f(&ring)
+    }
+}
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(2);
+    }
+    b.check(f);
+}
+
+#[test]
+fn loom_spsc_in_order_with_wraparound() {
+    model(|| {
+        let m = Mem::new(1);
+        let p = {
+            let m = m.clone();
+            thread::spawn(move || {
+                for i in 0..2u8 {
+                    m.with(|r| r.push(&[i, i, i], 1, None)).unwrap();
+                }
+            })
+        };
+        let mut out = Vec::new();
+        for i in 0..2u8 {
+            m.with(|r| r.pop(&mut out, 2, None)).unwrap();
+            assert_eq!(out, [i, i, i]);
+        }
+        p.join().unwrap();
+    });
+}
+
+#[test]
+fn loom_mpmc_each_message_once() {
+    // Two producers (main and one thread) and two consumers (main and one
+    // thread) on a ring of one slot.
+    model(|| {
+        let m = Mem::new(1);
+        let producer = {
+            let m = m.clone();
+            thread::spawn(move || m.with(|r| r.push(&[1], 1, None)).unwrap())
+        };
+        let consumer = {
+            let m = m.clone();
+            thread::spawn(move || {
+                let mut out = Vec::new();
+                m.with(|r| r.pop(&mut out, 2, None)).unwrap();
+                out[0]
+            })
+        };
+        m.with(|r| r.push(&[0], 3, None)).unwrap();
+        let mut out = Vec::new();
+        m.with(|r| r.pop(&mut out, 3, None)).unwrap();
+        let a = out[0];
+        let b = consumer.join().unwrap();
+        producer.join().unwrap();
+        let mut got = [a, b];
+        got.sort();
+        assert_eq!(got, [0, 1]);
+    });
+}
+
+#[test]
+fn loom_dead_producer_is_skipped() {
+    model(|| {
+        let m = Mem::new(2);
+        // Pid 1 claims a slot, writes half a frame and "dies".
+        let dying = {
+            let m = m.clone();
+            thread::spawn(move || {
+                let claimed = m.with(|r| r.claim_and_stop(&[9, 9, 9, 9], 1, 2));
+                m.dead[1].store(true, Ordering::SeqCst);
+                claimed
+            })
+        };
+        // Pid 2 puts a whole frame.
+        let live = {
+            let m = m.clone();
+            thread::spawn(move || m.with(|r| r.push(&[7, 7], 2, None)).unwrap())
+        };
+        assert!(dying.join().unwrap());
+        // Pid 3 consumes while pid 2 may still be putting: it must get
+        // [7, 7] and never the partial frame.
+        let mut out = Vec::new();
+        m.with(|r| r.pop(&mut out, 3, None)).unwrap();
+        assert_eq!(out, [7, 7]);
+        live.join().unwrap();
+        let mut out = Vec::new();
+        assert_eq!(m.with(|r| r.try_pop(&mut out, 3)), Err(PopError::Empty));
+    });
+}
+
+#[test]
+fn loom_close_wakes_blocked_consumer() {
+    model(|| {
+        let m = Mem::new(1);
+        let c = {
+            let m = m.clone();
+            thread::spawn(move || {
+                let mut out = Vec::new();
+                m.with(|r| r.pop(&mut out, 2, None))
+            })
+        };
+        m.with(|r| r.push(&[1], 1, None)).unwrap();
+        m.with(|r| r.close());
+        // Either it got the message before the close, or it drained it
+        // after; never a hang, never a loss.
+        assert_eq!(c.join().unwrap(), Ok(()));
+        let mut out = Vec::new();
+        assert_eq!(m.with(|r| r.try_pop(&mut out, 3)), Err(PopError::Closed));
+    });
+}

@@ -1,0 +1,280 @@
+//! [`Semaphore`] and [`Event`]: counting semaphore and one-shot flag shared
+//! by processes, each one futex word (plus a waiter count) in shared memory.
+
+use std::fmt;
+use std::time::Duration;
+
+use bingfa_sync::raw::atomic::{fence, AtomicU32, Ordering};
+use bingfa_sync::raw::Deadline;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::shm::ShmBox;
+use crate::sys;
+
+#[repr(C)]
+struct SemState {
+    value: AtomicU32,
+    waiters: AtomicU32,
+    /// `u32::MAX` for an unbounded semaphore.
+    max: u32,
+}
+
+/// A counting semaphore shared by processes. Python:
+/// `multiprocessing.Semaphore` and `BoundedSemaphore`.
+///
+/// [`acquire`](Semaphore::acquire) returns a permit that releases itself
+/// when dropped; [`SemaphorePermit::forget`] keeps it taken, for the
+/// Python style where another process calls [`release`](Semaphore::release).
+/// A permit held by a process that dies is lost (Python: the same).
+///
+/// ```
+/// let s = bingfa_process::Semaphore::new(1).unwrap();
+/// let p = s.acquire();
+/// assert!(s.try_acquire().is_none());
+/// drop(p);
+/// assert!(s.try_acquire().is_some());
+/// ```
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Semaphore {
+    state: ShmBox<SemState>,
+}
+
+impl fmt::Debug for Semaphore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Semaphore")
+            .field("value", &self.value())
+            .finish()
+    }
+}
+
+/// One taken permit of a [`Semaphore`]; released when dropped.
+#[must_use = "the permit is released as soon as it is dropped"]
+#[derive(Debug)]
+pub struct SemaphorePermit<'a> {
+    sem: &'a Semaphore,
+}
+
+impl SemaphorePermit<'_> {
+    /// Keeps the permit taken (someone will call
+    /// [`Semaphore::release`]).
+    pub fn forget(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for SemaphorePermit<'_> {
+    fn drop(&mut self) {
+        // A bounded semaphore cannot overflow here: this permit was taken.
+        let _ = self.sem.release();
+    }
+}
+
+impl Semaphore {
+    /// A semaphore with `value` permits. Python:
+    /// `multiprocessing.Semaphore(value)`.
+    ///
+    /// # Errors
+    /// [`Error::Os`] if the shared memory cannot be made.
+    pub fn new(value: u32) -> Result<Semaphore, Error> {
+        Self::with_max(value, u32::MAX)
+    }
+
+    /// A bounded semaphore: releasing beyond `value` permits is an error.
+    /// Python: `multiprocessing.BoundedSemaphore(value)`.
+    ///
+    /// # Errors
+    /// As for [`new`](Semaphore::new).
+    pub fn bounded(value: u32) -> Result<Semaphore, Error> {
+        Self::with_max(value, value)
+    }
+
+    fn with_max(value: u32, max: u32) -> Result<Semaphore, Error> {
+        Ok(Semaphore {
+            state: ShmBox::new(SemState {
+                value: AtomicU32::new(value),
+                waiters: AtomicU32::new(0),
+                max,
+            })?,
+        })
+    }
+
+    /// The permits available now. Python: `Semaphore.get_value`.
+    #[doc(alias = "get_value")]
+    pub fn value(&self) -> u32 {
+        self.state.value.load(Ordering::SeqCst)
+    }
+
+    /// Takes a permit, waiting as long as it takes. Python:
+    /// `Semaphore.acquire()`.
+    pub fn acquire(&self) -> SemaphorePermit<'_> {
+        self.acquire_until(None)
+            .expect("an acquire without deadline always ends with a permit")
+    }
+
+    /// Takes a permit if one is available now. Python:
+    /// `Semaphore.acquire(block=False)`.
+    pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
+        self.try_take().then_some(SemaphorePermit { sem: self })
+    }
+
+    /// Takes a permit, waiting at most `timeout`. Python:
+    /// `Semaphore.acquire(timeout=t)`.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] when no permit came in time.
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<SemaphorePermit<'_>, Error> {
+        self.acquire_until(Deadline::after(timeout))
+    }
+
+    fn try_take(&self) -> bool {
+        let v = &self.state.value;
+        let mut cur = v.load(Ordering::Relaxed);
+        while cur > 0 {
+            match v.compare_exchange_weak(cur, cur - 1, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(now) => cur = now,
+            }
+        }
+        false
+    }
+
+    fn acquire_until(&self, deadline: Option<Deadline>) -> Result<SemaphorePermit<'_>, Error> {
+        loop {
+            if self.try_take() {
+                return Ok(SemaphorePermit { sem: self });
+            }
+            if deadline.is_some_and(|d| d.has_passed()) {
+                return Err(Error::Timeout);
+            }
+            let st = &*self.state;
+            st.waiters.fetch_add(1, Ordering::SeqCst);
+            let woke = sys::wait(&st.value, 0, deadline);
+            st.waiters.fetch_sub(1, Ordering::SeqCst);
+            if !woke && !self.try_take() {
+                return Err(Error::Timeout);
+            } else if !woke {
+                return Ok(SemaphorePermit { sem: self });
+            }
+        }
+    }
+
+    /// Gives a permit back, waking one waiter. Python: `Semaphore.release`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when a bounded semaphore would go above its
+    /// initial value (Python: `ValueError`).
+    pub fn release(&self) -> Result<(), Error> {
+        let st = &*self.state;
+        let mut cur = st.value.load(Ordering::Relaxed);
+        loop {
+            if cur >= st.max {
+                return Err(Error::Invalid("semaphore released too many times"));
+            }
+            match st
+                .value
+                .compare_exchange_weak(cur, cur + 1, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+        fence(Ordering::SeqCst);
+        if st.waiters.load(Ordering::Relaxed) > 0 {
+            sys::wake(&st.value, 1);
+        }
+        Ok(())
+    }
+}
+
+#[repr(C)]
+struct EventState {
+    flag: AtomicU32,
+    waiters: AtomicU32,
+}
+
+/// A flag that processes wait for. Python: `multiprocessing.Event`.
+///
+/// ```
+/// let ev = bingfa_process::Event::new().unwrap();
+/// let child = {
+///     let ev = ev.clone();
+///     bingfa_process::fork(move || ev.set()).unwrap()
+/// };
+/// ev.wait();
+/// assert!(ev.is_set());
+/// child.join().unwrap();
+/// ```
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Event {
+    state: ShmBox<EventState>,
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event").field("set", &self.is_set()).finish()
+    }
+}
+
+impl Event {
+    /// A new, clear event. Python: `multiprocessing.Event()`.
+    ///
+    /// # Errors
+    /// [`Error::Os`] if the shared memory cannot be made.
+    pub fn new() -> Result<Event, Error> {
+        Ok(Event {
+            state: ShmBox::new(EventState {
+                flag: AtomicU32::new(0),
+                waiters: AtomicU32::new(0),
+            })?,
+        })
+    }
+
+    /// Sets the flag and wakes every waiter. Python: `Event.set`.
+    pub fn set(&self) {
+        let st = &*self.state;
+        st.flag.store(1, Ordering::SeqCst);
+        if st.waiters.load(Ordering::SeqCst) > 0 {
+            sys::wake(&st.flag, u32::MAX);
+        }
+    }
+
+    /// Clears the flag. Python: `Event.clear`.
+    pub fn clear(&self) {
+        self.state.flag.store(0, Ordering::SeqCst);
+    }
+
+    /// Whether the flag is set. Python: `Event.is_set`.
+    pub fn is_set(&self) -> bool {
+        self.state.flag.load(Ordering::SeqCst) != 0
+    }
+
+    /// Waits until the flag is set. Python: `Event.wait()`.
+    pub fn wait(&self) {
+        self.wait_until(None);
+    }
+
+    /// Waits at most `timeout`; returns whether the flag is set. Python:
+    /// `Event.wait(timeout)`.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.wait_until(Deadline::after(timeout))
+    }
+
+    fn wait_until(&self, deadline: Option<Deadline>) -> bool {
+        let st = &*self.state;
+        loop {
+            if self.is_set() {
+                return true;
+            }
+            if deadline.is_some_and(|d| d.has_passed()) {
+                return false;
+            }
+            st.waiters.fetch_add(1, Ordering::SeqCst);
+            let woke = sys::wait(&st.flag, 0, deadline);
+            st.waiters.fetch_sub(1, Ordering::SeqCst);
+            if !woke {
+                return self.is_set();
+            }
+        }
+    }
+}

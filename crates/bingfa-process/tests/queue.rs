@@ -1,0 +1,210 @@
+//! The process-shared `Queue`: Python's API across processes, closing,
+//! timeouts, and 8 producers x 8 consumers in separate processes.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use bingfa_process::{Error, ExitStatus, Queue};
+
+bingfa_process::enable_test_support!();
+
+#[test]
+fn put_get_nowait_full_empty_across_fork() {
+    let q = Queue::<(u32, String)>::new(2).unwrap();
+    assert!(q.is_empty());
+    assert!(!q.is_full());
+    assert_eq!(q.capacity(), 2);
+    let child = {
+        let q = q.clone();
+        bingfa_process::fork(move || {
+            q.put((1, "one".into())).unwrap();
+            q.try_put((2, "two".into())).unwrap();
+            // Full now: put_nowait hands the item back.
+            let e = q.try_put((3, "three".into())).unwrap_err();
+            assert!(e.is_full());
+            assert_eq!(e.into_inner(), (3, "three".into()));
+        })
+        .unwrap()
+    };
+    assert_eq!(child.join().unwrap(), ExitStatus::Code(0), "{:?}", child.panic_message());
+    assert!(q.is_full());
+    assert_eq!(q.len(), 2);
+    assert_eq!(q.get().unwrap(), (1, "one".into()));
+    assert_eq!(q.try_get().unwrap(), (2, "two".into()));
+    assert!(matches!(q.try_get(), Err(Error::Empty)));
+    assert!(q.is_empty());
+}
+
+fn spawned_echo(args: (Queue<String>, Queue<String>)) {
+    let (inbox, outbox) = args;
+    while let Ok(s) = inbox.get() {
+        outbox.put(s.to_uppercase()).unwrap();
+    }
+}
+
+#[test]
+fn queues_pass_to_spawned_children() {
+    let inbox = Queue::<String>::new(4).unwrap();
+    let outbox = Queue::<String>::new(4).unwrap();
+    let child = bingfa_process::spawn(spawned_echo, (inbox.clone(), outbox.clone())).unwrap();
+    for w in ["a", "bc", "def"] {
+        inbox.put(w.to_string()).unwrap();
+        assert_eq!(outbox.get_timeout(Duration::from_secs(20)).unwrap(), w.to_uppercase());
+    }
+    inbox.close();
+    assert_eq!(child.join().unwrap(), ExitStatus::Code(0), "{:?}", child.panic_message());
+}
+
+#[test]
+fn serializing_a_queue_outside_spawn_fails() {
+    let q = Queue::<u8>::new(1).unwrap();
+    let outer = Queue::<Queue<u8>>::new(1).unwrap();
+    let e = outer.try_put(q).unwrap_err();
+    assert!(matches!(e.error, Error::Encode(_)), "{:?}", e.error);
+}
+
+#[test]
+fn timeouts() {
+    let q = Queue::<u8>::new(1).unwrap();
+    let t = Instant::now();
+    assert!(matches!(q.get_timeout(Duration::from_millis(50)), Err(Error::Timeout)));
+    assert!(t.elapsed() >= Duration::from_millis(50));
+    q.put(1).unwrap();
+    let e = q.put_timeout(2, Duration::from_millis(50)).unwrap_err();
+    assert!(e.is_timeout());
+    assert_eq!(e.item, 2);
+}
+
+#[test]
+fn blocked_get_wakes_on_put_from_other_process() {
+    let q = Queue::<u64>::new(1).unwrap();
+    let child = {
+        let q = q.clone();
+        bingfa_process::fork(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            q.put(42).unwrap();
+            // Blocks until the parent takes the first one.
+            q.put(43).unwrap();
+        })
+        .unwrap()
+    };
+    assert_eq!(q.get().unwrap(), 42);
+    assert_eq!(q.get().unwrap(), 43);
+    assert!(child.join().unwrap().success());
+}
+
+#[test]
+fn close_drains_then_reports_closed() {
+    let q = Queue::<u8>::new(4).unwrap();
+    q.put(1).unwrap();
+    q.put(2).unwrap();
+    q.close();
+    assert!(q.is_closed());
+    let e = q.put(3).unwrap_err();
+    assert!(e.is_closed());
+    assert_eq!(q.get().unwrap(), 1);
+    assert_eq!(q.get().unwrap(), 2);
+    assert!(matches!(q.get(), Err(Error::Closed)));
+    assert!(matches!(q.try_get(), Err(Error::Closed)));
+}
+
+#[test]
+fn close_wakes_blocked_consumer_in_other_process() {
+    let q = Queue::<u8>::new(4).unwrap();
+    let child = {
+        let q = q.clone();
+        bingfa_process::fork(move || {
+            assert!(matches!(q.get(), Err(Error::Closed)));
+        })
+        .unwrap()
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    q.close();
+    assert_eq!(child.join().unwrap(), ExitStatus::Code(0), "{:?}", child.panic_message());
+}
+
+#[test]
+fn too_large_hands_item_back() {
+    let q = Queue::<Vec<u8>>::with_max_message(2, 16).unwrap();
+    assert_eq!(q.max_message_size(), 16);
+    q.put(vec![1; 10]).unwrap();
+    let e = q.put(vec![7; 100]).unwrap_err();
+    assert!(matches!(e.error, Error::TooLarge { max: 24, .. }), "{:?}", e.error);
+    assert_eq!(e.item, vec![7; 100]);
+    assert_eq!(q.get().unwrap(), vec![1; 10]);
+    assert!(matches!(Queue::<u8>::new(0), Err(Error::Invalid(_))));
+}
+
+/// A 64-byte message: producer, sequence number, and padding whose bytes
+/// depend on both (checked by the consumer).
+fn message(p: u32, i: u32) -> (u32, u32, Vec<u8>) {
+    let pad = (0..52).map(|k| (p as u8) ^ (i as u8).wrapping_add(k)).collect();
+    (p, i, pad)
+}
+
+#[test]
+fn eight_producers_eight_consumers_every_message_once() {
+    const P: u32 = 8;
+    const C: u32 = 8;
+    // 100 000 per producer in release; debug builds (20x slower
+    // serialization) use 10 000.
+    let n: u32 = if cfg!(debug_assertions) { 10_000 } else { 100_000 };
+    let total = (P * n) as usize;
+    // One delivery counter per message, in memory shared by every process.
+    // SAFETY: an anonymous shared mapping of `total` bytes.
+    let counts = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            total,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(counts, libc::MAP_FAILED);
+    // SAFETY: the mapping is `total` zeroed bytes, alive until the munmap
+    // below; AtomicU8 has the layout of u8.
+    let counts: &[AtomicU8] = unsafe { std::slice::from_raw_parts(counts.cast(), total) };
+    let q = Queue::<(u32, u32, Vec<u8>)>::with_max_message(1024, 80).unwrap();
+    let t = Instant::now();
+    let consumers: Vec<_> = (0..C)
+        .map(|_| {
+            let q = q.clone();
+            bingfa_process::fork(move || {
+                while let Ok((p, i, pad)) = q.get() {
+                    assert_eq!(pad, message(p, i).2, "payload of ({p}, {i}) damaged");
+                    counts[(p * n + i) as usize].fetch_add(1, Ordering::Relaxed);
+                }
+            })
+            .unwrap()
+        })
+        .collect();
+    let producers: Vec<_> = (0..P)
+        .map(|p| {
+            let q = q.clone();
+            bingfa_process::fork(move || {
+                for i in 0..n {
+                    q.put(message(p, i)).unwrap();
+                }
+            })
+            .unwrap()
+        })
+        .collect();
+    for p in &producers {
+        assert_eq!(p.join().unwrap(), ExitStatus::Code(0), "{:?}", p.panic_message());
+    }
+    q.close();
+    for c in &consumers {
+        assert_eq!(c.join().unwrap(), ExitStatus::Code(0), "{:?}", c.panic_message());
+    }
+    let elapsed = t.elapsed();
+    let bad: Vec<usize> = (0..total)
+        .filter(|&k| counts[k].load(Ordering::Relaxed) != 1)
+        .take(10)
+        .collect();
+    assert!(bad.is_empty(), "messages not delivered exactly once: {bad:?}");
+    eprintln!("{total} messages through 8x8 processes in {elapsed:?}");
+    // SAFETY: unmapping our own mapping; `counts` is not used after.
+    unsafe { libc::munmap(counts.as_ptr() as *mut _, total) };
+}
