@@ -59,7 +59,10 @@ fn serve(peer: &str) {
         }
         "tokio-current-thread" => {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 announce(l.local_addr().unwrap());
@@ -132,7 +135,7 @@ fn load(port: u16, conns: usize) {
                             let t = Instant::now();
                             (&s).write_all(&req).unwrap();
                             (&s).read_exact(&mut resp).unwrap();
-                            if n % 8 == 0 {
+                            if n & 7 == 0 {
                                 lat.push(t.elapsed().as_micros() as u32);
                             }
                             n += 1;
@@ -152,8 +155,17 @@ fn load(port: u16, conns: usize) {
         })
         .unwrap();
     lat.sort_unstable();
-    let p = |q: f64| lat.get(((lat.len() as f64 * q) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
-    println!("{} {} {}", count as f64 / dur.as_secs_f64(), p(0.50), p(0.99));
+    let p = |q: f64| {
+        lat.get(((lat.len() as f64 * q) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
+    println!(
+        "{} {} {}",
+        count as f64 / dur.as_secs_f64(),
+        p(0.50),
+        p(0.99)
+    );
 }
 
 fn main() {
@@ -198,15 +210,23 @@ fn main() {
             let _ = server.kill();
             let _ = server.wait();
             let text = String::from_utf8_lossy(&out.stdout);
-            let f: Vec<f64> = text.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+            let f: Vec<f64> = text
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
             if f.len() != 3 {
-                println!("green/echo-{conns} {peer:<22} failed: {}", String::from_utf8_lossy(&out.stderr));
+                println!(
+                    "green/echo-{conns} {peer:<22} failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
                 continue;
             }
             if peer == "bingfa" {
                 ours = Some(f[0]);
             }
-            let ratio = ours.map(|o| format!("  (bingfa/{peer} = {:.2})", o / f[0])).unwrap_or_default();
+            let ratio = ours
+                .map(|o| format!("  (bingfa/{peer} = {:.2})", o / f[0]))
+                .unwrap_or_default();
             println!(
                 "green/echo-{conns} {peer:<22} {:>10.0} round trips/s  p50 {:>6} us  p99 {:>6} us{ratio}",
                 f[0], f[1], f[2]

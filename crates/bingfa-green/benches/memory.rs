@@ -39,7 +39,9 @@ fn measure(peer: &str) -> f64 {
             })
             .unwrap(),
         "tokio-current-thread" => {
-            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 let n = std::sync::Arc::new(tokio::sync::Notify::new());
                 let before = rss_bytes();
@@ -66,7 +68,11 @@ fn measure(peer: &str) -> f64 {
                 .map(|_| {
                     let rx = rx.clone();
                     // SAFETY (may's contract): no TLS, no OS-blocking call.
-                    unsafe { may::coroutine::spawn(move || { let _ = rx.recv(); }) }
+                    unsafe {
+                        may::coroutine::spawn(move || {
+                            let _ = rx.recv();
+                        })
+                    }
                 })
                 .collect();
             std::thread::sleep(Duration::from_millis(500));
@@ -120,12 +126,17 @@ fn main() {
                 if peer == "bingfa" {
                     ours = Some(b);
                 }
-                let ratio = ours.map(|o| format!("  (bingfa/{peer} = {:.2})", o / b)).unwrap_or_default();
+                let ratio = ours
+                    .map(|o| format!("  (bingfa/{peer} = {:.2})", o / b))
+                    .unwrap_or_default();
                 println!("green/memory-per-idle {peer:<22} {b:>10.0} B/thread{ratio}");
             }
             Err(_) => println!(
                 "green/memory-per-idle {peer:<22} failed: {}",
-                String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
             ),
         }
     }

@@ -23,7 +23,9 @@ fn spawn_join(c: &mut Criterion) {
         });
     });
     g.bench_function("tokio-current-thread", |b| {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         b.iter_custom(|n| {
             rt.block_on(async move {
                 let start = Instant::now();

@@ -15,9 +15,10 @@ fn switch(c: &mut Criterion) {
         b.iter(|| co.resume(()));
     });
     g.bench_function("bingfa-generator", |b| {
-        let mut gen: bingfa_green::Generator<(), (), ()> = bingfa_green::Generator::new(|co| loop {
-            co.yield_(());
-        });
+        let mut gen: bingfa_green::Generator<(), (), ()> =
+            bingfa_green::Generator::new(|co| loop {
+                co.yield_(());
+            });
         b.iter(|| gen.resume());
     });
     // Criterion's closures are not 'static: run the measurement on a hub

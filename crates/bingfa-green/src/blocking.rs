@@ -75,7 +75,9 @@ fn worker() {
             continue;
         }
         st.idle += 1;
-        let (g, t) = p.cv.wait_timeout(st, IDLE).unwrap_or_else(|e| e.into_inner());
+        let (g, t) =
+            p.cv.wait_timeout(st, IDLE)
+                .unwrap_or_else(|e| e.into_inner());
         st = g;
         st.idle -= 1;
         if t.timed_out() && st.jobs.is_empty() {

@@ -33,7 +33,12 @@ pub(crate) struct Fiber<I: 'static, Y: 'static, R: 'static> {
 
 impl<I: 'static, Y: 'static, R: 'static> Fiber<I, Y, R> {
     /// A fiber that will run `f` on a stack of `stack_size` bytes.
-    pub(crate) fn new<F>(name: Box<str>, stack_size: usize, counted: bool, f: F) -> Result<Self, Error>
+    pub(crate) fn new<F>(
+        name: Box<str>,
+        stack_size: usize,
+        counted: bool,
+        f: F,
+    ) -> Result<Self, Error>
     where
         F: FnOnce(&Yielder<I, Y>, I) -> R + 'static,
     {

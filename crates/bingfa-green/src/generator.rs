@@ -120,9 +120,12 @@ impl<Y: 'static, R: 'static, S: 'static> Generator<Y, R, S> {
     where
         F: FnOnce(&Co<Y, S>) -> R + 'static,
     {
-        let fiber = Fiber::new("generator".into(), stack_size, true, move |y: &Yielder<S, Y>, _first: S| {
-            f(Co::from_yielder(y))
-        })?;
+        let fiber = Fiber::new(
+            "generator".into(),
+            stack_size,
+            true,
+            move |y: &Yielder<S, Y>, _first: S| f(Co::from_yielder(y)),
+        )?;
         Ok(Generator { fiber })
     }
 
@@ -136,7 +139,10 @@ impl<Y: 'static, R: 'static, S: 'static> Generator<Y, R, S> {
     /// If the generator is already complete (Python: `StopIteration`), and
     /// with the generator's own panic if it panics (it is then complete).
     pub fn send(&mut self, value: S) -> GeneratorState<Y, R> {
-        assert!(!self.fiber.done(), "resumed a generator that is already complete");
+        assert!(
+            !self.fiber.done(),
+            "resumed a generator that is already complete"
+        );
         match self.fiber.resume(value) {
             CoroutineResult::Yield(y) => GeneratorState::Yielded(y),
             CoroutineResult::Return(r) => GeneratorState::Complete(r),

@@ -144,7 +144,8 @@ impl<T: 'static> Greenlet<T> {
     where
         F: FnOnce(T) -> T + 'static,
     {
-        Self::try_with_stack_size("greenlet", DEFAULT_STACK_SIZE, f).unwrap_or_else(|e| panic!("{e}"))
+        Self::try_with_stack_size("greenlet", DEFAULT_STACK_SIZE, f)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// As [`new`](Self::new), with a name (shown if its stack overflows)
@@ -166,12 +167,17 @@ impl<T: 'static> Greenlet<T> {
             name: name.to_owned(),
         });
         let weak = Rc::downgrade(&inner);
-        let fiber = Fiber::new(name.into(), stack_size, true, move |y: &Yielder<T, SwitchTo<T>>, first: T| {
-            if let Some(me) = weak.upgrade() {
-                me.yielder.set(y);
-            }
-            f(first)
-        })?;
+        let fiber = Fiber::new(
+            name.into(),
+            stack_size,
+            true,
+            move |y: &Yielder<T, SwitchTo<T>>, first: T| {
+                if let Some(me) = weak.upgrade() {
+                    me.yielder.set(y);
+                }
+                f(first)
+            },
+        )?;
         *inner.fiber.borrow_mut() = Some(fiber);
         Ok(Greenlet { inner })
     }

@@ -191,7 +191,10 @@ impl<T> Handle<T> {
             return;
         }
         let s = sched::sched("Handle::kill");
-        assert!(s.current() != self.key, "a green thread cannot kill itself through its handle");
+        assert!(
+            s.current() != self.key,
+            "a green thread cannot kill itself through its handle"
+        );
         s.kill(self.key);
         self.slot.wait(None, "Handle::kill");
     }

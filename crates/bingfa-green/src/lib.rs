@@ -1,4 +1,63 @@
-//! Green threads (work in progress).
+//! Green threads with the semantics of Python's `greenlet` and `gevent`:
+//! symmetric [`Greenlet`]s, [`Generator`]s, and a [`Hub`] per OS thread that
+//! runs green threads with timers, green sync ([`sync`]) and green IO
+//! ([`net`]).
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use bingfa_green::{joinall, run, sleep, spawn};
+//!
+//! // The course's gevent lesson: sleeping 1, 3 and 5 (here 10, 30, 50 ms)
+//! // together takes the longest one, not the sum.
+//! let elapsed = run(|| {
+//!     let start = Instant::now();
+//!     let hs: Vec<_> = [10, 30, 50]
+//!         .map(|ms| spawn(move || { sleep(Duration::from_millis(ms)); ms }))
+//!         .into_iter()
+//!         .collect();
+//!     joinall(&hs);
+//!     assert_eq!(hs.iter().map(|h| h.value().unwrap()).sum::<u64>(), 90);
+//!     start.elapsed()
+//! })
+//! .unwrap();
+//! assert!(elapsed < Duration::from_millis(90));
+//! ```
+//!
+//! # Caveats (differences from Python, and limits)
+//!
+//! - **No migration.** A green thread runs on its hub's OS thread from
+//!   start to end, so `thread_local!` values are stable across switches
+//!   (all green threads of a hub share them). Handles, sockets, greenlets
+//!   and generators are `!Send`. Scale out with one hub per OS thread and
+//!   one process per core on one port ([`net::TcpListener::bind_reuseport`]).
+//! - **Blocking calls block the whole hub.** `std::thread::sleep`, blocking
+//!   file or socket IO, a long computation: use [`block_in_thread`], the
+//!   green types, or [`yield_now`] in long loops. [`Hub::watchdog`] names
+//!   the green thread that hogs its hub.
+//! - **Stacks** are mapped per green thread with a `PROT_NONE` guard page,
+//!   `MAP_NORESERVE` (only touched pages cost memory), and pooled per OS
+//!   thread for reuse. Default [`DEFAULT_STACK_SIZE`] (256 KiB of address
+//!   space), settable per hub ([`Hub::stack_size`]) and per green thread
+//!   ([`Builder::stack_size`]). An overflow aborts the process with
+//!   `green thread 'NAME' overflowed its stack of N KiB`, never silently
+//!   corrupts memory.
+//! - **Ceiling on live green threads.** Each stack with its guard page is
+//!   two kernel memory mappings, and Linux allows `vm.max_map_count`
+//!   (65 530 by default) per process: about 32 000 live green threads (and
+//!   generators and greenlets) per process on a default kernel. Past it,
+//!   [`Builder::spawn`] returns [`Error::OutOfStacks`] (and [`spawn`]
+//!   panics with that message); nothing crashes. Raise the limit
+//!   (`sysctl vm.max_map_count=262144`) or use several processes for more.
+//!   Guard pages cannot share mappings (two stacks in one mapping have no
+//!   fault between them), so 100 000 guarded stacks need a higher limit.
+//! - **Kill and Timeout unwind.** A killed green thread, or one whose
+//!   [`Timeout`] expired, unwinds from its switch point with a private
+//!   panic payload (destructors run); a `catch_unwind` in user code can
+//!   see it and should re-raise it.
+//! - **Greenlets and generators are not hub-aware:** a blocking green call
+//!   inside them panics.
+//! - **Miri** cannot run this crate (context switching and `mmap`); the
+//!   concurrency of the cross-thread wake queue is checked with loom.
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -23,7 +82,9 @@ pub use error::{Error, Result};
 pub use generator::{Co, Generator, GeneratorState};
 pub use greenlet::Greenlet;
 pub use handle::{joinall, joinall_timeout, Handle};
-pub use hub::{current_name, in_green_thread, live_green_threads, run, sleep, spawn, yield_now, Builder, Hub};
+pub use hub::{
+    current_name, in_green_thread, live_green_threads, run, sleep, spawn, yield_now, Builder, Hub,
+};
 pub use stack::{live_stacks, trim_stack_pool, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 pub use timeout::{with_timeout, Timeout};
 pub use watchdog::WatchdogReport;

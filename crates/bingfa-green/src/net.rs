@@ -273,7 +273,9 @@ impl TcpListener {
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (s, a) = self
             .reg
-            .io(Dir::Read, self.timeout, "TcpListener::accept", || self.inner.accept())?;
+            .io(Dir::Read, self.timeout, "TcpListener::accept", || {
+                self.inner.accept()
+            })?;
         Ok((TcpStream::from_mio(s)?, a))
     }
 
@@ -302,7 +304,9 @@ impl Drop for TcpListener {
 
 impl std::fmt::Debug for TcpListener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TcpListener").field("addr", &self.inner.local_addr().ok()).finish()
+        f.debug_struct("TcpListener")
+            .field("addr", &self.inner.local_addr().ok())
+            .finish()
     }
 }
 
@@ -436,7 +440,9 @@ impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let inner = &self.inner;
         self.reg
-            .io(Dir::Read, self.read_timeout, "TcpStream::read", || (&*inner).read(buf))
+            .io(Dir::Read, self.read_timeout, "TcpStream::read", || {
+                (&*inner).read(buf)
+            })
     }
 }
 
@@ -445,7 +451,9 @@ impl Write for &TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let inner = &self.inner;
         self.reg
-            .io(Dir::Write, self.write_timeout, "TcpStream::write", || (&*inner).write(buf))
+            .io(Dir::Write, self.write_timeout, "TcpStream::write", || {
+                (&*inner).write(buf)
+            })
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -519,8 +527,9 @@ impl UdpSocket {
     /// The OS's.
     #[doc(alias = "sendto")]
     pub fn send_to(&self, buf: &[u8], addr: SocketAddr) -> io::Result<usize> {
-        self.reg
-            .io(Dir::Write, None, "UdpSocket::send_to", || self.inner.send_to(buf, addr))
+        self.reg.io(Dir::Write, None, "UdpSocket::send_to", || {
+            self.inner.send_to(buf, addr)
+        })
     }
 
     /// Receives one datagram, switching away until one arrives.
@@ -532,7 +541,9 @@ impl UdpSocket {
     #[doc(alias = "recvfrom")]
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.reg
-            .io(Dir::Read, self.read_timeout, "UdpSocket::recv_from", || self.inner.recv_from(buf))
+            .io(Dir::Read, self.read_timeout, "UdpSocket::recv_from", || {
+                self.inner.recv_from(buf)
+            })
     }
 
     /// Sets the default destination for [`send`](Self::send) and the only
@@ -549,7 +560,8 @@ impl UdpSocket {
     /// # Errors
     /// The OS's.
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.reg.io(Dir::Write, None, "UdpSocket::send", || self.inner.send(buf))
+        self.reg
+            .io(Dir::Write, None, "UdpSocket::send", || self.inner.send(buf))
     }
 
     /// Receives from the connected address.
@@ -558,7 +570,9 @@ impl UdpSocket {
     /// `TimedOut` after the read timeout, or the OS's.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.reg
-            .io(Dir::Read, self.read_timeout, "UdpSocket::recv", || self.inner.recv(buf))
+            .io(Dir::Read, self.read_timeout, "UdpSocket::recv", || {
+                self.inner.recv(buf)
+            })
     }
 
     /// How long a receive waits (`None`: forever).
@@ -585,6 +599,8 @@ impl Drop for UdpSocket {
 
 impl std::fmt::Debug for UdpSocket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UdpSocket").field("addr", &self.inner.local_addr().ok()).finish()
+        f.debug_struct("UdpSocket")
+            .field("addr", &self.inner.local_addr().ok())
+            .finish()
     }
 }

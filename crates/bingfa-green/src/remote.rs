@@ -150,7 +150,10 @@ mod loom_tests {
                 h.join().unwrap();
             }
             if got.len() < 2 {
-                assert!(r.notified(), "a message is queued but no wake-up is pending");
+                assert!(
+                    r.notified(),
+                    "a message is queued but no wake-up is pending"
+                );
             }
             r.drain(|m| got.push(m));
             got.sort_by_key(|m| match m {

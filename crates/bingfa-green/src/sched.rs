@@ -158,7 +158,10 @@ fn split(key: u64) -> (usize, u32) {
 }
 
 impl Sched {
-    pub(crate) fn new(watch: Option<Arc<WatchState>>, default_stack: usize) -> std::io::Result<Sched> {
+    pub(crate) fn new(
+        watch: Option<Arc<WatchState>>,
+        default_stack: usize,
+    ) -> std::io::Result<Sched> {
         let poll = mio::Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
         Ok(Sched {
@@ -226,16 +229,21 @@ impl Sched {
         };
         let gen = self.slots.borrow()[idx].gen;
         let key = ((gen as u64) << 32) | idx as u64;
-        let fiber = Fiber::new(name.as_ref().into(), stack_size, false, move |y: &Yielder<(), ()>, ()| {
-            let s = try_sched().expect("green threads run inside their hub's loop");
-            let killed = s
-                .with_task(key, |t| {
-                    t.yielder = y;
-                    std::mem::take(&mut t.kill)
-                })
-                .unwrap_or(true);
-            f(killed);
-        });
+        let fiber = Fiber::new(
+            name.as_ref().into(),
+            stack_size,
+            false,
+            move |y: &Yielder<(), ()>, ()| {
+                let s = try_sched().expect("green threads run inside their hub's loop");
+                let killed = s
+                    .with_task(key, |t| {
+                        t.yielder = y;
+                        std::mem::take(&mut t.kill)
+                    })
+                    .unwrap_or(true);
+                f(killed);
+            },
+        );
         let fiber = match fiber {
             Ok(f) => f,
             Err(e) => {
@@ -409,7 +417,9 @@ impl Sched {
     }
 
     fn suspend(&self, key: u64) {
-        let y = self.with_task(key, |t| t.yielder).expect("running task exists");
+        let y = self
+            .with_task(key, |t| t.yielder)
+            .expect("running task exists");
         // SAFETY: `yielder` was stored by this green thread's own body when
         // it started; it points into its stack and is used only from that
         // stack, while the body runs: we are that green thread right now.
@@ -500,7 +510,10 @@ impl Sched {
         let fiber = {
             let mut slots = self.slots.borrow_mut();
             match slots.get_mut(idx) {
-                Some(Slot { gen: g, task: Some(t) }) if *g == gen && t.state == State::Ready => {
+                Some(Slot {
+                    gen: g,
+                    task: Some(t),
+                }) if *g == gen && t.state == State::Ready => {
                     t.state = State::Running;
                     t.fiber.take()
                 }
@@ -562,7 +575,9 @@ impl Sched {
                 Target::Task(tok) => {
                     // A permit wait is interrupted by its scope timer.
                     let permit = self
-                        .with_task(tok.key, |task| task.seq == tok.seq && task.state == State::BlockedPermit)
+                        .with_task(tok.key, |task| {
+                            task.seq == tok.seq && task.state == State::BlockedPermit
+                        })
                         .unwrap_or(false);
                     if permit {
                         self.unpark(tok.key);

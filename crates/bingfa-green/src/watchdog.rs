@@ -67,7 +67,10 @@ impl WatchState {
             epoch: AtomicU64::new(0),
             reported: AtomicU64::new(u64::MAX),
             name: Mutex::new(None),
-            hub_thread: std::thread::current().name().unwrap_or("<unnamed>").to_owned(),
+            hub_thread: std::thread::current()
+                .name()
+                .unwrap_or("<unnamed>")
+                .to_owned(),
             callback,
         });
         register(&w);
@@ -140,7 +143,10 @@ fn register(w: &Arc<WatchState>) {
     // Look four times per threshold, at most every 5 ms.
     *p = (*p).min((w.threshold / 4).max(Duration::from_millis(5)));
     drop(p);
-    r.hubs.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::downgrade(w));
+    r.hubs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(Arc::downgrade(w));
 }
 
 fn watch_loop() {

@@ -54,7 +54,11 @@ fn block_on_parks_only_its_green_thread() {
         });
         let v = block_on(remote_future(80));
         assert_eq!(v, "remote done");
-        assert_eq!(ticks.get(), 5, "the other green thread ran while block_on waited");
+        assert_eq!(
+            ticks.get(),
+            5,
+            "the other green thread ran while block_on waited"
+        );
         ticker.join().unwrap();
     })
     .unwrap();
@@ -73,9 +77,15 @@ fn asyncio_hello_tasks_on_one_thread() {
                 let l = l.clone();
                 spawn(move || {
                     block_on(async {
-                        l.borrow_mut().push(format!("Hello world! ({i}, {:?})", std::thread::current().id()));
+                        l.borrow_mut().push(format!(
+                            "Hello world! ({i}, {:?})",
+                            std::thread::current().id()
+                        ));
                         sleep_async(Duration::from_millis(100)).await;
-                        l.borrow_mut().push(format!("Hello again! ({i}, {:?})", std::thread::current().id()));
+                        l.borrow_mut().push(format!(
+                            "Hello again! ({i}, {:?})",
+                            std::thread::current().id()
+                        ));
                     })
                 })
             })
@@ -90,7 +100,10 @@ fn asyncio_hello_tasks_on_one_thread() {
     assert_eq!(log.len(), 4);
     assert!(log[0].starts_with("Hello world! (0") && log[1].starts_with("Hello world! (1"));
     assert!(log[2].starts_with("Hello again!") && log[3].starts_with("Hello again!"));
-    assert!(log.iter().all(|l| l.contains(&tid)), "all on the test's thread");
+    assert!(
+        log.iter().all(|l| l.contains(&tid)),
+        "all on the test's thread"
+    );
 }
 
 #[test]

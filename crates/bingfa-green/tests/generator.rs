@@ -26,7 +26,13 @@ fn course_task1_task2_interleave() {
     }
     assert_eq!(
         *log.borrow(),
-        ["task2 run", "task1 run", "task2 run", "task1 run", "task2 run"]
+        [
+            "task2 run",
+            "task1 run",
+            "task2 run",
+            "task1 run",
+            "task2 run"
+        ]
     );
     assert!(!g.is_done());
 }
@@ -115,5 +121,9 @@ fn stacks_are_reused() {
         let mut g = Generator::new(|co| co.yield_(1u8));
         assert_eq!(g.next(), Some(1));
     }
-    assert!(bingfa_green::live_stacks() < 64, "{}", bingfa_green::live_stacks());
+    assert!(
+        bingfa_green::live_stacks() < 64,
+        "{}",
+        bingfa_green::live_stacks()
+    );
 }

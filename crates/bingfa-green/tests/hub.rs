@@ -6,7 +6,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bingfa_green::{
-    joinall, joinall_timeout, run, sleep, spawn, with_timeout, yield_now, Builder, Error, Hub, Timeout,
+    joinall, joinall_timeout, run, sleep, spawn, with_timeout, yield_now, Builder, Error, Hub,
+    Timeout,
 };
 
 #[test]
@@ -84,7 +85,10 @@ fn yield_now_round_robins() {
         joinall(&hs);
     })
     .unwrap();
-    assert_eq!(*log.borrow(), [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]);
+    assert_eq!(
+        *log.borrow(),
+        [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+    );
 }
 
 #[test]
@@ -152,7 +156,10 @@ fn join_timeout_and_timeout_scopes() {
     run(|| {
         let h = spawn(|| sleep(Duration::from_millis(200)));
         let start = Instant::now();
-        assert!(matches!(h.join_timeout(Duration::from_millis(20)), Err(Error::Timeout(_))));
+        assert!(matches!(
+            h.join_timeout(Duration::from_millis(20)),
+            Err(Error::Timeout(_))
+        ));
         assert!(start.elapsed() < Duration::from_millis(150));
         assert!(h.join_timeout(Duration::from_secs(5)).is_ok());
         assert!(h.is_dead());
@@ -176,7 +183,9 @@ fn join_timeout_and_timeout_scopes() {
         assert_eq!(r.unwrap(), "outer ok");
         // Around a join.
         let slow = spawn(|| sleep(Duration::from_secs(5)));
-        let r = with_timeout(Duration::from_millis(10), || slow.join_timeout(Duration::from_secs(10)));
+        let r = with_timeout(Duration::from_millis(10), || {
+            slow.join_timeout(Duration::from_secs(10))
+        });
         assert!(matches!(r, Err(Error::Timeout(_))));
         assert_eq!(joinall_timeout([&slow], Duration::from_millis(1)), 0);
         slow.kill();
@@ -261,7 +270,10 @@ fn leftover_green_threads_are_killed_when_main_returns() {
 
 #[test]
 fn outside_a_hub_spawn_is_an_error() {
-    assert!(matches!(Builder::new().spawn(|| 1), Err(Error::NotInHub(_))));
+    assert!(matches!(
+        Builder::new().spawn(|| 1),
+        Err(Error::NotInHub(_))
+    ));
     assert!(!bingfa_green::in_green_thread());
 }
 

@@ -148,7 +148,10 @@ fn timeout_scope_interrupts_a_read_and_kill_a_reader() {
 fn connect_refused_is_an_error() {
     run(|| {
         // Bind then drop to get a port nobody listens on.
-        let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
         let e = TcpStream::connect(addr).unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
     })
@@ -179,7 +182,10 @@ fn udp_echo() {
         srv.join().unwrap();
         client.set_read_timeout(Some(Duration::from_millis(10)));
         let mut b = [0u8; 8];
-        assert_eq!(client.recv(&mut b).unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+        assert_eq!(
+            client.recv(&mut b).unwrap_err().kind(),
+            std::io::ErrorKind::TimedOut
+        );
     })
     .unwrap();
 }
@@ -188,7 +194,11 @@ fn udp_echo() {
 fn two_hubs_share_a_port_with_reuseport() {
     // Two hubs on two OS threads listen on one port; 40 connections are
     // spread between them by the kernel, and every one is served.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let (ready_tx, ready_rx) = mpsc::channel();
     let stop = std::sync::Arc::new(Event::new());
@@ -247,7 +257,11 @@ fn blocking_call_in_thread_keeps_the_hub_serving() {
             "blocking done"
         });
         assert_eq!(v, "blocking done");
-        assert!(ticks.get() >= 5, "the hub kept running: {} ticks", ticks.get());
+        assert!(
+            ticks.get() >= 5,
+            "the hub kept running: {} ticks",
+            ticks.get()
+        );
         joinall([&ticker]);
         let p = std::panic::catch_unwind(|| bingfa_green::block_in_thread(|| panic!("in pool")));
         assert!(p.is_err());

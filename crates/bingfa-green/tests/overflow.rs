@@ -43,7 +43,10 @@ fn run_child(mode: &str) -> (String, Option<i32>) {
         .output()
         .unwrap();
     use std::os::unix::process::ExitStatusExt;
-    (String::from_utf8_lossy(&out.stderr).into_owned(), out.status.signal())
+    (
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.signal(),
+    )
 }
 
 #[test]
@@ -66,6 +69,9 @@ fn overflow_in_a_green_thread_aborts_naming_it() {
 #[test]
 fn overflow_in_a_generator_aborts_naming_it() {
     let (stderr, signal) = run_child("generator");
-    assert!(stderr.contains("green thread 'generator' overflowed its stack of 256 KiB"), "{stderr}");
+    assert!(
+        stderr.contains("green thread 'generator' overflowed its stack of 256 KiB"),
+        "{stderr}"
+    );
     assert_eq!(signal, Some(libc::SIGABRT), "{stderr}");
 }

@@ -83,7 +83,9 @@ fn queue_put_from_a_plain_thread_and_from_another_hub() {
             })
             .unwrap()
         });
-        let mut got: Vec<u32> = (0..200).map(|_| q.get_timeout(Duration::from_secs(10)).unwrap()).collect();
+        let mut got: Vec<u32> = (0..200)
+            .map(|_| q.get_timeout(Duration::from_secs(10)).unwrap())
+            .collect();
         plain.join().unwrap();
         other_hub.join().unwrap();
         got.sort_unstable();
@@ -124,7 +126,10 @@ fn bounded_queue_producer_consumer() {
         assert!(q2.is_full());
         assert_eq!(q2.put_timeout(2, Duration::from_millis(5)), Err(2));
         assert_eq!(q2.try_get(), Some(1));
-        assert!(matches!(q2.get_timeout(Duration::from_millis(5)), Err(Error::Timeout(_))));
+        assert!(matches!(
+            q2.get_timeout(Duration::from_millis(5)),
+            Err(Error::Timeout(_))
+        ));
     })
     .unwrap();
 }
@@ -239,7 +244,10 @@ fn pool_and_group() {
         }
         g2.kill();
         assert!(g2.is_empty());
-        assert!(g2.join().into_iter().all(|r| matches!(r, Err(Error::Killed))));
+        assert!(g2
+            .join()
+            .into_iter()
+            .all(|r| matches!(r, Err(Error::Killed))));
     })
     .unwrap();
 }

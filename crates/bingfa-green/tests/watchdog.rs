@@ -29,7 +29,11 @@ fn watchdog_names_the_hog_and_not_the_polite() {
     let reports: Vec<_> = rx.try_iter().collect();
     assert!(!reports.is_empty(), "the watchdog fired");
     assert!(reports.iter().all(|r| r.name == "hog"), "{reports:?}");
-    assert_eq!(reports.len(), 1, "one long run is reported once: {reports:?}");
+    assert_eq!(
+        reports.len(),
+        1,
+        "one long run is reported once: {reports:?}"
+    );
     assert!(reports[0].running_for >= Duration::from_millis(50));
     assert!(reports[0].to_string().contains("'hog'"));
 }

@@ -53,7 +53,11 @@ impl<T: 'static> Group<T> {
     ///
     /// Python: `len(group)`.
     pub fn len(&self) -> usize {
-        self.handles.borrow().iter().filter(|h| !h.is_dead()).count()
+        self.handles
+            .borrow()
+            .iter()
+            .filter(|h| !h.is_dead())
+            .count()
     }
 
     /// Whether none is running.
@@ -104,7 +108,9 @@ impl<T: 'static> Group<T> {
 
 impl<T> std::fmt::Debug for Group<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Group").field("spawned", &self.handles.borrow().len()).finish()
+        f.debug_struct("Group")
+            .field("spawned", &self.handles.borrow().len())
+            .finish()
     }
 }
 
@@ -207,7 +213,9 @@ impl<T: 'static> Pool<T> {
         }
         let out = self.group.join();
         *self.group.handles.borrow_mut() = before;
-        out.into_iter().map(|r| r.unwrap_or_else(|e| panic!("{e}"))).collect()
+        out.into_iter()
+            .map(|r| r.unwrap_or_else(|e| panic!("{e}")))
+            .collect()
     }
 
     /// Free slots now.

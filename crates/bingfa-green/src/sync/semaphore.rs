@@ -69,7 +69,9 @@ impl Semaphore {
     ///
     /// Python: `sem.acquire(blocking=False)`.
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
-        self.state.with(Self::take).map(|()| SemaphorePermit { sem: self })
+        self.state
+            .with(Self::take)
+            .map(|()| SemaphorePermit { sem: self })
     }
 
     /// Takes a permit, waiting at most `timeout`.
@@ -77,7 +79,8 @@ impl Semaphore {
     /// Python: `sem.acquire(timeout=t)`.
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
         let deadline = Instant::now().checked_add(timeout);
-        wait_until(&self.state, deadline, |s| &mut s.1, Self::take).map(|()| SemaphorePermit { sem: self })
+        wait_until(&self.state, deadline, |s| &mut s.1, Self::take)
+            .map(|()| SemaphorePermit { sem: self })
     }
 
     /// Takes a permit with no guard; give it back with
@@ -131,7 +134,9 @@ impl Drop for SemaphorePermit<'_> {
 
 impl std::fmt::Debug for Semaphore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Semaphore").field("available", &self.available()).finish()
+        f.debug_struct("Semaphore")
+            .field("available", &self.available())
+            .finish()
     }
 }
 
@@ -273,7 +278,9 @@ impl<T> Drop for LockGuard<'_, T> {
 
 impl<T> std::fmt::Debug for Lock<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lock").field("locked", &self.is_locked()).finish()
+        f.debug_struct("Lock")
+            .field("locked", &self.is_locked())
+            .finish()
     }
 }
 
