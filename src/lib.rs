@@ -21,3 +21,6 @@ pub use bingfa_queue as queue;
 
 /// Executors and futures (`concurrent.futures`): see [`bingfa_pool`].
 pub use bingfa_pool as pool;
+
+/// Processes and IPC (`multiprocessing`): see [`bingfa_process`].
+pub use bingfa_process as process;

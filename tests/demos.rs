@@ -195,3 +195,12 @@ fn pool_runs_callbacks_and_bounds_concurrency() {
     );
     assert!(out.contains("in input order"), "{out}");
 }
+
+#[test]
+fn process_starts_children_two_ways_and_joins() {
+    let out = run("process", &[]);
+    assert!(out.contains("Result: finish order B, C, A."), "{out}");
+    assert!(out.contains("[neo, pid"), "the spawned child ran:\n{out}");
+    assert!(out.contains("[MyProcess, pid"), "{out}");
+    assert_eq!(out.matches("join() returned Code(0)").count(), 2, "{out}");
+}
