@@ -93,7 +93,8 @@ impl<T, F: Flavor<T>> Core<T, F> {
 
     #[inline]
     pub(crate) fn put(&self, item: T) -> Result<(), PutError<T>> {
-        self.put_until(item, Wait::Forever).map_err(|(item, _)| PutError(item))
+        self.put_until(item, Wait::Forever)
+            .map_err(|(item, _)| PutError(item))
     }
 
     pub(crate) fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutTimeoutError<T>> {
@@ -103,10 +104,11 @@ impl<T, F: Flavor<T>> Core<T, F> {
                 TryPutError::Closed(item) => PutTimeoutError::Closed(item),
             });
         };
-        self.put_until(item, wait).map_err(|(item, stop)| match stop {
-            Stop::Closed => PutTimeoutError::Closed(item),
-            Stop::Timeout => PutTimeoutError::Timeout(item),
-        })
+        self.put_until(item, wait)
+            .map_err(|(item, stop)| match stop {
+                Stop::Closed => PutTimeoutError::Closed(item),
+                Stop::Timeout => PutTimeoutError::Timeout(item),
+            })
     }
 
     fn put_until(&self, mut item: T, wait: Wait) -> Result<(), (T, Stop)> {

@@ -81,7 +81,12 @@ fn loom_unbounded_fifo() {
         for p in producers {
             p.join().unwrap();
         }
-        let from = |base| got.iter().filter(|&&x| x / 10 == base / 10).copied().collect::<Vec<_>>();
+        let from = |base| {
+            got.iter()
+                .filter(|&&x| x / 10 == base / 10)
+                .copied()
+                .collect::<Vec<_>>()
+        };
         assert_eq!(from(0), vec![0, 1]);
         assert_eq!(from(10), vec![10, 11]);
     });
@@ -98,8 +103,14 @@ fn loom_lifo_and_priority_order() {
             lifo.put(x).unwrap();
             prio.put(x).unwrap();
         }
-        assert_eq!((0..3).map(|_| lifo.get().unwrap()).collect::<Vec<_>>(), vec![1, 3, 2]);
-        assert_eq!((0..3).map(|_| prio.get().unwrap()).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(
+            (0..3).map(|_| lifo.get().unwrap()).collect::<Vec<_>>(),
+            vec![1, 3, 2]
+        );
+        assert_eq!(
+            (0..3).map(|_| prio.get().unwrap()).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
 
         let q = LifoQueue::new(1);
         let producer = {

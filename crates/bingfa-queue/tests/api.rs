@@ -59,10 +59,7 @@ fn try_get_empty() {
 fn zero_timeouts_are_tries() {
     for_each_queue!(|make| {
         let q = make(1);
-        assert_eq!(
-            q.get_timeout(Duration::ZERO),
-            Err(GetTimeoutError::Timeout)
-        );
+        assert_eq!(q.get_timeout(Duration::ZERO), Err(GetTimeoutError::Timeout));
         q.put_timeout(1, Duration::ZERO).unwrap();
         match q.put_timeout(2, Duration::ZERO) {
             Err(PutTimeoutError::Timeout(2)) => {}
@@ -154,7 +151,10 @@ fn handles_share_one_queue() {
 fn default_is_unbounded() {
     assert_eq!(bingfa_queue::Queue::<u8>::default().capacity(), None);
     assert_eq!(bingfa_queue::LifoQueue::<u8>::default().capacity(), None);
-    assert_eq!(bingfa_queue::PriorityQueue::<u8>::default().capacity(), None);
+    assert_eq!(
+        bingfa_queue::PriorityQueue::<u8>::default().capacity(),
+        None
+    );
 }
 
 #[test]

@@ -2,7 +2,9 @@
 
 mod common;
 
-use bingfa_queue::{GetError, GetTimeoutError, PutError, PutTimeoutError, TryGetError, TryPutError};
+use bingfa_queue::{
+    GetError, GetTimeoutError, PutError, PutTimeoutError, TryGetError, TryPutError,
+};
 use std::time::Duration;
 
 #[test]

@@ -130,7 +130,10 @@ fn fifo_per_producer_with_many_threads() {
                     let mut last = [None::<usize>; PRODUCERS];
                     let mut n = 0;
                     while let Ok((p, i)) = q.get() {
-                        assert!(last[p].is_none_or(|l| l < i), "producer {p}: {i} after {last:?}");
+                        assert!(
+                            last[p].is_none_or(|l| l < i),
+                            "producer {p}: {i} after {last:?}"
+                        );
                         last[p] = Some(i);
                         n += 1;
                     }

@@ -33,7 +33,10 @@ fn stress<Q: Clone + Send + 'static>(
             let (q, seen, count) = (q.clone(), seen.clone(), count.clone());
             std::thread::spawn(move || {
                 while let Some(i) = get(&q) {
-                    assert!(!seen[i].swap(true, Ordering::Relaxed), "item {i} seen twice");
+                    assert!(
+                        !seen[i].swap(true, Ordering::Relaxed),
+                        "item {i} seen twice"
+                    );
                     count.fetch_add(1, Ordering::Relaxed);
                 }
             })
@@ -47,7 +50,10 @@ fn stress<Q: Clone + Send + 'static>(
         c.join().unwrap();
     }
     assert_eq!(count.load(Ordering::Relaxed), ITEMS);
-    let missing: Vec<_> = (0..ITEMS).filter(|&i| !seen[i].load(Ordering::Relaxed)).take(5).collect();
+    let missing: Vec<_> = (0..ITEMS)
+        .filter(|&i| !seen[i].load(Ordering::Relaxed))
+        .take(5)
+        .collect();
     assert!(missing.is_empty(), "items never seen: {missing:?}...");
 }
 

@@ -24,7 +24,11 @@ fn counts_puts_minus_dones() {
         q.task_done().unwrap();
         q.task_done().unwrap();
         assert_eq!(q.unfinished_tasks(), 0);
-        assert_eq!(q.task_done(), Err(TaskDoneError), "one too many must be an error");
+        assert_eq!(
+            q.task_done(),
+            Err(TaskDoneError),
+            "one too many must be an error"
+        );
         assert_eq!(q.unfinished_tasks(), 0, "and must not wrap");
         assert!(q.join_timeout(Duration::ZERO));
     });

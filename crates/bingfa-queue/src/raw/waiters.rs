@@ -59,16 +59,8 @@ impl Waiters {
         // (documented contract of this fn, upheld by every caller in this
         // crate), and the other closures do nothing, so nothing runs under
         // the bucket lock that could panic, park or unpark.
-        let result = unsafe {
-            park::park(
-                self.key(),
-                still_blocked,
-                || {},
-                |_, _| {},
-                0,
-                deadline,
-            )
-        };
+        let result =
+            unsafe { park::park(self.key(), still_blocked, || {}, |_, _| {}, 0, deadline) };
         self.waiting.fetch_sub(1, Ordering::Release);
         result
     }
