@@ -204,3 +204,46 @@ fn process_starts_children_two_ways_and_joins() {
     assert!(out.contains("[MyProcess, pid"), "{out}");
     assert_eq!(out.matches("join() returned Code(0)").count(), 2, "{out}");
 }
+
+#[test]
+fn isolation_processes_copy_threads_share() {
+    let out = run("isolation", &[]);
+    assert!(
+        out.contains("Result: after the child process x = 100; after the thread x = 200; shared Value = 200."),
+        "{out}"
+    );
+}
+
+#[test]
+fn lifecycle_exit_codes_follow_python() {
+    let out = run("lifecycle", &[]);
+    assert!(
+        out.contains("Result: alive before terminate = true, after = false; exitcodes: terminated -15, normal 0, panicked 1, killed -9."),
+        "{out}"
+    );
+    assert!(
+        out.contains("panic message: \"the ticket file is gone"),
+        "{out}"
+    );
+}
+
+#[test]
+fn zombie_and_orphan_are_shown_and_bingfa_leaves_none() {
+    let out = run("zombie", &[]);
+    assert!(out.contains("state Z: ZOMBIE"), "{out}");
+    assert!(
+        out.contains("Result: zombie seen = true, gone after waitpid = true; orphan adopted = true; bingfa reaped = true, zombies left = 0."),
+        "{out}"
+    );
+}
+
+#[test]
+fn daemon_dies_with_its_parent_normal_child_does_not() {
+    let out = run("daemon", &[]);
+    assert!(
+        out.contains(
+            "Result: daemon ended with its parent = true; normal child outlived its parent = true."
+        ),
+        "{out}"
+    );
+}
