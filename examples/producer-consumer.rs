@@ -1,6 +1,6 @@
 //! # Lesson 11: producers and consumers around a queue
 //!
-//! `cargo xtask demo producer-consumer [--quick] [--trace FILE]`
+//! `cargo xtask demo producer-consumer [--mode thread|process|both] [--quick] [--trace FILE]`
 //!
 //! The course's Python (seed 003), with processes:
 //!
@@ -32,11 +32,13 @@
 //!     print('主')
 //! ```
 //!
-//! Here with threads and `bingfa::queue::Queue`. The course's consumers are
-//! daemons that die with the main process, whatever is still in the queue;
-//! the clean way, shown here, is to `close()` the queue once the producers
-//! are done: consumers drain what is left, then `get` fails and they end.
-//! Nothing is lost, and the demo checks it: every item made is eaten once.
+//! The demo runs it twice: with processes and `bingfa::process::Queue` (in
+//! shared memory), as the course does, and with threads and
+//! `bingfa::queue::Queue`. The course's consumers are daemons that die with
+//! the main process, whatever is still in the queue; the clean way, shown
+//! here, is to `close()` the queue once the producers are done: consumers
+//! drain what is left, then `get` fails and they end. Nothing is lost, and
+//! the demo checks it: every item made is eaten once.
 
 mod common;
 
@@ -44,8 +46,9 @@ use std::collections::BTreeSet;
 use std::thread;
 use std::time::Duration;
 
+use bingfa::process::Process;
 use bingfa::queue::Queue;
-use bingfa::trace::{record, EventKind};
+use bingfa::trace::{record, record_in, EventKind};
 use common::Demo;
 
 const PYTHON: &str = r#"
@@ -65,13 +68,144 @@ consumers: cwz and woods, daemon = True
 
 const ITEMS: usize = 10;
 
+/// Made, eaten, distinct eaten.
+type Tally = (usize, usize, usize);
+
 fn main() {
+    bingfa::process::init();
     let mut demo = Demo::from_args(
         "producer-consumer",
-        "Two producers, two consumers, one queue; clean shutdown with close(), no item lost.",
+        "Two producers, two consumers, one queue; clean shutdown with close(), no item lost.\n\
+         \x20 --mode thread|process|both   (default both)",
     );
+    let mode = match demo.rest.as_slice() {
+        [] => "both".to_string(),
+        [flag, m] if flag == "--mode" && ["thread", "process", "both"].contains(&m.as_str()) => {
+            m.clone()
+        }
+        other => common::fail(
+            "producer-consumer",
+            &format!("unknown arguments {other:?}; use --mode thread|process|both"),
+        ),
+    };
     demo.intro("Lesson 11: producers and consumers around a queue", PYTHON);
     let nap = demo.pause(Duration::from_millis(100));
+    let mut results = Vec::new();
+    if mode != "thread" {
+        demo.section("1. With processes and a queue in shared memory (the course's way)");
+        results.push(("processes", with_processes(&mut demo, nap)));
+    }
+    if mode != "process" {
+        demo.section("2. With threads and bingfa::queue::Queue");
+        results.push(("threads", with_threads(&mut demo, nap)));
+    }
+    demo.section("What to remember");
+    demo.say(
+        "The queue decouples who makes from who uses: producers put, consumers get, and the\n\
+         bounded queue makes fast producers wait. Shut down by closing the queue (or by\n\
+         sending one sentinel per consumer, as the course's `if not data: break`), not by\n\
+         killing daemon consumers: a daemon killed at exit loses what it had not eaten.",
+    );
+    let mut ok = true;
+    for (how, (made, eaten, distinct)) in &results {
+        println!(
+            "\nResult ({how}): made {made}, eaten {eaten}, lost {}, eaten twice {}.",
+            made - distinct,
+            eaten - distinct
+        );
+        ok &= eaten == made && distinct == made;
+    }
+    demo.finish();
+    if !ok {
+        std::process::exit(1);
+    }
+}
+
+/// The course's program with processes: producers and daemon consumers,
+/// a shared-memory queue, and a result queue that brings what each consumer
+/// ate back to the parent.
+fn with_processes(demo: &mut Demo, nap: Duration) -> Tally {
+    let q: bingfa::process::Queue<(String, usize)> =
+        bingfa::process::Queue::new(4).expect("a queue in shared memory");
+    let eaten_q: bingfa::process::Queue<(String, usize)> =
+        bingfa::process::Queue::new(64).expect("a queue in shared memory");
+    demo.record();
+    let producers: Vec<_> = [("neo", "煎饼"), ("wick", "肉包")]
+        .into_iter()
+        .map(|(name, food)| {
+            let q = q.clone();
+            let p = Process::builder()
+                .name(name)
+                .fork(move || {
+                    for i in 0..ITEMS {
+                        println!(
+                            "  {name} (pid {}) makes ({food}, {i})   (用户{name} 开始制作)",
+                            std::process::id()
+                        );
+                        q.put((food.to_string(), i))
+                            .expect("the queue is open while producing");
+                        thread::sleep(nap);
+                    }
+                })
+                .expect("fork a producer");
+            record_in(name, EventKind::Begin, "make");
+            (name, p)
+        })
+        .collect();
+    let consumers: Vec<_> = ["cwz", "woods"]
+        .into_iter()
+        .map(|name| {
+            let (q, eaten_q) = (q.clone(), eaten_q.clone());
+            let p = Process::builder()
+                .name(name)
+                .daemon(true) // as the course: c1.daemon = True
+                .fork(move || {
+                    // get() fails once the queue is closed and drained.
+                    while let Ok(item) = q.get() {
+                        println!(
+                            "      {name} (pid {}) eats {item:?}   (用户{name} 开始吃)",
+                            std::process::id()
+                        );
+                        eaten_q.put(item).expect("room for the tally");
+                    }
+                })
+                .expect("fork a consumer");
+            record_in(name, EventKind::Begin, "eat");
+            (name, p)
+        })
+        .collect();
+    for (name, p) in &producers {
+        p.join().expect("join a producer");
+        record_in(name, EventKind::End, "make");
+    }
+    println!("\n  producers done: main closes the queue (Python 3.13: q.shutdown())");
+    q.close();
+    let mut eaten = Vec::new();
+    for (name, p) in &consumers {
+        let status = p.join().expect("join a consumer");
+        record_in(name, EventKind::End, "eat");
+        assert!(status.success(), "consumer {name} failed: {status:?}");
+    }
+    while let Ok(item) = eaten_q.try_get() {
+        eaten.push(item);
+    }
+    demo.show("producer and consumer processes");
+    tally(demo, eaten)
+}
+
+fn tally<T: Ord>(demo: &Demo, eaten: Vec<T>) -> Tally {
+    let distinct: BTreeSet<_> = eaten.iter().collect();
+    demo.say(&format!(
+        "{} items eaten, {} distinct, of {} made.",
+        eaten.len(),
+        distinct.len(),
+        2 * ITEMS
+    ));
+    (2 * ITEMS, eaten.len(), distinct.len())
+}
+
+/// The same with threads and bingfa::queue::Queue.
+fn with_threads(demo: &mut Demo, nap: Duration) -> Tally {
     demo.say(&format!(
         "Producers make {ITEMS} items each, napping {nap:?} between items; the queue holds at\n\
          most 4, so a producer would wait if the consumers fell behind.\n"
@@ -134,32 +268,10 @@ fn main() {
         per_consumer.push(got.len());
         eaten.extend(got);
     }
-    demo.show("two producers, two consumers");
-
-    let distinct: BTreeSet<_> = eaten.iter().collect();
-    let made = 2 * ITEMS;
+    demo.show("producer and consumer threads");
     demo.say(&format!(
-        "{} items eaten ({} by cwz, {} by woods), {} distinct, of {made} made.",
-        eaten.len(),
-        per_consumer[0],
-        per_consumer[1],
-        distinct.len()
+        "cwz ate {}, woods ate {}.",
+        per_consumer[0], per_consumer[1]
     ));
-    demo.section("What to remember");
-    demo.say(
-        "The queue decouples who makes from who uses: producers put, consumers get, and the\n\
-         bounded queue makes fast producers wait. Shut down by closing the queue (or by\n\
-         sending one sentinel per consumer, as the course's `if not data: break`), not by\n\
-         killing daemon consumers: a daemon killed at exit loses what it had not eaten.",
-    );
-    println!(
-        "\nResult: made {made}, eaten {}, lost {}, eaten twice {}.",
-        eaten.len(),
-        made - distinct.len(),
-        eaten.len() - distinct.len()
-    );
-    demo.finish();
-    if eaten.len() != made || distinct.len() != made {
-        std::process::exit(1);
-    }
+    tally(demo, eaten)
 }

@@ -178,10 +178,14 @@ fn queues_give_three_orders() {
 #[test]
 fn producer_consumer_loses_nothing() {
     let out = run("producer-consumer", &[]);
-    assert!(
-        out.contains("Result: made 20, eaten 20, lost 0, eaten twice 0."),
-        "{out}"
-    );
+    for how in ["processes", "threads"] {
+        assert!(
+            out.contains(&format!(
+                "Result ({how}): made 20, eaten 20, lost 0, eaten twice 0."
+            )),
+            "{out}"
+        );
+    }
 }
 
 #[test]
@@ -246,4 +250,14 @@ fn daemon_dies_with_its_parent_normal_child_does_not() {
         ),
         "{out}"
     );
+}
+
+#[test]
+fn queue_between_processes_shows_every_call() {
+    let out = run("queue", &[]);
+    assert!(
+        out.contains("Result: got [1, 2, 3, 4, 5]; full=true, put_nowait=Full, get_nowait=Empty, empty=true, get_timeout=Timeout."),
+        "{out}"
+    );
+    assert!(out.contains("process 2: got \"hello 你好\""), "{out}");
 }
