@@ -4,6 +4,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod codec;
+mod fnref;
 mod error;
 mod lock;
 mod pipe;
@@ -19,6 +20,7 @@ mod value;
 mod loom_tests;
 
 pub use error::{Error, LockError, PutError};
+pub use fnref::{FnPtr, FnRef};
 pub use process::child::fork;
 pub use process::spawn::{init, spawn};
 #[doc(hidden)]
