@@ -24,3 +24,9 @@ pub use bingfa_pool as pool;
 
 /// Processes and IPC (`multiprocessing`): see [`bingfa_process`].
 pub use bingfa_process as process;
+
+/// Green threads (`greenlet`, `gevent`): see [`bingfa_green`].
+pub use bingfa_green as green;
+
+/// The course's ticket race as a library: see [`bingfa_tickets`].
+pub use bingfa_tickets as tickets;

@@ -261,3 +261,49 @@ fn queue_between_processes_shows_every_call() {
     );
     assert!(out.contains("process 2: got \"hello 你好\""), "{out}");
 }
+
+#[test]
+fn generator_switching_costs_time_on_cpu_work() {
+    let out = run("generator", &[]);
+    assert!(out.contains("Result: serial "), "{out}");
+    assert!(out.contains("through yield"), "{out}");
+    assert_eq!(out.matches("    func1\n").count(), 3, "{out}");
+}
+
+#[test]
+fn greenlet_interleaving_is_the_courses() {
+    let out = run("greenlet", &[]);
+    assert!(
+        out.contains(
+            "Result: eat/play order: egon eat 1 | egon play 1 | egon eat 2 | egon play 2."
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("Result: producer/consumer steps: 13."),
+        "{out}"
+    );
+}
+
+#[test]
+fn gevent_sleeps_overlap_and_blocking_ones_do_not() {
+    let out = run("gevent", &[]);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("Result: green "))
+        .expect("result line");
+    assert!(
+        line.ends_with("eat/play order egon eat 1 | egon play 1 | egon play 2 | egon eat 2"),
+        "{line}"
+    );
+    assert!(
+        out.contains("g1.value() = Some(\"eat's return value\")"),
+        "{out}"
+    );
+}
+
+#[test]
+fn async_hellos_share_one_thread() {
+    let out = run("async", &[]);
+    assert!(out.contains("Result: one thread = true;"), "{out}");
+}
