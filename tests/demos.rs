@@ -293,7 +293,7 @@ fn gevent_sleeps_overlap_and_blocking_ones_do_not() {
         .find(|l| l.starts_with("Result: green "))
         .expect("result line");
     assert!(
-        line.ends_with("eat/play order egon eat 1 | egon play 1 | egon play 2 | egon eat 2"),
+        line.ends_with("eat/play order egon eat 1 | egon play 1 | egon play 2 | egon eat 2."),
         "{line}"
     );
     assert!(
