@@ -86,6 +86,7 @@ mod completer;
 mod error;
 mod future;
 mod map;
+mod process_pool;
 mod queue;
 mod thread_pool;
 mod wait;
@@ -97,5 +98,8 @@ pub use completer::Completer;
 pub use error::Error;
 pub use future::Future;
 pub use map::Map;
+pub use process_pool::{ProcessPool, ProcessPoolBuilder, StartMethod};
+/// Re-exported from `bingfa-process` for pools with [`StartMethod::Spawn`].
+pub use bingfa_process::{enable_test_support, init};
 pub use thread_pool::{Builder, ThreadPool};
 pub use wait::{as_completed, wait, AsCompleted, DoneAndNotDone, ReturnWhen};

@@ -1,0 +1,628 @@
+//! [`ProcessPool`]: the thread pool's API over worker processes.
+//!
+//! # Design
+//!
+//! Each of the `max_workers` slots has a worker process and, in the parent,
+//! a handler thread that owns the parent's end of the worker's pipe (a
+//! `bingfa_process::Pipe`, a Unix socket pair). `submit` encodes the
+//! argument, wraps the future's [`Completer`] with a decoder for `R`, and
+//! queues the job on one unbounded channel. An idle handler takes it, marks
+//! the future running (a cancelled future is skipped), sends the task to its
+//! worker, waits for the answer, decodes it and completes the future; so
+//! done-callbacks run on a handler thread. One task at a time per worker
+//! means the handler always knows which task its worker is running:
+//!
+//! - the worker's end of the pipe closes when the worker dies, so the
+//!   handler learns of a death at once; it reaps the worker, fails the one
+//!   task with [`Error::WorkerDied`] (pid and signal), starts a replacement
+//!   and goes on. Queued tasks and the other workers are not touched.
+//! - A worker found dead when a task is being *sent* died idle: it is
+//!   replaced and the task goes to the replacement, unharmed.
+//! - A panic in the task is caught in the worker, which survives; the future
+//!   fails with [`Error::Panicked`].
+//!
+//! Functions travel as [`bingfa_process::FnRef`] offsets (valid in a forked
+//! copy and in a spawned process of the same executable), together with a
+//! monomorphic glue function for the task's `A` and `R`.
+
+mod handler;
+mod worker;
+
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::{self, JoinHandle};
+
+use bingfa_process::{codec, FnRef};
+use crossbeam_channel::{Receiver, Sender};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::completer::Completer;
+use crate::error::Error;
+use crate::future::Future;
+use crate::map::Map;
+use std::collections::VecDeque;
+
+use handler::Handler;
+use worker::Call;
+
+/// How the pool starts its worker processes. Python: the `mp_context`
+/// argument of `ProcessPoolExecutor` (`get_context("fork")`, `"spawn"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StartMethod {
+    /// Each worker is a forked copy of this process (fast: no exec, no
+    /// `init`). The default, as Python's on Linux before 3.14.
+    ///
+    /// Only the forking thread exists in the child. The workers are forked
+    /// from the pool's own handler threads, which hold no lock a task could
+    /// need; but if *other* threads of the program may hold a lock that the
+    /// tasks (or the initializer) take at the moment a worker is forked
+    /// (a `Mutex` of your own, a logger's, stdout's), the worker inherits it
+    /// held and deadlocks on it. Then use [`Spawn`](StartMethod::Spawn).
+    #[default]
+    Fork,
+    /// Each worker is a fresh run of this executable
+    /// (`bingfa_process::spawn`), safe whatever threads the program has.
+    /// Slower to start. The program must call [`crate::init`] first thing
+    /// in `main`; a test crate needs [`crate::enable_test_support!`] instead.
+    Spawn,
+}
+
+/// A queued task: the encoded call and the future to complete.
+pub(crate) struct Job {
+    call: u64,
+    entry: u64,
+    args: Vec<u8>,
+    pending: Box<dyn Pending>,
+}
+
+/// The typed half of a job, behind a trait object so that one channel
+/// carries tasks of every `R`.
+pub(crate) trait Pending: Send {
+    /// Marks the future running; `false` if it was cancelled.
+    fn set_running(&self) -> bool;
+    /// Completes the future from the worker's encoded answer.
+    fn complete(self: Box<Self>, outcome: Result<Vec<u8>, Error>);
+}
+
+struct Typed<R> {
+    completer: Completer<R>,
+    decode: fn(Vec<u8>) -> Result<R, Error>,
+}
+
+impl<R: Send + Sync + 'static> Pending for Typed<R> {
+    fn set_running(&self) -> bool {
+        self.completer.set_running()
+    }
+
+    fn complete(self: Box<Self>, outcome: Result<Vec<u8>, Error>) {
+        let outcome = outcome.and_then(self.decode);
+        self.completer.complete(outcome);
+    }
+}
+
+fn decode_one<R: DeserializeOwned>(bytes: Vec<u8>) -> Result<R, Error> {
+    codec::decode_plain(&bytes).map_err(|e| Error::Panicked {
+        message: format!("could not deserialize the task's result: {e}"),
+    })
+}
+
+fn decode_chunk<R: DeserializeOwned>(bytes: Vec<u8>) -> Result<Vec<Result<R, Error>>, Error> {
+    let items: Vec<Result<Vec<u8>, String>> = decode_one(bytes)?;
+    Ok(items
+        .into_iter()
+        .map(|item| match item {
+            Ok(b) => decode_one(b),
+            Err(message) => Err(Error::Panicked { message }),
+        })
+        .collect())
+}
+
+/// What the handlers share with the pool.
+pub(crate) struct Shared {
+    /// `None` once shut down.
+    tx: Mutex<Option<Sender<Job>>>,
+    rx: Receiver<Job>,
+    /// Set (with the initializer's panic message) when the pool is broken.
+    broken: OnceLock<String>,
+    /// The pid of each slot's worker, when it has one.
+    pids: Mutex<Vec<Option<u32>>>,
+    method: StartMethod,
+    initializer: Option<fn()>,
+    max_tasks: Option<usize>,
+    prefix: String,
+}
+
+impl Shared {
+    fn set_pid(&self, slot: usize, pid: Option<u32>) {
+        self.pids.lock().unwrap_or_else(|e| e.into_inner())[slot] = pid;
+    }
+
+    fn set_broken(&self, message: String) {
+        let _ = self.broken.set(message);
+    }
+
+    fn is_closed(&self) -> bool {
+        self.tx.lock().unwrap_or_else(|e| e.into_inner()).is_none()
+    }
+}
+
+/// Settings for a [`ProcessPool`]; made by [`ProcessPool::builder`].
+///
+/// Python: the keyword arguments of `ProcessPoolExecutor(...)`.
+#[derive(Debug, Clone, Default)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct ProcessPoolBuilder {
+    max_workers: Option<usize>,
+    max_tasks_per_child: Option<usize>,
+    initializer: Option<fn()>,
+    start_method: StartMethod,
+    prefix: Option<String>,
+}
+
+impl ProcessPoolBuilder {
+    /// How many worker processes run tasks. Default: the number of CPUs, as
+    /// in Python.
+    ///
+    /// Python: `ProcessPoolExecutor(max_workers=...)`.
+    pub fn max_workers(mut self, n: usize) -> Self {
+        self.max_workers = Some(n);
+        self
+    }
+
+    /// A worker exits after completing `n` tasks and a fresh process takes
+    /// its place (to return memory, or reset state a task leaves behind).
+    /// Default: workers live as long as the pool.
+    ///
+    /// Python: `ProcessPoolExecutor(max_tasks_per_child=...)`, which Python
+    /// refuses with the fork start method; here both start methods allow it.
+    pub fn max_tasks_per_child(mut self, n: usize) -> Self {
+        self.max_tasks_per_child = Some(n);
+        self
+    }
+
+    /// Runs `f` once in each worker process (including replacements) before
+    /// its first task. If it panics, the pool is broken: queued and later
+    /// tasks fail with [`Error::BrokenPool`] carrying the panic message,
+    /// and `submit` refuses work with it.
+    ///
+    /// Python: `ProcessPoolExecutor(initializer=...)`, whose failure raises
+    /// `BrokenProcessPool`.
+    pub fn initializer(mut self, f: fn()) -> Self {
+        self.initializer = Some(f);
+        self
+    }
+
+    /// How workers are started: [`StartMethod::Fork`] (default) or
+    /// [`StartMethod::Spawn`].
+    ///
+    /// Python: `ProcessPoolExecutor(mp_context=get_context(...))`.
+    #[doc(alias = "mp_context")]
+    pub fn start_method(mut self, method: StartMethod) -> Self {
+        self.start_method = method;
+        self
+    }
+
+    /// Worker processes are named `{prefix}_{i}` (see
+    /// `bingfa_process::current_process()`), and the parent's handler
+    /// threads `{prefix}_{i}-handler`. Default: `ProcessPoolExecutor-{k}`,
+    /// `k` counting pools.
+    pub fn name_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// Starts the workers (their initializers run in the background: a
+    /// failing initializer breaks the pool rather than this call).
+    ///
+    /// # Errors
+    /// `InvalidInput` if `max_workers` or `max_tasks_per_child` is 0
+    /// (Python: `ValueError`); the OS error if a process or thread cannot be
+    /// started (the workers already started are stopped first).
+    pub fn build(self) -> io::Result<ProcessPool> {
+        static POOLS: AtomicUsize = AtomicUsize::new(0);
+        let n = self
+            .max_workers
+            .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
+        if n == 0 {
+            return Err(invalid("max_workers must be greater than 0"));
+        }
+        if self.max_tasks_per_child == Some(0) {
+            return Err(invalid("max_tasks_per_child must be at least 1"));
+        }
+        let prefix = self.prefix.unwrap_or_else(|| {
+            format!(
+                "ProcessPoolExecutor-{}",
+                POOLS.fetch_add(1, Ordering::Relaxed)
+            )
+        });
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let shared = Arc::new(Shared {
+            tx: Mutex::new(Some(tx)),
+            rx,
+            broken: OnceLock::new(),
+            pids: Mutex::new(vec![None; n]),
+            method: self.start_method,
+            initializer: self.initializer,
+            max_tasks: self.max_tasks_per_child,
+            prefix: prefix.clone(),
+        });
+        let pool = ProcessPool {
+            shared: shared.clone(),
+            handles: Mutex::new(Vec::with_capacity(n)),
+        };
+        let (started_tx, started_rx) = crossbeam_channel::bounded(n);
+        for slot in 0..n {
+            let shared = shared.clone();
+            let started_tx = started_tx.clone();
+            // The handler thread starts its worker itself: a daemon
+            // worker's death signal is tied to the thread that started it,
+            // and this thread lives as long as the worker.
+            let spawned = thread::Builder::new()
+                .name(format!("{prefix}_{slot}-handler"))
+                .spawn(move || match Handler::new(shared, slot) {
+                    Ok(h) => {
+                        let _ = started_tx.send(Ok(()));
+                        h.run();
+                    }
+                    Err(e) => {
+                        let _ = started_tx.send(Err(e));
+                    }
+                });
+            match spawned {
+                Ok(h) => pool
+                    .handles
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(h),
+                Err(e) => {
+                    pool.shutdown(true, true);
+                    return Err(e);
+                }
+            }
+        }
+        drop(started_tx);
+        let mut failure = None;
+        for _ in 0..n {
+            match started_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failure = Some(e),
+                Err(_) => failure = Some(bingfa_process::Error::Invalid("a handler thread died")),
+            }
+        }
+        if let Some(e) = failure {
+            pool.shutdown(true, true);
+            return Err(match e {
+                bingfa_process::Error::Os(e) => e,
+                other => io::Error::other(other),
+            });
+        }
+        Ok(pool)
+    }
+}
+
+fn invalid(msg: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+/// A pool of worker processes that run `fn(A) -> R` on serializable
+/// arguments and hand back [`Future`]s: the API of
+/// [`ThreadPool`](crate::ThreadPool) (`submit`, `map`, `map_chunked`,
+/// `shutdown`, drop = shutdown and wait) over processes.
+///
+/// Each task is a plain function (a closure that captures nothing coerces
+/// to one) and an argument that travels encoded with serde (postcard);
+/// the result comes back the same way. Up to `max_workers` tasks run at
+/// once, one per worker process; the rest wait in a FIFO queue in the
+/// parent. Done-callbacks run on the parent's handler threads.
+///
+/// **A worker that dies mid-task** (killed by a signal, `abort`, an
+/// `exit` inside the task) fails only that task's future, with
+/// [`Error::WorkerDied`] naming its pid and signal; a new worker takes its
+/// place and every other task goes on. Python instead marks the whole pool
+/// broken (`BrokenProcessPool`) and fails every pending future.
+///
+/// Python: `concurrent.futures.ProcessPoolExecutor`.
+///
+/// ```
+/// use bingfa_pool::{Error, ProcessPool};
+///
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// fn fail(_: ()) -> u64 {
+///     panic!("no luck")
+/// }
+///
+/// let pool = ProcessPool::new(2);
+/// // Each task runs in another process.
+/// let pid = pool.submit(|(): ()| std::process::id(), ()).unwrap();
+/// assert_ne!(pid.result().unwrap(), std::process::id());
+///
+/// let f = pool.submit(square, 7).unwrap();
+/// assert_eq!(f.result(), Ok(49));
+///
+/// let squares: Vec<u64> = pool.map_chunked(square, 1..=6, 4).unwrap().map(Result::unwrap).collect();
+/// assert_eq!(squares, [1, 4, 9, 16, 25, 36]);
+///
+/// // A panic fails its future; the worker survives.
+/// let bad = pool.submit(fail, ()).unwrap();
+/// assert!(matches!(bad.result(), Err(Error::Panicked { .. })));
+///
+/// pool.shutdown(true, false);
+/// assert_eq!(pool.submit(square, 1).unwrap_err(), Error::Shutdown);
+/// ```
+#[doc(alias = "ProcessPoolExecutor")]
+pub struct ProcessPool {
+    shared: Arc<Shared>,
+    handles: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for ProcessPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessPool")
+            .field("max_workers", &self.max_workers())
+            .field("start_method", &self.shared.method)
+            .field("worker_pids", &self.worker_pids())
+            .field("is_shutdown", &self.is_shutdown())
+            .field("is_broken", &self.shared.broken.get().is_some())
+            .finish()
+    }
+}
+
+impl ProcessPool {
+    /// A pool of `n` fork-started worker processes with default settings.
+    ///
+    /// # Panics
+    /// If `n` is 0 (Python: `ValueError`) or a worker cannot be started;
+    /// [`ProcessPool::builder`] reports those as errors instead.
+    ///
+    /// Python: `ProcessPoolExecutor(max_workers=n)`.
+    pub fn new(n: usize) -> ProcessPool {
+        match Self::builder().max_workers(n).build() {
+            Ok(p) => p,
+            Err(e) => panic!("ProcessPool::new({n}): {e}"),
+        }
+    }
+
+    /// A builder for a pool with a start method, an initializer,
+    /// `max_tasks_per_child`, ...
+    pub fn builder() -> ProcessPoolBuilder {
+        ProcessPoolBuilder::default()
+    }
+
+    /// The number of worker processes.
+    ///
+    /// Python: `ProcessPoolExecutor._max_workers`.
+    pub fn max_workers(&self) -> usize {
+        self.shared
+            .pids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    /// The pids of the worker processes alive now, in slot order (a slot
+    /// whose worker is being replaced is left out).
+    ///
+    /// Python: `ProcessPoolExecutor._processes.keys()`.
+    pub fn worker_pids(&self) -> Vec<u32> {
+        let pids = self.shared.pids.lock().unwrap_or_else(|e| e.into_inner());
+        pids.iter().flatten().copied().collect()
+    }
+
+    /// Whether `shutdown` has been called (or the pool is being dropped).
+    pub fn is_shutdown(&self) -> bool {
+        self.shared.is_closed()
+    }
+
+    fn check_open(&self) -> Result<(), Error> {
+        if self.is_shutdown() {
+            return Err(Error::Shutdown);
+        }
+        match self.shared.broken.get() {
+            Some(m) => Err(Error::BrokenPool { message: m.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    fn send(&self, job: Job) -> Result<(), Error> {
+        let tx = self.shared.tx.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(tx) = tx.as_ref() else {
+            return Err(Error::Shutdown);
+        };
+        if let Some(m) = self.shared.broken.get() {
+            return Err(Error::BrokenPool { message: m.clone() });
+        }
+        // The channel lives as long as `shared` holds its receiver.
+        tx.send(job).map_err(|_| Error::Shutdown)
+    }
+
+    /// Queues a task built from `call` and its encoded arguments; the
+    /// future is of `R` decoded by `decode`.
+    fn submit_encoded<R: Send + Sync + 'static>(
+        &self,
+        call: Call,
+        entry: u64,
+        args: Result<Vec<u8>, bingfa_process::Error>,
+        decode: fn(Vec<u8>) -> Result<R, Error>,
+    ) -> Result<Future<R>, Error> {
+        self.check_open()?;
+        let (future, completer) = Future::pending();
+        match args {
+            Ok(args) => self.send(Job {
+                call: FnRef::new(call).into_raw(),
+                entry,
+                args,
+                pending: Box::new(Typed { completer, decode }),
+            })?,
+            Err(e) => {
+                completer.set_error(Error::Panicked {
+                    message: format!("could not serialize the task's argument: {e}"),
+                });
+            }
+        }
+        Ok(future)
+    }
+
+    /// Queues `f(arg)` to run in a worker process and returns its future.
+    ///
+    /// If `f` panics, the future fails with [`Error::Panicked`] and the
+    /// worker goes on. If the worker dies while running it, the future fails
+    /// with [`Error::WorkerDied`] and a new worker replaces it. If `arg`
+    /// cannot be serialized, or the result cannot be serialized or
+    /// deserialized, the future fails with [`Error::Panicked`] whose message
+    /// says so (Python sets the pickling error on the future the same way).
+    ///
+    /// # Errors
+    /// [`Error::Shutdown`] after [`shutdown`](Self::shutdown);
+    /// [`Error::BrokenPool`] if an initializer panicked or workers cannot
+    /// be started.
+    ///
+    /// Python: `ProcessPoolExecutor.submit(fn, arg)`.
+    pub fn submit<A, R>(&self, f: fn(A) -> R, arg: A) -> Result<Future<R>, Error>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + Sync + 'static,
+    {
+        self.submit_encoded(
+            worker::call_one::<A, R>,
+            FnRef::new(f).into_raw(),
+            codec::encode_plain(&arg),
+            decode_one::<R>,
+        )
+    }
+
+    /// Runs `f` on every item of `items` in the workers and returns the
+    /// results in input order. Every item is submitted (one task each)
+    /// before this returns; the iterator blocks for each result in turn,
+    /// and dropping it cancels the tasks that have not started.
+    ///
+    /// # Errors
+    /// As [`submit`](Self::submit); if submission fails part way, the tasks
+    /// already queued are cancelled. Each item's own failure is an `Err`
+    /// item of the iterator.
+    ///
+    /// Python: `ProcessPoolExecutor.map(fn, iterable)`.
+    pub fn map<A, R, I>(&self, f: fn(A) -> R, items: I) -> Result<Map<R>, Error>
+    where
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + Sync + 'static,
+    {
+        let mut futures = VecDeque::new();
+        for item in items {
+            match self.submit(f, item) {
+                Ok(fut) => futures.push_back(fut),
+                Err(e) => {
+                    futures.iter().for_each(|f| {
+                        f.cancel();
+                    });
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Map::single(futures))
+    }
+
+    /// As [`map`](Self::map), but each task carries up to `chunk_size`
+    /// consecutive items to one worker, which runs `f` on each: one round
+    /// trip and one message per chunk instead of per item, much faster for
+    /// small tasks. A panic fails only the item that panicked; a worker's
+    /// death fails every item of its chunk.
+    ///
+    /// # Errors
+    /// As [`map`](Self::map).
+    ///
+    /// # Panics
+    /// If `chunk_size` is 0.
+    ///
+    /// Python: `ProcessPoolExecutor.map(fn, iterable, chunksize=...)`.
+    #[doc(alias = "chunksize")]
+    pub fn map_chunked<A, R, I>(
+        &self,
+        f: fn(A) -> R,
+        items: I,
+        chunk_size: usize,
+    ) -> Result<Map<R>, Error>
+    where
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + Sync + 'static,
+    {
+        assert!(chunk_size > 0, "map_chunked: chunk_size must be at least 1");
+        let entry = FnRef::new(f).into_raw();
+        let mut items = items.into_iter();
+        let mut futures = VecDeque::new();
+        loop {
+            let chunk: Vec<A> = items.by_ref().take(chunk_size).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let len = chunk.len();
+            let submitted = self.submit_encoded(
+                worker::call_chunk::<A, R>,
+                entry,
+                codec::encode_plain(&chunk),
+                decode_chunk::<R>,
+            );
+            match submitted {
+                Ok(fut) => futures.push_back((fut, len)),
+                Err(e) => {
+                    futures.iter().for_each(|(f, _)| {
+                        f.cancel();
+                    });
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Map::chunked(futures))
+    }
+
+    /// Stops accepting work; the workers finish the queued tasks and exit.
+    /// With `cancel_pending`, queued tasks that have not started are
+    /// cancelled first (their futures read [`Error::Cancelled`]); running
+    /// tasks always finish. With `wait`, blocks until every worker process
+    /// has exited and every handler thread has ended (a done-callback that
+    /// calls it does not wait for its own thread). Calling it again is
+    /// allowed (e.g. to wait, or to cancel what is left).
+    ///
+    /// Python: `ProcessPoolExecutor.shutdown(wait=True, cancel_futures=False)`.
+    #[doc(alias = "cancel_futures")]
+    pub fn shutdown(&self, wait: bool, cancel_pending: bool) {
+        // Dropping the sender lets each handler end once the queue is empty.
+        drop(
+            self.shared
+                .tx
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
+        if cancel_pending {
+            // A dropped job's completer cancels its pending future.
+            while let Ok(job) = self.shared.rx.try_recv() {
+                drop(job);
+            }
+        }
+        if wait {
+            let handles =
+                std::mem::take(&mut *self.handles.lock().unwrap_or_else(|e| e.into_inner()));
+            let me = thread::current().id();
+            for h in handles {
+                if h.thread().id() != me {
+                    // Handlers catch task and callback panics.
+                    let _ = h.join();
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ProcessPool {
+    /// `shutdown(wait = true, cancel_pending = false)`.
+    fn drop(&mut self) {
+        self.shutdown(true, false);
+    }
+}

@@ -1,0 +1,377 @@
+//! The parent's side of one worker slot: a thread that starts the worker
+//! process, hands it one task at a time over its pipe, completes the task's
+//! future with the result, notices the worker's death and replaces it.
+//!
+//! One thread per slot keeps the accounting exact: the thread knows which
+//! task its worker runs, because it sent it and has not had the answer.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use bingfa_process::{Builder as ProcessBuilder, ExitStatus, FnRef, Pipe, Process};
+
+use super::worker::{self, Msg, SpawnArgs};
+use super::{Job, Shared, StartMethod};
+use crate::error::Error;
+
+/// How often a handler waiting for a result checks that its worker is
+/// alive, in case the end of its pipe stays open elsewhere (a process forked
+/// by other code of the program at the wrong moment inherited it).
+const LIVENESS: Duration = Duration::from_millis(100);
+
+/// How long a handler waits for a worker that closed its pipe to exit
+/// before killing it.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+/// Consecutive failures to start a worker after which the pool is broken.
+const START_ATTEMPTS: u32 = 3;
+
+/// One running worker process and the parent's end of its pipe.
+pub(super) struct Worker {
+    process: Process,
+    pipe: Pipe<Msg>,
+    /// Tasks completed by this worker.
+    tasks: usize,
+}
+
+/// Held (by pid) while a fork-mode worker's pipe end exists in the parent,
+/// so that no other pool thread forks then and leaks that end into its
+/// child (which would keep the pipe open after the worker dies). It stores
+/// the holder's pid rather than being a `Mutex`, so that a forked child,
+/// which inherits a copy taken while held, can tell the copy is stale and
+/// take it.
+static FORK_LOCK: AtomicU32 = AtomicU32::new(0);
+
+struct ForkGuard;
+
+impl ForkGuard {
+    fn lock() -> ForkGuard {
+        let me = std::process::id();
+        loop {
+            let cur = FORK_LOCK.load(Ordering::Acquire);
+            // Held by another process: a copy from before our fork.
+            if (cur == 0 || cur != me)
+                && FORK_LOCK
+                    .compare_exchange(cur, me, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return ForkGuard;
+            }
+            thread::sleep(Duration::from_micros(50));
+        }
+    }
+}
+
+impl Drop for ForkGuard {
+    fn drop(&mut self) {
+        FORK_LOCK.store(0, Ordering::Release);
+    }
+}
+
+/// Why a worker could not be made ready.
+enum StartError {
+    /// Starting it failed, or it died before `Ready`: try again.
+    Transient(String),
+    /// Its initializer panicked, or a spawned child cannot run the worker:
+    /// the pool is broken with this message.
+    Fatal(String),
+}
+
+impl Worker {
+    /// Starts the worker process of slot `slot`.
+    fn start(shared: &Shared, slot: usize) -> Result<Worker, bingfa_process::Error> {
+        let b = ProcessBuilder::new()
+            .name(format!("{}_{slot}", shared.prefix))
+            .daemon(true);
+        let init = shared.initializer.map(FnRef::new);
+        let (pipe, process) = match shared.method {
+            StartMethod::Fork => {
+                let _guard = ForkGuard::lock();
+                let (mine, theirs) = Pipe::<Msg>::new()?;
+                // `theirs` moves into the closure, which the parent drops
+                // (closing that end) when `fork` returns.
+                let p = b.fork(move || worker::run(theirs, init))?;
+                (mine, p)
+            }
+            StartMethod::Spawn => {
+                let (mine, theirs) = Pipe::<Msg>::new()?;
+                let args = SpawnArgs { pipe: theirs, init };
+                let p = b.spawn(worker::spawned_main as fn(SpawnArgs), args)?;
+                (mine, p)
+            }
+        };
+        Ok(Worker {
+            process,
+            pipe,
+            tasks: 0,
+        })
+    }
+
+    /// Waits for the worker's `Ready`.
+    fn ready(self) -> Result<Worker, StartError> {
+        match self.pipe.recv() {
+            Ok(Msg::Ready) => Ok(self),
+            Ok(Msg::InitFailed(message)) => {
+                let _ = self.process.join();
+                Err(StartError::Fatal(message))
+            }
+            Ok(other) => {
+                self.kill_and_reap();
+                Err(StartError::Transient(format!(
+                    "worker sent {other:?} instead of Ready"
+                )))
+            }
+            Err(e) => match self.reap() {
+                Err(fatal @ bingfa_process::Error::NotInitialized { .. }) => {
+                    Err(StartError::Fatal(fatal.to_string()))
+                }
+                Ok(status) => Err(StartError::Transient(format!(
+                    "worker {} ended while starting ({status}; {e})",
+                    self.process.pid()
+                ))),
+                Err(other) => Err(StartError::Transient(other.to_string())),
+            },
+        }
+    }
+
+    /// Waits for an exiting worker (kills it after a grace period).
+    fn reap(&self) -> Result<ExitStatus, bingfa_process::Error> {
+        match self.process.join_timeout(EXIT_GRACE)? {
+            Some(s) => Ok(s),
+            None => {
+                self.process.kill()?;
+                self.process.join()
+            }
+        }
+    }
+
+    fn kill_and_reap(&self) {
+        let _ = self.process.kill();
+        let _ = self.process.join();
+    }
+
+    /// Tells an idle worker to exit and waits for it.
+    fn retire(self) {
+        if self.pipe.send(&Msg::Exit).is_err() {
+            // Already gone; join reaps it.
+        }
+        let _ = self.reap();
+    }
+
+    /// Waits for the outcome of the task just sent. `Err(Some(pid,
+    /// signal))`: the worker died; `Err(None)`: its answer was damaged
+    /// (the worker was killed and reaped).
+    fn outcome(&self) -> Result<Result<Vec<u8>, String>, Death> {
+        loop {
+            match self.pipe.recv_timeout(LIVENESS) {
+                Ok(Msg::Done(outcome)) => return Ok(outcome),
+                Ok(other) => {
+                    self.kill_and_reap();
+                    return Err(Death::Protocol(format!(
+                        "the worker sent {other:?} instead of a result"
+                    )));
+                }
+                Err(bingfa_process::Error::Timeout) => {
+                    if let Ok(false) = self.process.is_alive() {
+                        // Its pipe end is still open elsewhere: drain what
+                        // it sent before dying.
+                        if let Ok(Msg::Done(outcome)) = self.pipe.try_recv() {
+                            return Ok(outcome);
+                        }
+                        return Err(self.died());
+                    }
+                }
+                Err(bingfa_process::Error::Closed) => return Err(self.died()),
+                Err(e) => {
+                    self.kill_and_reap();
+                    return Err(Death::Protocol(format!(
+                        "the worker's answer could not be read: {e}"
+                    )));
+                }
+            }
+        }
+    }
+
+    fn died(&self) -> Death {
+        let signal = self.reap().ok().and_then(|s| s.signal());
+        Death::Died {
+            pid: self.process.pid(),
+            signal,
+        }
+    }
+}
+
+/// How a worker was lost during a task.
+enum Death {
+    Died { pid: u32, signal: Option<i32> },
+    Protocol(String),
+}
+
+/// The handler thread of one slot.
+pub(super) struct Handler {
+    shared: Arc<Shared>,
+    slot: usize,
+    worker: Option<Worker>,
+}
+
+impl Handler {
+    /// Starts the slot's first worker (the pool's builder waits for this).
+    pub(super) fn new(shared: Arc<Shared>, slot: usize) -> Result<Handler, bingfa_process::Error> {
+        let w = Worker::start(&shared, slot)?;
+        shared.set_pid(slot, Some(w.process.pid()));
+        Ok(Handler {
+            shared,
+            slot,
+            worker: Some(w),
+        })
+    }
+
+    /// Takes tasks until the pool shuts down and its queue is empty, then
+    /// retires the worker.
+    pub(super) fn run(mut self) {
+        // The first worker's `Ready` (its initializer may fail).
+        if let Some(w) = self.worker.take() {
+            self.worker = self.make_ready(Ok(w));
+        }
+        while let Ok(job) = self.shared.rx.recv() {
+            self.run_job(job);
+        }
+        if let Some(w) = self.worker.take() {
+            w.retire();
+        }
+        self.shared.set_pid(self.slot, None);
+    }
+
+    /// Waits for a started worker's `Ready`, or starts one, retrying a few
+    /// times; breaks the pool if that fails for good.
+    fn make_ready(&self, mut started: Result<Worker, bingfa_process::Error>) -> Option<Worker> {
+        let mut attempts = 0;
+        loop {
+            if self.shared.broken.get().is_some() {
+                if let Ok(w) = started {
+                    w.retire();
+                }
+                self.shared.set_pid(self.slot, None);
+                return None;
+            }
+            let error = match started.map_err(|e| StartError::Transient(e.to_string())) {
+                Ok(w) => {
+                    self.shared.set_pid(self.slot, Some(w.process.pid()));
+                    match w.ready() {
+                        Ok(w) => return Some(w),
+                        Err(e) => e,
+                    }
+                }
+                Err(e) => e,
+            };
+            self.shared.set_pid(self.slot, None);
+            attempts += 1;
+            match error {
+                StartError::Fatal(message) => {
+                    self.shared.set_broken(message);
+                    return None;
+                }
+                StartError::Transient(message) if attempts >= START_ATTEMPTS => {
+                    self.shared
+                        .set_broken(format!("could not start a worker process: {message}"));
+                    return None;
+                }
+                StartError::Transient(_) => {
+                    thread::sleep(Duration::from_millis(10 << (2 * attempts)));
+                }
+            }
+            started = Worker::start(&self.shared, self.slot);
+        }
+    }
+
+    /// A ready worker: the current one or a new one.
+    fn worker(&mut self) -> Option<&mut Worker> {
+        if self.worker.is_none() {
+            let started = Worker::start(&self.shared, self.slot);
+            self.worker = self.make_ready(started);
+        }
+        self.worker.as_mut()
+    }
+
+    fn broken_error(&self) -> Option<Error> {
+        self.shared
+            .broken
+            .get()
+            .map(|m| Error::BrokenPool { message: m.clone() })
+    }
+
+    fn run_job(&mut self, job: Job) {
+        if let Some(e) = self.broken_error() {
+            job.pending.complete(Err(e));
+            return;
+        }
+        if !job.pending.set_running() {
+            return; // cancelled while queued
+        }
+        let Job {
+            call,
+            entry,
+            args,
+            pending,
+        } = job;
+        let msg = Msg::Task { call, entry, args };
+        // Deliver it; a worker found dead here died idle: replace it and
+        // try again (the task has not reached any worker).
+        let mut idle_deaths = 0;
+        loop {
+            let Some(w) = self.worker() else {
+                let e = self.broken_error().unwrap_or(Error::Abandoned);
+                pending.complete(Err(e));
+                return;
+            };
+            match w.pipe.send(&msg) {
+                Ok(()) => break,
+                Err(bingfa_process::Error::Closed) if idle_deaths < START_ATTEMPTS => {
+                    idle_deaths += 1;
+                    if let Some(w) = self.worker.take() {
+                        let _ = w.reap();
+                    }
+                }
+                Err(e) => {
+                    pending.complete(Err(Error::Panicked {
+                        message: format!("could not send the task to its worker: {e}"),
+                    }));
+                    return;
+                }
+            }
+        }
+        let w = self.worker.as_mut().expect("delivered to a worker");
+        match w.outcome() {
+            Ok(outcome) => {
+                w.tasks += 1;
+                let retire = self.shared.max_tasks.is_some_and(|m| w.tasks >= m);
+                pending.complete(outcome.map_err(|message| Error::Panicked { message }));
+                if retire {
+                    if let Some(w) = self.worker.take() {
+                        w.retire();
+                    }
+                    self.shared.set_pid(self.slot, None);
+                    // Replace it now, as Python does, so that the next task
+                    // does not wait for a start.
+                    if !self.shared.is_closed() {
+                        self.worker();
+                    }
+                }
+            }
+            Err(death) => {
+                self.worker = None;
+                self.shared.set_pid(self.slot, None);
+                let error = match death {
+                    Death::Died { pid, signal } => Error::WorkerDied { pid, signal },
+                    Death::Protocol(message) => Error::Panicked { message },
+                };
+                pending.complete(Err(error));
+                if !self.shared.is_closed() {
+                    self.worker();
+                }
+            }
+        }
+    }
+}
