@@ -26,6 +26,14 @@
 //!         print(f'用户{user} 抢票失败')
 //! ```
 //!
+//! Buyers can be threads ([`Sale::buyers`]), or any mix of processes x
+//! threads x green threads ([`Sale::mix`]); the [`Guard`] goes from nothing
+//! to a lock at every level they share (a green lock per hub, a thread lock
+//! per process, and a robust process lock or a file lock across processes).
+//! [`Sale::kill_random`] kills buyer processes in the middle of the sale,
+//! and [`Sale::watch_store`] reads the store all along to prove it is never
+//! seen half-written.
+//!
 //! Without a lock every buyer reads "1 left" during the others' 0.1 s of
 //! thinking, and all of them are told they got the last ticket:
 //!
@@ -37,11 +45,12 @@
 //! std::fs::create_dir_all(&dir).unwrap();
 //! let sale = Sale::new(dir.join("data.json")).tickets(1).buyers(5).think(Duration::from_millis(50));
 //!
-//! let racy = sale.clone().guard(Guard::Unguarded).run_threads().unwrap();
+//! let racy = sale.clone().guard(Guard::Unguarded).run().unwrap();
 //! assert!(racy.oversold() > 0, "{racy}");
 //! assert!(racy.check().is_err());
 //!
-//! let locked = sale.guard(Guard::FileLock).run_threads().unwrap();
+//! // The course's way: ten processes and a process lock.
+//! let locked = sale.mix(10, 0, 0).guard(Guard::ProcessLock).run().unwrap();
 //! assert_eq!(locked.sold(), 1);
 //! assert!(locked.check().is_ok(), "{locked}");
 //! # std::fs::remove_dir_all(&dir).ok();
@@ -59,13 +68,15 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod report;
 mod sale;
 mod store;
 
 #[cfg(all(test, bingfa_loom))]
 mod loom_tests;
 
-pub use sale::{buy, buy_with_file_lock, lock_path, search, Guard, Outcome, Report, Sale};
+pub use report::{Outcome, Report};
+pub use sale::{buy, buy_with_file_lock, lock_path, search, Guard, Mix, Sale};
 pub use store::{FileStore, MemoryStore, TicketStore};
 
 /// The atomics of the in-memory store: loom's under `--cfg bingfa_loom`.
@@ -107,9 +118,16 @@ pub enum Error {
     /// The store's count does not add up otherwise.
     #[error("the sale broke its invariant: {0}")]
     Invariant(String),
+    /// A shared-memory lock or queue, or a buyer process, failed.
+    #[error("inter-process machinery failed: {0}")]
+    Ipc(String),
 }
 
 impl Error {
+    fn ipc(e: impl std::fmt::Display) -> Error {
+        Error::Ipc(e.to_string())
+    }
+
     fn io(path: &Path, source: std::io::Error) -> Error {
         Error::Io {
             path: path.display().to_string(),

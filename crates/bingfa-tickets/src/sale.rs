@@ -1,31 +1,44 @@
-//! A sale: buyers racing for the tickets of a store, and its report.
+//! A sale: buyers racing for the tickets of a store.
 
-use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use bingfa_sync::Mutex;
+use bingfa_process::{Process, Queue};
 use bingfa_trace::{record, EventKind};
 
+use crate::report::{Outcome, Report};
 use crate::store::{FileStore, TicketStore};
 use crate::Error;
 
-/// What guards `buy`'s read-think-write.
+/// What guards `buy`'s read-think-write, from nothing to every level.
+///
+/// The guards are layered: each one also takes the ones below it, so that a
+/// green thread never blocks its whole hub on a lock that another green
+/// thread of the same hub holds (it queues on the hub's green lock first),
+/// and threads of one process queue on the process's thread lock before
+/// they wait for the process lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Guard {
     /// Nothing: the race of the lesson. Buyers oversell.
     Unguarded,
-    /// A `bingfa_sync::Mutex` shared by the buyer threads of one process
-    /// (Python: `threading.Lock`). Does not guard other processes.
+    /// A green lock per hub (Python: `gevent.lock.Semaphore`): guards the
+    /// green threads of one OS thread from each other, nothing more.
+    GreenLock,
+    /// A `bingfa_sync::Mutex` per process (Python: `threading.Lock`), behind
+    /// the green lock: guards the threads of one process, not processes.
     ThreadLock,
-    /// An exclusive lock on a file next to the store (`data.json.lock`,
-    /// `flock`): guards threads and processes alike, and the kernel releases
-    /// it when its holder dies. Python: `multiprocessing.Lock` in the
-    /// course's lesson.
+    /// A robust `bingfa_process::Lock` in shared memory (Python:
+    /// `multiprocessing.Lock`), behind the thread and green locks: guards
+    /// everyone. A buyer killed while holding it does not block the others:
+    /// the next one is told the owner died and goes on.
+    ProcessLock,
+    /// An exclusive `flock` of `data.json.lock`, behind the thread and green
+    /// locks: guards everyone; the kernel releases it when its holder dies.
     FileLock,
 }
 
@@ -34,125 +47,80 @@ impl Guard {
     pub fn name(self) -> &'static str {
         match self {
             Guard::Unguarded => "no lock",
+            Guard::GreenLock => "a green lock",
             Guard::ThreadLock => "a thread lock",
+            Guard::ProcessLock => "a process lock",
             Guard::FileLock => "a file lock",
         }
     }
+
+    fn takes_green(self) -> bool {
+        !matches!(self, Guard::Unguarded)
+    }
+
+    fn takes_thread(self) -> bool {
+        matches!(
+            self,
+            Guard::ThreadLock | Guard::ProcessLock | Guard::FileLock
+        )
+    }
 }
 
-/// What one buyer got.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Outcome {
-    /// The buyer was told it got a ticket (Python: `抢票成功`).
-    Bought,
-    /// The buyer saw no ticket left (Python: `抢票失败`).
-    SoldOut,
-    /// The buyer failed: an error, or its process died. Counted as not sold.
-    Failed(String),
+/// How the buyers are spread: `processes` x `threads` x `green` buyers.
+/// Zero means "that level is not used": no child processes (the buyers run
+/// in this process), no extra threads (one per process), no hub (one buyer
+/// per thread).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Mix {
+    /// Buyer processes (forked).
+    pub processes: usize,
+    /// Buyer threads per process.
+    pub threads: usize,
+    /// Green buyers per thread, on a hub of their own.
+    pub green: usize,
 }
 
-/// What a sale did. [`Report::check`] tells whether it kept the invariant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Report {
-    /// How the buyers were guarded.
-    pub guard: Guard,
-    /// Tickets in the store at the start.
-    pub start: u32,
-    /// Tickets left in the store at the end.
-    pub remaining: u32,
-    /// Each buyer's name and outcome, in buyer order.
-    pub outcomes: Vec<(String, Outcome)>,
-}
-
-impl Report {
-    /// How many buyers there were.
+impl Mix {
+    /// How many buyers in all.
     pub fn buyers(&self) -> usize {
-        self.outcomes.len()
+        self.processes.max(1) * self.threads.max(1) * self.green.max(1)
     }
 
-    /// How many buyers were told they got a ticket.
-    pub fn sold(&self) -> u32 {
-        let n = self
-            .outcomes
-            .iter()
-            .filter(|(_, o)| *o == Outcome::Bought)
-            .count();
-        u32::try_from(n).unwrap_or(u32::MAX)
-    }
-
-    /// How many tickets really left the store: `start - remaining`.
-    pub fn taken(&self) -> u32 {
-        self.start.saturating_sub(self.remaining)
-    }
-
-    /// Buyers told "yes" beyond the tickets that left the store: `sold -
-    /// taken`. Zero in a correct sale.
-    pub fn oversold(&self) -> u32 {
-        self.sold().saturating_sub(self.taken())
-    }
-
-    /// How many buyers failed (error or death).
-    pub fn failed(&self) -> usize {
-        self.outcomes
-            .iter()
-            .filter(|(_, o)| matches!(o, Outcome::Failed(_)))
-            .count()
-    }
-
-    /// Checks the invariant: every "yes" took one ticket out of the store
-    /// (`sold == start - remaining`), and the store never went below zero
-    /// (`remaining <= start`).
-    ///
-    /// # Errors
-    /// [`Error::Oversold`] when buyers were told "yes" for tickets that were
-    /// not there; [`Error::Invariant`] when the store lost tickets nobody was
-    /// told they bought (a buyer that died between its write and its report
-    /// can do that) or gained some.
-    pub fn check(&self) -> Result<(), Error> {
-        if self.remaining > self.start {
-            return Err(Error::Invariant(format!(
-                "the store holds {} tickets, more than the {} it started with",
-                self.remaining, self.start
-            )));
+    /// The buyers' names, in order: `p{i}-t{j}-g{k}`, dropping unused levels
+    /// (`buyer-{j}` for threads alone).
+    pub fn names(&self) -> Vec<String> {
+        let mut out = Vec::with_capacity(self.buyers());
+        for p in 0..self.processes.max(1) {
+            out.extend(self.names_in(p));
         }
-        if self.oversold() > 0 {
-            return Err(Error::Oversold {
-                sold: self.sold(),
-                taken: self.taken(),
-                start: self.start,
-            });
-        }
-        if self.sold() < self.taken() && self.failed() == 0 {
-            return Err(Error::Invariant(format!(
-                "{} tickets left the store but only {} buyers were told they got one",
-                self.taken(),
-                self.sold()
-            )));
-        }
-        Ok(())
+        out
     }
-}
 
-impl fmt::Display for Report {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} buyers, {} ticket(s) at the start, guarded by {}: {} told \"yes\", {} left the store, {} left",
-            self.buyers(),
-            self.start,
-            self.guard.name(),
-            self.sold(),
-            self.taken(),
-            self.remaining
-        )?;
-        if self.failed() > 0 {
-            write!(f, ", {} buyer(s) failed", self.failed())?;
+    fn names_in(&self, p: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        for t in 0..self.threads.max(1) {
+            for g in 0..self.green.max(1) {
+                out.push(self.name(p, t, g));
+            }
         }
-        match self.check() {
-            Ok(()) => write!(f, ". Correct: every \"yes\" is a real ticket."),
-            Err(e) => write!(f, ".\n{e}"),
+        out
+    }
+
+    fn name(&self, p: usize, t: usize, g: usize) -> String {
+        let mut parts = Vec::new();
+        if self.processes > 0 {
+            parts.push(format!("p{p}"));
         }
+        if self.threads > 0 || (self.processes == 0 && self.green == 0) {
+            parts.push(format!("t{t}"));
+        }
+        if self.green > 0 {
+            parts.push(format!("g{g}"));
+        }
+        if parts.len() == 1 && parts[0].starts_with('t') {
+            return format!("buyer-{t}");
+        }
+        parts.join("-")
     }
 }
 
@@ -167,8 +135,8 @@ pub fn search(store: &impl TicketStore, user: &str) -> Result<u32, Error> {
 }
 
 /// Python: `buy(user)`: reads the store, thinks for `think` (the course's
-/// `time.sleep(0.1)`, the gap where the race happens), and if a ticket was
-/// left, writes one less.
+/// `time.sleep(0.1)`, the gap where the race happens; a green sleep inside a
+/// green thread), and if a ticket was left, writes one less.
 ///
 /// # Errors
 /// The store's errors.
@@ -176,7 +144,11 @@ pub fn buy(store: &impl TicketStore, user: &str, think: Duration) -> Result<Outc
     record(EventKind::Begin, "buy");
     let n = store.read()?;
     if !think.is_zero() {
-        thread::sleep(think);
+        if bingfa_green::in_green_thread() {
+            bingfa_green::sleep(think);
+        } else {
+            thread::sleep(think);
+        }
     }
     let outcome = if n > 0 {
         store.write(n - 1)?;
@@ -221,13 +193,121 @@ pub fn buy_with_file_lock(
     f.lock().map_err(|e| Error::io(lock_file, e))?;
     record(EventKind::Acquired, "file lock");
     let outcome = buy(store, user, think);
-    // Closing the file releases the lock; say so in the trace first.
     record(EventKind::Released, "file lock");
-    drop(f);
+    drop(f); // closing the file releases the lock
     outcome
 }
 
-/// A sale on a `data.json`: how many tickets, buyers, think time and guard.
+/// The locks every buyer may take, made before any buyer process starts.
+struct Locks {
+    thread: Arc<bingfa_sync::Mutex<()>>,
+    process: bingfa_process::Lock,
+    file: PathBuf,
+}
+
+/// One buyer: `search`, then `buy` under the guard's locks.
+fn one_buyer(
+    guard: Guard,
+    green_lock: Option<&bingfa_green::sync::Lock>,
+    locks: &Locks,
+    store: &FileStore,
+    name: &str,
+    think: Duration,
+) -> Result<Outcome, Error> {
+    search(store, name)?;
+    let _green = match green_lock {
+        Some(l) if guard.takes_green() => Some(l.lock()),
+        _ => None,
+    };
+    let _thread = guard.takes_thread().then(|| locks.thread.lock());
+    match guard {
+        Guard::ProcessLock => {
+            let _held = match locks.process.lock() {
+                Ok(g) => g,
+                // The last holder died: the lock is ours and stays usable.
+                Err(e) => e.into_guard().ok_or_else(|| {
+                    Error::Invariant(
+                        "the process lock failed for a reason other than its owner's death".into(),
+                    )
+                })?,
+            };
+            buy(store, name, think)
+        }
+        Guard::FileLock => buy_with_file_lock(store, &locks.file, name, think),
+        _ => buy(store, name, think),
+    }
+}
+
+/// Runs process `p`'s share of the buyers, putting each outcome on `results`.
+fn run_process(sale: &Sale, p: usize, locks: &Arc<Locks>, results: &Queue<(String, Outcome)>) {
+    let mix = sale.mix;
+    let store = FileStore::open(&sale.path);
+    let handles: Vec<_> = (0..mix.threads.max(1))
+        .map(|t| {
+            let (locks, results, store) = (locks.clone(), results.clone(), store.clone());
+            let names: Vec<String> = (0..mix.green.max(1)).map(|g| mix.name(p, t, g)).collect();
+            let (guard, think, green) = (sale.guard, sale.think, mix.green);
+            thread::Builder::new()
+                .name(names[0].clone())
+                .spawn(move || {
+                    let report = move |name: String, r: Result<Outcome, Error>| {
+                        let outcome = r.unwrap_or_else(|e| Outcome::Failed(e.to_string()));
+                        let _ = results.put((name, outcome));
+                    };
+                    if green == 0 {
+                        let name = names[0].clone();
+                        let r = one_buyer(guard, None, &locks, &store, &name, think);
+                        report(name, r);
+                        return;
+                    }
+                    let run = bingfa_green::run(move || {
+                        let lock = std::rc::Rc::new(bingfa_green::sync::Lock::new(()));
+                        let buyers: Vec<_> = names
+                            .into_iter()
+                            .map(|name| {
+                                let (lock, locks, store) =
+                                    (lock.clone(), locks.clone(), store.clone());
+                                let report = report.clone();
+                                bingfa_green::Builder::new()
+                                    .name(name.clone())
+                                    .spawn(move || {
+                                        let r = one_buyer(
+                                            guard,
+                                            Some(&lock),
+                                            &locks,
+                                            &store,
+                                            &name,
+                                            think,
+                                        );
+                                        report(name, r);
+                                    })
+                                    .expect("room for a green buyer")
+                            })
+                            .collect();
+                        bingfa_green::joinall(&buyers);
+                    });
+                    if let Err(e) = run {
+                        eprintln!("bingfa-tickets: a buyer hub failed: {e}");
+                    }
+                })
+                .expect("spawn a buyer thread")
+        })
+        .collect();
+    for h in handles {
+        let _ = h.join();
+    }
+}
+
+/// A small xorshift generator for the random kills (no dependency needed).
+fn next_random(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+/// A sale on a `data.json`: how many tickets, which buyers, think time and
+/// guard.
 ///
 /// ```
 /// use bingfa_tickets::{Guard, Sale};
@@ -240,7 +320,7 @@ pub fn buy_with_file_lock(
 ///     .buyers(10)
 ///     .think(Duration::from_millis(20))
 ///     .guard(Guard::ThreadLock)
-///     .run_threads()
+///     .run()
 ///     .unwrap();
 /// assert_eq!(report.sold(), 1);
 /// report.check().unwrap();
@@ -250,21 +330,29 @@ pub fn buy_with_file_lock(
 pub struct Sale {
     path: PathBuf,
     tickets: u32,
-    buyers: usize,
+    mix: Mix,
     think: Duration,
     guard: Guard,
+    kill: usize,
+    watch: bool,
 }
 
 impl Sale {
     /// A sale on the store at `path` (created when the sale runs): by
-    /// default 1 ticket, 10 buyers, 100 ms of thinking, unguarded.
+    /// default 1 ticket, 10 buyer threads, 100 ms of thinking, unguarded.
     pub fn new(path: impl Into<PathBuf>) -> Sale {
         Sale {
             path: path.into(),
             tickets: 1,
-            buyers: 10,
+            mix: Mix {
+                processes: 0,
+                threads: 10,
+                green: 0,
+            },
             think: Duration::from_millis(100),
             guard: Guard::Unguarded,
+            kill: 0,
+            watch: false,
         }
     }
 
@@ -274,9 +362,24 @@ impl Sale {
         self
     }
 
-    /// Number of buyers.
+    /// `n` buyer threads in this process.
     pub fn buyers(mut self, n: usize) -> Sale {
-        self.buyers = n;
+        self.mix = Mix {
+            processes: 0,
+            threads: n,
+            green: 0,
+        };
+        self
+    }
+
+    /// Buyers as `processes` x `threads` x `green` (see [`Mix`]). The course
+    /// uses ten processes: `mix(10, 0, 0)`.
+    pub fn mix(mut self, processes: usize, threads: usize, green: usize) -> Sale {
+        self.mix = Mix {
+            processes,
+            threads,
+            green,
+        };
         self
     }
 
@@ -292,65 +395,153 @@ impl Sale {
         self
     }
 
+    /// Kills `n` buyer processes (SIGKILL) at random moments of the sale,
+    /// to show that nothing breaks: the store stays whole, the lock stays
+    /// usable, and no buyer is told "yes" for a ticket that is not there.
+    /// Needs buyer processes.
+    pub fn kill_random(mut self, n: usize) -> Sale {
+        self.kill = n;
+        self
+    }
+
+    /// Reads the store over and over from a watcher thread during the sale,
+    /// counting corrupt reads (there must be none).
+    pub fn watch_store(mut self, on: bool) -> Sale {
+        self.watch = on;
+        self
+    }
+
     /// The store's path.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Runs the sale with one OS thread per buyer (`用户0`, `用户1`, ...
-    /// in the course; here `buyer-0`, ...): each runs `search` then `buy`,
-    /// under the guard. Returns the report; call [`Report::check`] on it.
+    /// Runs the sale: creates the store, starts the buyers (each runs
+    /// `search` then `buy` under the guard), waits for them all and returns
+    /// the report; call [`Report::check`] on it.
     ///
     /// # Errors
-    /// [`Error::Io`] when the store cannot be created or read at the end.
-    /// A buyer's own error is its [`Outcome::Failed`], not an error here.
-    pub fn run_threads(&self) -> Result<Report, Error> {
-        let store = Arc::new(FileStore::create(&self.path, self.tickets)?);
-        let lock = Arc::new(Mutex::named("ticket lock", ()));
-        let lock_file = lock_path(&self.path);
-        let handles: Vec<_> = (0..self.buyers)
-            .map(|i| {
-                let (store, lock, lock_file) = (store.clone(), lock.clone(), lock_file.clone());
-                let (guard, think) = (self.guard, self.think);
-                let name = format!("buyer-{i}");
-                thread::Builder::new()
-                    .name(name.clone())
-                    .spawn(move || {
-                        let result = search(&*store, &name).and_then(|_| match guard {
-                            Guard::Unguarded => buy(&*store, &name, think),
-                            Guard::ThreadLock => {
-                                let _held = lock.lock();
-                                buy(&*store, &name, think)
-                            }
-                            Guard::FileLock => {
-                                buy_with_file_lock(&*store, &lock_file, &name, think)
-                            }
-                        });
-                        (
-                            name,
-                            result.unwrap_or_else(|e| Outcome::Failed(e.to_string())),
-                        )
-                    })
-                    .map_err(|e| Error::io(Path::new("<thread spawn>"), e))
+    /// [`Error::Io`] when the store cannot be created or read at the end;
+    /// [`Error::Ipc`] when the shared-memory lock or result queue cannot be
+    /// made or a buyer process cannot be started. A buyer's own error, or
+    /// its death, is its [`Outcome::Failed`], not an error here.
+    pub fn run(&self) -> Result<Report, Error> {
+        let store = FileStore::create(&self.path, self.tickets)?;
+        let locks = Arc::new(Locks {
+            thread: Arc::new(bingfa_sync::Mutex::named("ticket lock", ())),
+            process: bingfa_process::Lock::new().map_err(Error::ipc)?,
+            file: lock_path(&self.path),
+        });
+        let names = self.mix.names();
+        let results: Queue<(String, Outcome)> =
+            Queue::new(names.len().max(1)).map_err(Error::ipc)?;
+
+        // Buyer processes first, before this process starts threads of its own.
+        let mut children = Vec::new();
+        if self.mix.processes > 0 {
+            for p in 0..self.mix.processes {
+                let (sale, locks, results) = (self.clone(), locks.clone(), results.clone());
+                let child = Process::builder()
+                    .name(format!("p{p}"))
+                    .fork(move || run_process(&sale, p, &locks, &results))
+                    .map_err(Error::ipc)?;
+                children.push((p, child));
+            }
+        }
+        let done = Arc::new(AtomicBool::new(false));
+        let reads = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+        let watcher = self.watch.then(|| {
+            let (done, reads, store) = (done.clone(), reads.clone(), store.clone());
+            thread::spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    reads.0.fetch_add(1, Ordering::Relaxed);
+                    if store.read().is_err() {
+                        reads.1.fetch_add(1, Ordering::Relaxed);
+                    }
+                    thread::sleep(Duration::from_micros(200));
+                }
             })
-            .collect::<Result<_, _>>()?;
-        let outcomes = handles
+        });
+        let mut killed = 0;
+        if self.mix.processes == 0 {
+            run_process(self, 0, &locks, &results);
+        } else if self.kill > 0 {
+            let mut seed = (std::process::id() as u64) << 20
+                | Instant::now().elapsed().subsec_nanos() as u64
+                | 1;
+            let per_process = (self.mix.buyers() / self.mix.processes).max(1) as u32;
+            let span = (self.think * per_process).max(Duration::from_millis(1));
+            let mut victims: Vec<usize> = (0..children.len()).collect();
+            for _ in 0..self.kill.min(children.len()) {
+                let i = (next_random(&mut seed) as usize) % victims.len();
+                let victim = victims.swap_remove(i);
+                let delay = span.mul_f64((next_random(&mut seed) % 1000) as f64 / 1000.0);
+                thread::sleep(delay / self.kill as u32);
+                if children[victim].1.kill().is_ok() {
+                    killed += 1;
+                }
+            }
+        }
+        let mut deaths = Vec::new();
+        for (p, child) in &children {
+            match child.join() {
+                Ok(status) if status.success() => {}
+                Ok(status) => deaths.push((*p, format!("its process ended with {status:?}"))),
+                Err(e) => deaths.push((*p, format!("its process could not be joined: {e}"))),
+            }
+        }
+        done.store(true, Ordering::Relaxed);
+        if let Some(w) = watcher {
+            let _ = w.join();
+        }
+        let mut got = std::collections::HashMap::new();
+        while let Ok((name, outcome)) = results.try_get() {
+            got.insert(name, outcome);
+        }
+        let outcomes = names
             .into_iter()
-            .enumerate()
-            .map(|(i, h)| {
-                h.join().unwrap_or_else(|_| {
-                    (
-                        format!("buyer-{i}"),
-                        Outcome::Failed("the buyer thread panicked".into()),
-                    )
-                })
+            .map(|name| {
+                let outcome = got.remove(&name).unwrap_or_else(|| {
+                    let why = deaths
+                        .iter()
+                        .find(|(p, _)| {
+                            name.starts_with(&format!("p{p}-")) || name == format!("p{p}")
+                        })
+                        .map(|(_, why)| why.clone())
+                        .unwrap_or_else(|| "no outcome was reported".into());
+                    Outcome::Failed(why)
+                });
+                (name, outcome)
             })
             .collect();
-        Ok(Report {
-            guard: self.guard,
-            start: self.tickets,
-            remaining: store.read()?,
-            outcomes,
-        })
+        self.remove_temp_files();
+        let mut report = Report::new(self.guard, self.tickets, store.read()?, outcomes);
+        report.killed = killed;
+        report.store_reads = (
+            reads.0.load(Ordering::Relaxed),
+            reads.1.load(Ordering::Relaxed),
+        );
+        Ok(report)
+    }
+
+    /// Removes temporary files that killed writers left next to the store.
+    fn remove_temp_files(&self) {
+        let (Some(dir), Some(name)) = (self.path.parent(), self.path.file_name()) else {
+            return;
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let prefix = format!(".{}.", name.to_string_lossy());
+        if let Ok(entries) = fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let n = e.file_name().to_string_lossy().into_owned();
+                if n.starts_with(&prefix) && n.ends_with(".tmp") {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
     }
 }

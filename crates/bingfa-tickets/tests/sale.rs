@@ -23,7 +23,7 @@ fn thread_lock_sells_exactly_the_tickets() {
         .buyers(100)
         .think(Duration::from_micros(200))
         .guard(Guard::ThreadLock)
-        .run_threads()
+        .run()
         .unwrap();
     assert_eq!(report.buyers(), 100);
     assert_eq!(report.sold(), 10, "{report}");
@@ -40,7 +40,7 @@ fn file_lock_sells_exactly_the_tickets() {
         .buyers(30)
         .think(Duration::from_micros(200))
         .guard(Guard::FileLock)
-        .run_threads()
+        .run()
         .unwrap();
     assert_eq!(report.sold(), 3, "{report}");
     assert_eq!(report.remaining, 0);
@@ -59,7 +59,7 @@ fn unguarded_report_is_consistent_and_says_oversold_plainly() {
         .buyers(8)
         .think(Duration::from_millis(20))
         .guard(Guard::Unguarded)
-        .run_threads()
+        .run()
         .unwrap();
     assert_eq!(report.taken(), 1, "the last write leaves 0: {report}");
     assert!(report.sold() >= 1);
@@ -78,12 +78,7 @@ fn report_check_catches_both_kinds_of_broken_counts() {
     let bought = |n: usize| -> Vec<(String, Outcome)> {
         (0..n).map(|i| (format!("b{i}"), Outcome::Bought)).collect()
     };
-    let oversold = Report {
-        guard: Guard::Unguarded,
-        start: 1,
-        remaining: 0,
-        outcomes: bought(4),
-    };
+    let oversold = Report::new(Guard::Unguarded, 1, 0, bought(4));
     assert_eq!(oversold.oversold(), 3);
     match oversold.check() {
         Err(Error::Oversold {
@@ -93,19 +88,9 @@ fn report_check_catches_both_kinds_of_broken_counts() {
         }) => {}
         other => panic!("{other:?}"),
     }
-    let vanished = Report {
-        guard: Guard::ThreadLock,
-        start: 5,
-        remaining: 2,
-        outcomes: bought(1),
-    };
+    let vanished = Report::new(Guard::ThreadLock, 5, 2, bought(1));
     assert!(matches!(vanished.check(), Err(Error::Invariant(_))));
-    let grew = Report {
-        guard: Guard::ThreadLock,
-        start: 1,
-        remaining: 2,
-        outcomes: vec![],
-    };
+    let grew = Report::new(Guard::ThreadLock, 1, 2, vec![]);
     assert!(matches!(grew.check(), Err(Error::Invariant(_))));
 }
 
