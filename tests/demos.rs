@@ -307,3 +307,37 @@ fn async_hellos_share_one_thread() {
     let out = run("async", &[]);
     assert!(out.contains("Result: one thread = true;"), "{out}");
 }
+
+#[test]
+fn tickets_oversell_without_a_lock_and_sell_one_with_it() {
+    let out = run("tickets", &[]);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("Result: no lock oversold "))
+        .expect("result line");
+    assert!(!line.starts_with("Result: no lock oversold 0;"), "{line}");
+    assert!(line.contains("process lock sold 1 of 1;"), "{line}");
+    assert!(
+        line.ends_with("1000 buyers sold 10 of 10, check ok."),
+        "{line}"
+    );
+    assert!(out.contains("OVERSOLD:"), "{out}");
+}
+
+#[test]
+fn cpu_vs_io_times_every_way() {
+    let out = run("cpu-vs-io", &[]);
+    assert!(out.contains("Result: CPU speed-up processes "), "{out}");
+    assert!(out.contains("100 green threads:"), "{out}");
+}
+
+#[test]
+fn states_shows_running_ready_and_blocked() {
+    let out = run("states", &[]);
+    assert!(
+        out.contains(
+            "Result: worker states seen: running, ready, blocked; async faster than sync = true."
+        ),
+        "{out}"
+    );
+}

@@ -1,0 +1,277 @@
+//! # Lesson 2: process states; sync and async, blocking and non-blocking
+//!
+//! `cargo xtask demo states [--quick] [--trace FILE]`
+//!
+//! The course (seed 003), in words:
+//!
+//! ```text
+//! 进程的三个状态:
+//!   就绪态: 所有程序创建时都会进入就绪态, 准备调度                  (ready)
+//!   运行态: 调度后的进程, 进入运行态                                (running)
+//!   阻塞态: 凡是遇到IO操作的进程, 都会进入阻塞态; 若IO结束必须重新进入就绪态 (blocked)
+//! 同步与异步 指的是提交任务的方式:
+//!   同步: 提交第一个任务时, 必须等待该任务执行结束后, 才能继续提交并执行第二个任务
+//!   异步: 提交第一个任务时, 不需要原地等待, 立即可以提交并执行第二个任务
+//! 阻塞与非阻塞: 阻塞: 遇到IO一定会阻塞; 非阻塞: 指的是就绪态、运行态
+//! ```
+//!
+//! The demo starts two child processes pinned to one CPU core, so that only
+//! one can run at a time: "worker" computes, then waits for IO (a pipe),
+//! then computes again; "rival" computes all along. The parent watches both
+//! in the kernel's own accounting (`/proc/PID/stat` for blocked, and
+//! `/proc/PID/schedstat`: time on the CPU versus time waiting for it) and
+//! draws their states: running, ready (waiting for the CPU), blocked.
+//! Then it shows sync vs async submission and blocking vs non-blocking calls.
+
+mod common;
+
+use std::fs;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bingfa::pool::ThreadPool;
+use bingfa::process::{Pipe, Process};
+use bingfa::trace::{Event, EventKind};
+use common::Demo;
+
+const COURSE: &str = r#"
+就绪态 ready:    created or woken, waiting for the CPU
+运行态 running:  on the CPU
+阻塞态 blocked:  waiting for IO; when the IO ends it becomes ready again
+同步 sync: submit a task and wait for it   异步 async: submit and go on at once
+阻塞 blocking: waiting for IO               非阻塞 non-blocking: ready or running
+"#;
+
+/// What the kernel says of a process over one sampling interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Running,
+    Ready,
+    Blocked,
+    Gone,
+}
+
+/// (state letter, ns on the CPU, ns waiting for the CPU).
+fn sample(pid: i32) -> Option<(char, u64, u64)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let state = stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .next()?
+        .chars()
+        .next()?;
+    let sched = fs::read_to_string(format!("/proc/{pid}/schedstat")).ok()?;
+    let mut it = sched.split_whitespace().map(|x| x.parse::<u64>().ok());
+    Some((state, it.next()??, it.next()??))
+}
+
+/// Pins the calling process to CPU 0.
+fn pin_to_one_core() {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and
+    // sched_setaffinity only read and write that local set.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+fn compute_for(d: Duration) {
+    let t = Instant::now();
+    let mut x = 0u64;
+    while t.elapsed() < d {
+        for _ in 0..10_000 {
+            x = black_box(x.wrapping_add(1));
+        }
+    }
+}
+
+fn main() {
+    bingfa::process::init();
+    let mut demo = Demo::from_args(
+        "states",
+        "Two processes on one core, watched through the kernel: running, ready, blocked.\n\
+         Then sync vs async submission and blocking vs non-blocking calls.",
+    );
+    demo.intro(
+        "Lesson 2: process states; sync and async, blocking and non-blocking",
+        COURSE,
+    );
+    let unit = demo.pause(Duration::from_millis(300));
+
+    demo.section("1. Ready, running, blocked, as the kernel sees them");
+    let (parent_end, child_end) = Pipe::<u8>::new().expect("pipe");
+    let worker = Process::builder()
+        .name("worker")
+        .fork(move || {
+            pin_to_one_core();
+            compute_for(unit * 2); // running, or ready while the rival has the core
+            let _ = child_end.recv(); // blocked: waits for IO from the parent
+            compute_for(unit); // ready, then running again
+        })
+        .expect("fork the worker");
+    let rival = Process::builder()
+        .name("rival")
+        .fork(move || {
+            pin_to_one_core();
+            compute_for(unit * 5);
+        })
+        .expect("fork the rival");
+    let procs = [
+        ("worker", worker.pid() as i32),
+        ("rival", rival.pid() as i32),
+    ];
+    let start = Instant::now();
+    let mut last: Vec<Option<(char, u64, u64)>> = procs.iter().map(|(_, p)| sample(*p)).collect();
+    let mut timeline: Vec<(Duration, usize, State)> = Vec::new();
+    let mut sent = false;
+    let tick = unit / 15;
+    let mut seen = [[false; 3]; 2];
+    while start.elapsed() < unit * 40 {
+        thread::sleep(tick);
+        let t = start.elapsed();
+        // The IO the worker waits for arrives once it has been seen blocked
+        // for a while (or after a long time, on a very busy machine).
+        let blocked_for = timeline
+            .iter()
+            .rev()
+            .find(|e| e.1 == 0)
+            .filter(|e| e.2 == State::Blocked)
+            .map(|e| t - e.0);
+        if !sent && (blocked_for.is_some_and(|b| b > unit) || t > unit * 20) {
+            parent_end.send(&1).expect("send");
+            sent = true;
+        }
+        let mut all_gone = true;
+        for (i, (_, pid)) in procs.iter().enumerate() {
+            let now = sample(*pid);
+            let state = match (last[i], now) {
+                (_, None) | (_, Some(('Z', _, _))) | (_, Some(('X', _, _))) => State::Gone,
+                (_, Some(('S', _, _))) | (_, Some(('D', _, _))) => State::Blocked,
+                (Some((_, run0, wait0)), Some((_, run1, wait1))) => {
+                    if run1 - run0 >= wait1 - wait0 {
+                        State::Running
+                    } else {
+                        State::Ready
+                    }
+                }
+                (None, Some(_)) => State::Ready,
+            };
+            if state != State::Gone {
+                all_gone = false;
+                seen[i][state as usize] = true;
+            }
+            if timeline.iter().rev().find(|e| e.1 == i).map(|e| e.2) != Some(state) {
+                timeline.push((t, i, state));
+            }
+            last[i] = now;
+        }
+        if all_gone {
+            break;
+        }
+    }
+    worker.join().expect("join");
+    rival.join().expect("join");
+
+    // The samples as recorder events: the CPU is "held" while running and
+    // "waited for" while ready; blocked is a span.
+    let mut events = Vec::new();
+    let mut push = |t: Duration, lane: &str, kind: EventKind, object: &str| {
+        events.push(Event {
+            t,
+            lane: Arc::from(lane),
+            kind,
+            object: Arc::from(object),
+        })
+    };
+    let mut prev: [Option<State>; 2] = [None, None];
+    for &(t, i, s) in &timeline {
+        let lane = procs[i].0;
+        match prev[i] {
+            Some(State::Running) => push(t, lane, EventKind::Released, "CPU"),
+            Some(State::Ready) => push(t, lane, EventKind::Unblocked, "CPU"),
+            Some(State::Blocked) => push(t, lane, EventKind::End, "blocked on IO"),
+            _ => {}
+        }
+        match s {
+            State::Running => push(t, lane, EventKind::Acquired, "CPU"),
+            State::Ready => push(t, lane, EventKind::Blocked, "CPU"),
+            State::Blocked => push(t, lane, EventKind::Begin, "blocked on IO"),
+            State::Gone => {}
+        }
+        prev[i] = Some(s);
+    }
+    demo.show_events("two processes on one core", events);
+    demo.say(
+        "Solid: running (holds the CPU). Shaded: ready (waits for the CPU: on one core, one\n\
+         process runs while the other is ready, and the scheduler swaps them). A span:\n\
+         blocked, the worker waiting for the pipe; when the data came it was ready again,\n\
+         and ran when the scheduler gave it the core.",
+    );
+    let names = ["running", "ready", "blocked"];
+    let worker_states: Vec<&str> = (0..3).filter(|&s| seen[0][s]).map(|s| names[s]).collect();
+    println!("  the worker was seen: {}", worker_states.join(", "));
+
+    demo.section("2. Sync and async: how a task is submitted");
+    let pool = ThreadPool::new(2);
+    let task = move || {
+        thread::sleep(unit / 3);
+        42
+    };
+    let t = Instant::now();
+    let a = pool.submit(task).expect("submit").result().expect("a");
+    let b = pool.submit(task).expect("submit").result().expect("b");
+    let sync_took = t.elapsed();
+    println!(
+        "  sync: submit, wait for the result, then submit the next: {a}, {b} in {sync_took:.1?}"
+    );
+    let t = Instant::now();
+    let fa = pool.submit(task).expect("submit");
+    let fb = pool.submit(task).expect("submit");
+    println!(
+        "  async: both submitted after {:.1?}; the caller went on at once",
+        t.elapsed()
+    );
+    let (a, b) = (fa.result().expect("a"), fb.result().expect("b"));
+    let async_took = t.elapsed();
+    println!("         results {a}, {b} collected after {async_took:.1?}");
+
+    demo.section("3. Blocking and non-blocking calls");
+    let q: bingfa::queue::Queue<u8> = bingfa::queue::Queue::unbounded();
+    let t = Instant::now();
+    let nb = q.try_get();
+    println!(
+        "  non-blocking: try_get() on an empty queue returned {nb:?} after {:.1?}",
+        t.elapsed()
+    );
+    let q2 = q.clone();
+    let feeder = thread::spawn(move || {
+        thread::sleep(unit / 3);
+        q2.put(7).expect("open");
+    });
+    let t = Instant::now();
+    let got = q.get().expect("open");
+    println!(
+        "  blocking: get() waited {:.1?} until another thread put {got}",
+        t.elapsed()
+    );
+    feeder.join().expect("feeder");
+
+    demo.section("What to remember");
+    demo.say(
+        "A process is ready (wants the CPU), running (has it) or blocked (waits for IO, and\n\
+         does not compete for the CPU until the IO ends). Sync vs async is about submitting:\n\
+         wait for each task, or hand it over and go on. Blocking vs non-blocking is about a\n\
+         call: wait until it can be done, or return at once and say so.",
+    );
+    println!(
+        "\nResult: worker states seen: {}; async faster than sync = {}.",
+        worker_states.join(", "),
+        async_took < sync_took
+    );
+    demo.finish();
+    if worker_states.len() != 3 || async_took >= sync_took {
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,191 @@
+//! # Lesson 9: many processes buy the last ticket
+//!
+//! `cargo xtask demo tickets [--quick] [--trace FILE]`
+//!
+//! The course's Python (seed 003):
+//!
+//! ```python
+//! import json, time
+//! from multiprocessing import Process, Lock
+//! def search(user):
+//!     with open('data.json', 'r', encoding='utf-8') as f:
+//!         dic = json.load(f)
+//!     print(f'用户{user} 查看余票,还剩{dic.get("ticket_num")}...')
+//! def buy(user):
+//!     with open('data.json', 'r', encoding='utf-8') as f:
+//!         dic = json.load(f)
+//!     time.sleep(0.1)
+//!     if dic['ticket_num'] > 0:
+//!         dic['ticket_num'] -= 1
+//!         with open('data.json', 'w', encoding='utf-8') as f:
+//!             json.dump(dic, f)
+//!         print(f'用户{user} 抢票成功!')
+//!     else:
+//!         print(f'用户{user} 抢票失败')
+//! def run(user, mutex):
+//!     search(user)
+//!     mutex.acquire()          # the fix: 进程互斥锁
+//!     buy(user)
+//!     mutex.release()
+//! if __name__ == '__main__':
+//!     mutex = Lock()
+//!     for i in range(10):
+//!         p = Process(target=run, args=(f'用户{i}', mutex))
+//!         p.start()
+//! ```
+//!
+//! `data.json` holds `{"ticket_num": 1}`. Without the lock, all ten buyers
+//! read 1 during the others' 0.1 s of thinking, and all of them are told
+//! they got it. With a process lock, read-think-write is one step, and
+//! exactly one buyer gets the ticket. The store, the buyers and the report
+//! are `bingfa::tickets`.
+
+mod common;
+
+use std::time::Duration;
+
+use bingfa::tickets::{Guard, Report, Sale};
+use common::Demo;
+
+const PYTHON: &str = r#"
+def buy(user):
+    dic = json.load(open('data.json'))      # {"ticket_num": 1}
+    time.sleep(0.1)                          # think: the others read 1 too
+    if dic['ticket_num'] > 0:
+        dic['ticket_num'] -= 1
+        json.dump(dic, open('data.json', 'w'))
+        print(f'用户{user} 抢票成功!')
+def run(user, mutex):
+    search(user)
+    mutex.acquire(); buy(user); mutex.release()   # without these two: oversold
+for i in range(10):
+    Process(target=run, args=(f'用户{i}', mutex)).start()
+"#;
+
+fn show(report: &Report) {
+    let yes: Vec<&str> = report
+        .outcomes
+        .iter()
+        .filter(|(_, o)| *o == bingfa::tickets::Outcome::Bought)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    println!(
+        "  told \"抢票成功!\" (got it): {}",
+        if yes.is_empty() {
+            "nobody".into()
+        } else {
+            yes.join(", ")
+        }
+    );
+    println!("  {report}");
+}
+
+fn main() {
+    bingfa::process::init();
+    let mut demo = Demo::from_args(
+        "tickets",
+        "Ten processes buy the last ticket from data.json: oversold without a lock, exactly\n\
+         one with a process lock; a thread lock does not help processes; 1000 buyers.",
+    );
+    demo.intro("Lesson 9: many processes buy the last ticket", PYTHON);
+    let think = demo.pause(Duration::from_millis(100));
+    let dir = std::env::temp_dir().join(format!("bingfa-demo-tickets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let sale = Sale::new(dir.join("data.json")).tickets(1).think(think);
+    println!("  data.json: {}", dir.join("data.json").display());
+
+    demo.section("1. Ten processes, no lock");
+    let racy = sale
+        .clone()
+        .mix(10, 0, 0)
+        .guard(Guard::Unguarded)
+        .run()
+        .expect("the sale ran");
+    show(&racy);
+
+    demo.section("2. Ten processes, a process lock (multiprocessing.Lock)");
+    let locked = sale
+        .clone()
+        .mix(10, 0, 0)
+        .guard(Guard::ProcessLock)
+        .run()
+        .expect("the sale ran");
+    show(&locked);
+
+    demo.section("3. Ten processes, a thread lock: the wrong kind of lock");
+    demo.say(
+        "A threading.Lock lives in one process's memory; each process gets its own copy at\n\
+         fork, so every buyer takes a different lock, and nothing is guarded.\n",
+    );
+    let wrong = sale
+        .clone()
+        .mix(10, 0, 0)
+        .guard(Guard::ThreadLock)
+        .run()
+        .expect("the sale ran");
+    show(&wrong);
+
+    demo.section("4. The race, seen: ten threads without and with a lock");
+    demo.record();
+    let threads_racy = sale
+        .clone()
+        .buyers(10)
+        .guard(Guard::Unguarded)
+        .run()
+        .expect("the sale ran");
+    demo.show("ten buyer threads, no lock");
+    show(&threads_racy);
+    demo.say("Every \"buy\" bar overlaps the others: each buyer read 1 before anyone wrote 0.");
+    demo.record();
+    let threads_locked = sale
+        .clone()
+        .buyers(10)
+        .guard(Guard::ThreadLock)
+        .run()
+        .expect("the sale ran");
+    demo.show("ten buyer threads, a thread lock");
+    show(&threads_locked);
+    demo.say("One holder at a time: the first buyer writes 0 before the next one reads.");
+
+    demo.section("5. A thousand buyers: 10 processes x 4 threads x 25 green threads, 10 tickets");
+    let big = Sale::new(dir.join("data.json"))
+        .tickets(10)
+        .mix(10, 4, 25)
+        .think(think / 100)
+        .guard(Guard::ProcessLock)
+        .watch_store(true)
+        .run()
+        .expect("the sale ran");
+    println!("  {big}");
+    println!(
+        "  a watcher read data.json {} times during the sale: {} corrupt reads (every write goes\n  through a temporary file and a rename)",
+        big.store_reads.0, big.store_reads.1
+    );
+
+    demo.section("What to remember");
+    demo.say(
+        "Read, think, write on shared data is a race, between processes as between threads.\n\
+         A lock makes it one step, but it must be shared by everyone who races: a process\n\
+         lock (or a file lock) for processes, a thread lock for threads of one process, a\n\
+         green lock for green threads of one hub. bingfa::tickets layers them for a mix.",
+    );
+    println!(
+        "\nResult: no lock oversold {}; process lock sold {} of 1; thread lock across processes oversold {}; 1000 buyers sold {} of 10, check {}.",
+        racy.oversold(),
+        locked.sold(),
+        wrong.oversold(),
+        big.sold(),
+        if big.check().is_ok() { "ok" } else { "FAILED" }
+    );
+    demo.finish();
+    std::fs::remove_dir_all(&dir).ok();
+    let ok = racy.oversold() > 0
+        && locked.sold() == 1
+        && locked.check().is_ok()
+        && threads_locked.check().is_ok()
+        && big.sold() == 10
+        && big.check().is_ok();
+    if !ok {
+        std::process::exit(1);
+    }
+}
