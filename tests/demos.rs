@@ -341,3 +341,15 @@ fn states_shows_running_ready_and_blocked() {
         "{out}"
     );
 }
+
+#[test]
+fn echo_serves_every_mode_without_errors() {
+    let out = run("echo", &["--clients", "20", "--seconds", "0.2"]);
+    assert!(
+        out.contains(
+            "Result: served thread, process, green, hybrid, green, blocking with 0 errors."
+        ),
+        "{out}"
+    );
+    assert!(out.contains("round trips/s"), "{out}");
+}
