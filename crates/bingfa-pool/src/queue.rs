@@ -1,7 +1,16 @@
-//! The pool's job queue: a lock-free FIFO injector that submitters push
-//! to, a local FIFO per worker that takes jobs from it in batches, and
-//! stealing between workers (crossbeam-deque, as rayon does), plus the
-//! protocol by which idle workers sleep.
+//! The pool's job queue: a FIFO injector that submitters push to, a local
+//! FIFO per worker that takes jobs from it in batches, and stealing between
+//! workers (crossbeam-deque, as rayon does), plus the protocol by which idle
+//! workers sleep.
+//!
+//! The injector is a crossbeam-deque `Worker` behind a mutex: submitters
+//! take the (usually uncontended) lock to push, and the pool's workers steal
+//! from it without the lock, in batches. Unlike crossbeam's `Injector`,
+//! whose 63-slot blocks are allocated by the producer and freed by the
+//! consumer, its ring buffer is reused, so a submit allocates nothing in the
+//! queue and no worker frees memory into the submitter's malloc arena (with
+//! glibc that cross-thread free took the arena lock, and every new block was
+//! a large request that consolidated the arena's fast bins).
 //!
 //! Batches cut the traffic on the injector's shared cache lines: a worker
 //! takes up to half of what is queued in one step. A worker whose local
@@ -9,30 +18,40 @@
 //! worker steals from its siblings' batches, so no job waits behind a busy
 //! worker while another is free.
 //!
-//! A worker that finds no job spins briefly (a few microseconds, without
-//! `yield_now`, which on a loaded machine hands the CPU to other
-//! processes for a whole time slice), then registers as a sleeper and
-//! parks. A producer wakes a sleeper only when one is registered and no
-//! worker is awake looking for work, so a busy pool submits without
-//! system calls. The check is Dekker's: the producer
-//! pushes and then reads the sleeper count, the worker raises the count and
-//! then looks at the queues, both sequentially consistent, so at least one
-//! of them sees the other and no job is left with every worker asleep.
+//! A worker that finds no job spins briefly, then yields its CPU a number of
+//! times (as rayon's workers do) while it keeps looking, and only then
+//! registers as a sleeper and parks. While it is awake and looking, a
+//! producer wakes nobody, so a steady stream of small tasks costs no system
+//! call per task: without the yielding phase, workers that drained the queue
+//! went to sleep within microseconds and the submitter paid a futex wake for
+//! a large share of its submissions. A producer wakes a sleeper only when one
+//! is registered and no worker is awake looking for work. The check is
+//! Dekker's: the producer pushes and then reads the sleeper count, the
+//! worker raises the count and then looks at the queues, both sequentially
+//! consistent, so at least one of them sees the other and no job is left
+//! with every worker asleep.
 
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::thread::{self, Thread};
 
-use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+use crossbeam_deque::{Steal, Stealer, Worker};
 
 /// Rounds of busy spinning (with exponential backoff) before yielding.
 const SPIN_ROUNDS: u32 = 7;
+/// Rounds of `yield_now` after spinning, before going to sleep (rayon's
+/// `ROUNDS_UNTIL_SLEEPY` is also 32).
+const YIELD_ROUNDS: u32 = 32;
 
 /// A multi-producer FIFO served by a fixed set of workers.
 pub(crate) struct JobQueue<T> {
-    injector: Injector<T>,
+    /// Where submitters push (under the lock); `injector_stealer` is its
+    /// lock-free consumer end.
+    injector: Mutex<Worker<T>>,
+    injector_stealer: Stealer<T>,
     stealers: Vec<Stealer<T>>,
-    /// Set by [`close`](Self::close): workers exit once no job is left.
+    /// Set by [`close`](Self::close), under the injector's lock: pushes are
+    /// refused, and workers exit once no job is left.
     closed: AtomicBool,
     /// How many workers are looking for a job, awake.
     searching: AtomicUsize,
@@ -48,8 +67,10 @@ impl<T> JobQueue<T> {
     /// A queue for `workers` workers, and each worker's local batch.
     pub(crate) fn new(workers: usize) -> (Self, Vec<Local<T>>) {
         let locals: Vec<_> = (0..workers).map(|_| Worker::new_fifo()).collect();
+        let injector = Worker::new_fifo();
         let q = JobQueue {
-            injector: Injector::new(),
+            injector_stealer: injector.stealer(),
+            injector: Mutex::new(injector),
             stealers: locals.iter().map(Worker::stealer).collect(),
             closed: AtomicBool::new(false),
             searching: AtomicUsize::new(0),
@@ -59,10 +80,26 @@ impl<T> JobQueue<T> {
         (q, locals.into_iter().map(Local).collect())
     }
 
-    /// Appends `item` and wakes a sleeping worker if there is one.
-    pub(crate) fn push(&self, item: T) {
-        self.injector.push(item);
+    /// Appends `item` and wakes a sleeping worker if there is one; gives
+    /// `item` back if the queue is closed.
+    ///
+    /// The closed flag is checked under the injector's lock, which
+    /// [`close`](Self::close) also takes to set it: every push either lands
+    /// before the close (and is seen by the workers' last look) or is
+    /// refused, without a counter of pushes in flight.
+    pub(crate) fn push(&self, item: T) -> Result<(), T> {
+        {
+            // A panic cannot happen while the lock is held (a push only
+            // allocates, and an allocation failure aborts), so poisoning is
+            // impossible; recover from it all the same.
+            let injector = self.injector.lock().unwrap_or_else(|e| e.into_inner());
+            if self.closed.load(Ordering::Relaxed) {
+                return Err(item);
+            }
+            injector.push(item);
+        }
         self.notify();
+        Ok(())
     }
 
     /// Wakes one sleeping worker if one is registered and no worker is
@@ -74,10 +111,14 @@ impl<T> JobQueue<T> {
         }
     }
 
-    /// Lets the workers exit once every queued job is taken, and wakes the
-    /// sleeping ones. Push nothing after this.
+    /// Refuses further pushes, lets the workers exit once every queued job
+    /// is taken, and wakes the sleeping ones. Calling it again does nothing
+    /// more.
     pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
+        {
+            let _injector = self.injector.lock().unwrap_or_else(|e| e.into_inner());
+            self.closed.store(true, Ordering::SeqCst);
+        }
         let sleepers = std::mem::take(&mut *self.lock());
         self.idle.store(0, Ordering::SeqCst);
         sleepers.iter().for_each(Thread::unpark);
@@ -88,7 +129,7 @@ impl<T> JobQueue<T> {
     pub(crate) fn steal_any(&self) -> Option<T> {
         loop {
             let mut retry = false;
-            for s in std::iter::once(self.injector.steal())
+            for s in std::iter::once(self.injector_stealer.steal())
                 .chain(self.stealers.iter().map(Stealer::steal))
             {
                 match s {
@@ -108,7 +149,7 @@ impl<T> JobQueue<T> {
     fn find_work(&self, local: &Local<T>) -> Option<T> {
         loop {
             let mut retry = false;
-            match self.injector.steal_batch_and_pop(&local.0) {
+            match self.injector_stealer.steal_batch_and_pop(&local.0) {
                 Steal::Success(item) => return Some(item),
                 Steal::Retry => retry = true,
                 Steal::Empty => {}
@@ -127,7 +168,7 @@ impl<T> JobQueue<T> {
     }
 
     fn is_empty(&self) -> bool {
-        self.injector.is_empty() && self.stealers.iter().all(Stealer::is_empty)
+        self.injector_stealer.is_empty() && self.stealers.iter().all(Stealer::is_empty)
     }
 
     /// The worker's next job, sleeping while there is none; `None` once
@@ -157,6 +198,10 @@ impl<T> JobQueue<T> {
                 for _ in 0..1 << round {
                     std::hint::spin_loop();
                 }
+                round += 1;
+            } else if round < SPIN_ROUNDS + YIELD_ROUNDS {
+                // Still searching: producers wake nobody meanwhile.
+                thread::yield_now();
                 round += 1;
             } else {
                 self.searching.fetch_sub(1, Ordering::SeqCst);
@@ -206,7 +251,14 @@ impl<T> JobQueue<T> {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Thread>> {
+    fn lock(&self) -> MutexGuard<'_, Vec<Thread>> {
         self.sleepers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<T> JobQueue<T> {
+    /// Whether [`close`](Self::close) has been called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
     }
 }

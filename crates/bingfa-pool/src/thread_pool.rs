@@ -122,28 +122,8 @@ impl Drop for JobRef {
     }
 }
 
-/// Keeps a value on cache lines of its own (128 bytes: two lines, as
-/// adjacent-line prefetchers pull pairs).
-#[repr(align(128))]
-struct CachePadded<T>(T);
-
-impl<T> std::ops::Deref for CachePadded<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
-/// `Shared::state`: the shutdown flag and the count of `submit` calls in
-/// flight above it.
-const SHUTDOWN: usize = 1;
-const SUBMITTER: usize = 2;
-
 struct Shared {
     queue: JobQueue<JobRef>,
-    /// Written by every `submit`: on a cache line of its own, so that the
-    /// workers' reads of the fields below do not bounce it.
-    state: CachePadded<AtomicUsize>,
     /// Set once, by the first worker whose initializer panicked.
     broken: OnceLock<String>,
     /// Workers still running, and the condvar `shutdown(wait)` sleeps on.
@@ -168,23 +148,13 @@ impl Shared {
             .map(|m| Error::BrokenPool { message: m.clone() })
     }
 
-    /// Enqueues a job unless the pool is shut down or broken.
+    /// Enqueues a job unless the pool is shut down or broken. A refused
+    /// job is dropped, which cancels its future.
     fn send(&self, job: JobRef) -> Result<(), Error> {
-        let s = self.state.fetch_add(SUBMITTER, Ordering::Acquire);
-        let refused = if s & SHUTDOWN != 0 {
-            Some(Error::Shutdown)
-        } else {
-            self.broken_error()
-        };
-        let result = match refused {
-            Some(e) => Err(e),
-            None => {
-                self.queue.push(job);
-                Ok(())
-            }
-        };
-        self.state.fetch_sub(SUBMITTER, Ordering::Release);
-        result
+        if let Some(e) = self.broken_error() {
+            return Err(e);
+        }
+        self.queue.push(job).map_err(|_| Error::Shutdown)
     }
 
     fn worker_loop(
@@ -312,7 +282,6 @@ impl Builder {
         let (queue, locals) = JobQueue::new(n);
         let shared = Arc::new(Shared {
             queue,
-            state: CachePadded(AtomicUsize::new(0)),
             broken: OnceLock::new(),
             alive: Mutex::new(0),
             exited: Condvar::new(),
@@ -410,7 +379,7 @@ impl ThreadPool {
 
     /// Whether `shutdown` has been called (or the pool is being dropped).
     pub fn is_shutdown(&self) -> bool {
-        self.shared.state.load(Ordering::Acquire) & SHUTDOWN != 0
+        self.shared.queue.is_closed()
     }
 
     /// Queues `f` to run on a worker and returns its future. If `f`
@@ -533,18 +502,10 @@ impl ThreadPool {
     /// Python: `ThreadPoolExecutor.shutdown(wait=True, cancel_futures=False)`.
     #[doc(alias = "cancel_futures")]
     pub fn shutdown(&self, wait: bool, cancel_pending: bool) {
-        let s = self.shared.state.fetch_or(SHUTDOWN, Ordering::AcqRel);
-        if s & SHUTDOWN == 0 {
-            // Let the submissions that passed the check finish enqueueing,
-            // so that every task is queued before the queue closes.
-            while self.shared.state.load(Ordering::Acquire) != SHUTDOWN {
-                thread::yield_now();
-            }
-            if cancel_pending {
-                self.shared.cancel_queued();
-            }
-            self.shared.queue.close();
-        } else if cancel_pending {
+        // Closing refuses new submissions at once; the submissions that
+        // got in before it are queued, and run or are cancelled below.
+        self.shared.queue.close();
+        if cancel_pending {
             self.shared.cancel_queued();
         }
         if wait {
