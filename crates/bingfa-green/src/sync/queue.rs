@@ -273,7 +273,6 @@ mod loom_tests {
     /// A bounded queue of one between two OS threads: every item arrives,
     /// in order, with the putter blocking on a full queue.
     #[test]
-    #[ignore = "loom reports a deadlock with 2 preemptions (passes with 0): under investigation, see the crate's report"]
     fn loom_queue_bounded_handoff() {
         loom::model(|| {
             let q = Arc::new(Queue::bounded(1));
@@ -290,7 +289,6 @@ mod loom_tests {
 
     /// Close wakes a blocked getter.
     #[test]
-    #[ignore = "loom reports a deadlock with 2 preemptions (passes with 0): under investigation, see the crate's report"]
     fn loom_queue_close_wakes_getter() {
         loom::model(|| {
             let q: Arc<Queue<u8>> = Arc::new(Queue::new());

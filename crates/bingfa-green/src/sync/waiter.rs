@@ -12,15 +12,16 @@ use std::time::Instant;
 
 use bingfa_sync::raw::atomic::{AtomicBool, Ordering};
 use bingfa_sync::raw::cell::UnsafeCell;
-use bingfa_sync::raw::{park, Deadline, SpinWait};
+use bingfa_sync::raw::{park, Deadline, RawMutex};
 
 use crate::remote::{Msg, Remote};
 use crate::sched::{self, Token, Woke};
 
-/// State behind a short spin lock (a few instructions are ever done under
-/// it: push or pop a waiter, flip a flag). Never held across a switch.
+/// State behind a short spin-then-park lock ([`RawMutex`]). Only a few
+/// instructions are ever done under it (push or pop a waiter, flip a
+/// flag), and it is never held across a switch.
 pub(crate) struct Locked<T> {
-    locked: AtomicBool,
+    raw: RawMutex,
     data: UnsafeCell<T>,
 }
 
@@ -33,7 +34,7 @@ unsafe impl<T: Send> Sync for Locked<T> {}
 impl<T> Locked<T> {
     pub(crate) fn new(v: T) -> Self {
         Locked {
-            locked: AtomicBool::new(false),
+            raw: RawMutex::new(),
             data: UnsafeCell::new(v),
         }
     }
@@ -41,34 +42,44 @@ impl<T> Locked<T> {
     /// Runs `f` with the state locked. `f` must not switch green threads
     /// or block.
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        let mut spin = SpinWait::new();
-        while self
-            .locked
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            if !spin.spin() {
-                bingfa_sync::raw::yield_now();
-            }
-        }
-        struct Unlock<'a>(&'a AtomicBool);
+        self.raw.lock();
+        struct Unlock<'a>(&'a RawMutex);
         impl Drop for Unlock<'_> {
             fn drop(&mut self) {
-                self.0.store(false, Ordering::Release);
+                // SAFETY: locked just above by this thread, unlocked once.
+                unsafe { self.0.unlock() };
             }
         }
-        let _u = Unlock(&self.locked);
+        let _u = Unlock(&self.raw);
         // SAFETY: the lock is held, so this is the only access.
         self.data.with_mut(|p| f(unsafe { &mut *p }))
     }
 }
 
-/// A plain OS thread's wake-up flag.
+/// A plain OS thread's wake-up flag. One-shot: it starts clear, `set`
+/// sets it once, and it is never cleared; [`wait_until`] makes a fresh one
+/// for every wait.
+///
+/// Only plain loads and stores touch the flag, never a read-modify-write.
+/// (An earlier version cleared it with `swap(false)` on entry to `wait`.
+/// That was correct on real hardware but pointless for a one-shot flag, and
+/// loom 0.7 does not keep an RMW atomic against a concurrent plain store
+/// (tokio-rs/loom#254, #389): it let the setter's `store(true)` fall between
+/// the swap's read and write, so the park's `validate` load then read the
+/// swap's stale `false` even though the store happened before it through
+/// the parking lot's lock. Loom reported that impossible execution as a
+/// lost wake-up (a deadlock) once preemptions were allowed.)
 pub(crate) struct ThreadSignal {
     flag: AtomicBool,
 }
 
 impl ThreadSignal {
+    fn new() -> Self {
+        ThreadSignal {
+            flag: AtomicBool::new(false),
+        }
+    }
+
     fn key(&self) -> usize {
         &self.flag as *const AtomicBool as usize
     }
@@ -80,14 +91,18 @@ impl ThreadSignal {
         unsafe { park::unpark_all(self.key(), 0) };
     }
 
-    /// Waits for `set` or `deadline`.
-    fn wait(&self, deadline: Option<Instant>) {
-        if self.flag.swap(false, Ordering::Acquire) {
-            return;
+    /// Waits for `set` or `deadline`; true if the deadline ended it. No
+    /// lost wake-up: `set` stores the flag before it takes the parking
+    /// lot's queue lock, and `park` checks the flag under that lock, so
+    /// either `park` sees the flag and does not sleep, or `set` finds this
+    /// thread parked and wakes it.
+    fn wait(&self, deadline: Option<Instant>) -> bool {
+        if self.flag.load(Ordering::Acquire) {
+            return false;
         }
         let d = deadline.and_then(|d| Deadline::after(d.saturating_duration_since(Instant::now())));
         // SAFETY: own key; the callbacks neither panic nor park.
-        unsafe {
+        let r = unsafe {
             park::park(
                 self.key(),
                 || !self.flag.load(Ordering::Acquire),
@@ -97,7 +112,7 @@ impl ThreadSignal {
                 d,
             )
         };
-        self.flag.store(false, Ordering::Relaxed);
+        r == park::ParkResult::TimedOut
     }
 }
 
@@ -120,9 +135,7 @@ impl Waiter {
                 hub: s.id,
                 tok: s.token(),
             },
-            _ => Waiter::Thread(Arc::new(ThreadSignal {
-                flag: AtomicBool::new(false),
-            })),
+            _ => Waiter::Thread(Arc::new(ThreadSignal::new())),
         }
     }
 
@@ -143,11 +156,10 @@ impl Waiter {
         }
     }
 
-    fn block(&self, deadline: Option<Instant>) {
+    /// Sleeps until woken or `deadline`; true if the deadline ended it.
+    fn block(&self, deadline: Option<Instant>) -> bool {
         match self {
-            Waiter::Green { .. } => {
-                sched::sched("green wait").park(deadline);
-            }
+            Waiter::Green { .. } => sched::sched("green wait").park(deadline) == Woke::TimedOut,
             Waiter::Thread(sig) => sig.wait(deadline),
         }
     }
@@ -243,6 +255,10 @@ pub(crate) fn wait_until<S, R>(
         list: &list,
         id: None,
     };
+    // Set when the last sleep ended by its deadline. It decides "timed
+    // out" together with the clock: under loom the clock never moves and
+    // only the park's own timeout (`clock::advance`) ends a timed wait.
+    let mut timed_out = false;
     loop {
         let me = Waiter::current();
         let step = lock.with(|s| {
@@ -252,7 +268,7 @@ pub(crate) fn wait_until<S, R>(
             if let Some(r) = ready(s) {
                 return Err(Some(r));
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if timed_out || deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(None);
             }
             let waiter = match &me {
@@ -268,7 +284,7 @@ pub(crate) fn wait_until<S, R>(
         });
         match step {
             Err(r) => return r,
-            Ok(()) => me.block(deadline),
+            Ok(()) => timed_out = me.block(deadline),
         }
     }
 }
@@ -281,7 +297,6 @@ mod loom_tests {
     /// A thread that waits and one that sets: the waiter always sees the
     /// state change (no lost wake-up between its check and its sleep).
     #[test]
-    #[ignore = "loom reports a deadlock with 2 preemptions (passes with 0): under investigation, see the crate's report"]
     fn loom_waitlist_no_lost_wakeup() {
         loom::model(|| {
             let st = Arc::new(Locked::new((false, WaitList::default())));
@@ -304,7 +319,6 @@ mod loom_tests {
     /// Two waiters for one token handed over by a third thread: exactly
     /// one gets it, and after a second token both are done.
     #[test]
-    #[ignore = "loom reports a deadlock with 2 preemptions (passes with 0): under investigation, see the crate's report"]
     fn loom_waitlist_handoff_one_at_a_time() {
         loom::model(|| {
             let st = Arc::new(Locked::new((0usize, WaitList::default())));
@@ -341,6 +355,66 @@ mod loom_tests {
             assert_eq!(w.join().unwrap(), Some(()));
             giver.join().unwrap();
             assert_eq!(st.with(|s| s.0), 0);
+        });
+    }
+
+    /// A timed waiter and an untimed one compete for a token while the
+    /// clock may fire the timed wait at any point: the token is never lost
+    /// (a timed-out waiter that was already handed the wake-up takes the
+    /// token or leaves it to the other) and never taken twice.
+    #[test]
+    fn loom_waitlist_timeout_keeps_token() {
+        loom::model(|| {
+            type St = Locked<(usize, WaitList)>;
+            let take = |st: &St, deadline: Option<Instant>| {
+                wait_until(
+                    st,
+                    deadline,
+                    |s| &mut s.1,
+                    |s| {
+                        if s.0 > 0 {
+                            s.0 -= 1;
+                            Some(())
+                        } else {
+                            None
+                        }
+                    },
+                )
+            };
+            let give = |st: &St| {
+                let w = st.with(|s| {
+                    s.0 += 1;
+                    s.1.pop()
+                });
+                if let Some(w) = w {
+                    w.wake();
+                }
+            };
+            let st = Arc::new(Locked::new((0usize, WaitList::default())));
+            let far = Instant::now() + std::time::Duration::from_secs(3600);
+            let a_done = Arc::new(AtomicBool::new(false));
+            let (sa, sb, ad) = (st.clone(), st.clone(), a_done.clone());
+            let a = loom::thread::spawn(move || {
+                let r = take(&sa, Some(far));
+                ad.store(true, Ordering::Release);
+                r
+            });
+            let b = loom::thread::spawn(move || take(&sb, None));
+            // The timeout may fire before or after the token comes; the
+            // clock keeps moving until the timed wait is over, so it times
+            // out unless it gets the token first.
+            bingfa_sync::raw::clock::advance();
+            give(&st);
+            while !a_done.load(Ordering::Acquire) {
+                bingfa_sync::raw::clock::advance();
+                loom::thread::yield_now();
+            }
+            if a.join().unwrap().is_some() {
+                // The timed waiter won the token: give the other its own.
+                give(&st);
+            }
+            assert_eq!(b.join().unwrap(), Some(()));
+            assert_eq!(st.with(|s| s.0), 0, "a token was lost or duplicated");
         });
     }
 }
