@@ -2,7 +2,8 @@
 //!
 //! Executors and futures with the semantics of Python's
 //! `concurrent.futures`: a [`ThreadPool`] that runs closures on worker
-//! threads and hands back [`Future`]s, plus [`as_completed`] and [`wait`]
+//! threads and hands back [`Future`]s, a [`ProcessPool`] that does the same
+//! with functions in worker processes, plus [`as_completed`] and [`wait`]
 //! for many futures at once.
 //!
 //! ```
@@ -49,13 +50,45 @@
 //!
 //! ## One API for threads and processes
 //!
-//! The process pool (in a later part of this crate) has the same methods as
-//! [`ThreadPool`]: `submit`, `map`, `map_chunked`, `shutdown(wait,
-//! cancel_pending)`, drop = shutdown and wait; and it returns the same
-//! [`Future`], completed through a [`Completer`] by its result-reader
-//! thread. Its tasks are a `fn(A) -> R` with serializable arguments instead
-//! of a closure, and a worker process that dies mid-task fails only that
-//! future, with [`Error::WorkerDied`].
+//! [`ProcessPool`] has the same methods as [`ThreadPool`]: `submit`, `map`,
+//! `map_chunked`, `shutdown(wait, cancel_pending)`, drop = shutdown and
+//! wait; and it returns the same [`Future`], completed through a
+//! [`Completer`] by the parent's handler threads. Its tasks are a
+//! `fn(A) -> R` (a closure that captures nothing coerces to one) with a
+//! serde-serializable argument and result, instead of a closure. A worker
+//! process that dies mid-task fails only that future, with
+//! [`Error::WorkerDied`] (pid and signal), and is replaced; Python instead
+//! breaks the whole pool (`BrokenProcessPool`).
+//!
+//! ```
+//! use bingfa_pool::{Error, ProcessPool};
+//!
+//! fn cube(x: i64) -> i64 {
+//!     x * x * x
+//! }
+//!
+//! let pool = ProcessPool::builder()
+//!     .max_workers(2)
+//!     .max_tasks_per_child(100)
+//!     .build()
+//!     .unwrap();
+//! assert_eq!(pool.submit(cube, 3).unwrap().result(), Ok(27));
+//! let cubes: Vec<i64> = pool.map(cube, 1..=4).unwrap().map(Result::unwrap).collect();
+//! assert_eq!(cubes, [1, 8, 27, 64]);
+//!
+//! // A task that kills its own worker: only its future fails.
+//! let dies = pool
+//!     .submit(|(): ()| -> i64 { std::process::abort() }, ())
+//!     .unwrap();
+//! assert!(matches!(dies.result(), Err(Error::WorkerDied { signal: Some(6), .. })));
+//! assert_eq!(pool.submit(cube, 2).unwrap().result(), Ok(8));
+//! ```
+//!
+//! Workers start by fork by default ([`StartMethod::Fork`]), or by running
+//! the executable again ([`StartMethod::Spawn`], safe when other threads of
+//! the program may hold locks the tasks need); a program that uses spawn
+//! calls [`init`] first thing in `main` (a test crate:
+//! [`enable_test_support!`]).
 //!
 //! ## Broken pools
 //!
@@ -78,6 +111,12 @@
 //!   leaving Python's `with` block is.
 //! - `submit` requires `R: Sync` as well as `Send`, because every handle of
 //!   a future may borrow the value from its own thread.
+//! - The process pool: a dead worker fails one future with
+//!   [`Error::WorkerDied`] and is replaced (Python breaks the pool); an
+//!   argument or result that cannot be serialized fails its future with
+//!   [`Error::Panicked`] saying so (Python sets the pickling error on the
+//!   future); `max_tasks_per_child` works with fork too; functions travel
+//!   as offsets within the executable, not by name as pickle sends them.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
