@@ -2,6 +2,9 @@
 //!
 //! `cargo xtask demo pool [--quick] [--trace FILE]`
 //!
+//! (The course shows `ThreadPoolExecutor`; `ProcessPoolExecutor` has the same
+//! API with worker processes, shown in part 3.)
+//!
 //! The course's Python (seed 003):
 //!
 //! ```python
@@ -34,7 +37,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bingfa::pool::ThreadPool;
+use bingfa::pool::{Error, ProcessPool, ThreadPool};
 use bingfa::trace::{record, EventKind};
 use common::Demo;
 
@@ -50,7 +53,20 @@ for line in range(5):
 pool.shutdown()
 "#;
 
+/// A task for the process pool: the square, and the pid that computed it.
+fn square_in_worker(x: u64) -> (u64, u32) {
+    (x * x, std::process::id())
+}
+
+/// A task whose worker process dies (as if killed) in the middle.
+fn die_in_worker((): ()) -> u64 {
+    // SAFETY: raise() only sends a signal to this very process.
+    unsafe { libc::raise(libc::SIGKILL) };
+    0
+}
+
 fn main() {
+    bingfa::process::init();
     let mut demo = Demo::from_args(
         "pool",
         "A thread pool runs the course's tasks with done-callbacks; then 12 tasks on 3 workers\n\
@@ -152,6 +168,45 @@ fn main() {
          one task after another."
     ));
 
+    demo.section("3. ProcessPoolExecutor: the same API, worker processes");
+    demo.say(
+        "Tasks are plain functions with serde arguments and results; each runs in one of the\n\
+         pool's worker processes (pids below). A worker killed in the middle of a task fails\n\
+         only that task's future, and the pool replaces it (Python breaks the whole pool).\n",
+    );
+    let ppool = ProcessPool::builder()
+        .max_workers(2)
+        .build()
+        .expect("start the process pool");
+    let pids = ppool.worker_pids();
+    let f = ppool
+        .submit(square_in_worker, 12)
+        .expect("the pool is running");
+    let (x, pid) = f.result().expect("the task ran");
+    println!("  submit(square, 12) -> {x}, computed in worker pid {pid} (workers: {pids:?})");
+    let squares: Vec<u64> = ppool
+        .map(|n: u64| n * n, 1..=6u64)
+        .expect("the pool is running")
+        .collect::<Result<_, _>>()
+        .expect("every task ran");
+    println!("  map(square, 1..=6) -> {squares:?}");
+    let doomed = ppool
+        .submit(die_in_worker, ())
+        .expect("the pool is running");
+    let died = doomed.result();
+    println!("  a task whose worker is killed (SIGKILL) -> {died:?}");
+    let after = ppool
+        .submit(square_in_worker, 5)
+        .expect("the pool is running")
+        .result()
+        .expect("the replaced pool still works");
+    println!(
+        "  the next task still runs: square(5) = {} in worker pid {}",
+        after.0, after.1
+    );
+    drop(ppool);
+    let worker_died = matches!(died, Err(Error::WorkerDied { .. }));
+
     demo.section("What to remember");
     demo.say(
         "submit() hands back a Future at once; result() waits for it; add_done_callback() runs\n\
@@ -162,8 +217,12 @@ fn main() {
     println!(
         "\nResult: {ran} of 5 callbacks ran; results {results:?}; at most {most} of 3 workers busy at once."
     );
+    println!(
+        "Result: process pool squares {squares:?}; killed worker failed only its task = {worker_died}; pool went on = {}.",
+        after.0 == 25
+    );
     demo.finish();
-    if ran != 5 || results != [123; 5] || most > 3 {
+    if ran != 5 || results != [123; 5] || most > 3 || !worker_died || after.0 != 25 {
         std::process::exit(1);
     }
 }

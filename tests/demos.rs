@@ -198,6 +198,10 @@ fn pool_runs_callbacks_and_bounds_concurrency() {
         "{out}"
     );
     assert!(out.contains("in input order"), "{out}");
+    assert!(
+        out.contains("Result: process pool squares [1, 4, 9, 16, 25, 36]; killed worker failed only its task = true; pool went on = true."),
+        "{out}"
+    );
 }
 
 #[test]
