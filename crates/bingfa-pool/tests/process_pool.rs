@@ -82,6 +82,14 @@ fn exit_with(code: i32) -> u32 {
     std::process::exit(code)
 }
 
+/// Its worker dies (exit code 7) on item 3.
+fn die_on_three(x: u32) -> u32 {
+    if x == 3 {
+        std::process::exit(7);
+    }
+    x
+}
+
 fn sleep_ms(ms: u64) -> u64 {
     std::thread::sleep(Duration::from_millis(ms));
     ms
@@ -284,6 +292,54 @@ fn a_worker_that_exits_mid_task_reports_no_signal() {
     let f = pool.submit(exit_with, 3).unwrap();
     assert_eq!(f.result(), Err(Error::WorkerDied { pid, signal: None }));
     assert_eq!(pool.submit(square, 3).unwrap().result(), Ok(9));
+}
+
+/// Waits until `pid` has exited (gone, or a zombie not yet reaped).
+fn wait_exited(pid: u32) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => return,
+            Ok(stat) => {
+                let state = stat.rsplit(')').next().unwrap().trim_start().chars().next();
+                if state == Some('Z') || state == Some('X') {
+                    return;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "{pid} did not die");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_worker_killed_while_idle_does_not_fail_the_next_task() {
+    let pool = ProcessPool::new(1);
+    let pid = pool.submit(my_pid, ()).unwrap().result().unwrap();
+    // SAFETY: sending SIGKILL to our own, idle, worker process.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) }, 0);
+    wait_exited(pid);
+    // The handler finds the worker dead when it sends the task, so the task
+    // goes to a replacement instead of failing.
+    let next = pool.submit(my_pid, ()).unwrap().result().unwrap();
+    assert_ne!(next, pid);
+}
+
+#[test]
+fn a_worker_death_in_a_chunk_fails_that_chunk_only() {
+    let pool = ProcessPool::new(2);
+    let results: Vec<Result<u32, Error>> =
+        pool.map_chunked(die_on_three, 0..8, 2).unwrap().collect();
+    for (i, r) in results.iter().enumerate() {
+        if i == 2 || i == 3 {
+            assert!(
+                matches!(r, Err(Error::WorkerDied { signal: None, .. })),
+                "item {i}: {r:?}"
+            );
+        } else {
+            assert_eq!(*r, Ok(i as u32));
+        }
+    }
 }
 
 #[test]
