@@ -323,6 +323,19 @@ fn invalid(msg: &'static str) -> io::Error {
 /// place and every other task goes on. Python instead marks the whole pool
 /// broken (`BrokenProcessPool`) and fails every pending future.
 ///
+/// How it works: the parent has one handler thread per worker, which
+/// sends its worker one task at a time over a pipe and completes the
+/// task's future from the answer. So a long task never holds up a task
+/// queued behind it while another worker is idle, and the handler always
+/// knows which task a dead worker was running; the price is one round
+/// trip per task (tens of microseconds), so give tiny tasks to
+/// [`map_chunked`](Self::map_chunked). Functions travel as offsets within
+/// the executable ([`bingfa_process::FnRef`]): the workers are forks or
+/// runs of this same program.
+///
+/// With the default [`StartMethod::Fork`], read its caveat about other
+/// threads of the program that may hold locks the tasks need.
+///
 /// Python: `concurrent.futures.ProcessPoolExecutor`.
 ///
 /// ```
@@ -468,6 +481,7 @@ impl ProcessPool {
     }
 
     /// Queues `f(arg)` to run in a worker process and returns its future.
+    /// For several arguments, make `A` a tuple.
     ///
     /// If `f` panics, the future fails with [`Error::Panicked`] and the
     /// worker goes on. If the worker dies while running it, the future fails

@@ -524,6 +524,25 @@ fn done_callbacks_see_the_outcome() {
 }
 
 #[test]
+fn the_pool_is_send_and_sync() {
+    fn shared<T: Send + Sync>(_: &T) {}
+    let pool = ProcessPool::new(1);
+    shared(&pool);
+    // Submitting from several threads at once.
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4u64)
+            .map(|i| {
+                let pool = &pool;
+                s.spawn(move || pool.submit(square, i).unwrap().result())
+            })
+            .collect();
+        for (i, h) in handles.into_iter().enumerate() {
+            assert_eq!(h.join().unwrap(), Ok((i * i) as u64));
+        }
+    });
+}
+
+#[test]
 fn builder_rejects_zero_sizes() {
     let e = ProcessPool::builder().max_workers(0).build().unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);

@@ -154,15 +154,14 @@ impl Worker {
 
     /// Tells an idle worker to exit and waits for it.
     fn retire(self) {
-        if self.pipe.send(&Msg::Exit).is_err() {
-            // Already gone; join reaps it.
-        }
+        // If it is already gone the send fails; reaping collects it anyway.
+        let _ = self.pipe.send(&Msg::Exit);
         let _ = self.reap();
     }
 
-    /// Waits for the outcome of the task just sent. `Err(Some(pid,
-    /// signal))`: the worker died; `Err(None)`: its answer was damaged
-    /// (the worker was killed and reaped).
+    /// Waits for the outcome of the task just sent. `Err(Died)`: the worker
+    /// died (it is reaped); `Err(Protocol)`: its answer was damaged or out
+    /// of place (the worker was killed and reaped).
     fn outcome(&self) -> Result<Result<Vec<u8>, String>, Death> {
         loop {
             match self.pipe.recv_timeout(LIVENESS) {
