@@ -243,9 +243,9 @@ fn main() {
         speed(io_g, io_serial)
     );
     demo.finish();
-    // Green threads cannot speed CPU work up; every way overlaps IO waits.
-    let ok = speed(cpu_g, serial) < 1.5
-        && speed(io_t, io_serial) > 10.0
+    // Every way overlaps IO waits. (CPU speed-ups depend on how busy the
+    // machine is, so they are shown, not checked.)
+    let ok = speed(io_t, io_serial) > 10.0
         && speed(io_g, io_serial) > 10.0
         && speed(io_p, io_serial) > 5.0;
     if !ok {

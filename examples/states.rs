@@ -150,7 +150,8 @@ fn main() {
                 (_, None) | (_, Some(('Z', _, _))) | (_, Some(('X', _, _))) => State::Gone,
                 (_, Some(('S', _, _))) | (_, Some(('D', _, _))) => State::Blocked,
                 (Some((_, run0, wait0)), Some((_, run1, wait1))) => {
-                    if run1 - run0 >= wait1 - wait0 {
+                    let (ran, waited) = (run1 - run0, wait1 - wait0);
+                    if ran >= waited || ran as u128 * 2 >= tick.as_nanos() {
                         State::Running
                     } else {
                         State::Ready
@@ -215,8 +216,9 @@ fn main() {
 
     demo.section("2. Sync and async: how a task is submitted");
     let pool = ThreadPool::new(2);
+    let task_time = unit;
     let task = move || {
-        thread::sleep(unit / 3);
+        thread::sleep(task_time);
         42
     };
     let t = Instant::now();
@@ -229,10 +231,8 @@ fn main() {
     let t = Instant::now();
     let fa = pool.submit(task).expect("submit");
     let fb = pool.submit(task).expect("submit");
-    println!(
-        "  async: both submitted after {:.1?}; the caller went on at once",
-        t.elapsed()
-    );
+    let submitted = t.elapsed();
+    println!("  async: both submitted after {submitted:.1?}; the caller went on at once");
     let (a, b) = (fa.result().expect("a"), fb.result().expect("b"));
     let async_took = t.elapsed();
     println!("         results {a}, {b} collected after {async_took:.1?}");
@@ -266,12 +266,15 @@ fn main() {
          call: wait until it can be done, or return at once and say so.",
     );
     println!(
-        "\nResult: worker states seen: {}; async faster than sync = {}.",
+        "\nResult: worker states seen: {}; async submit returned before the task ran = {}.",
         worker_states.join(", "),
-        async_took < sync_took
+        submitted < task_time
     );
     demo.finish();
-    if worker_states.len() != 3 || async_took >= sync_took {
+    // (Whole-run times are shown, not checked: they depend on how busy the
+    // machine is. That an async submit does not wait for its task does not.)
+    let _ = async_took;
+    if worker_states.len() != 3 || submitted >= task_time || sync_took < task_time * 2 {
         std::process::exit(1);
     }
 }

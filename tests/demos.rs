@@ -1,9 +1,9 @@
 //! Smoke tests of the demos: each runs in `--quick` mode and must show what
 //! LESSONS.md says it shows.
 //!
-//! `cargo test` builds the examples next to this test's binary
-//! (`target/<profile>/examples/NAME`); when a filtered run did not build
-//! them, the test builds them itself.
+//! The examples live next to this test's binary
+//! (`target/<profile>/examples/NAME`); the first test builds them (a no-op
+//! when `cargo test` already did).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -12,30 +12,36 @@ use std::sync::Once;
 fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     // target/<profile>/deps/demos-HASH -> target/<profile>/examples/NAME
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target dir")
-        .join("examples");
-    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    if !path.exists() {
-        static BUILD: Once = Once::new();
-        BUILD.call_once(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .args(["build", "--quiet", "-p", "bingfa", "--examples"])
-                .status()
-                .expect("run cargo build --examples");
-            assert!(status.success(), "cargo build --examples failed");
-        });
-    }
+    let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    // Build the examples once per run, so that a filtered `cargo test --test
+    // demos` never runs a stale demo (a no-op when they are up to date).
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "bingfa", "--examples"]);
+        if profile_dir.ends_with("release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build --examples");
+        assert!(status.success(), "cargo build --examples failed");
+    });
+    let path = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(path.exists(), "example binary {} not found", path.display());
     path
 }
 
+/// Demos time what they show (sleeps overlapping, CPU shared, processes
+/// scheduled on one core): they run one at a time, as a learner runs them,
+/// not all at once on a small machine.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs a demo with `--quick` and a Chrome trace; returns its stdout after
 /// checking it exited 0 and wrote a trace that parses as JSON.
 fn run(name: &str, extra: &[&str]) -> String {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let trace =
         std::env::temp_dir().join(format!("bingfa-demo-{name}-{}.json", std::process::id()));
     let out = Command::new(example(name))
@@ -340,7 +346,7 @@ fn states_shows_running_ready_and_blocked() {
     let out = run("states", &[]);
     assert!(
         out.contains(
-            "Result: worker states seen: running, ready, blocked; async faster than sync = true."
+            "Result: worker states seen: running, ready, blocked; async submit returned before the task ran = true."
         ),
         "{out}"
     );
