@@ -86,6 +86,14 @@ impl Remote {
         }
     }
 
+    /// Whether a message may be queued: one load, for the hub's busy loop
+    /// (a full [`drain`](Self::drain) before each blocking poll keeps
+    /// wake-ups from being lost).
+    #[inline]
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.head.load(Ordering::Acquire).is_null()
+    }
+
     /// Takes every queued message, oldest first. Only the hub's thread
     /// calls it.
     pub(crate) fn drain(&self, mut f: impl FnMut(Msg)) {

@@ -122,6 +122,10 @@ pub(crate) struct Sched {
 
 const NONE: u64 = u64::MAX;
 
+/// At most this many green threads resume between two IO polls while
+/// some are ready (tokio's current_thread `event_interval` is 61).
+const POLL_EVERY: u32 = 61;
+
 thread_local! {
     static SCHED: Cell<*const Sched> = const { Cell::new(std::ptr::null()) };
 }
@@ -608,6 +612,8 @@ impl Sched {
         }
         let _reset = Reset(prev);
         let mut events = mio::Events::with_capacity(1024);
+        // Green threads resumed since the IO poll last ran.
+        let mut since_poll = 0u32;
         loop {
             let n = self.ready.borrow().len();
             for _ in 0..n {
@@ -617,9 +623,26 @@ impl Sched {
                     None => break,
                 }
             }
+            since_poll += n as u32;
             if done() {
                 return Ok(());
             }
+            // While green threads are ready, skip the poll (a system call)
+            // for up to POLL_EVERY resumes, as tokio's event_interval does:
+            // a busy hub then pays one epoll_wait per POLL_EVERY switches,
+            // not one per round, and IO and timers still wait at most
+            // POLL_EVERY resumes. Cross-thread wake-ups cost one load to
+            // look for.
+            if since_poll < POLL_EVERY && !self.ready.borrow().is_empty() {
+                if self.remote.has_pending() {
+                    self.drain_remote();
+                }
+                continue;
+            }
+            since_poll = 0;
+            // Clears the remote's `notified` flag before a possibly
+            // blocking poll, so a push from now on writes the poll's waker.
+            self.drain_remote();
             let timeout = self.next_timeout();
             match self.poll.borrow_mut().poll(&mut events, timeout) {
                 Ok(()) => {}
