@@ -31,17 +31,21 @@ pub enum Error {
     #[error("timed out after {0:?}")]
     Timeout(Duration),
     /// No stack could be mapped for a new green thread (or generator, or
-    /// greenlet): the process ran out of memory mappings or address space.
+    /// greenlet): the process ran out of memory mappings, address space or
+    /// memory.
     ///
-    /// Each stack costs two memory mappings (the stack and its guard page),
-    /// and Linux allows `vm.max_map_count` (65 530 by default) mappings per
-    /// process, so about 32 000 green threads can be alive at once with
-    /// their own stacks. See the crate's "Limits" section for ways past it.
+    /// Linux allows `vm.max_map_count` (65 530 by default) memory mappings
+    /// per process. On Linux 6.13 and later a stack's guard page is a page
+    /// table marker and stacks share mappings, so 100 000 and more green
+    /// threads fit; on older kernels each stack with its guard page costs
+    /// two mappings, which caps live green threads near 32 000. See the
+    /// crate's "Limits" section.
     #[error(
         "no stack for a new green thread ({live} stacks of {size} bytes alive): {source}; \
-         each stack with its guard page costs 2 memory mappings and vm.max_map_count \
-         limits a process (65530 by default): raise it \
-         (sysctl vm.max_map_count=262144) or keep fewer green threads alive"
+         the process ran out of memory mappings (vm.max_map_count, 65530 by default; \
+         a stack with its guard page costs 2 of them on Linux before 6.13), address \
+         space or memory: raise the limit (sysctl vm.max_map_count=262144), give green \
+         threads smaller stacks (Builder::stack_size) or keep fewer of them alive"
     )]
     OutOfStacks {
         /// Stacks alive in this process when the mapping failed.

@@ -34,22 +34,31 @@
 //!   file or socket IO, a long computation: use [`block_in_thread`], the
 //!   green types, or [`yield_now`] in long loops. [`Hub::watchdog`] names
 //!   the green thread that hogs its hub.
-//! - **Stacks** are mapped per green thread with a `PROT_NONE` guard page,
+//! - **Stacks** are mapped per green thread with a guard page,
 //!   `MAP_NORESERVE` (only touched pages cost memory), and pooled per OS
 //!   thread for reuse. Default [`DEFAULT_STACK_SIZE`] (256 KiB of address
 //!   space), settable per hub ([`Hub::stack_size`]) and per green thread
 //!   ([`Builder::stack_size`]). An overflow aborts the process with
 //!   `green thread 'NAME' overflowed its stack of N KiB`, never silently
 //!   corrupts memory.
-//! - **Ceiling on live green threads.** Each stack with its guard page is
-//!   two kernel memory mappings, and Linux allows `vm.max_map_count`
-//!   (65 530 by default) per process: about 32 000 live green threads (and
-//!   generators and greenlets) per process on a default kernel. Past it,
-//!   [`Builder::spawn`] returns [`Error::OutOfStacks`] (and [`spawn`]
-//!   panics with that message); nothing crashes. Raise the limit
-//!   (`sysctl vm.max_map_count=262144`) or use several processes for more.
-//!   Guard pages cannot share mappings (two stacks in one mapping have no
-//!   fault between them), so 100 000 guarded stacks need a higher limit.
+//! - **How many live green threads.** Linux allows `vm.max_map_count`
+//!   (65 530 by default) memory mappings per process. On Linux 6.13 and
+//!   later the guard page is a page-table marker
+//!   (`madvise(MADV_GUARD_INSTALL)`) that leaves the stack's mapping whole,
+//!   and the kernel merges neighbouring stacks into a few mappings: 100 000
+//!   and more green threads (and generators and greenlets) fit, each with
+//!   its guard page, limited by memory (an idle one is resident in about
+//!   5 KiB: one touched stack page and its task; `cargo bench --bench
+//!   memory`). On older kernels the guard page is `PROT_NONE`, which
+//!   splits the mapping: two mappings per stack, a ceiling near 32 000 per
+//!   process. No sound layout does better there: a fault between two stacks
+//!   needs a protection change or a hole, each a mapping boundary; stacks
+//!   without one overflow silently into each other; and moving stacks
+//!   (copying them in and out) breaks pointers into a switched-out stack.
+//!   Past the ceiling, [`Builder::spawn`] returns [`Error::OutOfStacks`]
+//!   (and [`spawn`] panics with that message), which names
+//!   `vm.max_map_count` and the fixes; nothing crashes. Raise the limit
+//!   (`sysctl vm.max_map_count=262144`) or use several processes.
 //! - **Kill and Timeout unwind.** A killed green thread, or one whose
 //!   [`Timeout`] expired, unwinds from its switch point with a private
 //!   panic payload (destructors run); a `catch_unwind` in user code can
