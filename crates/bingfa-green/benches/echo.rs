@@ -24,8 +24,28 @@ fn secs() -> Duration {
     )
 }
 
-/// Serves until the process is killed; prints the port first.
+/// Ends this process after `limit` at the latest and, with `watch_stdin`,
+/// as soon as its parent closes our stdin (the parent is done or died): no
+/// child outlives the bench.
+fn exit_with_parent(limit: Duration, watch_stdin: bool) {
+    if watch_stdin {
+        std::thread::spawn(|| {
+            let mut sink = [0u8; 64];
+            while matches!(std::io::stdin().read(&mut sink), Ok(n) if n > 0) {}
+            std::process::exit(0);
+        });
+    }
+    std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        eprintln!("green/echo: a child ran past {limit:?}, stopping");
+        std::process::exit(3);
+    });
+}
+
+/// Serves until the parent closes stdin (or a hard time limit); prints
+/// the port first.
 fn serve(peer: &str) {
+    exit_with_parent(secs() * 4 + Duration::from_secs(30), true);
     let announce = |a: SocketAddr| {
         println!("{}", a.port());
         std::io::stdout().flush().unwrap();
@@ -118,6 +138,8 @@ fn serve(peer: &str) {
 fn load(port: u16, conns: usize) {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let dur = secs();
+    // A stalled server must not hang the bench: give up well after `dur`.
+    exit_with_parent(dur * 2 + Duration::from_secs(20), false);
     let (count, mut lat) = bingfa_green::Hub::new()
         .stack_size(32 * 1024)
         .run(move || {
@@ -192,6 +214,7 @@ fn main() {
         for peer in ["bingfa", "tokio-current-thread", "may"] {
             let mut server = Command::new(&exe)
                 .env("BINGFA_ECHO_SERVER", peer)
+                .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .spawn()
                 .unwrap();
@@ -207,6 +230,8 @@ fn main() {
                 .env("BINGFA_ECHO_LOAD", format!("{}:{conns}", port.trim()))
                 .output()
                 .unwrap();
+            // Closing its stdin stops the server; kill it if it lingers.
+            drop(server.stdin.take());
             let _ = server.kill();
             let _ = server.wait();
             let text = String::from_utf8_lossy(&out.stdout);
