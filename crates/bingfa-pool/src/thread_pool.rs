@@ -3,9 +3,10 @@
 //! Tasks go through one FIFO queue ([`JobQueue`]) that the workers take
 //! from in batches; shutdown closes it, and each worker exits once no job
 //! is left. Each task is one allocation holding the closure and its future's
-//! state (the queue holds a [`JobRef`] to it); the worker marks the future running, runs
-//! the closure under `catch_unwind` and completes the future, so a panic
-//! fails only its own future.
+//! state (the queue holds a [`JobRef`] to it); the worker marks the future
+//! running, runs the closure under `catch_unwind` and completes the future,
+//! so a panic fails only its own future. [`ThreadPool::execute`] queues a
+//! bare closure instead, with no future state at all.
 
 use std::cell::Cell;
 use std::io;
@@ -93,6 +94,50 @@ where
         // SAFETY: as in `run`.
         drop(unsafe { self.take_f() });
         self.future.abandon();
+    }
+}
+
+/// A task queued by [`ThreadPool::execute`]: only the closure, no future.
+struct ExecCell<F>(UnsafeCell<Option<F>>);
+
+// SAFETY: the closure is only touched through the task's single `JobRef`,
+// owned by one thread at a time (`F: Send` lets it move between threads).
+unsafe impl<F: Send> Sync for ExecCell<F> {}
+
+impl<F> ExecCell<F> {
+    /// The closure, taken out of the cell.
+    ///
+    /// # Safety
+    /// Only the holder of the task's `JobRef` may call this.
+    unsafe fn take_f(&self) -> Option<F> {
+        // SAFETY: the caller is the only thread that touches the cell.
+        unsafe { (*self.0.get()).take() }
+    }
+}
+
+impl<F: FnOnce() + Send> Job for ExecCell<F> {
+    fn run(&self) {
+        // SAFETY: `Job` methods are only called through the one `JobRef`.
+        if let Some(f) = unsafe { self.take_f() } {
+            if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
+                // Nobody can see this outcome: report it, as an uncaught
+                // exception in a Python thread is reported.
+                eprintln!(
+                    "bingfa-pool: a task passed to execute panicked (ignored): {}",
+                    panic_message(&*p)
+                );
+            }
+        }
+    }
+
+    fn fail(&self, _error: Error) {
+        // SAFETY: as in `run`.
+        drop(unsafe { self.take_f() });
+    }
+
+    fn abandon(&self) {
+        // SAFETY: as in `run`.
+        drop(unsafe { self.take_f() });
     }
 }
 
@@ -405,6 +450,34 @@ impl ThreadPool {
         // nobody will see.
         self.shared.send(JobRef(Some(cell)))?;
         Ok(future)
+    }
+
+    /// Queues `f` to run on a worker, without a future: fire and forget.
+    ///
+    /// It is [`submit`](Self::submit) minus the future, and cheaper: the
+    /// task is only the closure, the worker frees it as soon as it ran, and
+    /// no thread ever waits on it. Use it when the task reports its outcome
+    /// some other way (a channel, a counter, shared state). If `f` panics,
+    /// the panic is reported on stderr and otherwise ignored; the worker goes
+    /// on with the next task. A queued `f` that never runs (the pending
+    /// tasks were cancelled by [`shutdown`](Self::shutdown), or the pool is
+    /// broken) is dropped unrun.
+    ///
+    /// # Errors
+    /// [`Error::Shutdown`] after [`shutdown`](Self::shutdown);
+    /// [`Error::BrokenPool`] if an initializer panicked. `f` is dropped
+    /// unrun.
+    ///
+    /// Python has no such method (`ThreadPoolExecutor.submit` whose future
+    /// is ignored is the closest); it follows `threadpool::ThreadPool::execute`
+    /// and `rayon::spawn`.
+    #[doc(alias = "spawn")]
+    pub fn execute<F>(&self, f: F) -> Result<(), Error>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        self.shared
+            .send(JobRef(Some(Arc::new(ExecCell(UnsafeCell::new(Some(f)))))))
     }
 
     /// Runs `f` on every item of `items` and returns the results in input
