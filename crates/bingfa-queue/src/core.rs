@@ -14,7 +14,7 @@ use crate::error::{
     GetError, GetTimeoutError, PutError, PutTimeoutError, TaskDoneError, TryGetError, TryPutError,
 };
 use crate::raw::waiters::Waiters;
-use crate::raw::{backoff, CachePadded, Flavor};
+use crate::raw::{backoff, CachePadded, Flavor, PopFail, PushFail};
 
 /// How long a blocking call may wait.
 #[derive(Clone, Copy)]
@@ -86,9 +86,45 @@ impl<T, F: Flavor<T>> Core<T, F> {
 
     #[inline]
     pub(crate) fn try_put(&self, item: T) -> Result<(), TryPutError<T>> {
-        self.flavor.try_push(item)?;
-        self.not_empty.notify_one();
-        Ok(())
+        self.push(item, false)
+    }
+
+    /// Pushes `item` unless the store is full or closed, waiting only for
+    /// another thread's operation in progress ([`PushFail::Pending`]), and
+    /// wakes whom the push concerns. `waited`: this call has parked before
+    /// (see [`Core::pop`] for why that matters).
+    #[inline]
+    fn push(&self, mut item: T, mut waited: bool) -> Result<(), TryPutError<T>> {
+        let mut spin = SpinWait::new();
+        loop {
+            match self.flavor.try_push(item) {
+                Ok(wake_peers) => {
+                    self.not_empty.notify_one();
+                    if wake_peers {
+                        self.not_full.notify_all();
+                    } else if waited && self.has_room() {
+                        self.not_full.notify_one();
+                    }
+                    return Ok(());
+                }
+                Err(PushFail::Full(back)) => return Err(TryPutError::Full(back)),
+                Err(PushFail::Closed(back)) => return Err(TryPutError::Closed(back)),
+                Err(PushFail::Pending(back, pending)) => {
+                    item = back;
+                    if !spin.spin() {
+                        self.not_full.wait(|| pending.is_pending(), None);
+                        waited = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether a producer could push now (used to pass a wake-up on).
+    #[inline]
+    fn has_room(&self) -> bool {
+        let cap = self.flavor.capacity();
+        cap == 0 || self.flavor.len() < cap
     }
 
     #[inline]
@@ -114,8 +150,9 @@ impl<T, F: Flavor<T>> Core<T, F> {
     fn put_until(&self, mut item: T, wait: Wait) -> Result<(), (T, Stop)> {
         let mut spin = SpinWait::new();
         let mut timed_out = false;
+        let mut waited = false;
         loop {
-            match self.try_put(item) {
+            match self.push(item, waited) {
                 Ok(()) => return Ok(()),
                 Err(TryPutError::Closed(back)) => return Err((back, Stop::Closed)),
                 Err(TryPutError::Full(back)) => item = back,
@@ -138,7 +175,7 @@ impl<T, F: Flavor<T>> Core<T, F> {
                 // thread is mid-operation. Back off a little (under loom: a
                 // yield, so the model lets that thread finish).
                 ParkResult::Invalid => backoff(&mut spin),
-                ParkResult::Unparked(_) => {}
+                ParkResult::Unparked(_) => waited = true,
             }
         }
     }
@@ -147,11 +184,45 @@ impl<T, F: Flavor<T>> Core<T, F> {
 
     #[inline]
     pub(crate) fn try_get(&self) -> Result<T, TryGetError> {
-        let item = self.flavor.try_pop()?;
-        if self.flavor.capacity() != 0 {
-            self.not_full.notify_one();
+        self.pop(false)
+    }
+
+    /// Pops an item unless the store is empty, waiting only for another
+    /// thread's operation in progress ([`PopFail::Pending`]), and wakes
+    /// whom the pop concerns.
+    ///
+    /// `waited`: this call has parked before. A consumer that parked may
+    /// have been woken for an item that another one took, while a third
+    /// sleeps on a condition that went stale (it waited for a slot that has
+    /// since been filled and emptied). So a consumer that parked and then
+    /// got an item passes the wake-up on while items are left: every item
+    /// gets a consumer awake for it. Producers do the same for room.
+    #[inline]
+    fn pop(&self, mut waited: bool) -> Result<T, TryGetError> {
+        let mut spin = SpinWait::new();
+        loop {
+            match self.flavor.try_pop() {
+                Ok((item, wake_peers)) => {
+                    if self.flavor.capacity() != 0 {
+                        self.not_full.notify_one();
+                    }
+                    if wake_peers {
+                        self.not_empty.notify_all();
+                    } else if waited && self.flavor.len() != 0 {
+                        self.not_empty.notify_one();
+                    }
+                    return Ok(item);
+                }
+                Err(PopFail::Empty) => return Err(TryGetError::Empty),
+                Err(PopFail::Closed) => return Err(TryGetError::Closed),
+                Err(PopFail::Pending(pending)) => {
+                    if !spin.spin() {
+                        self.not_empty.wait(|| pending.is_pending(), None);
+                        waited = true;
+                    }
+                }
+            }
         }
-        Ok(item)
     }
 
     #[inline]
@@ -175,8 +246,9 @@ impl<T, F: Flavor<T>> Core<T, F> {
     fn get_until(&self, wait: Wait) -> Result<T, Stop> {
         let mut spin = SpinWait::new();
         let mut timed_out = false;
+        let mut waited = false;
         loop {
-            match self.try_get() {
+            match self.pop(waited) {
                 Ok(item) => return Ok(item),
                 Err(TryGetError::Closed) => return Err(Stop::Closed),
                 Err(TryGetError::Empty) => {}
@@ -194,7 +266,7 @@ impl<T, F: Flavor<T>> Core<T, F> {
             match result {
                 ParkResult::TimedOut => timed_out = true,
                 ParkResult::Invalid => backoff(&mut spin),
-                ParkResult::Unparked(_) => {}
+                ParkResult::Unparked(_) => waited = true,
             }
         }
     }

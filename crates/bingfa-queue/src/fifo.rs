@@ -4,10 +4,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::core::Core;
-use crate::error::{TryGetError, TryPutError};
 use crate::raw::locked::Locked;
 use crate::raw::ring::Ring;
-use crate::raw::Flavor;
+use crate::raw::{Flavor, PopFail, PushFail};
 
 /// A first-in, first-out queue for many producers and many consumers.
 ///
@@ -74,14 +73,14 @@ pub(crate) enum Fifo<T> {
 
 impl<T> Flavor<T> for Fifo<T> {
     #[inline]
-    fn try_push(&self, item: T) -> Result<(), TryPutError<T>> {
+    fn try_push(&self, item: T) -> Result<bool, PushFail<'_, T>> {
         match self {
             Fifo::Bounded(f) => f.try_push(item),
             Fifo::Unbounded(f) => f.try_push(item),
         }
     }
     #[inline]
-    fn try_pop(&self) -> Result<T, TryGetError> {
+    fn try_pop(&self) -> Result<(T, bool), PopFail<'_>> {
         match self {
             Fifo::Bounded(f) => f.try_pop(),
             Fifo::Unbounded(f) => f.try_pop(),

@@ -55,11 +55,75 @@ fn loom_ring_fifo_per_producer() {
     });
 }
 
-// Not modelled: two consumers racing on the ring. With them, the
-// consumers' spin-yield loop (waiting for a producer that has reserved a
-// slot but not yet published it) makes loom's executions exceed its branch
-// limit (`Model exceeded maximum number of branches`), with capacity 1 or 2.
-// The 4x4 stress test in tests/stress.rs covers that race on real threads.
+/// Two consumers race for two items from one producer through a ring of
+/// capacity 1: each consumer can find the slot reserved but not yet
+/// written, or claimed by the other consumer but not yet read out. Each
+/// gets exactly one item, and both items arrive.
+#[test]
+fn loom_ring_two_consumers_capacity_one() {
+    loom::model(|| {
+        let q = Queue::new(1);
+        let consumers: Vec<_> = (0..2)
+            .map(|_| {
+                let q = q.clone();
+                thread::spawn(move || q.get().unwrap())
+            })
+            .collect();
+        q.put(1).unwrap();
+        q.put(2).unwrap();
+        let mut got: Vec<_> = consumers.into_iter().map(|c| c.join().unwrap()).collect();
+        got.sort();
+        assert_eq!(got, vec![1, 2]);
+        assert_eq!(q.try_get(), Err(TryGetError::Empty));
+    });
+}
+
+/// Two producers and two consumers, one item each, at capacity `cap`:
+/// nothing lost, nothing duplicated, and the queue is empty at the end.
+fn two_by_two(cap: usize) {
+    let q = Queue::new(cap);
+    let producers: Vec<_> = [1, 2]
+        .into_iter()
+        .map(|i| {
+            let q = q.clone();
+            thread::spawn(move || q.put(i).unwrap())
+        })
+        .collect();
+    let other = {
+        let q = q.clone();
+        thread::spawn(move || q.get().unwrap())
+    };
+    let mine = q.get().unwrap();
+    let mut got = vec![mine, other.join().unwrap()];
+    for p in producers {
+        p.join().unwrap();
+    }
+    got.sort();
+    assert_eq!(got, vec![1, 2]);
+    assert_eq!(q.len(), 0);
+}
+
+/// Four threads make many more interleavings than the other models: with
+/// two preemptions they take minutes, so these two models allow one
+/// (every schedule that switches threads only where one blocks, yields or
+/// ends, plus one preemption anywhere).
+fn four_threads() -> loom::model::Builder {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(1);
+    builder
+}
+
+/// Two producers and two consumers racing on a ring of capacity 1.
+#[test]
+fn loom_ring_two_producers_two_consumers_capacity_one() {
+    four_threads().check(|| two_by_two(1));
+}
+
+/// Two producers and two consumers racing on a ring of capacity 2.
+#[test]
+fn loom_ring_two_producers_two_consumers_capacity_two() {
+    four_threads().check(|| two_by_two(2));
+}
 
 /// The unbounded FIFO (locked deque): two producers, one consumer, FIFO
 /// per producer, nothing lost.

@@ -8,8 +8,7 @@ use bingfa_sync::raw::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use bingfa_sync::raw::cell::UnsafeCell;
 
 use super::lock::RawLock;
-use super::{CachePadded, Flavor};
-use crate::error::{TryGetError, TryPutError};
+use super::{CachePadded, Flavor, PopFail, PushFail};
 
 /// The order a locked queue hands items out in.
 pub(crate) trait Store<T> {
@@ -77,14 +76,14 @@ impl<T, S: Store<T>> Locked<T, S> {
 }
 
 impl<T, S: Store<T>> Flavor<T> for Locked<T, S> {
-    fn try_push(&self, item: T) -> Result<(), TryPutError<T>> {
+    fn try_push(&self, item: T) -> Result<bool, PushFail<'_, T>> {
         self.locked(|store| {
             if self.closed.load(Ordering::Relaxed) {
-                return Err(TryPutError::Closed(item));
+                return Err(PushFail::Closed(item));
             }
             let len = self.len.load(Ordering::Relaxed);
             if self.cap != 0 && len >= self.cap {
-                return Err(TryPutError::Full(item));
+                return Err(PushFail::Full(item));
             }
             // Counted first: a panicking `Ord` in a heap push still leaves
             // the item in the heap (BinaryHeap restores itself), so it must
@@ -92,15 +91,15 @@ impl<T, S: Store<T>> Flavor<T> for Locked<T, S> {
             let pushed = self.pushed.load(Ordering::Relaxed);
             self.pushed.store(pushed + 1, Ordering::Release);
             store.push(item);
-            Ok(())
+            Ok(false)
         })
     }
 
-    fn try_pop(&self) -> Result<T, TryGetError> {
+    fn try_pop(&self) -> Result<(T, bool), PopFail<'_>> {
         self.locked(|store| match store.pop() {
-            Some(item) => Ok(item),
-            None if self.closed.load(Ordering::Relaxed) => Err(TryGetError::Closed),
-            None => Err(TryGetError::Empty),
+            Some(item) => Ok((item, false)),
+            None if self.closed.load(Ordering::Relaxed) => Err(PopFail::Closed),
+            None => Err(PopFail::Empty),
         })
     }
 

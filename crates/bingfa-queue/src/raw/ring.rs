@@ -11,6 +11,12 @@
 //! producers, consumers only with consumers, and a `put` or `get` that
 //! does not wait is a load, a CAS and a store.
 //!
+//! Where a push or pop depends on another thread's operation in progress
+//! (a consumer finds its slot reserved but not yet written, a producer
+//! finds its slot claimed but not yet read out), it spins briefly and then
+//! hands a [`Pending`] on that slot's stamp to the blocking layer, which
+//! parks until the stamp moves: the thread that moves it notifies.
+//!
 //! Because laps are counted, `tail` also tells how many pushes ever
 //! reserved a slot ([`Ring::pushed`]), which the task counter uses.
 
@@ -20,8 +26,7 @@ use bingfa_sync::raw::atomic::{fence, AtomicU64, Ordering};
 use bingfa_sync::raw::cell::UnsafeCell;
 use bingfa_sync::raw::SpinWait;
 
-use super::{backoff, CachePadded, Flavor};
-use crate::error::{TryGetError, TryPutError};
+use super::{backoff, CachePadded, Flavor, Pending, PopFail, PushFail};
 
 struct Slot<T> {
     stamp: AtomicU64,
@@ -99,12 +104,12 @@ impl<T> Ring<T> {
 }
 
 impl<T> Flavor<T> for Ring<T> {
-    fn try_push(&self, item: T) -> Result<(), TryPutError<T>> {
+    fn try_push(&self, item: T) -> Result<bool, PushFail<'_, T>> {
         let mut spin = SpinWait::new();
         let mut tail = self.tail.load(Ordering::Relaxed);
         loop {
             if tail & self.mark_bit != 0 {
-                return Err(TryPutError::Closed(item));
+                return Err(PushFail::Closed(item));
             }
             let index = (tail & (self.mark_bit - 1)) as usize;
             let slot = &self.slots[index];
@@ -127,29 +132,36 @@ impl<T> Flavor<T> for Ring<T> {
                         slot.item
                             .with_mut(|p| unsafe { p.write(MaybeUninit::new(item)) });
                         slot.stamp.store(tail + 1, Ordering::Release);
-                        return Ok(());
+                        return Ok(false);
                     }
                     Err(t) => tail = t,
                 }
-            } else if stamp.wrapping_add(self.one_lap) == tail + 1 {
-                // The slot still holds last lap's item: full, unless a
-                // consumer has just taken it.
-                fence(Ordering::SeqCst);
-                let head = self.head.load(Ordering::Relaxed);
-                if head.wrapping_add(self.one_lap) == tail {
-                    return Err(TryPutError::Full(item));
-                }
-                backoff(&mut spin);
-                tail = self.tail.load(Ordering::Relaxed);
-            } else {
-                // Another producer is ahead of us on this slot.
-                backoff(&mut spin);
-                tail = self.tail.load(Ordering::Relaxed);
+                continue;
             }
+            // Not our turn. Full if the head is a whole lap behind us (the
+            // slot holds last lap's item, or last lap's producer is still
+            // writing it).
+            fence(Ordering::SeqCst);
+            let head = self.head.load(Ordering::Relaxed);
+            if head.wrapping_add(self.one_lap) == tail {
+                return Err(PushFail::Full(item));
+            }
+            if stamp.wrapping_add(self.one_lap) == tail + 1 {
+                // Not full, yet the slot holds last lap's item: a consumer
+                // has claimed it and is reading it out. Wait for its stamp
+                // store (it notifies the producers after it).
+                if !spin.spin() {
+                    return Err(PushFail::Pending(item, Pending::new(&slot.stamp, stamp)));
+                }
+            } else {
+                // Our `tail` is stale: other producers moved on.
+                backoff(&mut spin);
+            }
+            tail = self.tail.load(Ordering::Relaxed);
         }
     }
 
-    fn try_pop(&self) -> Result<T, TryGetError> {
+    fn try_pop(&self) -> Result<(T, bool), PopFail<'_>> {
         let mut spin = SpinWait::new();
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
@@ -173,29 +185,36 @@ impl<T> Flavor<T> for Ring<T> {
                         let item = slot.item.with_mut(|p| unsafe { p.read().assume_init() });
                         slot.stamp
                             .store(head.wrapping_add(self.one_lap), Ordering::Release);
-                        return Ok(item);
+                        return Ok((item, false));
                     }
                     Err(h) => head = h,
                 }
-            } else if stamp == head {
-                // Nothing published here yet: empty, unless a producer has
-                // reserved the slot and is writing.
-                fence(Ordering::SeqCst);
-                let tail = self.tail.load(Ordering::Relaxed);
-                if tail & !self.mark_bit == head {
-                    return Err(if tail & self.mark_bit != 0 {
-                        TryGetError::Closed
-                    } else {
-                        TryGetError::Empty
-                    });
-                }
-                backoff(&mut spin);
-                head = self.head.load(Ordering::Relaxed);
-            } else {
-                // Another consumer is ahead of us on this slot.
-                backoff(&mut spin);
-                head = self.head.load(Ordering::Relaxed);
+                continue;
             }
+            // Nothing to take here. Empty if the tail is at our head (the
+            // slot is unwritten, or last lap's item is still being read out
+            // by the consumer that claimed it).
+            fence(Ordering::SeqCst);
+            let tail = self.tail.load(Ordering::Relaxed);
+            if tail & !self.mark_bit == head {
+                return Err(if tail & self.mark_bit != 0 {
+                    PopFail::Closed
+                } else {
+                    PopFail::Empty
+                });
+            }
+            if stamp == head {
+                // Not empty, yet the slot is unwritten: a producer has
+                // reserved it and is writing. Wait for its stamp store (it
+                // notifies the consumers after it).
+                if !spin.spin() {
+                    return Err(PopFail::Pending(Pending::new(&slot.stamp, stamp)));
+                }
+            } else {
+                // Our `head` is stale: other consumers moved on.
+                backoff(&mut spin);
+            }
+            head = self.head.load(Ordering::Relaxed);
         }
     }
 
