@@ -43,18 +43,32 @@ const SPIN_ROUNDS: u32 = 7;
 /// `ROUNDS_UNTIL_SLEEPY` is also 32).
 const YIELD_ROUNDS: u32 = 32;
 
+/// Keeps a value on cache lines of its own (128 bytes: two lines, as
+/// adjacent-line prefetchers pull pairs), so that writes to it do not
+/// invalidate its neighbours in other cores' caches.
+#[repr(align(128))]
+struct CachePadded<T>(T);
+
+impl<T> std::ops::Deref for CachePadded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// A multi-producer FIFO served by a fixed set of workers.
 pub(crate) struct JobQueue<T> {
     /// Where submitters push (under the lock); `injector_stealer` is its
-    /// lock-free consumer end.
-    injector: Mutex<Worker<T>>,
+    /// lock-free consumer end. Padded: submitters write its lock on every
+    /// push, workers write `searching` whenever they run dry.
+    injector: CachePadded<Mutex<Worker<T>>>,
     injector_stealer: Stealer<T>,
     stealers: Vec<Stealer<T>>,
     /// Set by [`close`](Self::close), under the injector's lock: pushes are
     /// refused, and workers exit once no job is left.
     closed: AtomicBool,
     /// How many workers are looking for a job, awake.
-    searching: AtomicUsize,
+    searching: CachePadded<AtomicUsize>,
     /// How many workers are registered in `sleepers`.
     idle: AtomicUsize,
     sleepers: Mutex<Vec<Thread>>,
@@ -70,10 +84,10 @@ impl<T> JobQueue<T> {
         let injector = Worker::new_fifo();
         let q = JobQueue {
             injector_stealer: injector.stealer(),
-            injector: Mutex::new(injector),
+            injector: CachePadded(Mutex::new(injector)),
             stealers: locals.iter().map(Worker::stealer).collect(),
             closed: AtomicBool::new(false),
-            searching: AtomicUsize::new(0),
+            searching: CachePadded(AtomicUsize::new(0)),
             idle: AtomicUsize::new(0),
             sleepers: Mutex::new(Vec::new()),
         };
