@@ -16,27 +16,61 @@ use crate::error::Error;
 /// The frame header: length and checksum.
 pub const HEADER: usize = 8;
 
-/// A 32-bit checksum (a multiply-xorshift hash over 8-byte words, seeded
-/// with the length). It detects random corruption (a 2^-32 miss rate), not
-/// forgery.
+/// A 32-bit checksum: a multiply-xorshift hash over 8-byte words in two
+/// independent lanes, seeded with the length. It detects random corruption
+/// (a 2^-32 miss rate), not forgery.
 pub fn checksum(bytes: &[u8]) -> u32 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut h: u64 = 0x243F_6A88_85A3_08D3 ^ (bytes.len() as u64).wrapping_mul(K);
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        let w = u64::from_le_bytes(c.try_into().expect("8-byte chunk"));
-        h = (h ^ w).wrapping_mul(K);
-        h ^= h >> 29;
+    const K2: u64 = 0xC2B2_AE3D_27D4_EB4F;
+    let mut a: u64 = 0x243F_6A88_85A3_08D3 ^ (bytes.len() as u64).wrapping_mul(K);
+    let mut b: u64 = 0x1319_8A2E_0370_7344;
+    let word = |c: &[u8]| u64::from_le_bytes(c.try_into().expect("8-byte chunk"));
+    let mut pairs = bytes.chunks_exact(16);
+    for c in &mut pairs {
+        a = (a ^ word(&c[..8])).wrapping_mul(K);
+        a ^= a >> 29;
+        b = (b ^ word(&c[8..])).wrapping_mul(K2);
+        b ^= b >> 31;
     }
-    let rest = chunks.remainder();
+    let rest = pairs.remainder();
     if !rest.is_empty() {
-        let mut last = [0u8; 8];
+        let mut last = [0u8; 16];
         last[..rest.len()].copy_from_slice(rest);
-        h = (h ^ u64::from_le_bytes(last)).wrapping_mul(K);
-        h ^= h >> 29;
+        a = (a ^ word(&last[..8])).wrapping_mul(K);
+        a ^= a >> 29;
+        b = (b ^ word(&last[8..])).wrapping_mul(K2);
+        b ^= b >> 31;
     }
-    h = h.wrapping_mul(K);
+    let h = (a ^ b.rotate_left(23)).wrapping_mul(K);
     (h ^ (h >> 32)) as u32
+}
+
+/// Encodes `value` as a frame at the start of `out`; returns the frame's
+/// length. A frame that does not fit `out` is [`Error::TooLarge`] (whose
+/// `size` is then a lower bound).
+pub fn encode_frame_into<T: Serialize + ?Sized>(value: &T, out: &mut [u8]) -> Result<usize, Error> {
+    let max = out.len();
+    if max < HEADER {
+        return Err(Error::TooLarge {
+            size: HEADER + 1,
+            max,
+        });
+    }
+    let (head, body) = out.split_at_mut(HEADER);
+    let len = match postcard::to_slice(value, body) {
+        Ok(used) => used.len(),
+        Err(postcard::Error::SerializeBufferFull) => {
+            return Err(Error::TooLarge {
+                size: max + 1,
+                max,
+            })
+        }
+        Err(e) => return Err(Error::Encode(e.to_string())),
+    };
+    let sum = checksum(&body[..len]);
+    head[..4].copy_from_slice(&(len as u32).to_le_bytes());
+    head[4..].copy_from_slice(&sum.to_le_bytes());
+    Ok(HEADER + len)
 }
 
 /// Encodes `value` as a frame into `buf` (cleared first). A frame larger
@@ -47,19 +81,17 @@ pub fn encode_frame<T: Serialize + ?Sized>(
     max: usize,
 ) -> Result<(), Error> {
     buf.clear();
-    buf.extend_from_slice(&[0u8; HEADER]);
-    let out = std::mem::take(buf);
-    let mut out = postcard::to_extend(value, out).map_err(|e| Error::Encode(e.to_string()))?;
-    let len = out.len() - HEADER;
-    if out.len() > max || len > u32::MAX as usize {
-        let size = out.len();
-        *buf = out;
+    let payload = postcard::to_extend(value, std::mem::take(buf));
+    let payload = payload.map_err(|e| Error::Encode(e.to_string()))?;
+    let size = HEADER + payload.len();
+    if size > max || payload.len() > u32::MAX as usize {
+        *buf = payload;
         return Err(Error::TooLarge { size, max });
     }
-    let sum = checksum(&out[HEADER..]);
-    out[..4].copy_from_slice(&(len as u32).to_le_bytes());
-    out[4..8].copy_from_slice(&sum.to_le_bytes());
-    *buf = out;
+    buf.reserve(size);
+    buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    buf.extend_from_slice(&checksum(&payload).to_le_bytes());
+    buf.extend_from_slice(&payload);
     Ok(())
 }
 

@@ -27,17 +27,19 @@ pub const MAX_PIPE_MESSAGE: usize = 1 << 30;
 /// and `send` returns [`Error::Closed`] (Python: `BrokenPipeError`).
 ///
 /// An end is meant for one process at a time (as in Python): after a fork,
-/// drop the end the other process uses. Within a process, sends and
+/// drop the end the other process uses, so that end-of-stream is seen when
+/// that process ends. Within a process, sends and
 /// receives are each serialized by a lock, so threads may share an end.
 ///
 /// ```
 /// let (parent, child_end) = bingfa_process::Pipe::<String>::new().unwrap();
-/// let child = bingfa_process::fork(move || {
-///     drop(parent);
+/// // The closure borrows `child_end`; the child has its own copy of it.
+/// let child = bingfa_process::fork(|| {
 ///     let s = child_end.recv().unwrap();
 ///     child_end.send(&format!("{s} world")).unwrap();
 /// })
 /// .unwrap();
+/// drop(child_end); // the parent keeps only its own end
 /// parent.send(&"hello".to_string()).unwrap();
 /// assert_eq!(parent.recv().unwrap(), "hello world");
 /// child.join().unwrap();
@@ -98,12 +100,14 @@ impl<T> Pipe<T> {
                 max: MAX_PIPE_MESSAGE,
             });
         }
-        let _g = self.send_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut head = [0u8; codec::HEADER];
-        head[..4].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
-        head[4..].copy_from_slice(&codec::checksum(bytes).to_le_bytes());
-        self.write_all(&head)?;
-        self.write_all(bytes)
+        let mut out = self.send_lock.lock().unwrap_or_else(|p| p.into_inner());
+        out.clear();
+        out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        out.extend_from_slice(&codec::checksum(bytes).to_le_bytes());
+        out.extend_from_slice(bytes);
+        // One write per message: no partial frame from this end is ever
+        // interleaved with another thread's.
+        self.write_all(&out)
     }
 
     fn write_all(&self, mut buf: &[u8]) -> Result<(), Error> {
@@ -166,37 +170,47 @@ impl<T> Pipe<T> {
                     return Err(Error::Corrupt(format!("frame header claims {n} bytes")));
                 }
                 if buf.len() >= n {
-                    let frame: Vec<u8> = buf.drain(..n).collect();
-                    return codec::check_frame(&frame).map(|p| p.to_vec());
+                    let r = codec::check_frame(&buf[..n]).map(|p| p.to_vec());
+                    buf.drain(..n);
+                    return r;
                 }
             }
-            let left = match deadline {
-                None => None,
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return Err(Error::Timeout);
-                    }
-                    Some(d - now)
-                }
-            };
-            if !sys::poll_readable(self.fd.as_raw_fd(), left)? {
-                return Err(Error::Timeout);
-            }
-            let mut chunk = [0u8; 64 * 1024];
-            // SAFETY: `chunk` is valid for writes of its length.
+            let want = codec::frame_len(&buf)
+                .map_or(0, |n| n.saturating_sub(buf.len()))
+                .clamp(4096, 1 << 20);
+            buf.reserve(want);
+            let spare = buf.spare_capacity_mut();
+            // SAFETY: `spare` is valid for writes of its length; recv
+            // writes at most that many bytes.
             let n = unsafe {
                 libc::recv(
                     self.fd.as_raw_fd(),
-                    chunk.as_mut_ptr().cast(),
-                    chunk.len(),
+                    spare.as_mut_ptr().cast(),
+                    spare.len(),
                     libc::MSG_DONTWAIT,
                 )
             };
             if n < 0 {
                 let e = sys::last_error();
                 match e.raw_os_error() {
-                    Some(libc::EINTR) | Some(libc::EAGAIN) => continue,
+                    Some(libc::EINTR) => continue,
+                    Some(libc::EAGAIN) => {
+                        // Nothing buffered in the kernel: wait for it.
+                        let left = match deadline {
+                            None => None,
+                            Some(d) => {
+                                let now = Instant::now();
+                                if now >= d {
+                                    return Err(Error::Timeout);
+                                }
+                                Some(d - now)
+                            }
+                        };
+                        if !sys::poll_readable(self.fd.as_raw_fd(), left)? {
+                            return Err(Error::Timeout);
+                        }
+                        continue;
+                    }
                     Some(libc::ECONNRESET) => return Err(Error::Closed),
                     _ => return Err(Error::Os(e)),
                 }
@@ -208,7 +222,10 @@ impl<T> Pipe<T> {
                     Error::Corrupt("stream ended inside a frame".into())
                 });
             }
-            buf.extend_from_slice(&chunk[..n as usize]);
+            // recv initialized the first `n` spare bytes.
+            let filled = buf.len() + n as usize;
+            // SAFETY: as above.
+            unsafe { buf.set_len(filled) };
         }
     }
 }

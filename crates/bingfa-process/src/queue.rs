@@ -23,7 +23,10 @@ pub const DEFAULT_MAX_MESSAGE: usize = 1016;
 static ALIVE: fn(u32) -> bool = sys::pid_alive;
 
 thread_local! {
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// Encoding buffer of puts (kept at the largest frame size seen).
+    static PUT_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// Frame buffer of gets.
+    static GET_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A bounded FIFO queue shared by processes. Python:
@@ -162,10 +165,14 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         push: impl FnOnce(&Ring<'_>, &[u8]) -> Result<(), PushError>,
     ) -> Result<(), PutError<T>> {
         let ring = self.ring();
-        let r = SCRATCH.with(|s| {
+        let r = PUT_BUF.with(|s| {
             let mut buf = s.borrow_mut();
-            codec::encode_frame(&item, &mut buf, ring.max_frame())?;
-            push(&ring, &buf).map_err(|e| match e {
+            let max = ring.max_frame();
+            if buf.len() < max {
+                buf.resize(max, 0);
+            }
+            let n = codec::encode_frame_into(&item, &mut buf[..max])?;
+            push(&ring, &buf[..n]).map_err(|e| match e {
                 PushError::Full => Error::Full,
                 PushError::Closed => Error::Closed,
                 PushError::Timeout => Error::Timeout,
@@ -210,7 +217,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         pop: impl FnOnce(&Ring<'_>, &mut Vec<u8>) -> Result<(), PopError>,
     ) -> Result<T, Error> {
         let ring = self.ring();
-        SCRATCH.with(|s| {
+        GET_BUF.with(|s| {
             let mut buf = s.borrow_mut();
             pop(&ring, &mut buf).map_err(|e| match e {
                 PopError::Empty => Error::Empty,

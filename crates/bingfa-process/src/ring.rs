@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use bingfa_sync::raw::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use bingfa_sync::raw::cell::UnsafeCell;
-use bingfa_sync::raw::{Deadline, SpinWait};
+use bingfa_sync::raw::Deadline;
 
 use crate::codec;
 use crate::sys;
@@ -78,18 +78,34 @@ fn lap(seq: u32, pos: u64) -> i32 {
 #[repr(C, align(64))]
 pub(crate) struct Padded<T>(pub(crate) T);
 
-/// The ring's shared header.
+/// The ring's shared header: a read-mostly line (sizes, closed flag), then
+/// one line per side for its ticket counter, then one line per futex word
+/// with its waiter count.
 #[repr(C)]
 pub(crate) struct Header {
     pub(crate) cap: u64,
     pub(crate) slot_bytes: u64,
+    closed: AtomicU32,
     tail: Padded<AtomicU64>,
     head: Padded<AtomicU64>,
-    not_empty: Padded<AtomicU32>,
-    consumers_waiting: AtomicU32,
-    not_full: Padded<AtomicU32>,
-    producers_waiting: AtomicU32,
-    closed: AtomicU32,
+    not_empty: Padded<Waiters>,
+    not_full: Padded<Waiters>,
+}
+
+/// A futex word and the number of processes sleeping on it.
+#[repr(C)]
+pub(crate) struct Waiters {
+    word: AtomicU32,
+    waiting: AtomicU32,
+}
+
+impl Waiters {
+    fn new() -> Waiters {
+        Waiters {
+            word: AtomicU32::new(0),
+            waiting: AtomicU32::new(0),
+        }
+    }
 }
 
 impl Header {
@@ -97,13 +113,11 @@ impl Header {
         Header {
             cap,
             slot_bytes,
+            closed: AtomicU32::new(0),
             tail: Padded(AtomicU64::new(0)),
             head: Padded(AtomicU64::new(0)),
-            not_empty: Padded(AtomicU32::new(0)),
-            consumers_waiting: AtomicU32::new(0),
-            not_full: Padded(AtomicU32::new(0)),
-            producers_waiting: AtomicU32::new(0),
-            closed: AtomicU32::new(0),
+            not_empty: Padded(Waiters::new()),
+            not_full: Padded(Waiters::new()),
         }
     }
 }
@@ -211,10 +225,10 @@ impl<'a> Ring<'a> {
     /// Closes the ring: puts fail from now on, gets drain what is left.
     pub(crate) fn close(&self) {
         self.hdr.closed.store(1, Ordering::SeqCst);
-        self.hdr.not_empty.0.fetch_add(1, Ordering::SeqCst);
-        self.hdr.not_full.0.fetch_add(1, Ordering::SeqCst);
-        sys::wake(&self.hdr.not_empty.0, u32::MAX);
-        sys::wake(&self.hdr.not_full.0, u32::MAX);
+        self.hdr.not_empty.0.word.fetch_add(1, Ordering::SeqCst);
+        self.hdr.not_full.0.word.fetch_add(1, Ordering::SeqCst);
+        sys::wake(&self.hdr.not_empty.0.word, u32::MAX);
+        sys::wake(&self.hdr.not_full.0.word, u32::MAX);
     }
 
     /// Puts one frame without blocking.
@@ -254,11 +268,13 @@ impl<'a> Ring<'a> {
                     // SAFETY: as above, this producer owns the slot.
                     unsafe { *l = frame.len() as u32 }
                 });
-                slot.word.store(word(pos, FULL, 0), Ordering::Release);
-                self.notify(&self.hdr.not_empty.0, &self.hdr.consumers_waiting);
+                // SeqCst RMW: publishes the frame (Release) and orders the
+                // waiter check below against a sleeper's registration.
+                slot.word.swap(word(pos, FULL, 0), Ordering::SeqCst);
+                self.notify(&self.hdr.not_empty.0);
                 return Ok(());
             }
-            if d == 0 || d > 0 {
+            if d >= 0 {
                 // Claimed at this lap by another producer (help it move the
                 // tail), or the tail we read is stale.
                 let _ = tail.compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
@@ -352,7 +368,7 @@ impl<'a> Ring<'a> {
                     .is_ok()
                 {
                     let _ = head.compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
-                    self.notify(&self.hdr.not_full.0, &self.hdr.producers_waiting);
+                    self.notify(&self.hdr.not_full.0);
                 }
                 continue;
             }
@@ -375,8 +391,8 @@ impl<'a> Ring<'a> {
                 // which the codec rejects, never an out-of-bounds read).
                 out.extend_from_slice(unsafe { std::slice::from_raw_parts(bytes, len) });
                 slot.word
-                    .store(word(pos + self.cap(), EMPTY, 0), Ordering::Release);
-                self.notify(&self.hdr.not_full.0, &self.hdr.producers_waiting);
+                    .swap(word(pos + self.cap(), EMPTY, 0), Ordering::SeqCst);
+                self.notify(&self.hdr.not_full.0);
                 return Ok(());
             }
             if head.load(Ordering::Relaxed) != pos {
@@ -409,13 +425,15 @@ impl<'a> Ring<'a> {
         }
     }
 
-    /// Wakes one waiter on `word` if any registered.
+    /// Wakes one waiter on `word` if any registered. Called right after a
+    /// SeqCst read-modify-write that changed a slot: a sleeper registers
+    /// (SeqCst) before it re-reads the slots (SeqCst), so either it sees
+    /// the change or this load sees it registered.
     #[inline]
-    fn notify(&self, word: &AtomicU32, waiting: &AtomicU32) {
-        fence(Ordering::SeqCst);
-        if waiting.load(Ordering::Relaxed) > 0 {
-            word.fetch_add(1, Ordering::SeqCst);
-            sys::wake(word, 1);
+    fn notify(&self, w: &Waiters) {
+        if w.waiting.load(Ordering::SeqCst) > 0 {
+            w.word.fetch_add(1, Ordering::SeqCst);
+            sys::wake(&w.word, 1);
         }
     }
 
@@ -426,7 +444,7 @@ impl<'a> Ring<'a> {
         me: u32,
         deadline: Option<Deadline>,
     ) -> Result<(), PushError> {
-        let mut spin = SpinWait::new();
+        let mut spin = Backoff::default();
         loop {
             let why = match self.try_push_inner(frame, me) {
                 Err((PushError::Full, why)) => why,
@@ -436,7 +454,7 @@ impl<'a> Ring<'a> {
                 continue;
             }
             let hdr = self.hdr;
-            let r = self.sleep(&hdr.not_full.0, &hdr.producers_waiting, why, deadline, || {
+            let r = self.sleep(&hdr.not_full.0, why, deadline, || {
                 !matches!(self.try_push_peek(), Some(PushError::Full))
             });
             if !r {
@@ -452,7 +470,7 @@ impl<'a> Ring<'a> {
         me: u32,
         deadline: Option<Deadline>,
     ) -> Result<(), PopError> {
-        let mut spin = SpinWait::new();
+        let mut spin = Backoff::default();
         loop {
             let why = match self.try_pop_inner(out, me) {
                 Err((PopError::Empty, why)) => why,
@@ -462,7 +480,7 @@ impl<'a> Ring<'a> {
                 continue;
             }
             let hdr = self.hdr;
-            let r = self.sleep(&hdr.not_empty.0, &hdr.consumers_waiting, why, deadline, || {
+            let r = self.sleep(&hdr.not_empty.0, why, deadline, || {
                 self.pop_ready()
             });
             if !r {
@@ -479,7 +497,8 @@ impl<'a> Ring<'a> {
         let pos = self.hdr.tail.0.load(Ordering::SeqCst);
         let (slot, _) = self.slot(pos);
         let (seq, state, pid) = decode(slot.word.load(Ordering::SeqCst));
-        if lap(seq, pos) < 0 && !(state == READING && !(self.alive)(pid)) {
+        let dead_reader = state == READING && !(self.alive)(pid);
+        if lap(seq, pos) < 0 && !dead_reader {
             Some(PushError::Full)
         } else {
             None
@@ -502,8 +521,7 @@ impl<'a> Ring<'a> {
     /// Returns `false` when `deadline` passed.
     fn sleep(
         &self,
-        word: &AtomicU32,
-        waiting: &AtomicU32,
+        w: &Waiters,
         why: Blocked,
         deadline: Option<Deadline>,
         ready: impl Fn() -> bool,
@@ -511,9 +529,9 @@ impl<'a> Ring<'a> {
         if deadline.is_some_and(|d| d.has_passed()) {
             return false;
         }
-        waiting.fetch_add(1, Ordering::SeqCst);
+        w.waiting.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        let seen = word.load(Ordering::SeqCst);
+        let seen = w.word.load(Ordering::SeqCst);
         let mut ok = true;
         if !ready() {
             // A slot in progress: sleep at most LIVENESS_PERIOD, then look
@@ -530,13 +548,46 @@ impl<'a> Ring<'a> {
                 }
                 Blocked::Plain => deadline.map(|d| (d, false)),
             };
-            let woke = sys::wait(word, seen, capped.map(|(d, _)| d));
+            let woke = sys::wait(&w.word, seen, capped.map(|(d, _)| d));
             if !woke && !capped.is_some_and(|(_, is_cap)| is_cap) {
                 ok = false;
             }
         }
-        waiting.fetch_sub(1, Ordering::SeqCst);
+        w.waiting.fetch_sub(1, Ordering::SeqCst);
         ok
+    }
+}
+
+/// How long a blocked put or get keeps trying before it sleeps: a short
+/// spin, then yields. Sleeping costs the other side a `futex` wake-up
+/// system call per message, so a consumer that keeps up with its producer
+/// should rather stay awake a little. Under loom: never spins.
+#[derive(Default)]
+struct Backoff {
+    #[cfg(not(bingfa_loom))]
+    n: u32,
+}
+
+impl Backoff {
+    #[inline]
+    fn spin(&mut self) -> bool {
+        #[cfg(not(bingfa_loom))]
+        {
+            self.n += 1;
+            if self.n <= 64 {
+                std::hint::spin_loop();
+                true
+            } else if self.n <= 64 + 50 {
+                std::thread::yield_now();
+                true
+            } else {
+                false
+            }
+        }
+        #[cfg(bingfa_loom)]
+        {
+            false
+        }
     }
 }
 
