@@ -100,6 +100,7 @@
 
 pub mod codec;
 mod error;
+mod fnref;
 mod lock;
 mod pipe;
 mod process;
@@ -114,6 +115,7 @@ mod value;
 mod loom_tests;
 
 pub use error::{Error, LockError, PutError};
+pub use fnref::{FnPtr, FnRef};
 pub use lock::{Lock, LockGuard};
 pub use pipe::{Pipe, MAX_PIPE_MESSAGE};
 pub use process::child::fork;

@@ -268,9 +268,7 @@ impl<'a> Ring<'a> {
                     // SAFETY: as above, this producer owns the slot.
                     unsafe { *l = frame.len() as u32 }
                 });
-                // SeqCst RMW: publishes the frame (Release) and orders the
-                // waiter check below against a sleeper's registration.
-                slot.word.swap(word(pos, FULL, 0), Ordering::SeqCst);
+                slot.word.store(word(pos, FULL, 0), Ordering::Release);
                 self.notify(&self.hdr.not_empty.0);
                 return Ok(());
             }
@@ -391,7 +389,7 @@ impl<'a> Ring<'a> {
                 // which the codec rejects, never an out-of-bounds read).
                 out.extend_from_slice(unsafe { std::slice::from_raw_parts(bytes, len) });
                 slot.word
-                    .swap(word(pos + self.cap(), EMPTY, 0), Ordering::SeqCst);
+                    .store(word(pos + self.cap(), EMPTY, 0), Ordering::Release);
                 self.notify(&self.hdr.not_full.0);
                 return Ok(());
             }
@@ -425,12 +423,16 @@ impl<'a> Ring<'a> {
         }
     }
 
-    /// Wakes one waiter on `word` if any registered. Called right after a
-    /// SeqCst read-modify-write that changed a slot: a sleeper registers
-    /// (SeqCst) before it re-reads the slots (SeqCst), so either it sees
-    /// the change or this load sees it registered.
+    /// Wakes one waiter on `w` if any registered. Called right after a
+    /// slot changed: the SeqCst fence here pairs with the one a sleeper
+    /// issues between registering and re-reading the slots (Dekker), so
+    /// either it sees the change or this load sees it registered. (A
+    /// SeqCst RMW on the slot would do on x86, but loom models SeqCst
+    /// accesses as AcqRel and only fences as SeqCst, and the fence is what
+    /// the model can check.)
     #[inline]
     fn notify(&self, w: &Waiters) {
+        fence(Ordering::SeqCst);
         if w.waiting.load(Ordering::SeqCst) > 0 {
             w.word.fetch_add(1, Ordering::SeqCst);
             sys::wake(&w.word, 1);
