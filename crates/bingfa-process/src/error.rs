@@ -89,22 +89,24 @@ pub struct PutError<T> {
 }
 
 impl<T> PutError<T> {
-    /// The item that was not put.
+    /// The item that was not put (Python loses it with the exception).
     pub fn into_inner(self) -> T {
         self.item
     }
 
-    /// Whether the queue was full (a non-blocking put).
+    /// Whether the queue was full (a non-blocking put). Python:
+    /// `except queue.Full`.
     pub fn is_full(&self) -> bool {
         matches!(self.error, Error::Full)
     }
 
-    /// Whether the deadline passed (a timed put).
+    /// Whether the deadline passed (a timed put). Python: `queue.Full`
+    /// from `put(timeout=t)`.
     pub fn is_timeout(&self) -> bool {
         matches!(self.error, Error::Timeout)
     }
 
-    /// Whether the queue was closed.
+    /// Whether the queue was closed. Python: `ValueError`.
     pub fn is_closed(&self) -> bool {
         matches!(self.error, Error::Closed)
     }
@@ -118,7 +120,9 @@ impl<T> fmt::Debug for PutError<T> {
     }
 }
 
-/// A lock acquisition did not end with a plain guard.
+/// A lock acquisition did not end with a plain guard. Python:
+/// `Lock.acquire(...)` returning `False` ([`WouldBlock`](LockError::WouldBlock));
+/// the other cases have no Python equivalent.
 ///
 /// `G` is the guard type ([`LockGuard`](crate::LockGuard),
 /// [`ValueGuard`](crate::ValueGuard), ...).
@@ -142,7 +146,8 @@ pub enum LockError<G> {
 }
 
 impl<G> LockError<G> {
-    /// The guard when the previous owner died, `None` otherwise.
+    /// The guard when the previous owner died, `None` otherwise (no
+    /// Python equivalent).
     pub fn into_guard(self) -> Option<G> {
         match self {
             LockError::OwnerDied(g) => Some(g),
@@ -150,7 +155,7 @@ impl<G> LockError<G> {
         }
     }
 
-    /// Whether the previous owner died.
+    /// Whether the previous owner died (no Python equivalent).
     pub fn is_owner_died(&self) -> bool {
         matches!(self, LockError::OwnerDied(_))
     }

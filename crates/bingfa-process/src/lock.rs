@@ -199,8 +199,9 @@ impl fmt::Debug for Lock {
     }
 }
 
-/// Holds a [`Lock`]; releases it when dropped. Not `Send`: the thread that
-/// locked must unlock.
+/// Holds a [`Lock`]; releases it when dropped (Python: `Lock.release`, or
+/// the end of a `with lock:` block). Not `Send`: the thread that locked
+/// must unlock.
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard<'a> {
     lock: &'a Lock,

@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::{shm, sys};
 
 /// The largest frame a pipe accepts (a header claiming more is corrupt).
+/// Python's limit is 2 GiB minus a little (`multiprocessing.connection`).
 pub const MAX_PIPE_MESSAGE: usize = 1 << 30;
 
 /// One end of a duplex pipe: sends and receives `T`s. Python: the
@@ -260,7 +261,8 @@ impl<T: Serialize + DeserializeOwned> Pipe<T> {
         codec::decode_plain(&self.recv_frame(Some(timeout))?)
     }
 
-    /// Receives a value if one is ready now.
+    /// Receives a value if one is ready now. Python:
+    /// `if conn.poll(): conn.recv()`.
     ///
     /// # Errors
     /// As for [`recv`](Pipe::recv), and [`Error::Empty`] when nothing is

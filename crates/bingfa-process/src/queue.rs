@@ -17,7 +17,8 @@ use crate::ring::{self, Header, PopError, PushError, Ring, Slot};
 use crate::shm::{self, Shm};
 use crate::sys;
 
-/// The largest message a [`Queue::new`] queue takes, in encoded bytes.
+/// The largest message a [`Queue::new`] queue takes, in encoded bytes
+/// (Python has no limit).
 pub const DEFAULT_MAX_MESSAGE: usize = 1016;
 
 static ALIVE: fn(u32) -> bool = sys::pid_alive;
@@ -97,7 +98,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     /// A queue of `capacity` items of at most `max_message` encoded bytes
-    /// each. Memory: about `capacity * (max_message + 24)` bytes.
+    /// each. Memory: about `capacity * (max_message + 24)` bytes. Python:
+    /// `multiprocessing.Queue(maxsize)`, whose items have no size limit.
     ///
     /// # Errors
     /// As for [`new`](Queue::new); [`Error::Invalid`] also when the sizes
@@ -288,12 +290,13 @@ impl<T> Queue<T> {
         r.len() >= r.capacity()
     }
 
-    /// The most items the queue holds.
+    /// The most items the queue holds. Python: the `maxsize` argument.
     pub fn capacity(&self) -> usize {
         self.ring().capacity()
     }
 
-    /// The largest encoded item a put accepts, in bytes.
+    /// The largest encoded item a put accepts, in bytes (Python has no
+    /// limit).
     pub fn max_message_size(&self) -> usize {
         self.ring().max_frame() - codec::HEADER
     }
@@ -308,7 +311,7 @@ impl<T> Queue<T> {
         self.ring().close()
     }
 
-    /// Whether the queue is closed.
+    /// Whether the queue is closed. Python 3.13: `Queue.is_shutdown`.
     pub fn is_closed(&self) -> bool {
         self.ring().is_closed()
     }

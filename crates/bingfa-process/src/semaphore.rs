@@ -48,7 +48,8 @@ impl fmt::Debug for Semaphore {
     }
 }
 
-/// One taken permit of a [`Semaphore`]; released when dropped.
+/// One taken permit of a [`Semaphore`]; released when dropped (Python:
+/// `Semaphore.release`, or the end of a `with sem:` block).
 #[must_use = "the permit is released as soon as it is dropped"]
 #[derive(Debug)]
 pub struct SemaphorePermit<'a> {
@@ -57,7 +58,7 @@ pub struct SemaphorePermit<'a> {
 
 impl SemaphorePermit<'_> {
     /// Keeps the permit taken (someone will call
-    /// [`Semaphore::release`]).
+    /// [`Semaphore::release`]): Python's `acquire()` without a `with`.
     pub fn forget(self) {
         std::mem::forget(self);
     }

@@ -94,6 +94,7 @@ impl<T: Plain + fmt::Debug> fmt::Debug for Value<T> {
 }
 
 /// Access to a [`Value`] while holding its lock; derefs to the value.
+/// Python: the body of `with v.get_lock():`.
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct ValueGuard<'a, T: Plain> {
     value: &'a Value<T>,
@@ -156,7 +157,8 @@ impl<T: Plain> Value<T> {
         wrap(self.cell.lock.lock(None), || self.guard())
     }
 
-    /// Locks the value, waiting at most `timeout`.
+    /// Locks the value, waiting at most `timeout`. Python:
+    /// `v.get_lock().acquire(timeout=t)`.
     ///
     /// # Errors
     /// [`LockError::WouldBlock`] at the deadline; otherwise as for
@@ -240,6 +242,7 @@ impl<T: Plain + fmt::Debug> fmt::Debug for Array<T> {
 }
 
 /// Access to an [`Array`] while holding its lock; derefs to a slice.
+/// Python: the body of `with a.get_lock():`.
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct ArrayGuard<'a, T: Plain> {
     array: &'a Array<T>,
@@ -343,7 +346,7 @@ impl<T: Plain> Array<T> {
         self.head.len
     }
 
-    /// Whether the array has no elements.
+    /// Whether the array has no elements. Python: `len(a) == 0`.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

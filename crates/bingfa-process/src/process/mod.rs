@@ -28,12 +28,12 @@ pub enum ExitStatus {
 }
 
 impl ExitStatus {
-    /// Whether it exited with code 0.
+    /// Whether it exited with code 0. Python: `p.exitcode == 0`.
     pub fn success(&self) -> bool {
         *self == ExitStatus::Code(0)
     }
 
-    /// The exit code, if it exited.
+    /// The exit code, if it exited. Python: `p.exitcode` when `>= 0`.
     pub fn code(&self) -> Option<i32> {
         match *self {
             ExitStatus::Code(c) => Some(c),
@@ -41,7 +41,8 @@ impl ExitStatus {
         }
     }
 
-    /// The signal that ended it, if one did.
+    /// The signal that ended it, if one did. Python: `-p.exitcode` when
+    /// negative.
     pub fn signal(&self) -> Option<i32> {
         match *self {
             ExitStatus::Signal(s) => Some(s),
@@ -224,7 +225,8 @@ impl Process {
         Process { child, name }
     }
 
-    /// A builder for a child with a name or the daemon flag.
+    /// A builder for a child with a name or the daemon flag. Python: the
+    /// keyword arguments of `Process(...)`.
     pub fn builder() -> Builder {
         Builder::new()
     }
@@ -342,7 +344,7 @@ impl Process {
     }
 
     /// Sends any signal (through a pidfd: never to a process that reused
-    /// the pid).
+    /// the pid). Python: `os.kill(p.pid, sig)`.
     ///
     /// # Errors
     /// [`Error::Os`] if the signal cannot be sent.
@@ -363,7 +365,8 @@ pub struct Builder {
 }
 
 impl Builder {
-    /// A builder with the defaults: name `Process-N`, not a daemon.
+    /// A builder with the defaults: name `Process-N`, not a daemon. Python:
+    /// `Process()`.
     pub fn new() -> Builder {
         Builder::default()
     }
