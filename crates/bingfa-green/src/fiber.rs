@@ -10,33 +10,32 @@ use crate::error::Error;
 use crate::overflow::{self, Running};
 use crate::stack::GreenStack;
 
-thread_local! {
-    /// How many generator or greenlet resumes are on this OS thread's call
-    /// chain now: hub calls that switch the green thread away are refused
-    /// inside them.
-    static NESTED: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Whether code now runs inside a generator or a greenlet.
+/// Whether code now runs inside a generator or a greenlet (the innermost
+/// fiber on this OS thread's switch chain is one): hub calls that switch
+/// the green thread away are refused there.
+#[inline]
 pub(crate) fn nested() -> bool {
-    NESTED.with(|n| n.get() > 0)
+    overflow::nested()
 }
 
 pub(crate) struct Fiber<I: 'static, Y: 'static, R: 'static> {
     coro: Option<Coroutine<I, Y, R, GreenStack>>,
-    info: Running,
-    /// Owns the bytes `info.name` points at.
-    _name: Box<str>,
-    /// Counted in [`NESTED`] (generators and greenlets), not hub tasks.
-    counted: bool,
+    /// Boxed so that its address, stored in the overflow handler's
+    /// thread-local while the fiber runs, stays put when the fiber moves.
+    info: Box<Running>,
+    /// This OS thread's "running fiber" cell ([`overflow::running_cell`]);
+    /// the fiber is `!Send` (corosensei's coroutine is), so it is always
+    /// resumed on the thread this cell belongs to.
+    cell: *const Cell<*const Running>,
 }
 
 impl<I: 'static, Y: 'static, R: 'static> Fiber<I, Y, R> {
     /// A fiber that will run `f` on a stack of `stack_size` bytes.
+    /// `nested`: a generator or greenlet, not a hub task.
     pub(crate) fn new<F>(
         name: Box<str>,
         stack_size: usize,
-        counted: bool,
+        nested: bool,
         f: F,
     ) -> Result<Self, Error>
     where
@@ -45,23 +44,22 @@ impl<I: 'static, Y: 'static, R: 'static> Fiber<I, Y, R> {
         overflow::ensure_installed();
         let stack = GreenStack::get(stack_size)?;
         let (guard_lo, guard_hi) = stack.guard();
-        let size = stack.size();
-        let info = Running {
+        let info = Box::new(Running {
             guard_lo,
             guard_hi,
-            size,
-            name: name.as_ptr(),
-            name_len: name.len(),
-        };
+            size: stack.size(),
+            nested,
+            name,
+        });
         Ok(Fiber {
             coro: Some(Coroutine::with_stack(stack, f)),
             info,
-            _name: name,
-            counted,
+            cell: overflow::running_cell(),
         })
     }
 
     /// Whether the coroutine has returned (or panicked, or was unwound).
+    #[inline]
     pub(crate) fn done(&self) -> bool {
         self.coro.as_ref().is_none_or(|c| c.done())
     }
@@ -79,7 +77,7 @@ impl<I: 'static, Y: 'static, R: 'static> Fiber<I, Y, R> {
     #[inline]
     pub(crate) fn resume(&mut self, input: I) -> CoroutineResult<Y, R> {
         let coro = self.coro.as_mut().expect("resumed a finished fiber");
-        let _g = Enter::new(self.info, self.counted);
+        let _g = Enter::new(self.cell, &self.info);
         coro.resume(input)
     }
 
@@ -88,7 +86,7 @@ impl<I: 'static, Y: 'static, R: 'static> Fiber<I, Y, R> {
     pub(crate) fn unwind(&mut self) {
         if let Some(mut coro) = self.coro.take() {
             {
-                let _g = Enter::new(self.info, self.counted);
+                let _g = Enter::new(self.cell, &self.info);
                 coro.force_unwind();
             }
             coro.into_stack().recycle();
@@ -102,32 +100,28 @@ impl<I: 'static, Y: 'static, R: 'static> Drop for Fiber<I, Y, R> {
     }
 }
 
-/// Records the fiber as running for the overflow handler (and in
-/// [`NESTED`]), undoing both when dropped, even by a panic.
+/// Records the fiber as running for the overflow handler (and for
+/// [`nested`]), undoing it when dropped, even by a panic: one thread-local
+/// pointer write each way.
 struct Enter {
-    prev: Running,
-    counted: bool,
+    cell: *const Cell<*const Running>,
+    prev: *const Running,
 }
 
 impl Enter {
     #[inline]
-    fn new(info: Running, counted: bool) -> Enter {
-        if counted {
-            NESTED.with(|n| n.set(n.get() + 1));
-        }
-        Enter {
-            prev: overflow::set_running(info),
-            counted,
-        }
+    fn new(cell: *const Cell<*const Running>, info: &Running) -> Enter {
+        // SAFETY: `cell` is the running thread's own cell (see
+        // `Fiber::cell`), alive as long as the thread.
+        let prev = unsafe { (*cell).replace(info) };
+        Enter { cell, prev }
     }
 }
 
 impl Drop for Enter {
     #[inline]
     fn drop(&mut self) {
-        overflow::set_running(self.prev);
-        if self.counted {
-            NESTED.with(|n| n.set(n.get() - 1));
-        }
+        // SAFETY: as in `new`.
+        unsafe { (*self.cell).set(self.prev) };
     }
 }

@@ -3,45 +3,53 @@
 //! current OS thread is running on, prints
 //! `green thread 'NAME' overflowed its stack of N KiB` and aborts.
 //!
-//! Every switch onto a green stack records, in a plain thread-local cell
-//! (no allocation, no lock: readable from a signal handler), the guard page
-//! range, the stack size and the name of what runs there. Faults anywhere
-//! else go to the handler that was installed before ours (Rust's own, which
-//! reports overflows of OS thread stacks), or to the default action.
+//! Every switch onto a green stack stores one pointer in a plain
+//! thread-local cell (const-initialised, no destructor: no lazy-init check
+//! on the switch path, and readable from a signal handler): the address of
+//! the fiber's [`Running`] record (guard page range, stack size, name),
+//! which the fiber owns in a box and does not change while it lives. The
+//! switch back restores the previous pointer. Faults anywhere else go to
+//! the handler that was installed before ours (Rust's own, which reports
+//! overflows of OS thread stacks), or to the default action.
 
 use std::cell::Cell;
 use std::sync::Once;
 
-/// What runs on the current OS thread's active green stack.
-#[derive(Clone, Copy)]
+/// What runs on a green stack: fixed when its fiber is made.
 pub(crate) struct Running {
     pub(crate) guard_lo: usize,
     pub(crate) guard_hi: usize,
     pub(crate) size: usize,
-    pub(crate) name: *const u8,
-    pub(crate) name_len: usize,
-}
-
-impl Running {
-    pub(crate) const NONE: Running = Running {
-        guard_lo: 0,
-        guard_hi: 0,
-        size: 0,
-        name: std::ptr::null(),
-        name_len: 0,
-    };
+    /// A generator or greenlet (where hub calls are refused), not a hub's
+    /// green thread.
+    pub(crate) nested: bool,
+    pub(crate) name: Box<str>,
 }
 
 thread_local! {
-    static RUNNING: Cell<Running> = const { Cell::new(Running::NONE) };
+    /// The record of the fiber running now on this OS thread; null on the
+    /// thread's own stack.
+    static RUNNING: Cell<*const Running> = const { Cell::new(std::ptr::null()) };
     static ALTSTACK: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Records what now runs on this thread; returns what ran before, to be
-/// restored with [`set_running`] when the switch comes back.
+/// This OS thread's cell of the running fiber's record. A fiber keeps its
+/// address (fibers never leave the thread that made them) and switches
+/// write through it, with no thread-local lookup; the cell has no
+/// destructor, so it stays valid as long as the thread.
+pub(crate) fn running_cell() -> *const Cell<*const Running> {
+    RUNNING.with(|c| c as *const Cell<*const Running>)
+}
+
+/// Whether the innermost fiber running on this thread is a generator or a
+/// greenlet.
 #[inline]
-pub(crate) fn set_running(r: Running) -> Running {
-    RUNNING.with(|c| c.replace(r))
+pub(crate) fn nested() -> bool {
+    let r = RUNNING.with(|c| c.get());
+    // SAFETY: a non-null pointer in RUNNING is the record of a fiber that
+    // is running now (its `resume` holds it borrowed, and restores the
+    // previous pointer before returning), so the box is alive.
+    !r.is_null() && unsafe { (*r).nested }
 }
 
 static INSTALL: Once = Once::new();
@@ -144,17 +152,17 @@ fn push_num(buf: &mut [u8], at: &mut usize, mut n: usize) {
 extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
-    // `try_with` and a `Cell` of a `Copy` type with const init: a plain TLS
+    // `try_with` and a `Cell` of a pointer with const init: a plain TLS
     // read, async-signal-safe.
-    let running = RUNNING.try_with(|c| c.get()).unwrap_or(Running::NONE);
-    if running.guard_hi != 0 && addr >= running.guard_lo && addr < running.guard_hi {
+    let running = RUNNING.try_with(|c| c.get()).unwrap_or(std::ptr::null());
+    // SAFETY: non-null means the record of the fiber running on this
+    // thread, alive while it runs (see `nested`); only read here.
+    let running = unsafe { running.as_ref() };
+    if let Some(running) = running.filter(|r| addr >= r.guard_lo && addr < r.guard_hi) {
         let mut buf = [0u8; 512];
         let mut at = 0;
         push(&mut buf, &mut at, b"\ngreen thread '");
-        // SAFETY: the name pointer was recorded by the switch onto this
-        // stack and stays valid while it runs (the task owns the string).
-        let name = unsafe { std::slice::from_raw_parts(running.name, running.name_len) };
-        push(&mut buf, &mut at, name);
+        push(&mut buf, &mut at, running.name.as_bytes());
         push(&mut buf, &mut at, b"' overflowed its stack of ");
         push_num(&mut buf, &mut at, running.size / 1024);
         push(

@@ -56,16 +56,20 @@ pub(crate) enum Woke {
     TimedOut,
 }
 
+/// A green thread. Boxed in the task table and only ever shared (`&Task`):
+/// what changes sits in cells, so the running green thread and the loop can
+/// both hold it.
 pub(crate) struct Task {
-    fiber: Option<Fiber<(), (), ()>>,
-    yielder: *const Yielder<(), ()>,
-    state: State,
-    seq: u64,
-    reason: Woke,
-    kill: bool,
-    early: bool,
-    permit: bool,
-    scopes: Vec<(Instant, u64)>,
+    /// Taken out while the green thread runs.
+    fiber: Cell<Option<Fiber<(), (), ()>>>,
+    yielder: Cell<*const Yielder<(), ()>>,
+    state: Cell<State>,
+    seq: Cell<u64>,
+    reason: Cell<Woke>,
+    kill: Cell<bool>,
+    early: Cell<bool>,
+    permit: Cell<bool>,
+    scopes: RefCell<Vec<(Instant, u64)>>,
     pub(crate) name: Arc<str>,
 }
 
@@ -112,6 +116,8 @@ pub(crate) struct Sched {
     pub(crate) poll: RefCell<mio::Poll>,
     pub(crate) io: IoTable,
     current: Cell<u64>,
+    /// The running green thread's boxed task (null between switches).
+    running: Cell<*const Task>,
     live: Cell<usize>,
     scope_ids: Cell<u64>,
     pub(crate) watch: Option<Arc<WatchState>>,
@@ -178,6 +184,7 @@ impl Sched {
             poll: RefCell::new(poll),
             io: IoTable::default(),
             current: Cell::new(NONE),
+            running: Cell::new(std::ptr::null()),
             live: Cell::new(0),
             scope_ids: Cell::new(0),
             watch,
@@ -189,16 +196,35 @@ impl Sched {
         })
     }
 
-    fn with_task<R>(&self, key: u64, f: impl FnOnce(&mut Task) -> R) -> Option<R> {
+    /// Runs `f` on task `key` if it is alive.
+    #[inline]
+    fn with_task<R>(&self, key: u64, f: impl FnOnce(&Task) -> R) -> Option<R> {
         let (idx, gen) = split(key);
-        let mut slots = self.slots.borrow_mut();
-        match slots.get_mut(idx) {
+        let slots = self.slots.borrow();
+        match slots.get(idx) {
             Some(Slot {
                 gen: g,
                 task: Some(t),
             }) if *g == gen => Some(f(t)),
             _ => None,
         }
+    }
+
+    /// The running green thread's task, without a table lookup.
+    ///
+    /// # Panics
+    /// If no green thread of this hub is running (a crate bug: callers go
+    /// through [`sched`], which checks).
+    #[inline]
+    fn running(&self) -> &Task {
+        let t = self.running.get();
+        assert!(!t.is_null(), "no green thread is running");
+        // SAFETY: `running` is set by `resume` to the boxed task it is
+        // about to switch to, and cleared when the switch comes back; a
+        // task's box is freed only by `resume` after its fiber returned,
+        // so while it runs (and the caller is that green thread) the box
+        // is alive. Tasks are only ever shared (`&Task`, fields in cells).
+        unsafe { &*t }
     }
 
     /// Key of the running green thread.
@@ -239,13 +265,9 @@ impl Sched {
             false,
             move |y: &Yielder<(), ()>, ()| {
                 let s = try_sched().expect("green threads run inside their hub's loop");
-                let killed = s
-                    .with_task(key, |t| {
-                        t.yielder = y;
-                        std::mem::take(&mut t.kill)
-                    })
-                    .unwrap_or(true);
-                f(killed);
+                let t = s.running();
+                t.yielder.set(y);
+                f(t.kill.replace(false));
             },
         );
         let fiber = match fiber {
@@ -256,15 +278,15 @@ impl Sched {
             }
         };
         self.slots.borrow_mut()[idx].task = Some(Box::new(Task {
-            fiber: Some(fiber),
-            yielder: std::ptr::null(),
-            state: State::Ready,
-            seq: 0,
-            reason: Woke::Normal,
-            kill: false,
-            early: false,
-            permit: false,
-            scopes: Vec::new(),
+            fiber: Cell::new(Some(fiber)),
+            yielder: Cell::new(std::ptr::null()),
+            state: Cell::new(State::Ready),
+            seq: Cell::new(0),
+            reason: Cell::new(Woke::Normal),
+            kill: Cell::new(false),
+            early: Cell::new(false),
+            permit: Cell::new(false),
+            scopes: RefCell::new(Vec::new()),
             name,
         }));
         self.live.set(self.live.get() + 1);
@@ -276,9 +298,10 @@ impl Sched {
     /// make.
     #[inline]
     pub(crate) fn token(&self) -> Token {
-        let key = self.current.get();
-        let seq = self.with_task(key, |t| t.seq).expect("running task exists");
-        Token { key, seq }
+        Token {
+            key: self.current.get(),
+            seq: self.running().seq.get(),
+        }
     }
 
     /// Name of green thread `key`.
@@ -291,17 +314,17 @@ impl Sched {
     pub(crate) fn wake(&self, tok: Token, why: Woke) {
         let push = self
             .with_task(tok.key, |t| {
-                if t.seq != tok.seq {
+                if t.seq.get() != tok.seq {
                     return false;
                 }
-                match t.state {
+                match t.state.get() {
                     State::Blocked => {
-                        t.state = State::Ready;
-                        t.reason = why;
+                        t.state.set(State::Ready);
+                        t.reason.set(why);
                         true
                     }
                     State::Running => {
-                        t.early = true;
+                        t.early.set(true);
                         false
                     }
                     _ => false,
@@ -317,12 +340,12 @@ impl Sched {
     pub(crate) fn unpark(&self, key: u64) {
         let push = self
             .with_task(key, |t| {
-                if t.state == State::BlockedPermit {
-                    t.state = State::Ready;
-                    t.reason = Woke::Normal;
+                if t.state.get() == State::BlockedPermit {
+                    t.state.set(State::Ready);
+                    t.reason.set(Woke::Normal);
                     true
                 } else {
-                    t.permit = true;
+                    t.permit.set(true);
                     false
                 }
             })
@@ -337,9 +360,9 @@ impl Sched {
     pub(crate) fn kill(&self, key: u64) {
         let push = self
             .with_task(key, |t| {
-                t.kill = true;
-                if matches!(t.state, State::Blocked | State::BlockedPermit) {
-                    t.state = State::Ready;
+                t.kill.set(true);
+                if matches!(t.state.get(), State::Blocked | State::BlockedPermit) {
+                    t.state.set(State::Ready);
                     true
                 } else {
                     false
@@ -373,7 +396,7 @@ impl Sched {
                 Target::Task(tok) => {
                     let (idx, gen) = split(tok.key);
                     matches!(slots.get(idx), Some(Slot { gen: g, task: Some(task) })
-                        if *g == gen && task.seq == tok.seq)
+                        if *g == gen && task.seq.get() == tok.seq)
                 }
             });
         }
@@ -385,45 +408,40 @@ impl Sched {
     pub(crate) fn push_scope(&self, at: Instant) -> u64 {
         let id = self.scope_ids.get() + 1;
         self.scope_ids.set(id);
-        self.with_task(self.current.get(), |t| t.scopes.push((at, id)));
+        self.running().scopes.borrow_mut().push((at, id));
         id
     }
 
     pub(crate) fn pop_scope(&self, id: u64) {
-        self.with_task(self.current.get(), |t| t.scopes.retain(|s| s.1 != id));
+        self.running().scopes.borrow_mut().retain(|s| s.1 != id);
     }
 
     /// Before a switch point: unwinds if the green thread was killed or
     /// one of its timeout scopes expired.
-    fn check_interrupts(&self, key: u64) {
-        let now_needed = self.with_task(key, |t| !t.scopes.is_empty() || t.kill);
-        if now_needed != Some(true) {
-            return;
-        }
-        let now = Instant::now();
-        let what = self
-            .with_task(key, |t| {
-                if t.kill {
-                    t.kill = false;
-                    return Some(None);
-                }
-                t.scopes.iter().find(|s| s.0 <= now).map(|s| Some(s.1))
-            })
-            .flatten();
-        match what {
-            Some(None) => panic::resume_unwind(Box::new(KillUnwind)),
-            Some(Some(id)) => {
-                self.pop_scope(id);
-                panic::resume_unwind(Box::new(TimeoutUnwind(id)))
-            }
-            None => {}
+    #[inline]
+    fn check_interrupts(&self, t: &Task) {
+        if t.kill.get() || !t.scopes.borrow().is_empty() {
+            self.interrupt(t);
         }
     }
 
-    fn suspend(&self, key: u64) {
-        let y = self
-            .with_task(key, |t| t.yielder)
-            .expect("running task exists");
+    #[cold]
+    fn interrupt(&self, t: &Task) {
+        if t.kill.replace(false) {
+            panic::resume_unwind(Box::new(KillUnwind));
+        }
+        let now = Instant::now();
+        let expired = t.scopes.borrow().iter().find(|s| s.0 <= now).map(|s| s.1);
+        if let Some(id) = expired {
+            self.pop_scope(id);
+            panic::resume_unwind(Box::new(TimeoutUnwind(id)))
+        }
+    }
+
+    /// Switches from the running green thread `t` back to the loop.
+    #[inline]
+    fn suspend(&self, t: &Task) {
+        let y = t.yielder.get();
         // SAFETY: `yielder` was stored by this green thread's own body when
         // it started; it points into its stack and is used only from that
         // stack, while the body runs: we are that green thread right now.
@@ -437,37 +455,31 @@ impl Sched {
     /// scopes expires, before or while it waits.
     pub(crate) fn park(&self, deadline: Option<Instant>) -> Woke {
         let key = self.current.get();
-        self.check_interrupts(key);
-        let setup = self
-            .with_task(key, |t| {
-                if t.early {
-                    t.early = false;
-                    t.seq += 1;
-                    return None;
-                }
-                t.state = State::Blocked;
-                let scope = t.scopes.iter().map(|s| s.0).min();
-                let at = match (deadline, scope) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                Some((at, t.seq))
-            })
-            .expect("running task exists");
-        let Some((at, seq)) = setup else {
+        let t = self.running();
+        self.check_interrupts(t);
+        if t.early.replace(false) {
+            t.seq.set(t.seq.get() + 1);
             return Woke::Normal;
+        }
+        t.state.set(State::Blocked);
+        let scope = t.scopes.borrow().iter().map(|s| s.0).min();
+        let at = match (deadline, scope) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
         if let Some(at) = at {
-            self.add_timer(at, Token { key, seq });
+            self.add_timer(
+                at,
+                Token {
+                    key,
+                    seq: t.seq.get(),
+                },
+            );
         }
-        self.suspend(key);
-        let why = self
-            .with_task(key, |t| {
-                t.seq += 1;
-                std::mem::replace(&mut t.reason, Woke::Normal)
-            })
-            .expect("running task exists");
-        self.check_interrupts(key);
+        self.suspend(t);
+        t.seq.set(t.seq.get() + 1);
+        let why = t.reason.replace(Woke::Normal);
+        self.check_interrupts(t);
         why
     }
 
@@ -475,70 +487,72 @@ impl Sched {
     /// permit is pending). Unwinds on kill or an expired scope.
     pub(crate) fn park_permit(&self) {
         let key = self.current.get();
-        self.check_interrupts(key);
-        let block = self
-            .with_task(key, |t| {
-                if std::mem::take(&mut t.permit) {
-                    false
-                } else {
-                    t.state = State::BlockedPermit;
-                    true
-                }
-            })
-            .expect("running task exists");
-        if block {
-            let scope = self.with_task(key, |t| (t.scopes.iter().map(|s| s.0).min(), t.seq));
-            if let Some((Some(at), seq)) = scope {
+        let t = self.running();
+        self.check_interrupts(t);
+        if !t.permit.replace(false) {
+            t.state.set(State::BlockedPermit);
+            let scope = t.scopes.borrow().iter().map(|s| s.0).min();
+            if let Some(at) = scope {
                 // A scope deadline must interrupt this wait too: a timer
                 // that wakes it through the permit path.
-                self.add_timer(at, Token { key, seq });
+                self.add_timer(
+                    at,
+                    Token {
+                        key,
+                        seq: t.seq.get(),
+                    },
+                );
             }
-            self.suspend(key);
-            self.with_task(key, |t| t.seq += 1);
+            self.suspend(t);
+            t.seq.set(t.seq.get() + 1);
         }
-        self.check_interrupts(key);
+        self.check_interrupts(t);
     }
 
     /// Puts the running green thread at the back of the ready queue.
+    #[inline]
     pub(crate) fn yield_now(&self) {
-        let key = self.current.get();
-        self.check_interrupts(key);
-        self.with_task(key, |t| t.state = State::Ready);
-        self.ready.borrow_mut().push_back(key);
-        self.suspend(key);
-        self.check_interrupts(key);
+        let t = self.running();
+        self.check_interrupts(t);
+        t.state.set(State::Ready);
+        self.ready.borrow_mut().push_back(self.current.get());
+        self.suspend(t);
+        self.check_interrupts(t);
     }
 
     fn resume(&self, key: u64) {
         let (idx, gen) = split(key);
-        let fiber = {
-            let mut slots = self.slots.borrow_mut();
-            match slots.get_mut(idx) {
+        let task: *const Task = {
+            let slots = self.slots.borrow();
+            match slots.get(idx) {
                 Some(Slot {
                     gen: g,
                     task: Some(t),
-                }) if *g == gen && t.state == State::Ready => {
-                    t.state = State::Running;
-                    t.fiber.take()
-                }
-                _ => None,
+                }) if *g == gen && t.state.get() == State::Ready => &**t,
+                _ => return,
             }
         };
-        let Some(mut fiber) = fiber else { return };
+        // SAFETY: the box stays in its slot (boxes do not move when the
+        // table grows) until the code below frees it, after its fiber
+        // returned; the green thread itself only shares it.
+        let t = unsafe { &*task };
+        let Some(mut fiber) = t.fiber.take() else {
+            return;
+        };
+        t.state.set(State::Running);
         self.current.set(key);
+        self.running.set(task);
         if let Some(w) = &self.watch {
-            let name = self.with_task(key, |t| t.name.clone());
-            w.enter(name);
+            w.enter(Some(t.name.clone()));
         }
         let r = fiber.resume(());
         if let Some(w) = &self.watch {
             w.leave();
         }
+        self.running.set(std::ptr::null());
         self.current.set(NONE);
         match r {
-            CoroutineResult::Yield(()) => {
-                self.with_task(key, |t| t.fiber = Some(fiber));
-            }
+            CoroutineResult::Yield(()) => t.fiber.set(Some(fiber)),
             CoroutineResult::Return(()) => {
                 let task = {
                     let mut slots = self.slots.borrow_mut();
@@ -580,7 +594,7 @@ impl Sched {
                     // A permit wait is interrupted by its scope timer.
                     let permit = self
                         .with_task(tok.key, |task| {
-                            task.seq == tok.seq && task.state == State::BlockedPermit
+                            task.seq.get() == tok.seq && task.state.get() == State::BlockedPermit
                         })
                         .unwrap_or(false);
                     if permit {

@@ -94,14 +94,19 @@ pub fn live_stacks() -> usize {
     LIVE.load(Ordering::Relaxed)
 }
 
+/// The page size, asked of the system once (`sysconf` is a libc call, too
+/// slow for code that runs at every switch).
 pub(crate) fn page_size() -> usize {
+    static PAGE: AtomicUsize = AtomicUsize::new(0);
+    let p = PAGE.load(Ordering::Relaxed);
+    if p != 0 {
+        return p;
+    }
     // SAFETY: sysconf has no preconditions.
     let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p <= 0 {
-        4096
-    } else {
-        p as usize
-    }
+    let p = if p <= 0 { 4096 } else { p as usize };
+    PAGE.store(p, Ordering::Relaxed);
+    p
 }
 
 /// Rounds a requested usable size up to whole pages, at least
@@ -120,6 +125,9 @@ pub(crate) struct GreenStack {
     low: usize,
     /// Usable bytes above the guard page.
     size: usize,
+    /// `low + page + size`: the highest address, kept because corosensei
+    /// asks for it ([`Stack::base`]) at every resume.
+    top: usize,
 }
 
 impl GreenStack {
@@ -168,6 +176,7 @@ impl GreenStack {
         Ok(GreenStack {
             low: ptr as usize,
             size,
+            top: ptr as usize + len,
         })
     }
 
@@ -179,11 +188,6 @@ impl GreenStack {
     /// The guard page's address range `[lo, hi)`.
     pub(crate) fn guard(&self) -> (usize, usize) {
         (self.low, self.low + page_size())
-    }
-
-    /// The highest address (the stack grows down from here).
-    pub(crate) fn top(&self) -> usize {
-        self.low + page_size() + self.size
     }
 
     /// Unmaps the stack; gives it back if the kernel refused. (Unmapping
@@ -254,8 +258,10 @@ impl Drop for GreenStack {
 // in `map`) and at least MIN_STACK_SIZE (16 KiB >= corosensei's 4 KiB)
 // usable bytes; `base` and `limit` are page-aligned, so 16-byte aligned.
 unsafe impl Stack for GreenStack {
+    #[inline]
     fn base(&self) -> StackPointer {
-        StackPointer::new(self.top()).expect("stack top is not null")
+        // SAFETY: `top` is the end of a successful mapping, never 0.
+        unsafe { StackPointer::new_unchecked(self.top) }
     }
 
     fn limit(&self) -> StackPointer {
