@@ -27,7 +27,8 @@
 //!
 //! - **No migration.** A green thread runs on its hub's OS thread from
 //!   start to end, so `thread_local!` values are stable across switches
-//!   (all green threads of a hub share them). Handles, sockets, greenlets
+//!   (all green threads of a hub share them; [`green_local!`] gives each
+//!   green thread its own value, Python's `gevent.local.local`). Handles, sockets, greenlets
 //!   and generators are `!Send`. Scale out with one hub per OS thread and
 //!   one process per core on one port ([`net::TcpListener::bind_reuseport`]).
 //! - **Blocking calls block the whole hub.** `std::thread::sleep`, blocking
@@ -77,6 +78,7 @@ mod generator;
 mod greenlet;
 mod handle;
 mod hub;
+mod local;
 pub mod net;
 mod overflow;
 mod remote;
@@ -94,6 +96,7 @@ pub use handle::{joinall, joinall_timeout, Handle};
 pub use hub::{
     current_name, in_green_thread, live_green_threads, run, sleep, spawn, yield_now, Builder, Hub,
 };
+pub use local::GreenLocal;
 pub use stack::{live_stacks, trim_stack_pool, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 pub use timeout::{with_timeout, Timeout};
 pub use watchdog::WatchdogReport;

@@ -20,6 +20,7 @@ use corosensei::{CoroutineResult, Yielder};
 
 use crate::error::Error;
 use crate::fiber::{self, Fiber};
+use crate::local::Locals;
 use crate::net::IoTable;
 use crate::remote::{Msg, Remote};
 use crate::watchdog::WatchState;
@@ -70,6 +71,8 @@ pub(crate) struct Task {
     early: Cell<bool>,
     permit: Cell<bool>,
     scopes: RefCell<Vec<(Instant, u64)>>,
+    /// Its green-local values ([`GreenLocal`](crate::GreenLocal)).
+    locals: Locals,
     pub(crate) name: Arc<str>,
 }
 
@@ -145,6 +148,15 @@ pub(crate) fn try_sched() -> Option<&'static Sched> {
     // frame ends; green code, the only caller, runs inside the loop. The
     // `'static` never escapes the crate's own short uses.
     unsafe { p.as_ref() }
+}
+
+/// The green-local values of the running green thread, if one runs.
+pub(crate) fn running_locals() -> Option<&'static Locals> {
+    let s = try_sched()?;
+    let t = s.running.get();
+    // SAFETY: as in `Sched::running`: a non-null `running` is the live
+    // boxed task of the green thread running now (the caller).
+    unsafe { t.as_ref() }.map(|t| &t.locals)
 }
 
 /// The hub of the calling green thread.
@@ -268,6 +280,9 @@ impl Sched {
                 let t = s.running();
                 t.yielder.set(y);
                 f(t.kill.replace(false));
+                // Green-local values die with their green thread, dropped
+                // on its own stack while it is still the running one.
+                t.locals.drop_all();
             },
         );
         let fiber = match fiber {
@@ -287,6 +302,7 @@ impl Sched {
             early: Cell::new(false),
             permit: Cell::new(false),
             scopes: RefCell::new(Vec::new()),
+            locals: Locals::default(),
             name,
         }));
         self.live.set(self.live.get() + 1);
