@@ -21,16 +21,32 @@ use crate::error::Error;
 use crate::fiber::Fiber;
 use crate::stack::DEFAULT_STACK_SIZE;
 
-/// What a greenlet hands the trampoline when it stops running.
-struct SwitchTo<T: 'static>(Greenlet<T>, T);
+/// What a switch delivers: a value, or an error to raise (`throw`).
+enum Resume<T> {
+    Value(T),
+    Throw(Box<dyn Any + Send>),
+}
 
-type GFiber<T> = Fiber<T, SwitchTo<T>, T>;
+impl<T> Resume<T> {
+    /// The value, or the thrown error raised as a panic here.
+    fn deliver(self) -> T {
+        match self {
+            Resume::Value(v) => v,
+            Resume::Throw(e) => std::panic::resume_unwind(e),
+        }
+    }
+}
+
+/// What a greenlet hands the trampoline when it stops running.
+struct SwitchTo<T: 'static>(Greenlet<T>, Resume<T>);
+
+type GFiber<T> = Fiber<Resume<T>, SwitchTo<T>, T>;
 
 struct Inner<T: 'static> {
     /// `None` for the root greenlet, and once finished.
     fiber: RefCell<Option<GFiber<T>>>,
     /// Set while the greenlet's function runs: its yielder, to switch away.
-    yielder: Cell<*const Yielder<T, SwitchTo<T>>>,
+    yielder: Cell<*const Yielder<Resume<T>, SwitchTo<T>>>,
     parent: RefCell<Option<Greenlet<T>>>,
     root: bool,
     dead: Cell<bool>,
@@ -171,11 +187,11 @@ impl<T: 'static> Greenlet<T> {
             name.into(),
             stack_size,
             true,
-            move |y: &Yielder<T, SwitchTo<T>>, first: T| {
+            move |y: &Yielder<Resume<T>, SwitchTo<T>>, first: Resume<T>| {
                 if let Some(me) = weak.upgrade() {
                     me.yielder.set(y);
                 }
-                f(first)
+                f(first.deliver())
             },
         )?;
         *inner.fiber.borrow_mut() = Some(fiber);
@@ -229,10 +245,59 @@ impl<T: 'static> Greenlet<T> {
     /// when greenlets of different `T` are mixed on one thread's switch
     /// chain.
     pub fn switch(&self, value: T) -> T {
+        self.transfer(Resume::Value(value))
+    }
+
+    /// Raises `error` in this greenlet at its switch point: its pending
+    /// [`switch`](Self::switch) unwinds with `error` as the panic payload
+    /// (no panic message is printed), running destructors as it goes. The
+    /// greenlet can catch it with [`std::panic::catch_unwind`] and
+    /// `payload.downcast::<E>()`, and go on; uncaught, it ends the greenlet
+    /// (dead) and, like any panic in a greenlet, unwinds out of the root's
+    /// `switch` call with the same payload.
+    ///
+    /// Otherwise it behaves as `switch`: a greenlet not yet started raises
+    /// at its start (its function never runs), a dead one passes the error
+    /// on to its parent, the running greenlet (or the root, from the root)
+    /// raises at once; and this call returns the value of the next switch
+    /// back to the caller.
+    ///
+    /// Python: `g.throw(typ, val)`. [`kill`](Self::kill) is the
+    /// `GreenletExit` case, which never propagates.
+    ///
+    /// ```
+    /// use std::panic::{catch_unwind, AssertUnwindSafe};
+    /// use bingfa_green::Greenlet;
+    ///
+    /// #[derive(Debug)]
+    /// struct Cancelled(&'static str);
+    ///
+    /// let g = Greenlet::new(|_: String| {
+    ///     let root = Greenlet::<String>::root();
+    ///     let r = catch_unwind(AssertUnwindSafe(|| root.switch("waiting".into())));
+    ///     match r {
+    ///         Ok(v) => format!("got {v}"),
+    ///         Err(p) => format!("caught {:?}", p.downcast::<Cancelled>().unwrap()),
+    ///     }
+    /// });
+    /// assert_eq!(g.switch(String::new()), "waiting");
+    /// assert_eq!(g.throw(Cancelled("shutdown")), "caught Cancelled(\"shutdown\")");
+    /// assert!(g.is_dead());
+    /// ```
+    ///
+    /// # Panics
+    /// With `error` as the payload, out of the root's `switch` (or this
+    /// call, from the root), if the target does not catch it. As `switch`
+    /// when greenlets of different `T` are mixed.
+    pub fn throw<E: Any + Send>(&self, error: E) -> T {
+        self.transfer(Resume::Throw(Box::new(error)))
+    }
+
+    fn transfer(&self, value: Resume<T>) -> T {
         match current::<T>() {
             Some(me) => {
                 if me == *self {
-                    return value;
+                    return value.deliver();
                 }
                 let y = me.inner.yielder.get();
                 // SAFETY: `yielder` was set by this greenlet's own function
@@ -240,11 +305,11 @@ impl<T: 'static> Greenlet<T> {
                 // only while that function runs: we are running inside it
                 // right now (it is `current`).
                 let y = unsafe { &*y };
-                y.suspend(SwitchTo(self.clone(), value))
+                y.suspend(SwitchTo(self.clone(), value)).deliver()
             }
             None => {
                 if self.inner.root {
-                    return value;
+                    return value.deliver();
                 }
                 trampoline(self.clone(), value)
             }
@@ -311,8 +376,9 @@ impl<T: 'static> Greenlet<T> {
     /// dead. Killing the running greenlet, the root or a dead one does
     /// nothing. Unlike Python, the parent does not get control.
     ///
-    /// Python: `g.throw()` (`GreenletExit`) / `g.kill()`.
-    #[doc(alias = "throw")]
+    /// Python: `g.throw()` with no arguments (`GreenletExit`); to raise
+    /// an error of your own there, see [`throw`](Self::throw).
+    #[doc(alias = "GreenletExit")]
     pub fn kill(&self) {
         if self.inner.root || self.inner.dead.get() {
             return;
@@ -328,10 +394,10 @@ impl<T: 'static> Greenlet<T> {
 
 /// Runs on the root stack: resumes greenlets until one switches to the
 /// root, and returns the value it passed.
-fn trampoline<T: 'static>(mut to: Greenlet<T>, mut value: T) -> T {
+fn trampoline<T: 'static>(mut to: Greenlet<T>, mut value: Resume<T>) -> T {
     loop {
         if to.inner.root {
-            return value;
+            return value.deliver();
         }
         if to.inner.dead.get() {
             // Python: switching to a dead greenlet goes to its parent.
@@ -367,7 +433,7 @@ fn trampoline<T: 'static>(mut to: Greenlet<T>, mut value: T) -> T {
                 to.inner.dead.set(true);
                 drop(fiber);
                 to = to.parent().unwrap_or_else(Greenlet::root);
-                value = v;
+                value = Resume::Value(v);
             }
         }
     }

@@ -180,3 +180,113 @@ fn a_panic_in_a_greenlet_reaches_the_root_and_kills_it() {
     assert_eq!(err.downcast_ref::<&str>(), Some(&"boom in greenlet"));
     assert!(g.is_dead());
 }
+
+mod throw {
+    use std::cell::{Cell, RefCell};
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::rc::Rc;
+
+    use bingfa_green::Greenlet;
+
+    #[derive(Debug, PartialEq)]
+    struct Boom(u32);
+
+    struct SetOnDrop(Rc<Cell<bool>>);
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.set(true);
+        }
+    }
+
+    #[test]
+    fn uncaught_it_unwinds_the_target_and_comes_out_of_the_roots_switch() {
+        let dropped = Rc::new(Cell::new(false));
+        let d = dropped.clone();
+        let after = Rc::new(Cell::new(false));
+        let a = after.clone();
+        let g = Greenlet::new(move |v: u32| {
+            let _guard = SetOnDrop(d);
+            let v = Greenlet::root().switch(v + 1);
+            a.set(true);
+            v
+        });
+        assert_eq!(g.switch(1), 2);
+        let err = catch_unwind(AssertUnwindSafe(|| g.throw(Boom(7)))).unwrap_err();
+        assert_eq!(*err.downcast::<Boom>().unwrap(), Boom(7));
+        assert!(dropped.get(), "the target's destructors ran");
+        assert!(!after.get(), "the target did not go on past its switch");
+        assert!(g.is_dead());
+    }
+
+    #[test]
+    fn a_greenlet_not_started_never_runs() {
+        let ran = Rc::new(Cell::new(false));
+        let r = ran.clone();
+        let g = Greenlet::new(move |v: u32| {
+            r.set(true);
+            v
+        });
+        let err = catch_unwind(AssertUnwindSafe(|| g.throw(Boom(1)))).unwrap_err();
+        assert!(err.is::<Boom>());
+        assert!(!ran.get());
+        assert!(g.is_dead());
+    }
+
+    #[test]
+    fn into_a_dead_greenlet_it_goes_to_the_parent() {
+        let g = Greenlet::new(|v: u32| v * 2);
+        assert_eq!(g.switch(4), 8);
+        assert!(g.is_dead());
+        // The parent is the root, the caller: it raises right here.
+        let err = catch_unwind(AssertUnwindSafe(|| g.throw(Boom(3)))).unwrap_err();
+        assert_eq!(*err.downcast::<Boom>().unwrap(), Boom(3));
+    }
+
+    #[test]
+    fn between_greenlets_caught_and_answered() {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let (l, slot): (_, Rc<RefCell<Option<Greenlet<u32>>>>) = (log.clone(), Rc::default());
+        let s2 = slot.clone();
+        let worker = Greenlet::new(move |first: u32| {
+            l.borrow_mut().push(format!("worker got {first}"));
+            let r = catch_unwind(AssertUnwindSafe(|| Greenlet::root().switch(0)));
+            let code = match r {
+                Ok(v) => v,
+                Err(p) => p.downcast::<Boom>().unwrap().0,
+            };
+            l.borrow_mut().push(format!("worker caught {code}"));
+            // Answer the thrower.
+            let boss = s2.borrow().clone().unwrap();
+            boss.switch(code * 10)
+        });
+        let w = worker.clone();
+        let l = log.clone();
+        let boss = Greenlet::new(move |_: u32| {
+            let answer = w.throw(Boom(5));
+            l.borrow_mut().push(format!("boss got {answer}"));
+            answer + 1
+        });
+        *slot.borrow_mut() = Some(boss.clone());
+        assert_eq!(worker.switch(1), 0);
+        // boss throws into worker, worker answers boss, boss returns to
+        // its parent, the root.
+        assert_eq!(boss.switch(0), 51);
+        assert_eq!(
+            *log.borrow(),
+            ["worker got 1", "worker caught 5", "boss got 50"]
+        );
+        assert!(!worker.is_dead());
+        worker.kill();
+        slot.borrow_mut().take();
+    }
+
+    #[test]
+    fn into_the_running_greenlet_it_raises_at_once() {
+        let g = Greenlet::new(|_: u32| {
+            let me = Greenlet::<u32>::current();
+            let r = catch_unwind(AssertUnwindSafe(|| me.throw(Boom(9))));
+            r.unwrap_err().downcast::<Boom>().unwrap().0
+        });
+        assert_eq!(g.switch(0), 9);
+    }
+}
