@@ -1,10 +1,9 @@
 //! [`Queue`]: first in, first out.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::core::Core;
-use crate::raw::locked::Locked;
+use crate::raw::list::List;
 use crate::raw::ring::Ring;
 use crate::raw::{Flavor, PopFail, PushFail};
 
@@ -13,8 +12,9 @@ use crate::raw::{Flavor, PopFail, PushFail};
 /// Bounded queues are a lock-free ring (Vyukov's bounded MPMC queue, as in
 /// crossbeam-channel's array flavour): a `put` or `get` that need not wait
 /// is a load, a CAS and a store, and touches the parking lot only when a
-/// thread is actually waiting on the other side. Unbounded queues keep their
-/// items in a `VecDeque` behind a small spin-then-park lock.
+/// thread is actually waiting on the other side. Unbounded queues are a
+/// lock-free linked list of blocks of 31 slots (as crossbeam-channel's
+/// list flavour), with the same fast paths.
 ///
 /// Handles are cheap to clone; all of them refer to the same queue.
 ///
@@ -46,7 +46,7 @@ impl<T> Queue<T> {
     /// its `capacity` slots up front.
     pub fn new(capacity: usize) -> Self {
         let flavor = if capacity == 0 {
-            Fifo::Unbounded(Locked::new(VecDeque::new(), 0))
+            Fifo::Unbounded(List::new())
         } else {
             Fifo::Bounded(Ring::new(capacity))
         };
@@ -68,7 +68,7 @@ queue_api!(Queue, []);
 /// The two stores of a FIFO queue.
 pub(crate) enum Fifo<T> {
     Bounded(Ring<T>),
-    Unbounded(Locked<T, VecDeque<T>>),
+    Unbounded(List<T>),
 }
 
 impl<T> Flavor<T> for Fifo<T> {
