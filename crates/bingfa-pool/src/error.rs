@@ -33,12 +33,24 @@ pub enum Error {
     /// cannot schedule new futures after shutdown`).
     #[error("cannot submit work: the pool has been shut down")]
     Shutdown,
-    /// The pool is broken: a worker's initializer panicked with `message`.
-    /// Every pending task fails with this error and new submissions are
-    /// refused with it (Python: `concurrent.futures.thread.BrokenThreadPool`).
-    #[error("the pool is broken: a worker initializer panicked: {message}")]
+    /// The pool is broken: a worker's initializer panicked with `message`,
+    /// or (process pool) no worker process could be started, `message`
+    /// saying why. Every pending task fails with this error and new
+    /// submissions are refused with it (Python:
+    /// `concurrent.futures.thread.BrokenThreadPool`, `BrokenProcessPool`).
+    #[error(
+        "the pool is broken (a worker initializer panicked, or no worker could start): {message}"
+    )]
     BrokenPool {
-        /// The initializer's panic message.
+        /// The initializer's panic message, or why no worker could start.
+        message: String,
+    },
+    /// A task's argument or result could not be encoded or decoded for the
+    /// trip to or from a worker process (produced by the process pool;
+    /// Python: the pickling error set on the future).
+    #[error("{message}")]
+    Serialization {
+        /// What could not be (de)serialized, and the codec's reason.
         message: String,
     },
     /// The worker process running the task died (produced by the process

@@ -102,7 +102,7 @@ impl<R: Send + Sync + 'static> Pending for Typed<R> {
 }
 
 fn decode_one<R: DeserializeOwned>(bytes: Vec<u8>) -> Result<R, Error> {
-    codec::decode_plain(&bytes).map_err(|e| Error::Panicked {
+    codec::decode_plain(&bytes).map_err(|e| Error::Serialization {
         message: format!("could not deserialize the task's result: {e}"),
     })
 }
@@ -313,7 +313,7 @@ impl ProcessPool {
                 pending: Box::new(Typed { completer, decode }),
             })?,
             Err(e) => {
-                completer.set_error(Error::Panicked {
+                completer.set_error(Error::Serialization {
                     message: format!("could not serialize the task's argument: {e}"),
                 });
             }

@@ -506,7 +506,7 @@ fn an_unserializable_argument_fails_its_future() {
     let pool = ProcessPool::new(1);
     let f = pool.submit(take_unserializable, Unserializable).unwrap();
     match f.result() {
-        Err(Error::Panicked { message }) => {
+        Err(Error::Serialization { message }) => {
             assert!(message.contains("could not serialize"), "{message}");
         }
         other => panic!("{other:?}"),
