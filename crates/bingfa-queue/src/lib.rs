@@ -82,22 +82,28 @@
 //! ## How it works, and what it costs
 //!
 //! A bounded [`Queue`] is a lock-free ring with per-slot stamps (Dmitry
-//! Vyukov's bounded MPMC queue, as crossbeam-channel's array flavour). The
-//! unbounded [`Queue`], [`LifoQueue`] and [`PriorityQueue`] keep their items
-//! in a `VecDeque`, `Vec` or binary heap behind a small spin-then-park lock.
+//! Vyukov's bounded MPMC queue, as crossbeam-channel's array flavour); an
+//! unbounded [`Queue`] is a lock-free linked list of blocks of 31 slots (as
+//! crossbeam-channel's list flavour), whose blocks are freed by the last
+//! consumer to leave them. [`LifoQueue`] and [`PriorityQueue`] keep their
+//! items in a `Vec` or binary heap behind a small spin-then-park lock.
 //! Around the store, every queue counts its waiting producers and
 //! consumers, so a `put` or `get` that need not wait never touches the
-//! parking lot (one atomic load to see that no one sleeps).
+//! parking lot (one read of a counter to see that no one sleeps). Where a
+//! `put` or `get` depends on another thread's operation already under way
+//! (a slot reserved but not yet written), it spins briefly and then parks
+//! until that thread finishes, which wakes it.
 //!
 //! Task tracking costs `put` nothing: the number of items ever put is read
-//! off the store's own counters (for the ring, off its tail), and only
-//! `task_done` pays, one compare-and-swap on a counter of its own.
+//! off the store's own counters (for the lock-free queues, off their tail),
+//! and only `task_done` pays, one compare-and-swap on a counter of its own.
 //!
 //! Everything is written against `bingfa_sync::raw`; under
 //! `RUSTFLAGS="--cfg bingfa_loom"` the loom models in this crate check the
-//! very same code (no item lost or duplicated, FIFO per producer, capacity
-//! never exceeded, `close` waking every blocked thread, `join` returning
-//! when the last `task_done` lands).
+//! very same code (no item lost or duplicated with two producers and two
+//! consumers, FIFO per producer, capacity never exceeded, blocks of the
+//! unbounded queue freed only after their last reader, `close` waking every
+//! blocked thread, `join` returning when the last `task_done` lands).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]

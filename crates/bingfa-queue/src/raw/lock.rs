@@ -1,5 +1,5 @@
-//! A small spin-then-park lock for the locked stores (LIFO, priority,
-//! unbounded FIFO), built on `bingfa_sync::raw` so that loom sees it.
+//! A small spin-then-park lock for the locked stores (LIFO and
+//! priority queues), built on `bingfa_sync::raw` so that loom sees it.
 //!
 //! Two bits, as in parking_lot's word-sized mutex: `LOCKED` and `PARKED`
 //! (someone sleeps on the lock's address). Unlocking without `PARKED` is one

@@ -1,4 +1,4 @@
-//! A [`Store`] (deque, stack or heap) behind a [`RawLock`], with its length,
+//! A [`Store`] (stack or heap) behind a [`RawLock`], with its length,
 //! push count and closed flag mirrored in atomics so that `len`, the wait
 //! conditions and the task counter never take the lock.
 
@@ -125,22 +125,6 @@ impl<T, S: Store<T>> Flavor<T> for Locked<T, S> {
     #[inline]
     fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
-    }
-}
-
-/// First in, first out.
-impl<T> Store<T> for std::collections::VecDeque<T> {
-    #[inline]
-    fn push(&mut self, item: T) {
-        self.push_back(item);
-    }
-    #[inline]
-    fn pop(&mut self) -> Option<T> {
-        self.pop_front()
-    }
-    #[inline]
-    fn len(&self) -> usize {
-        std::collections::VecDeque::len(self)
     }
 }
 

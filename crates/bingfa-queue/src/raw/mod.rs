@@ -8,7 +8,7 @@
 //! - [`ring::Ring`]: the lock-free bounded FIFO (Vyukov's MPMC ring).
 //! - [`list::List`]: the lock-free unbounded FIFO (a linked list of blocks
 //!   of slots, as crossbeam-channel's list flavour).
-//! - [`locked::Locked`]: any [`locked::Store`] (deque, stack, heap) behind a
+//! - [`locked::Locked`]: any [`locked::Store`] (stack, heap) behind a
 //!   [`lock::RawLock`].
 //! - [`Flavor`]: what the blocking layer (`crate::core`) needs of a store,
 //!   and [`Pending`]: another thread's operation a store must wait for.
