@@ -56,6 +56,19 @@ enum Stop {
     Timeout,
 }
 
+/// How many `task_done` calls succeeded (unfinished = pushed - done), and
+/// a recent reading of the store's push count, so that `task_done` need
+/// not read the store's tail (a cache line the producers keep writing)
+/// while `done` is below it.
+struct Tasks {
+    done: AtomicU64,
+    /// Some past value of `Flavor::pushed`, so at most the current one
+    /// (the count only grows): `done < pushed_seen` proves a task is
+    /// unfinished. Any thread may store a fresher (or, racing, an older)
+    /// reading; both stay below the truth.
+    pushed_seen: AtomicU64,
+}
+
 /// A queue's shared state: the store, who waits on it, and the tasks.
 pub(crate) struct Core<T, F> {
     flavor: F,
@@ -65,8 +78,8 @@ pub(crate) struct Core<T, F> {
     not_full: CachePadded<Waiters>,
     /// Threads in `join`.
     joiners: Waiters,
-    /// How many `task_done` calls succeeded; unfinished = pushed - done.
-    done: CachePadded<AtomicU64>,
+    /// The task counter, written by consumers only.
+    tasks: CachePadded<Tasks>,
     _items: PhantomData<fn(T) -> T>,
 }
 
@@ -77,7 +90,10 @@ impl<T, F: Flavor<T>> Core<T, F> {
             not_empty: CachePadded(Waiters::new()),
             not_full: CachePadded(Waiters::new()),
             joiners: Waiters::new(),
-            done: CachePadded(AtomicU64::new(0)),
+            tasks: CachePadded(Tasks {
+                done: AtomicU64::new(0),
+                pushed_seen: AtomicU64::new(0),
+            }),
             _items: PhantomData,
         }
     }
@@ -308,12 +324,19 @@ impl<T, F: Flavor<T>> Core<T, F> {
     // ---- tasks ----
 
     pub(crate) fn task_done(&self) -> Result<(), TaskDoneError> {
-        let mut done = self.done.load(Ordering::Relaxed);
+        let tasks = &*self.tasks;
+        let mut done = tasks.done.load(Ordering::Relaxed);
+        let mut pushed = tasks.pushed_seen.load(Ordering::Relaxed);
         loop {
-            if done >= self.flavor.pushed() {
-                return Err(TaskDoneError);
+            if done >= pushed {
+                // Catching up with our reading: read the store itself.
+                pushed = self.flavor.pushed();
+                tasks.pushed_seen.store(pushed, Ordering::Relaxed);
+                if done >= pushed {
+                    return Err(TaskDoneError);
+                }
             }
-            match self.done.compare_exchange_weak(
+            match tasks.done.compare_exchange_weak(
                 done,
                 done + 1,
                 Ordering::SeqCst,
@@ -323,7 +346,10 @@ impl<T, F: Flavor<T>> Core<T, F> {
                 Err(d) => done = d,
             }
         }
-        if done + 1 == self.flavor.pushed() {
+        // Below our reading, tasks remain for sure; at it, this may have
+        // been the last one: look at the store (a put in between means it
+        // was not, and the joiners keep waiting for that one).
+        if done + 1 >= pushed && done + 1 == self.flavor.pushed() {
             self.joiners.notify_all();
         }
         Ok(())
@@ -333,7 +359,7 @@ impl<T, F: Flavor<T>> Core<T, F> {
     pub(crate) fn unfinished_tasks(&self) -> u64 {
         // `done` first: read the other way round, a put and its task_done
         // landing between the two loads could make `done` exceed `pushed`.
-        let done = self.done.load(Ordering::SeqCst);
+        let done = self.tasks.done.load(Ordering::SeqCst);
         self.flavor.pushed().saturating_sub(done)
     }
 

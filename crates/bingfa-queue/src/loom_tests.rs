@@ -396,6 +396,36 @@ fn loom_join_returns_after_last_task_done() {
     });
 }
 
+/// Two workers call `task_done` at once while a producer still puts (each
+/// may act on a stale reading of the push count): `join` returns only when
+/// both items are processed, and one `task_done` too many fails.
+#[test]
+fn loom_join_with_two_workers() {
+    loom::model(|| {
+        let q = Queue::new(2);
+        q.put(1).unwrap();
+        let processed = Arc::new(AtomicUsize::new(0));
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let (q, processed) = (q.clone(), processed.clone());
+                thread::spawn(move || {
+                    q.get().unwrap();
+                    processed.fetch_add(1, Ordering::Relaxed);
+                    q.task_done().unwrap();
+                })
+            })
+            .collect();
+        q.put(2).unwrap();
+        q.join();
+        assert_eq!(processed.load(Ordering::Relaxed), 2);
+        for w in workers {
+            w.join().unwrap();
+        }
+        assert!(q.task_done().is_err());
+        assert_eq!(q.unfinished_tasks(), 0);
+    });
+}
+
 /// A timed get racing with a put and with the clock: it either gets the
 /// item or times out, and on a timeout the item is still in the queue.
 #[test]
