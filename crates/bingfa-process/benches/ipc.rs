@@ -56,6 +56,9 @@ fn msg(i: u64) -> Msg {
 
 const N: u64 = 200_000;
 
+/// Tells a ping-pong child to stop.
+const STOP: Msg = Msg([0xff; 64]);
+
 fn bench_spsc(c: &mut Criterion) {
     let mut g = c.benchmark_group("process/queue-spsc-64B");
     g.throughput(Throughput::Elements(N));
@@ -147,18 +150,22 @@ fn bench_pingpong(c: &mut Criterion) {
     });
     g.bench_function("pipe", |b| {
         let (a, z) = Pipe::<Msg>::new().unwrap();
-        let p = bingfa_process::fork(|| {
-            while let Ok(m) = z.recv() {
-                z.send(&m).unwrap();
+        // The forked child holds a copy of `a` too (fork copies every
+        // descriptor), so it would never see end-of-stream: stop it with a
+        // sentinel message instead.
+        let p = bingfa_process::fork(|| loop {
+            let m = z.recv().unwrap();
+            if m.0 == STOP.0 {
+                break;
             }
+            z.send(&m).unwrap();
         })
         .unwrap();
         b.iter(|| {
             a.send(&msg(1)).unwrap();
             black_box(a.recv().unwrap());
         });
-        drop(z);
-        drop(a);
+        a.send(&STOP).unwrap();
         p.join().unwrap();
     });
     g.finish();

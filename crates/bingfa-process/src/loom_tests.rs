@@ -31,14 +31,14 @@ impl Mem {
         Arc::new(Mem {
             hdr: Header::new(cap, SLOT as u64),
             slots: (0..cap).map(Slot::new).collect(),
-            data: vec![0u8; cap as usize * SLOT].into_boxed_slice(),
+            data: vec![0u8; cap as usize * crate::ring::stride(SLOT)].into_boxed_slice(),
             dead: [(); 4].map(|_| AtomicBool::new(false)),
         })
     }
 
     fn with<R>(&self, f: impl FnOnce(&Ring<'_>) -> R) -> R {
         let alive = |pid: u32| !self.dead[pid as usize].load(Ordering::SeqCst);
-        // SAFETY: slots.len() == cap; data is cap * SLOT bytes, alive as
+        // SAFETY: slots.len() == cap; data is cap * stride bytes, alive as
         // long as self. The pointer is only written through the protocol.
         let ring = unsafe {
             Ring::new(

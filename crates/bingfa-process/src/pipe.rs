@@ -29,7 +29,12 @@ pub const MAX_PIPE_MESSAGE: usize = 1 << 30;
 ///
 /// An end is meant for one process at a time (as in Python): after a fork,
 /// drop the end the other process uses, so that end-of-stream is seen when
-/// that process ends. Within a process, sends and
+/// that process ends. A forked child holds a copy of **every** descriptor of
+/// the parent, including the parent's own end, until it exits: a child that
+/// waits for end-of-stream on its end never sees it (its own copy of the
+/// other end keeps the stream open), so stop such a child with a message of
+/// your own, or start it with spawn, which inherits only the ends passed
+/// as arguments. Within a process, sends and
 /// receives are each serialized by a lock, so threads may share an end.
 ///
 /// ```

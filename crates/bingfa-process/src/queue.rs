@@ -98,7 +98,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     /// A queue of `capacity` items of at most `max_message` encoded bytes
-    /// each. Memory: about `capacity * (max_message + 24)` bytes. Python:
+    /// each. Memory: about `capacity * (max_message + 72)` bytes (each slot
+    /// takes whole cache lines). Python:
     /// `multiprocessing.Queue(maxsize)`, whose items have no size limit.
     ///
     /// # Errors
@@ -125,7 +126,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 slots.add(i).write(Slot::new(i as u64));
             }
         }
-        debug_assert!(data_at + capacity * slot_bytes <= shm.len());
+        debug_assert!(data_at + capacity * ring::stride(slot_bytes) <= shm.len());
         Ok(Queue {
             shm,
             _items: PhantomData,
@@ -254,11 +255,34 @@ impl<T: Serialize> Queue<T> {
 }
 
 impl<T> Queue<T> {
+    /// For crash tests only: claims the oldest item for reading and stops
+    /// for good, as a consumer killed in the middle of its get would leave
+    /// it. Never returns once an item is claimed; returns `false` at once
+    /// if there is none.
+    #[doc(hidden)]
+    pub fn __crash_test_partial_get(&self) -> bool {
+        if !self.ring().claim_read_and_stop(sys::getpid()) {
+            return false;
+        }
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+
+    /// For fault tests only: damages byte `at` of the oldest item's frame in
+    /// the shared memory. Returns whether there was an item.
+    #[doc(hidden)]
+    pub fn __fault_test_damage_oldest(&self, at: usize) -> bool {
+        self.ring().damage_oldest(at)
+    }
+}
+
+impl<T> Queue<T> {
     fn ring(&self) -> Ring<'_> {
         let base = self.shm.ptr();
         // SAFETY: the mapping was laid out by `with_max_message` (here or in
         // the process that made it): a header, `cap` slots at `slots_at`,
-        // `cap * slot_bytes` frame bytes at `data_at`; it lives as long as
+        // `cap * stride` frame bytes at `data_at`; it lives as long as
         // `self.shm`.
         unsafe {
             let hdr = &*base.cast::<Header>();

@@ -123,8 +123,10 @@ impl Header {
 }
 
 /// One slot's state word, and its frame length (a cell, so that loom checks
-/// that no reader ever overlaps the writer).
-#[repr(C)]
+/// that no reader ever overlaps the writer). One cache line each, so that a
+/// producer publishing slot `i + 1` does not steal the line a consumer is
+/// reading slot `i` from.
+#[repr(C, align(64))]
 pub(crate) struct Slot {
     word: AtomicU64,
     len: UnsafeCell<u32>,
@@ -162,19 +164,20 @@ enum Blocked {
 }
 
 /// A view of a ring in memory: the header, the slots, and `cap *
-/// slot_bytes` bytes of frames.
+/// stride(slot_bytes)` bytes of frames.
 pub(crate) struct Ring<'a> {
     hdr: &'a Header,
     slots: &'a [Slot],
     data: *mut u8,
     slot_bytes: usize,
+    stride: usize,
     alive: &'a dyn Fn(u32) -> bool,
 }
 
 impl<'a> Ring<'a> {
     /// # Safety
     /// `slots.len() == hdr.cap`, and `data` is valid for reads and writes of
-    /// `cap * slot_bytes` bytes for `'a`, accessed only through rings over
+    /// `cap * stride(slot_bytes)` bytes for `'a`, accessed only through rings over
     /// this same header.
     pub(crate) unsafe fn new(
         hdr: &'a Header,
@@ -188,6 +191,7 @@ impl<'a> Ring<'a> {
             slots,
             data,
             slot_bytes: hdr.slot_bytes as usize,
+            stride: stride(hdr.slot_bytes as usize),
             alive,
         }
     }
@@ -199,7 +203,7 @@ impl<'a> Ring<'a> {
     fn slot(&self, pos: u64) -> (&Slot, *mut u8) {
         let i = (pos % self.cap()) as usize;
         // SAFETY: i < cap, so the frame lies inside the data area.
-        (&self.slots[i], unsafe { self.data.add(i * self.slot_bytes) })
+        (&self.slots[i], unsafe { self.data.add(i * self.stride) })
     }
 
     /// Largest frame a slot holds.
@@ -334,6 +338,45 @@ impl<'a> Ring<'a> {
             unsafe { std::ptr::copy_nonoverlapping(frame.as_ptr(), bytes, upto) };
             return true;
         }
+    }
+
+    /// For crash tests: claims the oldest full slot for reading, as a
+    /// consumer killed in the middle of its get would leave it. Returns
+    /// whether a slot was claimed.
+    pub(crate) fn claim_read_and_stop(&self, me: u32) -> bool {
+        let head = &self.hdr.head.0;
+        let pos = head.load(Ordering::Relaxed);
+        let (slot, _) = self.slot(pos);
+        let w = slot.word.load(Ordering::Acquire);
+        let (seq, state, pid) = decode(w);
+        if lap(seq, pos) != 0 || state != FULL || pid == ABANDONED_PID {
+            return false;
+        }
+        if slot
+            .word
+            .compare_exchange(w, word(pos, READING, me), Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        let _ = head.compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
+        true
+    }
+
+    /// For fault tests: flips bits of byte `at` of the oldest published
+    /// frame, as a stray write into the shared memory would. Returns whether
+    /// there was one.
+    pub(crate) fn damage_oldest(&self, at: usize) -> bool {
+        let pos = self.hdr.head.0.load(Ordering::SeqCst);
+        let (slot, bytes) = self.slot(pos);
+        let (seq, state, _) = decode(slot.word.load(Ordering::SeqCst));
+        if lap(seq, pos) != 0 || state != FULL || at >= self.slot_bytes {
+            return false;
+        }
+        // SAFETY: inside the slot's frame area. The write races with
+        // nothing in the tests that use it (no consumer runs meanwhile).
+        unsafe { *bytes.add(at) ^= 0x5a };
+        true
     }
 
     /// Takes one frame without blocking, into `out` (cleared first).
@@ -599,8 +642,14 @@ pub(crate) fn layout(cap: usize, slot_bytes: usize) -> Option<(usize, usize, usi
     let slots_at = std::mem::size_of::<Header>().next_multiple_of(64);
     let slots_len = cap.checked_mul(std::mem::size_of::<Slot>())?;
     let data_at = slots_at.checked_add(slots_len)?.next_multiple_of(64);
-    let total = data_at.checked_add(cap.checked_mul(slot_bytes)?)?;
+    let total = data_at.checked_add(cap.checked_mul(stride(slot_bytes))?)?;
     Some((total, slots_at, data_at))
+}
+
+/// The distance between two slots' frames: whole cache lines, so that
+/// neighbouring frames never share one.
+pub(crate) fn stride(slot_bytes: usize) -> usize {
+    slot_bytes.next_multiple_of(64)
 }
 
 /// Rounds a maximum message size up to a slot size (frame header included,

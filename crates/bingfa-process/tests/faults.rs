@@ -166,3 +166,43 @@ fn producers_killed_at_random_points_of_puts() {
         assert_eq!(q.get().unwrap(), msg(7, i));
     }
 }
+
+#[test]
+fn sigkill_of_consumer_mid_get_loses_only_its_item() {
+    let q = Queue::<u32>::new(2).unwrap();
+    q.put(1).unwrap();
+    q.put(2).unwrap();
+    let dying = {
+        let q = q.clone();
+        bingfa_process::fork(move || {
+            q.__crash_test_partial_get();
+            std::process::exit(3); // nothing claimed: the test fails below
+        })
+        .unwrap()
+    };
+    let t = Instant::now();
+    while q.len() != 1 {
+        assert!(t.elapsed() < Duration::from_secs(20), "partial get never claimed");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    dying.kill().unwrap();
+    assert_eq!(dying.join().unwrap(), ExitStatus::Signal(libc::SIGKILL));
+    // The slot the dead consumer held is given back to producers: the
+    // queue holds two items again.
+    q.put_timeout(3, Duration::from_secs(20)).unwrap();
+    assert_eq!(q.get().unwrap(), 2);
+    assert_eq!(q.get().unwrap(), 3);
+    assert!(matches!(q.try_get(), Err(Error::Empty)));
+}
+
+#[test]
+fn damaged_bytes_in_shared_memory_are_corrupt_and_queue_goes_on() {
+    let q = Queue::<String>::new(4).unwrap();
+    for at in [0usize, 3, 5, 9, 12] {
+        q.put("a message to damage".to_string()).unwrap();
+        q.put("an intact message".to_string()).unwrap();
+        assert!(q.__fault_test_damage_oldest(at));
+        assert!(matches!(q.get(), Err(Error::Corrupt(_))), "byte {at}");
+        assert_eq!(q.get().unwrap(), "an intact message");
+    }
+}

@@ -1,13 +1,14 @@
 //! Every child this process started, until it is reaped: the reaper thread
 //! that collects the status of children whose handle was dropped or leaked
-//! (no zombie is left behind), the `Process-N` counter, and the `atexit`
+//! (no zombie is left behind; it polls their pidfds, and picks up new
+//! children every 50 ms), the `Process-N` counter, and the `atexit`
 //! clean-up of daemon children.
 //!
 //! After a fork the child must not touch the parent's registry (its lock may
 //! have been held by another thread): the fork handler forgets the pointer
 //! (one atomic store) and the child builds a fresh registry on first use.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
@@ -19,8 +20,6 @@ struct Registry {
     owner: u32,
     inner: Mutex<Inner>,
     cv: Condvar,
-    /// Wakes the reaper's `poll` when a child is added.
-    wake: OwnedFd,
 }
 
 #[derive(Default)]
@@ -29,6 +28,10 @@ struct Inner {
     reaper: bool,
     next: u64,
 }
+
+/// How often the reaper looks for children registered since its last
+/// round.
+const REAPER_ROUND: Duration = Duration::from_millis(50);
 
 static REGISTRY: AtomicPtr<Registry> = AtomicPtr::new(std::ptr::null_mut());
 
@@ -50,19 +53,10 @@ fn registry() -> &'static Registry {
         return r;
     }
     sys::ensure_atfork();
-    // SAFETY: eventfd with valid flags.
-    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-    assert!(
-        fd >= 0,
-        "bingfa-process: eventfd failed: {}",
-        sys::last_error()
-    );
     let new = Box::into_raw(Box::new(Registry {
         owner: sys::getpid(),
         inner: Mutex::new(Inner::default()),
         cv: Condvar::new(),
-        // SAFETY: a fresh descriptor we own.
-        wake: unsafe { OwnedFd::from_raw_fd(fd) },
     }));
     let cur = REGISTRY.load(Ordering::Acquire);
     match REGISTRY.compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire) {
@@ -80,11 +74,6 @@ fn registry() -> &'static Registry {
 impl Registry {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn poke(&self) {
-        let one: u64 = 1;
-        let _ = sys::write_all(self.wake.as_raw_fd(), &one.to_ne_bytes());
     }
 }
 
@@ -122,8 +111,10 @@ pub(crate) fn register(child: Arc<Child>) {
             reap_ready(r);
         }
     } else {
+        // The reaper picks the new child up at its next round (at most
+        // REAPER_ROUND later); waking it for every child would cost a
+        // context switch per process start.
         r.cv.notify_one();
-        r.poke();
     }
 }
 
@@ -135,8 +126,8 @@ fn reap_ready(r: &Registry) {
     r.lock().children.retain(|c| c.status().is_none());
 }
 
-/// The reaper: polls every tracked child's pidfd (and the wake-up
-/// eventfd), reaps the ones that ended, drops them from the registry.
+/// The reaper: polls every tracked child's pidfd (for at most one round),
+/// reaps the ones that ended, drops them from the registry.
 fn reaper(r: &'static Registry) {
     loop {
         let list: Vec<Arc<Child>> = {
@@ -154,19 +145,18 @@ fn reaper(r: &'static Registry) {
                 revents: 0,
             })
             .collect();
-        fds.push(libc::pollfd {
-            fd: r.wake.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        });
         // SAFETY: a valid array of pollfds; the fds stay open while `list`
         // holds the children.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        let n = unsafe {
+            libc::poll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                REAPER_ROUND.as_millis() as libc::c_int,
+            )
+        };
         if n <= 0 {
             continue;
         }
-        let mut buf = [0u8; 8];
-        let _ = sys::read(r.wake.as_raw_fd(), &mut buf);
         for (c, p) in list.iter().zip(&fds) {
             if p.revents != 0 {
                 let _ = c.try_reap();
