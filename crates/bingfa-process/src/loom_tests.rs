@@ -161,3 +161,40 @@ fn loom_close_wakes_blocked_consumer() {
         assert_eq!(m.with(|r| r.try_pop(&mut out, 3)), Err(PopError::Closed));
     });
 }
+
+#[test]
+fn loom_dead_consumer_slot_is_reclaimed() {
+    model(|| {
+        let m = Mem::new(1);
+        m.with(|r| r.push(&[1], 3, None)).unwrap();
+        // Pid 1 claims the message for reading and "dies" there.
+        let dying = {
+            let m = m.clone();
+            thread::spawn(move || {
+                let claimed = m.with(|r| r.claim_read_and_stop(1));
+                m.dead[1].store(true, Ordering::SeqCst);
+                claimed
+            })
+        };
+        // Pid 2 puts into the (full) ring: it must get the dead reader's
+        // slot back.
+        let producer = {
+            let m = m.clone();
+            thread::spawn(move || {
+                m.with(|r| r.push(&[2], 2, None)).unwrap();
+                m.dead[2].store(true, Ordering::SeqCst);
+            })
+        };
+        assert!(dying.join().unwrap());
+        // The producer may sleep on the slot in progress: its liveness
+        // timer fires until it is done.
+        while !m.dead[2].load(Ordering::SeqCst) {
+            bingfa_sync::raw::clock::advance();
+            thread::yield_now();
+        }
+        producer.join().unwrap();
+        let mut out = Vec::new();
+        m.with(|r| r.try_pop(&mut out, 3)).unwrap();
+        assert_eq!(out, [2]);
+    });
+}

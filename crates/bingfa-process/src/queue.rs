@@ -47,6 +47,12 @@ thread_local! {
 /// half-written slot is skipped once its death is seen); a process killed
 /// in the middle of a `get` loses only that one item.
 ///
+/// Limits of the crash safety: a slot left half-written is skipped once its
+/// producer's pid no longer exists (checked every 20 ms while a consumer
+/// waits on it); if that pid is reused by a new process before a consumer
+/// looks, the consumers wait until that process ends too. Processes must
+/// share one pid namespace.
+///
 /// Differences from Python: the capacity is required (no unbounded queue);
 /// an item's encoding is limited to [`max_message_size`](Queue::max_message_size)
 /// bytes; there is no feeder thread, so a `put` is in the queue when it

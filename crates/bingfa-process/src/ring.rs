@@ -491,10 +491,15 @@ impl<'a> Ring<'a> {
     ) -> Result<(), PushError> {
         let mut spin = Backoff::default();
         loop {
-            let why = match self.try_push_inner(frame, me) {
-                Err((PushError::Full, why)) => why,
+            match self.try_push_inner(frame, me) {
+                Err((PushError::Full, _)) => {}
                 other => return other.map_err(|(e, _)| e),
             };
+            // A full ring may turn into one with a slot to reclaim without
+            // any wake-up: a consumer that claims the oldest message and
+            // dies notifies nobody. So a blocked producer always re-checks
+            // each LIVENESS_PERIOD (loom found the lost producer).
+            let why = Blocked::InProgress;
             if spin.spin() {
                 continue;
             }
