@@ -202,6 +202,15 @@ impl fmt::Debug for Lock {
 /// Holds a [`Lock`]; releases it when dropped (Python: `Lock.release`, or
 /// the end of a `with lock:` block). Not `Send`: the thread that locked
 /// must unlock.
+///
+/// A guard cannot move to another thread (a robust mutex belongs to the
+/// thread that locked it):
+///
+/// ```compile_fail
+/// fn send<T: Send>(_: T) {}
+/// let lock = bingfa_process::Lock::new().unwrap();
+/// send(lock.lock().unwrap());
+/// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard<'a> {
     lock: &'a Lock,
