@@ -85,7 +85,7 @@ fn with_processes(n: usize, task: impl Fn() + Clone) -> Duration {
             let task = task.clone();
             Process::builder()
                 .name(format!("p{i}"))
-                .fork(move || task())
+                .fork(task)
                 .expect("fork")
         })
         .collect();

@@ -133,7 +133,7 @@ fn main() {
     );
     t2.join().expect("MyThread-1 panicked");
     t3.join().expect("MyThread-2 panicked");
-    println!("  both joined: is_alive = {} and {}", false, false);
+    println!("  both joined: is_alive = false and false (join consumed the handles)");
 
     demo.section("3. current_thread() in the main thread");
     println!(

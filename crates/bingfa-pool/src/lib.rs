@@ -133,12 +133,12 @@ mod wait;
 #[cfg(all(test, bingfa_loom))]
 mod loom_tests;
 
+/// Re-exported from `bingfa-process` for pools with [`StartMethod::Spawn`].
+pub use bingfa_process::{enable_test_support, init};
 pub use completer::Completer;
 pub use error::Error;
 pub use future::Future;
 pub use map::Map;
 pub use process_pool::{ProcessPool, ProcessPoolBuilder, StartMethod};
-/// Re-exported from `bingfa-process` for pools with [`StartMethod::Spawn`].
-pub use bingfa_process::{enable_test_support, init};
 pub use thread_pool::{Builder, ThreadPool};
 pub use wait::{as_completed, wait, AsCompleted, DoneAndNotDone, ReturnWhen};

@@ -60,10 +60,7 @@ pub fn encode_frame_into<T: Serialize + ?Sized>(value: &T, out: &mut [u8]) -> Re
     let len = match postcard::to_slice(value, body) {
         Ok(used) => used.len(),
         Err(postcard::Error::SerializeBufferFull) => {
-            return Err(Error::TooLarge {
-                size: max + 1,
-                max,
-            })
+            return Err(Error::TooLarge { size: max + 1, max })
         }
         Err(e) => return Err(Error::Encode(e.to_string())),
     };

@@ -24,7 +24,10 @@ use crate::sys;
 const ROBUST: libc::c_int = 1;
 
 extern "C" {
-    fn pthread_mutexattr_setrobust(attr: *mut libc::pthread_mutexattr_t, r: libc::c_int) -> libc::c_int;
+    fn pthread_mutexattr_setrobust(
+        attr: *mut libc::pthread_mutexattr_t,
+        r: libc::c_int,
+    ) -> libc::c_int;
     fn pthread_mutex_consistent(m: *mut libc::pthread_mutex_t) -> libc::c_int;
     fn pthread_mutex_clocklock(
         m: *mut libc::pthread_mutex_t,
@@ -148,7 +151,10 @@ pub(crate) enum RawError {
 
 /// Turns a raw acquisition into the public result, with `guard` made only
 /// once the lock is held.
-pub(crate) fn wrap<G>(r: Result<Acquired, RawError>, guard: impl FnOnce() -> G) -> Result<G, LockError<G>> {
+pub(crate) fn wrap<G>(
+    r: Result<Acquired, RawError>,
+    guard: impl FnOnce() -> G,
+) -> Result<G, LockError<G>> {
     match r {
         Ok(Acquired::Clean) => Ok(guard()),
         Ok(Acquired::OwnerDied) => Err(LockError::OwnerDied(guard())),
@@ -270,7 +276,10 @@ impl Lock {
     /// # Errors
     /// [`LockError::WouldBlock`] if it is still held at the deadline;
     /// otherwise as for [`lock`](Lock::lock).
-    pub fn lock_timeout(&self, timeout: Duration) -> Result<LockGuard<'_>, LockError<LockGuard<'_>>> {
+    pub fn lock_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<LockGuard<'_>, LockError<LockGuard<'_>>> {
         wrap(self.raw.lock(Some(timeout)), || self.guard())
     }
 

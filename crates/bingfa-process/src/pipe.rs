@@ -59,7 +59,9 @@ pub struct Pipe<T> {
 
 impl<T> fmt::Debug for Pipe<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pipe").field("fd", &self.fd.as_raw_fd()).finish()
+        f.debug_struct("Pipe")
+            .field("fd", &self.fd.as_raw_fd())
+            .finish()
     }
 }
 

@@ -255,7 +255,12 @@ impl<'a> Ring<'a> {
             if d == 0 && state == EMPTY {
                 if slot
                     .word
-                    .compare_exchange(w, word(pos, WRITING, me), Ordering::Acquire, Ordering::Relaxed)
+                    .compare_exchange(
+                        w,
+                        word(pos, WRITING, me),
+                        Ordering::Acquire,
+                        Ordering::Relaxed,
+                    )
                     .is_err()
                 {
                     continue;
@@ -327,7 +332,12 @@ impl<'a> Ring<'a> {
             }
             if slot
                 .word
-                .compare_exchange(w, word(pos, WRITING, me), Ordering::Acquire, Ordering::Relaxed)
+                .compare_exchange(
+                    w,
+                    word(pos, WRITING, me),
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
                 .is_err()
             {
                 continue;
@@ -354,7 +364,12 @@ impl<'a> Ring<'a> {
         }
         if slot
             .word
-            .compare_exchange(w, word(pos, READING, me), Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(
+                w,
+                word(pos, READING, me),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
             .is_err()
         {
             return false;
@@ -408,7 +423,8 @@ impl<'a> Ring<'a> {
                     )
                     .is_ok()
                 {
-                    let _ = head.compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
+                    let _ =
+                        head.compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
                     self.notify(&self.hdr.not_full.0);
                 }
                 continue;
@@ -416,7 +432,12 @@ impl<'a> Ring<'a> {
             if d == 0 && state == FULL {
                 if slot
                     .word
-                    .compare_exchange(w, word(pos, READING, me), Ordering::Acquire, Ordering::Relaxed)
+                    .compare_exchange(
+                        w,
+                        word(pos, READING, me),
+                        Ordering::Acquire,
+                        Ordering::Relaxed,
+                    )
                     .is_err()
                 {
                     continue;
@@ -530,9 +551,7 @@ impl<'a> Ring<'a> {
                 continue;
             }
             let hdr = self.hdr;
-            let r = self.sleep(&hdr.not_empty.0, why, deadline, || {
-                self.pop_ready()
-            });
+            let r = self.sleep(&hdr.not_empty.0, why, deadline, || self.pop_ready());
             if !r {
                 return Err(PopError::Timeout);
             }

@@ -88,7 +88,12 @@ pub(crate) fn wake(atom: &AtomicU32, n: u32) {
     // SAFETY: FUTEX_WAKE only uses the address as a key; it never
     // dereferences it beyond checking it is mapped.
     unsafe {
-        libc::syscall(libc::SYS_futex, atom as *const AtomicU32, libc::FUTEX_WAKE, n);
+        libc::syscall(
+            libc::SYS_futex,
+            atom as *const AtomicU32,
+            libc::FUTEX_WAKE,
+            n,
+        );
     }
 }
 

@@ -27,7 +27,10 @@ fn sigkill_of_lock_holder_then_clean_owner_died() {
         Err(LockError::OwnerDied(g)) => g,
         other => panic!("expected OwnerDied, got {other:?}"),
     };
-    assert!(matches!(lock.try_lock(), Err(LockError::Os(_)) | Err(LockError::WouldBlock)));
+    assert!(matches!(
+        lock.try_lock(),
+        Err(LockError::Os(_)) | Err(LockError::WouldBlock)
+    ));
     drop(g);
     // Usable as normal afterwards, from this process and others.
     drop(lock.lock().unwrap());
@@ -47,7 +50,7 @@ fn sigkill_mid_update_of_value_reports_owner_died() {
         bingfa_process::fork(move || {
             let mut g = v.lock().unwrap();
             g[0] = 1; // half of an update that keeps g[0] == g[1]
-            // SAFETY: ending this process on purpose, holding the lock.
+                      // SAFETY: ending this process on purpose, holding the lock.
             unsafe { libc::raise(libc::SIGKILL) };
         })
         .unwrap()
@@ -57,14 +60,24 @@ fn sigkill_mid_update_of_value_reports_owner_died() {
         Err(LockError::OwnerDied(g)) => g,
         other => panic!("expected OwnerDied, got {other:?}"),
     };
-    assert_eq!(*g, [1, 0], "the dead owner's half-update is visible for repair");
+    assert_eq!(
+        *g,
+        [1, 0],
+        "the dead owner's half-update is visible for repair"
+    );
     g[1] = g[0];
     drop(g);
     assert_eq!(v.get(), [1, 1]);
 }
 
 fn msg(p: u32, i: u32) -> (u32, u32, Vec<u8>) {
-    (p, i, (0..40).map(|k| (p as u8).wrapping_mul(31) ^ (i as u8) ^ k).collect())
+    (
+        p,
+        i,
+        (0..40)
+            .map(|k| (p as u8).wrapping_mul(31) ^ (i as u8) ^ k)
+            .collect(),
+    )
 }
 
 fn valid(m: &(u32, u32, Vec<u8>)) -> bool {
@@ -87,7 +100,10 @@ fn sigkill_of_producer_mid_put_never_leaks_a_partial_message() {
         };
         let t = Instant::now();
         while q.is_empty() {
-            assert!(t.elapsed() < Duration::from_secs(20), "partial put never claimed");
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "partial put never claimed"
+            );
             std::thread::sleep(Duration::from_millis(1));
         }
         dying.kill().unwrap();
@@ -96,8 +112,14 @@ fn sigkill_of_producer_mid_put_never_leaks_a_partial_message() {
         // messages, in order, and never the dead one's.
         q.put(msg(1, upto as u32)).unwrap();
         q.put(msg(1, upto as u32 + 1000)).unwrap();
-        assert_eq!(q.get_timeout(Duration::from_secs(20)).unwrap(), msg(1, upto as u32));
-        assert_eq!(q.get_timeout(Duration::from_secs(20)).unwrap(), msg(1, upto as u32 + 1000));
+        assert_eq!(
+            q.get_timeout(Duration::from_secs(20)).unwrap(),
+            msg(1, upto as u32)
+        );
+        assert_eq!(
+            q.get_timeout(Duration::from_secs(20)).unwrap(),
+            msg(1, upto as u32 + 1000)
+        );
         assert!(matches!(q.try_get(), Err(Error::Empty)));
     }
     // The ring went around several times and still works at full capacity.
@@ -182,7 +204,10 @@ fn sigkill_of_consumer_mid_get_loses_only_its_item() {
     };
     let t = Instant::now();
     while q.len() != 1 {
-        assert!(t.elapsed() < Duration::from_secs(20), "partial get never claimed");
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "partial get never claimed"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     dying.kill().unwrap();

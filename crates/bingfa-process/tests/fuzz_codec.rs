@@ -23,15 +23,27 @@ impl Rng {
 }
 
 fn sample(r: &mut Rng) -> Msg {
-    let s: String = (0..r.below(20)).map(|i| char::from(b'a' + (i as u8 % 26))).collect();
+    let s: String = (0..r.below(20))
+        .map(|i| char::from(b'a' + (i as u8 % 26)))
+        .collect();
     let v = (0..r.below(10)).map(|_| r.next()).collect();
-    (r.next() as u32, s, v, Some(r.next() as i16), (r.next() & 1 == 0, 'λ'))
+    (
+        r.next() as u32,
+        s,
+        v,
+        Some(r.next() as i16),
+        (r.next() & 1 == 0, 'λ'),
+    )
 }
 
 #[test]
 fn random_bytes_never_panic() {
     let mut r = Rng(0x1234_5678_9ABC_DEF1);
-    let n = if cfg!(debug_assertions) { 20_000 } else { 200_000 };
+    let n = if cfg!(debug_assertions) {
+        20_000
+    } else {
+        200_000
+    };
     for _ in 0..n {
         let len = r.below(96);
         let mut bytes: Vec<u8> = (0..len).map(|_| r.next() as u8).collect();
@@ -58,7 +70,11 @@ fn random_bytes_never_panic() {
 fn mutated_frames_are_corrupt() {
     let mut r = Rng(42);
     let mut buf = Vec::new();
-    let n = if cfg!(debug_assertions) { 5_000 } else { 50_000 };
+    let n = if cfg!(debug_assertions) {
+        5_000
+    } else {
+        50_000
+    };
     for _ in 0..n {
         let m = sample(&mut r);
         encode_frame(&m, &mut buf, 1 << 16).unwrap();
@@ -97,8 +113,14 @@ fn forged_huge_lengths_are_corrupt() {
     let mut frame = (payload.len() as u32).to_le_bytes().to_vec();
     frame.extend_from_slice(&bingfa_process::codec::checksum(&payload).to_le_bytes());
     frame.extend_from_slice(&payload);
-    assert!(matches!(decode_frame::<Msg>(&frame), Err(Error::Corrupt(_))));
+    assert!(matches!(
+        decode_frame::<Msg>(&frame),
+        Err(Error::Corrupt(_))
+    ));
     let mut frame = u32::MAX.to_le_bytes().to_vec();
     frame.extend_from_slice(&[0; 12]);
-    assert!(matches!(decode_frame::<Msg>(&frame), Err(Error::Corrupt(_))));
+    assert!(matches!(
+        decode_frame::<Msg>(&frame),
+        Err(Error::Corrupt(_))
+    ));
 }

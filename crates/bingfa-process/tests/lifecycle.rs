@@ -71,38 +71,47 @@ fn grandchild_after_parent_ends(daemon: bool, end: End) -> (u32, ExitStatus) {
 fn daemon_dies_when_parent_returns() {
     let (g, st) = grandchild_after_parent_ends(true, End::Return);
     assert_eq!(st, ExitStatus::Code(0));
-    assert!(gone_within(g, Duration::from_secs(10)), "daemon {g} outlived its parent");
+    assert!(
+        gone_within(g, Duration::from_secs(10)),
+        "daemon {g} outlived its parent"
+    );
 }
 
 #[test]
 fn daemon_dies_when_parent_exits() {
     let (g, st) = grandchild_after_parent_ends(true, End::Exit);
     assert_eq!(st, ExitStatus::Code(0));
-    assert!(gone_within(g, Duration::from_secs(10)), "daemon {g} outlived its parent");
+    assert!(
+        gone_within(g, Duration::from_secs(10)),
+        "daemon {g} outlived its parent"
+    );
 }
 
 #[test]
 fn daemon_dies_when_parent_is_killed() {
     let (g, st) = grandchild_after_parent_ends(true, End::Killed);
     assert_eq!(st, ExitStatus::Signal(9));
-    assert!(gone_within(g, Duration::from_secs(10)), "daemon {g} outlived its parent");
+    assert!(
+        gone_within(g, Duration::from_secs(10)),
+        "daemon {g} outlived its parent"
+    );
 }
 
 #[test]
 fn non_daemon_outlives_parent() {
     let (g, _) = grandchild_after_parent_ends(false, End::Return);
     // Give a death signal (if one were wrongly set) time to act.
-    assert!(!gone_within(g, Duration::from_millis(300)), "non-daemon {g} died with its parent");
+    assert!(
+        !gone_within(g, Duration::from_millis(300)),
+        "non-daemon {g} died with its parent"
+    );
     // SAFETY: signalling our own grandchild to clean up.
     unsafe { libc::kill(g as i32, libc::SIGKILL) };
     assert!(gone_within(g, Duration::from_secs(10)));
 }
 
 fn spawned_middle(q: Queue<u32>) {
-    let g = Builder::new()
-        .daemon(true)
-        .spawn(sleeper, 30)
-        .unwrap();
+    let g = Builder::new().daemon(true).spawn(sleeper, 30).unwrap();
     q.put(g.pid()).unwrap();
 }
 
@@ -115,6 +124,14 @@ fn spawned_daemon_dies_with_spawned_parent() {
     let q = Queue::<u32>::new(4).unwrap();
     let middle = bingfa_process::spawn(spawned_middle, q.clone()).unwrap();
     let g = q.get_timeout(Duration::from_secs(20)).unwrap();
-    assert_eq!(middle.join().unwrap(), ExitStatus::Code(0), "{:?}", middle.panic_message());
-    assert!(gone_within(g, Duration::from_secs(10)), "daemon {g} outlived its parent");
+    assert_eq!(
+        middle.join().unwrap(),
+        ExitStatus::Code(0),
+        "{:?}",
+        middle.panic_message()
+    );
+    assert!(
+        gone_within(g, Duration::from_secs(10)),
+        "daemon {g} outlived its parent"
+    );
 }

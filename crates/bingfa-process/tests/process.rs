@@ -44,10 +44,18 @@ fn spawn_runs_entry_and_reports_status() {
     assert_eq!(p.join().unwrap(), ExitStatus::Code(5));
     let p = Builder::new()
         .name("checker")
-        .spawn(child_checks_identity, ("checker".to_string(), std::process::id()))
+        .spawn(
+            child_checks_identity,
+            ("checker".to_string(), std::process::id()),
+        )
         .unwrap();
     assert_eq!(p.name(), "checker");
-    assert_eq!(p.join().unwrap(), ExitStatus::Code(0), "{:?}", p.panic_message());
+    assert_eq!(
+        p.join().unwrap(),
+        ExitStatus::Code(0),
+        "{:?}",
+        p.panic_message()
+    );
 }
 
 fn child_sleeps(secs: u64) {
@@ -120,7 +128,9 @@ fn join_timeout_returns_when_done() {
 
 #[test]
 fn handles_are_shareable_between_threads() {
-    let p = std::sync::Arc::new(bingfa_process::fork(|| std::thread::sleep(Duration::from_millis(200))).unwrap());
+    let p = std::sync::Arc::new(
+        bingfa_process::fork(|| std::thread::sleep(Duration::from_millis(200))).unwrap(),
+    );
     let q = p.clone();
     let t = std::thread::spawn(move || q.join().unwrap());
     assert_eq!(p.join().unwrap(), ExitStatus::Code(0));

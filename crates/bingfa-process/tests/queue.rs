@@ -26,7 +26,12 @@ fn put_get_nowait_full_empty_across_fork() {
         })
         .unwrap()
     };
-    assert_eq!(child.join().unwrap(), ExitStatus::Code(0), "{:?}", child.panic_message());
+    assert_eq!(
+        child.join().unwrap(),
+        ExitStatus::Code(0),
+        "{:?}",
+        child.panic_message()
+    );
     assert!(q.is_full());
     assert_eq!(q.len(), 2);
     assert_eq!(q.get().unwrap(), (1, "one".into()));
@@ -49,10 +54,18 @@ fn queues_pass_to_spawned_children() {
     let child = bingfa_process::spawn(spawned_echo, (inbox.clone(), outbox.clone())).unwrap();
     for w in ["a", "bc", "def"] {
         inbox.put(w.to_string()).unwrap();
-        assert_eq!(outbox.get_timeout(Duration::from_secs(20)).unwrap(), w.to_uppercase());
+        assert_eq!(
+            outbox.get_timeout(Duration::from_secs(20)).unwrap(),
+            w.to_uppercase()
+        );
     }
     inbox.close();
-    assert_eq!(child.join().unwrap(), ExitStatus::Code(0), "{:?}", child.panic_message());
+    assert_eq!(
+        child.join().unwrap(),
+        ExitStatus::Code(0),
+        "{:?}",
+        child.panic_message()
+    );
 }
 
 #[test]
@@ -67,7 +80,10 @@ fn serializing_a_queue_outside_spawn_fails() {
 fn timeouts() {
     let q = Queue::<u8>::new(1).unwrap();
     let t = Instant::now();
-    assert!(matches!(q.get_timeout(Duration::from_millis(50)), Err(Error::Timeout)));
+    assert!(matches!(
+        q.get_timeout(Duration::from_millis(50)),
+        Err(Error::Timeout)
+    ));
     assert!(t.elapsed() >= Duration::from_millis(50));
     q.put(1).unwrap();
     let e = q.put_timeout(2, Duration::from_millis(50)).unwrap_err();
@@ -120,7 +136,12 @@ fn close_wakes_blocked_consumer_in_other_process() {
     };
     std::thread::sleep(Duration::from_millis(50));
     q.close();
-    assert_eq!(child.join().unwrap(), ExitStatus::Code(0), "{:?}", child.panic_message());
+    assert_eq!(
+        child.join().unwrap(),
+        ExitStatus::Code(0),
+        "{:?}",
+        child.panic_message()
+    );
 }
 
 #[test]
@@ -129,7 +150,11 @@ fn too_large_hands_item_back() {
     assert_eq!(q.max_message_size(), 16);
     q.put(vec![1; 10]).unwrap();
     let e = q.put(vec![7; 100]).unwrap_err();
-    assert!(matches!(e.error, Error::TooLarge { max: 24, .. }), "{:?}", e.error);
+    assert!(
+        matches!(e.error, Error::TooLarge { max: 24, .. }),
+        "{:?}",
+        e.error
+    );
     assert_eq!(e.item, vec![7; 100]);
     assert_eq!(q.get().unwrap(), vec![1; 10]);
     assert!(matches!(Queue::<u8>::new(0), Err(Error::Invalid(_))));
@@ -138,7 +163,9 @@ fn too_large_hands_item_back() {
 /// A 64-byte message: producer, sequence number, and padding whose bytes
 /// depend on both (checked by the consumer).
 fn message(p: u32, i: u32) -> (u32, u32, Vec<u8>) {
-    let pad = (0..52).map(|k| (p as u8) ^ (i as u8).wrapping_add(k)).collect();
+    let pad = (0..52)
+        .map(|k| (p as u8) ^ (i as u8).wrapping_add(k))
+        .collect();
     (p, i, pad)
 }
 
@@ -148,7 +175,11 @@ fn eight_producers_eight_consumers_every_message_once() {
     const C: u32 = 8;
     // 100 000 per producer in release; debug builds (20x slower
     // serialization) use 10 000.
-    let n: u32 = if cfg!(debug_assertions) { 10_000 } else { 100_000 };
+    let n: u32 = if cfg!(debug_assertions) {
+        10_000
+    } else {
+        100_000
+    };
     let total = (P * n) as usize;
     // One delivery counter per message, in memory shared by every process.
     // SAFETY: an anonymous shared mapping of `total` bytes.
@@ -192,18 +223,31 @@ fn eight_producers_eight_consumers_every_message_once() {
         })
         .collect();
     for p in &producers {
-        assert_eq!(p.join().unwrap(), ExitStatus::Code(0), "{:?}", p.panic_message());
+        assert_eq!(
+            p.join().unwrap(),
+            ExitStatus::Code(0),
+            "{:?}",
+            p.panic_message()
+        );
     }
     q.close();
     for c in &consumers {
-        assert_eq!(c.join().unwrap(), ExitStatus::Code(0), "{:?}", c.panic_message());
+        assert_eq!(
+            c.join().unwrap(),
+            ExitStatus::Code(0),
+            "{:?}",
+            c.panic_message()
+        );
     }
     let elapsed = t.elapsed();
     let bad: Vec<usize> = (0..total)
         .filter(|&k| counts[k].load(Ordering::Relaxed) != 1)
         .take(10)
         .collect();
-    assert!(bad.is_empty(), "messages not delivered exactly once: {bad:?}");
+    assert!(
+        bad.is_empty(),
+        "messages not delivered exactly once: {bad:?}"
+    );
     eprintln!("{total} messages through 8x8 processes in {elapsed:?}");
     // SAFETY: unmapping our own mapping; `counts` is not used after.
     unsafe { libc::munmap(counts.as_ptr() as *mut _, total) };

@@ -29,7 +29,12 @@ fn lock_excludes_across_processes() {
         })
         .collect();
     for c in children {
-        assert_eq!(c.join().unwrap(), ExitStatus::Code(0), "{:?}", c.panic_message());
+        assert_eq!(
+            c.join().unwrap(),
+            ExitStatus::Code(0),
+            "{:?}",
+            c.panic_message()
+        );
     }
     assert_eq!(total.get(), 800);
 }
@@ -53,7 +58,12 @@ fn lock_try_timeout_and_relock() {
         })
         .unwrap()
     };
-    assert_eq!(child.join().unwrap(), ExitStatus::Code(0), "{:?}", child.panic_message());
+    assert_eq!(
+        child.join().unwrap(),
+        ExitStatus::Code(0),
+        "{:?}",
+        child.panic_message()
+    );
     drop(g);
     assert!(lock.try_lock().is_ok());
 }
@@ -81,7 +91,12 @@ fn semaphore_bounds_concurrency_across_processes() {
         })
         .collect();
     for c in children {
-        assert_eq!(c.join().unwrap(), ExitStatus::Code(0), "{:?}", c.panic_message());
+        assert_eq!(
+            c.join().unwrap(),
+            ExitStatus::Code(0),
+            "{:?}",
+            c.panic_message()
+        );
     }
     let (now, max) = inside.get();
     assert_eq!(now, 0);
@@ -93,7 +108,10 @@ fn semaphore_bounds_concurrency_across_processes() {
 fn semaphore_timeout_bounded_and_forget() {
     let sem = Semaphore::bounded(1).unwrap();
     let p = sem.acquire_timeout(Duration::from_millis(10)).unwrap();
-    assert!(matches!(sem.acquire_timeout(Duration::from_millis(30)), Err(Error::Timeout)));
+    assert!(matches!(
+        sem.acquire_timeout(Duration::from_millis(30)),
+        Err(Error::Timeout)
+    ));
     p.forget();
     assert_eq!(sem.value(), 0);
     sem.release().unwrap();
@@ -115,7 +133,12 @@ fn event_wakes_spawned_child() {
     assert_eq!(v.get(), 0);
     ev.set();
     assert!(ev.is_set());
-    assert_eq!(child.join().unwrap(), ExitStatus::Code(0), "{:?}", child.panic_message());
+    assert_eq!(
+        child.join().unwrap(),
+        ExitStatus::Code(0),
+        "{:?}",
+        child.panic_message()
+    );
     assert_eq!(v.get(), 7);
     ev.clear();
     assert!(!ev.is_set());
@@ -130,7 +153,12 @@ fn array_shared_with_fork_and_spawn() {
     let a = Array::from_slice(&[1i64, 2, 3, 4]).unwrap();
     assert_eq!(a.len(), 4);
     let c = bingfa_process::spawn(negate_all, a.clone()).unwrap();
-    assert_eq!(c.join().unwrap(), ExitStatus::Code(0), "{:?}", c.panic_message());
+    assert_eq!(
+        c.join().unwrap(),
+        ExitStatus::Code(0),
+        "{:?}",
+        c.panic_message()
+    );
     assert_eq!(a.to_vec(), [-1, -2, -3, -4]);
     let c = {
         let a = a.clone();
@@ -156,13 +184,21 @@ fn pipe_duplex_with_spawned_child_and_eof() {
     // child holds the other end now.
     for i in 0..50 {
         mine.send(&(i, "ab".into())).unwrap();
-        assert_eq!(mine.recv_timeout(Duration::from_secs(20)).unwrap(), (i + 1, "abab".into()));
+        assert_eq!(
+            mine.recv_timeout(Duration::from_secs(20)).unwrap(),
+            (i + 1, "abab".into())
+        );
     }
     assert!(!mine.poll(Duration::from_millis(10)).unwrap());
     assert!(matches!(mine.try_recv(), Err(Error::Empty)));
     drop(mine);
     // The child sees EOF (Closed) and returns.
-    assert_eq!(child.join().unwrap(), ExitStatus::Code(0), "{:?}", child.panic_message());
+    assert_eq!(
+        child.join().unwrap(),
+        ExitStatus::Code(0),
+        "{:?}",
+        child.panic_message()
+    );
 }
 
 #[test]

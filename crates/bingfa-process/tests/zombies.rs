@@ -7,8 +7,12 @@ fn zombie_children() -> Vec<u32> {
     let me = std::process::id();
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
         let rest: Vec<&str> = s[s.rfind(')').unwrap() + 2..].split(' ').collect();
         if rest[0] == "Z" && rest[1].parse::<u32>() == Ok(me) {
             out.push(pid);

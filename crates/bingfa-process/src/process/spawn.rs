@@ -110,8 +110,12 @@ pub fn init() {
         std::process::exit(BAD_PAYLOAD);
     };
     // SAFETY: the parent made these descriptors inheritable for us alone.
-    let (payload_fd, report_fd) =
-        unsafe { (OwnedFd::from_raw_fd(payload_fd), OwnedFd::from_raw_fd(report_fd)) };
+    let (payload_fd, report_fd) = unsafe {
+        (
+            OwnedFd::from_raw_fd(payload_fd),
+            OwnedFd::from_raw_fd(report_fd),
+        )
+    };
     // SAFETY: FD_CLOEXEC on our own descriptor, so our own children do not
     // inherit it.
     unsafe { libc::fcntl(report_fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
@@ -126,7 +130,10 @@ pub fn init() {
         .and_then(|_| crate::codec::decode_plain(&bytes))
     {
         Ok(p) => p,
-        Err(e) => fail(report_raw, &format!("could not read the spawn payload: {e}")),
+        Err(e) => fail(
+            report_raw,
+            &format!("could not read the spawn payload: {e}"),
+        ),
     };
     match exe_fingerprint() {
         Ok(fp) if fp == payload.exe && payload.anchor == anchor() => {}
@@ -235,7 +242,13 @@ impl Builder {
         if let Some(arg0) = std::env::args_os().next() {
             cmd.arg0(arg0);
         }
-        cmd.args([TEST_ENTRY, "--exact", "--nocapture", "--test-threads=1", "-q"]);
+        cmd.args([
+            TEST_ENTRY,
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+            "-q",
+        ]);
         cmd.env(
             ENV,
             format!("{},{}", payload_r.as_raw_fd(), report_w.as_raw_fd()),
