@@ -55,7 +55,9 @@ impl<T> Queue<T> {
         }
     }
 
-    /// A queue without a capacity: `put` never waits.
+    /// A queue without a capacity: `put` never waits. It grows by blocks
+    /// of 31 slots (the first one allocated here), and each block is freed
+    /// once its last item is taken.
     ///
     /// Python: `queue.Queue()`.
     pub fn unbounded() -> Self {

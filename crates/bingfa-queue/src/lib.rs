@@ -76,7 +76,8 @@
 //!   `try_put`). Python raises `ValueError` for a negative timeout;
 //!   `Duration` cannot be negative.
 //! - **`capacity` is fixed**; a bounded [`Queue`] allocates its slots up
-//!   front (a ring), the LIFO and priority queues grow as needed.
+//!   front (a ring), an unbounded one grows and shrinks by blocks of 31
+//!   slots, the LIFO and priority queues grow as needed.
 //! - **No `block=` flag:** `put`/`try_put`/`put_timeout` are three methods.
 //!
 //! ## How it works, and what it costs
