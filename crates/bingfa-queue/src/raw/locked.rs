@@ -1,4 +1,4 @@
-//! A [`Store`] (stack or heap) behind a [`RawLock`], with its length,
+//! A [`Store`] (stack or heap) behind a [`RawMutex`], with its length,
 //! push count and closed flag mirrored in atomics so that `len`, the wait
 //! conditions and the task counter never take the lock.
 
@@ -7,8 +7,8 @@ use core::marker::PhantomData;
 use bingfa_sync::raw::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use bingfa_sync::raw::cell::UnsafeCell;
 
-use super::lock::RawLock;
 use super::{CachePadded, Flavor, PopFail, PushFail};
+use bingfa_sync::raw::RawMutex;
 
 /// The order a locked queue hands items out in.
 pub(crate) trait Store<T> {
@@ -19,7 +19,7 @@ pub(crate) trait Store<T> {
 
 /// A store behind a lock. `cap == 0` means unbounded.
 pub(crate) struct Locked<T, S> {
-    lock: CachePadded<RawLock>,
+    lock: CachePadded<RawMutex>,
     store: UnsafeCell<S>,
     /// Written only with the lock held; read anywhere.
     len: AtomicUsize,
@@ -41,7 +41,7 @@ unsafe impl<T: Send, S: Send> Sync for Locked<T, S> {}
 impl<T, S: Store<T>> Locked<T, S> {
     pub(crate) fn new(store: S, cap: usize) -> Self {
         Self {
-            lock: CachePadded(RawLock::new()),
+            lock: CachePadded(RawMutex::new()),
             store: UnsafeCell::new(store),
             len: AtomicUsize::new(0),
             pushed: AtomicU64::new(0),
@@ -64,7 +64,9 @@ impl<T, S: Store<T>> Locked<T, S> {
                 // `SeqCst`: pairs with a waiter's `SeqCst` read of `len`
                 // (see `waiters`).
                 self.0.len.store(len, Ordering::SeqCst);
-                self.0.lock.unlock();
+                // SAFETY: `locked` took the lock just before making this
+                // guard, and this drop is the one matching release.
+                unsafe { self.0.lock.unlock() };
             }
         }
         self.lock.lock();

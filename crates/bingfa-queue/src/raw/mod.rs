@@ -4,17 +4,15 @@
 //!
 //! - [`waiters::Waiters`]: a parking spot with a waiter counter, so that the
 //!   fast path of `put`/`get` never touches the parking lot.
-//! - [`lock::RawLock`]: a small spin-then-park lock for the locked stores.
 //! - [`ring::Ring`]: the lock-free bounded FIFO (Vyukov's MPMC ring).
 //! - [`list::List`]: the lock-free unbounded FIFO (a linked list of blocks
 //!   of slots, as crossbeam-channel's list flavour).
-//! - [`locked::Locked`]: any [`locked::Store`] (stack, heap) behind a
-//!   [`lock::RawLock`].
+//! - [`locked::Locked`]: any [`locked::Store`] (stack, heap) behind
+//!   `bingfa_sync::raw::RawMutex` (the lock under `bingfa_sync::Mutex`).
 //! - [`Flavor`]: what the blocking layer (`crate::core`) needs of a store,
 //!   and [`Pending`]: another thread's operation a store must wait for.
 
 pub(crate) mod list;
-pub(crate) mod lock;
 pub(crate) mod locked;
 pub(crate) mod ring;
 pub(crate) mod waiters;
