@@ -64,6 +64,49 @@ impl<R> Map<R> {
         }
     }
 
+    /// Submits every item with `submit`, in order. On the first refusal the
+    /// futures submitted so far are cancelled (the partial map's drop does
+    /// it) and the refusal is returned.
+    pub(crate) fn submit_all<T>(
+        items: impl IntoIterator<Item = T>,
+        mut submit: impl FnMut(T) -> Result<Future<R>, Error>,
+    ) -> Result<Self, Error> {
+        let mut map = Map::single(VecDeque::new());
+        for item in items {
+            let fut = submit(item)?;
+            if let Inner::Single(futures) = &mut map.inner {
+                futures.push_back(fut);
+            }
+        }
+        Ok(map)
+    }
+
+    /// As [`submit_all`](Self::submit_all), one task per chunk of up to
+    /// `chunk_size` consecutive items.
+    ///
+    /// # Panics
+    /// If `chunk_size` is 0.
+    pub(crate) fn submit_chunks<T>(
+        items: impl IntoIterator<Item = T>,
+        chunk_size: usize,
+        mut submit: impl FnMut(Vec<T>) -> Result<Future<Chunk<R>>, Error>,
+    ) -> Result<Self, Error> {
+        assert!(chunk_size > 0, "map_chunked: chunk_size must be at least 1");
+        let mut items = items.into_iter();
+        let mut map = Map::chunked(VecDeque::new());
+        loop {
+            let chunk: Vec<T> = items.by_ref().take(chunk_size).collect();
+            if chunk.is_empty() {
+                return Ok(map);
+            }
+            let len = chunk.len();
+            let fut = submit(chunk)?;
+            if let Inner::Chunked { chunks, .. } = &mut map.inner {
+                chunks.push_back((fut, len));
+            }
+        }
+    }
+
     /// How many results have not been yielded yet.
     pub fn remaining(&self) -> usize {
         match &self.inner {

@@ -41,7 +41,6 @@ use crate::completer::Completer;
 use crate::error::Error;
 use crate::future::Future;
 use crate::map::Map;
-use std::collections::VecDeque;
 
 pub use builder::ProcessPoolBuilder;
 use worker::Call;
@@ -367,19 +366,7 @@ impl ProcessPool {
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned + Send + Sync + 'static,
     {
-        let mut futures = VecDeque::new();
-        for item in items {
-            match self.submit(f, item) {
-                Ok(fut) => futures.push_back(fut),
-                Err(e) => {
-                    futures.iter().for_each(|f| {
-                        f.cancel();
-                    });
-                    return Err(e);
-                }
-            }
-        }
-        Ok(Map::single(futures))
+        Map::submit_all(items, |item| self.submit(f, item))
     }
 
     /// As [`map`](Self::map), but each task carries up to `chunk_size`
@@ -407,33 +394,15 @@ impl ProcessPool {
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned + Send + Sync + 'static,
     {
-        assert!(chunk_size > 0, "map_chunked: chunk_size must be at least 1");
         let entry = FnRef::new(f).into_raw();
-        let mut items = items.into_iter();
-        let mut futures = VecDeque::new();
-        loop {
-            let chunk: Vec<A> = items.by_ref().take(chunk_size).collect();
-            if chunk.is_empty() {
-                break;
-            }
-            let len = chunk.len();
-            let submitted = self.submit_encoded(
+        Map::submit_chunks(items, chunk_size, |chunk| {
+            self.submit_encoded(
                 worker::call_chunk::<A, R>,
                 entry,
                 codec::encode_plain(&chunk),
                 decode_chunk::<R>,
-            );
-            match submitted {
-                Ok(fut) => futures.push_back((fut, len)),
-                Err(e) => {
-                    futures.iter().for_each(|(f, _)| {
-                        f.cancel();
-                    });
-                    return Err(e);
-                }
-            }
-        }
-        Ok(Map::chunked(futures))
+            )
+        })
     }
 
     /// Stops accepting work; the workers finish the queued tasks and exit.

@@ -21,7 +21,6 @@ use crate::error::{panic_message, Error};
 use crate::future::{Erased, Future, Inner};
 use crate::map::{self, Map};
 use std::cell::UnsafeCell;
-use std::collections::VecDeque;
 
 /// A queued task: the closure and its future share one allocation.
 pub(crate) trait Job: Send + Sync {
@@ -499,20 +498,10 @@ impl ThreadPool {
         R: Send + Sync + 'static,
     {
         let f = Arc::new(f);
-        let mut futures = VecDeque::new();
-        for item in items {
+        Map::submit_all(items, |item| {
             let f = f.clone();
-            match self.submit(move || f(item)) {
-                Ok(fut) => futures.push_back(fut),
-                Err(e) => {
-                    futures.iter().for_each(|f| {
-                        f.cancel();
-                    });
-                    return Err(e);
-                }
-            }
-        }
-        Ok(Map::single(futures))
+            self.submit(move || f(item))
+        })
     }
 
     /// As [`map`](Self::map), but each task runs `f` on up to `chunk_size`
@@ -541,28 +530,11 @@ impl ThreadPool {
         F: Fn(T) -> R + Send + Sync + 'static,
         R: Send + Sync + 'static,
     {
-        assert!(chunk_size > 0, "map_chunked: chunk_size must be at least 1");
         let f = Arc::new(f);
-        let mut items = items.into_iter();
-        let chunks = std::iter::from_fn(|| {
-            let chunk: Vec<T> = items.by_ref().take(chunk_size).collect();
-            (!chunk.is_empty()).then_some(chunk)
-        });
-        let mut futures = VecDeque::new();
-        for chunk in chunks {
+        Map::submit_chunks(items, chunk_size, |chunk| {
             let f = f.clone();
-            let len = chunk.len();
-            match self.submit(move || map::run_chunk(&*f, chunk)) {
-                Ok(fut) => futures.push_back((fut, len)),
-                Err(e) => {
-                    futures.iter().for_each(|(f, _)| {
-                        f.cancel();
-                    });
-                    return Err(e);
-                }
-            }
-        }
-        Ok(Map::chunked(futures))
+            self.submit(move || map::run_chunk(&*f, chunk))
+        })
     }
 
     /// Stops accepting work and lets the workers exit once the queue is
