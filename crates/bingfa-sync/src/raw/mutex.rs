@@ -119,6 +119,14 @@ impl RawMutex {
     /// matches the acquisition (the caller's guard, or its equivalent).
     #[inline]
     pub unsafe fn unlock(&self) {
+        // Fast path, as parking_lot: nobody parked, LOCKED -> 0 in one CAS.
+        if self
+            .state
+            .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+        {
+            return;
+        }
         let state = self.state.fetch_sub(LOCKED, Ordering::Release);
         debug_assert!(state & LOCKED != 0, "RawMutex::unlock on an unlocked mutex");
         if state & PARKED != 0 {
