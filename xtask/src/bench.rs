@@ -286,12 +286,19 @@ fn report(results: &[BenchResult], args: &str) -> Result<ExitCode> {
     }
     let table = table(results);
     println!("\n{table}");
+    // Hand-written notes on the figures live in benches/NOTES.md and are
+    // appended, so that a new run keeps them.
+    let notes_path = project_root().join("benches").join("NOTES.md");
+    let notes = std::fs::read_to_string(&notes_path)
+        .map(|n| format!("\n{n}"))
+        .unwrap_or_default();
     let md = format!(
-        "# Benchmarks\n\nWritten by `cargo xtask bench`; do not edit by hand.\n\n{}\
+        "# Benchmarks\n\nWritten by `cargo xtask bench` (the notes at the end come from \
+         `benches/NOTES.md`); do not edit by hand.\n\n{}\
          - criterion arguments: `{args}`\n\n\
          Each group is one comparison. **ratio** = the row's median time / the median time \
          of the group's `bingfa` row (of its fastest row when it has no `bingfa` row): \
-         `1.25x` takes 1.25 times as long as bingfa, `0.80x` takes 0.8 times as long.\n\n{table}",
+         `1.25x` takes 1.25 times as long as bingfa, `0.80x` takes 0.8 times as long.\n\n{table}{notes}",
         machine()
     );
     let path = project_root().join("BENCHMARKS.md");
