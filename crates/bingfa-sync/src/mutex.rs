@@ -158,29 +158,12 @@ impl<T: ?Sized> Mutex<T> {
     #[doc(alias = "acquire")]
     #[track_caller]
     pub fn lock_timeout(&self, timeout: Duration) -> Result<MutexGuard<'_, T>, Error> {
-        let loc = Location::caller();
         let tracked = instrument::on();
-        let locked = if self.raw.try_lock() {
-            true
-        } else if timeout.is_zero() {
-            return Err(Error::Timeout(timeout));
-        } else if tracked {
-            instrument::blocking(&self.meta, loc);
-            let locked = self.raw.lock_until(Deadline::after(timeout));
-            if !locked {
-                instrument::unblocked(&self.meta);
-            }
-            locked
+        if lock_raw_timeout(&self.raw, &self.meta, Location::caller(), tracked, timeout) {
+            Ok(MutexGuard::new(self, tracked))
         } else {
-            self.raw.lock_until(Deadline::after(timeout))
-        };
-        if !locked {
-            return Err(Error::Timeout(timeout));
+            Err(Error::Timeout(timeout))
         }
-        if tracked {
-            instrument::acquired(&self.meta, loc);
-        }
-        Ok(MutexGuard::new(self, tracked))
     }
 
     /// Whether some thread holds the lock right now (a snapshot that may be
@@ -207,12 +190,49 @@ impl<T: ?Sized> Mutex<T> {
     #[cold]
     #[inline(never)]
     pub(crate) fn lock_instrumented(&self, loc: &'static Location<'static>) {
-        if !self.raw.try_lock() {
-            instrument::blocking(&self.meta, loc);
-            self.raw.lock();
-        }
-        instrument::acquired(&self.meta, loc);
+        lock_raw_tracked(&self.raw, &self.meta, loc);
     }
+}
+
+/// Takes `raw`, blocking, and tells the hooks: the instrumented path of
+/// [`Mutex::lock`] and [`RLock::lock`](crate::RLock::lock).
+#[cold]
+pub(crate) fn lock_raw_tracked(raw: &RawMutex, meta: &Meta, loc: &'static Location<'static>) {
+    if !raw.try_lock() {
+        instrument::blocking(meta, loc);
+        raw.lock();
+    }
+    instrument::acquired(meta, loc);
+}
+
+/// Takes `raw` within `timeout` (zero: one try), telling the hooks when
+/// `tracked`; returns whether it was taken. Shared by the `lock_timeout` of
+/// [`Mutex`] and [`RLock`](crate::RLock).
+pub(crate) fn lock_raw_timeout(
+    raw: &RawMutex,
+    meta: &Meta,
+    loc: &'static Location<'static>,
+    tracked: bool,
+    timeout: Duration,
+) -> bool {
+    let locked = if raw.try_lock() {
+        true
+    } else if timeout.is_zero() {
+        false
+    } else if tracked {
+        instrument::blocking(meta, loc);
+        let locked = raw.lock_until(Deadline::after(timeout));
+        if !locked {
+            instrument::unblocked(meta);
+        }
+        locked
+    } else {
+        raw.lock_until(Deadline::after(timeout))
+    };
+    if locked && tracked {
+        instrument::acquired(meta, loc);
+    }
+    locked
 }
 
 impl<T: Default> Default for Mutex<T> {

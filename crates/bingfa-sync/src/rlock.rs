@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::instrument::{self, Kind, Meta};
+use crate::mutex::{lock_raw_timeout, lock_raw_tracked};
 use crate::raw::atomic::{AtomicUsize, Ordering};
 use crate::raw::cell::UnsafeCell;
-use crate::raw::{Deadline, RawMutex};
+use crate::raw::RawMutex;
 
 /// A re-entrant lock: the thread that holds it may lock it again, and it is
 /// free again when every guard of that thread has been dropped.
@@ -160,12 +161,7 @@ impl<T: ?Sized> RLock<T> {
         }
         let tracked = instrument::on();
         if tracked {
-            let loc = Location::caller();
-            if !self.raw.try_lock() {
-                instrument::blocking(&self.meta, loc);
-                self.raw.lock();
-            }
-            instrument::acquired(&self.meta, loc);
+            lock_raw_tracked(&self.raw, &self.meta, Location::caller());
         } else {
             self.raw.lock();
         }
@@ -218,29 +214,12 @@ impl<T: ?Sized> RLock<T> {
         if self.owner.load(Ordering::Relaxed) == me {
             return Ok(self.reenter());
         }
-        let loc = Location::caller();
         let tracked = instrument::on();
-        let locked = if self.raw.try_lock() {
-            true
-        } else if timeout.is_zero() {
-            false
-        } else if tracked {
-            instrument::blocking(&self.meta, loc);
-            let locked = self.raw.lock_until(Deadline::after(timeout));
-            if !locked {
-                instrument::unblocked(&self.meta);
-            }
-            locked
+        if lock_raw_timeout(&self.raw, &self.meta, Location::caller(), tracked, timeout) {
+            Ok(self.first(me, tracked))
         } else {
-            self.raw.lock_until(Deadline::after(timeout))
-        };
-        if !locked {
-            return Err(Error::Timeout(timeout));
+            Err(Error::Timeout(timeout))
         }
-        if tracked {
-            instrument::acquired(&self.meta, loc);
-        }
-        Ok(self.first(me, tracked))
     }
 
     /// Whether some thread holds the lock (a snapshot).
