@@ -12,12 +12,17 @@
 //! 0.8 times as long (bingfa is slower). A group without a `bingfa` member
 //! compares to its fastest member. Throughput is shown when the group set one
 //! (`group.throughput(Throughput::Elements(n))`).
+//!
+//! Benches that measure what criterion cannot (resident memory, an echo
+//! server under a load generator) print `bingfa-bench:` lines instead; they
+//! get a second table, see [`crate::extra`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
+use crate::extra;
 use crate::json::Json;
 use crate::{cargo, crates, files_with_ext, project_root, show, target_dir, Result};
 
@@ -250,6 +255,7 @@ pub(crate) fn run(only: Option<&str>) -> Result<ExitCode> {
     let args = std::env::var("BENCH_ARGS")
         .unwrap_or_else(|_| "--warm-up-time 1 --measurement-time 3".into());
     let started = SystemTime::now();
+    let mut figures = Vec::new();
     for krate in &chosen {
         // `--bench '*'`: the bench targets only. Plain `cargo bench` (and
         // `--benches`, which includes the lib) also runs the lib's unit tests
@@ -257,34 +263,42 @@ pub(crate) fn run(only: Option<&str>) -> Result<ExitCode> {
         let mut cmd = cargo(["bench", "-p", krate, "--bench", "*", "--"]);
         cmd.args(args.split_whitespace());
         println!("\n=== bench: {krate} ===\n$ {}", show(&cmd));
-        let status = cmd
-            .status()
-            .map_err(|e| format!("could not run `{}`: {e}", show(&cmd)))?;
+        let shown = show(&cmd);
+        let (status, these) = extra::run_capturing(cmd)?;
+        extra::store(krate, &these)?;
+        figures.extend(these);
         if !status.success() {
             return Err(format!(
-                "`{}` failed; rerun `cargo xtask bench {krate}`",
-                show(&cmd)
+                "`{shown}` failed; rerun `cargo xtask bench {krate}`"
             ));
         }
     }
     let results = collect(&criterion_dir(), Some(started))?;
-    report(&results, &args)
+    report(&results, &figures, &args)
 }
 
 /// `cargo xtask bench --table`: the table of every result criterion keeps.
 pub(crate) fn table_only() -> Result<ExitCode> {
     let results = collect(&criterion_dir(), None)?;
-    report(&results, "(from earlier runs)")
+    report(&results, &extra::load_all(), "(from earlier runs)")
 }
 
-fn report(results: &[BenchResult], args: &str) -> Result<ExitCode> {
+fn report(results: &[BenchResult], figures: &[extra::Figure], args: &str) -> Result<ExitCode> {
     if results.is_empty() {
         return Err(format!(
             "no criterion results in {}: run `cargo xtask bench`",
             criterion_dir().display()
         ));
     }
-    let table = table(results);
+    let mut table = table(results);
+    if !figures.is_empty() {
+        table += &format!(
+            "\nMeasurements outside criterion (memory, echo servers; see `xtask/src/extra.rs`). \
+             **ratio**: how many times bingfa's cost the member costs (for a rate, bingfa's rate / \
+             the member's), so above 1.00x bingfa is better.\n\n{}",
+            extra::table(figures)
+        );
+    }
     println!("\n{table}");
     // Hand-written notes on the figures live in benches/NOTES.md and are
     // appended, so that a new run keeps them.

@@ -16,6 +16,7 @@
 mod bench;
 mod ci;
 mod demo;
+mod extra;
 mod json;
 mod loom;
 
@@ -35,7 +36,9 @@ USAGE:
     cargo xtask loom [CRATE]          run the loom models of every crate that has them (or of CRATE)
                                       env: LOOM_MAX_PREEMPTIONS (default 2)
     cargo xtask bench [CRATE]         run the criterion benches (cargo bench -p CRATE --bench '*'),
-                                      print one table, write BENCHMARKS.md
+                                      print one table, write BENCHMARKS.md; benches without
+                                      criterion print `bingfa-bench: GROUP MEMBER VALUE UNIT lower|higher`
+                                      lines, which get a second table
                                       env: BENCH_ARGS (default: --warm-up-time 1 --measurement-time 3)
     cargo xtask bench --table         only print and write the table of the last results
     cargo xtask ci                    fmt check, clippy -D warnings, tests, loom: what .ci/run does
