@@ -2,8 +2,10 @@
 //!
 //! - `process/queue-spsc-64B`: one producer process -> one consumer
 //!   process, 64-byte messages: bingfa's `Queue`, a socket pipe with the
-//!   same serialization (bingfa's `Pipe`), and a bare shared-memory SPSC
-//!   ring of raw 64-byte slots with spinning waits (the floor).
+//!   same serialization (bingfa's `Pipe`), `ipc-channel` (Servo's IPC
+//!   channels: a Unix socket per channel, bincode, the sender forked into
+//!   the child as ipc-channel's own tests do), and a bare shared-memory
+//!   SPSC ring of raw 64-byte slots with spinning waits (the floor).
 //! - `process/pingpong-64B`: one round trip between two processes, bingfa
 //!   `Queue` pair against a `Pipe`.
 //! - `process/fork-join`: `fork(|| {}).join()` against a bare
@@ -92,6 +94,27 @@ fn bench_spsc(c: &mut Criterion) {
                 let p = bingfa_process::fork(|| {
                     for i in 0..N {
                         tx.send(&msg(i)).unwrap();
+                    }
+                })
+                .unwrap();
+                let t = Instant::now();
+                for _ in 0..N {
+                    black_box(rx.recv().unwrap());
+                }
+                total += t.elapsed();
+                p.join().unwrap();
+            }
+            total
+        });
+    });
+    g.bench_function("ipc-channel", |b| {
+        let (tx, rx) = ipc_channel::ipc::channel::<Msg>().unwrap();
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let p = bingfa_process::fork(|| {
+                    for i in 0..N {
+                        tx.send(msg(i)).unwrap();
                     }
                 })
                 .unwrap();

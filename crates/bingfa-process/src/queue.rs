@@ -26,8 +26,6 @@ static ALIVE: fn(u32) -> bool = sys::pid_alive;
 thread_local! {
     /// Encoding buffer of puts (kept at the largest frame size seen).
     static PUT_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-    /// Frame buffer of gets.
-    static GET_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A bounded FIFO queue shared by processes. Python:
@@ -146,7 +144,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// or [`Error::Encode`] if the item cannot be encoded into a slot. The
     /// item is handed back in every case.
     pub fn put(&self, item: T) -> Result<(), PutError<T>> {
-        self.put_with(item, |r, f| r.push(f, sys::getpid(), None))
+        self.put_with(item, |r, f| {
+            r.push_with(f, sys::getpid(), None, codec::copy_sealed)
+        })
     }
 
     /// Puts `item`, waiting at most `timeout` for room. Python:
@@ -156,7 +156,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// As for [`put`](Queue::put), and [`Error::Timeout`].
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
         let deadline = Deadline::after(timeout);
-        self.put_with(item, |r, f| r.push(f, sys::getpid(), deadline))
+        self.put_with(item, |r, f| {
+            r.push_with(f, sys::getpid(), deadline, codec::copy_sealed)
+        })
     }
 
     /// Puts `item` if there is room now. Python: `Queue.put_nowait`.
@@ -165,9 +167,12 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// As for [`put`](Queue::put), and [`Error::Full`].
     #[doc(alias = "put_nowait")]
     pub fn try_put(&self, item: T) -> Result<(), PutError<T>> {
-        self.put_with(item, |r, f| r.try_push(f, sys::getpid()))
+        self.put_with(item, |r, f| {
+            r.try_push_with(f, sys::getpid(), codec::copy_sealed)
+        })
     }
 
+    #[inline]
     fn put_with(
         &self,
         item: T,
@@ -180,7 +185,11 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             if buf.len() < max {
                 buf.resize(max, 0);
             }
-            let n = codec::encode_frame_into(&item, &mut buf[..max])?;
+            // Encoded here without its checksum: the checksum is computed
+            // while the frame is copied into its slot, once the slot is
+            // claimed (by then the encoder's stores have left the store
+            // buffer, so reading them back does not stall).
+            let n = codec::encode_unsealed_into(&item, &mut buf[..max])?;
             push(&ring, &buf[..n]).map_err(|e| match e {
                 PushError::Full => Error::Full,
                 PushError::Closed => Error::Closed,
@@ -198,7 +207,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// [`Error::Corrupt`] if the item's bytes were damaged (the queue goes
     /// on working; the item is lost).
     pub fn get(&self) -> Result<T, Error> {
-        self.get_with(|r, out| r.pop(out, sys::getpid(), None))
+        self.get_with(Some(None))
     }
 
     /// Takes the oldest item, waiting at most `timeout`. Python:
@@ -208,7 +217,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// As for [`get`](Queue::get), and [`Error::Timeout`].
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, Error> {
         let deadline = Deadline::after(timeout);
-        self.get_with(|r, out| r.pop(out, sys::getpid(), deadline))
+        self.get_with(Some(deadline))
     }
 
     /// Takes the oldest item if there is one now. Python:
@@ -218,23 +227,26 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// As for [`get`](Queue::get), and [`Error::Empty`].
     #[doc(alias = "get_nowait")]
     pub fn try_get(&self) -> Result<T, Error> {
-        self.get_with(|r, out| r.try_pop(out, sys::getpid()))
+        self.get_with(None)
     }
 
-    fn get_with(
-        &self,
-        pop: impl FnOnce(&Ring<'_>, &mut Vec<u8>) -> Result<(), PopError>,
-    ) -> Result<T, Error> {
+    /// Takes an item: without waiting (`wait` is `None`), or waiting until
+    /// the deadline. The frame is decoded in place, in its slot (the slot
+    /// is held for this consumer while it decodes, and given back after).
+    #[inline]
+    fn get_with(&self, wait: Option<Option<Deadline>>) -> Result<T, Error> {
         let ring = self.ring();
-        GET_BUF.with(|s| {
-            let mut buf = s.borrow_mut();
-            pop(&ring, &mut buf).map_err(|e| match e {
-                PopError::Empty => Error::Empty,
-                PopError::Closed => Error::Closed,
-                PopError::Timeout => Error::Timeout,
-            })?;
-            codec::decode_frame(&buf)
-        })
+        let me = sys::getpid();
+        let popped = match wait {
+            None => ring.try_pop_slot(me),
+            Some(deadline) => ring.pop_slot(me, deadline),
+        };
+        match popped {
+            Ok(frame) => codec::decode_frame(&frame),
+            Err(PopError::Empty) => Err(Error::Empty),
+            Err(PopError::Closed) => Err(Error::Closed),
+            Err(PopError::Timeout) => Err(Error::Timeout),
+        }
     }
 }
 
@@ -284,6 +296,7 @@ impl<T> Queue<T> {
 }
 
 impl<T> Queue<T> {
+    #[inline]
     fn ring(&self) -> Ring<'_> {
         let base = self.shm.ptr();
         // SAFETY: the mapping was laid out by `with_max_message` (here or in

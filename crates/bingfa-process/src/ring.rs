@@ -39,7 +39,7 @@
 
 use std::time::Duration;
 
-use bingfa_sync::raw::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+use bingfa_sync::raw::atomic::{AtomicU32, AtomicU64, Ordering};
 use bingfa_sync::raw::cell::UnsafeCell;
 use bingfa_sync::raw::Deadline;
 
@@ -179,6 +179,7 @@ impl<'a> Ring<'a> {
     /// `slots.len() == hdr.cap`, and `data` is valid for reads and writes of
     /// `cap * stride(slot_bytes)` bytes for `'a`, accessed only through rings over
     /// this same header.
+    #[inline]
     pub(crate) unsafe fn new(
         hdr: &'a Header,
         slots: &'a [Slot],
@@ -196,17 +197,32 @@ impl<'a> Ring<'a> {
         }
     }
 
+    #[inline]
     fn cap(&self) -> u64 {
         self.hdr.cap
     }
 
+    #[inline]
     fn slot(&self, pos: u64) -> (&Slot, *mut u8) {
         let i = (pos % self.cap()) as usize;
         // SAFETY: i < cap, so the frame lies inside the data area.
         (&self.slots[i], unsafe { self.data.add(i * self.stride) })
     }
 
+    /// Hints the CPU to fetch, for writing, the state word and frame of the
+    /// slot two tickets after `pos`: the one this side is likely to claim
+    /// next but one. Its lines then move over while this message is being
+    /// handled, instead of in the middle of the next claim (whose locked
+    /// instruction cannot overlap a miss).
+    #[inline(always)]
+    fn prefetch_ahead(&self, pos: u64) {
+        let (slot, bytes) = self.slot(pos + 2);
+        prefetch_write((slot as *const Slot).cast(), 1);
+        prefetch_write(bytes, self.slot_bytes);
+    }
+
     /// Largest frame a slot holds.
+    #[inline]
     pub(crate) fn max_frame(&self) -> usize {
         self.slot_bytes
     }
@@ -222,6 +238,7 @@ impl<'a> Ring<'a> {
         self.cap() as usize
     }
 
+    #[inline]
     pub(crate) fn is_closed(&self) -> bool {
         self.hdr.closed.load(Ordering::SeqCst) != 0
     }
@@ -236,11 +253,30 @@ impl<'a> Ring<'a> {
     }
 
     /// Puts one frame without blocking.
+    #[cfg(bingfa_loom)]
     pub(crate) fn try_push(&self, frame: &[u8], me: u32) -> Result<(), PushError> {
-        self.try_push_inner(frame, me).map_err(|(e, _)| e)
+        self.try_push_with(frame, me, plain_copy)
     }
 
-    fn try_push_inner(&self, frame: &[u8], me: u32) -> Result<(), (PushError, Blocked)> {
+    /// Puts one frame without blocking; `copy(frame, dst)` moves it into
+    /// the slot (`dst` is the whole slot), once the slot is claimed.
+    #[inline]
+    pub(crate) fn try_push_with(
+        &self,
+        frame: &[u8],
+        me: u32,
+        copy: impl Fn(&[u8], &mut [u8]),
+    ) -> Result<(), PushError> {
+        self.try_push_inner(frame, me, &copy).map_err(|(e, _)| e)
+    }
+
+    #[inline]
+    fn try_push_inner(
+        &self,
+        frame: &[u8],
+        me: u32,
+        copy: &impl Fn(&[u8], &mut [u8]),
+    ) -> Result<(), (PushError, Blocked)> {
         assert!(frame.len() <= self.slot_bytes, "frame larger than a slot");
         if self.is_closed() {
             return Err((PushError::Closed, Blocked::Plain));
@@ -253,6 +289,8 @@ impl<'a> Ring<'a> {
             let (seq, state, pid) = decode(w);
             let d = lap(seq, pos);
             if d == 0 && state == EMPTY {
+                // The frame's lines, for writing, alongside the claim.
+                prefetch_write(bytes, self.slot_bytes);
                 if slot
                     .word
                     .compare_exchange(
@@ -265,14 +303,16 @@ impl<'a> Ring<'a> {
                 {
                     continue;
                 }
-                let _ = tail.compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
+                // The tail is a hint (see "Tickets" in the module docs): a
+                // plain store, no second locked instruction.
+                tail.store(pos + 1, Ordering::Relaxed);
+                self.prefetch_ahead(pos);
                 // SAFETY: the CAS gave this producer the slot: no consumer
                 // reads it until the FULL store below, and the consumer of
                 // the previous lap finished with it before storing the EMPTY
-                // we acquired.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(frame.as_ptr(), bytes, frame.len());
-                }
+                // we acquired. `bytes` is valid for `slot_bytes` bytes.
+                let dst = unsafe { std::slice::from_raw_parts_mut(bytes, self.slot_bytes) };
+                copy(frame, dst);
                 slot.len.with_mut(|l| {
                     // SAFETY: as above, this producer owns the slot.
                     unsafe { *l = frame.len() as u32 }
@@ -342,7 +382,7 @@ impl<'a> Ring<'a> {
             {
                 continue;
             }
-            let _ = tail.compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
+            tail.store(pos + 1, Ordering::Relaxed);
             let upto = upto.min(frame.len());
             // SAFETY: the slot is ours, as in `try_push`.
             unsafe { std::ptr::copy_nonoverlapping(frame.as_ptr(), bytes, upto) };
@@ -374,7 +414,7 @@ impl<'a> Ring<'a> {
         {
             return false;
         }
-        let _ = head.compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
+        head.store(pos + 1, Ordering::Relaxed);
         true
     }
 
@@ -395,11 +435,21 @@ impl<'a> Ring<'a> {
     }
 
     /// Takes one frame without blocking, into `out` (cleared first).
+    #[cfg(bingfa_loom)]
     pub(crate) fn try_pop(&self, out: &mut Vec<u8>, me: u32) -> Result<(), PopError> {
-        self.try_pop_inner(out, me).map_err(|(e, _)| e)
+        self.try_pop_slot(me).map(|f| copy_into(out, &f))
     }
 
-    fn try_pop_inner(&self, out: &mut Vec<u8>, me: u32) -> Result<(), (PopError, Blocked)> {
+    /// Takes one frame without blocking. The frame stays in its slot
+    /// (no copy), held for this consumer until the returned [`Popped`]
+    /// drops.
+    #[inline]
+    pub(crate) fn try_pop_slot(&self, me: u32) -> Result<Popped<'_, 'a>, PopError> {
+        self.try_pop_inner(me).map_err(|(e, _)| e)
+    }
+
+    #[inline]
+    fn try_pop_inner(&self, me: u32) -> Result<Popped<'_, 'a>, (PopError, Blocked)> {
         let head = &self.hdr.head.0;
         loop {
             let pos = head.load(Ordering::Relaxed);
@@ -430,6 +480,9 @@ impl<'a> Ring<'a> {
                 continue;
             }
             if d == 0 && state == FULL {
+                // Start fetching the frame's lines now, so that their
+                // misses overlap the claim's instead of following it.
+                prefetch_read(bytes, self.slot_bytes);
                 if slot
                     .word
                     .compare_exchange(
@@ -442,20 +495,25 @@ impl<'a> Ring<'a> {
                 {
                     continue;
                 }
-                let _ = head.compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
+                // A hint, as the tail is for producers.
+                head.store(pos + 1, Ordering::Relaxed);
+                self.prefetch_ahead(pos);
                 // SAFETY: the CAS gave this consumer the slot, published by
                 // the producer's Release store of FULL that we acquired.
                 let len = slot.len.with(|l| unsafe { *l }) as usize;
                 let len = len.min(self.slot_bytes);
-                out.clear();
                 // SAFETY: `bytes` is valid for `slot_bytes` reads; `len` is
                 // clamped to it (a corrupt length gives a corrupt frame,
                 // which the codec rejects, never an out-of-bounds read).
-                out.extend_from_slice(unsafe { std::slice::from_raw_parts(bytes, len) });
-                slot.word
-                    .store(word(pos + self.cap(), EMPTY, 0), Ordering::Release);
-                self.notify(&self.hdr.not_full.0);
-                return Ok(());
+                // The slot is ours until the `Popped` drops: no producer
+                // writes it meanwhile.
+                let frame = unsafe { std::slice::from_raw_parts(bytes, len) };
+                return Ok(Popped {
+                    ring: self,
+                    slot,
+                    pos,
+                    frame,
+                });
             }
             if head.load(Ordering::Relaxed) != pos {
                 continue;
@@ -488,15 +546,16 @@ impl<'a> Ring<'a> {
     }
 
     /// Wakes one waiter on `w` if any registered. Called right after a
-    /// slot changed: the SeqCst fence here pairs with the one a sleeper
-    /// issues between registering and re-reading the slots (Dekker), so
-    /// either it sees the change or this load sees it registered. (A
-    /// SeqCst RMW on the slot would do on x86, but loom models SeqCst
-    /// accesses as AcqRel and only fences as SeqCst, and the fence is what
-    /// the model can check.)
+    /// slot changed: the light barrier here pairs with the heavy one a
+    /// sleeper issues between registering and re-reading the slots
+    /// (Dekker), so either it sees the change or this load sees it
+    /// registered. The barrier is asymmetric (see [`sys::light_barrier`]):
+    /// on the hot path it costs no instruction; a sleeper pays a
+    /// `membarrier` call instead. Under loom both sides are SeqCst fences,
+    /// the symmetric protocol the model checks.
     #[inline]
     fn notify(&self, w: &Waiters) {
-        fence(Ordering::SeqCst);
+        sys::light_barrier();
         if w.waiting.load(Ordering::SeqCst) > 0 {
             w.word.fetch_add(1, Ordering::SeqCst);
             sys::wake(&w.word, 1);
@@ -504,57 +563,116 @@ impl<'a> Ring<'a> {
     }
 
     /// Puts one frame, waiting while the ring is full, until `deadline`.
+    #[cfg(bingfa_loom)]
     pub(crate) fn push(
         &self,
         frame: &[u8],
         me: u32,
         deadline: Option<Deadline>,
     ) -> Result<(), PushError> {
+        self.push_with(frame, me, deadline, plain_copy)
+    }
+
+    /// Puts one frame, waiting while the ring is full, until `deadline`;
+    /// `copy` as for [`try_push_with`](Ring::try_push_with).
+    #[inline]
+    pub(crate) fn push_with(
+        &self,
+        frame: &[u8],
+        me: u32,
+        deadline: Option<Deadline>,
+        copy: impl Fn(&[u8], &mut [u8]),
+    ) -> Result<(), PushError> {
+        match self.try_push_inner(frame, me, &copy) {
+            Err((PushError::Full, _)) => self.push_slow(frame, me, deadline, &copy),
+            other => other.map_err(|(e, _)| e),
+        }
+    }
+
+    /// [`push_with`](Ring::push_with) once the first try found the ring
+    /// full: spin, then sleep, and try again.
+    #[cold]
+    #[inline(never)]
+    fn push_slow(
+        &self,
+        frame: &[u8],
+        me: u32,
+        deadline: Option<Deadline>,
+        copy: &impl Fn(&[u8], &mut [u8]),
+    ) -> Result<(), PushError> {
         let mut spin = Backoff::default();
         loop {
-            match self.try_push_inner(frame, me) {
-                Err((PushError::Full, _)) => {}
-                other => return other.map_err(|(e, _)| e),
-            };
             // A full ring may turn into one with a slot to reclaim without
             // any wake-up: a consumer that claims the oldest message and
             // dies notifies nobody. So a blocked producer always re-checks
             // each LIVENESS_PERIOD (loom found the lost producer).
             let why = Blocked::InProgress;
-            if spin.spin() {
-                continue;
+            if !spin.spin() {
+                let hdr = self.hdr;
+                let r = self.sleep(&hdr.not_full.0, why, deadline, || {
+                    !matches!(self.try_push_peek(), Some(PushError::Full))
+                });
+                if !r {
+                    return Err(PushError::Timeout);
+                }
             }
-            let hdr = self.hdr;
-            let r = self.sleep(&hdr.not_full.0, why, deadline, || {
-                !matches!(self.try_push_peek(), Some(PushError::Full))
-            });
-            if !r {
-                return Err(PushError::Timeout);
-            }
+            match self.try_push_inner(frame, me, copy) {
+                Err((PushError::Full, _)) => {}
+                other => return other.map_err(|(e, _)| e),
+            };
         }
     }
 
-    /// Takes one frame, waiting while the ring is empty, until `deadline`.
+    /// Takes one frame into `out` (cleared first), waiting while the ring
+    /// is empty, until `deadline`.
+    #[cfg(bingfa_loom)]
     pub(crate) fn pop(
         &self,
         out: &mut Vec<u8>,
         me: u32,
         deadline: Option<Deadline>,
     ) -> Result<(), PopError> {
+        self.pop_slot(me, deadline).map(|f| copy_into(out, &f))
+    }
+
+    /// Takes one frame, waiting while the ring is empty, until `deadline`;
+    /// the frame stays in its slot, as for [`try_pop_slot`](Ring::try_pop_slot).
+    #[inline]
+    pub(crate) fn pop_slot(
+        &self,
+        me: u32,
+        deadline: Option<Deadline>,
+    ) -> Result<Popped<'_, 'a>, PopError> {
+        match self.try_pop_inner(me) {
+            Ok(p) => Ok(p),
+            Err((PopError::Empty, why)) => self.pop_slow(me, deadline, why),
+            Err((e, _)) => Err(e),
+        }
+    }
+
+    /// [`pop_slot`](Ring::pop_slot) once the first try found the ring
+    /// empty: spin, then sleep, and try again.
+    #[cold]
+    #[inline(never)]
+    fn pop_slow(
+        &self,
+        me: u32,
+        deadline: Option<Deadline>,
+        mut why: Blocked,
+    ) -> Result<Popped<'_, 'a>, PopError> {
         let mut spin = Backoff::default();
         loop {
-            let why = match self.try_pop_inner(out, me) {
+            if !spin.spin() {
+                let hdr = self.hdr;
+                let r = self.sleep(&hdr.not_empty.0, why, deadline, || self.pop_ready());
+                if !r {
+                    return Err(PopError::Timeout);
+                }
+            }
+            why = match self.try_pop_inner(me) {
                 Err((PopError::Empty, why)) => why,
                 other => return other.map_err(|(e, _)| e),
             };
-            if spin.spin() {
-                continue;
-            }
-            let hdr = self.hdr;
-            let r = self.sleep(&hdr.not_empty.0, why, deadline, || self.pop_ready());
-            if !r {
-                return Err(PopError::Timeout);
-            }
         }
     }
 
@@ -599,7 +717,14 @@ impl<'a> Ring<'a> {
             return false;
         }
         w.waiting.fetch_add(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
+        // If the barrier is not available, a waker's light barrier may not
+        // order its publish before its look at `waiting`: never sleep long
+        // without looking again.
+        let why = if sys::heavy_barrier() {
+            why
+        } else {
+            Blocked::InProgress
+        };
         let seen = w.word.load(Ordering::SeqCst);
         let mut ok = true;
         if !ready() {
@@ -625,6 +750,83 @@ impl<'a> Ring<'a> {
         w.waiting.fetch_sub(1, Ordering::SeqCst);
         ok
     }
+}
+
+/// A frame taken from the ring, still in its slot: derefs to the frame's
+/// bytes, and gives the slot back to the producers of its next lap when it
+/// drops (so also when a reader unwinds: a panic in a user's `Deserialize`
+/// must not keep the slot forever).
+pub(crate) struct Popped<'r, 'a> {
+    ring: &'r Ring<'a>,
+    slot: &'r Slot,
+    pos: u64,
+    frame: &'r [u8],
+}
+
+impl std::ops::Deref for Popped<'_, '_> {
+    type Target = [u8];
+
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        self.frame
+    }
+}
+
+impl Drop for Popped<'_, '_> {
+    #[inline]
+    fn drop(&mut self) {
+        let next = word(self.pos + self.ring.cap(), EMPTY, 0);
+        self.slot.word.store(next, Ordering::Release);
+        self.ring.notify(&self.ring.hdr.not_full.0);
+    }
+}
+
+/// Copies a frame into a slot as it is.
+#[cfg(bingfa_loom)]
+fn plain_copy(frame: &[u8], dst: &mut [u8]) {
+    dst[..frame.len()].copy_from_slice(frame);
+}
+
+#[cfg(bingfa_loom)]
+fn copy_into(out: &mut Vec<u8>, frame: &[u8]) {
+    out.clear();
+    out.extend_from_slice(frame);
+}
+
+/// Hints the CPU to fetch the cache lines of `len` bytes at `p` for
+/// reading. Only a hint: no memory is accessed as far as the program is
+/// concerned (nothing under loom).
+#[inline(always)]
+fn prefetch_read(p: *const u8, len: usize) {
+    #[cfg(all(target_arch = "x86_64", not(bingfa_loom)))]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let mut off = 0;
+        while off < len {
+            // SAFETY: prefetch never faults and has no effect on the
+            // program's memory, whatever the address.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off).cast()) };
+            off += 64;
+        }
+    }
+    let _ = (p, len);
+}
+
+/// As [`prefetch_read`], for lines about to be written (`prefetchw`, a
+/// no-op on CPUs without it).
+#[inline(always)]
+fn prefetch_write(p: *const u8, len: usize) {
+    #[cfg(all(target_arch = "x86_64", not(bingfa_loom)))]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
+        let mut off = 0;
+        while off < len {
+            // SAFETY: as in `prefetch_read`.
+            unsafe { _mm_prefetch::<_MM_HINT_ET0>(p.wrapping_add(off).cast()) };
+            off += 64;
+        }
+    }
+    let _ = (p, len);
 }
 
 /// How long a blocked put or get keeps trying before it sleeps: a short
@@ -662,6 +864,7 @@ impl Backoff {
 
 /// The bytes a ring over `cap` slots of `slot_bytes` needs, and the offsets
 /// of its slots and frames: `(total, slots_at, data_at)`.
+#[inline]
 pub(crate) fn layout(cap: usize, slot_bytes: usize) -> Option<(usize, usize, usize)> {
     let slots_at = std::mem::size_of::<Header>().next_multiple_of(64);
     let slots_len = cap.checked_mul(std::mem::size_of::<Slot>())?;
@@ -672,6 +875,7 @@ pub(crate) fn layout(cap: usize, slot_bytes: usize) -> Option<(usize, usize, usi
 
 /// The distance between two slots' frames: whole cache lines, so that
 /// neighbouring frames never share one.
+#[inline]
 pub(crate) fn stride(slot_bytes: usize) -> usize {
     slot_bytes.next_multiple_of(64)
 }

@@ -9,7 +9,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicI32, Ordering as StdOrdering};
+use std::sync::atomic::{AtomicI32, AtomicU8, Ordering as StdOrdering};
 use std::sync::Once;
 use std::time::Duration;
 
@@ -139,6 +139,96 @@ pub(crate) fn wake(atom: &AtomicU32, n: u32) {
     }
 }
 
+// ---------------------------------------------------------------------------
+// asymmetric Dekker barrier
+// ---------------------------------------------------------------------------
+
+/// `membarrier(2)` commands (linux/membarrier.h).
+#[cfg(not(bingfa_loom))]
+const MEMBARRIER_CMD_GLOBAL_EXPEDITED: libc::c_int = 1 << 1;
+#[cfg(not(bingfa_loom))]
+const MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED: libc::c_int = 1 << 2;
+
+/// This process's `membarrier` registration: 0 not tried yet, 1
+/// registered, 2 refused by the kernel. Reset in a forked child.
+static MEMBARRIER: AtomicU8 = AtomicU8::new(0);
+
+/// The cheap side of a Dekker handshake between processes: the caller
+/// stored something (a published slot) and is about to load a waiter
+/// count. Pairs with [`heavy_barrier`] in the waiter, which registered
+/// before re-checking the slot: either the waiter sees the store or the
+/// caller sees the registration.
+///
+/// Once this process is registered for `membarrier`'s global expedited
+/// command, this is only a compiler fence: a waiter's `heavy_barrier`
+/// makes every running thread of every registered process execute a full
+/// barrier (an IPI) before it returns, so a load of the caller cannot have
+/// passed its earlier store unseen (the asymmetric fence of liburcu and
+/// folly's `asymmetricLightBarrier`). Until then (the first call of each
+/// process), or when the kernel refuses `membarrier`, it is a SeqCst fence.
+#[cfg(not(bingfa_loom))]
+#[inline]
+pub(crate) fn light_barrier() {
+    if MEMBARRIER.load(StdOrdering::Relaxed) == 1 {
+        std::sync::atomic::compiler_fence(StdOrdering::SeqCst);
+    } else {
+        light_barrier_slow();
+    }
+}
+
+#[cfg(not(bingfa_loom))]
+#[cold]
+fn light_barrier_slow() {
+    if MEMBARRIER.load(StdOrdering::Relaxed) == 0 {
+        // SAFETY: membarrier with integer arguments; registering has no
+        // effect other than enrolling this process in expedited barriers.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_membarrier,
+                MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED,
+                0,
+                0,
+            )
+        };
+        let state = if r == 0 { 1 } else { 2 };
+        MEMBARRIER.store(state, StdOrdering::Relaxed);
+    }
+    // This call (and every call while refused) is a real fence: a waiter's
+    // membarrier that ran before the registration did not reach us.
+    std::sync::atomic::fence(StdOrdering::SeqCst);
+}
+
+/// The expensive side of the handshake of [`light_barrier`]: a SeqCst
+/// fence here, then `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`, a full
+/// barrier on every running thread of every registered process. Called by
+/// a waiter between registering and re-checking, just before it sleeps in
+/// a system call anyway. Returns `false` if the kernel refused the
+/// membarrier: then a registered waker's light barrier may not be ordered
+/// against this waiter, and the caller must not sleep without a time
+/// limit.
+#[cfg(not(bingfa_loom))]
+pub(crate) fn heavy_barrier() -> bool {
+    std::sync::atomic::fence(StdOrdering::SeqCst);
+    // SAFETY: membarrier with integer arguments.
+    let r = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) };
+    r == 0
+}
+
+/// Loom: the symmetric protocol, a SeqCst fence on each side.
+#[cfg(bingfa_loom)]
+#[inline]
+pub(crate) fn light_barrier() {
+    bingfa_sync::raw::atomic::fence(bingfa_sync::raw::atomic::Ordering::SeqCst);
+}
+
+/// Loom: the symmetric protocol, a SeqCst fence on each side.
+#[cfg(bingfa_loom)]
+pub(crate) fn heavy_barrier() -> bool {
+    bingfa_sync::raw::atomic::fence(bingfa_sync::raw::atomic::Ordering::SeqCst);
+    let _ = &MEMBARRIER;
+    true
+}
+
 /// A `Duration` as a `timespec`.
 #[cfg_attr(bingfa_loom, allow(dead_code))]
 pub(crate) fn timespec(d: Duration) -> libc::timespec {
@@ -158,6 +248,7 @@ static ATFORK: Once = Once::new();
 extern "C" fn atfork_child() {
     // Async-signal-safe: one atomic store.
     MY_PID.store(0, StdOrdering::Relaxed);
+    MEMBARRIER.store(0, StdOrdering::Relaxed);
     crate::process::registry::forget_after_fork();
 }
 

@@ -252,3 +252,42 @@ fn eight_producers_eight_consumers_every_message_once() {
     // SAFETY: unmapping our own mapping; `counts` is not used after.
     unsafe { libc::munmap(counts.as_ptr() as *mut _, total) };
 }
+
+/// A value whose `Deserialize` panics on 13: a user's decoder failing
+/// while its frame is still held in its slot.
+#[derive(Debug, PartialEq, serde::Serialize)]
+struct Touchy(u32);
+
+impl<'de> serde::Deserialize<'de> for Touchy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = u32::deserialize(d)?;
+        assert_ne!(v, 13, "unlucky number");
+        Ok(Touchy(v))
+    }
+}
+
+#[test]
+fn panic_while_decoding_gives_the_slot_back() {
+    // Items are decoded in place, in their slot: a panicking decoder must
+    // still hand the slot back, or the queue would lose a slot for good.
+    let q = Queue::<Touchy>::new(2).unwrap();
+    q.put(Touchy(13)).unwrap();
+    q.put(Touchy(1)).unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| q.get()));
+    assert!(r.is_err(), "the decoder's panic goes to the caller");
+    assert_eq!(q.get().unwrap(), Touchy(1));
+    // Both slots usable again, from this process and from another one.
+    let child = {
+        let q = q.clone();
+        bingfa_process::fork(move || {
+            q.try_put(Touchy(2)).unwrap();
+            q.try_put(Touchy(3)).unwrap();
+        })
+        .unwrap()
+    };
+    assert!(child.join().unwrap().success());
+    assert!(q.is_full());
+    assert_eq!(q.try_get().unwrap(), Touchy(2));
+    assert_eq!(q.try_get().unwrap(), Touchy(3));
+    assert!(matches!(q.try_get(), Err(Error::Empty)));
+}
