@@ -252,6 +252,7 @@ pub fn sleep(duration: Duration) {
 /// # Panics
 /// Outside a green thread.
 #[doc(alias = "idle")]
+#[inline]
 pub fn yield_now() {
     sched::sched("yield_now").yield_now();
 }

@@ -12,7 +12,7 @@
 //!
 //! Python: `gevent.socket` / a monkey-patched `socket`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::{self, Read, Write};
 use std::marker::PhantomData;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
@@ -35,6 +35,9 @@ struct IoState {
 pub(crate) struct IoTable {
     slots: RefCell<Vec<Option<IoState>>>,
     free: RefCell<Vec<usize>>,
+    /// Sockets registered now: while none is, the busy loop's poll could
+    /// only report the cross-thread waker, so it skips the system call.
+    registered: Cell<usize>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -44,6 +47,12 @@ enum Dir {
 }
 
 impl IoTable {
+    /// Whether no socket is registered with the hub's poll.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.registered.get() == 0
+    }
+
     /// Handles one readiness event from the poll.
     pub(crate) fn ready(&self, s: &Sched, ev: &mio::event::Event) {
         let mut wake = [None, None];
@@ -67,6 +76,7 @@ impl IoTable {
     }
 
     fn alloc(&self) -> usize {
+        self.registered.set(self.registered.get() + 1);
         let mut slots = self.slots.borrow_mut();
         let st = IoState {
             readable: true,
@@ -87,8 +97,10 @@ impl IoTable {
 
     fn release(&self, idx: usize) {
         if let Some(slot) = self.slots.borrow_mut().get_mut(idx) {
-            *slot = None;
-            self.free.borrow_mut().push(idx);
+            if slot.take().is_some() {
+                self.registered.set(self.registered.get() - 1);
+                self.free.borrow_mut().push(idx);
+            }
         }
     }
 

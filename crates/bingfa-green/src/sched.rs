@@ -8,7 +8,7 @@
 //! a green thread woken by one cause (say its timer) is not woken again by
 //! another (the event it also waited for) in a later, unrelated wait.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::panic::{self, AssertUnwindSafe};
@@ -22,6 +22,7 @@ use crate::error::Error;
 use crate::fiber::{self, Fiber};
 use crate::local::Locals;
 use crate::net::IoTable;
+use crate::overflow::{self, Running};
 use crate::remote::{Msg, Remote};
 use crate::watchdog::WatchState;
 
@@ -61,13 +62,17 @@ pub(crate) enum Woke {
 /// what changes sits in cells, so the running green thread and the loop can
 /// both hold it.
 pub(crate) struct Task {
-    /// Taken out while the green thread runs.
-    fiber: Cell<Option<Fiber<(), (), ()>>>,
+    /// Only ever touched by the loop's `resume` (see there), and dropped
+    /// first when the task is.
+    fiber: UnsafeCell<Fiber<(), (), ()>>,
     yielder: Cell<*const Yielder<(), ()>>,
     state: Cell<State>,
     seq: Cell<u64>,
     reason: Cell<Woke>,
     kill: Cell<bool>,
+    /// `!scopes.is_empty()`, kept beside it so that the switch path checks
+    /// two flags and borrows nothing.
+    scoped: Cell<bool>,
     early: Cell<bool>,
     permit: Cell<bool>,
     scopes: RefCell<Vec<(Instant, u64)>>,
@@ -123,6 +128,10 @@ pub(crate) struct Sched {
     running: Cell<*const Task>,
     live: Cell<usize>,
     scope_ids: Cell<u64>,
+    /// This OS thread's "running fiber" cell ([`overflow::running_cell`]),
+    /// so the switch path can tell a nested generator or greenlet without
+    /// a second thread-local lookup.
+    fiber_cell: *const Cell<*const Running>,
     pub(crate) watch: Option<Arc<WatchState>>,
     pub(crate) default_stack: usize,
     /// Unique per hub in the process (sockets remember theirs).
@@ -131,9 +140,14 @@ pub(crate) struct Sched {
 
 const NONE: u64 = u64::MAX;
 
-/// At most this many green threads resume between two IO polls while
-/// some are ready (tokio's current_thread `event_interval` is 61).
-const POLL_EVERY: u32 = 61;
+/// At most this many green threads resume between two looks at IO, timers
+/// and cross-thread wake-ups while some are ready (tokio's current_thread
+/// `event_interval` is 61). This is the bound on starvation by yielders:
+/// a socket that became ready, an expired timer or a wake-up from another
+/// OS thread waits at most `POLL_EVERY` resumes (each as long as the green
+/// thread resumed runs before it switches), however many green threads
+/// are ready.
+pub(crate) const POLL_EVERY: u32 = 61;
 
 thread_local! {
     static SCHED: Cell<*const Sched> = const { Cell::new(std::ptr::null()) };
@@ -159,20 +173,28 @@ pub(crate) fn running_locals() -> Option<&'static Locals> {
     unsafe { t.as_ref() }.map(|t| &t.locals)
 }
 
-/// The hub of the calling green thread.
+/// The hub of the calling green thread: one thread-local read.
 ///
 /// # Panics
 /// Outside a green thread (`what` names the call), or inside a generator
 /// or greenlet.
-#[inline]
+#[inline(always)]
 pub(crate) fn sched(what: &'static str) -> &'static Sched {
     match try_sched() {
-        Some(s) if s.current.get() != NONE && !fiber::nested() => s,
-        Some(_) if fiber::nested() => panic!(
-            "{what}: hub calls that switch green threads cannot run inside a generator or greenlet"
-        ),
-        _ => panic!("{}", Error::NotInHub(what)),
+        Some(s) if s.current.get() != NONE && !s.nested() => s,
+        _ => not_in_green_thread(what),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn not_in_green_thread(what: &'static str) -> ! {
+    if try_sched().is_some() && fiber::nested() {
+        panic!(
+            "{what}: hub calls that switch green threads cannot run inside a generator or greenlet"
+        )
+    }
+    panic!("{}", Error::NotInHub(what))
 }
 
 fn split(key: u64) -> (usize, u32) {
@@ -199,6 +221,7 @@ impl Sched {
             running: Cell::new(std::ptr::null()),
             live: Cell::new(0),
             scope_ids: Cell::new(0),
+            fiber_cell: overflow::running_cell(),
             watch,
             default_stack,
             id: {
@@ -206,6 +229,14 @@ impl Sched {
                 IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             },
         })
+    }
+
+    /// Whether a generator or greenlet runs now (inside a green thread).
+    #[inline(always)]
+    fn nested(&self) -> bool {
+        // SAFETY: `fiber_cell` is this OS thread's cell: the hub was made
+        // on the thread it runs on and never leaves it (`Sched` is !Send).
+        unsafe { overflow::nested_at(self.fiber_cell) }
     }
 
     /// Runs `f` on task `key` if it is alive.
@@ -227,7 +258,7 @@ impl Sched {
     /// # Panics
     /// If no green thread of this hub is running (a crate bug: callers go
     /// through [`sched`], which checks).
-    #[inline]
+    #[inline(always)]
     fn running(&self) -> &Task {
         let t = self.running.get();
         assert!(!t.is_null(), "no green thread is running");
@@ -293,12 +324,13 @@ impl Sched {
             }
         };
         self.slots.borrow_mut()[idx].task = Some(Box::new(Task {
-            fiber: Cell::new(Some(fiber)),
+            fiber: UnsafeCell::new(fiber),
             yielder: Cell::new(std::ptr::null()),
             state: Cell::new(State::Ready),
             seq: Cell::new(0),
             reason: Cell::new(Woke::Normal),
             kill: Cell::new(false),
+            scoped: Cell::new(false),
             early: Cell::new(false),
             permit: Cell::new(false),
             scopes: RefCell::new(Vec::new()),
@@ -424,24 +456,30 @@ impl Sched {
     pub(crate) fn push_scope(&self, at: Instant) -> u64 {
         let id = self.scope_ids.get() + 1;
         self.scope_ids.set(id);
-        self.running().scopes.borrow_mut().push((at, id));
+        let t = self.running();
+        t.scopes.borrow_mut().push((at, id));
+        t.scoped.set(true);
         id
     }
 
     pub(crate) fn pop_scope(&self, id: u64) {
-        self.running().scopes.borrow_mut().retain(|s| s.1 != id);
+        let t = self.running();
+        let mut scopes = t.scopes.borrow_mut();
+        scopes.retain(|s| s.1 != id);
+        t.scoped.set(!scopes.is_empty());
     }
 
     /// Before a switch point: unwinds if the green thread was killed or
-    /// one of its timeout scopes expired.
-    #[inline]
+    /// one of its timeout scopes expired. Two flag loads when neither.
+    #[inline(always)]
     fn check_interrupts(&self, t: &Task) {
-        if t.kill.get() || !t.scopes.borrow().is_empty() {
+        if t.kill.get() | t.scoped.get() {
             self.interrupt(t);
         }
     }
 
     #[cold]
+    #[inline(never)]
     fn interrupt(&self, t: &Task) {
         if t.kill.replace(false) {
             panic::resume_unwind(Box::new(KillUnwind));
@@ -455,7 +493,7 @@ impl Sched {
     }
 
     /// Switches from the running green thread `t` back to the loop.
-    #[inline]
+    #[inline(always)]
     fn suspend(&self, t: &Task) {
         let y = t.yielder.get();
         // SAFETY: `yielder` was stored by this green thread's own body when
@@ -526,7 +564,11 @@ impl Sched {
     }
 
     /// Puts the running green thread at the back of the ready queue.
-    #[inline]
+    ///
+    /// Inlined whole into the caller: a call that returns after the stack
+    /// switch would find the CPU's return-address predictor filled by the
+    /// loop's side and mispredict.
+    #[inline(always)]
     pub(crate) fn yield_now(&self) {
         let t = self.running();
         self.check_interrupts(t);
@@ -536,7 +578,10 @@ impl Sched {
         self.check_interrupts(t);
     }
 
-    fn resume(&self, key: u64) {
+    /// Resumes green thread `key` until it switches back; returns whether
+    /// it finished (then its slot is freed).
+    #[inline(always)]
+    fn resume(&self, key: u64) -> bool {
         let (idx, gen) = split(key);
         let task: *const Task = {
             let slots = self.slots.borrow();
@@ -545,43 +590,53 @@ impl Sched {
                     gen: g,
                     task: Some(t),
                 }) if *g == gen && t.state.get() == State::Ready => &**t,
-                _ => return,
+                _ => return false,
             }
         };
         // SAFETY: the box stays in its slot (boxes do not move when the
-        // table grows) until the code below frees it, after its fiber
+        // table grows) until `finished` below frees it, after its fiber
         // returned; the green thread itself only shares it.
         let t = unsafe { &*task };
-        let Some(mut fiber) = t.fiber.take() else {
-            return;
-        };
         t.state.set(State::Running);
         self.current.set(key);
         self.running.set(task);
         if let Some(w) = &self.watch {
             w.enter(Some(t.name.clone()));
         }
-        let r = fiber.resume(());
+        // SAFETY: only this function touches `fiber`, and only from the
+        // loop, on the hub's own stack: the loop cannot run inside a green
+        // thread (`Hub::run` refuses to nest), so no other `&mut` to it
+        // exists while this one lives, and the green thread that runs on
+        // the fiber never reaches its own `fiber` field.
+        let r = unsafe { (*t.fiber.get()).resume(()) };
         if let Some(w) = &self.watch {
             w.leave();
         }
         self.running.set(std::ptr::null());
         self.current.set(NONE);
         match r {
-            CoroutineResult::Yield(()) => t.fiber.set(Some(fiber)),
+            CoroutineResult::Yield(()) => false,
             CoroutineResult::Return(()) => {
-                let task = {
-                    let mut slots = self.slots.borrow_mut();
-                    let s = &mut slots[idx];
-                    s.gen = s.gen.wrapping_add(1);
-                    s.task.take()
-                };
-                self.free.borrow_mut().push(idx as u32);
-                self.live.set(self.live.get() - 1);
-                drop(fiber);
-                drop(task);
+                self.finished(idx);
+                true
             }
         }
+    }
+
+    /// Frees the slot of a green thread whose fiber returned.
+    #[cold]
+    #[inline(never)]
+    fn finished(&self, idx: usize) {
+        let task = {
+            let mut slots = self.slots.borrow_mut();
+            let s = &mut slots[idx];
+            s.gen = s.gen.wrapping_add(1);
+            s.task.take()
+        };
+        self.free.borrow_mut().push(idx as u32);
+        self.live.set(self.live.get() - 1);
+        // The fiber (first field) recycles its stack, then the rest goes.
+        drop(task);
     }
 
     fn next_timeout(&self) -> Option<Duration> {
@@ -632,6 +687,15 @@ impl Sched {
     }
 
     /// Runs green threads until `done()` holds after a round.
+    ///
+    /// A round resumes, in order, the green threads that were ready when
+    /// it began (a `yield_now` puts its caller behind all of them). Every
+    /// [`POLL_EVERY`] resumes, whatever the rounds, the loop looks at IO
+    /// (a zero-timeout poll), expired timers and cross-thread wake-ups;
+    /// when nothing is ready it blocks in the poll until the next timer.
+    /// `done()` can only change when a green thread finishes (its result
+    /// is set on its way out), so it is asked only after rounds in which
+    /// one did: a round of yields costs no call to it.
     pub(crate) fn run_until(&self, done: &dyn Fn() -> bool) -> std::io::Result<()> {
         let prev = SCHED.with(|s| s.replace(self));
         struct Reset(*const Sched);
@@ -642,39 +706,64 @@ impl Sched {
         }
         let _reset = Reset(prev);
         let mut events = mio::Events::with_capacity(1024);
-        // Green threads resumed since the IO poll last ran.
-        let mut since_poll = 0u32;
+        // Resumes left before IO, timers and wake-ups are looked at again.
+        let mut budget = POLL_EVERY;
+        // Resumes left in the current round.
+        let mut round = 0usize;
+        // Whether a green thread finished since `done()` was last asked.
+        let mut finished = true;
         loop {
-            let n = self.ready.borrow().len();
-            for _ in 0..n {
-                let key = self.ready.borrow_mut().pop_front();
-                match key {
-                    Some(k) => self.resume(k),
-                    None => break,
+            if round == 0 {
+                if finished {
+                    if done() {
+                        return Ok(());
+                    }
+                    finished = false;
+                }
+                round = self.ready.borrow().len();
+                if round == 0 {
+                    self.poll_io(&mut events, true)?;
+                    budget = POLL_EVERY;
+                    continue;
                 }
             }
-            since_poll += n as u32;
-            if done() {
-                return Ok(());
+            if budget == 0 {
+                self.poll_io(&mut events, false)?;
+                budget = POLL_EVERY;
             }
-            // While green threads are ready, skip the poll (a system call)
-            // for up to POLL_EVERY resumes, as tokio's event_interval does:
-            // a busy hub then pays one epoll_wait per POLL_EVERY switches,
-            // not one per round, and IO and timers still wait at most
-            // POLL_EVERY resumes. Cross-thread wake-ups cost one load to
-            // look for.
-            if since_poll < POLL_EVERY && !self.ready.borrow().is_empty() {
-                if self.remote.has_pending() {
-                    self.drain_remote();
-                }
+            let key = self.ready.borrow_mut().pop_front();
+            let Some(key) = key else {
+                round = 0;
                 continue;
-            }
-            since_poll = 0;
+            };
+            round -= 1;
+            budget -= 1;
+            finished |= self.resume(key);
+        }
+    }
+
+    /// Polls IO (blocking until the next timer if `may_block`, else with
+    /// a zero timeout), then takes cross-thread wake-ups and fires expired
+    /// timers.
+    #[cold]
+    #[inline(never)]
+    fn poll_io(&self, events: &mut mio::Events, may_block: bool) -> std::io::Result<()> {
+        let timeout = if may_block {
             // Clears the remote's `notified` flag before a possibly
-            // blocking poll, so a push from now on writes the poll's waker.
+            // blocking poll, so a push from now on writes the poll's
+            // waker (and moves what is queued to the ready queue, in which
+            // case the poll does not block).
             self.drain_remote();
-            let timeout = self.next_timeout();
-            match self.poll.borrow_mut().poll(&mut events, timeout) {
+            self.next_timeout()
+        } else {
+            Some(Duration::ZERO)
+        };
+        // Without a registered socket a zero-timeout poll could only
+        // report the waker, whose messages `has_pending` below sees: skip
+        // the system call. (Epoll is edge-triggered here: readiness that
+        // arrives meanwhile stays queued in the kernel for the next poll.)
+        if may_block || !self.io.is_empty() {
+            match self.poll.borrow_mut().poll(events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -685,9 +774,18 @@ impl Sched {
                 }
                 self.io.ready(self, ev);
             }
+        }
+        // Between blocking polls one load tells whether a drain (two
+        // atomic swaps) is needed; `notified` may stay set meanwhile,
+        // which only spares producers the poll's wake-up system call
+        // until the next blocking poll clears it first.
+        if may_block || self.remote.has_pending() {
             self.drain_remote();
+        }
+        if !self.timers.borrow().is_empty() {
             self.fire_timers();
         }
+        Ok(())
     }
 
     /// Kills every green thread left and runs them until they are gone.
