@@ -1,12 +1,12 @@
 //! [`Completer`]: the executor's half of a [`Future`].
 
 use std::fmt;
-use std::sync::Arc;
 
 use crate::error::Error;
 #[cfg(doc)]
 use crate::future::Future;
-use crate::future::{Erased, Inner};
+use crate::future::Inner;
+use crate::task::TaskRef;
 
 /// The executor's half of a [`Future`]: it marks the task running and gives
 /// the future its outcome.
@@ -23,12 +23,12 @@ use crate::future::{Erased, Inner};
 /// Python: the executor-side methods of `concurrent.futures.Future`
 /// (`set_running_or_notify_cancel`, `set_result`, `set_exception`).
 pub struct Completer<R> {
-    cell: Option<Arc<dyn Erased<R>>>,
+    cell: Option<TaskRef<R>>,
 }
 
 impl<R> Completer<R> {
     /// The completer of the future inside `cell`.
-    pub(crate) fn new(cell: Arc<dyn Erased<R>>) -> Self {
+    pub(crate) fn new(cell: TaskRef<R>) -> Self {
         Completer { cell: Some(cell) }
     }
 

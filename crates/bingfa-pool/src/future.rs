@@ -25,18 +25,19 @@
 //! very code.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::ptr;
-use std::sync::Arc;
+use std::ptr::{self, NonNull};
 use std::time::Duration;
 
-use bingfa_sync::raw::atomic::{AtomicUsize, Ordering};
+use bingfa_sync::raw::atomic::{fence, AtomicUsize, Ordering};
 use bingfa_sync::raw::cell::UnsafeCell;
 use bingfa_sync::raw::{self, Deadline, SpinWait};
 
 use crate::completer::Completer;
 use crate::error::{panic_message, Error};
+use crate::task::{self, Prefix, TaskRef};
 
 const STATE: usize = 0b11;
 const PENDING: usize = 0;
@@ -109,22 +110,6 @@ fn run_callback<R>(cb: Callback<R>, outcome: &Result<R, Error>) {
             "bingfa-pool: a done-callback panicked (ignored): {}",
             panic_message(&*payload)
         );
-    }
-}
-
-/// Whatever holds a future's [`Inner`]: a bare future ([`Future::pending`])
-/// or a thread-pool task, which keeps its closure in the same allocation.
-pub(crate) trait Erased<R>: Send + Sync {
-    /// The future's state.
-    fn inner(&self) -> &Inner<R>;
-}
-
-/// A future with nothing else in its allocation.
-struct Bare<R>(Inner<R>);
-
-impl<R: Send + Sync> Erased<R> for Bare<R> {
-    fn inner(&self) -> &Inner<R> {
-        &self.0
     }
 }
 
@@ -355,8 +340,19 @@ impl<R> Inner<R> {
 /// Python: `concurrent.futures.Future`.
 #[doc(alias = "concurrent.futures.Future")]
 pub struct Future<R> {
-    cell: Arc<dyn Erased<R>>,
+    /// The cell (`crate::task`): a bare future's, or a thread-pool task's
+    /// that also holds the closure. The handles share one of its
+    /// references; `Inner::handles` counts them.
+    ptr: NonNull<Prefix<R>>,
+    _marker: PhantomData<R>,
 }
+
+// SAFETY: handles on several threads share the cell, whose state is atomic;
+// they move the result in and out (`R: Send`) and lend `&R` to several
+// threads at once (`R: Sync`).
+unsafe impl<R: Send + Sync> Send for Future<R> {}
+// SAFETY: as above.
+unsafe impl<R: Send + Sync> Sync for Future<R> {}
 
 impl<R: Send + Sync + 'static> Future<R> {
     /// A new pending future and the completer that will give it its
@@ -365,21 +361,29 @@ impl<R: Send + Sync + 'static> Future<R> {
     /// Python: `concurrent.futures.Future()`.
     #[doc(alias = "__init__")]
     pub fn pending() -> (Future<R>, Completer<R>) {
-        let cell: Arc<dyn Erased<R>> = Arc::new(Bare(Inner::new()));
-        (Future { cell: cell.clone() }, Completer::new(cell))
+        let (future, cell) = TaskRef::bare();
+        (future, Completer::new(cell))
     }
 }
 
 impl<R> Future<R> {
-    /// A handle on the future inside `cell`, which an executor made with
-    /// [`Inner::new`] (its handle count starts at one: this handle).
-    pub(crate) fn from_cell(cell: Arc<dyn Erased<R>>) -> Self {
-        Future { cell }
+    /// The first handle on the future in the cell at `ptr`.
+    ///
+    /// # Safety
+    /// `ptr` is a live cell whose `Inner` was made by [`Inner::new`] (its
+    /// handle count starts at one: this handle) and whose handles own one
+    /// of its references, which this handle takes over.
+    pub(crate) unsafe fn from_raw(ptr: NonNull<Prefix<R>>) -> Self {
+        Future {
+            ptr,
+            _marker: PhantomData,
+        }
     }
 
     #[inline]
     fn inner(&self) -> &Inner<R> {
-        self.cell.inner()
+        // SAFETY: the handles' reference keeps the cell alive.
+        unsafe { &self.ptr.as_ref().inner }
     }
 
     /// Whether the future is finished or cancelled. Never blocks.
@@ -529,23 +533,26 @@ impl<R> Future<R> {
     /// Python: `Future.result()`, moving instead of sharing.
     pub fn into_result(self) -> Option<Result<R, Error>> {
         let (s, _) = self.inner().wait_until(is_released, None);
+        // This handle goes here: no `Drop`, its count is given up below.
         let this = ManuallyDrop::new(self);
-        // SAFETY: `this` is never used or dropped again; we take its Arc.
-        let cell = unsafe { ptr::read(&this.cell) };
-        let inner = cell.inner();
+        let inner = this.inner();
         if inner.handles.fetch_sub(1, Ordering::AcqRel) != 1 {
             return None;
         }
-        if s & STATE == CANCELLED {
-            return Some(Err(Error::Cancelled));
-        }
-        // SAFETY: this was the last handle, and every other handle's reads
-        // happened before its release decrement, which our acquire
-        // decrement follows; the executor released the slot (acquire load
-        // of RELEASED above) and never touches it again. So the access is
-        // exclusive.
-        let taken = inner.slot.with_mut(|p| unsafe { (*p).take() });
-        Some(taken.expect("a finished future holds its outcome until the last handle takes it"))
+        let outcome = if s & STATE == CANCELLED {
+            Err(Error::Cancelled)
+        } else {
+            // SAFETY: this was the last handle, and every other handle's
+            // reads happened before its release decrement, which our acquire
+            // decrement follows; the executor released the slot (acquire load
+            // of RELEASED above) and never touches it again. So the access is
+            // exclusive.
+            let taken = inner.slot.with_mut(|p| unsafe { (*p).take() });
+            taken.expect("a finished future holds its outcome until the last handle takes it")
+        };
+        // SAFETY: the last handle gives up the handles' reference, once.
+        unsafe { task::release_handles(this.ptr) };
+        Some(outcome)
     }
 
     /// Runs `f` with the future's outcome once it is done: at once, on this
@@ -605,7 +612,7 @@ impl<R> Future<R> {
 
     /// The address of the shared state: equal for handles of one future.
     pub(crate) fn addr(&self) -> usize {
-        Arc::as_ptr(&self.cell) as *const () as usize
+        self.ptr.as_ptr() as usize
     }
 
     /// Whether two handles share one future.
@@ -618,14 +625,27 @@ impl<R> Clone for Future<R> {
     fn clone(&self) -> Self {
         self.inner().handles.fetch_add(1, Ordering::Relaxed);
         Future {
-            cell: self.cell.clone(),
+            ptr: self.ptr,
+            _marker: PhantomData,
         }
     }
 }
 
 impl<R> Drop for Future<R> {
     fn drop(&mut self) {
-        self.inner().handles.fetch_sub(1, Ordering::Release);
+        let handles = &self.inner().handles;
+        // A count of one read with acquire ordering means this is the only
+        // handle (`&mut self`: nobody is cloning it), so it needs no
+        // read-modify-write; the acquire orders the reads of handles
+        // dropped before (their release decrements) before what follows.
+        if handles.load(Ordering::Acquire) != 1 {
+            if handles.fetch_sub(1, Ordering::Release) != 1 {
+                return;
+            }
+            fence(Ordering::Acquire);
+        }
+        // SAFETY: the last handle gives up the handles' reference, once.
+        unsafe { task::release_handles(self.ptr) };
     }
 }
 

@@ -127,6 +127,8 @@ mod future;
 mod map;
 mod process_pool;
 mod queue;
+mod slab;
+mod task;
 mod thread_pool;
 mod wait;
 

@@ -25,11 +25,19 @@
 //! call per task: without the yielding phase, workers that drained the queue
 //! went to sleep within microseconds and the submitter paid a futex wake for
 //! a large share of its submissions. A producer wakes a sleeper only when one
-//! is registered and no worker is awake looking for work. The check is
-//! Dekker's: the producer pushes and then reads the sleeper count, the
-//! worker raises the count and then looks at the queues, both sequentially
-//! consistent, so at least one of them sees the other and no job is left
-//! with every worker asleep.
+//! is registered and no worker is awake looking for work. A submitter reads
+//! the sleeper count under the injector's lock, which a worker takes (and
+//! releases at once) after raising the count and before its last look at
+//! the queues: one of the two critical sections comes first, so either the
+//! worker sees the job or the producer sees the sleeper, and no job is left
+//! with every worker asleep. That keeps the submit path free of fences: its
+//! only atomic read-modify-writes are the lock and the unlock. A worker that
+//! moves a batch of several jobs into its local queue wakes a sibling with
+//! Dekker's check instead (a sequentially consistent fence on both sides).
+//!
+//! A worker whose local batch is empty looks once more before registering
+//! as searching, so while jobs keep coming it never writes the shared
+//! `searching` count that producers read.
 
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -102,7 +110,7 @@ impl<T> JobQueue<T> {
     /// before the close (and is seen by the workers' last look) or is
     /// refused, without a counter of pushes in flight.
     pub(crate) fn push(&self, item: T) -> Result<(), T> {
-        {
+        let wake = {
             // A panic cannot happen while the lock is held (a push only
             // allocates, and an allocation failure aborts), so poisoning is
             // impossible; recover from it all the same.
@@ -111,16 +119,32 @@ impl<T> JobQueue<T> {
                 return Err(item);
             }
             injector.push(item);
+            // Read under the lock, which a worker going to sleep takes after
+            // registering (see `sleep`): no fence needed on this path.
+            self.should_wake()
+        };
+        if wake {
+            self.wake_one();
         }
-        self.notify();
         Ok(())
     }
 
-    /// Wakes one sleeping worker if one is registered and no worker is
-    /// awake looking for work (that one will find the job).
+    /// Whether a sleeping worker should be woken for a new job: one is
+    /// registered and no worker is awake looking for work (that one will
+    /// find the job). `idle` first: it changes only when a worker goes to
+    /// sleep or wakes, so the common case (nobody asleep) reads a line that
+    /// stays in the producer's cache, while `searching` changes whenever a
+    /// worker runs dry.
+    fn should_wake(&self) -> bool {
+        self.idle.load(Ordering::SeqCst) > 0 && self.searching.load(Ordering::SeqCst) == 0
+    }
+
+    /// Wakes one sleeping worker if [`should_wake`](Self::should_wake),
+    /// after a worker took a batch of several jobs into its local queue.
+    /// The fence pairs with the one in `sleep` (Dekker's check).
     fn notify(&self) {
         fence(Ordering::SeqCst);
-        if self.searching.load(Ordering::SeqCst) == 0 && self.idle.load(Ordering::SeqCst) > 0 {
+        if self.should_wake() {
             self.wake_one();
         }
     }
@@ -191,6 +215,15 @@ impl<T> JobQueue<T> {
         if let Some(item) = local.0.pop() {
             return Some(item);
         }
+        // One look before registering as searching: while work keeps coming
+        // the worker finds it here and never writes the shared counter. (The
+        // count only spares sleepers needless wake-ups; no job depends on it.)
+        if let Some(item) = self.find_work(local) {
+            if !local.0.is_empty() {
+                self.notify();
+            }
+            return Some(item);
+        }
         self.searching.fetch_add(1, Ordering::SeqCst);
         let mut round = 0;
         loop {
@@ -238,6 +271,12 @@ impl<T> JobQueue<T> {
             s.push(me.clone());
             self.idle.fetch_add(1, Ordering::SeqCst);
         }
+        // A push reads `idle` under the injector's lock: either it held the
+        // lock before us, and its job is visible to the look below, or
+        // after us, and it sees our registration and wakes a sleeper.
+        drop(self.injector.lock().unwrap_or_else(|e| e.into_inner()));
+        // Jobs also reach the workers' local batches, whose takers call
+        // `notify`: its fence and this one make Dekker's check.
         fence(Ordering::SeqCst);
         if self.is_empty() {
             // A push after our registration finds us and unparks us; an

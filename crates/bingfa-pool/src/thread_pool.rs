@@ -2,11 +2,12 @@
 //!
 //! Tasks go through one FIFO queue ([`JobQueue`]) that the workers take
 //! from in batches; shutdown closes it, and each worker exits once no job
-//! is left. Each task is one allocation holding the closure and its future's
-//! state (the queue holds a [`JobRef`] to it); the worker marks the future
-//! running, runs the closure under `catch_unwind` and completes the future,
-//! so a panic fails only its own future. [`ThreadPool::execute`] queues a
-//! bare closure instead, with no future state at all.
+//! is left. Each task is one reference-counted allocation holding the
+//! closure and its future's state (`crate::task`; the queue holds a
+//! [`JobRef`] to it); the worker marks the future running, runs the closure
+//! under `catch_unwind` and completes the future, so a panic fails only its
+//! own future. [`ThreadPool::execute`] queues a bare closure instead, with
+//! no future state at all.
 
 use std::cell::Cell;
 use std::io;
@@ -18,153 +19,9 @@ use std::thread::{self, JoinHandle};
 use crate::queue::{JobQueue, Local};
 
 use crate::error::{panic_message, Error};
-use crate::future::{Erased, Future, Inner};
+use crate::future::Future;
 use crate::map::{self, Map};
-use std::cell::UnsafeCell;
-
-/// A queued task: the closure and its future share one allocation.
-pub(crate) trait Job: Send + Sync {
-    /// Runs the task (unless its future was cancelled) and completes the
-    /// future.
-    fn run(&self);
-    /// Fails the future with `error` without running the task.
-    fn fail(&self, error: Error);
-    /// Drops the task unrun: cancels the future (see `Inner::abandon`).
-    fn abandon(&self);
-}
-
-/// A task and its future in one allocation: the future's handles and the
-/// queue's [`JobRef`] point at the same `Arc`.
-struct TaskCell<F, R> {
-    future: Inner<R>,
-    /// Taken exactly once, by the holder of the task's only [`JobRef`].
-    f: UnsafeCell<Option<F>>,
-}
-
-// SAFETY: `f` is only touched through the task's single `JobRef`, which is
-// owned by one thread at a time (`F: Send` lets it move between threads);
-// `future` is `Sync` for `R: Send + Sync`.
-unsafe impl<F: Send, R: Send + Sync> Sync for TaskCell<F, R> {}
-
-impl<F, R> TaskCell<F, R> {
-    /// The closure, taken out of the cell.
-    ///
-    /// # Safety
-    /// Only the holder of the task's `JobRef` may call this (once).
-    unsafe fn take_f(&self) -> Option<F> {
-        // SAFETY: the caller is the only thread that touches `f`.
-        unsafe { (*self.f.get()).take() }
-    }
-}
-
-impl<F: Send, R: Send + Sync> Erased<R> for TaskCell<F, R> {
-    fn inner(&self) -> &Inner<R> {
-        &self.future
-    }
-}
-
-impl<F, R> Job for TaskCell<F, R>
-where
-    F: FnOnce() -> R + Send,
-    R: Send + Sync,
-{
-    fn run(&self) {
-        // SAFETY: `Job` methods are only called through the one `JobRef`.
-        let f = unsafe { self.take_f() };
-        if !self.future.set_running() {
-            return; // cancelled while queued; `f` drops here
-        }
-        let f = f.expect("a task runs once");
-        let outcome = catch_unwind(AssertUnwindSafe(f)).map_err(|p| Error::Panicked {
-            message: panic_message(&*p),
-        });
-        self.future.finish(outcome);
-    }
-
-    fn fail(&self, error: Error) {
-        // SAFETY: as in `run`.
-        drop(unsafe { self.take_f() });
-        if self.future.set_running() {
-            self.future.finish(Err(error));
-        }
-    }
-
-    fn abandon(&self) {
-        // SAFETY: as in `run`.
-        drop(unsafe { self.take_f() });
-        self.future.abandon();
-    }
-}
-
-/// A task queued by [`ThreadPool::execute`]: only the closure, no future.
-struct ExecCell<F>(UnsafeCell<Option<F>>);
-
-// SAFETY: the closure is only touched through the task's single `JobRef`,
-// owned by one thread at a time (`F: Send` lets it move between threads).
-unsafe impl<F: Send> Sync for ExecCell<F> {}
-
-impl<F> ExecCell<F> {
-    /// The closure, taken out of the cell.
-    ///
-    /// # Safety
-    /// Only the holder of the task's `JobRef` may call this.
-    unsafe fn take_f(&self) -> Option<F> {
-        // SAFETY: the caller is the only thread that touches the cell.
-        unsafe { (*self.0.get()).take() }
-    }
-}
-
-impl<F: FnOnce() + Send> Job for ExecCell<F> {
-    fn run(&self) {
-        // SAFETY: `Job` methods are only called through the one `JobRef`.
-        if let Some(f) = unsafe { self.take_f() } {
-            if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
-                // Nobody can see this outcome: report it, as an uncaught
-                // exception in a Python thread is reported.
-                eprintln!(
-                    "bingfa-pool: a task passed to execute panicked (ignored): {}",
-                    panic_message(&*p)
-                );
-            }
-        }
-    }
-
-    fn fail(&self, _error: Error) {
-        // SAFETY: as in `run`.
-        drop(unsafe { self.take_f() });
-    }
-
-    fn abandon(&self) {
-        // SAFETY: as in `run`.
-        drop(unsafe { self.take_f() });
-    }
-}
-
-/// The queue's handle on a task. Dropping it unrun (a drained queue)
-/// cancels the task's future.
-struct JobRef(Option<Arc<dyn Job>>);
-
-impl JobRef {
-    fn run(mut self) {
-        if let Some(j) = self.0.take() {
-            j.run();
-        }
-    }
-
-    fn fail(mut self, error: Error) {
-        if let Some(j) = self.0.take() {
-            j.fail(error);
-        }
-    }
-}
-
-impl Drop for JobRef {
-    fn drop(&mut self) {
-        if let Some(j) = self.0.take() {
-            j.abandon();
-        }
-    }
-}
+use crate::task::JobRef;
 
 struct Shared {
     queue: JobQueue<JobRef>,
@@ -440,14 +297,10 @@ impl ThreadPool {
         F: FnOnce() -> R + Send + 'static,
         R: Send + Sync + 'static,
     {
-        let cell = Arc::new(TaskCell {
-            future: Inner::new(),
-            f: UnsafeCell::new(Some(f)),
-        });
-        let future = Future::from_cell(cell.clone());
+        let (future, job) = JobRef::with_future(f);
         // On refusal the `JobRef` drops here and cancels the future, which
         // nobody will see.
-        self.shared.send(JobRef(Some(cell)))?;
+        self.shared.send(job)?;
         Ok(future)
     }
 
@@ -475,8 +328,7 @@ impl ThreadPool {
     where
         F: FnOnce() + Send + 'static,
     {
-        self.shared
-            .send(JobRef(Some(Arc::new(ExecCell(UnsafeCell::new(Some(f)))))))
+        self.shared.send(JobRef::without_future(f))
     }
 
     /// Runs `f` on every item of `items` and returns the results in input
