@@ -9,9 +9,13 @@
 //! shared bins, with an atomic compare-and-swap on each side once the small
 //! per-thread cache (seven chunks) ran dry, which it does at once when a
 //! program submits many tasks before waiting on them. Here a cell is a bump
-//! of an offset in the thread's current page; a free is one atomic
-//! decrement of its page's count of live cells, a line that the frees of a
-//! run of neighbouring cells share.
+//! of an offset in the thread's current page, and a free is counted on the
+//! freeing thread: a run of frees in one page (a program waiting on its
+//! futures in order frees them so) becomes one atomic subtraction from the
+//! page's count of live cells, when the thread frees a cell of another page
+//! or exits. No read-modify-write per free lets the processor overlap the
+//! cache misses of consecutive futures' cells (a locked instruction would
+//! wait for each).
 //!
 //! The count starts at a large bias while the page is a thread's current
 //! page, so frees cannot bring it to zero then; the thread adds the number
@@ -21,7 +25,9 @@
 //!
 //! The price is memory: a page stays allocated while any of its cells
 //! lives, so a program that keeps one future of every few hundred for a
-//! long time keeps whole pages for them. Cells over [`MAX_CELL`] bytes (a
+//! long time keeps whole pages for them; and each thread may hold back one
+//! page whose last cells it freed until it frees a cell elsewhere or exits
+//! (at most 32 KiB per thread, plus its current page and its stash). Cells over [`MAX_CELL`] bytes (a
 //! closure that captures a lot) go to the global allocator, as do cells
 //! made while the thread is being torn down.
 
@@ -66,6 +72,10 @@ struct Local {
     next: Cell<usize>,
     /// Cells carved from `page` so far.
     carved: Cell<isize>,
+    /// The page of the cells this thread freed last (null: none), and how
+    /// many of them, not yet taken off its count.
+    freed_page: Cell<*mut Page>,
+    freed: Cell<isize>,
     stash: RefCell<Vec<NonNull<Page>>>,
 }
 
@@ -75,6 +85,8 @@ thread_local! {
             page: Cell::new(std::ptr::null_mut()),
             next: Cell::new(0),
             carved: Cell::new(0),
+            freed_page: Cell::new(std::ptr::null_mut()),
+            freed: Cell::new(0),
             stash: RefCell::new(Vec::new()),
         }
     };
@@ -138,8 +150,48 @@ impl Local {
     }
 }
 
+impl Local {
+    /// Counts a freed cell of `page`, taking the count off the page later,
+    /// in one step for a run of cells of one page.
+    fn defer_free(&self, page: NonNull<Page>) {
+        if self.freed_page.get() == page.as_ptr() {
+            self.freed.set(self.freed.get() + 1);
+        } else {
+            self.flush();
+            self.freed_page.set(page.as_ptr());
+            self.freed.set(1);
+        }
+    }
+
+    /// Takes the deferred frees off their page's count.
+    fn flush(&self) {
+        let page = self.freed_page.replace(std::ptr::null_mut());
+        if let Some(page) = NonNull::new(page) {
+            // SAFETY: the deferred frees keep the page alive until here.
+            unsafe { release_cells(page, self.freed.replace(0)) };
+        }
+    }
+}
+
+/// Takes `n` freed cells off the count of `page`, freeing it if that was
+/// the last of it.
+///
+/// # Safety
+/// `n` cells of the page were freed and not yet counted.
+unsafe fn release_cells(page: NonNull<Page>, n: isize) {
+    // SAFETY: the uncounted cells keep the page alive until the decrement.
+    let live = &unsafe { page.as_ref() }.live;
+    if live.fetch_sub(n, Ordering::Release) == n {
+        // Every other free (and the settling) came before ours.
+        fence(Ordering::Acquire);
+        // SAFETY: the count reached zero: nothing refers to the page.
+        unsafe { free_page(page) };
+    }
+}
+
 impl Drop for Local {
     fn drop(&mut self) {
+        self.flush();
         self.retire();
         for page in self.stash.get_mut().drain(..) {
             // SAFETY: stashed pages are empty and owned by the stash.
@@ -201,14 +253,10 @@ pub(crate) unsafe fn free_cell(cell: NonNull<u8>, layout: Layout, page: Option<N
             unsafe { dealloc(cell.as_ptr(), layout) }
         }
         Some(page) => {
-            // SAFETY: this cell's count keeps the page alive until the
-            // decrement.
-            let live = &unsafe { page.as_ref() }.live;
-            if live.fetch_sub(1, Ordering::Release) == 1 {
-                // Every other free (and the settling) came before ours.
-                fence(Ordering::Acquire);
-                // SAFETY: the count reached zero: nothing refers to the page.
-                unsafe { free_page(page) };
+            if LOCAL.try_with(|l| l.defer_free(page)).is_err() {
+                // The thread is exiting: count it at once.
+                // SAFETY: this cell was freed and is not counted elsewhere.
+                unsafe { release_cells(page, 1) };
             }
         }
     }
