@@ -198,3 +198,66 @@ fn loom_dead_consumer_slot_is_reclaimed() {
         assert_eq!(out, [2]);
     });
 }
+
+#[test]
+fn loom_tail_hint_behind_after_racing_producers() {
+    // The tail is a hint that the claimer moves with a plain store, so it
+    // may go back when two producers race (one helps the other past its
+    // slot, claims the next, and the slower one's store lands last). A
+    // later put must still find the right slot, in order, and nothing may
+    // be delivered twice or lost.
+    model(|| {
+        let m = Mem::new(2);
+        let a = {
+            let m = m.clone();
+            thread::spawn(move || m.with(|r| r.push(&[1], 1, None)).unwrap())
+        };
+        let b = {
+            let m = m.clone();
+            thread::spawn(move || m.with(|r| r.push(&[2], 2, None)).unwrap())
+        };
+        a.join().unwrap();
+        b.join().unwrap();
+        let mut out = Vec::new();
+        let mut got = Vec::new();
+        m.with(|r| r.try_pop(&mut out, 3)).unwrap();
+        got.push(out[0]);
+        m.with(|r| r.try_push(&[3], 3)).unwrap();
+        m.with(|r| r.try_pop(&mut out, 3)).unwrap();
+        got.push(out[0]);
+        m.with(|r| r.try_pop(&mut out, 3)).unwrap();
+        assert_eq!(out, [3], "the last put comes out last");
+        got.sort();
+        assert_eq!(got, [1, 2]);
+        assert_eq!(m.with(|r| r.try_pop(&mut out, 3)), Err(PopError::Empty));
+    });
+}
+
+#[test]
+fn loom_head_hint_behind_after_racing_consumers() {
+    // The same for the head: two consumers race for two messages, then the
+    // ring must still hand out the next put exactly once, at the right
+    // slot.
+    model(|| {
+        let m = Mem::new(2);
+        m.with(|r| r.try_push(&[1], 3)).unwrap();
+        m.with(|r| r.try_push(&[2], 3)).unwrap();
+        let consumer = |pid: u32| {
+            let m = m.clone();
+            thread::spawn(move || {
+                let mut out = Vec::new();
+                m.with(|r| r.pop(&mut out, pid, None)).unwrap();
+                out[0]
+            })
+        };
+        let (a, b) = (consumer(1), consumer(2));
+        let mut got = [a.join().unwrap(), b.join().unwrap()];
+        got.sort();
+        assert_eq!(got, [1, 2]);
+        m.with(|r| r.try_push(&[3], 3)).unwrap();
+        let mut out = Vec::new();
+        m.with(|r| r.try_pop(&mut out, 3)).unwrap();
+        assert_eq!(out, [3]);
+        assert_eq!(m.with(|r| r.try_pop(&mut out, 3)), Err(PopError::Empty));
+    });
+}

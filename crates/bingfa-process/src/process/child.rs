@@ -1,13 +1,13 @@
 //! The child's side: the `fork` start method, the status pipe through which
-//! a child reports that its entry point ran and, if it panicked, the
-//! message and location, and the current process's identity.
+//! a spawned child reports that its entry point ran and any child, if it
+//! panicked, the message and location, and the current process's identity.
 //!
 //! # What runs between `fork` and the closure
 //!
-//! Only async-signal-safe steps touching no lock: `close`, `prctl`,
-//! `getppid`, `write`, and stores to atomics that hold pointers prepared
+//! Only async-signal-safe steps touching no lock: `prctl` and `getppid`
+//! (daemons only), and stores to atomics that hold pointers prepared
 //! by the parent before the fork. The crate's own fork handler (registered
-//! with `pthread_atfork`) only stores to two atomics. The panic hook that
+//! with `pthread_atfork`) only stores to a few atomics. The panic hook that
 //! records a panic's location is installed by the parent, before the fork.
 
 use std::io::Write;
@@ -81,10 +81,19 @@ fn payload_message(p: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// In the child: remembers the status pipe and tells the parent the entry
-/// point is about to run. Async-signal-safe.
+/// point is about to run (what the parent of a spawned child checks: the
+/// program reached `init`). Async-signal-safe.
 pub(crate) fn report_started(fd: RawFd) {
     REPORT_FD.store(fd, Ordering::Relaxed);
     let _ = sys::write_all(fd, &[STARTED]);
+}
+
+/// In a forked child: remembers the status pipe, for a panic report.
+/// There is nothing to confirm (the entry point is a closure of this
+/// very program), so nothing is written: one system call less per start.
+/// Async-signal-safe.
+fn remember_report_fd(fd: RawFd) {
+    REPORT_FD.store(fd, Ordering::Relaxed);
 }
 
 /// In the child: runs the entry point, reports a panic, flushes the
@@ -119,14 +128,18 @@ pub(crate) fn report_failure(text: &str) {
             end -= 1;
         }
         bytes.extend_from_slice(&text.as_bytes()[..end]);
+        // The pipe was made non-blocking (`sys::report_pipe`); a message
+        // longer than a small pipe's capacity must wait for room instead
+        // of being cut.
+        let _ = sys::set_nonblocking(fd, false);
         let _ = sys::write_all(fd, &bytes);
     }
 }
 
-/// Flushes stdout and stderr and ends the process with `code`.
+/// Flushes stdout and ends the process with `code` (stderr is not
+/// buffered: nothing to flush).
 pub(crate) fn finish(code: i32, fast_exit: bool) -> ! {
     let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
     if fast_exit {
         // SAFETY: _exit ends the process at once; nothing runs after it.
         unsafe { libc::_exit(code) }
@@ -134,10 +147,11 @@ pub(crate) fn finish(code: i32, fast_exit: bool) -> ! {
     std::process::exit(code)
 }
 
-/// In the parent, after the child ended: what the child reported. The pipe
-/// is read without blocking (a grandchild may still hold its write end).
+/// In the parent, after the child ended: what the child reported (the
+/// start marker, which only a spawned child writes, then a panic message
+/// if any). The pipe is read without blocking, as `sys::report_pipe` made
+/// it (a grandchild may still hold its write end).
 pub(crate) fn read_report(fd: &OwnedFd) -> (bool, Option<String>) {
-    let _ = sys::set_nonblocking(fd.as_raw_fd(), true);
     let mut all = Vec::new();
     let mut buf = [0u8; 4096];
     while let Ok(n) = sys::read(fd.as_raw_fd(), &mut buf) {
@@ -147,8 +161,9 @@ pub(crate) fn read_report(fd: &OwnedFd) -> (bool, Option<String>) {
         all.extend_from_slice(&buf[..n]);
     }
     let started = all.first() == Some(&STARTED);
-    let panic = match all.get(1) {
-        Some(&PANICKED) => Some(String::from_utf8_lossy(&all[2..]).into_owned()),
+    let rest = if started { &all[1..] } else { &all[..] };
+    let panic = match rest.first() {
+        Some(&PANICKED) => Some(String::from_utf8_lossy(&rest[1..]).into_owned()),
         _ => None,
     };
     (started, panic)
@@ -179,7 +194,7 @@ impl Builder {
     /// after a fork.
     ///
     /// This crate runs only async-signal-safe code between the fork and `f`,
-    /// and flushes stdout and stderr before forking, so that buffered output
+    /// and flushes stdout (stderr is not buffered) before forking, so that buffered output
     /// is not printed twice.
     ///
     /// # Errors
@@ -206,9 +221,10 @@ impl Builder {
             }
         }
         let reclaim = Reclaim(info);
-        let (report_r, report_w) = sys::pipe()?;
+        let (report_r, report_w) = sys::report_pipe()?;
+        // Buffered output would be printed twice, by both processes
+        // (stderr is not buffered).
         let _ = std::io::stdout().flush();
-        let _ = std::io::stderr().flush();
         if self.daemon {
             registry::ensure_daemon_cleanup();
         }
@@ -223,8 +239,10 @@ impl Builder {
             // The child. From here on: no return, no unwinding out, no drop
             // of the parent's objects.
             std::mem::forget(reclaim);
-            // SAFETY: close of a descriptor this process owns a copy of.
-            unsafe { libc::close(report_r.as_raw_fd()) };
+            // The read end of the status pipe stays open here (it is
+            // close-on-exec, and only the write ends decide when the
+            // parent's read ends): one system call less before `f`.
+            std::mem::forget(report_r);
             if self.daemon {
                 // SAFETY: prctl with integer arguments.
                 unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
@@ -237,7 +255,7 @@ impl Builder {
                 }
             }
             CURRENT.store(info, Ordering::Release);
-            report_started(report_w.as_raw_fd());
+            remember_report_fd(report_w.as_raw_fd());
             run_entry(f, true);
         }
         drop(report_w);

@@ -175,17 +175,29 @@ impl Child {
 
     /// Blocks until the child is reaped or `timeout` passes.
     pub(crate) fn wait(&self, timeout: Option<Duration>) -> io::Result<Option<ExitStatus>> {
+        if let Some(s) = self.status() {
+            return Ok(Some(s));
+        }
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        // Poll first, then reap: a child that is still running costs a
+        // `poll` and a `waitid`, not a `waitid` that finds nothing first;
+        // one that has ended, a `poll` that returns at once.
+        let mut first = true;
         loop {
-            if let Some(s) = self.try_reap()? {
-                return Ok(Some(s));
+            if !first {
+                if let Some(s) = self.try_reap()? {
+                    return Ok(Some(s));
+                }
             }
+            first = false;
             let left = match deadline {
                 None => None,
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
-                        return Ok(None);
+                        // Out of time: one last look (a zero timeout
+                        // still reaps a child that has ended).
+                        return self.try_reap();
                     }
                     Some(d - now)
                 }

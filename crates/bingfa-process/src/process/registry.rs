@@ -1,8 +1,11 @@
 //! Every child this process started, until it is reaped: the reaper thread
 //! that collects the status of children whose handle was dropped or leaked
-//! (no zombie is left behind; it polls their pidfds, and picks up new
-//! children every 50 ms), the `Process-N` counter, and the `atexit`
-//! clean-up of daemon children.
+//! (no zombie is left behind; it polls their pidfds, and works in rounds
+//! of at least 50 ms: new children are picked up at the next round, and a
+//! round that a child's exit ended early is followed by a pause until the
+//! round's end, so that a program that starts and joins children in a
+//! tight loop does not wake the reaper for each of them), the `Process-N`
+//! counter, and the `atexit` clean-up of daemon children.
 //!
 //! After a fork the child must not touch the parent's registry (its lock may
 //! have been held by another thread): the fork handler forgets the pointer
@@ -93,12 +96,13 @@ pub(crate) fn next_ident() -> String {
 /// Tracks `child` until it is reaped.
 pub(crate) fn register(child: Arc<Child>) {
     let r = registry();
-    let start = {
+    let (start, was_empty) = {
         let mut g = r.lock();
+        let was_empty = g.children.is_empty();
         g.children.push(child);
         let start = !g.reaper;
         g.reaper = true;
-        start
+        (start, was_empty)
     };
     if start {
         let spawned = std::thread::Builder::new()
@@ -110,10 +114,11 @@ pub(crate) fn register(child: Arc<Child>) {
             r.lock().reaper = false;
             reap_ready(r);
         }
-    } else {
-        // The reaper picks the new child up at its next round (at most
-        // REAPER_ROUND later); waking it for every child would cost a
-        // context switch per process start.
+    } else if was_empty {
+        // The reaper sleeps on the condition variable only while it has no
+        // child to watch. Otherwise it picks the new child up at its next
+        // round (at most two REAPER_ROUNDs later): waking it for every
+        // child would cost a system call and a context switch per start.
         r.cv.notify_one();
     }
 }
@@ -130,6 +135,7 @@ fn reap_ready(r: &Registry) {
 /// reaps the ones that ended, drops them from the registry.
 fn reaper(r: &'static Registry) {
     loop {
+        let round = Instant::now();
         let list: Vec<Arc<Child>> = {
             let mut g = r.lock();
             while g.children.is_empty() {
@@ -163,6 +169,12 @@ fn reaper(r: &'static Registry) {
             }
         }
         r.lock().children.retain(|c| c.status().is_none());
+        // An exit ended this round early: finish the round before watching
+        // again, so that the reaper wakes at most once a round (children
+        // that are joined anyway are then rarely watched at all).
+        if let Some(left) = REAPER_ROUND.checked_sub(round.elapsed()) {
+            std::thread::sleep(left);
+        }
     }
 }
 

@@ -234,7 +234,7 @@ impl Builder {
         };
         let bytes = crate::codec::encode_plain(&payload)?;
         let (payload_r, payload_w) = sys::pipe()?;
-        let (report_r, report_w) = sys::pipe()?;
+        let (report_r, report_w) = sys::report_pipe()?;
         if self.daemon {
             registry::ensure_daemon_cleanup();
         }
