@@ -8,13 +8,13 @@ use core::marker::PhantomData;
 use core::time::Duration;
 
 use bingfa_sync::raw::atomic::{AtomicU64, Ordering};
-use bingfa_sync::raw::{Deadline, ParkResult, SpinWait};
+use bingfa_sync::raw::{Deadline, ParkResult};
 
 use crate::error::{
     GetError, GetTimeoutError, PutError, PutTimeoutError, TaskDoneError, TryGetError, TryPutError,
 };
 use crate::raw::waiters::Waiters;
-use crate::raw::{backoff, CachePadded, Flavor, PopFail, PushFail};
+use crate::raw::{seq_cst_atomic_u64, Backoff, CachePadded, Flavor, PopFail, PushFail};
 
 /// How long a blocking call may wait.
 #[derive(Clone, Copy)]
@@ -91,7 +91,8 @@ impl<T, F: Flavor<T>> Core<T, F> {
             not_full: CachePadded(Waiters::new()),
             joiners: Waiters::new(),
             tasks: CachePadded(Tasks {
-                done: AtomicU64::new(0),
+                // Joiners' condition reads it (see `waiters`).
+                done: seq_cst_atomic_u64(0),
                 pushed_seen: AtomicU64::new(0),
             }),
             _items: PhantomData,
@@ -111,7 +112,7 @@ impl<T, F: Flavor<T>> Core<T, F> {
     /// (see [`Core::pop`] for why that matters).
     #[inline]
     fn push(&self, mut item: T, mut waited: bool) -> Result<(), TryPutError<T>> {
-        let mut spin = SpinWait::new();
+        let mut backoff = Backoff::new();
         loop {
             match self.flavor.try_push(item) {
                 Ok(wake_peers) => {
@@ -127,9 +128,11 @@ impl<T, F: Flavor<T>> Core<T, F> {
                 Err(PushFail::Closed(back)) => return Err(TryPutError::Closed(back)),
                 Err(PushFail::Pending(back, pending)) => {
                     item = back;
-                    if !spin.spin() {
+                    if backoff.is_completed() {
                         self.not_full.wait(|| pending.is_pending(), None);
                         waited = true;
+                    } else {
+                        backoff.snooze();
                     }
                 }
             }
@@ -164,7 +167,7 @@ impl<T, F: Flavor<T>> Core<T, F> {
     }
 
     fn put_until(&self, mut item: T, wait: Wait) -> Result<(), (T, Stop)> {
-        let mut spin = SpinWait::new();
+        let mut backoff = Backoff::new();
         let mut timed_out = false;
         let mut waited = false;
         loop {
@@ -176,7 +179,10 @@ impl<T, F: Flavor<T>> Core<T, F> {
             if timed_out || wait.has_passed() {
                 return Err((item, Stop::Timeout));
             }
-            if spin.spin() {
+            if !backoff.is_completed() {
+                // Room may come at once (a consumer is running): spin and
+                // yield a little before parking.
+                backoff.snooze();
                 continue;
             }
             let cap = self.flavor.capacity();
@@ -187,10 +193,9 @@ impl<T, F: Flavor<T>> Core<T, F> {
             match result {
                 // One more try after a timeout: the room may have come with it.
                 ParkResult::TimedOut => timed_out = true,
-                // The state moved between our try and the park: another
-                // thread is mid-operation. Back off a little (under loom: a
-                // yield, so the model lets that thread finish).
-                ParkResult::Invalid => backoff(&mut spin),
+                // There was room by the time we registered: try again (a
+                // pop made room, so this is progress, not a spin).
+                ParkResult::Invalid => {}
                 ParkResult::Unparked(_) => waited = true,
             }
         }
@@ -215,7 +220,7 @@ impl<T, F: Flavor<T>> Core<T, F> {
     /// gets a consumer awake for it. Producers do the same for room.
     #[inline]
     fn pop(&self, mut waited: bool) -> Result<T, TryGetError> {
-        let mut spin = SpinWait::new();
+        let mut backoff = Backoff::new();
         loop {
             match self.flavor.try_pop() {
                 Ok((item, wake_peers)) => {
@@ -232,9 +237,11 @@ impl<T, F: Flavor<T>> Core<T, F> {
                 Err(PopFail::Empty) => return Err(TryGetError::Empty),
                 Err(PopFail::Closed) => return Err(TryGetError::Closed),
                 Err(PopFail::Pending(pending)) => {
-                    if !spin.spin() {
+                    if backoff.is_completed() {
                         self.not_empty.wait(|| pending.is_pending(), None);
                         waited = true;
+                    } else {
+                        backoff.snooze();
                     }
                 }
             }
@@ -260,7 +267,7 @@ impl<T, F: Flavor<T>> Core<T, F> {
     }
 
     fn get_until(&self, wait: Wait) -> Result<T, Stop> {
-        let mut spin = SpinWait::new();
+        let mut backoff = Backoff::new();
         let mut timed_out = false;
         let mut waited = false;
         loop {
@@ -272,7 +279,8 @@ impl<T, F: Flavor<T>> Core<T, F> {
             if timed_out || wait.has_passed() {
                 return Err(Stop::Timeout);
             }
-            if spin.spin() {
+            if !backoff.is_completed() {
+                backoff.snooze();
                 continue;
             }
             let result = self.not_empty.wait(
@@ -281,7 +289,8 @@ impl<T, F: Flavor<T>> Core<T, F> {
             );
             match result {
                 ParkResult::TimedOut => timed_out = true,
-                ParkResult::Invalid => backoff(&mut spin),
+                // An item came (or close) by the time we registered.
+                ParkResult::Invalid => {}
                 ParkResult::Unparked(_) => waited = true,
             }
         }

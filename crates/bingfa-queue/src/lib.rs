@@ -90,10 +90,13 @@
 //! items in a `Vec` or binary heap behind a small spin-then-park lock.
 //! Around the store, every queue counts its waiting producers and
 //! consumers, so a `put` or `get` that need not wait never touches the
-//! parking lot (one read of a counter to see that no one sleeps). Where a
-//! `put` or `get` depends on another thread's operation already under way
-//! (a slot reserved but not yet written), it spins briefly and then parks
-//! until that thread finishes, which wakes it.
+//! parking lot (one plain load of a counter to see that no one sleeps; no
+//! read-modify-write, no fence). Where a `put` or `get` depends on another
+//! thread's operation already under way (a slot reserved but not yet
+//! written, or claimed but not yet read out), the ring spins and then
+//! yields to that thread until it finishes, as crossbeam-channel does; the
+//! unbounded list spins and then parks on the slot, and its producer wakes
+//! it. Only a full or empty queue makes a thread park.
 //!
 //! Task tracking costs `put` nothing: the number of items ever put is read
 //! off the store's own counters (for the lock-free queues, off their tail),

@@ -33,8 +33,11 @@
 //!   write on the same word on both sides, so no wake-up is lost);
 //! - a thread that finds `tail` or `head` resting at a gate hands a
 //!   [`Pending`] on that index to the blocking layer, and the thread that
-//!   moves the index on reports it (`wake_peers`) so that its side is
-//!   notified.
+//!   moves the index on (with a `SeqCst` write, which the wake-up pairs
+//!   with) reports it (`wake_peers`) so that its side is notified.
+//!
+//! The CAS on `tail` and on `head` is `SeqCst`: the blocking layer's
+//! "empty" wait pairs with the one on `tail` (see `waiters`).
 
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
@@ -42,9 +45,9 @@ use core::ptr;
 
 use bingfa_sync::raw::atomic::{fence, AtomicPtr, AtomicU64, Ordering};
 use bingfa_sync::raw::cell::UnsafeCell;
-use bingfa_sync::raw::{park, SpinWait};
+use bingfa_sync::raw::park;
 
-use super::{CachePadded, Flavor, Pending, PopFail, PushFail};
+use super::{seq_cst_atomic_u64, Backoff, CachePadded, Flavor, Pending, PopFail, PushFail};
 
 /// The item is written.
 const WRITE: u64 = 1;
@@ -198,11 +201,11 @@ impl<T> List<T> {
         let block = Block::new();
         List {
             head: CachePadded(Position {
-                index: AtomicU64::new(0),
+                index: seq_cst_atomic_u64(0),
                 block: AtomicPtr::new(block),
             }),
             tail: CachePadded(Position {
-                index: AtomicU64::new(0),
+                index: seq_cst_atomic_u64(0),
                 block: AtomicPtr::new(block),
             }),
             _items: PhantomData,
@@ -211,9 +214,10 @@ impl<T> List<T> {
 
     /// Waits until the producer of `slot` has written it (we claimed it).
     fn wait_write(slot: &Slot<T>) {
-        let mut spin = SpinWait::new();
+        let mut backoff = Backoff::new();
         while slot.state.load(Ordering::Acquire) & WRITE == 0 {
-            if spin.spin() {
+            if !backoff.is_completed() {
+                backoff.snooze();
                 continue;
             }
             // Ask the producer to wake us. The RMW orders us against its
@@ -242,7 +246,7 @@ impl<T> List<T> {
 
 impl<T> Flavor<T> for List<T> {
     fn try_push(&self, item: T) -> Result<bool, PushFail<'_, T>> {
-        let mut spin = SpinWait::new();
+        let mut backoff = Backoff::new();
         let mut tail = self.tail.index.load(Ordering::Acquire);
         let mut block = self.tail.block.load(Ordering::Acquire);
         /// Frees an unused spare block on every way out.
@@ -263,16 +267,12 @@ impl<T> Flavor<T> for List<T> {
             let offset = ((tail >> SHIFT) % LAP) as usize;
             if offset == BLOCK_CAP {
                 // Another producer is linking the next block. It reports
-                // `wake_peers` once `tail` moves on.
-                if !spin.spin() {
-                    return Err(PushFail::Pending(
-                        item,
-                        Pending::new(&self.tail.index, tail),
-                    ));
-                }
-                tail = self.tail.index.load(Ordering::Acquire);
-                block = self.tail.block.load(Ordering::Acquire);
-                continue;
+                // `wake_peers` once `tail` moves on; the blocking layer
+                // spins, then parks.
+                return Err(PushFail::Pending(
+                    item,
+                    Pending::new(&self.tail.index, tail),
+                ));
             }
             // We may have to link the next block: allocate it before the
             // CAS, so that the others wait at the gate as briefly as
@@ -294,7 +294,9 @@ impl<T> Flavor<T> for List<T> {
                         // the gate: move it to the next block.
                         let next_block = core::mem::replace(&mut spare.0, ptr::null_mut());
                         self.tail.block.store(next_block, Ordering::Release);
-                        self.tail.index.fetch_add(1 << SHIFT, Ordering::Release);
+                        // `SeqCst`: producers parked on the gate pair with
+                        // it (`Pending`).
+                        self.tail.index.fetch_add(1 << SHIFT, Ordering::SeqCst);
                         // SAFETY: `block` is the block of the index we
                         // reserved (the CAS saw `tail` unchanged, and the
                         // block is stored before the index moves past the
@@ -323,27 +325,23 @@ impl<T> Flavor<T> for List<T> {
                 Err(t) => {
                     tail = t;
                     block = self.tail.block.load(Ordering::Acquire);
-                    spin.spin();
+                    backoff.spin();
                 }
             }
         }
     }
 
     fn try_pop(&self) -> Result<(T, bool), PopFail<'_>> {
-        let mut spin = SpinWait::new();
+        let mut backoff = Backoff::new();
         let mut head = self.head.index.load(Ordering::Acquire);
         let mut block = self.head.block.load(Ordering::Acquire);
         loop {
             let offset = ((head >> SHIFT) % LAP) as usize;
             if offset == BLOCK_CAP {
                 // Another consumer is moving `head` to the next block. It
-                // reports `wake_peers` once `head` moves on.
-                if !spin.spin() {
-                    return Err(PopFail::Pending(Pending::new(&self.head.index, head)));
-                }
-                head = self.head.index.load(Ordering::Acquire);
-                block = self.head.block.load(Ordering::Acquire);
-                continue;
+                // reports `wake_peers` once `head` moves on; the blocking
+                // layer spins, then parks.
+                return Err(PopFail::Pending(Pending::new(&self.head.index, head)));
             }
             let mut new_head = head + (1 << SHIFT);
             if new_head & MARK_BIT == 0 {
@@ -389,7 +387,9 @@ impl<T> Flavor<T> for List<T> {
                             next_index |= MARK_BIT;
                         }
                         self.head.block.store(next, Ordering::Release);
-                        self.head.index.store(next_index, Ordering::Release);
+                        // `SeqCst`: consumers parked on the gate pair with
+                        // it (`Pending`).
+                        self.head.index.store(next_index, Ordering::SeqCst);
                     }
                     // SAFETY: WRITE (acquired) says the item is there, and
                     // the CAS made us the slot's only reader.
@@ -408,7 +408,7 @@ impl<T> Flavor<T> for List<T> {
                 Err(h) => {
                     head = h;
                     block = self.head.block.load(Ordering::Acquire);
-                    spin.spin();
+                    backoff.spin();
                 }
             }
         }

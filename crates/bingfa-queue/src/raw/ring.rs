@@ -13,9 +13,14 @@
 //!
 //! Where a push or pop depends on another thread's operation in progress
 //! (a consumer finds its slot reserved but not yet written, a producer
-//! finds its slot claimed but not yet read out), it spins briefly and then
-//! hands a [`Pending`] on that slot's stamp to the blocking layer, which
-//! parks until the stamp moves: the thread that moves it notifies.
+//! finds its slot claimed but not yet read out), it waits with a
+//! [`Backoff`]: spins, then yields the thread until the other one finishes
+//! (as crossbeam-channel does). It never parks there: the other thread is
+//! between two of its own steps, and to wake a parked thread it would have
+//! to look for one after its stamp store, which needs a store-load fence
+//! on every put and get. The blocking layer parks only on "full" and
+//! "empty", which `head` and `tail` decide: the CAS on them is `SeqCst`,
+//! which is what the wake-up protocol (`waiters`) pairs with.
 //!
 //! Because laps are counted, `tail` also tells how many pushes ever
 //! reserved a slot ([`Ring::pushed`]), which the task counter uses.
@@ -24,9 +29,8 @@ use core::mem::MaybeUninit;
 
 use bingfa_sync::raw::atomic::{fence, AtomicU64, Ordering};
 use bingfa_sync::raw::cell::UnsafeCell;
-use bingfa_sync::raw::SpinWait;
 
-use super::{backoff, CachePadded, Flavor, Pending, PopFail, PushFail};
+use super::{seq_cst_atomic_u64, Backoff, CachePadded, Flavor, PopFail, PushFail};
 
 struct Slot<T> {
     stamp: AtomicU64,
@@ -74,8 +78,8 @@ impl<T> Ring<T> {
             })
             .collect();
         Ring {
-            head: CachePadded(AtomicU64::new(0)),
-            tail: CachePadded(AtomicU64::new(0)),
+            head: CachePadded(seq_cst_atomic_u64(0)),
+            tail: CachePadded(seq_cst_atomic_u64(0)),
             slots,
             cap,
             one_lap,
@@ -105,7 +109,7 @@ impl<T> Ring<T> {
 
 impl<T> Flavor<T> for Ring<T> {
     fn try_push(&self, item: T) -> Result<bool, PushFail<'_, T>> {
-        let mut spin = SpinWait::new();
+        let mut backoff = Backoff::new();
         let mut tail = self.tail.load(Ordering::Relaxed);
         loop {
             if tail & self.mark_bit != 0 {
@@ -115,7 +119,8 @@ impl<T> Flavor<T> for Ring<T> {
             let slot = &self.slots[index];
             let stamp = slot.stamp.load(Ordering::Acquire);
             if stamp == tail {
-                // Our turn on this slot: reserve it.
+                // Our turn on this slot: reserve it. `SeqCst`: the
+                // consumers' "empty" wait pairs with it (`waiters`).
                 match self.tail.compare_exchange_weak(
                     tail,
                     self.next(tail, index),
@@ -134,7 +139,10 @@ impl<T> Flavor<T> for Ring<T> {
                         slot.stamp.store(tail + 1, Ordering::Release);
                         return Ok(false);
                     }
-                    Err(t) => tail = t,
+                    Err(t) => {
+                        tail = t;
+                        backoff.spin();
+                    }
                 }
                 continue;
             }
@@ -146,30 +154,25 @@ impl<T> Flavor<T> for Ring<T> {
             if head.wrapping_add(self.one_lap) == tail {
                 return Err(PushFail::Full(item));
             }
-            if stamp.wrapping_add(self.one_lap) == tail + 1 {
-                // Not full, yet the slot holds last lap's item: a consumer
-                // has claimed it and is reading it out. Wait for its stamp
-                // store (it notifies the producers after it).
-                if !spin.spin() {
-                    return Err(PushFail::Pending(item, Pending::new(&slot.stamp, stamp)));
-                }
-            } else {
-                // Our `tail` is stale: other producers moved on.
-                backoff(&mut spin);
-            }
+            // Not full: a consumer has claimed this slot and is reading
+            // last lap's item out, or our `tail` is stale (other producers
+            // moved on). Either way another thread is running: give it a
+            // moment and look again.
+            backoff.snooze();
             tail = self.tail.load(Ordering::Relaxed);
         }
     }
 
     fn try_pop(&self) -> Result<(T, bool), PopFail<'_>> {
-        let mut spin = SpinWait::new();
+        let mut backoff = Backoff::new();
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
             let index = (head & (self.mark_bit - 1)) as usize;
             let slot = &self.slots[index];
             let stamp = slot.stamp.load(Ordering::Acquire);
             if stamp == head + 1 {
-                // An item is published here: claim it.
+                // An item is published here: claim it. `SeqCst`: the
+                // producers' "full" wait pairs with it (`waiters`).
                 match self.head.compare_exchange_weak(
                     head,
                     self.next(head, index),
@@ -187,7 +190,10 @@ impl<T> Flavor<T> for Ring<T> {
                             .store(head.wrapping_add(self.one_lap), Ordering::Release);
                         return Ok((item, false));
                     }
-                    Err(h) => head = h,
+                    Err(h) => {
+                        head = h;
+                        backoff.spin();
+                    }
                 }
                 continue;
             }
@@ -203,17 +209,10 @@ impl<T> Flavor<T> for Ring<T> {
                     PopFail::Empty
                 });
             }
-            if stamp == head {
-                // Not empty, yet the slot is unwritten: a producer has
-                // reserved it and is writing. Wait for its stamp store (it
-                // notifies the consumers after it).
-                if !spin.spin() {
-                    return Err(PopFail::Pending(Pending::new(&slot.stamp, stamp)));
-                }
-            } else {
-                // Our `head` is stale: other consumers moved on.
-                backoff(&mut spin);
-            }
+            // Not empty: a producer has reserved this slot and is writing
+            // it, or our `head` is stale (other consumers moved on). Either
+            // way another thread is running: give it a moment.
+            backoff.snooze();
             head = self.head.load(Ordering::Relaxed);
         }
     }

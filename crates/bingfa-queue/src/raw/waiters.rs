@@ -1,28 +1,37 @@
 //! A parking spot with a waiter counter.
 //!
-//! A thread that must wait registers in `waiting` first (`fetch_add`),
-//! then parks with a condition that the parking lot checks under its bucket
-//! lock. A thread that made the condition false (pushed an item, popped
-//! one, finished the last task) calls `notify_*`, which touches the parking
-//! lot only when `waiting` is non-zero.
+//! A thread that must wait registers in `waiting` first (a `SeqCst`
+//! `fetch_add`), then parks with a condition that the parking lot checks
+//! under its bucket lock, reading the queue's state with `SeqCst` loads. A
+//! thread that made the condition false (pushed an item, popped one,
+//! finished the last task) did so with a `SeqCst` read-modify-write (or
+//! store) on a word that the condition reads, and then calls `notify_*`,
+//! which is one `SeqCst` load of `waiting` and touches the parking lot only
+//! when it is non-zero. On x86 that load is a plain `mov`: the notifier's
+//! fast path costs nothing beyond the CAS that it made anyway (the same
+//! shape as crossbeam-channel's `SyncWaker::is_empty`).
 //!
-//! No wake-up is lost: the notifier reads `waiting` with a read-modify-write
-//! (`fetch_add(0)`), not a plain load. Both sides' RMWs on `waiting` are
-//! totally ordered. If the notifier's comes first, the waiter's `AcqRel` RMW
-//! reads from it and so sees every write the notifier made before it (the
-//! new item), and its condition fails: it does not sleep. If the waiter's
-//! comes first, the notifier sees a non-zero count and unparks. This
-//! argument needs only acquire/release, which loom models exactly; a plain
-//! `SeqCst` load would also be correct in the C++ model, but loom cannot
-//! check that pattern (it reports a false lost wake-up). The RMW costs about
-//! what the `SeqCst` fence it replaces would, and the counter's cache line
-//! stays with the notifying side while nobody waits.
+//! No wake-up is lost (Dekker's pattern, all four accesses `SeqCst`): they
+//! are in one total order. If the waiter's `fetch_add` comes before the
+//! notifier's load, the notifier sees a non-zero count and unparks (the
+//! waiter is parked, or will validate under the bucket lock after the
+//! notifier's write and not sleep). Otherwise the notifier's write came
+//! before the waiter's condition load, which therefore sees it, and the
+//! waiter does not sleep.
+//!
+//! Loom checks this pattern only if the words involved start with a
+//! `SeqCst` store (it treats an initial value as a plain release store that
+//! a `SeqCst` load may read past a newer `SeqCst` write, which the C++
+//! model forbids): `waiting` is made with `seq_cst_atomic_usize`, and so
+//! are the words the conditions read.
 
 use bingfa_sync::raw::atomic::{AtomicUsize, Ordering};
 use bingfa_sync::raw::{park, Deadline, ParkResult};
 
+use super::seq_cst_atomic_usize;
+
 /// Threads parked (or about to park) on one condition of one queue.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Waiters {
     waiting: AtomicUsize,
 }
@@ -30,7 +39,7 @@ pub(crate) struct Waiters {
 impl Waiters {
     pub(crate) fn new() -> Self {
         Self {
-            waiting: AtomicUsize::new(0),
+            waiting: seq_cst_atomic_usize(0),
         }
     }
 
@@ -47,13 +56,14 @@ impl Waiters {
     /// `Invalid` when `still_blocked` is already false.
     ///
     /// `still_blocked` runs with the bucket lock held: it may only read
-    /// atomics (no panics, no parking).
+    /// atomics (no panics, no parking), and it must read the words whose
+    /// change it waits for with `SeqCst` loads.
     pub(crate) fn wait(
         &self,
         still_blocked: impl FnOnce() -> bool,
         deadline: Option<Deadline>,
     ) -> ParkResult {
-        self.waiting.fetch_add(1, Ordering::AcqRel);
+        self.waiting.fetch_add(1, Ordering::SeqCst);
         // SAFETY: the key is this struct's address, owned by the queue and
         // used for no other primitive. `still_blocked` only reads atomics
         // (documented contract of this fn, upheld by every caller in this
@@ -61,14 +71,21 @@ impl Waiters {
         // the bucket lock that could panic, park or unpark.
         let result =
             unsafe { park::park(self.key(), still_blocked, || {}, |_, _| {}, 0, deadline) };
-        self.waiting.fetch_sub(1, Ordering::Release);
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
         result
+    }
+
+    /// Whether a thread is registered. Callers make the change that ends
+    /// the wait with a `SeqCst` write first.
+    #[inline]
+    fn anyone(&self) -> bool {
+        self.waiting.load(Ordering::SeqCst) != 0
     }
 
     /// Wakes one parked thread, if any is registered.
     #[inline]
     pub(crate) fn notify_one(&self) {
-        if self.waiting.fetch_add(0, Ordering::AcqRel) != 0 {
+        if self.anyone() {
             // SAFETY: our own key; the callback only returns a token.
             unsafe {
                 park::unpark_one(self.key(), |_| 0);
@@ -79,14 +96,13 @@ impl Waiters {
     /// Wakes every parked thread, if any is registered.
     #[inline]
     pub(crate) fn notify_all(&self) {
-        if self.waiting.fetch_add(0, Ordering::AcqRel) != 0 {
+        if self.anyone() {
             self.notify_all_unconditionally();
         }
     }
 
     /// Wakes every parked thread without looking at the counter (used by
-    /// `close`, which is rare and must not depend on the counter's fence
-    /// pairing with a flag other than the one it just set).
+    /// `close`, which is rare).
     pub(crate) fn notify_all_unconditionally(&self) {
         // SAFETY: our own key.
         unsafe {
