@@ -79,6 +79,43 @@ pub(crate) struct Task {
     /// Its green-local values ([`GreenLocal`](crate::GreenLocal)).
     locals: Locals,
     pub(crate) name: Arc<str>,
+    /// Its key in the task table.
+    key: u64,
+}
+
+/// The ready queue: the green threads that will run, in order, as
+/// pointers to their boxed tasks, so that the loop reaches the next one
+/// without a table lookup.
+///
+/// Every pointer in it is to a live task: a task is pushed only by the
+/// code that moves it to `State::Ready` (spawn, `wake`, `unpark`, `kill`,
+/// `yield_now`), and only the loop pops it, moving it to `Running`; so a
+/// task is in the queue at most once and only while `Ready`. A task's box
+/// is freed only after its fiber returned, while it was `Running`: never
+/// while it is queued.
+struct ReadyQueue(UnsafeCell<VecDeque<*const Task>>);
+
+impl ReadyQueue {
+    #[inline(always)]
+    fn push(&self, t: &Task) {
+        debug_assert_eq!(t.state.get(), State::Ready);
+        // SAFETY: the queue is only used on the hub's thread (`Sched` is
+        // !Sync), and this `&mut` lives only inside this call, which calls
+        // nothing that could reach the queue again.
+        unsafe { (*self.0.get()).push_back(t) }
+    }
+
+    #[inline(always)]
+    fn pop(&self) -> Option<*const Task> {
+        // SAFETY: as in `push`.
+        unsafe { (*self.0.get()).pop_front() }
+    }
+
+    #[inline(always)]
+    fn len(&self) -> usize {
+        // SAFETY: as in `push`.
+        unsafe { (*self.0.get()).len() }
+    }
 }
 
 struct Slot {
@@ -117,7 +154,7 @@ impl Ord for Timer {
 pub(crate) struct Sched {
     slots: RefCell<Vec<Slot>>,
     free: RefCell<Vec<u32>>,
-    ready: RefCell<VecDeque<u64>>,
+    ready: ReadyQueue,
     timers: RefCell<BinaryHeap<Reverse<Timer>>>,
     timer_n: Cell<u64>,
     pub(crate) remote: Arc<Remote>,
@@ -211,7 +248,7 @@ impl Sched {
         Ok(Sched {
             slots: RefCell::new(Vec::new()),
             free: RefCell::new(Vec::new()),
-            ready: RefCell::new(VecDeque::new()),
+            ready: ReadyQueue(UnsafeCell::new(VecDeque::new())),
             timers: RefCell::new(BinaryHeap::new()),
             timer_n: Cell::new(0),
             remote: Arc::new(Remote::new(Some(waker))),
@@ -323,7 +360,7 @@ impl Sched {
                 return Err(e);
             }
         };
-        self.slots.borrow_mut()[idx].task = Some(Box::new(Task {
+        let task = Box::new(Task {
             fiber: UnsafeCell::new(fiber),
             yielder: Cell::new(std::ptr::null()),
             state: Cell::new(State::Ready),
@@ -336,9 +373,12 @@ impl Sched {
             scopes: RefCell::new(Vec::new()),
             locals: Locals::default(),
             name,
-        }));
+            key,
+        });
+        // The box's contents stay put when the box moves into the table.
+        self.ready.push(&task);
+        self.slots.borrow_mut()[idx].task = Some(task);
         self.live.set(self.live.get() + 1);
-        self.ready.borrow_mut().push_back(key);
         Ok(key)
     }
 
@@ -360,66 +400,45 @@ impl Sched {
     /// Wakes the green thread `tok` names if it still waits on that token.
     /// Only on the hub's thread.
     pub(crate) fn wake(&self, tok: Token, why: Woke) {
-        let push = self
-            .with_task(tok.key, |t| {
-                if t.seq.get() != tok.seq {
-                    return false;
+        self.with_task(tok.key, |t| {
+            if t.seq.get() != tok.seq {
+                return;
+            }
+            match t.state.get() {
+                State::Blocked => {
+                    t.state.set(State::Ready);
+                    t.reason.set(why);
+                    self.ready.push(t);
                 }
-                match t.state.get() {
-                    State::Blocked => {
-                        t.state.set(State::Ready);
-                        t.reason.set(why);
-                        true
-                    }
-                    State::Running => {
-                        t.early.set(true);
-                        false
-                    }
-                    _ => false,
-                }
-            })
-            .unwrap_or(false);
-        if push {
-            self.ready.borrow_mut().push_back(tok.key);
-        }
+                State::Running => t.early.set(true),
+                _ => {}
+            }
+        });
     }
 
     /// Unparks green thread `key` from `park_permit`, or leaves it a permit.
     pub(crate) fn unpark(&self, key: u64) {
-        let push = self
-            .with_task(key, |t| {
-                if t.state.get() == State::BlockedPermit {
-                    t.state.set(State::Ready);
-                    t.reason.set(Woke::Normal);
-                    true
-                } else {
-                    t.permit.set(true);
-                    false
-                }
-            })
-            .unwrap_or(false);
-        if push {
-            self.ready.borrow_mut().push_back(key);
-        }
+        self.with_task(key, |t| {
+            if t.state.get() == State::BlockedPermit {
+                t.state.set(State::Ready);
+                t.reason.set(Woke::Normal);
+                self.ready.push(t);
+            } else {
+                t.permit.set(true);
+            }
+        });
     }
 
     /// Asks green thread `key` to die at its next switch point; wakes it if
     /// it is blocked.
     pub(crate) fn kill(&self, key: u64) {
-        let push = self
-            .with_task(key, |t| {
-                t.kill.set(true);
-                if matches!(t.state.get(), State::Blocked | State::BlockedPermit) {
-                    t.state.set(State::Ready);
-                    true
-                } else {
-                    false
-                }
-            })
-            .unwrap_or(false);
-        if push {
-            self.ready.borrow_mut().push_back(key);
-        }
+        self.with_task(key, |t| {
+            t.kill.set(true);
+            if matches!(t.state.get(), State::Blocked | State::BlockedPermit) {
+                t.state.set(State::Ready);
+                self.ready.push(t);
+            }
+        });
     }
 
     pub(crate) fn add_timer(&self, at: Instant, target: Token) {
@@ -573,32 +592,26 @@ impl Sched {
         let t = self.running();
         self.check_interrupts(t);
         t.state.set(State::Ready);
-        self.ready.borrow_mut().push_back(self.current.get());
+        self.ready.push(t);
         self.suspend(t);
         self.check_interrupts(t);
     }
 
-    /// Resumes green thread `key` until it switches back; returns whether
-    /// it finished (then its slot is freed).
+    /// Resumes green thread `task` (popped from the ready queue) until it
+    /// switches back; returns whether it finished (then its slot is freed).
     #[inline(always)]
-    fn resume(&self, key: u64) -> bool {
-        let (idx, gen) = split(key);
-        let task: *const Task = {
-            let slots = self.slots.borrow();
-            match slots.get(idx) {
-                Some(Slot {
-                    gen: g,
-                    task: Some(t),
-                }) if *g == gen && t.state.get() == State::Ready => &**t,
-                _ => return false,
-            }
-        };
-        // SAFETY: the box stays in its slot (boxes do not move when the
-        // table grows) until `finished` below frees it, after its fiber
-        // returned; the green thread itself only shares it.
+    fn resume(&self, task: *const Task) -> bool {
+        // SAFETY: every pointer in the ready queue is to a live task (see
+        // `ReadyQueue`), and the box stays alive until `finished` below
+        // frees it, after its fiber returned; the green thread itself only
+        // shares it.
         let t = unsafe { &*task };
+        if t.state.get() != State::Ready {
+            debug_assert!(false, "a queued green thread is not ready");
+            return false;
+        }
         t.state.set(State::Running);
-        self.current.set(key);
+        self.current.set(t.key);
         self.running.set(task);
         if let Some(w) = &self.watch {
             w.enter(Some(t.name.clone()));
@@ -617,7 +630,7 @@ impl Sched {
         match r {
             CoroutineResult::Yield(()) => false,
             CoroutineResult::Return(()) => {
-                self.finished(idx);
+                self.finished(split(t.key).0);
                 true
             }
         }
@@ -640,7 +653,7 @@ impl Sched {
     }
 
     fn next_timeout(&self) -> Option<Duration> {
-        if !self.ready.borrow().is_empty() {
+        if self.ready.len() != 0 {
             return Some(Duration::ZERO);
         }
         let timers = self.timers.borrow();
@@ -720,7 +733,7 @@ impl Sched {
                     }
                     finished = false;
                 }
-                round = self.ready.borrow().len();
+                round = self.ready.len();
                 if round == 0 {
                     self.poll_io(&mut events, true)?;
                     budget = POLL_EVERY;
@@ -731,14 +744,13 @@ impl Sched {
                 self.poll_io(&mut events, false)?;
                 budget = POLL_EVERY;
             }
-            let key = self.ready.borrow_mut().pop_front();
-            let Some(key) = key else {
+            let Some(task) = self.ready.pop() else {
                 round = 0;
                 continue;
             };
             round -= 1;
             budget -= 1;
-            finished |= self.resume(key);
+            finished |= self.resume(task);
         }
     }
 
