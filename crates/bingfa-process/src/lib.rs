@@ -68,8 +68,9 @@
 //! leaves a slot the others can recognize and skip once they see the
 //! process is gone: no torn or partial message ever reaches a consumer, and
 //! the queue keeps working. Every message is framed with its length and a
-//! checksum, and decoding is total: corrupt bytes give [`Error::Corrupt`],
-//! never a panic or undefined behaviour. The [`Lock`] is a robust mutex:
+//! checksum (which only has foreign damage to catch: the slot protocol
+//! never lets a torn frame out), and decoding is total: corrupt bytes give
+//! [`Error::Corrupt`], never a panic or undefined behaviour. The [`Lock`] is a robust mutex:
 //! when its owner dies, the next `lock` says so ([`LockError::OwnerDied`])
 //! and hands over the lock, which stays usable.
 //!
