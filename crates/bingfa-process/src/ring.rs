@@ -79,6 +79,15 @@ const PID_MASK: u64 = (1 << 30) - 1;
 /// `FULL` with this pid: a hole left by a producer that died mid-put.
 const ABANDONED_PID: u32 = PID_MASK as u32;
 
+/// How far ahead of its ticket a producer prefetches (see
+/// `Ring::prefetch_ahead`): far enough for the lines to arrive before its
+/// claim; the slots ahead of the tail are ones consumers are done with.
+const PRODUCER_AHEAD: u64 = 8;
+/// How far ahead a consumer prefetches: little, since the slots just ahead
+/// of the head may be the ones a producer is writing right now (taking
+/// their lines would stall it).
+const CONSUMER_AHEAD: u64 = 2;
+
 /// How long a wait caused by a slot in progress sleeps before it checks
 /// whether the slot's owner is still alive.
 const LIVENESS_PERIOD: Duration = Duration::from_millis(20);
@@ -235,13 +244,13 @@ impl<'a> Ring<'a> {
     }
 
     /// Hints the CPU to fetch, for writing, the state word and frame of the
-    /// slot two tickets after `pos`: the one this side is likely to claim
-    /// next but one. Its lines then move over while this message is being
-    /// handled, instead of in the middle of the next claim (whose locked
+    /// slot `ahead` tickets after `pos`: one this side is likely to claim
+    /// soon. Its lines then move over while other messages are being
+    /// handled, instead of in the middle of that claim (whose locked
     /// instruction cannot overlap a miss).
     #[inline(always)]
-    fn prefetch_ahead(&self, pos: u64) {
-        let (slot, bytes) = self.slot(pos + 2);
+    fn prefetch_ahead(&self, pos: u64, ahead: u64) {
+        let (slot, bytes) = self.slot(pos + ahead);
         prefetch_write((slot as *const Slot).cast(), 1);
         prefetch_write(bytes, self.slot_bytes);
     }
@@ -336,7 +345,7 @@ impl<'a> Ring<'a> {
                 // The tail is a hint (see "Tickets" in the module docs): a
                 // plain store, no second locked instruction.
                 tail.store(pos + 1, Ordering::Relaxed);
-                self.prefetch_ahead(pos);
+                self.prefetch_ahead(pos, PRODUCER_AHEAD);
                 // SAFETY: the CAS gave this producer the slot: no consumer
                 // reads it until the FULL store below, and the consumer of
                 // the previous lap finished with it before storing the EMPTY
@@ -533,7 +542,7 @@ impl<'a> Ring<'a> {
                 }
                 // A hint, as the tail is for producers.
                 head.store(pos + 1, Ordering::Relaxed);
-                self.prefetch_ahead(pos);
+                self.prefetch_ahead(pos, CONSUMER_AHEAD);
                 // SAFETY: the CAS gave this consumer the slot, published by
                 // the producer's Release store of FULL that we acquired.
                 let len = slot.len.with(|l| unsafe { *l }) as usize;
