@@ -10,22 +10,34 @@
 //!   yield: the same two switches through bingfa's fiber (pooled stack,
 //!   overflow bookkeeping). Compare with `corosensei`.
 //! - `corosensei-rr`: a minimal round-robin scheduler written here, the
-//!   floor of a hub's `yield_now`: a `VecDeque` of corosensei coroutines
-//!   (one here); each iteration pops the front one, resumes it, it
-//!   suspends, and the loop pushes it to the back. Two context switches
-//!   plus a run-queue pop and push, and nothing else: no IO, no timers, no
-//!   kill/timeout checks, no cross-thread wake-ups, no watchdog.
+//!   floor of a hub's `yield_now`: a table of corosensei coroutines (one
+//!   here) and a `VecDeque` run queue of their indices; each iteration
+//!   pops the front index, resumes that coroutine, it suspends, and the
+//!   loop pushes the index to the back. Two context switches plus a
+//!   run-queue pop and push, and nothing else: no IO, no timers, no
+//!   kill/timeout checks, no cross-thread wake-ups, no watchdog, no
+//!   overflow bookkeeping. The floor the hub's goal is measured against.
+//! - `corosensei-rr-move`: the same with the coroutines themselves in the
+//!   `VecDeque`, moved out to be resumed and moved back. Slower than
+//!   `corosensei-rr` (moving a `Coroutine` out and back costs more than
+//!   the switch), so it is shown but is not the floor.
 //! - `bingfa`: `yield_now` in a hub with one green thread (green thread ->
 //!   hub loop -> the same green thread): the same two switches and queue
-//!   operations, plus what a hub must keep doing: kill and `Timeout`
-//!   checks at the switch point, a look at the cross-thread wake-up queue
-//!   and, every `POLL_EVERY` resumes, a zero-timeout IO poll and the timers
-//!   (so IO and timers are never starved by yielders). Compare with
-//!   `corosensei-rr` (same work, minus the hub's duties) and `corosensei`.
+//!   operations, plus what a hub must keep doing: the checks that a call
+//!   is made from a green thread and not from a generator inside one, kill
+//!   and `Timeout` checks at the switch point, the task's state, the
+//!   overflow handler's record of what runs, and, every `POLL_EVERY` (61)
+//!   resumes, a look at expired timers and the cross-thread wake-up queue
+//!   (so yielders never starve them). No socket is registered, so that
+//!   look makes no system call. Compare with `corosensei-rr`.
+//! - `bingfa-io`: as `bingfa` with an idle UDP socket registered with the
+//!   hub: every `POLL_EVERY` resumes the loop also polls epoll with a zero
+//!   timeout (one system call per 61 yields), as any hub serving sockets
+//!   does.
 //!
 //! Group `green/switch/2` (one element = one `yield_now` / one resume):
-//! - `corosensei-rr/2`: the round-robin floor with two coroutines
-//!   alternating.
+//! - `corosensei-rr/2`, `corosensei-rr-move/2`: the round-robin floors
+//!   with two coroutines alternating.
 //! - `bingfa/2`: two green threads ping-ponging through `yield_now`
 //!   (each yield switches to the other one through the hub).
 

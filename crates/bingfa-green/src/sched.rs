@@ -160,7 +160,6 @@ pub(crate) struct Sched {
     pub(crate) remote: Arc<Remote>,
     pub(crate) poll: RefCell<mio::Poll>,
     pub(crate) io: IoTable,
-    current: Cell<u64>,
     /// The running green thread's boxed task (null between switches).
     running: Cell<*const Task>,
     live: Cell<usize>,
@@ -218,7 +217,7 @@ pub(crate) fn running_locals() -> Option<&'static Locals> {
 #[inline(always)]
 pub(crate) fn sched(what: &'static str) -> &'static Sched {
     match try_sched() {
-        Some(s) if s.current.get() != NONE && !s.nested() => s,
+        Some(s) if !s.running.get().is_null() && !s.nested() => s,
         _ => not_in_green_thread(what),
     }
 }
@@ -254,7 +253,6 @@ impl Sched {
             remote: Arc::new(Remote::new(Some(waker))),
             poll: RefCell::new(poll),
             io: IoTable::default(),
-            current: Cell::new(NONE),
             running: Cell::new(std::ptr::null()),
             live: Cell::new(0),
             scope_ids: Cell::new(0),
@@ -307,10 +305,13 @@ impl Sched {
         unsafe { &*t }
     }
 
-    /// Key of the running green thread.
+    /// Key of the running green thread; `u64::MAX` when none runs.
     #[inline]
     pub(crate) fn current(&self) -> u64 {
-        self.current.get()
+        let t = self.running.get();
+        // SAFETY: as in `running`: a non-null `running` is the live boxed
+        // task of the green thread running now.
+        unsafe { t.as_ref() }.map_or(NONE, |t| t.key)
     }
 
     /// Green threads alive on this hub.
@@ -387,7 +388,7 @@ impl Sched {
     #[inline]
     pub(crate) fn token(&self) -> Token {
         Token {
-            key: self.current.get(),
+            key: self.running().key,
             seq: self.running().seq.get(),
         }
     }
@@ -527,7 +528,7 @@ impl Sched {
     /// Unwinds the green thread if it is killed or one of its timeout
     /// scopes expires, before or while it waits.
     pub(crate) fn park(&self, deadline: Option<Instant>) -> Woke {
-        let key = self.current.get();
+        let key = self.running().key;
         let t = self.running();
         self.check_interrupts(t);
         if t.early.replace(false) {
@@ -559,7 +560,7 @@ impl Sched {
     /// Blocks until [`unpark`](Self::unpark) (or returns at once if a
     /// permit is pending). Unwinds on kill or an expired scope.
     pub(crate) fn park_permit(&self) {
-        let key = self.current.get();
+        let key = self.running().key;
         let t = self.running();
         self.check_interrupts(t);
         if !t.permit.replace(false) {
@@ -584,13 +585,17 @@ impl Sched {
 
     /// Puts the running green thread at the back of the ready queue.
     ///
+    /// Kill and `Timeout` are checked when it is resumed, so a kill or an
+    /// expired scope unwinds it at this switch point, whether it was set
+    /// before the yield (by itself) or meanwhile (by another green thread
+    /// or the clock).
+    ///
     /// Inlined whole into the caller: a call that returns after the stack
     /// switch would find the CPU's return-address predictor filled by the
     /// loop's side and mispredict.
     #[inline(always)]
     pub(crate) fn yield_now(&self) {
         let t = self.running();
-        self.check_interrupts(t);
         t.state.set(State::Ready);
         self.ready.push(t);
         self.suspend(t);
@@ -606,27 +611,30 @@ impl Sched {
         // frees it, after its fiber returned; the green thread itself only
         // shares it.
         let t = unsafe { &*task };
-        if t.state.get() != State::Ready {
-            debug_assert!(false, "a queued green thread is not ready");
-            return false;
-        }
+        debug_assert_eq!(
+            t.state.get(),
+            State::Ready,
+            "a queued green thread is not ready"
+        );
         t.state.set(State::Running);
-        self.current.set(t.key);
         self.running.set(task);
-        if let Some(w) = &self.watch {
-            w.enter(Some(t.name.clone()));
-        }
         // SAFETY: only this function touches `fiber`, and only from the
         // loop, on the hub's own stack: the loop cannot run inside a green
         // thread (`Hub::run` refuses to nest), so no other `&mut` to it
         // exists while this one lives, and the green thread that runs on
         // the fiber never reaches its own `fiber` field.
-        let r = unsafe { (*t.fiber.get()).resume(()) };
-        if let Some(w) = &self.watch {
-            w.leave();
-        }
+        let fiber = unsafe { &mut *t.fiber.get() };
+        // One test of the watchdog when it is off.
+        let r = match &self.watch {
+            None => fiber.resume(()),
+            Some(w) => {
+                w.enter(Some(t.name.clone()));
+                let r = fiber.resume(());
+                w.leave();
+                r
+            }
+        };
         self.running.set(std::ptr::null());
-        self.current.set(NONE);
         match r {
             CoroutineResult::Yield(()) => false,
             CoroutineResult::Return(()) => {
@@ -699,16 +707,16 @@ impl Sched {
         });
     }
 
-    /// Runs green threads until `done()` holds after a round.
+    /// Runs green threads until `done()` holds.
     ///
-    /// A round resumes, in order, the green threads that were ready when
-    /// it began (a `yield_now` puts its caller behind all of them). Every
-    /// [`POLL_EVERY`] resumes, whatever the rounds, the loop looks at IO
-    /// (a zero-timeout poll), expired timers and cross-thread wake-ups;
+    /// Ready green threads run in FIFO order (a `yield_now` puts its
+    /// caller behind every green thread ready then). Every [`POLL_EVERY`]
+    /// resumes the loop looks at IO (a zero-timeout poll, skipped while no
+    /// socket is registered), cross-thread wake-ups and expired timers;
     /// when nothing is ready it blocks in the poll until the next timer.
     /// `done()` can only change when a green thread finishes (its result
-    /// is set on its way out), so it is asked only after rounds in which
-    /// one did: a round of yields costs no call to it.
+    /// is set on its way out), so it is asked at the start and after each
+    /// green thread that finished, never on a yield.
     pub(crate) fn run_until(&self, done: &dyn Fn() -> bool) -> std::io::Result<()> {
         let prev = SCHED.with(|s| s.replace(self));
         struct Reset(*const Sched);
@@ -719,38 +727,25 @@ impl Sched {
         }
         let _reset = Reset(prev);
         let mut events = mio::Events::with_capacity(1024);
+        if done() {
+            return Ok(());
+        }
         // Resumes left before IO, timers and wake-ups are looked at again.
         let mut budget = POLL_EVERY;
-        // Resumes left in the current round.
-        let mut round = 0usize;
-        // Whether a green thread finished since `done()` was last asked.
-        let mut finished = true;
         loop {
-            if round == 0 {
-                if finished {
-                    if done() {
-                        return Ok(());
-                    }
-                    finished = false;
-                }
-                round = self.ready.len();
-                if round == 0 {
-                    self.poll_io(&mut events, true)?;
-                    budget = POLL_EVERY;
-                    continue;
-                }
-            }
             if budget == 0 {
                 self.poll_io(&mut events, false)?;
                 budget = POLL_EVERY;
             }
             let Some(task) = self.ready.pop() else {
-                round = 0;
+                self.poll_io(&mut events, true)?;
+                budget = POLL_EVERY;
                 continue;
             };
-            round -= 1;
             budget -= 1;
-            finished |= self.resume(task);
+            if self.resume(task) && done() {
+                return Ok(());
+            }
         }
     }
 
@@ -842,3 +837,7 @@ pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         "<non-string panic payload>".to_owned()
     }
 }
+
+#[cfg(test)]
+#[path = "sched_fairness_tests.rs"]
+mod fairness_tests;
