@@ -58,6 +58,12 @@ impl<I: 'static, Y: 'static, R: 'static> Fiber<I, Y, R> {
         })
     }
 
+    /// Its record for the overflow handler: what this thread's "running
+    /// fiber" cell points to while it runs (the box never moves).
+    pub(crate) fn record(&self) -> *const Running {
+        &*self.info
+    }
+
     /// Whether the coroutine has returned (or panicked, or was unwound).
     #[inline]
     pub(crate) fn done(&self) -> bool {

@@ -52,21 +52,6 @@ pub(crate) fn nested() -> bool {
     !r.is_null() && unsafe { (*r).nested }
 }
 
-/// As [`nested`], read through this thread's cell (from [`running_cell`])
-/// instead of a thread-local lookup: the hub keeps the pointer and checks
-/// it on every switch.
-///
-/// # Safety
-/// `cell` must be [`running_cell`] of the calling OS thread.
-#[inline(always)]
-pub(crate) unsafe fn nested_at(cell: *const Cell<*const Running>) -> bool {
-    // SAFETY: the caller passes its own thread's cell, which lives as long
-    // as the thread (no destructor).
-    let r = unsafe { (*cell).get() };
-    // SAFETY: as in `nested`: a non-null record is the running fiber's.
-    !r.is_null() && unsafe { (*r).nested }
-}
-
 static INSTALL: Once = Once::new();
 static mut PREV_SEGV: std::mem::MaybeUninit<libc::sigaction> = std::mem::MaybeUninit::zeroed();
 static mut PREV_BUS: std::mem::MaybeUninit<libc::sigaction> = std::mem::MaybeUninit::zeroed();

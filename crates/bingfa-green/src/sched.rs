@@ -65,6 +65,9 @@ pub(crate) struct Task {
     /// Only ever touched by the loop's `resume` (see there), and dropped
     /// first when the task is.
     fiber: UnsafeCell<Fiber<(), (), ()>>,
+    /// Its fiber's overflow record ([`Fiber::record`]), read by the switch
+    /// path without touching the fiber.
+    record: *const Running,
     yielder: Cell<*const Yielder<(), ()>>,
     state: Cell<State>,
     seq: Cell<u64>,
@@ -217,7 +220,7 @@ pub(crate) fn running_locals() -> Option<&'static Locals> {
 #[inline(always)]
 pub(crate) fn sched(what: &'static str) -> &'static Sched {
     match try_sched() {
-        Some(s) if !s.running.get().is_null() && !s.nested() => s,
+        Some(s) if s.in_own_fiber() => s,
         _ => not_in_green_thread(what),
     }
 }
@@ -266,12 +269,17 @@ impl Sched {
         })
     }
 
-    /// Whether a generator or greenlet runs now (inside a green thread).
+    /// Whether a green thread runs and the innermost fiber running now is
+    /// its own (not a generator or greenlet it resumed).
     #[inline(always)]
-    fn nested(&self) -> bool {
+    fn in_own_fiber(&self) -> bool {
+        let t = self.running.get();
         // SAFETY: `fiber_cell` is this OS thread's cell: the hub was made
         // on the thread it runs on and never leaves it (`Sched` is !Send).
-        unsafe { overflow::nested_at(self.fiber_cell) }
+        let innermost = unsafe { (*self.fiber_cell).get() };
+        // SAFETY: as in `running`: a non-null `running` is the live boxed
+        // task of the green thread running now.
+        !t.is_null() && innermost == unsafe { (*t).record }
     }
 
     /// Runs `f` on task `key` if it is alive.
@@ -362,6 +370,7 @@ impl Sched {
             }
         };
         let task = Box::new(Task {
+            record: fiber.record(),
             fiber: UnsafeCell::new(fiber),
             yielder: Cell::new(std::ptr::null()),
             state: Cell::new(State::Ready),

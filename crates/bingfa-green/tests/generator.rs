@@ -127,3 +127,27 @@ fn stacks_are_reused() {
         bingfa_green::live_stacks()
     );
 }
+
+#[test]
+fn hub_calls_inside_a_generator_inside_a_green_thread_are_refused() {
+    let (msg, after) = bingfa_green::run(|| {
+        let mut g: Generator<(), ()> = Generator::new(|_co| bingfa_green::yield_now());
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g.resume()));
+        let p = r.expect_err("yield_now inside a generator must panic");
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        // Back in the green thread itself, hub calls work again.
+        let h = bingfa_green::spawn(|| 7);
+        bingfa_green::yield_now();
+        (msg, h.join().unwrap())
+    })
+    .unwrap();
+    assert!(
+        msg.contains("cannot run inside a generator or greenlet"),
+        "{msg}"
+    );
+    assert_eq!(after, 7);
+}
