@@ -198,6 +198,9 @@ impl<T, F: Flavor<T>> Core<T, F> {
                 ParkResult::Invalid => {}
                 ParkResult::Unparked(_) => waited = true,
             }
+            // Spin again before the next park: after a wake-up, room often
+            // comes and goes while consumers are running.
+            backoff = Backoff::new();
         }
     }
 

@@ -19,6 +19,12 @@
 //! before the waiter's condition load, which therefore sees it, and the
 //! waiter does not sleep.
 //!
+//! `waiting` counts the threads registered and not yet woken: a thread
+//! that a notifier unparks is taken off the count by that notifier (under
+//! the parking lot's bucket lock for `notify_one`), so that notifications
+//! that come while it is still waking up do not go to the parking lot for
+//! nothing; a thread that does not sleep, or times out, takes itself off.
+//!
 //! Loom checks this pattern only if the words involved start with a
 //! `SeqCst` store (it treats an initial value as a plain release store that
 //! a `SeqCst` load may read past a newer `SeqCst` write, which the C++
@@ -71,7 +77,10 @@ impl Waiters {
         // the bucket lock that could panic, park or unpark.
         let result =
             unsafe { park::park(self.key(), still_blocked, || {}, |_, _| {}, 0, deadline) };
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        if !matches!(result, ParkResult::Unparked(_)) {
+            // Not woken by a notifier (which would have counted us off).
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
         result
     }
 
@@ -86,9 +95,15 @@ impl Waiters {
     #[inline]
     pub(crate) fn notify_one(&self) {
         if self.anyone() {
-            // SAFETY: our own key; the callback only returns a token.
+            // SAFETY: our own key; the callback, which runs under the
+            // bucket lock, only does an atomic RMW and returns a token.
             unsafe {
-                park::unpark_one(self.key(), |_| 0);
+                park::unpark_one(self.key(), |result| {
+                    if result.unparked_threads != 0 {
+                        self.waiting.fetch_sub(1, Ordering::SeqCst);
+                    }
+                    0
+                });
             }
         }
     }
@@ -105,8 +120,9 @@ impl Waiters {
     /// `close`, which is rare).
     pub(crate) fn notify_all_unconditionally(&self) {
         // SAFETY: our own key.
-        unsafe {
-            park::unpark_all(self.key(), 0);
+        let woken = unsafe { park::unpark_all(self.key(), 0) };
+        if woken != 0 {
+            self.waiting.fetch_sub(woken, Ordering::SeqCst);
         }
     }
 }
