@@ -563,3 +563,43 @@ mod tests {
         assert_eq!(f.result(), Err(Error::Cancelled));
     }
 }
+
+#[cfg(all(test, bingfa_loom))]
+mod loom_models {
+    //! The reference count under loom: `RUSTFLAGS="--cfg bingfa_loom"
+    //! LOOM_MAX_PREEMPTIONS=2 cargo test --release -p bingfa-pool -- loom`.
+
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use crate::Future;
+
+    /// Counts its drops.
+    struct Counted(Arc<AtomicUsize>);
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Two handles dropped on two threads while the completer completes on
+    /// a third: whichever owner goes last frees the cell, once, so the
+    /// value is dropped exactly once.
+    #[test]
+    fn loom_cell_freed_once_by_the_last_owner() {
+        loom::model(|| {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let (f, c) = Future::<Counted>::pending();
+            let f2 = f.clone();
+            let d = drops.clone();
+            let completer = thread::spawn(move || assert!(c.set_result(Counted(d))));
+            let dropper = thread::spawn(move || drop(f2));
+            drop(f);
+            completer.join().unwrap();
+            dropper.join().unwrap();
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+        });
+    }
+}
