@@ -247,6 +247,15 @@ pub fn sleep(duration: Duration) {
 
 /// Lets every other ready green thread run once, then goes on.
 ///
+/// A yield is a switch to the hub's loop and on to the next ready green
+/// thread (a few nanoseconds). Green threads that only yield never starve
+/// the hub's other duties: at least every 61 resumes, however many green
+/// threads are ready, the loop looks at expired timers, wake-ups from
+/// other OS threads and (when a socket is registered) socket readiness,
+/// so these wait at most 61 resumes, each as long as the green thread
+/// resumed runs before it next switches. A killed green thread, or one
+/// whose [`Timeout`](crate::Timeout) expired, unwinds from this call.
+///
 /// Python: `gevent.sleep(0)` / `gevent.idle()`.
 ///
 /// # Panics
