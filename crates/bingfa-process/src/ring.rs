@@ -878,34 +878,39 @@ fn prefetch_write(p: *const u8, len: usize) {
     let _ = (p, len);
 }
 
-/// How long a blocked put or get keeps trying before it sleeps: waits of
-/// 2, 4, 8 and 16 µs (spinning on `pause`, not looking at the ring), each
-/// followed by a try, then yields, then sleep.
+/// How long a blocked put or get keeps trying before it sleeps: a first
+/// wait of 2 µs, then a try every 1 µs for about 30 µs (spinning on
+/// `pause` in between, not looking at the ring), then yields, then sleep.
 ///
 /// Why wait rather than re-check at once: a consumer that has caught up
 /// with its producer would otherwise keep reading the very slot its
 /// producer is about to write, and every read steals the cache line back,
 /// so each message costs the producer a miss inside its claim (a locked
-/// instruction, which cannot overlap it). Waiting a little lets messages
+/// instruction, which cannot overlap it). The first wait lets messages
 /// pile up, which the consumer then takes in a row, in the cheap regime
 /// where the lines it touches are ones the producer is done with (on the
-/// 2-core test machine: 0.32x -> 0.5x of a bare ring's throughput; it
-/// costs a blocked `get` up to 2 µs of latency per hop in a ping-pong).
-/// Sleeping costs the other side a `futex` wake-up system call per
-/// message, so a side that keeps up should rather stay awake a little.
-/// Under loom: never spins.
+/// 2-core test machine: 0.3x -> 0.47x of a bare ring's throughput). The
+/// later tries come at a steady 1 µs rather than ever more spaced out, so
+/// that in a ping-pong a reply is seen within a microsecond or two
+/// (doubling waits made both sides of a ping-pong wait longer and longer
+/// for each other). Sleeping costs the other side a `futex` wake-up
+/// system call per message, so a side that keeps up should rather stay
+/// awake a little. Under loom: never spins.
 #[derive(Default)]
 struct Backoff {
     #[cfg(not(bingfa_loom))]
     n: u32,
 }
 
-/// The first wait; each next one is twice as long.
+/// The first wait.
 #[cfg(not(bingfa_loom))]
 const FIRST_WAIT: Duration = Duration::from_micros(2);
+/// The waits after it, each followed by a try.
+#[cfg(not(bingfa_loom))]
+const NEXT_WAIT: Duration = Duration::from_micros(1);
 /// Waits (each followed by a try) before the yields.
 #[cfg(not(bingfa_loom))]
-const WAITS: u32 = 4;
+const WAITS: u32 = 30;
 /// Yields (each followed by a try) before sleeping.
 #[cfg(not(bingfa_loom))]
 const YIELDS: u32 = 50;
@@ -917,7 +922,7 @@ impl Backoff {
         {
             self.n += 1;
             if self.n <= WAITS {
-                let wait = FIRST_WAIT * (1 << (self.n - 1));
+                let wait = if self.n == 1 { FIRST_WAIT } else { NEXT_WAIT };
                 let start = std::time::Instant::now();
                 while start.elapsed() < wait {
                     for _ in 0..16 {
