@@ -385,6 +385,9 @@ impl Sched {
             name,
             key,
         });
+        if let Some(w) = &self.watch {
+            w.name(key, Some(task.name.clone()));
+        }
         // The box's contents stay put when the box moves into the table.
         self.ready.push(&task);
         self.slots.borrow_mut()[idx].task = Some(task);
@@ -637,7 +640,7 @@ impl Sched {
         let r = match &self.watch {
             None => fiber.resume(()),
             Some(w) => {
-                w.enter(Some(t.name.clone()));
+                w.enter(t.key);
                 let r = fiber.resume(());
                 w.leave();
                 r
@@ -665,6 +668,9 @@ impl Sched {
         };
         self.free.borrow_mut().push(idx as u32);
         self.live.set(self.live.get() - 1);
+        if let (Some(w), Some(t)) = (&self.watch, &task) {
+            w.name(t.key, None);
+        }
         // The fiber (first field) recycles its stack, then the rest goes.
         drop(task);
     }

@@ -5,6 +5,7 @@
 //!
 //! Python: gevent's monitor thread (`max_blocking_time`).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct WatchdogReport {
     /// The green thread's name.
     pub name: String,
-    /// How long it had run without switching when the watchdog looked.
+    /// How long it had run without switching when the watchdog looked,
+    /// counted from the watchdog's first look that saw this run: at least
+    /// the threshold, and at most one look period (a quarter of the
+    /// threshold, at least 5 ms) short of the real time.
     pub running_for: Duration,
     /// The name of the OS thread its hub runs on.
     pub hub_thread: String,
@@ -36,37 +40,50 @@ impl std::fmt::Display for WatchdogReport {
 
 pub(crate) type Callback = Arc<dyn Fn(&WatchdogReport) + Send + Sync>;
 
-/// Per hub: what runs now and since when.
+/// Per hub: which green thread runs now and a count of resumes, written
+/// by the hub with plain stores (it is their only writer), and sampled by
+/// the watchdog thread, which measures how long the count stays still.
+///
+/// The switch path thus pays two relaxed stores and a release store, no
+/// lock, no clock read and no reference count; the names are kept by key,
+/// updated at spawn and exit only.
 pub(crate) struct WatchState {
     threshold: Duration,
-    /// Nanoseconds since `base()` when the current green thread was
-    /// resumed; 0 when the hub is not running one.
-    since: AtomicU64,
-    /// Bumped at each resume, so one long run is reported once.
+    /// Key of the green thread running now; `IDLE` between resumes.
+    key: AtomicU64,
+    /// Resumes so far.
     epoch: AtomicU64,
-    reported: AtomicU64,
-    name: Mutex<Option<Arc<str>>>,
+    /// Names of the hub's live green threads, by key.
+    names: Mutex<HashMap<u64, Arc<str>>>,
+    /// The watchdog thread's own view (only it locks this).
+    seen: Mutex<Seen>,
     hub_thread: String,
     callback: Callback,
 }
 
-fn base() -> Instant {
-    static BASE: OnceLock<Instant> = OnceLock::new();
-    *BASE.get_or_init(Instant::now)
+/// What the watchdog thread saw of one hub.
+struct Seen {
+    /// The resume it last saw running, and since when.
+    epoch: u64,
+    since: Instant,
+    /// The last resume it reported (one report per long run).
+    reported: u64,
 }
 
-fn now_nanos() -> u64 {
-    base().elapsed().as_nanos() as u64 + 1
-}
+const IDLE: u64 = u64::MAX;
 
 impl WatchState {
     pub(crate) fn new(threshold: Duration, callback: Callback) -> Arc<WatchState> {
         let w = Arc::new(WatchState {
             threshold,
-            since: AtomicU64::new(0),
+            key: AtomicU64::new(IDLE),
             epoch: AtomicU64::new(0),
-            reported: AtomicU64::new(u64::MAX),
-            name: Mutex::new(None),
+            names: Mutex::new(HashMap::new()),
+            seen: Mutex::new(Seen {
+                epoch: u64::MAX,
+                since: Instant::now(),
+                reported: u64::MAX,
+            }),
             hub_thread: std::thread::current()
                 .name()
                 .unwrap_or("<unnamed>")
@@ -77,39 +94,60 @@ impl WatchState {
         w
     }
 
-    #[inline]
-    pub(crate) fn enter(&self, name: Option<Arc<str>>) {
-        *self.name.lock().unwrap_or_else(|e| e.into_inner()) = name;
-        self.epoch.fetch_add(1, Ordering::Relaxed);
-        self.since.store(now_nanos(), Ordering::Release);
+    /// Green thread `key` was spawned with `name` (or exited: `None`).
+    pub(crate) fn name(&self, key: u64, name: Option<Arc<str>>) {
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        match name {
+            Some(n) => names.insert(key, n),
+            None => names.remove(&key),
+        };
     }
 
+    /// The hub resumes green thread `key`.
+    #[inline]
+    pub(crate) fn enter(&self, key: u64) {
+        self.key.store(key, Ordering::Relaxed);
+        // The hub is the only writer: no read-modify-write needed.
+        let e = self.epoch.load(Ordering::Relaxed);
+        self.epoch.store(e.wrapping_add(1), Ordering::Release);
+    }
+
+    /// The green thread switched back to the hub.
     #[inline]
     pub(crate) fn leave(&self) {
-        self.since.store(0, Ordering::Release);
+        self.key.store(IDLE, Ordering::Release);
     }
 
-    /// Called by the watchdog thread.
+    /// Called by the watchdog thread, every period. A run is measured
+    /// from the first look that saw it, so it is reported between
+    /// `threshold` and `threshold` + one period after it began, with a
+    /// `running_for` of at least `threshold` (and at most its real length).
     fn check(&self) {
-        let since = self.since.load(Ordering::Acquire);
-        if since == 0 {
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let key = self.key.load(Ordering::Acquire);
+        // A resume between the two loads: the hub is switching, not stuck.
+        if key == IDLE || self.epoch.load(Ordering::Acquire) != epoch {
             return;
         }
-        let ran = Duration::from_nanos(now_nanos().saturating_sub(since));
-        if ran < self.threshold {
+        let now = Instant::now();
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.epoch != epoch {
+            seen.epoch = epoch;
+            seen.since = now;
             return;
         }
-        let epoch = self.epoch.load(Ordering::Relaxed);
-        if self.reported.swap(epoch, Ordering::Relaxed) == epoch {
+        let ran = now.duration_since(seen.since);
+        if ran < self.threshold || seen.reported == epoch {
             return;
         }
+        seen.reported = epoch;
+        drop(seen);
         let name = self
-            .name
+            .names
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .as_deref()
-            .unwrap_or("<unknown>")
-            .to_owned();
+            .get(&key)
+            .map_or_else(|| "<unknown>".to_owned(), |n| n.to_string());
         (self.callback)(&WatchdogReport {
             name,
             running_for: ran,
