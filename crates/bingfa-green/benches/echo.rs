@@ -6,7 +6,9 @@
 //! connection), the same for every server.
 //!
 //! Prints per server and connection count: round trips per second and
-//! p50/p99 latency, in lines `green/echo-<C> <peer> ...`.
+//! p50/p99 latency, in lines `green/echo-<C> <peer> ...`, and the same
+//! figures as `bingfa-bench:` lines, which `cargo xtask bench` puts in
+//! BENCHMARKS.md.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -255,6 +257,19 @@ fn main() {
             println!(
                 "green/echo-{conns} {peer:<22} {:>10.0} round trips/s  p50 {:>6} us  p99 {:>6} us{ratio}",
                 f[0], f[1], f[2]
+            );
+            // For `cargo xtask bench`'s second table (xtask/src/extra.rs).
+            println!(
+                "bingfa-bench: green/echo-{conns}/round-trips {peer} {:.0} rt/s higher",
+                f[0]
+            );
+            println!(
+                "bingfa-bench: green/echo-{conns}/p50 {peer} {} us lower",
+                f[1]
+            );
+            println!(
+                "bingfa-bench: green/echo-{conns}/p99 {peer} {} us lower",
+                f[2]
             );
         }
     }

@@ -3,7 +3,9 @@
 //! N of them, each peer in a fresh child process. Peers: may coroutines,
 //! tokio tasks (current_thread), OS threads.
 //!
-//! Prints one line per peer: `green/memory-per-idle <peer> <bytes> B/thread`.
+//! Prints one line per peer: `green/memory-per-idle <peer> <bytes> B/thread`,
+//! and the same figure as a `bingfa-bench:` line, which `cargo xtask bench`
+//! puts in BENCHMARKS.md.
 
 use std::process::Command;
 use std::time::Duration;
@@ -130,6 +132,8 @@ fn main() {
                     .map(|o| format!("  (bingfa/{peer} = {:.2})", o / b))
                     .unwrap_or_default();
                 println!("green/memory-per-idle {peer:<22} {b:>10.0} B/thread{ratio}");
+                // For `cargo xtask bench`'s second table (xtask/src/extra.rs).
+                println!("bingfa-bench: green/memory-per-idle {peer} {b:.0} B/thread lower");
             }
             Err(_) => println!(
                 "green/memory-per-idle {peer:<22} failed: {}",
