@@ -2,10 +2,11 @@
 //!
 //! - `process/queue-spsc-64B`: one producer process -> one consumer
 //!   process, 64-byte messages: bingfa's `Queue`, a socket pipe with the
-//!   same serialization (bingfa's `Pipe`), `ipc-channel` (Servo's IPC
-//!   channels: a Unix socket per channel, bincode, the sender forked into
-//!   the child as ipc-channel's own tests do), and a bare shared-memory
-//!   SPSC ring of raw 64-byte slots with spinning waits (the floor).
+//!   same serialization (bingfa's `Pipe`), `ipc-channel` 0.22 (Servo's IPC
+//!   channels: a Unix socket per channel, postcard as well; the sender is
+//!   forked into the child, as ipc-channel's own tests do), and a bare
+//!   shared-memory SPSC ring of raw 64-byte slots with spinning waits (the
+//!   floor: no serialization, no checksum, no crash safety, no blocking).
 //! - `process/pingpong-64B`: one round trip between two processes, bingfa
 //!   `Queue` pair against a `Pipe`.
 //! - `process/fork-join`: `fork(|| {}).join()` against a bare
