@@ -282,7 +282,10 @@ mod tests {
             let mut dst = [0x11u8; 80];
             copy_sealed(&unsealed[..len], &mut dst);
             assert_eq!(&dst[..len], &sealed[..len], "length {n}");
-            assert!(dst[len..].iter().all(|&b| b == 0x11), "wrote past the frame");
+            assert!(
+                dst[len..].iter().all(|&b| b == 0x11),
+                "wrote past the frame"
+            );
             assert_eq!(decode_frame::<Vec<u8>>(&dst[..len]).unwrap(), v);
         }
     }

@@ -301,7 +301,8 @@ impl<'a> Ring<'a> {
         me: u32,
         copy: impl Fn(&[u8], &mut [u8]),
     ) -> Result<(), PushError> {
-        self.try_push_inner(frame, me, &copy, true).map_err(|(e, _)| e)
+        self.try_push_inner(frame, me, &copy, true)
+            .map_err(|(e, _)| e)
     }
 
     /// One try at a put. `check_owner`: whether a slot held `READING` by
