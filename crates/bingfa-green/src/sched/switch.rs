@@ -1,0 +1,172 @@
+//! The switch path: how the running green thread suspends to the loop
+//! (parking or yielding) and how the loop resumes one.
+//!
+//! This is the hot path of every switch, tuned with care: one thread-local
+//! read per switch (in [`sched`](super::sched)), the yield path inlined
+//! whole (`#[inline(always)]`), and the kill/`Timeout` check two flag
+//! loads, its unwind out of line (`#[cold]`).
+
+use std::panic;
+use std::time::Instant;
+
+use corosensei::CoroutineResult;
+
+use super::table::{split, State, Task};
+use super::{KillUnwind, Sched, TimeoutUnwind, Token, Woke};
+
+impl Sched {
+    /// Before a switch point: unwinds if the green thread was killed or
+    /// one of its timeout scopes expired. Two flag loads when neither.
+    #[inline(always)]
+    fn check_interrupts(&self, t: &Task) {
+        if t.kill.get() | t.scoped.get() {
+            self.interrupt(t);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn interrupt(&self, t: &Task) {
+        if t.kill.replace(false) {
+            panic::resume_unwind(Box::new(KillUnwind));
+        }
+        let now = Instant::now();
+        let expired = t.scopes.borrow().iter().find(|s| s.0 <= now).map(|s| s.1);
+        if let Some(id) = expired {
+            self.pop_scope(id);
+            panic::resume_unwind(Box::new(TimeoutUnwind(id)))
+        }
+    }
+
+    /// Switches from the running green thread `t` back to the loop.
+    #[inline(always)]
+    fn suspend(&self, t: &Task) {
+        let y = t.yielder.get();
+        // SAFETY: `yielder` was stored by this green thread's own body when
+        // it started; it points into its stack and is used only from that
+        // stack, while the body runs: we are that green thread right now.
+        unsafe { (*y).suspend(()) };
+    }
+
+    /// Blocks the running green thread until a wake with the current token
+    /// or `deadline`. Returns whether it timed out.
+    ///
+    /// Unwinds the green thread if it is killed or one of its timeout
+    /// scopes expires, before or while it waits.
+    pub(crate) fn park(&self, deadline: Option<Instant>) -> Woke {
+        let key = self.running().key;
+        let t = self.running();
+        self.check_interrupts(t);
+        if t.early.replace(false) {
+            t.seq.set(t.seq.get() + 1);
+            return Woke::Normal;
+        }
+        t.state.set(State::Blocked);
+        let scope = t.scopes.borrow().iter().map(|s| s.0).min();
+        let at = match (deadline, scope) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(at) = at {
+            self.add_timer(
+                at,
+                Token {
+                    key,
+                    seq: t.seq.get(),
+                },
+            );
+        }
+        self.suspend(t);
+        t.seq.set(t.seq.get() + 1);
+        let why = t.reason.replace(Woke::Normal);
+        self.check_interrupts(t);
+        why
+    }
+
+    /// Blocks until [`unpark`](Self::unpark) (or returns at once if a
+    /// permit is pending). Unwinds on kill or an expired scope.
+    pub(crate) fn park_permit(&self) {
+        let key = self.running().key;
+        let t = self.running();
+        self.check_interrupts(t);
+        if !t.permit.replace(false) {
+            t.state.set(State::BlockedPermit);
+            let scope = t.scopes.borrow().iter().map(|s| s.0).min();
+            if let Some(at) = scope {
+                // A scope deadline must interrupt this wait too: a timer
+                // that wakes it through the permit path.
+                self.add_timer(
+                    at,
+                    Token {
+                        key,
+                        seq: t.seq.get(),
+                    },
+                );
+            }
+            self.suspend(t);
+            t.seq.set(t.seq.get() + 1);
+        }
+        self.check_interrupts(t);
+    }
+
+    /// Puts the running green thread at the back of the ready queue.
+    ///
+    /// Kill and `Timeout` are checked when it is resumed, so a kill or an
+    /// expired scope unwinds it at this switch point, whether it was set
+    /// before the yield (by itself) or meanwhile (by another green thread
+    /// or the clock).
+    ///
+    /// Inlined whole into the caller: a call that returns after the stack
+    /// switch would find the CPU's return-address predictor filled by the
+    /// loop's side and mispredict.
+    #[inline(always)]
+    pub(crate) fn yield_now(&self) {
+        let t = self.running();
+        t.state.set(State::Ready);
+        self.ready.push(t);
+        self.suspend(t);
+        self.check_interrupts(t);
+    }
+
+    /// Resumes green thread `task` (popped from the ready queue) until it
+    /// switches back; returns whether it finished (then its slot is freed).
+    #[inline(always)]
+    pub(super) fn resume(&self, task: *const Task) -> bool {
+        // SAFETY: every pointer in the ready queue is to a live task (see
+        // `ReadyQueue`), and the box stays alive until `finished` below
+        // frees it, after its fiber returned; the green thread itself only
+        // shares it.
+        let t = unsafe { &*task };
+        debug_assert_eq!(
+            t.state.get(),
+            State::Ready,
+            "a queued green thread is not ready"
+        );
+        t.state.set(State::Running);
+        self.running.set(task);
+        // SAFETY: only this function touches `fiber`, and only from the
+        // loop, on the hub's own stack: the loop cannot run inside a green
+        // thread (`Hub::run` refuses to nest), so no other `&mut` to it
+        // exists while this one lives, and the green thread that runs on
+        // the fiber never reaches its own `fiber` field.
+        let fiber = unsafe { &mut *t.fiber.get() };
+        // One test of the watchdog when it is off.
+        let r = match &self.watch {
+            None => fiber.resume(()),
+            Some(w) => {
+                w.enter(t.key);
+                let r = fiber.resume(());
+                w.leave();
+                r
+            }
+        };
+        self.running.set(std::ptr::null());
+        match r {
+            CoroutineResult::Yield(()) => false,
+            CoroutineResult::Return(()) => {
+                self.finished(split(t.key).0);
+                true
+            }
+        }
+    }
+}
