@@ -1,0 +1,179 @@
+//! The ring under [`Queue`](crate::Queue): a bounded multi-producer
+//! multi-consumer ring of fixed-size slots, safe against a process killed at
+//! any point of a put or a get.
+//!
+//! # Protocol
+//!
+//! Producers and consumers take tickets from two counters, `tail` and
+//! `head`; ticket `pos` uses slot `pos % cap`. Each slot has one 64-bit
+//! state word: `[seq: 32 | state: 2 | pid: 30]`, where `seq` is the low 32
+//! bits of the ticket the slot is at, and `pid` the process working on it.
+//!
+//! ```text
+//!   EMPTY(pos) --producer CAS--> WRITING(pos, pid) --store--> FULL(pos)
+//!   FULL(pos)  --consumer CAS--> READING(pos, pid) --store--> EMPTY(pos + cap)
+//!   WRITING(pos, dead pid) --consumer CAS--> ABANDONED(pos) --CAS--> EMPTY(pos + cap)
+//!   READING(pos, dead pid) --producer CAS--> EMPTY(pos + cap)
+//! ```
+//!
+//! A ticket is claimed on the **slot** (one CAS that also records the pid:
+//! the only locked instruction of a put or a get on its fast path), and
+//! `tail`/`head` are advanced afterwards by the claimer with a plain store,
+//! or by any other party that finds the slot claimed ("helping", with a
+//! CAS). So a process killed at any point leaves either an unclaimed slot,
+//! or a claimed one whose state word names it: a consumer that finds
+//! `WRITING` by a process that no longer exists marks it `ABANDONED` and
+//! skips it; a producer that finds `READING` by a dead consumer frees it
+//! (that one message died with its consumer). The payload is written
+//! before the `Release` store that publishes `FULL`, and read after the
+//! `Acquire` that sees it, so no consumer ever reads a torn or partial
+//! message; the frame's checksum is only there for foreign damage (a stray
+//! write into the shared memory), which it turns into `Error::Corrupt`.
+//!
+//! # Tickets are hints
+//!
+//! `tail` and `head` only say where to look: the slot's `seq` decides. A
+//! hint is only ever stored as `pos + 1` by someone who saw ticket `pos`
+//! claimed, so it never runs ahead of the real next ticket, but it may lag
+//! or even go back (a slow claimer's store landing after a helper's): a
+//! party that reads a lagging hint finds its slot claimed at this lap and
+//! walks forward. A slot still at the previous lap therefore means a truly
+//! full (or empty) ring. The loom models include racing claimers that
+//! leave the hint behind.
+//!
+//! A consumer reads the frame in place, in its slot, while it holds it
+//! `READING` ([`Popped`](pop::Popped)): no copy; the slot is given back
+//! when the [`Popped`](pop::Popped) drops, also when a decoder unwinds.
+//!
+//! # Blocking
+//!
+//! Blocking uses two 32-bit futex words (`not_empty`, `not_full`) with
+//! waiter counts, in the same shared memory: a waiter registers, re-checks,
+//! and sleeps on the word; a waker publishes, and wakes only if someone
+//! registered. The two sides are ordered by an asymmetric Dekker barrier
+//! ([`sys::light_barrier`] / [`sys::heavy_barrier`]): the waker's side,
+//! paid per message, is a compiler fence; the waiter's side, paid only on
+//! the way to a futex sleep, is `membarrier(2)`. Under loom both are
+//! SeqCst fences, the symmetric protocol the models check. Waits caused by
+//! a slot in progress (`WRITING`, `READING`) are capped so that the
+//! liveness of its owner is re-checked.
+//!
+//! The same code runs on shared memory (real) and on heap memory with
+//! loom's atomics and parking lot (`--cfg bingfa_loom`), threads standing in
+//! for processes.
+//!
+//! # Where things are
+//!
+//! - `layout`: the shared header, the slots, and where they lie in memory;
+//! - `word`: a slot's state word and its encoding;
+//! - `push`: the producer side;
+//! - `pop`: the consumer side, and the [`Popped`](pop::Popped) it hands out;
+//! - `wait`: spinning, sleeping on a futex word, and waking;
+//! - `prefetch`: the cache-line hints.
+
+use bingfa_sync::raw::atomic::Ordering;
+
+use crate::sys;
+
+mod layout;
+mod pop;
+mod prefetch;
+mod push;
+mod wait;
+mod word;
+
+pub(crate) use layout::{layout, slot_bytes_for, stride, Header, Slot};
+
+/// Why a push did not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PushError {
+    Full,
+    Closed,
+    Timeout,
+}
+
+/// Why a pop did not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PopError {
+    Empty,
+    Closed,
+    Timeout,
+}
+
+/// A view of a ring in memory: the header, the slots, and `cap *
+/// stride(slot_bytes)` bytes of frames.
+pub(crate) struct Ring<'a> {
+    hdr: &'a Header,
+    slots: &'a [Slot],
+    data: *mut u8,
+    slot_bytes: usize,
+    stride: usize,
+    alive: &'a dyn Fn(u32) -> bool,
+}
+
+impl<'a> Ring<'a> {
+    /// # Safety
+    /// `slots.len() == hdr.cap`, and `data` is valid for reads and writes of
+    /// `cap * stride(slot_bytes)` bytes for `'a`, accessed only through rings over
+    /// this same header.
+    #[inline]
+    pub(crate) unsafe fn new(
+        hdr: &'a Header,
+        slots: &'a [Slot],
+        data: *mut u8,
+        alive: &'a dyn Fn(u32) -> bool,
+    ) -> Ring<'a> {
+        debug_assert_eq!(slots.len() as u64, hdr.cap);
+        Ring {
+            hdr,
+            slots,
+            data,
+            slot_bytes: hdr.slot_bytes as usize,
+            stride: stride(hdr.slot_bytes as usize),
+            alive,
+        }
+    }
+
+    #[inline]
+    fn cap(&self) -> u64 {
+        self.hdr.cap
+    }
+
+    #[inline]
+    fn slot(&self, pos: u64) -> (&Slot, *mut u8) {
+        let i = (pos % self.cap()) as usize;
+        // SAFETY: i < cap, so the frame lies inside the data area.
+        (&self.slots[i], unsafe { self.data.add(i * self.stride) })
+    }
+
+    /// Largest frame a slot holds.
+    #[inline]
+    pub(crate) fn max_frame(&self) -> usize {
+        self.slot_bytes
+    }
+
+    /// Number of messages in the ring (a snapshot).
+    pub(crate) fn len(&self) -> usize {
+        let head = self.hdr.head.0.load(Ordering::SeqCst);
+        let tail = self.hdr.tail.0.load(Ordering::SeqCst);
+        tail.saturating_sub(head).min(self.cap()) as usize
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.cap() as usize
+    }
+
+    #[inline]
+    pub(crate) fn is_closed(&self) -> bool {
+        self.hdr.closed.load(Ordering::SeqCst) != 0
+    }
+
+    /// Closes the ring: puts fail from now on, gets drain what is left.
+    pub(crate) fn close(&self) {
+        self.hdr.closed.store(1, Ordering::SeqCst);
+        self.hdr.not_empty.0.word.fetch_add(1, Ordering::SeqCst);
+        self.hdr.not_full.0.word.fetch_add(1, Ordering::SeqCst);
+        sys::wake(&self.hdr.not_empty.0.word, u32::MAX);
+        sys::wake(&self.hdr.not_full.0.word, u32::MAX);
+    }
+}
