@@ -269,6 +269,21 @@ impl<T> JobQueue<T> {
         }
     }
 
+    /// Whether jobs are still queued after the last searching worker took
+    /// one and stopped searching. Producers wake nobody while a worker
+    /// searches, counting on it to find their jobs; but it starts only one
+    /// (a batch from an injector of two jobs is one job), so without this
+    /// look a second job could wait, a worker asleep, until the next push
+    /// (two tasks of a two-worker pool that wait for each other would then
+    /// never run together). Taking the injector's lock orders this look
+    /// against pushes as in [`sleep`](Self::sleep): a push either came
+    /// first, and is seen here, or comes after, and sees `searching` at
+    /// zero and wakes a sleeper itself.
+    fn left_behind(&self) -> bool {
+        drop(self.injector.lock());
+        !self.is_empty()
+    }
+
     fn is_empty(&self) -> bool {
         self.injector_stealer.is_empty() && self.stealers.iter().all(Stealer::is_empty)
     }
@@ -292,8 +307,8 @@ impl<T> JobQueue<T> {
         let mut round = 0;
         loop {
             if let Some(item) = self.find_work(local) {
-                self.searching.fetch_sub(1, Ordering::SeqCst);
-                if !local.0.is_empty() {
+                let was_last = self.searching.fetch_sub(1, Ordering::SeqCst) == 1;
+                if !local.0.is_empty() || (was_last && self.left_behind()) {
                     // More work than this worker can start now: let a
                     // sleeping sibling steal some.
                     self.notify();

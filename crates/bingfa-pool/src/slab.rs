@@ -44,7 +44,7 @@ pub(crate) const MAX_CELL: usize = 1024;
 const MAX_ALIGN: usize = 64;
 /// Added to a page's count while a thread carves it: more than any page can
 /// hold, so frees alone cannot reach zero.
-const BIAS: isize = 1 << 40;
+const BIAS: isize = 1 << 30;
 /// Empty pages a thread keeps for reuse.
 const STASH: usize = 4;
 

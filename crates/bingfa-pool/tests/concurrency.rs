@@ -98,3 +98,46 @@ fn shutdown_racing_submitters_leaves_no_future_hanging() {
         }
     }
 }
+
+/// Two tasks submitted back to back to a two-worker pool run at the same
+/// time, whatever state the workers are in: here one asleep and one
+/// searching for work (it just ran a task). A worker that stops searching
+/// with a job left behind wakes its sibling; before it did, the second
+/// task waited for the next submit about half the time. Each pair waits
+/// for both to have started, with a limit, so a pair that cannot run
+/// together fails the test instead of hanging it.
+#[test]
+fn two_tasks_on_two_workers_always_run_together() {
+    use std::time::{Duration, Instant};
+    let pool = ThreadPool::new(2);
+    for round in 0..200 {
+        // Both workers run dry and go to sleep; one task wakes one of them,
+        // which is then searching while the other sleeps.
+        std::thread::sleep(Duration::from_millis(2));
+        pool.submit(|| ()).unwrap().result().unwrap();
+        let started = Arc::new(AtomicUsize::new(0));
+        let pair: Vec<_> = (0..2)
+            .map(|_| {
+                let started = started.clone();
+                pool.submit(move || {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    let limit = Instant::now() + Duration::from_secs(2);
+                    while started.load(Ordering::SeqCst) < 2 {
+                        if Instant::now() > limit {
+                            return false;
+                        }
+                        std::thread::yield_now();
+                    }
+                    true
+                })
+                .unwrap()
+            })
+            .collect();
+        let together: Vec<bool> = pair.into_iter().map(|f| f.result().unwrap()).collect();
+        assert_eq!(
+            together,
+            [true, true],
+            "round {round}: the two tasks did not run together"
+        );
+    }
+}
