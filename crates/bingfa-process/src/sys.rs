@@ -296,7 +296,11 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
                 None => true,
             }
         }
-        Err(_) => r == 0 || last_error().raw_os_error() == Some(libc::EPERM),
+        // kill did not say ESRCH, so it exists (or EPERM: exists, not ours);
+        // /proc may hide it (hidepid, another pid namespace). When in
+        // doubt, alive: judging a live process dead would let another
+        // process take over the slot it is still working on.
+        Err(_) => true,
     }
 }
 

@@ -103,6 +103,18 @@ fn panic_becomes_exit_1_with_message() {
     assert!(m.contains("spawned boom"), "{m}");
 }
 
+/// A panic message far longer than a pipe's smallest capacity is cut to
+/// one page, and `join` returns (the parent reads the report only after
+/// the child ended, so a longer write could block the child for good).
+#[test]
+fn a_long_panic_message_is_cut_and_join_returns() {
+    let p = bingfa_process::fork(|| panic!("{}", "x".repeat(100_000))).unwrap();
+    assert_eq!(p.join().unwrap(), ExitStatus::Code(1));
+    let m = p.panic_message().unwrap();
+    assert!(m.starts_with("xxxx"), "{}", &m[..40.min(m.len())]);
+    assert!(m.len() <= 4094, "{} bytes", m.len());
+}
+
 #[test]
 fn names_default_and_custom() {
     let a = bingfa_process::fork(|| {}).unwrap();

@@ -32,8 +32,10 @@ const STARTED: u8 = b'S';
 /// The marker that precedes a panic message.
 const PANICKED: u8 = b'P';
 /// A panic message is cut to this size, so that the write never blocks on
-/// a full pipe (the parent reads the pipe only after the child ended).
-const MAX_MESSAGE: usize = 16 * 1024;
+/// a full pipe (the parent reads the pipe only after the child ended): a
+/// pipe holds at least one page (4 KiB) even when its user is over
+/// `pipe-user-pages-soft`, and the message shares it with the two markers.
+const MAX_MESSAGE: usize = 4096 - 2;
 
 thread_local! {
     static LAST_PANIC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
@@ -128,9 +130,9 @@ pub(crate) fn report_failure(text: &str) {
             end -= 1;
         }
         bytes.extend_from_slice(&text.as_bytes()[..end]);
-        // The pipe was made non-blocking (`sys::report_pipe`); a message
-        // longer than a small pipe's capacity must wait for room instead
-        // of being cut.
+        // The pipe was made non-blocking (`sys::report_pipe`); the message
+        // fits in the smallest pipe (see `MAX_MESSAGE`), so a blocking
+        // write returns at once, and it is never cut short by a signal.
         let _ = sys::set_nonblocking(fd, false);
         let _ = sys::write_all(fd, &bytes);
     }

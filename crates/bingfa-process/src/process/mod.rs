@@ -333,6 +333,8 @@ impl Process {
     /// The message and source location of the panic that ended the child,
     /// once it is reaped (`None` if it did not panic, or is still running).
     /// Python prints the child's traceback; here the parent gets it too.
+    /// A message longer than 4 094 bytes is cut there (it travels through
+    /// a pipe the parent reads after the child ended).
     pub fn panic_message(&self) -> Option<String> {
         self.child.lock().panic.clone()
     }
