@@ -215,7 +215,7 @@ impl<'a> Ring<'a> {
             let spinning = spin.spin();
             if !spinning {
                 let hdr = self.hdr;
-                let r = self.sleep(&hdr.not_empty.0, why, deadline, || self.pop_ready());
+                let r = self.sleep(&hdr.not_empty.0, why, deadline, || self.pop_blocked());
                 if !r {
                     return Err(PopError::Timeout);
                 }
@@ -228,16 +228,25 @@ impl<'a> Ring<'a> {
         }
     }
 
-    /// Whether a pop might find something now (without claiming anything).
-    fn pop_ready(&self) -> bool {
+    /// `None` if a pop might find something now (without claiming
+    /// anything); else what blocks it: a slot a live producer is writing
+    /// ([`Blocked::InProgress`]: it may die before it notifies), or an
+    /// empty ring.
+    fn pop_blocked(&self) -> Option<Blocked> {
         if self.is_closed() {
-            return true;
+            return None;
         }
         let pos = self.hdr.head.0.load(Ordering::SeqCst);
         let (slot, _) = self.slot(pos);
         let (seq, state, pid) = decode(slot.word.load(Ordering::SeqCst));
         let d = lap(seq, pos);
-        d > 0 || (d == 0 && state != EMPTY && (state != WRITING || !(self.alive)(pid)))
+        if d > 0 || (d == 0 && state != EMPTY && (state != WRITING || !(self.alive)(pid))) {
+            None
+        } else if d == 0 && state == WRITING {
+            Some(Blocked::InProgress)
+        } else {
+            Some(Blocked::Plain)
+        }
     }
 }
 

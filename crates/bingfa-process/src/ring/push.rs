@@ -203,7 +203,7 @@ impl Ring<'_> {
             if !spinning {
                 let hdr = self.hdr;
                 let r = self.sleep(&hdr.not_full.0, why, deadline, || {
-                    !matches!(self.try_push_peek(), Some(PushError::Full))
+                    matches!(self.try_push_peek(), Some(PushError::Full)).then_some(why)
                 });
                 if !r {
                     return Err(PushError::Timeout);

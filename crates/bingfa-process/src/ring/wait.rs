@@ -16,6 +16,7 @@ use crate::sys;
 const LIVENESS_PERIOD: Duration = Duration::from_millis(20);
 
 /// What blocked a try: plain full/empty, or a slot in progress.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Blocked {
     Plain,
     InProgress,
@@ -39,14 +40,17 @@ impl Ring<'_> {
         }
     }
 
-    /// Registers as a waiter, re-checks with `ready`, sleeps on `word`.
-    /// Returns `false` when `deadline` passed.
+    /// Registers as a waiter, re-checks with `blocked` (`None`: something
+    /// to do now; else what still blocks), sleeps on `word`. The sleep is
+    /// capped when either the try before it or the re-check met a slot in
+    /// progress: its owner may die before it wakes anyone. Returns `false`
+    /// when `deadline` passed.
     pub(super) fn sleep(
         &self,
         w: &Waiters,
         why: Blocked,
         deadline: Option<Deadline>,
-        ready: impl Fn() -> bool,
+        blocked: impl Fn() -> Option<Blocked>,
     ) -> bool {
         if deadline.is_some_and(|d| d.has_passed()) {
             return false;
@@ -62,7 +66,12 @@ impl Ring<'_> {
         };
         let seen = w.word.load(Ordering::SeqCst);
         let mut ok = true;
-        if !ready() {
+        if let Some(still) = blocked() {
+            let why = if still == Blocked::InProgress {
+                still
+            } else {
+                why
+            };
             // A slot in progress: sleep at most LIVENESS_PERIOD, then look
             // at its owner again.
             let capped = match why {
