@@ -83,6 +83,7 @@ mod wait;
 mod word;
 
 pub(crate) use layout::{layout, slot_bytes_for, stride, Header, Slot};
+use word::{decode, lap, ABANDONED_PID, EMPTY, FULL, READING};
 
 /// Why a push did not happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,10 +154,36 @@ impl<'a> Ring<'a> {
     }
 
     /// Number of messages in the ring (a snapshot).
+    ///
+    /// `head` and `tail` are hints that may lag behind (a slow claimer's
+    /// store landing after a helper's), also once everything has gone
+    /// quiet, so each is first walked forward over the tickets its slots
+    /// show as taken: read-only, and only here, so puts and gets pay
+    /// nothing for it.
     pub(crate) fn len(&self) -> usize {
-        let head = self.hdr.head.0.load(Ordering::SeqCst);
-        let tail = self.hdr.tail.0.load(Ordering::SeqCst);
+        let head = self.walk(self.hdr.head.0.load(Ordering::SeqCst), |d, state, pid| {
+            // Consumed (the slot moved on a lap), being read, or a dead
+            // producer's hole that is being skipped.
+            d > 0 || (d == 0 && (state == READING || (state == FULL && pid == ABANDONED_PID)))
+        });
+        let tail = self.walk(self.hdr.tail.0.load(Ordering::SeqCst), |d, state, _| {
+            // Claimed by a producer at this lap, or already past it.
+            d > 0 || (d == 0 && state != EMPTY)
+        });
         tail.saturating_sub(head).min(self.cap()) as usize
+    }
+
+    /// The first ticket from `pos` on (at most one lap) whose slot does not
+    /// show it `taken` (given its lap distance, state and pid).
+    fn walk(&self, mut pos: u64, taken: impl Fn(i32, u64, u32) -> bool) -> u64 {
+        for _ in 0..self.cap() {
+            let (seq, state, pid) = decode(self.slot(pos).0.word.load(Ordering::SeqCst));
+            if !taken(lap(seq, pos), state, pid) {
+                break;
+            }
+            pos += 1;
+        }
+        pos
     }
 
     pub(crate) fn capacity(&self) -> usize {
