@@ -182,7 +182,9 @@ where
         // SAFETY: called through the task's `JobRef` (see `VTable::run`).
         let (inner, f) = unsafe { Self::parts(ptr) };
         if !inner.set_running() {
-            return; // cancelled while queued; `f` drops here
+            // Cancelled while queued: the future is settled already.
+            drop_quietly(f);
+            return;
         }
         let f = f.expect("a task runs once");
         let outcome = catch_unwind(AssertUnwindSafe(f)).map_err(|p| Error::Panicked {
@@ -194,17 +196,17 @@ where
     unsafe fn fail(ptr: NonNull<Header>, error: Error) {
         // SAFETY: as in `run`.
         let (inner, f) = unsafe { Self::parts(ptr) };
-        drop(f);
         if inner.set_running() {
             inner.finish(Err(error));
         }
+        drop_quietly(f);
     }
 
     unsafe fn abandon(ptr: NonNull<Header>) {
         // SAFETY: as in `run`.
         let (inner, f) = unsafe { Self::parts(ptr) };
-        drop(f);
         inner.abandon();
+        drop_quietly(f);
     }
 
     unsafe fn dealloc(ptr: NonNull<Header>) {
@@ -451,6 +453,14 @@ impl<R> Drop for TaskRef<R> {
 pub(crate) unsafe fn release_handles<R>(ptr: NonNull<Prefix<R>>) {
     // SAFETY: the handles' reference is the caller's to give up.
     unsafe { release(ptr.cast()) };
+}
+
+/// Drops a task's closure that will not run, after its future was
+/// settled, so that a closure whose `Drop` panics can neither leave the
+/// future pending forever nor end the worker thread (the panic is
+/// swallowed: nobody is waiting for it).
+fn drop_quietly<F>(f: Option<F>) {
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(f)));
 }
 
 #[cfg(all(test, not(bingfa_loom)))]

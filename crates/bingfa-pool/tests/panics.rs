@@ -75,3 +75,35 @@ fn panic_error_display_names_the_message() {
         "the worker process 7 died while running the task (signal 9)"
     );
 }
+
+/// A closure whose `Drop` panics, dropped unrun because its future was
+/// cancelled while queued, harms nothing: the future stays cancelled and
+/// the worker goes on to the next task.
+#[test]
+fn a_cancelled_closure_that_panics_on_drop_does_not_kill_the_worker() {
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("drop of a task that never ran");
+        }
+    }
+    let pool = ThreadPool::new(1);
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let blocker = pool.submit(move || rx.recv().is_ok()).unwrap();
+    let doomed = PanicOnDrop;
+    let b = pool
+        .submit(move || {
+            let _keep = &doomed;
+        })
+        .unwrap();
+    assert!(b.cancel(), "pending, so cancellable");
+    tx.send(()).unwrap();
+    assert_eq!(blocker.result(), Ok(true));
+    let after = pool.submit(|| 7).unwrap();
+    assert_eq!(
+        after.result_timeout(std::time::Duration::from_secs(10)),
+        Ok(7),
+        "the worker survived the panicking drop"
+    );
+    assert!(b.is_cancelled());
+}
