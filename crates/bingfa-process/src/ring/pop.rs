@@ -232,18 +232,22 @@ impl<'a> Ring<'a> {
     /// anything); else what blocks it: a slot a live producer is writing
     /// ([`Blocked::InProgress`]: it may die before it notifies), or an
     /// empty ring.
+    ///
+    /// A slot being written blocks even once the ring is closed: the put
+    /// began before the close and its message will be there to take (a
+    /// closed ring is otherwise always "ready", to report `Closed`, and a
+    /// consumer would spin on a stopped producer's slot instead of
+    /// sleeping).
     fn pop_blocked(&self) -> Option<Blocked> {
-        if self.is_closed() {
-            return None;
-        }
         let pos = self.hdr.head.0.load(Ordering::SeqCst);
         let (slot, _) = self.slot(pos);
         let (seq, state, pid) = decode(slot.word.load(Ordering::SeqCst));
         let d = lap(seq, pos);
-        if d > 0 || (d == 0 && state != EMPTY && (state != WRITING || !(self.alive)(pid))) {
-            None
-        } else if d == 0 && state == WRITING {
+        let writing = d == 0 && state == WRITING && (self.alive)(pid);
+        if writing {
             Some(Blocked::InProgress)
+        } else if self.is_closed() || d > 0 || (d == 0 && state != EMPTY) {
+            None
         } else {
             Some(Blocked::Plain)
         }
