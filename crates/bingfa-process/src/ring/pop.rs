@@ -222,6 +222,12 @@ impl<'a> Ring<'a> {
             }
             // Owners are looked at once spinning is over.
             why = match self.try_pop_inner(me, !spinning) {
+                // As in `push_slow`: a timeout ends the backoff early.
+                Err((PopError::Empty, _))
+                    if spinning && deadline.is_some_and(|d| d.has_passed()) =>
+                {
+                    return Err(PopError::Timeout)
+                }
                 Err((PopError::Empty, why)) => why,
                 other => return other.map_err(|(e, _)| e),
             };

@@ -211,6 +211,14 @@ impl Ring<'_> {
             }
             // Owners are looked at once spinning is over.
             match self.try_push_inner(frame, me, copy, !spinning) {
+                // While spinning, a short timeout must not wait out the
+                // whole backoff (its yields can take milliseconds on a
+                // loaded machine).
+                Err((PushError::Full, _))
+                    if spinning && deadline.is_some_and(|d| d.has_passed()) =>
+                {
+                    return Err(PushError::Timeout)
+                }
                 Err((PushError::Full, _)) => {}
                 other => return other.map_err(|(e, _)| e),
             };
