@@ -31,7 +31,7 @@ impl Mem {
         Arc::new(Mem {
             hdr: Header::new(cap, SLOT as u64),
             slots: (0..cap).map(Slot::new).collect(),
-            data: vec![0u8; cap as usize * crate::ring::stride(SLOT)].into_boxed_slice(),
+            data: vec![0u8; cap as usize * SLOT.next_multiple_of(64)].into_boxed_slice(),
             dead: [(); 4].map(|_| AtomicBool::new(false)),
         })
     }

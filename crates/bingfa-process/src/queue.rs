@@ -112,8 +112,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     /// A queue of `capacity` items of at most `max_message` encoded bytes
-    /// each. Memory: about `capacity * (max_message + 72)` bytes (each slot
-    /// takes whole cache lines). Python:
+    /// each. Memory: about `capacity * (max_message + 24)` bytes, each slot
+    /// rounded up to whole 64-byte cache lines. Python:
     /// `multiprocessing.Queue(maxsize)`, whose items have no size limit.
     ///
     /// # Errors
@@ -125,22 +125,25 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         }
         let slot_bytes =
             ring::slot_bytes_for(max_message).ok_or(Error::Invalid("message size too large"))?;
-        let (total, slots_at, data_at) =
-            ring::layout(capacity, slot_bytes).ok_or(Error::Invalid("queue too large"))?;
+        let total = ring::layout(capacity, slot_bytes).ok_or(Error::Invalid("queue too large"))?;
         let shm = Shm::create(total)?;
         let base = shm.ptr();
         // SAFETY: the fresh mapping is `total` bytes, page-aligned, and
-        // nobody else sees it yet; the header and slot array fit at their
-        // offsets (see `layout`), which are aligned to 64.
+        // nobody else sees it yet; the header fits at its start, and each
+        // slot at the start of its cell (see `layout`; cells are 64-aligned).
         unsafe {
             base.cast::<Header>()
                 .write(Header::new(capacity as u64, slot_bytes as u64));
-            let slots = base.add(slots_at).cast::<Slot>();
-            for i in 0..capacity {
-                slots.add(i).write(Slot::new(i as u64));
+        }
+        let cell = ring::cell(slot_bytes).ok_or(Error::Invalid("queue too large"))?;
+        for i in 0..capacity {
+            // SAFETY: as above; cell `i` lies inside the mapping.
+            unsafe {
+                base.add(ring::CELLS_AT + i * cell)
+                    .cast::<Slot>()
+                    .write(Slot::new(i as u64));
             }
         }
-        debug_assert!(data_at + capacity * ring::stride(slot_bytes) <= shm.len());
         Ok(Queue {
             shm,
             _items: PhantomData,
@@ -308,19 +311,11 @@ impl<T> Queue<T> {
 impl<T> Queue<T> {
     #[inline]
     fn ring(&self) -> Ring<'_> {
-        let base = self.shm.ptr();
-        // SAFETY: the mapping was laid out by `with_max_message` (here or in
-        // the process that made it): a header, `cap` slots at `slots_at`,
-        // `cap * stride` frame bytes at `data_at`; it lives as long as
-        // `self.shm`.
-        unsafe {
-            let hdr = &*base.cast::<Header>();
-            let (_, slots_at, data_at) =
-                ring::layout(hdr.cap as usize, hdr.slot_bytes as usize).expect("checked layout");
-            let slots =
-                std::slice::from_raw_parts(base.add(slots_at).cast::<Slot>(), hdr.cap as usize);
-            Ring::new(hdr, slots, base.add(data_at), &ALIVE)
-        }
+        // SAFETY: the mapping was laid out and initialized by
+        // `with_max_message` (here or in the process that made it), and
+        // checked against its header's sizes when it was received; it lives
+        // as long as `self.shm`.
+        unsafe { Ring::in_cells(self.shm.ptr(), &ALIVE) }
     }
 
     /// How many items are in the queue now (a snapshot). Python:
@@ -393,7 +388,7 @@ impl<'de, T> Deserialize<'de> for Queue<T> {
             (h.cap as usize, h.slot_bytes as usize)
         };
         match ring::layout(cap, slot_bytes) {
-            Some((total, _, _)) if total <= shm.len() && cap > 0 => Ok(Queue {
+            Some(total) if total <= shm.len() && cap > 0 => Ok(Queue {
                 shm,
                 _items: PhantomData,
             }),

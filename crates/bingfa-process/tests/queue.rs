@@ -291,3 +291,49 @@ fn panic_while_decoding_gives_the_slot_back() {
     assert_eq!(q.try_get().unwrap(), Touchy(3));
     assert!(matches!(q.try_get(), Err(Error::Empty)));
 }
+
+#[test]
+fn largest_items_fill_their_slots_without_touching_the_neighbours() {
+    // Each slot shares its cache lines with its frame: state word and
+    // length first, the frame right after, the cell rounded up to whole
+    // lines. Items of the largest size, at sizes whose frames end exactly
+    // at a cell's end and one past it, go around the ring twice across
+    // processes and come back intact (a frame that ran into the next cell
+    // would damage that slot's state word and its item).
+    for max in [1usize, 7, 8, 39, 40, 41, 47, 48, 103, 104, 105, 1016] {
+        let q = Queue::<Vec<u8>>::with_max_message(3, max).unwrap();
+        let m = q.max_message_size();
+        assert_eq!(m, max.next_multiple_of(8));
+        // A Vec<u8> of n bytes encodes as its length (a varint) and the bytes.
+        let biggest = if m < 128 { m - 1 } else { m - 2 };
+        let item = |i: usize| -> Vec<u8> {
+            (0..biggest)
+                .map(|k| (k as u8).wrapping_mul(31) ^ (i as u8))
+                .collect()
+        };
+        let child = {
+            let q = q.clone();
+            bingfa_process::fork(move || {
+                for i in 0..7 {
+                    q.put_timeout(item(i), Duration::from_secs(10)).unwrap();
+                }
+            })
+            .unwrap()
+        };
+        // Bounded: a damaged slot must fail the test, not hang it.
+        let got: Vec<_> = (0..7)
+            .map(|_| q.get_timeout(Duration::from_secs(10)))
+            .collect();
+        let status = child.join_timeout(Duration::from_secs(10)).unwrap();
+        if status.is_none() {
+            child.kill().unwrap();
+        }
+        for (i, got) in got.into_iter().enumerate() {
+            assert_eq!(got.ok(), Some(item(i)), "max {max}, item {i}");
+        }
+        assert!(status.is_some_and(|s| s.success()), "max {max}: {status:?}");
+        assert!(q.is_empty());
+        let e = q.try_put(vec![0; biggest + 1]).unwrap_err();
+        assert!(matches!(e.error, Error::TooLarge { .. }), "max {max}");
+    }
+}

@@ -56,10 +56,13 @@ impl Header {
 }
 
 /// One slot's state word, and its frame length (a cell, so that loom checks
-/// that no reader ever overlaps the writer). One cache line each, so that a
-/// producer publishing slot `i + 1` does not steal the line a consumer is
-/// reading slot `i` from.
-#[repr(C, align(64))]
+/// that no reader ever overlaps the writer). In shared memory each slot
+/// heads its own cell (see [`cell`]): the state word, the length and the
+/// frame's first bytes share one cache line, so a message moves between
+/// two processes in as few lines as its size allows (two for a 64-byte
+/// message), and no two slots share a line (a producer publishing slot
+/// `i + 1` does not steal the line a consumer is reading slot `i` from).
+#[repr(C)]
 pub(crate) struct Slot {
     pub(super) word: AtomicU64,
     pub(super) len: UnsafeCell<u32>,
@@ -74,22 +77,35 @@ impl Slot {
     }
 }
 
-/// The bytes a ring over `cap` slots of `slot_bytes` needs, and the offsets
-/// of its slots and frames: `(total, slots_at, data_at)`.
+/// The bytes a cell gives its [`Slot`] before the frame.
+pub(crate) const SLOT_HEAD: usize = 16;
+
+// The shared-memory layout holds a `Slot` in `SLOT_HEAD` bytes at the start
+// of each (64-aligned) cell. (Loom's atomics are larger, but loom rings keep
+// their slots in a separate array.)
+#[cfg(not(bingfa_loom))]
+const _: () =
+    assert!(std::mem::size_of::<Slot>() <= SLOT_HEAD && std::mem::align_of::<Slot>() <= SLOT_HEAD);
+
+/// The bytes of one cell: a slot's head and its frame of `slot_bytes`,
+/// rounded up to whole cache lines (so that neighbouring cells never share
+/// one). `None` on overflow.
 #[inline]
-pub(crate) fn layout(cap: usize, slot_bytes: usize) -> Option<(usize, usize, usize)> {
-    let slots_at = std::mem::size_of::<Header>().next_multiple_of(64);
-    let slots_len = cap.checked_mul(std::mem::size_of::<Slot>())?;
-    let data_at = slots_at.checked_add(slots_len)?.next_multiple_of(64);
-    let total = data_at.checked_add(cap.checked_mul(stride(slot_bytes))?)?;
-    Some((total, slots_at, data_at))
+pub(crate) fn cell(slot_bytes: usize) -> Option<usize> {
+    SLOT_HEAD
+        .checked_add(slot_bytes)?
+        .checked_next_multiple_of(64)
 }
 
-/// The distance between two slots' frames: whole cache lines, so that
-/// neighbouring frames never share one.
+/// Where the cells start in a ring's shared memory: after the header.
+pub(crate) const CELLS_AT: usize = std::mem::size_of::<Header>().next_multiple_of(64);
+
+/// The bytes a ring over `cap` slots of `slot_bytes` needs in shared
+/// memory: the header, then `cap` cells from [`CELLS_AT`]. `None` on
+/// overflow.
 #[inline]
-pub(crate) fn stride(slot_bytes: usize) -> usize {
-    slot_bytes.next_multiple_of(64)
+pub(crate) fn layout(cap: usize, slot_bytes: usize) -> Option<usize> {
+    CELLS_AT.checked_add(cap.checked_mul(cell(slot_bytes)?)?)
 }
 
 /// Rounds a maximum message size up to a slot size (frame header included,

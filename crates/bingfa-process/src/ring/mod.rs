@@ -71,6 +71,8 @@
 //! - `wait`: spinning, sleeping on a futex word, and waking;
 //! - `prefetch`: the cache-line hints.
 
+use std::marker::PhantomData;
+
 use bingfa_sync::raw::atomic::Ordering;
 
 use crate::sys;
@@ -82,7 +84,8 @@ mod push;
 mod wait;
 mod word;
 
-pub(crate) use layout::{layout, slot_bytes_for, stride, Header, Slot};
+use layout::SLOT_HEAD;
+pub(crate) use layout::{cell, layout, slot_bytes_for, Header, Slot, CELLS_AT};
 use word::{decode, lap, ABANDONED_PID, EMPTY, FULL, READING};
 
 /// Why a push did not happen.
@@ -101,23 +104,30 @@ pub(crate) enum PopError {
     Timeout,
 }
 
-/// A view of a ring in memory: the header, the slots, and `cap *
-/// stride(slot_bytes)` bytes of frames.
+/// A view of a ring in memory: the header, `cap` slots and `cap` frames of
+/// `slot_bytes`, each slot `slot_stride` bytes after the one before it,
+/// each frame `data_stride` bytes after the one before it. In shared memory slot and frame share a cell ([`Ring::in_cells`]);
+/// loom rings keep them in two arrays ([`Ring::new`]).
 pub(crate) struct Ring<'a> {
     hdr: &'a Header,
-    slots: &'a [Slot],
+    cap: u64,
+    slots: *const Slot,
+    slot_stride: usize,
     data: *mut u8,
+    data_stride: usize,
     slot_bytes: usize,
-    stride: usize,
     alive: &'a dyn Fn(u32) -> bool,
+    _slots: PhantomData<&'a Slot>,
 }
 
 impl<'a> Ring<'a> {
+    /// A ring whose slots and frames lie in two arrays (loom's heap rings).
+    ///
     /// # Safety
     /// `slots.len() == hdr.cap`, and `data` is valid for reads and writes of
-    /// `cap * stride(slot_bytes)` bytes for `'a`, accessed only through rings over
-    /// this same header.
-    #[inline]
+    /// `cap * slot_bytes.next_multiple_of(64)` bytes for `'a`, accessed only
+    /// through rings over this same header.
+    #[cfg(bingfa_loom)]
     pub(crate) unsafe fn new(
         hdr: &'a Header,
         slots: &'a [Slot],
@@ -127,24 +137,90 @@ impl<'a> Ring<'a> {
         debug_assert_eq!(slots.len() as u64, hdr.cap);
         Ring {
             hdr,
-            slots,
+            cap: hdr.cap,
+            slots: slots.as_ptr(),
+            slot_stride: std::mem::size_of::<Slot>(),
             data,
+            data_stride: (hdr.slot_bytes as usize).next_multiple_of(64),
             slot_bytes: hdr.slot_bytes as usize,
-            stride: stride(hdr.slot_bytes as usize),
             alive,
+            _slots: PhantomData,
+        }
+    }
+
+    /// A ring in the cells of a shared mapping laid out by [`layout`]: its
+    /// [`Header`] at `base`, then `cap` cells of [`cell`]`(slot_bytes)`
+    /// bytes from [`CELLS_AT`], each a [`Slot`] followed, [`SLOT_HEAD`]
+    /// bytes in, by its frame.
+    ///
+    /// # Safety
+    /// `base` is 64-aligned and valid for reads and writes of
+    /// `layout(cap, slot_bytes)` bytes (that is `Some`, for the header's own
+    /// `cap` and `slot_bytes`) for `'a`, with an initialized header and
+    /// slots, accessed only through rings over this same header.
+    #[inline]
+    pub(crate) unsafe fn in_cells(base: *mut u8, alive: &'a dyn Fn(u32) -> bool) -> Ring<'a> {
+        // SAFETY: the caller's contract: an initialized header at `base`.
+        let hdr = unsafe { &*base.cast::<Header>() };
+        let slot_bytes = hdr.slot_bytes as usize;
+        // Checked when the ring was made or received: `layout` is Some.
+        let cell = slot_bytes.wrapping_add(SLOT_HEAD).next_multiple_of(64);
+        // SAFETY: the cells lie inside the mapping (caller's contract).
+        let cells = unsafe { base.add(CELLS_AT) };
+        Ring {
+            hdr,
+            cap: hdr.cap,
+            slots: cells.cast::<Slot>(),
+            slot_stride: cell,
+            data: cells.wrapping_add(SLOT_HEAD),
+            data_stride: cell,
+            slot_bytes,
+            alive,
+            _slots: PhantomData,
         }
     }
 
     #[inline]
     fn cap(&self) -> u64 {
-        self.hdr.cap
+        self.cap
     }
 
+    /// The slot of ticket `pos`: an index below `cap`.
+    #[inline]
+    fn index(&self, pos: u64) -> usize {
+        (pos % self.cap) as usize
+    }
+
+    /// The index `ahead` slots after index `i` (a division only on wrapping).
+    #[inline]
+    fn index_after(&self, i: usize, ahead: usize) -> usize {
+        let j = i + ahead;
+        if j as u64 >= self.cap {
+            (j as u64 % self.cap) as usize
+        } else {
+            j
+        }
+    }
+
+    /// Slot `i` (below `cap`) and the address of its frame.
+    #[inline]
+    fn at(&self, i: usize) -> (&Slot, *mut u8) {
+        debug_assert!((i as u64) < self.cap);
+        // SAFETY: i < cap: the slot lies inside the slots' memory (see the
+        // constructors), initialized, and lives for 'a; the frame address
+        // lies inside the frames' memory.
+        unsafe {
+            (
+                &*self.slots.byte_add(i * self.slot_stride),
+                self.data.add(i * self.data_stride),
+            )
+        }
+    }
+
+    /// The slot of ticket `pos`, and the address of its frame.
     #[inline]
     fn slot(&self, pos: u64) -> (&Slot, *mut u8) {
-        let i = (pos % self.cap()) as usize;
-        // SAFETY: i < cap, so the frame lies inside the data area.
-        (&self.slots[i], unsafe { self.data.add(i * self.stride) })
+        self.at(self.index(pos))
     }
 
     /// Largest frame a slot holds.

@@ -81,7 +81,8 @@ impl<'a> Ring<'a> {
         let head = &self.hdr.head.0;
         loop {
             let pos = head.load(Ordering::Relaxed);
-            let (slot, bytes) = self.slot(pos);
+            let i = self.index(pos);
+            let (slot, bytes) = self.at(i);
             let w = slot.word.load(Ordering::Acquire);
             let (seq, state, pid) = decode(w);
             let d = lap(seq, pos);
@@ -125,7 +126,7 @@ impl<'a> Ring<'a> {
                 }
                 // A hint, as the tail is for producers.
                 head.store(pos + 1, Ordering::Relaxed);
-                self.prefetch_ahead(pos, CONSUMER_AHEAD);
+                self.prefetch_ahead(i, CONSUMER_AHEAD);
                 // SAFETY: the CAS gave this consumer the slot, published by
                 // the producer's Release store of FULL that we acquired.
                 let len = slot.len.with(|l| unsafe { *l }) as usize;

@@ -48,7 +48,8 @@ impl Ring<'_> {
         let tail = &self.hdr.tail.0;
         loop {
             let pos = tail.load(Ordering::Relaxed);
-            let (slot, bytes) = self.slot(pos);
+            let i = self.index(pos);
+            let (slot, bytes) = self.at(i);
             let w = slot.word.load(Ordering::Acquire);
             let (seq, state, pid) = decode(w);
             let d = lap(seq, pos);
@@ -70,7 +71,7 @@ impl Ring<'_> {
                 // The tail is a hint (see "Tickets" in the module docs): a
                 // plain store, no second locked instruction.
                 tail.store(pos + 1, Ordering::Relaxed);
-                self.prefetch_ahead(pos, PRODUCER_AHEAD);
+                self.prefetch_ahead(i, PRODUCER_AHEAD);
                 // SAFETY: the CAS gave this producer the slot: no consumer
                 // reads it until the FULL store below, and the consumer of
                 // the previous lap finished with it before storing the EMPTY
