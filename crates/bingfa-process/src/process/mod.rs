@@ -74,7 +74,6 @@ impl fmt::Display for ExitStatus {
 /// the registry's reaper, so that whoever sees the exit first reaps it.
 pub(crate) struct Child {
     pub(crate) pid: u32,
-    pub(crate) pidfd: OwnedFd,
     pub(crate) daemon: bool,
     /// Started by spawn (so it must run `init`).
     spawned: bool,
@@ -83,6 +82,13 @@ pub(crate) struct Child {
 
 #[derive(Default)]
 struct ChildState {
+    /// The child's pidfd, until it is reaped: then it is closed (a joined
+    /// handle kept around, or one the reaper has not pruned yet, holds no
+    /// descriptor: every fork copies the descriptor table, and every
+    /// child's exit closes its copy of each, so stale ones slow down every
+    /// later start). Shared with a `wait` or the reaper's `poll` in
+    /// progress, which keep it open until they return.
+    pidfd: Option<Arc<OwnedFd>>,
     status: Option<ExitStatus>,
     /// The read end of the child's status pipe, until the child is reaped.
     report: Option<OwnedFd>,
@@ -101,10 +107,10 @@ impl Child {
     ) -> Child {
         Child {
             pid,
-            pidfd,
             daemon,
             spawned,
             state: Mutex::new(ChildState {
+                pidfd: Some(Arc::new(pidfd)),
                 report: Some(report),
                 ..ChildState::default()
             }),
@@ -122,13 +128,21 @@ impl Child {
         self.lock().status
     }
 
+    /// The child's pidfd, unless it is already reaped (and the pidfd
+    /// closed). Readable once the child has exited.
+    pub(crate) fn pidfd(&self) -> Option<Arc<OwnedFd>> {
+        self.lock().pidfd.clone()
+    }
+
     /// Reaps the child if it has exited (never blocks). The status is kept,
     /// so every later call returns it again.
     pub(crate) fn try_reap(&self) -> io::Result<Option<ExitStatus>> {
         let mut st = self.lock();
-        if st.status.is_some() {
-            return Ok(st.status);
-        }
+        let pidfd = match (&st.status, &st.pidfd) {
+            (Some(_), _) => return Ok(st.status),
+            (None, Some(fd)) => fd.as_raw_fd(),
+            (None, None) => unreachable!("the pidfd is closed only once reaped"),
+        };
         // SAFETY: an all-zero siginfo_t is a valid value to pass in.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: waitid on our own pidfd (P_PIDFD refers to exactly this
@@ -137,7 +151,7 @@ impl Child {
         sys::cvt_retry(|| unsafe {
             libc::waitid(
                 libc::P_PIDFD,
-                self.pidfd.as_raw_fd() as libc::id_t,
+                pidfd as libc::id_t,
                 &mut info,
                 libc::WEXITED | libc::WNOHANG,
             )
@@ -152,6 +166,7 @@ impl Child {
             _ => ExitStatus::Signal(status),
         };
         st.status = Some(status);
+        st.pidfd = None;
         if let Some(fd) = st.report.take() {
             let (started, panic) = child::read_report(&fd);
             st.started = started;
@@ -163,10 +178,11 @@ impl Child {
     /// Sends `sig` unless the child is already reaped.
     pub(crate) fn signal(&self, sig: libc::c_int) -> io::Result<()> {
         let st = self.lock();
-        if st.status.is_some() {
+        let Some(pidfd) = &st.pidfd else {
+            // Reaped: nothing to signal.
             return Ok(());
-        }
-        match sys::pidfd_send_signal(&self.pidfd, sig) {
+        };
+        match sys::pidfd_send_signal(pidfd, sig) {
             // Exited but not reaped yet: nothing to do (Python ignores it too).
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
             other => other,
@@ -202,8 +218,12 @@ impl Child {
                     Some(d - now)
                 }
             };
-            // The pidfd becomes readable when the child exits.
-            sys::poll_readable(self.pidfd.as_raw_fd(), left)?;
+            // The pidfd becomes readable when the child exits. Reaped
+            // meanwhile (by the reaper or another thread): the next
+            // `try_reap` returns the status.
+            if let Some(fd) = self.pidfd() {
+                sys::poll_readable(fd.as_raw_fd(), left)?;
+            }
         }
     }
 }

@@ -143,16 +143,21 @@ fn reaper(r: &'static Registry) {
             }
             g.children.clone()
         };
-        let mut fds: Vec<libc::pollfd> = list
+        // Reaped children have no pidfd left: skip them (pruned below).
+        let (list, pidfds): (Vec<Arc<Child>>, Vec<_>) = list
+            .into_iter()
+            .filter_map(|c| c.pidfd().map(|fd| (c, fd)))
+            .unzip();
+        let mut fds: Vec<libc::pollfd> = pidfds
             .iter()
-            .map(|c| libc::pollfd {
-                fd: c.pidfd.as_raw_fd(),
+            .map(|fd| libc::pollfd {
+                fd: fd.as_raw_fd(),
                 events: libc::POLLIN,
                 revents: 0,
             })
             .collect();
-        // SAFETY: a valid array of pollfds; the fds stay open while `list`
-        // holds the children.
+        // SAFETY: a valid array of pollfds; the fds stay open while
+        // `pidfds` holds them.
         let n = unsafe {
             libc::poll(
                 fds.as_mut_ptr(),
@@ -160,15 +165,19 @@ fn reaper(r: &'static Registry) {
                 REAPER_ROUND.as_millis() as libc::c_int,
             )
         };
+        drop(pidfds);
+        if n > 0 {
+            for (c, p) in list.iter().zip(&fds) {
+                if p.revents != 0 {
+                    let _ = c.try_reap();
+                }
+            }
+        }
+        drop(list);
+        r.lock().children.retain(|c| c.status().is_none());
         if n <= 0 {
             continue;
         }
-        for (c, p) in list.iter().zip(&fds) {
-            if p.revents != 0 {
-                let _ = c.try_reap();
-            }
-        }
-        r.lock().children.retain(|c| c.status().is_none());
         // An exit ended this round early: finish the round before watching
         // again, so that the reaper wakes at most once a round (children
         // that are joined anyway are then rarely watched at all).
