@@ -127,7 +127,7 @@ impl<'a> Ring<'a> {
     /// `slots.len() == hdr.cap`, and `data` is valid for reads and writes of
     /// `cap * slot_bytes.next_multiple_of(64)` bytes for `'a`, accessed only
     /// through rings over this same header.
-    #[cfg(bingfa_loom)]
+    #[cfg(all(test, bingfa_loom))]
     pub(crate) unsafe fn new(
         hdr: &'a Header,
         slots: &'a [Slot],

@@ -57,7 +57,7 @@ impl<'a> Ring<'a> {
     }
 
     /// Takes one frame without blocking, into `out` (cleared first).
-    #[cfg(bingfa_loom)]
+    #[cfg(all(test, bingfa_loom))]
     pub(crate) fn try_pop(&self, out: &mut Vec<u8>, me: u32) -> Result<(), PopError> {
         self.try_pop_slot(me).map(|f| copy_into(out, &f))
     }
@@ -176,7 +176,7 @@ impl<'a> Ring<'a> {
 
     /// Takes one frame into `out` (cleared first), waiting while the ring
     /// is empty, until `deadline`.
-    #[cfg(bingfa_loom)]
+    #[cfg(all(test, bingfa_loom))]
     pub(crate) fn pop(
         &self,
         out: &mut Vec<u8>,
@@ -290,7 +290,7 @@ impl Drop for Popped<'_, '_> {
     }
 }
 
-#[cfg(bingfa_loom)]
+#[cfg(all(test, bingfa_loom))]
 fn copy_into(out: &mut Vec<u8>, frame: &[u8]) {
     out.clear();
     out.extend_from_slice(frame);

@@ -11,7 +11,7 @@ use super::{PushError, Ring};
 
 impl Ring<'_> {
     /// Puts one frame without blocking.
-    #[cfg(bingfa_loom)]
+    #[cfg(all(test, bingfa_loom))]
     pub(crate) fn try_push(&self, frame: &[u8], me: u32) -> Result<(), PushError> {
         self.try_push_with(frame, me, plain_copy)
     }
@@ -156,7 +156,7 @@ impl Ring<'_> {
     }
 
     /// Puts one frame, waiting while the ring is full, until `deadline`.
-    #[cfg(bingfa_loom)]
+    #[cfg(all(test, bingfa_loom))]
     pub(crate) fn push(
         &self,
         frame: &[u8],
@@ -244,7 +244,7 @@ impl Ring<'_> {
 }
 
 /// Copies a frame into a slot as it is.
-#[cfg(bingfa_loom)]
+#[cfg(all(test, bingfa_loom))]
 fn plain_copy(frame: &[u8], dst: &mut [u8]) {
     dst[..frame.len()].copy_from_slice(frame);
 }
