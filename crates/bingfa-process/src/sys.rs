@@ -277,7 +277,10 @@ pub(crate) fn getpid() -> u32 {
 }
 
 /// Whether the process `pid` still exists (a zombie counts as dead: it
-/// will never run another instruction). `EPERM` means it exists.
+/// will never run another instruction). `EPERM` means it exists. A process
+/// whose main thread has ended while other threads run on (the main thread
+/// called `pthread_exit`) shows as a zombie in `/proc/PID/stat` but is
+/// alive: its threads are looked at too.
 pub(crate) fn pid_alive(pid: u32) -> bool {
     if pid == 0 || pid > i32::MAX as u32 {
         return false;
@@ -291,10 +294,7 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
     match std::fs::read(format!("/proc/{pid}/stat")) {
         Ok(bytes) => {
             // "pid (comm) S ...": the state follows the last ')'.
-            match bytes.iter().rposition(|&b| b == b')') {
-                Some(i) => !matches!(bytes.get(i + 2), Some(b'Z') | Some(b'X')),
-                None => true,
-            }
+            !stat_says_dead(&bytes) || other_thread_alive(pid)
         }
         // kill did not say ESRCH, so it exists (or EPERM: exists, not ours);
         // /proc may hide it (hidepid, another pid namespace). When in
@@ -302,6 +302,28 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
         // process take over the slot it is still working on.
         Err(_) => true,
     }
+}
+
+/// Whether a `/proc/.../stat` line shows a zombie or a dead task.
+fn stat_says_dead(stat: &[u8]) -> bool {
+    // "pid (comm) S ...": the state follows the last ')'.
+    match stat.iter().rposition(|&b| b == b')') {
+        Some(i) => matches!(stat.get(i + 2), Some(b'Z') | Some(b'X')),
+        None => false,
+    }
+}
+
+/// Whether a thread of process `pid` other than its main thread still
+/// runs (the main thread having ended first). No `/proc/PID/task`: gone.
+fn other_thread_alive(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|t| {
+        let tid = t.file_name();
+        tid.to_str() != Some(&pid.to_string())
+            && std::fs::read(t.path().join("stat")).is_ok_and(|b| !stat_says_dead(&b))
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -434,6 +456,26 @@ pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
     let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
     // pidfd_open sets O_CLOEXEC itself.
     Ok(fd)
+}
+
+/// [`pidfd_open`] for a child this process has just started. If it fails
+/// (the descriptor limit, a kernel older than 5.3), the child is killed
+/// and reaped before the error is returned: nothing would track it, and it
+/// would stay a zombie once it ended. Until it is reaped its pid cannot be
+/// reused, so the `kill` reaches exactly that child.
+pub(crate) fn pidfd_open_child(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    let e = match pidfd_open(pid) {
+        Ok(fd) => return Ok(fd),
+        Err(e) => e,
+    };
+    // SAFETY: signalling and waiting for our own unreaped child.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let mut status = 0;
+    // SAFETY: as above; `status` is a valid out pointer.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } == -1
+        && last_error().raw_os_error() == Some(libc::EINTR)
+    {}
+    Err(e)
 }
 
 /// `pidfd_send_signal`: signals exactly the process the pidfd refers to.

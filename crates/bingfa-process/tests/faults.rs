@@ -132,6 +132,64 @@ fn sigkill_of_producer_mid_put_never_leaks_a_partial_message() {
     }
 }
 
+/// The state letter of process `pid` in `/proc/PID/stat`.
+fn proc_state(pid: u32) -> Option<u8> {
+    let s = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let i = s.iter().rposition(|&b| b == b')')?;
+    s.get(i + 2).copied()
+}
+
+#[test]
+fn producer_whose_main_thread_ended_still_owns_its_slot() {
+    // A process whose main thread has ended (pthread_exit) while another
+    // of its threads is in the middle of a put shows as a zombie in
+    // /proc/PID/stat. It is alive: its slot must not be skipped as a dead
+    // producer's (its thread would then finish writing into a slot that
+    // has moved on).
+    let q = Queue::<(u32, u32, Vec<u8>)>::with_max_message(4, 64).unwrap();
+    let producer = {
+        let q = q.clone();
+        bingfa_process::fork(move || {
+            std::thread::spawn(move || {
+                q.__crash_test_partial_put(&msg(99, 0), 8);
+            });
+            // End the main thread only (SYS_exit, not exit_group): the
+            // process lives on in the thread above.
+            // SAFETY: ends the calling thread; nothing of it is used after.
+            unsafe { libc::syscall(libc::SYS_exit, 0) };
+        })
+        .unwrap()
+    };
+    // Its last thread sleeps for an hour: never leave it behind, even when
+    // an assertion below fails.
+    struct KillOnDrop<'a>(&'a bingfa_process::Process);
+    impl Drop for KillOnDrop<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+        }
+    }
+    let _guard = KillOnDrop(&producer);
+    let t = Instant::now();
+    while q.is_empty() || proc_state(producer.pid()) != Some(b'Z') {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "slot never claimed, or the main thread never ended"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    q.put(msg(1, 0)).unwrap();
+    // The consumer looks at the owner of the slot in progress every 20 ms:
+    // it must keep waiting for it.
+    assert!(matches!(
+        q.get_timeout(Duration::from_millis(300)),
+        Err(Error::Timeout)
+    ));
+    producer.kill().unwrap();
+    assert_eq!(producer.join().unwrap(), ExitStatus::Signal(libc::SIGKILL));
+    // Now it is dead: its hole is skipped, the whole message comes next.
+    assert_eq!(q.get_timeout(Duration::from_secs(20)).unwrap(), msg(1, 0));
+}
+
 #[test]
 fn producers_killed_at_random_points_of_puts() {
     let q = Queue::<(u32, u32, Vec<u8>)>::with_max_message(8, 64).unwrap();

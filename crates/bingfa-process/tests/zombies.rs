@@ -105,3 +105,95 @@ fn reaped_children_hold_no_descriptor() {
         assert_eq!(p.exitcode().unwrap(), Some(0));
     }
 }
+
+/// This process's children, zombies included.
+fn children() -> Vec<u32> {
+    let me = std::process::id();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let rest: Vec<&str> = s[s.rfind(')').unwrap() + 2..].split(' ').collect();
+        if rest[1].parse::<u32>() == Ok(me) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Makes `pidfd_open` fail with `ENOSYS` in this process from now on
+/// (a seccomp filter), as on a kernel older than 5.3.
+fn refuse_pidfd_open() {
+    let insn = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    let mut prog = [
+        // The system call number is the first field of seccomp_data.
+        insn(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, 0, 0),
+        insn(
+            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            0,
+            1,
+            libc::SYS_pidfd_open as u32,
+        ),
+        insn(
+            libc::BPF_RET | libc::BPF_K,
+            0,
+            0,
+            libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+        ),
+        insn(libc::BPF_RET | libc::BPF_K, 0, 0, libc::SECCOMP_RET_ALLOW),
+    ];
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_mut_ptr(),
+    };
+    // SAFETY: prctl with integer arguments, then with a valid filter
+    // program that outlives the call (the kernel copies it).
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+        assert_eq!(
+            libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &fprog as *const libc::sock_fprog
+            ),
+            0
+        );
+    }
+}
+
+#[test]
+fn a_child_that_cannot_be_tracked_is_killed_and_reaped() {
+    // If pidfd_open fails after the fork, the child already runs: fork
+    // reports the error, and the child must not be left behind (it would
+    // run untracked, then stay a zombie). Checked in a child of the test,
+    // so that the seccomp filter stays there.
+    let tester = bingfa_process::fork(|| {
+        refuse_pidfd_open();
+        let r = bingfa_process::fork(|| std::thread::sleep(Duration::from_secs(30)));
+        let e = r.expect_err("pidfd_open is refused");
+        assert!(
+            matches!(e, bingfa_process::Error::Os(ref io) if io.raw_os_error() == Some(libc::ENOSYS)),
+            "{e:?}"
+        );
+        assert_eq!(children(), Vec::<u32>::new(), "the untracked child is gone");
+    })
+    .unwrap();
+    let status = tester.join_timeout(Duration::from_secs(20)).unwrap();
+    if status.is_none() {
+        tester.kill().unwrap();
+    }
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}: {:?}",
+        tester.panic_message()
+    );
+}

@@ -200,7 +200,10 @@ impl Builder {
     /// is not printed twice.
     ///
     /// # Errors
-    /// [`Error::Os`] if `fork`, `pipe` or `pidfd_open` fails.
+    /// [`Error::Os`] if `fork`, `pipe` or `pidfd_open` fails. When
+    /// `pidfd_open` fails (the descriptor limit), the child has already
+    /// been started: it is killed and reaped before the error returns
+    /// (it may have begun to run `f`), so that no zombie is left.
     pub fn fork<F: FnOnce()>(self, f: F) -> Result<Process, Error> {
         sys::ensure_atfork();
         install_panic_hook();
@@ -262,7 +265,7 @@ impl Builder {
         }
         drop(report_w);
         drop(reclaim);
-        let pidfd = sys::pidfd_open(pid)?;
+        let pidfd = sys::pidfd_open_child(pid)?;
         let child = Arc::new(Child::new(pid as u32, pidfd, self.daemon, false, report_r));
         Ok(Process::from_child(child, name))
     }

@@ -201,7 +201,8 @@ impl Builder {
     ///
     /// # Errors
     /// [`Error::Encode`] if `args` cannot be serialized; [`Error::Os`] if the
-    /// executable cannot be started.
+    /// executable cannot be started, or if it started but cannot be
+    /// tracked (`pidfd_open` failed: it is then killed and reaped).
     ///
     /// # Panics
     /// If called in a spawned child that did not call [`init`] (which would
@@ -283,7 +284,7 @@ impl Builder {
         drop(started);
         drop(payload_r);
         drop(report_w);
-        let pidfd = sys::pidfd_open(pid as libc::pid_t)?;
+        let pidfd = sys::pidfd_open_child(pid as libc::pid_t)?;
         let child = Arc::new(Child::new(pid, pidfd, self.daemon, true, report_r));
         let process = Process::from_child(child, name);
         // The child reads while we write, so a payload larger than the pipe
