@@ -77,6 +77,11 @@ thread_local! {
 /// ```
 pub struct Queue<T> {
     shm: Arc<Shm>,
+    /// The ring's sizes, checked against the mapping when the queue was
+    /// made or received, and never read from the shared header again (see
+    /// [`Ring::in_cells`]).
+    cap: u64,
+    slot_bytes: usize,
     _items: PhantomData<fn(T) -> T>,
 }
 
@@ -84,6 +89,8 @@ impl<T> Clone for Queue<T> {
     fn clone(&self) -> Self {
         Queue {
             shm: self.shm.clone(),
+            cap: self.cap,
+            slot_bytes: self.slot_bytes,
             _items: PhantomData,
         }
     }
@@ -146,6 +153,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         }
         Ok(Queue {
             shm,
+            cap: capacity as u64,
+            slot_bytes,
             _items: PhantomData,
         })
     }
@@ -312,10 +321,11 @@ impl<T> Queue<T> {
     #[inline]
     fn ring(&self) -> Ring<'_> {
         // SAFETY: the mapping was laid out and initialized by
-        // `with_max_message` (here or in the process that made it), and
-        // checked against its header's sizes when it was received; it lives
-        // as long as `self.shm`.
-        unsafe { Ring::in_cells(self.shm.ptr(), &ALIVE) }
+        // `with_max_message` (here or in the process that made it) for
+        // these sizes, which were checked against its length when it was
+        // received (`layout` is Some and fits; cap > 0); it lives as long
+        // as `self.shm`.
+        unsafe { Ring::in_cells(self.shm.ptr(), self.cap, self.slot_bytes, &ALIVE) }
     }
 
     /// How many items are in the queue now (a snapshot). Python:
@@ -376,25 +386,66 @@ impl<T> Serialize for Queue<T> {
 impl<'de, T> Deserialize<'de> for Queue<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let shm = shm::deserialize_shm(d)?;
+        let not_a_queue =
+            || serde::de::Error::custom("shared memory is not a bingfa-process queue");
         if shm.len() < std::mem::size_of::<Header>() {
-            return Err(serde::de::Error::custom(
-                "shared memory is not a bingfa-process queue",
-            ));
+            return Err(not_a_queue());
         }
-        // SAFETY: reading the immutable capacity fields of a header the
-        // parent wrote before spawning us.
+        // SAFETY: reading the capacity fields of a header the parent wrote
+        // before spawning us. They are copied and checked here, and only
+        // the copies are used from now on.
         let (cap, slot_bytes) = unsafe {
             let h = &*shm.ptr().cast::<Header>();
-            (h.cap as usize, h.slot_bytes as usize)
+            (h.cap, h.slot_bytes)
         };
-        match ring::layout(cap, slot_bytes) {
-            Some(total) if total <= shm.len() && cap > 0 => Ok(Queue {
+        // What `with_max_message` can have made: a capacity in
+        // 1..=2^31-1, a slot that holds a frame header, a multiple of 8.
+        let sizes_ok = (1..=u64::from(u32::MAX / 2)).contains(&cap)
+            && slot_bytes >= codec::HEADER as u64
+            && slot_bytes % 8 == 0;
+        let (Ok(cap_n), Ok(slot_n)) = (usize::try_from(cap), usize::try_from(slot_bytes)) else {
+            return Err(not_a_queue());
+        };
+        match ring::layout(cap_n, slot_n) {
+            Some(total) if sizes_ok && total <= shm.len() => Ok(Queue {
                 shm,
+                cap,
+                slot_bytes: slot_n,
                 _items: PhantomData,
             }),
-            _ => Err(serde::de::Error::custom(
-                "shared memory is not a bingfa-process queue",
-            )),
+            _ => Err(not_a_queue()),
         }
+    }
+}
+
+#[cfg(all(test, not(bingfa_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_written_into_the_shared_header_change_nothing() {
+        // Any process mapping the queue can write its header. The sizes
+        // are taken once, when the queue is made or received: a stray
+        // write to them later must not send an access out of the mapping
+        // (nor divide by a capacity of 0).
+        let q = Queue::<u64>::with_max_message(4, 16).unwrap();
+        q.put(1).unwrap();
+        // SAFETY: the header is at the start of the mapping; nothing reads
+        // these two plain fields concurrently in this test.
+        unsafe {
+            let h = q.shm.ptr().cast::<Header>();
+            (*h).cap = 0;
+            (*h).slot_bytes = 1 << 40;
+        }
+        for i in 2..=4 {
+            q.try_put(i).unwrap();
+        }
+        assert!(q.try_put(5).unwrap_err().is_full());
+        assert_eq!(q.capacity(), 4);
+        assert_eq!(q.len(), 4);
+        for i in 1..=4 {
+            assert_eq!(q.try_get().unwrap(), i);
+        }
+        assert_eq!(q.max_message_size(), 16);
     }
 }

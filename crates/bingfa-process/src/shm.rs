@@ -104,7 +104,12 @@ impl Shm {
     pub(crate) fn create(len: usize) -> Result<Arc<Shm>, Error> {
         let len = len.max(1);
         // SAFETY: a NUL-terminated name and valid flags.
-        let fd = unsafe { libc::memfd_create(c"bingfa-process".as_ptr(), libc::MFD_CLOEXEC) };
+        let fd = unsafe {
+            libc::memfd_create(
+                c"bingfa-process".as_ptr(),
+                libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+            )
+        };
         if fd < 0 {
             return Err(Error::os());
         }
@@ -112,6 +117,18 @@ impl Shm {
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         // SAFETY: ftruncate on our memfd.
         sys::cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) })?;
+        // The size is fixed from now on: a process holding the descriptor
+        // cannot shrink the region under the others' mappings (their next
+        // access would be a SIGBUS). Best effort: a kernel that refuses
+        // seals leaves the region as it was.
+        // SAFETY: fcntl with integer arguments on our memfd.
+        unsafe {
+            libc::fcntl(
+                fd.as_raw_fd(),
+                libc::F_ADD_SEALS,
+                libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL,
+            )
+        };
         Self::map(fd, len)
     }
 

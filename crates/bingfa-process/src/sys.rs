@@ -314,15 +314,25 @@ fn stat_says_dead(stat: &[u8]) -> bool {
 }
 
 /// Whether a thread of process `pid` other than its main thread still
-/// runs (the main thread having ended first). No `/proc/PID/task`: gone.
+/// runs (the main thread having ended first). Only a task that is not
+/// there (`ENOENT`, `ESRCH`) counts as gone: any other failure to read
+/// `/proc` (out of descriptors or memory, a security module) counts as
+/// alive, since judging a live process dead would let another process take
+/// over the slot it is still working on.
 fn other_thread_alive(pid: u32) -> bool {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return false;
+    let gone = |e: &io::Error| matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ESRCH));
+    let tasks = match std::fs::read_dir(format!("/proc/{pid}/task")) {
+        Ok(tasks) => tasks,
+        Err(e) => return !gone(&e),
     };
-    tasks.flatten().any(|t| {
-        let tid = t.file_name();
-        tid.to_str() != Some(&pid.to_string())
-            && std::fs::read(t.path().join("stat")).is_ok_and(|b| !stat_says_dead(&b))
+    let me = pid.to_string();
+    tasks.into_iter().any(|t| match t {
+        Err(e) => !gone(&e),
+        Ok(t) if t.file_name().to_str() == Some(&me) => false,
+        Ok(t) => match std::fs::read(t.path().join("stat")) {
+            Ok(b) => !stat_says_dead(&b),
+            Err(e) => !gone(&e),
+        },
     })
 }
 
@@ -463,19 +473,41 @@ pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
 /// and reaped before the error is returned: nothing would track it, and it
 /// would stay a zombie once it ended. Until it is reaped its pid cannot be
 /// reused, so the `kill` reaches exactly that child.
+///
+/// `ESRCH` means the child is already gone, reaped by someone else (a
+/// program that ignores `SIGCHLD`, or reaps with `waitpid(-1)`): its pid
+/// may already be another process's, so it is not signalled; nor is it
+/// when the kernel reaps this process's children itself (`SIGCHLD`
+/// ignored): it leaves no zombie, and its pid may be reused at any time.
 pub(crate) fn pidfd_open_child(pid: libc::pid_t) -> io::Result<OwnedFd> {
     let e = match pidfd_open(pid) {
         Ok(fd) => return Ok(fd),
         Err(e) => e,
     };
-    // SAFETY: signalling and waiting for our own unreaped child.
-    unsafe { libc::kill(pid, libc::SIGKILL) };
     let mut status = 0;
-    // SAFETY: as above; `status` is a valid out pointer.
-    while unsafe { libc::waitpid(pid, &mut status, 0) } == -1
-        && last_error().raw_os_error() == Some(libc::EINTR)
-    {}
+    if e.raw_os_error() != Some(libc::ESRCH) && !children_reaped_by_kernel() {
+        // SAFETY: signalling our own child, which nobody reaps but us
+        // (SIGCHLD is not ignored), so its pid is still its own.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        // SAFETY: waiting for our own child; `status` is a valid out
+        // pointer.
+        while unsafe { libc::waitpid(pid, &mut status, 0) } == -1
+            && last_error().raw_os_error() == Some(libc::EINTR)
+        {}
+    }
     Err(e)
+}
+
+/// Whether this process's children are reaped by the kernel as they end
+/// (`SIGCHLD` ignored, or `SA_NOCLDWAIT`): then they never become zombies,
+/// and a child's pid may belong to another process as soon as it ends.
+fn children_reaped_by_kernel() -> bool {
+    // SAFETY: a zeroed sigaction is a valid out-parameter; reading the
+    // disposition changes nothing.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let r = unsafe { libc::sigaction(libc::SIGCHLD, std::ptr::null(), &mut old) };
+    r == 0 && (old.sa_sigaction == libc::SIG_IGN || old.sa_flags & libc::SA_NOCLDWAIT != 0)
 }
 
 /// `pidfd_send_signal`: signals exactly the process the pidfd refers to.

@@ -78,17 +78,28 @@ fn reaped_children_hold_no_descriptor() {
     // fork copies the descriptor table and every child's exit closes its
     // copy, so stale pidfds made each later start slower (and enough of
     // them would run into the descriptor limit).
+    // The children wait until the first look, so that none is reaped
+    // (and its pidfd closed) before it (the reaper could otherwise get
+    // them all while this thread is descheduled).
+    let go = bingfa_process::Event::new().unwrap();
     let kept: Vec<_> = (0..40)
-        .map(|_| bingfa_process::fork(|| {}).unwrap())
+        .map(|_| {
+            let go = go.clone();
+            bingfa_process::fork(move || {
+                go.wait_timeout(Duration::from_secs(20));
+            })
+            .unwrap()
+        })
         .collect();
     let open = pidfd_pids();
+    go.set();
     let ours = kept
         .iter()
         .filter(|p| open.contains(&(p.pid() as i64)))
         .count();
-    assert!(
-        ours > 0,
-        "unreaped children have a pidfd open (this test sees them)"
+    assert_eq!(
+        ours, 40,
+        "running children have a pidfd open (this test sees them)"
     );
     for p in &kept {
         assert!(p.join().unwrap().success());

@@ -55,8 +55,8 @@ impl Header {
     }
 }
 
-/// One slot's state word, and its frame length (a cell, so that loom checks
-/// that no reader ever overlaps the writer). In shared memory each slot
+/// One slot's state word, and its frame length (an `UnsafeCell`, so that
+/// loom checks that no reader ever overlaps the writer). In shared memory each slot
 /// heads its own cell (see [`cell`]): the state word, the length and the
 /// frame's first bytes share one cache line, so a message moves between
 /// two processes in as few lines as its size allows (two for a 64-byte
@@ -81,8 +81,9 @@ impl Slot {
 pub(crate) const SLOT_HEAD: usize = 16;
 
 // The shared-memory layout holds a `Slot` in `SLOT_HEAD` bytes at the start
-// of each (64-aligned) cell. (Loom's atomics are larger, but loom rings keep
-// their slots in a separate array.)
+// of each (64-aligned) cell. (Loom's atomics are larger: loom rings keep
+// their slots in a separate array, and a `Queue` in shared memory is not
+// usable under loom, whose atomics only work inside a model anyway.)
 #[cfg(not(bingfa_loom))]
 const _: () =
     assert!(std::mem::size_of::<Slot>() <= SLOT_HEAD && std::mem::align_of::<Slot>() <= SLOT_HEAD);

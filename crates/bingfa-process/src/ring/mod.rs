@@ -106,8 +106,9 @@ pub(crate) enum PopError {
 
 /// A view of a ring in memory: the header, `cap` slots and `cap` frames of
 /// `slot_bytes`, each slot `slot_stride` bytes after the one before it,
-/// each frame `data_stride` bytes after the one before it. In shared memory slot and frame share a cell ([`Ring::in_cells`]);
-/// loom rings keep them in two arrays ([`Ring::new`]).
+/// each frame `data_stride` bytes after the one before it. In shared
+/// memory slot and frame share a cell ([`Ring::in_cells`]); loom rings
+/// keep them in two arrays ([`Ring::new`]).
 pub(crate) struct Ring<'a> {
     hdr: &'a Header,
     cap: u64,
@@ -153,23 +154,32 @@ impl<'a> Ring<'a> {
     /// bytes from [`CELLS_AT`], each a [`Slot`] followed, [`SLOT_HEAD`]
     /// bytes in, by its frame.
     ///
+    /// `cap` and `slot_bytes` are the caller's own validated copies, never
+    /// the header's fields read again: any process that maps the memory
+    /// can write those, and a stray write must not turn into an access out
+    /// of the mapping.
+    ///
     /// # Safety
     /// `base` is 64-aligned and valid for reads and writes of
-    /// `layout(cap, slot_bytes)` bytes (that is `Some`, for the header's own
-    /// `cap` and `slot_bytes`) for `'a`, with an initialized header and
-    /// slots, accessed only through rings over this same header.
+    /// `layout(cap, slot_bytes)` bytes (which is `Some`) for `'a`, with an
+    /// initialized header and slots, accessed only through rings over this
+    /// same memory; `cap > 0`.
     #[inline]
-    pub(crate) unsafe fn in_cells(base: *mut u8, alive: &'a dyn Fn(u32) -> bool) -> Ring<'a> {
+    pub(crate) unsafe fn in_cells(
+        base: *mut u8,
+        cap: u64,
+        slot_bytes: usize,
+        alive: &'a dyn Fn(u32) -> bool,
+    ) -> Ring<'a> {
         // SAFETY: the caller's contract: an initialized header at `base`.
         let hdr = unsafe { &*base.cast::<Header>() };
-        let slot_bytes = hdr.slot_bytes as usize;
-        // Checked when the ring was made or received: `layout` is Some.
-        let cell = slot_bytes.wrapping_add(SLOT_HEAD).next_multiple_of(64);
+        // No overflow: `layout(cap, slot_bytes)` is Some (the contract).
+        let cell = (slot_bytes + SLOT_HEAD).next_multiple_of(64);
         // SAFETY: the cells lie inside the mapping (caller's contract).
         let cells = unsafe { base.add(CELLS_AT) };
         Ring {
             hdr,
-            cap: hdr.cap,
+            cap,
             slots: cells.cast::<Slot>(),
             slot_stride: cell,
             data: cells.wrapping_add(SLOT_HEAD),

@@ -18,22 +18,36 @@ pub(super) const PRODUCER_AHEAD: usize = 8;
 /// the producer alone while it waits.
 pub(super) const CONSUMER_AHEAD: usize = 8;
 
+/// The most bytes of a frame prefetched at once: its first two cache
+/// lines. A frame of unknown length (one ahead, or one about to be read)
+/// may be much shorter than its slot (1 KiB by default), and ownership
+/// prefetches of lines nobody writes would only pull them back and forth
+/// between the two sides; the CPU's own prefetcher follows a longer frame
+/// as it is read or written.
+pub(super) const FRAME_BYTES: usize = 128;
+
 impl Ring<'_> {
     /// Hints the CPU to fetch, for writing, the state word and frame of the
     /// slot `ahead` slots after slot `i`: one this side is likely to claim
     /// soon. Its lines then move over while other messages are being
     /// handled, instead of in the middle of that claim (whose locked
     /// instruction cannot overlap a miss).
+    /// Nothing when the ring is too small for `ahead` to be another slot
+    /// than those in use now.
     #[inline(always)]
     pub(super) fn prefetch_ahead(&self, i: usize, ahead: usize) {
+        if ahead as u64 >= self.cap() {
+            return;
+        }
         let (slot, bytes) = self.at(self.index_after(i, ahead));
         let slot = (slot as *const Slot).cast::<u8>();
+        let frame = self.slot_bytes.min(FRAME_BYTES);
         if bytes.cast_const() == slot.wrapping_add(SLOT_HEAD) {
             // Slot and frame share a cell (shared memory): one range.
-            prefetch_write(slot, SLOT_HEAD + self.slot_bytes);
+            prefetch_write(slot, SLOT_HEAD + frame);
         } else {
             prefetch_write(slot, 1);
-            prefetch_write(bytes, self.slot_bytes);
+            prefetch_write(bytes, frame);
         }
     }
 }
@@ -102,11 +116,16 @@ fn has_prefetchw() -> bool {
         2 => false,
         _ => {
             #[cold]
+            // `__cpuid` is a safe function on recent compilers, an `unsafe
+            // fn` on the workspace's oldest supported one.
+            #[allow(unused_unsafe)]
             fn ask() -> bool {
+                use std::arch::x86_64::__cpuid;
                 // Leaf 0x8000_0000 says how far the extended leaves go.
-                let top = std::arch::x86_64::__cpuid(0x8000_0000).eax;
-                let yes = top >= 0x8000_0001
-                    && std::arch::x86_64::__cpuid(0x8000_0001).ecx & (1 << 8) != 0;
+                // SAFETY: `cpuid` exists on every x86-64 CPU.
+                let top = unsafe { __cpuid(0x8000_0000) }.eax;
+                // SAFETY: as above; this leaf exists when `top` reaches it.
+                let yes = top >= 0x8000_0001 && unsafe { __cpuid(0x8000_0001) }.ecx & (1 << 8) != 0;
                 PREFETCHW.store(if yes { 1 } else { 2 }, Ordering::Relaxed);
                 yes
             }

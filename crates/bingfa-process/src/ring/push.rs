@@ -55,7 +55,7 @@ impl Ring<'_> {
             let d = lap(seq, pos);
             if d == 0 && state == EMPTY {
                 // The frame's lines, for writing, alongside the claim.
-                prefetch_write(bytes, self.slot_bytes);
+                prefetch_write(bytes, frame.len());
                 if slot
                     .word
                     .compare_exchange(
