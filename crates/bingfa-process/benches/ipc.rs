@@ -7,6 +7,13 @@
 //!   forked into the child, as ipc-channel's own tests do), and a bare
 //!   shared-memory SPSC ring of raw 64-byte slots with spinning waits (the
 //!   floor: no serialization, no checksum, no crash safety, no blocking).
+//!
+//!   The consumer (this process) and the producer (a forked child) are
+//!   pinned to two different CPUs for every member alike, when there are
+//!   two: otherwise the scheduler now and then puts the child on its
+//!   parent's CPU, and the group measures time-sharing one core (where the
+//!   bare ring batches a whole lap per time slice) instead of moving
+//!   messages between cores: the same code then takes about twice as long.
 //! - `process/pingpong-64B`: one round trip between two processes, bingfa
 //!   `Queue` pair against a `Pipe`.
 //! - `process/fork-join`: `fork(|| {}).join()` against a bare
@@ -59,11 +66,66 @@ fn msg(i: u64) -> Msg {
 
 const N: u64 = 200_000;
 
+/// Pins this thread to the first CPU it may use and tells which CPU the
+/// producer child should pin itself to (`None` with a single CPU);
+/// restores the old affinity when dropped.
+struct Pinned {
+    old: libc::cpu_set_t,
+    child: Option<usize>,
+}
+
+impl Pinned {
+    fn new() -> Pinned {
+        // SAFETY: a zeroed cpu_set_t is a valid (empty) set; the calls
+        // fill and read it within its size.
+        unsafe {
+            let mut old: libc::cpu_set_t = std::mem::zeroed();
+            libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut old);
+            let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+                .filter(|&c| libc::CPU_ISSET(c, &old))
+                .collect();
+            if cpus.len() >= 2 {
+                pin(cpus[0]);
+            }
+            Pinned {
+                old,
+                child: cpus.get(1).copied(),
+            }
+        }
+    }
+
+    /// For the child: pins it to its own CPU.
+    fn child(&self) {
+        if let Some(c) = self.child {
+            pin(c);
+        }
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        // SAFETY: restoring the set read in `new`.
+        unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &self.old) };
+    }
+}
+
+/// Pins the calling thread to CPU `c`.
+fn pin(c: usize) {
+    // SAFETY: as in `Pinned::new`.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(c, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
 /// Tells a ping-pong child to stop.
 const STOP: Msg = Msg([0xff; 64]);
 
 fn bench_spsc(c: &mut Criterion) {
     let mut g = c.benchmark_group("process/queue-spsc-64B");
+    let cpus = Pinned::new();
+    let cpus = &cpus;
     g.throughput(Throughput::Elements(N));
     g.sample_size(10);
     g.bench_function("bingfa", |b| {
@@ -72,6 +134,7 @@ fn bench_spsc(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 let p = bingfa_process::fork(|| {
+                    cpus.child();
                     for i in 0..N {
                         q.put(msg(i)).unwrap();
                     }
@@ -93,6 +156,7 @@ fn bench_spsc(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 let p = bingfa_process::fork(|| {
+                    cpus.child();
                     for i in 0..N {
                         tx.send(&msg(i)).unwrap();
                     }
@@ -114,6 +178,7 @@ fn bench_spsc(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 let p = bingfa_process::fork(|| {
+                    cpus.child();
                     for i in 0..N {
                         tx.send(msg(i)).unwrap();
                     }
@@ -135,6 +200,7 @@ fn bench_spsc(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 let p = bingfa_process::fork(|| {
+                    cpus.child();
                     for i in 0..N {
                         ring.push(&msg(i).0);
                     }
