@@ -220,9 +220,13 @@ struct ArrayHead {
 /// c.join().unwrap();
 /// assert_eq!(a.to_vec(), [-1, -2, -3]);
 /// ```
-#[derive(Serialize, Deserialize)]
 pub struct Array<T: Plain> {
     head: ShmBox<ArrayHead>,
+    /// The length, checked against the mapping when the array was made or
+    /// received, and never read from the shared head again: any process
+    /// that maps it can write there, and a stray write must not turn into
+    /// an access out of the mapping.
+    len: usize,
     _t: PhantomData<T>,
 }
 
@@ -230,8 +234,41 @@ impl<T: Plain> Clone for Array<T> {
     fn clone(&self) -> Self {
         Array {
             head: self.head.clone(),
+            len: self.len,
             _t: PhantomData,
         }
+    }
+}
+
+/// An array serializes as its shared memory descriptor: only as an
+/// argument of [`Builder::spawn`](crate::Builder::spawn).
+impl<T: Plain> Serialize for Array<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.head.serialize(s)
+    }
+}
+
+/// Received in a spawned child: the length in the shared head must fit
+/// the mapping (elements of this `T`), or it is not an `Array<T>`.
+impl<'de, T: Plain> Deserialize<'de> for Array<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let head = ShmBox::<ArrayHead>::deserialize(d)?;
+        let len = head.len;
+        let (_, room) = head.extra();
+        let fits = len
+            .checked_mul(std::mem::size_of::<T>())
+            .and_then(|b| b.checked_add(Self::data_offset()))
+            .is_some_and(|b| b <= room);
+        if !fits {
+            return Err(serde::de::Error::custom(
+                "shared memory is not a bingfa-process Array of this element type",
+            ));
+        }
+        Ok(Array {
+            head,
+            len,
+            _t: PhantomData,
+        })
     }
 }
 
@@ -324,6 +361,7 @@ impl<T: Plain> Array<T> {
         unsafe { RawLock::init(&head.lock as *const RawLock as *mut RawLock)? };
         Ok(Array {
             head,
+            len,
             _t: PhantomData,
         })
     }
@@ -343,7 +381,7 @@ impl<T: Plain> Array<T> {
 
     /// The number of elements. Python: `len(a)`.
     pub fn len(&self) -> usize {
-        self.head.len
+        self.len
     }
 
     /// Whether the array has no elements. Python: `len(a) == 0`.
@@ -399,3 +437,24 @@ impl<T: Plain> Array<T> {
 unsafe impl<T: Plain> Sync for ValueCell<T> {}
 // SAFETY: as above; T is Plain (Send).
 unsafe impl<T: Plain> Send for ValueCell<T> {}
+
+#[cfg(all(test, not(bingfa_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_length_written_into_the_shared_head_changes_nothing() {
+        // Any process mapping the array can write its head: the length is
+        // taken once, when the array is made or received, so a stray write
+        // to it cannot make a slice reach past the mapping.
+        let a = Array::from_slice(&[1u32, 2, 3]).unwrap();
+        let head = &*a.head as *const ArrayHead as *mut ArrayHead;
+        // SAFETY: the head is in our own mapping; nothing else touches its
+        // `len` in this test.
+        unsafe { (*head).len = usize::MAX / 8 };
+        assert_eq!(a.len(), 3);
+        assert_eq!(a.to_vec(), [1, 2, 3]);
+        a.lock().unwrap()[2] = 7;
+        assert_eq!(a.clone().to_vec(), [1, 2, 7]);
+    }
+}
