@@ -5,25 +5,58 @@ use std::process::ExitCode;
 
 use crate::{cargo, loom, show, Result};
 
-/// The cargo steps before the loom run.
-const STEPS: &[&[&str]] = &[
-    &["fmt", "--all", "--", "--check"],
-    &[
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ],
-    &["test", "--workspace"],
+/// The cargo steps before the loom run, and whether each runs on the loom
+/// build (`--cfg bingfa_loom`, in the loom target directory).
+const STEPS: &[(&[&str], bool)] = &[
+    (&["fmt", "--all", "--", "--check"], false),
+    (
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        false,
+    ),
+    // The loom build compiles other code (the models, loom-only helpers):
+    // lint it too, or dead code and warnings there go unseen.
+    (
+        &[
+            "clippy",
+            "--workspace",
+            "--lib",
+            "--tests",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        true,
+    ),
+    (&["test", "--workspace"], false),
 ];
 
 /// Runs every step; the first that fails ends the run with its name.
 pub(crate) fn run() -> Result<ExitCode> {
-    for (i, args) in STEPS.iter().enumerate() {
+    for (i, (args, on_loom)) in STEPS.iter().enumerate() {
         let mut cmd = cargo(args.iter());
-        println!("\n=== [{}/{}] {} ===", i + 1, STEPS.len() + 1, show(&cmd));
+        if *on_loom {
+            cmd.arg("--target-dir")
+                .arg(crate::target_dir().join("loom"))
+                .env("RUSTFLAGS", loom::rustflags());
+        }
+        let loom_note = if *on_loom {
+            "RUSTFLAGS=\"--cfg bingfa_loom\" "
+        } else {
+            ""
+        };
+        println!(
+            "\n=== [{}/{}] {loom_note}{} ===",
+            i + 1,
+            STEPS.len() + 1,
+            show(&cmd)
+        );
         let status = cmd
             .status()
             .map_err(|e| format!("could not run `{}`: {e}", show(&cmd)))?;

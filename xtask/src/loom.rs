@@ -91,10 +91,7 @@ pub(crate) fn run(only: Option<&str>) -> Result<ExitCode> {
         None => all,
     };
     let preemptions = std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| "2".into());
-    let rustflags = match std::env::var("RUSTFLAGS") {
-        Ok(f) if !f.trim().is_empty() => format!("{f} --cfg bingfa_loom"),
-        _ => "--cfg bingfa_loom".to_string(),
-    };
+    let rustflags = rustflags();
     let target = target_dir().join("loom");
 
     let mut summary = Vec::new();
@@ -160,6 +157,14 @@ pub(crate) fn run(only: Option<&str>) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `RUSTFLAGS` for the loom build: the caller's, plus `--cfg bingfa_loom`.
+pub(crate) fn rustflags() -> String {
+    match std::env::var("RUSTFLAGS") {
+        Ok(f) if !f.trim().is_empty() => format!("{f} --cfg bingfa_loom"),
+        _ => "--cfg bingfa_loom".to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ USAGE:
                                       lines, which get a second table
                                       env: BENCH_ARGS (default: --warm-up-time 1 --measurement-time 3)
     cargo xtask bench --table         only print and write the table of the last results
-    cargo xtask ci                    fmt check, clippy -D warnings, tests, loom: what .ci/run does
+    cargo xtask ci                    fmt check, clippy -D warnings (also on the loom build), tests, loom: what .ci/run does
     cargo xtask help                  this text
 ";
 
