@@ -76,20 +76,34 @@ struct Pinned {
 
 impl Pinned {
     fn new() -> Pinned {
+        // The first fork starts bingfa's reaper thread, which would inherit
+        // this thread's pinning for good: start it before pinning.
+        bingfa_process::fork(|| {}).unwrap().join().unwrap();
         // SAFETY: a zeroed cpu_set_t is a valid (empty) set; the calls
         // fill and read it within its size.
         unsafe {
             let mut old: libc::cpu_set_t = std::mem::zeroed();
-            libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut old);
-            let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
-                .filter(|&c| libc::CPU_ISSET(c, &old))
-                .collect();
-            if cpus.len() >= 2 {
-                pin(cpus[0]);
+            let cpus: Vec<usize> = if libc::sched_getaffinity(
+                0,
+                std::mem::size_of::<libc::cpu_set_t>(),
+                &mut old,
+            ) == 0
+            {
+                (0..libc::CPU_SETSIZE as usize)
+                    .filter(|&c| libc::CPU_ISSET(c, &old))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            // Two CPUs of the set (on some machines two hyperthreads of
+            // one core).
+            let pinned = cpus.len() >= 2 && pin(cpus[0]);
+            if !pinned {
+                eprintln!("process/queue-spsc-64B: not pinned (fewer than two CPUs usable)");
             }
             Pinned {
                 old,
-                child: cpus.get(1).copied(),
+                child: cpus.get(1).copied().filter(|_| pinned),
             }
         }
     }
@@ -109,13 +123,13 @@ impl Drop for Pinned {
     }
 }
 
-/// Pins the calling thread to CPU `c`.
-fn pin(c: usize) {
+/// Pins the calling thread to CPU `c`; whether that worked.
+fn pin(c: usize) -> bool {
     // SAFETY: as in `Pinned::new`.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(c, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
     }
 }
 

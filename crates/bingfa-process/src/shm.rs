@@ -103,13 +103,15 @@ impl Shm {
     /// A new zero-filled region of `len` bytes.
     pub(crate) fn create(len: usize) -> Result<Arc<Shm>, Error> {
         let len = len.max(1);
-        // SAFETY: a NUL-terminated name and valid flags.
-        let fd = unsafe {
-            libc::memfd_create(
-                c"bingfa-process".as_ptr(),
-                libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
-            )
+        let create = |flags| {
+            // SAFETY: a NUL-terminated name and valid flags.
+            unsafe { libc::memfd_create(c"bingfa-process".as_ptr(), flags) }
         };
+        let mut fd = create(libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING);
+        if fd < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+            // A kernel or sandbox that refuses sealing: an unsealed region.
+            fd = create(libc::MFD_CLOEXEC);
+        }
         if fd < 0 {
             return Err(Error::os());
         }

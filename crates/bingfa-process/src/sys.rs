@@ -471,24 +471,26 @@ pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
 /// [`pidfd_open`] for a child this process has just started. If it fails
 /// (the descriptor limit, a kernel older than 5.3), the child is killed
 /// and reaped before the error is returned: nothing would track it, and it
-/// would stay a zombie once it ended. Until it is reaped its pid cannot be
-/// reused, so the `kill` reaches exactly that child.
+/// would run on untracked, then stay a zombie once it ended.
 ///
 /// `ESRCH` means the child is already gone, reaped by someone else (a
-/// program that ignores `SIGCHLD`, or reaps with `waitpid(-1)`): its pid
-/// may already be another process's, so it is not signalled; nor is it
-/// when the kernel reaps this process's children itself (`SIGCHLD`
-/// ignored): it leaves no zombie, and its pid may be reused at any time.
+/// program that reaps with `waitpid(-1)`, or ignores `SIGCHLD` so that the
+/// kernel reaps): its pid may already be another process's, so it is not
+/// signalled. Otherwise the pid is still the child's: it is ours and not
+/// reaped, except in a program that ignores `SIGCHLD`, where it could end,
+/// be reaped and its pid be taken by a new process between `fork` and this
+/// `kill`, a window of microseconds that pid numbers would have to wrap
+/// around within.
 pub(crate) fn pidfd_open_child(pid: libc::pid_t) -> io::Result<OwnedFd> {
     let e = match pidfd_open(pid) {
         Ok(fd) => return Ok(fd),
         Err(e) => e,
     };
-    let mut status = 0;
-    if e.raw_os_error() != Some(libc::ESRCH) && !children_reaped_by_kernel() {
-        // SAFETY: signalling our own child, which nobody reaps but us
-        // (SIGCHLD is not ignored), so its pid is still its own.
+    if e.raw_os_error() != Some(libc::ESRCH) {
+        // SAFETY: signalling our own child (see above).
         unsafe { libc::kill(pid, libc::SIGKILL) };
+        let mut status = 0;
+        // Ends with its status, or ECHILD where the kernel reaps.
         // SAFETY: waiting for our own child; `status` is a valid out
         // pointer.
         while unsafe { libc::waitpid(pid, &mut status, 0) } == -1
@@ -496,18 +498,6 @@ pub(crate) fn pidfd_open_child(pid: libc::pid_t) -> io::Result<OwnedFd> {
         {}
     }
     Err(e)
-}
-
-/// Whether this process's children are reaped by the kernel as they end
-/// (`SIGCHLD` ignored, or `SA_NOCLDWAIT`): then they never become zombies,
-/// and a child's pid may belong to another process as soon as it ends.
-fn children_reaped_by_kernel() -> bool {
-    // SAFETY: a zeroed sigaction is a valid out-parameter; reading the
-    // disposition changes nothing.
-    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    let r = unsafe { libc::sigaction(libc::SIGCHLD, std::ptr::null(), &mut old) };
-    r == 0 && (old.sa_sigaction == libc::SIG_IGN || old.sa_flags & libc::SA_NOCLDWAIT != 0)
 }
 
 /// `pidfd_send_signal`: signals exactly the process the pidfd refers to.

@@ -375,7 +375,8 @@ impl<T: Plain> Array<T> {
     fn data(&self) -> *mut T {
         let (extra, _) = self.head.extra();
         // SAFETY: the elements start `data_offset` bytes into the extra
-        // area, which `alloc` sized for them.
+        // area, which `alloc` sized for them (and which Deserialize checked
+        // holds `self.len` of them).
         unsafe { extra.add(Self::data_offset()).cast::<T>() }
     }
 

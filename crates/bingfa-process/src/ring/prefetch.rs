@@ -18,13 +18,16 @@ pub(super) const PRODUCER_AHEAD: usize = 8;
 /// the producer alone while it waits.
 pub(super) const CONSUMER_AHEAD: usize = 8;
 
-/// The most bytes of a frame prefetched at once: its first two cache
-/// lines. A frame of unknown length (one ahead, or one about to be read)
-/// may be much shorter than its slot (1 KiB by default), and ownership
-/// prefetches of lines nobody writes would only pull them back and forth
-/// between the two sides; the CPU's own prefetcher follows a longer frame
-/// as it is read or written.
-pub(super) const FRAME_BYTES: usize = 128;
+/// The most bytes of a cell prefetched at once: its first two cache lines
+/// (the slot's head, then the start of the frame). A frame of unknown
+/// length (one ahead, or one about to be read) may be much shorter than
+/// its slot (1 KiB by default), and ownership prefetches of lines nobody
+/// writes would only pull them back and forth between the two sides; the
+/// CPU's own prefetcher follows a longer frame as it is read or written.
+pub(super) const CELL_BYTES: usize = 128;
+/// The most bytes of a frame prefetched at once: what of [`CELL_BYTES`]
+/// follows the slot's head.
+pub(super) const FRAME_BYTES: usize = CELL_BYTES - SLOT_HEAD;
 
 impl Ring<'_> {
     /// Hints the CPU to fetch, for writing, the state word and frame of the
@@ -43,7 +46,8 @@ impl Ring<'_> {
         let slot = (slot as *const Slot).cast::<u8>();
         let frame = self.slot_bytes.min(FRAME_BYTES);
         if bytes.cast_const() == slot.wrapping_add(SLOT_HEAD) {
-            // Slot and frame share a cell (shared memory): one range.
+            // Slot and frame share a cell (shared memory): one range, at
+            // most the cell's first CELL_BYTES.
             prefetch_write(slot, SLOT_HEAD + frame);
         } else {
             prefetch_write(slot, 1);
