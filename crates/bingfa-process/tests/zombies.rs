@@ -2,8 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-/// Our children that are zombies right now.
-fn zombie_children() -> Vec<u32> {
+/// This process's children, zombies included, with their state letter
+/// from `/proc/PID/stat`.
+fn children_with_state() -> Vec<(u32, String)> {
     let me = std::process::id();
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -14,11 +15,28 @@ fn zombie_children() -> Vec<u32> {
             continue;
         };
         let rest: Vec<&str> = s[s.rfind(')').unwrap() + 2..].split(' ').collect();
-        if rest[0] == "Z" && rest[1].parse::<u32>() == Ok(me) {
-            out.push(pid);
+        if rest[1].parse::<u32>() == Ok(me) {
+            out.push((pid, rest[0].to_string()));
         }
     }
     out
+}
+
+/// Our children that are zombies right now.
+fn zombie_children() -> Vec<u32> {
+    children_with_state()
+        .into_iter()
+        .filter(|(_, state)| state == "Z")
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+/// This process's children, zombies included.
+fn children() -> Vec<u32> {
+    children_with_state()
+        .into_iter()
+        .map(|(pid, _)| pid)
+        .collect()
 }
 
 #[test]
@@ -115,25 +133,6 @@ fn reaped_children_hold_no_descriptor() {
         assert!(!p.is_alive().unwrap());
         assert_eq!(p.exitcode().unwrap(), Some(0));
     }
-}
-
-/// This process's children, zombies included.
-fn children() -> Vec<u32> {
-    let me = std::process::id();
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let rest: Vec<&str> = s[s.rfind(')').unwrap() + 2..].split(' ').collect();
-        if rest[1].parse::<u32>() == Ok(me) {
-            out.push(pid);
-        }
-    }
-    out
 }
 
 /// Makes `pidfd_open` fail with `ENOSYS` in this process from now on
