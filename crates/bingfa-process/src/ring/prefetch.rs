@@ -35,6 +35,7 @@ impl Ring<'_> {
     /// soon. Its lines then move over while other messages are being
     /// handled, instead of in the middle of that claim (whose locked
     /// instruction cannot overlap a miss).
+    ///
     /// Nothing when the ring is too small for `ahead` to be another slot
     /// than those in use now.
     #[inline(always)]
