@@ -48,13 +48,30 @@ impl Sched {
         unsafe { (*y).suspend(()) };
     }
 
+    /// Suspends the running green thread `t` until a wake with
+    /// its current token, arming a timer for `at` first if given; then
+    /// moves the token on, so that wakes meant for this wait (a late timer
+    /// among them) no longer match.
+    fn suspend_until(&self, t: &Task, at: Option<Instant>) {
+        if let Some(at) = at {
+            self.add_timer(
+                at,
+                Token {
+                    key: t.key,
+                    seq: t.seq.get(),
+                },
+            );
+        }
+        self.suspend(t);
+        t.seq.set(t.seq.get() + 1);
+    }
+
     /// Blocks the running green thread until a wake with the current token
     /// or `deadline`. Returns whether it timed out.
     ///
     /// Unwinds the green thread if it is killed or one of its timeout
     /// scopes expires, before or while it waits.
     pub(crate) fn park(&self, deadline: Option<Instant>) -> Woke {
-        let key = self.running().key;
         let t = self.running();
         self.check_interrupts(t);
         if t.early.replace(false) {
@@ -67,17 +84,7 @@ impl Sched {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        if let Some(at) = at {
-            self.add_timer(
-                at,
-                Token {
-                    key,
-                    seq: t.seq.get(),
-                },
-            );
-        }
-        self.suspend(t);
-        t.seq.set(t.seq.get() + 1);
+        self.suspend_until(t, at);
         let why = t.reason.replace(Woke::Normal);
         self.check_interrupts(t);
         why
@@ -86,25 +93,14 @@ impl Sched {
     /// Blocks until [`unpark`](Self::unpark) (or returns at once if a
     /// permit is pending). Unwinds on kill or an expired scope.
     pub(crate) fn park_permit(&self) {
-        let key = self.running().key;
         let t = self.running();
         self.check_interrupts(t);
         if !t.permit.replace(false) {
             t.state.set(State::BlockedPermit);
+            // A scope deadline must interrupt this wait too: a timer that
+            // wakes it through the permit path.
             let scope = t.scopes.borrow().iter().map(|s| s.0).min();
-            if let Some(at) = scope {
-                // A scope deadline must interrupt this wait too: a timer
-                // that wakes it through the permit path.
-                self.add_timer(
-                    at,
-                    Token {
-                        key,
-                        seq: t.seq.get(),
-                    },
-                );
-            }
-            self.suspend(t);
-            t.seq.set(t.seq.get() + 1);
+            self.suspend_until(t, scope);
         }
         self.check_interrupts(t);
     }

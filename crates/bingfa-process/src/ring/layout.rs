@@ -1,7 +1,7 @@
 //! What a ring looks like in memory: the shared [`Header`], the [`Slot`]s,
 //! and where each part lies in a shared-memory segment.
 
-use bingfa_sync::raw::atomic::{AtomicU32, AtomicU64};
+use bingfa_sync::raw::atomic::{AtomicU32, AtomicU64, Ordering};
 use bingfa_sync::raw::cell::UnsafeCell;
 
 use super::word::{word, EMPTY};
@@ -74,6 +74,23 @@ impl Slot {
             word: AtomicU64::new(word(i, EMPTY, 0)),
             len: UnsafeCell::new(0),
         }
+    }
+
+    /// Claims the slot for ticket `pos`, moving it from the state word `w`
+    /// that was read to `state` (`WRITING` or `READING`) by process `me`:
+    /// the one locked instruction of a put or a get. `Acquire`, so that
+    /// the claimer sees what the previous owner did to the slot. Whether
+    /// the claim succeeded.
+    #[inline]
+    pub(super) fn claim(&self, w: u64, pos: u64, state: u64, me: u32) -> bool {
+        self.word
+            .compare_exchange(
+                w,
+                word(pos, state, me),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
+            .is_ok()
     }
 }
 

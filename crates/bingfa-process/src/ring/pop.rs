@@ -24,16 +24,7 @@ impl<'a> Ring<'a> {
         if lap(seq, pos) != 0 || state != FULL || pid == ABANDONED_PID {
             return false;
         }
-        if slot
-            .word
-            .compare_exchange(
-                w,
-                word(pos, READING, me),
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            )
-            .is_err()
-        {
+        if !slot.claim(w, pos, READING, me) {
             return false;
         }
         head.store(pos + 1, Ordering::Relaxed);
@@ -112,16 +103,7 @@ impl<'a> Ring<'a> {
                 // Start fetching the frame's lines now, so that their
                 // misses overlap the claim's instead of following it.
                 prefetch_read(bytes, self.slot_bytes.min(FRAME_BYTES));
-                if slot
-                    .word
-                    .compare_exchange(
-                        w,
-                        word(pos, READING, me),
-                        Ordering::Acquire,
-                        Ordering::Relaxed,
-                    )
-                    .is_err()
-                {
+                if !slot.claim(w, pos, READING, me) {
                     continue;
                 }
                 // A hint, as the tail is for producers.

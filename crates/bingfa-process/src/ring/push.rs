@@ -56,16 +56,7 @@ impl Ring<'_> {
             if d == 0 && state == EMPTY {
                 // The frame's lines, for writing, alongside the claim.
                 prefetch_write(bytes, frame.len().min(FRAME_BYTES));
-                if slot
-                    .word
-                    .compare_exchange(
-                        w,
-                        word(pos, WRITING, me),
-                        Ordering::Acquire,
-                        Ordering::Relaxed,
-                    )
-                    .is_err()
-                {
+                if !slot.claim(w, pos, WRITING, me) {
                     continue;
                 }
                 // The tail is a hint (see "Tickets" in the module docs): a
@@ -135,16 +126,7 @@ impl Ring<'_> {
                 let _ = tail.compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
                 continue;
             }
-            if slot
-                .word
-                .compare_exchange(
-                    w,
-                    word(pos, WRITING, me),
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                )
-                .is_err()
-            {
+            if !slot.claim(w, pos, WRITING, me) {
                 continue;
             }
             tail.store(pos + 1, Ordering::Relaxed);
