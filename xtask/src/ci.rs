@@ -3,7 +3,11 @@
 
 use std::process::ExitCode;
 
-use crate::{cargo, loom, show, Result};
+use crate::{cargo, loom, msrv, show, stress, Result};
+
+/// Rounds of `cargo xtask stress` in CI: one of each mode (plain, pinned to
+/// one CPU, beside a CPU hog). A short, bounded pass; run more by hand.
+pub(crate) const CI_STRESS_ROUNDS: &str = "3";
 
 /// The cargo steps before the loom run, and whether each runs on the loom
 /// build (`--cfg bingfa_loom`, in the loom target directory).
@@ -39,6 +43,9 @@ const STEPS: &[(&[&str], bool)] = &[
 
 /// Runs every step; the first that fails ends the run with its name.
 pub(crate) fn run() -> Result<ExitCode> {
+    let total = STEPS.len() + 3;
+    println!("\n=== [1/{total}] cargo xtask msrv ===");
+    msrv::run().map_err(|e| format!("`cargo xtask ci` stopped at the msrv step: {e}"))?;
     for (i, (args, on_loom)) in STEPS.iter().enumerate() {
         let mut cmd = cargo(args.iter());
         if *on_loom {
@@ -51,12 +58,7 @@ pub(crate) fn run() -> Result<ExitCode> {
         } else {
             ""
         };
-        println!(
-            "\n=== [{}/{}] {loom_note}{} ===",
-            i + 1,
-            STEPS.len() + 1,
-            show(&cmd)
-        );
+        println!("\n=== [{}/{total}] {loom_note}{} ===", i + 2, show(&cmd));
         let status = cmd
             .status()
             .map_err(|e| format!("could not run `{}`: {e}", show(&cmd)))?;
@@ -64,7 +66,13 @@ pub(crate) fn run() -> Result<ExitCode> {
             return Err(format!("`cargo xtask ci` stopped: `{}` failed", show(&cmd)));
         }
     }
-    println!("\n=== [{n}/{n}] cargo xtask loom ===", n = STEPS.len() + 1);
+    println!(
+        "\n=== [{}/{total}] cargo xtask stress {CI_STRESS_ROUNDS} ===",
+        STEPS.len() + 2
+    );
+    stress::run(&[CI_STRESS_ROUNDS.to_string()])
+        .map_err(|e| format!("`cargo xtask ci` stopped at the stress step: {e}"))?;
+    println!("\n=== [{total}/{total}] cargo xtask loom ===");
     loom::run(None).map_err(|e| format!("`cargo xtask ci` stopped at the loom step: {e}"))?;
     println!("\ncargo xtask ci: all steps passed");
     Ok(ExitCode::SUCCESS)

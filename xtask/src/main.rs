@@ -7,6 +7,8 @@
 //! cargo xtask demo --list           the catalogue of lessons
 //! cargo xtask loom [CRATE]          the loom models, failing when none ran
 //! cargo xtask bench [CRATE]         criterion benches, one table, BENCHMARKS.md
+//! cargo xtask stress [CRATE] [N]   the tests of CRATE N times: plain, pinned, beside a CPU hog
+//! cargo xtask msrv                  the declared rust-version against the dependencies and a build
 //! cargo xtask ci                    what .ci/run checks, in order
 //! ```
 
@@ -19,6 +21,8 @@ mod demo;
 mod extra;
 mod json;
 mod loom;
+mod msrv;
+mod stress;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -41,6 +45,11 @@ USAGE:
                                       lines, which get a second table
                                       env: BENCH_ARGS (default: --warm-up-time 1 --measurement-time 3)
     cargo xtask bench --table         only print and write the table of the last results
+    cargo xtask stress [CRATE...] [N] run every test binary of CRATE (default: all crates) N times (10),
+                                      in turn plain, pinned to one CPU, beside a CPU hog; names hung
+                                      tests; flags: --rounds N --timeout SECS --filter NAME --release
+    cargo xtask msrv                  check the declared rust-version: every dependency's against it,
+                                      and `cargo +VERSION check` when that toolchain is installed
     cargo xtask ci                    fmt check, clippy -D warnings (also on the loom build), tests, loom: what .ci/run does
     cargo xtask help                  this text
 ";
@@ -67,6 +76,8 @@ fn main() -> ExitCode {
             [krate] => bench::run(Some(krate)),
             _ => Err("usage: cargo xtask bench [CRATE | --table]".into()),
         },
+        "stress" => stress::run(rest),
+        "msrv" => msrv::run(),
         "ci" => ci::run(),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
