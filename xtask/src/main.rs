@@ -39,6 +39,7 @@ USAGE:
     cargo xtask demo --list           list the lessons of the course and their demos
     cargo xtask loom [CRATE]          run the loom models of every crate that has them (or of CRATE)
                                       env: LOOM_MAX_PREEMPTIONS (default 2)
+    cargo xtask loom --clippy         clippy -D warnings on the loom build of the workspace
     cargo xtask bench [CRATE]         run the criterion benches (cargo bench -p CRATE --bench '*'),
                                       print one table, write BENCHMARKS.md; benches without
                                       criterion print `bingfa-bench: GROUP MEMBER VALUE UNIT lower|higher`
@@ -67,8 +68,9 @@ fn main() -> ExitCode {
         "demo" => demo::run(rest),
         "loom" => match rest {
             [] => loom::run(None),
+            [flag] if flag == "--clippy" => loom::clippy(),
             [krate] => loom::run(Some(krate)),
-            _ => Err("usage: cargo xtask loom [CRATE]".into()),
+            _ => Err("usage: cargo xtask loom [CRATE | --clippy]".into()),
         },
         "bench" => match rest {
             [] => bench::run(None),

@@ -71,6 +71,8 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#[cfg(all(bingfa_loom, not(feature = "loom")))]
+compile_error!("`--cfg bingfa_loom` is the model-checking build and needs the internal `loom` feature too: run `cargo xtask loom`");
 mod blocking;
 mod error;
 mod fiber;
