@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use crate::{cargo, loom, msrv, show, stress, Result};
+use crate::{cargo, features, loom, msrv, show, stress, Result};
 
 /// Rounds of `cargo xtask stress` in CI: one of each mode (plain, pinned to
 /// one CPU, beside a CPU hog). A short, bounded pass; run more by hand.
@@ -31,6 +31,7 @@ const STEPS: &[Step] = &[
     // The loom build compiles other code (the models, loom-only helpers):
     // lint it too, or dead code and warnings there go unseen.
     Step::Xtask("cargo xtask loom --clippy", loom::clippy),
+    Step::Xtask("cargo xtask features", || features::run(&[])),
     Step::Cargo(&["test", "--workspace"]),
     Step::Xtask("cargo xtask stress 3", || {
         stress::run(&[CI_STRESS_ROUNDS.to_string()])

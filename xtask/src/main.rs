@@ -8,6 +8,7 @@
 //! cargo xtask loom [CRATE]          the loom models, failing when none ran
 //! cargo xtask bench [CRATE]         criterion benches, one table, BENCHMARKS.md
 //! cargo xtask stress [CRATE] [N]   the tests of CRATE N times: plain, pinned, beside a CPU hog
+//! cargo xtask features [CRATE]     each crate alone: no-default, default, all features; downstream lockfiles
 //! cargo xtask msrv                  the declared rust-version against the dependencies and a build
 //! cargo xtask ci                    what .ci/run checks, in order
 //! ```
@@ -19,6 +20,7 @@ mod bench;
 mod ci;
 mod demo;
 mod extra;
+mod features;
 mod json;
 mod loom;
 mod msrv;
@@ -49,6 +51,9 @@ USAGE:
     cargo xtask stress [CRATE...] [N] run every test binary of CRATE (default: all crates) N times (10),
                                       in turn plain, pinned to one CPU, beside a CPU hog; names hung
                                       tests; flags: --rounds N --timeout SECS --filter NAME --release
+    cargo xtask features [CRATE...]   check each crate alone with --no-default-features, the defaults and
+                                      --all-features, and a downstream crate on it (default and no default
+                                      features) whose Cargo.lock must hold no loom
     cargo xtask msrv                  check the declared rust-version: every dependency's against it,
                                       and `cargo +VERSION check` when that toolchain is installed
     cargo xtask ci                    fmt check, clippy -D warnings (also on the loom build), tests, loom: what .ci/run does
@@ -80,6 +85,7 @@ fn main() -> ExitCode {
         },
         "stress" => stress::run(rest),
         "msrv" => msrv::run(),
+        "features" => features::run(rest),
         "ci" => ci::run(),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
