@@ -157,6 +157,16 @@ impl<T: Plain> Value<T> {
         wrap(self.cell.lock.lock(None), || self.guard())
     }
 
+    /// Locks the value if the lock is free now. Python:
+    /// `v.get_lock().acquire(block=False)`.
+    ///
+    /// # Errors
+    /// [`LockError::WouldBlock`] if it is held (nothing changes); otherwise
+    /// as for [`lock`](Value::lock).
+    pub fn try_lock(&self) -> Result<ValueGuard<'_, T>, LockError<ValueGuard<'_, T>>> {
+        wrap(self.cell.lock.lock(Some(Duration::ZERO)), || self.guard())
+    }
+
     /// Locks the value, waiting at most `timeout`. Python:
     /// `v.get_lock().acquire(timeout=t)`.
     ///
@@ -396,10 +406,37 @@ impl<T: Plain> Array<T> {
     /// As for [`Value::lock`].
     #[doc(alias = "get_lock")]
     pub fn lock(&self) -> Result<ArrayGuard<'_, T>, LockError<ArrayGuard<'_, T>>> {
-        wrap(self.head.lock.lock(None), || ArrayGuard {
+        wrap(self.head.lock.lock(None), || self.guard())
+    }
+
+    /// Locks the array if the lock is free now. Python:
+    /// `a.get_lock().acquire(block=False)`.
+    ///
+    /// # Errors
+    /// [`LockError::WouldBlock`] if it is held (nothing changes); otherwise
+    /// as for [`Value::lock`].
+    pub fn try_lock(&self) -> Result<ArrayGuard<'_, T>, LockError<ArrayGuard<'_, T>>> {
+        wrap(self.head.lock.lock(Some(Duration::ZERO)), || self.guard())
+    }
+
+    /// Locks the array, waiting at most `timeout`. Python:
+    /// `a.get_lock().acquire(timeout=t)`.
+    ///
+    /// # Errors
+    /// [`LockError::WouldBlock`] at the deadline (nothing changes);
+    /// otherwise as for [`Value::lock`].
+    pub fn lock_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<ArrayGuard<'_, T>, LockError<ArrayGuard<'_, T>>> {
+        wrap(self.head.lock.lock(Some(timeout)), || self.guard())
+    }
+
+    fn guard(&self) -> ArrayGuard<'_, T> {
+        ArrayGuard {
             array: self,
             _not_send: PhantomData,
-        })
+        }
     }
 
     fn lock_anyway(&self) -> ArrayGuard<'_, T> {
