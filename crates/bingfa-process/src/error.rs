@@ -34,12 +34,19 @@ pub enum Error {
     /// a payload that does not decode as the expected type.
     #[error("corrupt message: {0}")]
     Corrupt(String),
-    /// A value does not fit the channel's maximum message size.
-    #[error("message of {size} bytes is larger than the maximum of {max} bytes")]
+    /// An item's encoding is larger than the channel takes: a [`Queue`]'s
+    /// maximum message size (the one it was made with, see
+    /// [`Queue::with_max_message`]), or a [`Pipe`]'s
+    /// [`MAX_PIPE_MESSAGE`](crate::MAX_PIPE_MESSAGE) less its frame header.
+    ///
+    /// [`Queue`]: crate::Queue
+    /// [`Queue::with_max_message`]: crate::Queue::with_max_message
+    /// [`Pipe`]: crate::Pipe
+    #[error("the item encodes to {size} bytes, more than the {max} bytes this channel takes")]
     TooLarge {
-        /// The encoded size (or a lower bound of it).
+        /// The item's encoded size, in bytes.
         size: usize,
-        /// The channel's limit.
+        /// The channel's limit on an item's encoded size, in bytes.
         max: usize,
     },
     /// A value could not be serialized (a serde `Serialize` impl failed, or a

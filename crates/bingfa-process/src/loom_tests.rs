@@ -29,7 +29,7 @@ const SLOT: usize = 16;
 impl Mem {
     fn new(cap: u64) -> Arc<Mem> {
         Arc::new(Mem {
-            hdr: Header::new(cap, SLOT as u64),
+            hdr: Header::new(cap, SLOT as u64, (SLOT - crate::codec::HEADER) as u64),
             slots: (0..cap).map(Slot::new).collect(),
             data: vec![0u8; cap as usize * SLOT.next_multiple_of(64)].into_boxed_slice(),
             dead: [(); 4].map(|_| AtomicBool::new(false)),

@@ -100,12 +100,13 @@ impl<T> Pipe<T> {
     ///
     /// # Errors
     /// [`Error::Closed`] if the other end is gone; [`Error::TooLarge`]
-    /// beyond [`MAX_PIPE_MESSAGE`]; [`Error::Os`] otherwise.
+    /// beyond [`MAX_PIPE_MESSAGE`] less the frame's header; [`Error::Os`]
+    /// otherwise.
     pub fn send_bytes(&self, bytes: &[u8]) -> Result<(), Error> {
-        if bytes.len() + codec::HEADER > MAX_PIPE_MESSAGE {
+        if bytes.len() > MAX_PIPE_MESSAGE - codec::HEADER {
             return Err(Error::TooLarge {
-                size: bytes.len() + codec::HEADER,
-                max: MAX_PIPE_MESSAGE,
+                size: bytes.len(),
+                max: MAX_PIPE_MESSAGE - codec::HEADER,
             });
         }
         let mut out = self.send_lock.lock().unwrap_or_else(|p| p.into_inner());

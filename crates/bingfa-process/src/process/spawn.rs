@@ -75,8 +75,7 @@ fn exe_fingerprint() -> std::io::Result<[i64; 4]> {
 
 /// The monomorphic glue the child calls: decode `A`, call the entry point.
 fn trampoline<A: DeserializeOwned>(entry: usize, args: &[u8]) {
-    let decoded: Result<A, Error> = shm::attaching(|| crate::codec::decode_plain(args));
-    match decoded {
+    match shm::decode_attached::<A>(args) {
         Ok(a) => {
             // SAFETY: `entry` is the address of a `fn(A)` in this very
             // binary: the parent computed it from a `fn(A)` with the same
