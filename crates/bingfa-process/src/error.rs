@@ -69,6 +69,17 @@ pub enum Error {
         /// How it ended.
         status: crate::ExitStatus,
     },
+    /// [`spawn`](crate::spawn) was called in a program that cannot run a
+    /// spawned child's entry point: it never called [`init`](crate::init)
+    /// (which must come first in `main`), and it is not a test binary with
+    /// [`enable_test_support!`](crate::enable_test_support). Nothing was
+    /// started.
+    #[error(
+        "bingfa_process::spawn needs the program to call bingfa_process::init() first thing \
+         in main; in a test crate, put bingfa_process::enable_test_support!(); at the root of \
+         the test file instead (a child started now would never run its entry point)"
+    )]
+    InitMissing,
     /// An argument is out of range (a capacity of zero, a message size too
     /// small, an index past the end).
     #[error("invalid argument: {0}")]

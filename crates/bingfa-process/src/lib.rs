@@ -121,7 +121,7 @@ pub use lock::{Lock, LockGuard};
 pub use pipe::{Pipe, MAX_PIPE_MESSAGE};
 pub use process::child::fork;
 #[doc(hidden)]
-pub use process::spawn::TEST_ENTRY;
+pub use process::spawn::{__register_test_support, TEST_ENTRY};
 pub use process::spawn::{init, spawn};
 pub use process::{current_process, Builder, ExitStatus, Process, ProcessInfo};
 pub use queue::{Queue, DEFAULT_MAX_MESSAGE};
