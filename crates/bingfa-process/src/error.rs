@@ -80,6 +80,13 @@ pub enum Error {
          the test file instead (a child started now would never run its entry point)"
     )]
     InitMissing,
+    /// While a [`Condition`](crate::Condition) waited, a thread that held
+    /// its lock died holding it. The wait is over and the caller holds the
+    /// lock again (through its guard, at its level): the shared state the
+    /// lock protects may be half-updated, so check it before going on.
+    /// Python has no such case (the lock would stay held forever).
+    #[error("the lock's previous owner died while holding it (the caller holds it again)")]
+    OwnerDied,
     /// An argument is out of range (a capacity of zero, a message size too
     /// small, an index past the end).
     #[error("invalid argument: {0}")]

@@ -100,6 +100,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod codec;
+mod condition;
 mod error;
 mod fnref;
 mod lock;
@@ -107,6 +108,7 @@ mod pipe;
 mod process;
 mod queue;
 mod ring;
+mod rlock;
 mod semaphore;
 mod shm;
 mod sys;
@@ -115,6 +117,7 @@ mod value;
 #[cfg(all(test, bingfa_loom))]
 mod loom_tests;
 
+pub use condition::{Condition, ConditionGuard, Held, MAX_CONDITION_WAITERS};
 pub use error::{Error, LockError, PutError};
 pub use fnref::{FnPtr, FnRef};
 pub use lock::{Lock, LockGuard};
@@ -125,5 +128,6 @@ pub use process::spawn::{__register_test_support, TEST_ENTRY};
 pub use process::spawn::{init, spawn};
 pub use process::{current_process, Builder, ExitStatus, Process, ProcessInfo};
 pub use queue::{Queue, DEFAULT_MAX_MESSAGE};
+pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{Event, Semaphore, SemaphorePermit};
 pub use value::{Array, ArrayGuard, Plain, Value, ValueGuard};

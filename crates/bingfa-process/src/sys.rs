@@ -276,6 +276,33 @@ pub(crate) fn getpid() -> u32 {
     p as u32
 }
 
+thread_local! {
+    /// This thread's id, and the process id it was read in (a forked
+    /// child's thread has a new id: the cache is read again there).
+    static TID: std::cell::Cell<(u32, u32)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// The calling thread's id (`gettid`), cached per thread.
+#[inline]
+pub(crate) fn gettid() -> u32 {
+    let pid = getpid();
+    let read = || {
+        // SAFETY: gettid has no preconditions.
+        unsafe { libc::gettid() as u32 }
+    };
+    TID.try_with(|c| {
+        let (p, t) = c.get();
+        if p == pid {
+            t
+        } else {
+            let t = read();
+            c.set((pid, t));
+            t
+        }
+    })
+    .unwrap_or_else(|_| read())
+}
+
 /// Whether the process `pid` still exists (a zombie counts as dead: it
 /// will never run another instruction). `EPERM` means it exists. A process
 /// whose main thread has ended while other threads run on (the main thread

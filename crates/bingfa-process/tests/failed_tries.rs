@@ -10,7 +10,8 @@
 use std::time::{Duration, Instant};
 
 use bingfa_process::{
-    Array, Error, Event, ExitStatus, Lock, LockError, Pipe, Process, Queue, Semaphore, Value,
+    Array, Condition, Error, Event, ExitStatus, Lock, LockError, Pipe, Process, Queue, RLock,
+    Semaphore, Value,
 };
 
 const TRIES: usize = 20;
@@ -62,6 +63,56 @@ fn lock_failed_tries_change_nothing() {
     drop(g);
     let g = lock.lock_timeout(SHORT).unwrap();
     drop(g);
+}
+
+#[test]
+fn rlock_failed_tries_change_nothing() {
+    let r = RLock::new().unwrap();
+    let (p, release) = holder(|| (r.lock().unwrap(), r.lock().unwrap()));
+    for _ in 0..TRIES {
+        assert!(matches!(r.try_lock(), Err(LockError::WouldBlock)));
+        assert!(matches!(r.lock_timeout(SHORT), Err(LockError::WouldBlock)));
+        assert_eq!(r.level(), 0);
+        assert!(r.locked());
+    }
+    release.set();
+    ok(&p);
+    assert!(!r.locked());
+    let g = r.try_lock().unwrap();
+    assert_eq!(r.level(), 1);
+    drop(g);
+    assert!(!r.locked());
+}
+
+#[test]
+fn condition_failed_waits_change_nothing() {
+    let cond = Condition::new().unwrap();
+    let mut g = cond.lock().unwrap();
+    for _ in 0..TRIES {
+        assert!(!cond.wait_timeout(&mut g, Duration::ZERO).unwrap());
+        assert!(!cond.wait_timeout(&mut g, SHORT).unwrap());
+        assert!(!cond.wait_for_timeout(&mut g, || false, SHORT).unwrap());
+    }
+    // No waiter left registered, and the lock is held at its level.
+    assert!(format!("{cond:?}").contains("waiting: 0"), "{cond:?}");
+    drop(g);
+    let (p, release) = holder(|| cond.lock().unwrap());
+    for _ in 0..TRIES {
+        assert!(matches!(cond.try_lock(), Err(LockError::WouldBlock)));
+        assert!(matches!(
+            cond.lock_timeout(SHORT),
+            Err(LockError::WouldBlock)
+        ));
+    }
+    release.set();
+    ok(&p);
+    // A notify with nobody waiting is remembered by nobody.
+    {
+        let _g = cond.lock().unwrap();
+        cond.notify_all().unwrap();
+    }
+    let mut g = cond.lock().unwrap();
+    assert!(!cond.wait_timeout(&mut g, SHORT).unwrap());
 }
 
 #[test]
