@@ -87,6 +87,12 @@ pub enum Error {
     /// Python has no such case (the lock would stay held forever).
     #[error("the lock's previous owner died while holding it (the caller holds it again)")]
     OwnerDied,
+    /// A received message does not fit the buffer given to
+    /// [`Pipe::recv_bytes_into`](crate::Pipe::recv_bytes_into); here is the
+    /// whole message (it was taken off the pipe). Python:
+    /// `multiprocessing.BufferTooShort`.
+    #[error("the message ({} bytes) does not fit the buffer", .0.len())]
+    BufferTooShort(Vec<u8>),
     /// An argument is out of range (a capacity of zero, a message size too
     /// small, an index past the end).
     #[error("invalid argument: {0}")]

@@ -123,7 +123,7 @@ pub use error::{Error, LockError, PutError};
 pub use fnref::{FnPtr, FnRef};
 pub use joinable::JoinableQueue;
 pub use lock::{Lock, LockGuard};
-pub use pipe::{Pipe, MAX_PIPE_MESSAGE};
+pub use pipe::{Pipe, PipeReader, PipeWriter, MAX_PIPE_MESSAGE};
 pub use process::child::fork;
 #[doc(hidden)]
 pub use process::spawn::{__register_test_support, TEST_ENTRY};
