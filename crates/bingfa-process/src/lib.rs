@@ -125,6 +125,7 @@ pub use joinable::JoinableQueue;
 pub use lock::{Lock, LockGuard};
 pub use pipe::{Pipe, PipeReader, PipeWriter, MAX_PIPE_MESSAGE};
 pub use process::child::fork;
+pub use process::exit::{active_children, exit_guard, ExitGuard};
 #[doc(hidden)]
 pub use process::spawn::{__register_test_support, TEST_ENTRY};
 pub use process::spawn::{init, spawn};

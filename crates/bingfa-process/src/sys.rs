@@ -250,6 +250,7 @@ extern "C" fn atfork_child() {
     MY_PID.store(0, StdOrdering::Relaxed);
     MEMBARRIER.store(0, StdOrdering::Relaxed);
     crate::process::registry::forget_after_fork();
+    crate::process::threads::forget_after_fork();
 }
 
 /// Registers the fork handler that keeps the caches of this crate right in

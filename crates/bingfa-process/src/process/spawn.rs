@@ -86,6 +86,7 @@ struct Payload {
     name: String,
     ident: String,
     daemon: bool,
+    join_threads: bool,
     parent_pid: u32,
     fds: Vec<RawFd>,
 }
@@ -199,6 +200,9 @@ pub fn init() {
     let entry = base().wrapping_add(payload.entry);
     let args = payload.args;
     let fds = payload.fds;
+    // The threads that are not the entry point's (libtest's, in a test
+    // binary): not waited for.
+    let initial = super::threads::current();
     run_entry(
         move || {
             tramp(entry, &args);
@@ -209,6 +213,7 @@ pub fn init() {
             }
         },
         false,
+        payload.join_threads.then_some(&initial[..]),
     )
 }
 
@@ -272,6 +277,7 @@ impl Builder {
             name: name.clone(),
             ident,
             daemon: self.daemon,
+            join_threads: !self.detach_threads,
             parent_pid: sys::getpid(),
             fds: fds.clone(),
         };
@@ -321,8 +327,8 @@ impl Builder {
         drop(payload_r);
         drop(report_w);
         let pidfd = sys::pidfd_open_child(pid as libc::pid_t)?;
-        let child = Arc::new(Child::new(pid, pidfd, self.daemon, true, report_r));
-        let process = Process::from_child(child, name);
+        let child = Arc::new(Child::new(pid, pidfd, self.daemon, true, report_r, name));
+        let process = Process::from_child(child);
         // The child reads while we write, so a payload larger than the pipe
         // buffer is fine; EPIPE means it died early, and join will tell.
         let _ = sys::write_all(payload_w.as_raw_fd(), &bytes);
