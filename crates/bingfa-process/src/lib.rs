@@ -129,7 +129,9 @@ pub use process::exit::{active_children, exit_guard, ExitGuard};
 #[doc(hidden)]
 pub use process::spawn::{__register_test_support, TEST_ENTRY};
 pub use process::spawn::{init, spawn};
-pub use process::{current_process, Builder, ExitStatus, Process, ProcessInfo};
+pub use process::{
+    current_process, parent_process, Builder, ExitStatus, ParentProcess, Process, ProcessInfo,
+};
 pub use queue::{Queue, DEFAULT_MAX_MESSAGE};
 pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{Event, Semaphore, SemaphorePermit};

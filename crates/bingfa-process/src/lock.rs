@@ -154,6 +154,20 @@ impl RawLock {
         self.finish(r)
     }
 
+    /// A non-blocking (`timeout` zero) or timed acquisition, for the
+    /// non-recursive users (Lock, Value, Array): a lock this very thread
+    /// holds is busy like any other held lock (`WouldBlock`, Python's
+    /// `acquire(False)` returning `False`), where the blocking form
+    /// reports `EDEADLK` rather than wait forever.
+    pub(crate) fn try_lock_for(&self, timeout: Duration) -> Result<Acquired, RawError> {
+        match self.lock(Some(timeout)) {
+            Err(RawError::Os(e)) if e.raw_os_error() == Some(libc::EDEADLK) => {
+                Err(RawError::WouldBlock)
+            }
+            r => r,
+        }
+    }
+
     /// Releases the lock.
     ///
     /// # Safety
@@ -374,23 +388,25 @@ impl Lock {
     /// `Lock.acquire(block=False)`.
     ///
     /// # Errors
-    /// [`LockError::WouldBlock`] if it is held; otherwise as for
+    /// [`LockError::WouldBlock`] if it is held (also by the calling
+    /// thread: Python's `False`); [`LockError::OwnerDied`] as for
     /// [`lock`](Lock::lock).
     pub fn try_lock(&self) -> Result<LockGuard<'_>, LockError<LockGuard<'_>>> {
-        wrap(self.raw.lock(Some(Duration::ZERO)), || self.guard())
+        wrap(self.raw.try_lock_for(Duration::ZERO), || self.guard())
     }
 
     /// Acquires the lock, waiting at most `timeout`. Python:
     /// `Lock.acquire(timeout=t)`.
     ///
     /// # Errors
-    /// [`LockError::WouldBlock`] if it is still held at the deadline;
-    /// otherwise as for [`lock`](Lock::lock).
+    /// [`LockError::WouldBlock`] if it is still held at the deadline (at
+    /// once if the calling thread holds it: no wait could end that);
+    /// [`LockError::OwnerDied`] as for [`lock`](Lock::lock).
     pub fn lock_timeout(
         &self,
         timeout: Duration,
     ) -> Result<LockGuard<'_>, LockError<LockGuard<'_>>> {
-        wrap(self.raw.lock(Some(timeout)), || self.guard())
+        wrap(self.raw.try_lock_for(timeout), || self.guard())
     }
 
     /// Whether the lock is held now, by any thread of any process (a

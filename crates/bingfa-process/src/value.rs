@@ -186,10 +186,10 @@ impl<T: Plain> Value<T> {
     /// `v.get_lock().acquire(block=False)`.
     ///
     /// # Errors
-    /// [`LockError::WouldBlock`] if it is held (nothing changes); otherwise
-    /// as for [`lock`](Value::lock).
+    /// [`LockError::WouldBlock`] if it is held, also by the calling thread
+    /// (nothing changes); otherwise as for [`lock`](Value::lock).
     pub fn try_lock(&self) -> Result<ValueGuard<'_, T>, LockError<ValueGuard<'_, T>>> {
-        wrap(self.cell.lock.lock(Some(Duration::ZERO)), || self.guard())
+        wrap(self.cell.lock.try_lock_for(Duration::ZERO), || self.guard())
     }
 
     /// Locks the value, waiting at most `timeout`. Python:
@@ -202,7 +202,7 @@ impl<T: Plain> Value<T> {
         &self,
         timeout: Duration,
     ) -> Result<ValueGuard<'_, T>, LockError<ValueGuard<'_, T>>> {
-        wrap(self.cell.lock.lock(Some(timeout)), || self.guard())
+        wrap(self.cell.lock.try_lock_for(timeout), || self.guard())
     }
 
     fn guard(&self) -> ValueGuard<'_, T> {
@@ -444,10 +444,10 @@ impl<T: Plain> Array<T> {
     /// `a.get_lock().acquire(block=False)`.
     ///
     /// # Errors
-    /// [`LockError::WouldBlock`] if it is held (nothing changes); otherwise
-    /// as for [`Value::lock`].
+    /// [`LockError::WouldBlock`] if it is held, also by the calling thread
+    /// (nothing changes); otherwise as for [`Value::lock`].
     pub fn try_lock(&self) -> Result<ArrayGuard<'_, T>, LockError<ArrayGuard<'_, T>>> {
-        wrap(self.head.lock.lock(Some(Duration::ZERO)), || self.guard())
+        wrap(self.head.lock.try_lock_for(Duration::ZERO), || self.guard())
     }
 
     /// Locks the array, waiting at most `timeout`. Python:
@@ -460,7 +460,7 @@ impl<T: Plain> Array<T> {
         &self,
         timeout: Duration,
     ) -> Result<ArrayGuard<'_, T>, LockError<ArrayGuard<'_, T>>> {
-        wrap(self.head.lock.lock(Some(timeout)), || self.guard())
+        wrap(self.head.lock.try_lock_for(timeout), || self.guard())
     }
 
     fn guard(&self) -> ArrayGuard<'_, T> {

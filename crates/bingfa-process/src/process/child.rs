@@ -218,6 +218,7 @@ impl Builder {
         let info = Box::into_raw(Box::new(ProcessInfo {
             pid: 0,
             parent_pid: Some(parent_pid),
+            parent_name: Some(super::current_process().name),
             name: name.clone(),
             ident,
             daemon: self.daemon,

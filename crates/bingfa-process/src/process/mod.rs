@@ -3,6 +3,7 @@
 
 pub(crate) mod child;
 pub(crate) mod exit;
+pub(crate) mod info;
 pub(crate) mod registry;
 pub(crate) mod spawn;
 pub(crate) mod threads;
@@ -15,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::sys;
+
+pub use info::{current_process, parent_process, ParentProcess, ProcessInfo};
 
 /// How a child process ended.
 ///
@@ -384,6 +387,17 @@ impl Process {
         Ok(self.child.signal(libc::SIGTERM)?)
     }
 
+    /// Sends `SIGINT`: the child ends with `ExitStatus::Signal(2)` unless
+    /// it handles the signal (Python raises `KeyboardInterrupt` in the
+    /// child, which then exits with code 1; Rust has no such exception).
+    /// Python 3.14: `Process.interrupt`.
+    ///
+    /// # Errors
+    /// [`Error::Os`] if the signal cannot be sent.
+    pub fn interrupt(&self) -> Result<(), Error> {
+        Ok(self.child.signal(libc::SIGINT)?)
+    }
+
     /// Sends `SIGKILL` (exit code -9). Python: `Process.kill`.
     ///
     /// # Errors
@@ -526,60 +540,5 @@ impl Builder {
             .clone()
             .unwrap_or_else(|| format!("Process-{ident}"));
         (name, ident)
-    }
-}
-
-/// Who the current process is. Python: `multiprocessing.current_process()`
-/// (and `parent_process().pid`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProcessInfo {
-    pub(crate) pid: u32,
-    pub(crate) parent_pid: Option<u32>,
-    pub(crate) name: String,
-    pub(crate) ident: String,
-    pub(crate) daemon: bool,
-}
-
-impl ProcessInfo {
-    /// This process's id. Python: `current_process().pid`.
-    pub fn pid(&self) -> u32 {
-        self.pid
-    }
-
-    /// The pid of the process that started this one with this crate;
-    /// `None` in the main process. Python: `parent_process().pid`.
-    pub fn parent_pid(&self) -> Option<u32> {
-        self.parent_pid
-    }
-
-    /// `"MainProcess"`, or the name the parent gave this child. Python:
-    /// `current_process().name`.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Whether this process is a daemon child. Python:
-    /// `current_process().daemon`.
-    pub fn daemon(&self) -> bool {
-        self.daemon
-    }
-}
-
-/// Who the current process is: pid, parent pid, name, daemon flag. Python:
-/// `multiprocessing.current_process()`.
-#[doc(alias = "parent_process")]
-pub fn current_process() -> ProcessInfo {
-    match child::current() {
-        Some(info) => ProcessInfo {
-            pid: sys::getpid(),
-            ..info.clone()
-        },
-        None => ProcessInfo {
-            pid: sys::getpid(),
-            parent_pid: None,
-            name: "MainProcess".to_owned(),
-            ident: String::new(),
-            daemon: false,
-        },
     }
 }

@@ -88,6 +88,7 @@ struct Payload {
     daemon: bool,
     join_threads: bool,
     parent_pid: u32,
+    parent_name: String,
     fds: Vec<RawFd>,
 }
 
@@ -188,6 +189,7 @@ pub fn init() {
     child::set_current(ProcessInfo {
         pid: sys::getpid(),
         parent_pid: Some(payload.parent_pid),
+        parent_name: Some(payload.parent_name),
         name: payload.name,
         ident: payload.ident,
         daemon: payload.daemon,
@@ -279,6 +281,7 @@ impl Builder {
             daemon: self.daemon,
             join_threads: !self.detach_threads,
             parent_pid: sys::getpid(),
+            parent_name: super::current_process().name,
             fds: fds.clone(),
         };
         let bytes = crate::codec::encode_plain(&payload)?;
