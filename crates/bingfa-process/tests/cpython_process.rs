@@ -1,5 +1,5 @@
 //! Ported from CPython's `Lib/test/_test_multiprocessing.py`, classes
-//! `_TestProcess` and `_TestSubclassingProcess` (CPython main, commit
+//! `_TestProcess`, `_TestSubclassingProcess` and `_TestPollEintr` (CPython main, commit
 //! 00811485ee5ffa6d719cd4058ba3651ee9cd207b, the 3.15 development branch).
 //! Copyright (c) 2001-2025 Python Software Foundation; licensed under the
 //! PSF License Agreement, version 2 (PSF-2.0).
@@ -566,5 +566,46 @@ mod _test_subclassing_process {
         }
         let p = Builder::new().daemon(true).fork(|| {}).unwrap();
         assert_eq!(p.join().unwrap(), ExitStatus::Code(0));
+    }
+}
+
+/// Upstream's `_TestPollEintr`.
+mod _test_poll_eintr {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static GOT_SIGNAL: AtomicBool = AtomicBool::new(false);
+
+    extern "C" fn record(_: libc::c_int) {
+        GOT_SIGNAL.store(true, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn test_poll_eintr() {
+        // `join` goes on waiting through a signal that interrupts it. The
+        // signal handler is installed in a middle process, not in the test
+        // binary (whose other tests it would disturb).
+        let middle = bingfa_process::fork(|| {
+            // SAFETY: installing a handler that only stores to an atomic.
+            unsafe {
+                libc::signal(
+                    libc::SIGUSR1,
+                    record as extern "C" fn(libc::c_int) as libc::sighandler_t,
+                )
+            };
+            let pid = std::process::id() as libc::pid_t;
+            let killer = bingfa_process::fork(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                // SAFETY: signalling the middle process, our parent.
+                unsafe { libc::kill(pid, libc::SIGUSR1) };
+            })
+            .unwrap();
+            let p = bingfa_process::fork(|| std::thread::sleep(Duration::from_secs(2))).unwrap();
+            assert_eq!(p.join().unwrap(), ExitStatus::Code(0));
+            ok(&killer);
+            assert!(GOT_SIGNAL.load(Ordering::SeqCst));
+        })
+        .unwrap();
+        ok(&middle);
     }
 }

@@ -205,6 +205,12 @@ impl Builder {
     /// and flushes stdout (stderr is not buffered) before forking, so that buffered output
     /// is not printed twice.
     ///
+    /// The child leaves with `_exit` once `f` has returned and the threads
+    /// it started have ended ([`join_threads`](Builder::join_threads)):
+    /// no `atexit` handler runs in it, neither the parent's (which must
+    /// not run twice) nor one registered in `f` (Python runs the latter;
+    /// call such clean-up at the end of `f` instead).
+    ///
     /// # Errors
     /// [`Error::Os`] if `fork`, `pipe` or `pidfd_open` fails. When
     /// `pidfd_open` fails (the descriptor limit), the child has already
