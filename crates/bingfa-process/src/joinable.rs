@@ -14,12 +14,111 @@ use crate::queue::Queue;
 use crate::shm::ShmBox;
 use crate::sys;
 
+/// The unfinished-task count and its joiners, in shared memory: the
+/// protocol `put`, `task_done` and `join` follow (loom-checked in
+/// `loom_tests`).
 #[repr(C)]
-struct Tasks {
+pub(crate) struct Tasks {
     /// Items put and not yet marked done; the futex word joiners sleep on.
     unfinished: AtomicU32,
     /// Joiners registered to sleep.
     waiters: AtomicU32,
+}
+
+impl Tasks {
+    pub(crate) fn new() -> Tasks {
+        Tasks {
+            unfinished: AtomicU32::new(0),
+            waiters: AtomicU32::new(0),
+        }
+    }
+
+    /// One more task; `false` (and nothing changes) at `u32::MAX`.
+    pub(crate) fn add(&self) -> bool {
+        let n = &self.unfinished;
+        let mut cur = n.load(Ordering::Relaxed);
+        loop {
+            if cur == u32::MAX {
+                return false;
+            }
+            match n.compare_exchange_weak(cur, cur + 1, Ordering::SeqCst, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// One task done; `false` (and nothing changes) when none is
+    /// unfinished. Wakes the joiners when it was the last.
+    pub(crate) fn done(&self) -> bool {
+        let n = &self.unfinished;
+        let mut cur = n.load(Ordering::Relaxed);
+        loop {
+            if cur == 0 {
+                return false;
+            }
+            match n.compare_exchange_weak(cur, cur - 1, Ordering::SeqCst, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+        if cur == 1 {
+            self.wake_joiners();
+        }
+        true
+    }
+
+    /// `k` tasks taken back (a failed put, items dropped by an immediate
+    /// close), never below zero. Wakes the joiners if none is left.
+    pub(crate) fn take_back(&self, k: u32) {
+        let n = &self.unfinished;
+        let mut cur = n.load(Ordering::Relaxed);
+        loop {
+            let next = cur.saturating_sub(k);
+            match n.compare_exchange_weak(cur, next, Ordering::SeqCst, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+        if cur != 0 && cur <= k {
+            self.wake_joiners();
+        }
+    }
+
+    fn wake_joiners(&self) {
+        // Pairs with the fence of a joiner between registering and reading
+        // the count: either it sees zero, or we see it registered.
+        fence(Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            sys::wake(&self.unfinished, u32::MAX);
+        }
+    }
+
+    /// Waits until no task is unfinished or `deadline` passes; returns
+    /// whether none is.
+    pub(crate) fn wait(&self, deadline: Option<Deadline>) -> bool {
+        loop {
+            let n = self.unfinished.load(Ordering::SeqCst);
+            if n == 0 {
+                return true;
+            }
+            if deadline.is_some_and(|d| d.has_passed()) {
+                return false;
+            }
+            self.waiters.fetch_add(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            let n = self.unfinished.load(Ordering::SeqCst);
+            let woke = n == 0 || sys::wait(&self.unfinished, n, deadline);
+            self.waiters.fetch_sub(1, Ordering::SeqCst);
+            if !woke {
+                return self.unfinished.load(Ordering::SeqCst) == 0;
+            }
+        }
+    }
+
+    pub(crate) fn unfinished(&self) -> u32 {
+        self.unfinished.load(Ordering::SeqCst)
+    }
 }
 
 /// A [`Queue`] whose consumers say when they have finished each item, so
@@ -103,10 +202,7 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
     fn from_queue(queue: Queue<T>) -> Result<JoinableQueue<T>, Error> {
         Ok(JoinableQueue {
             queue,
-            tasks: ShmBox::new(Tasks {
-                unfinished: AtomicU32::new(0),
-                waiters: AtomicU32::new(0),
-            })?,
+            tasks: ShmBox::new(Tasks::new())?,
         })
     }
 
@@ -147,21 +243,13 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
         item: T,
         put: impl FnOnce(T) -> Result<(), PutError<T>>,
     ) -> Result<(), PutError<T>> {
-        let n = &self.tasks.unfinished;
-        let mut cur = n.load(Ordering::Relaxed);
-        loop {
-            if cur == u32::MAX {
-                return Err(PutError {
-                    error: Error::Invalid("JoinableQueue: too many unfinished tasks"),
-                    item,
-                });
-            }
-            match n.compare_exchange_weak(cur, cur + 1, Ordering::SeqCst, Ordering::Relaxed) {
-                Ok(_) => break,
-                Err(now) => cur = now,
-            }
+        if !self.tasks.add() {
+            return Err(PutError {
+                error: Error::Invalid("JoinableQueue: too many unfinished tasks"),
+                item,
+            });
         }
-        put(item).inspect_err(|_| self.finish(1))
+        put(item).inspect_err(|_| self.tasks.take_back(1))
     }
 
     /// Takes the oldest item, waiting while the queue is empty. Python:
@@ -201,46 +289,10 @@ impl<T> JoinableQueue<T> {
     /// [`Error::Invalid`] when no task is unfinished (more calls than
     /// items put; Python: `ValueError`); nothing changes.
     pub fn task_done(&self) -> Result<(), Error> {
-        let n = &self.tasks.unfinished;
-        let mut cur = n.load(Ordering::Relaxed);
-        loop {
-            if cur == 0 {
-                return Err(Error::Invalid("task_done() called too many times"));
-            }
-            match n.compare_exchange_weak(cur, cur - 1, Ordering::SeqCst, Ordering::Relaxed) {
-                Ok(_) => break,
-                Err(now) => cur = now,
-            }
-        }
-        if cur == 1 {
-            self.wake_joiners();
-        }
-        Ok(())
-    }
-
-    /// Takes `k` tasks back (a failed put, items dropped by
-    /// `close_immediate`), never below zero.
-    fn finish(&self, k: u32) {
-        let n = &self.tasks.unfinished;
-        let mut cur = n.load(Ordering::Relaxed);
-        loop {
-            let next = cur.saturating_sub(k);
-            match n.compare_exchange_weak(cur, next, Ordering::SeqCst, Ordering::Relaxed) {
-                Ok(_) => break,
-                Err(now) => cur = now,
-            }
-        }
-        if cur != 0 && cur <= k {
-            self.wake_joiners();
-        }
-    }
-
-    fn wake_joiners(&self) {
-        // Pairs with the fence of a joiner between registering and reading
-        // the count: either it sees zero, or we see it registered.
-        fence(Ordering::SeqCst);
-        if self.tasks.waiters.load(Ordering::SeqCst) > 0 {
-            sys::wake(&self.tasks.unfinished, u32::MAX);
+        if self.tasks.done() {
+            Ok(())
+        } else {
+            Err(Error::Invalid("task_done() called too many times"))
         }
     }
 
@@ -260,29 +312,17 @@ impl<T> JoinableQueue<T> {
     }
 
     fn join_until(&self, deadline: Option<Deadline>) -> Result<(), Error> {
-        let t = &*self.tasks;
-        loop {
-            let n = t.unfinished.load(Ordering::SeqCst);
-            if n == 0 {
-                return Ok(());
-            }
-            if deadline.is_some_and(|d| d.has_passed()) {
-                return Err(Error::Timeout);
-            }
-            t.waiters.fetch_add(1, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
-            let n = t.unfinished.load(Ordering::SeqCst);
-            if n != 0 {
-                sys::wait(&t.unfinished, n, deadline);
-            }
-            t.waiters.fetch_sub(1, Ordering::SeqCst);
+        if self.tasks.wait(deadline) {
+            Ok(())
+        } else {
+            Err(Error::Timeout)
         }
     }
 
     /// The number of items put and not yet marked done (a snapshot).
     /// Python: the `_unfinished_tasks` semaphore's value.
     pub fn unfinished_tasks(&self) -> u32 {
-        self.tasks.unfinished.load(Ordering::SeqCst)
+        self.tasks.unfinished()
     }
 
     /// How many items are in the queue now. Python: `qsize`.
@@ -326,7 +366,8 @@ impl<T> JoinableQueue<T> {
     /// were dropped. Python 3.13: `shutdown(immediate=True)`.
     pub fn close_immediate(&self) -> usize {
         let dropped = self.queue.close_immediate();
-        self.finish(u32::try_from(dropped).unwrap_or(u32::MAX));
+        self.tasks
+            .take_back(u32::try_from(dropped).unwrap_or(u32::MAX));
         dropped
     }
 
