@@ -129,8 +129,21 @@ impl Held for ConditionGuard<'_> {}
 /// at that moment, oldest first; the caller must hold the lock.
 ///
 /// At most [`MAX_CONDITION_WAITERS`] threads wait on one condition at once
-/// (Python has no limit). Robust: see the module's notes in the crate docs
-/// and [`Error::OwnerDied`].
+/// (Python has no limit).
+///
+/// How it works, and what it is robust to: waiters take a slot of a table
+/// in shared memory while they hold the lock (their process id and an
+/// arrival ticket), and sleep on that slot's futex word; `notify(n)`
+/// marks the `n` oldest waiting slots and wakes each. So it wakes at most
+/// `n` threads, those waiting at the call, and a wait that times out while
+/// being notified still counts as notified. A waiter whose process died is
+/// skipped (its slot freed) and never takes a notification; a waiter looks
+/// at its slot again every quarter of a second, so a notifier killed
+/// between marking a slot and waking it delays that waiter, never strands
+/// it; a lock holder that dies while a thread waits gives that thread
+/// [`Error::OwnerDied`] (it holds the lock again). A notification costs,
+/// per waiter of another process woken, a check that the process is alive
+/// (`kill(pid, 0)` and a read of `/proc`: microseconds).
 ///
 /// ```
 /// use bingfa_process::{Condition, Value};
