@@ -18,6 +18,9 @@ pub(crate) struct Padded<T>(pub(crate) T);
 pub(crate) struct Header {
     pub(crate) cap: u64,
     pub(crate) slot_bytes: u64,
+    /// The largest encoded item the queue's maker allowed (at most
+    /// `slot_bytes - codec::HEADER`: a slot is rounded up to 8 bytes).
+    pub(crate) max_message: u64,
     pub(super) closed: AtomicU32,
     pub(super) tail: Padded<AtomicU64>,
     pub(super) head: Padded<AtomicU64>,
@@ -42,10 +45,11 @@ impl Waiters {
 }
 
 impl Header {
-    pub(crate) fn new(cap: u64, slot_bytes: u64) -> Header {
+    pub(crate) fn new(cap: u64, slot_bytes: u64, max_message: u64) -> Header {
         Header {
             cap,
             slot_bytes,
+            max_message,
             closed: AtomicU32::new(0),
             tail: Padded(AtomicU64::new(0)),
             head: Padded(AtomicU64::new(0)),

@@ -233,12 +233,6 @@ impl<'a> Ring<'a> {
         self.at(self.index(pos))
     }
 
-    /// Largest frame a slot holds.
-    #[inline]
-    pub(crate) fn max_frame(&self) -> usize {
-        self.slot_bytes
-    }
-
     /// Number of messages in the ring (a snapshot).
     ///
     /// `head` and `tail` are hints that may lag behind (a slow claimer's
