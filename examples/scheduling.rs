@@ -248,12 +248,7 @@ fn events(jobs: &[Job], slices: &[Slice]) -> Vec<Event> {
     let cpu: Arc<str> = Arc::from("CPU");
     let mut out = Vec::new();
     let mut push = |t: u32, job: usize, kind: EventKind| {
-        out.push(Event {
-            t: ms(t),
-            lane: Arc::from(jobs[job].name),
-            kind,
-            object: cpu.clone(),
-        })
+        out.push(Event::new(ms(t), jobs[job].name, kind, &cpu))
     };
     for (i, j) in jobs.iter().enumerate() {
         push(j.arrival, i, EventKind::Blocked);

@@ -27,7 +27,6 @@ mod common;
 
 use std::fs;
 use std::hint::black_box;
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -179,12 +178,7 @@ fn main() {
     // "waited for" while ready; blocked is a span.
     let mut events = Vec::new();
     let mut push = |t: Duration, lane: &str, kind: EventKind, object: &str| {
-        events.push(Event {
-            t,
-            lane: Arc::from(lane),
-            kind,
-            object: Arc::from(object),
-        })
+        events.push(Event::new(t, lane, kind, object))
     };
     let mut prev: [Option<State>; 2] = [None, None];
     for &(t, i, s) in &timeline {

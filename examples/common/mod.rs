@@ -19,6 +19,8 @@ pub struct Demo {
     pub quick: bool,
     /// `--trace FILE`: where to write a Chrome trace of every phase.
     pub trace: Option<PathBuf>,
+    /// `--events`: list the recorded events under each timeline.
+    pub events: bool,
     /// Arguments the demo itself understands (everything not taken here).
     pub rest: Vec<String>,
     phases: Vec<(String, Vec<Event>)>,
@@ -29,11 +31,13 @@ impl Demo {
     pub fn from_args(name: &str, usage: &str) -> Demo {
         let mut quick = false;
         let mut trace = None;
+        let mut events = false;
         let mut rest = Vec::new();
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
             match a.as_str() {
                 "--quick" => quick = true,
+                "--events" => events = true,
                 "--trace" => match args.next() {
                     Some(p) => trace = Some(PathBuf::from(p)),
                     None => fail(name, "--trace needs a file name, e.g. --trace trace.json"),
@@ -41,6 +45,7 @@ impl Demo {
                 "-h" | "--help" => {
                     println!("cargo xtask demo {name} [--quick] [--trace FILE]\n\n{usage}");
                     println!("  --quick        shorter sleeps, for a fast run");
+                    println!("  --events       list every recorded event under each timeline");
                     println!("  --trace FILE   also write a Chrome trace (open it in https://ui.perfetto.dev)");
                     std::process::exit(0);
                 }
@@ -50,6 +55,7 @@ impl Demo {
         Demo {
             quick,
             trace,
+            events,
             rest,
             phases: Vec::new(),
         }
@@ -109,7 +115,7 @@ impl Demo {
     pub fn show_events(&mut self, phase: &str, events: Vec<Event>) -> Vec<Event> {
         let tl = Timeline::new(&events)
             .title(format!("timeline: {phase}"))
-            .max_events(self.pick(40, 12));
+            .max_events(if self.events { usize::MAX } else { 0 });
         println!("\n{}", tl.render());
         self.phases.push((phase.to_string(), events.clone()));
         events
