@@ -60,6 +60,7 @@ impl Colour {
 /// | `B░░░`     | `B...`     | waits for `B`                           |
 /// | `r───`     | `r---`     | inside the span `r` (`Begin`..`End`)    |
 /// | `rrr`      | `rrr`      | a new `r` begins in each column: many short ones |
+/// | `A██░░██`  | `A##..##`  | holds `A`, waits for it, holds it again: the fill changes, no key |
 /// | `^text`    | `^text`    | a mark                                  |
 /// | `>` at the right edge | `>` | still so when the trace ended       |
 ///
@@ -537,14 +538,24 @@ impl Timeline {
             // The run of columns this interval shows in.
             let run = cells[c..].iter().take_while(|&&x| x == Some(i)).count();
             let iv = &intervals[i];
-            repeats |= prev.is_some_and(|p| intervals[p].object == iv.object);
+            // The key marks where an interval starts, unless the fill
+            // already shows it: the same object right before, in the other
+            // state (held, then waited for).
+            let same_object = prev.is_some_and(|p| intervals[p].object == iv.object);
+            let same_state = prev.is_some_and(|p| intervals[p].state == iv.state);
+            let keyed = !same_object || same_state;
+            repeats |= same_object && same_state;
             prev = Some(i);
             let fill = match iv.state {
                 State::Held => held,
                 State::Waiting => wait,
                 State::Span => span,
             };
-            let key: Vec<char> = keys[iv.object].chars().collect();
+            let key: Vec<char> = if keyed {
+                keys[iv.object].chars().collect()
+            } else {
+                Vec::new()
+            };
             let text: String = (0..run)
                 .map(|k| key.get(k).copied().unwrap_or(fill))
                 .collect();

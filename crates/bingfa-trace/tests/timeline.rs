@@ -148,6 +148,19 @@ fn spans_shorter_than_a_column_never_merge_into_a_long_bar() {
 }
 
 #[test]
+fn holding_then_waiting_for_the_same_object_changes_the_fill_not_the_key() {
+    let events = [
+        ev(0, "p", Acquired, "CPU"),
+        ev(300, "p", Released, "CPU"),
+        ev(300, "p", Blocked, "CPU"),
+        ev(500, "p", Acquired, "CPU"),
+        ev(1000, "p", Released, "CPU"),
+    ];
+    let text = plain(&events, 10).ascii(true).render();
+    assert!(text.contains("p |C##..#####|\n"), "{text}");
+}
+
+#[test]
 fn every_row_of_a_lane_is_labelled() {
     let text = plain(&deadlock(), 24).render();
     let rows: Vec<&str> = text.lines().filter(|l| l.contains('|')).collect();
