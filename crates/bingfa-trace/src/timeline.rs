@@ -65,10 +65,10 @@ impl Colour {
 /// | `>` at the right edge | `>` | still so when the trace ended       |
 ///
 /// A column shows the interval that covers most of its time, so an interval
-/// shorter than a column never stretches into a long bar. Keys are the
-/// initial of a name's last word (`mutex_a` -> `A`), or the number that
-/// tells names apart (`task 10` -> `10`); objects in upper case, spans in
-/// lower case.
+/// shorter than a column never stretches into a long bar. Keys are a
+/// name's one-letter last word (`mutex_a` -> `A`), the number that tells
+/// names apart (`task 10` -> `10`), or the initial of its first word
+/// (`round trip` -> `r`); objects in upper case, spans in lower case.
 ///
 /// [`count`](Timeline::count) adds a counting row under the lanes: how many
 /// lanes at most were inside a span or held an object of a given name in
@@ -724,9 +724,10 @@ impl Timeline {
 
     /// A short key for each object and span name. A name ending in a number
     /// that tells it apart from the others (`task 10`) gets that number;
-    /// otherwise the initial of its last word (`lock_a` -> `A`, `left fork`
-    /// -> `F`), else of its first word, else any of its letters, else the
-    /// first free letter; objects in upper case, spans in lower case.
+    /// a name ending in a one-letter word gets that letter (`lock_a` ->
+    /// `A`); otherwise the initial of its first word (`round trip` -> `r`),
+    /// else of its other words, else any of its letters, else the first
+    /// free letter; objects in upper case, spans in lower case.
     fn keys(&self) -> Vec<String> {
         let objects = &self.model.objects;
         let words = |name: &str| -> Vec<String> {
@@ -763,8 +764,13 @@ impl Timeline {
                 .count();
             let by_number = number(&obj.name).filter(|n| siblings > 1 && !used.contains(n));
             let key = by_number.or_else(|| {
-                let w = words(&obj.name);
-                let initials = w.iter().rev().filter_map(|w| w.chars().next());
+                // A one-letter last word names the object (`lock_a`);
+                // otherwise the first word says what it is (`round trip`).
+                let mut w = words(&obj.name);
+                if w.last().is_some_and(|l| l.chars().count() == 1) {
+                    w.reverse();
+                }
+                let initials = w.iter().filter_map(|w| w.chars().next());
                 let letters = obj.name.chars().filter(char::is_ascii_alphanumeric);
                 let pool = ('A'..='Z').chain('0'..='9');
                 initials

@@ -127,7 +127,7 @@ fn spans_shorter_than_a_column_never_merge_into_a_long_bar() {
         events.push(ev(k * 10 + 9, "client", End, "round trip"));
     }
     let text = plain(&events, 10).ascii(true).render();
-    assert!(text.contains("client |tttttttttt|\n"), "{text}");
+    assert!(text.contains("client |rrrrrrrrrr|\n"), "{text}");
     assert_eq!(text.matches("client |").count(), 1, "one row: {text}");
     assert!(text.contains("AAA is a new one in each column"), "{text}");
 
@@ -288,7 +288,7 @@ fn blocked_forever_waits_to_the_right_edge_and_names_no_holder() {
         ev(8_000, "main", Mark, "x"),
     ];
     let text = plain(&events, 8).ascii(true).render();
-    assert!(text.contains("car  |L.......>"), "{text}");
+    assert!(text.contains("car  |G.......>"), "{text}");
     assert!(text.contains("  car waits for green light\n"), "{text}");
 }
 
