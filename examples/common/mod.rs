@@ -113,9 +113,27 @@ impl Demo {
 
     /// Prints the timeline of `events` (recording may go on).
     pub fn show_events(&mut self, phase: &str, events: Vec<Event>) -> Vec<Event> {
+        self.show_with(phase, events, |tl| tl)
+    }
+
+    /// Stops recording and prints the phase's timeline with a counting row:
+    /// how many lanes were inside `name` at once, labelled `label`.
+    pub fn show_counted(&mut self, phase: &str, name: &str, label: &str) -> Vec<Event> {
+        let events = trace::stop();
+        self.show_with(phase, events, |tl| tl.count(name, label))
+    }
+
+    /// Prints the timeline of `events`, set up further by `more`.
+    pub fn show_with(
+        &mut self,
+        phase: &str,
+        events: Vec<Event>,
+        more: impl FnOnce(Timeline) -> Timeline,
+    ) -> Vec<Event> {
         let tl = Timeline::new(&events)
             .title(format!("timeline: {phase}"))
             .max_events(if self.events { usize::MAX } else { 0 });
+        let tl = more(tl);
         println!("\n{}", tl.render());
         self.phases.push((phase.to_string(), events.clone()));
         events
