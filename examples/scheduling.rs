@@ -335,11 +335,16 @@ fn main() {
     ];
 
     let mut table = Vec::new();
-    for (name, explain, slices) in &policies {
+    for (k, (name, explain, slices)) in policies.iter().enumerate() {
         demo.section(name);
         demo.say(explain);
         println!("\n  Gantt: {}", gantt_line(&JOBS, slices));
-        demo.show_events(&format!("{name} (1 ms = 1 tick)"), events(&JOBS, slices));
+        // One legend, under the first chart: the four are drawn alike.
+        demo.show_with(
+            &format!("{name} (1 ms = 1 tick)"),
+            events(&JOBS, slices),
+            |tl| tl.legend(k == 0),
+        );
         table.push((name.clone(), times(&JOBS, slices)));
     }
 

@@ -110,6 +110,7 @@ pub struct Timeline {
     max_events: usize,
     label_width: usize,
     counts: Vec<(String, String)>,
+    legend: bool,
 }
 
 /// A counting row to draw: its label, which object names it counts, and
@@ -138,6 +139,7 @@ impl Timeline {
             max_events: 0,
             label_width: 22,
             counts: Vec::new(),
+            legend: true,
         }
     }
 
@@ -193,6 +195,15 @@ impl Timeline {
     /// Python: no standard equivalent.
     pub fn max_events(mut self, n: usize) -> Timeline {
         self.max_events = n;
+        self
+    }
+
+    /// Whether to print the legend under the chart (default: yes). Several
+    /// charts of one kind need it once.
+    ///
+    /// Python: no standard equivalent.
+    pub fn legend(mut self, on: bool) -> Timeline {
+        self.legend = on;
         self
     }
 
@@ -272,7 +283,9 @@ impl Timeline {
             );
         }
 
-        out += &self.legend(&keys, colour, label_w, repeats, !counts.is_empty());
+        if self.legend {
+            out += &self.legend_text(&keys, colour, label_w, repeats, !counts.is_empty());
+        }
 
         // What was still going on at the end: the shape of a deadlock.
         let mut tail = String::new();
@@ -326,7 +339,7 @@ impl Timeline {
     }
 
     /// The legend: only the states that the chart shows, then the keys.
-    fn legend(
+    fn legend_text(
         &self,
         keys: &[String],
         colour: bool,

@@ -161,6 +161,13 @@ fn holding_then_waiting_for_the_same_object_changes_the_fill_not_the_key() {
 }
 
 #[test]
+fn the_legend_can_be_left_out() {
+    let text = plain(&deadlock(), 24).legend(false).render();
+    assert!(!text.contains("legend:"), "{text}");
+    assert!(text.contains("at the end (t="), "{text}");
+}
+
+#[test]
 fn every_row_of_a_lane_is_labelled() {
     let text = plain(&deadlock(), 24).render();
     let rows: Vec<&str> = text.lines().filter(|l| l.contains('|')).collect();
