@@ -285,7 +285,7 @@ fn greenlet_interleaving_is_the_courses() {
     let out = run("greenlet", &[]);
     assert!(
         out.contains(
-            "Result: eat/play order: egon eat 1 | egon play 1 | egon eat 2 | egon play 2."
+            "Result: eat/play order: rose eat 1 | jack play 1 | rose eat 2 | jack play 2."
         ),
         "{out}"
     );
