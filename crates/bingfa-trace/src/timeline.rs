@@ -254,6 +254,7 @@ impl Timeline {
         out += &format!("{pad} {}\n", self.axis());
 
         let mut repeats = false;
+        let mut drawn: Vec<(usize, State)> = Vec::new();
         let mut pid = None;
         for (li, lane) in m.lanes.iter().enumerate() {
             if groups && pid != Some(lane.pid) {
@@ -265,6 +266,12 @@ impl Timeline {
             for row in &rows {
                 out += &format!("{label:<label_w$} |");
                 let cells = self.cells(&lane.intervals, row);
+                for &i in cells.iter().flatten() {
+                    let iv = &lane.intervals[i];
+                    if !drawn.contains(&(iv.object, iv.state)) {
+                        drawn.push((iv.object, iv.state));
+                    }
+                }
                 repeats |= self.draw_row(&mut out, &lane.intervals, &cells, &keys, colour);
                 let open_end = cells[self.width - 1].is_some_and(|i| lane.intervals[i].open);
                 out += if open_end { ">\n" } else { "|\n" };
@@ -284,7 +291,7 @@ impl Timeline {
         }
 
         if self.legend {
-            out += &self.legend_text(&keys, colour, label_w, repeats, !counts.is_empty());
+            out += &self.legend_text(&keys, colour, label_w, &drawn, repeats, !counts.is_empty());
         }
 
         // What was still going on at the end: the shape of a deadlock.
@@ -339,27 +346,21 @@ impl Timeline {
     }
 
     /// The legend: only the states that the chart shows, then the keys.
+    /// The legend of what was `drawn` (object, state): its states, then
+    /// its keys.
     fn legend_text(
         &self,
         keys: &[String],
         colour: bool,
         label_w: usize,
+        drawn: &[(usize, State)],
         repeats: bool,
         counted: bool,
     ) -> String {
         let m = &self.model;
         let (held, wait, span) = self.fills();
-        let drawn = |i: &Interval| i.open || i.start < i.end;
-        let has = |s: State| {
-            m.lanes
-                .iter()
-                .any(|l| l.intervals.iter().any(|i| i.state == s && drawn(i)))
-        };
-        let shown = |o: usize| {
-            m.lanes
-                .iter()
-                .any(|l| l.intervals.iter().any(|i| i.object == o && drawn(i)))
-        };
+        let has = |s: State| drawn.iter().any(|d| d.1 == s);
+        let shown = |o: usize| drawn.iter().any(|d| d.0 == o);
         let mut parts = Vec::new();
         if has(State::Held) {
             parts.push(format!("{held} holds"));
