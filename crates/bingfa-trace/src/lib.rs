@@ -12,7 +12,9 @@
 //!
 //! A lesson records what its threads do, then shows it: [`Timeline`] draws
 //! who held what and who waited for whom in the terminal, [`chrome::write`]
-//! saves the same events for Perfetto (<https://ui.perfetto.dev>).
+//! saves the same events for Perfetto (<https://ui.perfetto.dev>), and
+//! [`html::Page`] writes them with their narration as one self-contained
+//! HTML file, for a classroom without internet.
 //!
 //! ```
 //! use bingfa_trace::{chrome, record, EventKind, Timeline, Colour};
@@ -68,6 +70,7 @@
 
 pub mod chrome;
 pub mod flags;
+pub mod html;
 mod model;
 pub mod record;
 mod timeline;

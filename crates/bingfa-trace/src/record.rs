@@ -107,10 +107,14 @@ fn base() -> Instant {
     *BASE.get_or_init(Instant::now)
 }
 
+/// Added to this process's clock by [`attach`]: how far the parent's time
+/// zero lies before this process's [`base`].
+static SHIFT_NS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
 /// Nanoseconds since [`start`]'s time zero (zero before it).
 fn now_ns() -> u64 {
-    let since_base = base().elapsed().as_nanos() as u64;
-    since_base.saturating_sub(START_NS.load(Ordering::Relaxed))
+    let since_base = base().elapsed().as_nanos() as i64 + SHIFT_NS.load(Ordering::Relaxed);
+    (since_base.max(0) as u64).saturating_sub(START_NS.load(Ordering::Relaxed))
 }
 
 struct Log {
@@ -317,10 +321,11 @@ pub fn attach(parent: u32) -> bool {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_nanos();
-        // Time zero on this process's monotonic base.
-        let since_zero = now.saturating_sub(zero) as u64;
-        let here = base().elapsed().as_nanos() as u64;
-        START_NS.store(here.saturating_sub(since_zero), Ordering::SeqCst);
+        // The parent's time zero on this process's monotonic base.
+        let since_zero = now.saturating_sub(zero) as i64;
+        let here = base().elapsed().as_nanos() as i64;
+        START_NS.store(0, Ordering::SeqCst);
+        SHIFT_NS.store(since_zero - here, Ordering::SeqCst);
         let old = CHILD_FD.swap(file.into_raw_fd(), Ordering::SeqCst);
         if old >= 0 {
             use std::os::fd::FromRawFd;

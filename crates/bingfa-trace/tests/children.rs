@@ -70,6 +70,8 @@ fn a_spawned_child_attaches_to_the_parent_trace() {
     }
     let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
     bingfa_trace::start();
+    // The child starts well after time zero: its events must say so.
+    std::thread::sleep(Duration::from_millis(50));
     record(EventKind::Begin, "spawn");
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "attached_child_body", "--nocapture"])
@@ -85,6 +87,7 @@ fn a_spawned_child_attaches_to_the_parent_trace() {
         .unwrap_or_else(|| panic!("{events:#?}"));
     assert_ne!(hello.pid, std::process::id());
     let (begin, end) = (events[0].t, events.last().unwrap().t);
+    assert!(begin >= Duration::from_millis(50), "{begin:?}");
     assert!(
         begin <= hello.t && hello.t <= end,
         "{begin:?} {:?} {end:?}",
