@@ -258,7 +258,11 @@ fn main() {
     let t = Instant::now();
     let nb = q.try_get();
     println!(
-        "  non-blocking: try_get() on an empty queue returned {nb:?} after {:.1?}",
+        "  non-blocking: try_get() on an empty queue returned {} after {:.1?}",
+        match &nb {
+            Ok(v) => format!("{v}"),
+            Err(e) => format!("at once: {e:?} (get_nowait raises queue.Empty)"),
+        },
         t.elapsed()
     );
     let q2 = q.clone();
