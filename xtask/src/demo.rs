@@ -83,7 +83,7 @@ pub(crate) const CATALOGUE: &[Lesson] = &[
         9,
         "tickets",
         "",
-        "without a lock the last ticket is oversold; with a process lock exactly one buyer",
+        "the last ticket oversold without a lock, one buyer with a process lock (--explore)",
     ),
     l(
         10,
@@ -107,7 +107,7 @@ pub(crate) const CATALOGUE: &[Lesson] = &[
         13,
         "race",
         "",
-        "100 threads decrement n = 100: above 0 without a lock, 0 with it",
+        "100 threads decrement n = 100: above 0 without a lock, 0 with it (--explore: loom)",
     ),
     l(
         14,
@@ -197,6 +197,9 @@ USAGE:
     --events       list every recorded event under each timeline
     --trace FILE   also write a Chrome trace (open it in https://ui.perfetto.dev)
     --html FILE    also write the timelines and the narration as one HTML page
+    race --explore, tickets --explore
+                   a model checker (loom) tries every schedule of two threads,
+                   replays the one that fails, then checks the locked version
 
 Start here: cargo xtask demo deadlock
 ";

@@ -214,6 +214,13 @@ impl Model {
             lane.intervals
                 .sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
         }
+        // The process that draws the trace (the one that recorded it, as a
+        // rule) comes first; then the others as they appeared.
+        let me = std::process::id();
+        if let Some(i) = processes.iter().position(|p| p.pid == me) {
+            let p = processes.remove(i);
+            processes.insert(0, p);
+        }
         // Group the lanes by process, keeping first-appearance order in each.
         lanes.sort_by_key(|l| processes.iter().position(|p| p.pid == l.pid));
 
