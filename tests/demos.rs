@@ -637,9 +637,9 @@ fn states_shows_running_ready_and_blocked() {
         .map(|l| l.chars().skip(8).collect())
         .collect();
     assert_eq!(rows.len(), 2, "{chart}");
-    for c in 0..rows[0].len().min(rows[1].len()) {
+    for (c, (a, b)) in rows[0].iter().zip(&rows[1]).enumerate() {
         assert!(
-            !(rows[0][c] == '█' && rows[1][c] == '█'),
+            !(*a == '█' && *b == '█'),
             "both running in column {c}:\n{chart}"
         );
     }

@@ -231,8 +231,12 @@ impl Demo {
 /// a mark: it is not shown, and notes the buffer's length.
 struct Tee {
     saved: i32,
-    state: Arc<(Mutex<(String, Vec<usize>, bool)>, Condvar)>,
+    state: Arc<(Mutex<Captured>, Condvar)>,
 }
+
+/// What the reader has seen: the text, the places of the marks, and whether
+/// the end mark came.
+type Captured = (String, Vec<usize>, bool);
 
 const MARK: &str = "\x01bingfa-html-mark";
 
