@@ -116,12 +116,17 @@ fn main() {
     demo.section("1. A function (closure) as the target, with a name");
     let builder = thread::Builder::new().name("Thread-1".into());
     println!("  before start: is_alive = false (there is only a Builder, no thread yet)");
+    // The task also waits until main has asked is_alive: on a busy machine
+    // main may not run again before a short sleep is over.
+    let asked = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let asked2 = asked.clone();
     let t = builder
         .spawn(move || {
             let name = thread::current().name().unwrap_or("?").to_string();
             println!("  {name} started (线程开启{name})");
             record(EventKind::Begin, "task()");
             thread::sleep(nap);
+            asked2.wait();
             record(EventKind::End, "task()");
             println!("  {name} finished (线程结束{name})");
             name.len()
@@ -129,6 +134,7 @@ fn main() {
         .expect("spawn");
     let alive_after_start = !t.is_finished();
     println!("  after start:  is_alive = {alive_after_start}");
+    asked.wait();
     let name = t.thread().name().map(str::to_string);
     let (len, alive_after_join) = join(t);
     println!(
