@@ -30,6 +30,8 @@ pub struct Demo {
     tee: Option<Tee>,
     /// Arguments the demo itself understands (everything not taken here).
     pub rest: Vec<String>,
+    /// The demo's name, for the title of its own lane group.
+    name: String,
     phases: Vec<(String, Vec<Event>)>,
 }
 
@@ -72,6 +74,7 @@ impl Demo {
             tee: html.as_ref().map(|_| Tee::start()),
             html,
             rest,
+            name: name.to_string(),
             phases: Vec::new(),
         }
     }
@@ -114,9 +117,11 @@ impl Demo {
         }
     }
 
-    /// Starts recording a phase.
+    /// Starts recording a phase (this process's lanes are titled with the
+    /// demo's name when children record beside it).
     pub fn record(&self) {
         trace::start();
+        trace::name_process(&format!("this demo, {}", self.name));
     }
 
     /// Stops recording, prints the phase's timeline and keeps its events for

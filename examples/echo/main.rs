@@ -250,7 +250,8 @@ fn main() {
     demo.say(&format!(
         "Top: the three clients, green threads of this process, each bar one round trip\n\
          ({} in all). Below: the {} server's side, recorded in {} process(es) of its own,\n\
-         a lane per {}; each bar one reply ({replies} recorded).",
+         a lane per {};\n\
+         each bar one reply ({replies} recorded).",
         close_up.round_trips,
         close.name(),
         server_pids.len(),
