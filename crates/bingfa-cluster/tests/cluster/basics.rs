@@ -1,0 +1,39 @@
+//! Connect, submit, result, map, over a real server and two workers.
+
+use bingfa_cluster::ClusterPool;
+use bingfa_pool::Error;
+
+use crate::common::*;
+
+#[test]
+fn submit_and_result_end_to_end() {
+    let Some(server) = redis() else { return };
+    let _w1 = worker(server.url(), "w1", 1);
+    let _w2 = worker(server.url(), "w2", 1);
+    let pool = ClusterPool::connect(server.url()).unwrap();
+    let f = pool.submit(&SQUARE, 12).unwrap();
+    assert_eq!(f.result_timeout(PATIENCE), Ok(144));
+    let pid = pool
+        .submit(&MY_PID, ())
+        .unwrap()
+        .result_timeout(PATIENCE)
+        .unwrap();
+    assert_ne!(pid, std::process::id());
+    let squares: Vec<u64> = pool
+        .map(&SQUARE, 1..=5)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(squares, [1, 4, 9, 16, 25]);
+    let bad = pool.submit(&PANICS, "boom".into()).unwrap();
+    assert_eq!(
+        bad.result_timeout(PATIENCE),
+        Err(Error::Panicked {
+            message: "boom".into()
+        })
+    );
+    pool.shutdown(true, false);
+    let s = pool.stats();
+    assert_eq!(s.outstanding, 0);
+    assert_eq!(s.submitted, 8);
+}
