@@ -136,6 +136,45 @@ fn whoami((): ()) -> (String, u32) {
     )
 }
 
+fn exit_with(code: i32) -> u32 {
+    std::process::exit(code)
+}
+
+/// Its process dies (exit code 7) on item 3.
+fn die_on_three(x: u32) -> u32 {
+    if x == 3 {
+        std::process::exit(7);
+    }
+    x
+}
+
+/// Writes this process's pid into `dir`, then waits until two processes
+/// have done so: returns whether it met the other one (so both ran at
+/// once).
+fn meet(dir: String) -> bool {
+    write_atomically(
+        &format!("{dir}/{}", std::process::id()),
+        &std::process::id().to_string(),
+    );
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        let n = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.filter(|e| {
+                    e.as_ref()
+                        .is_ok_and(|e| !e.file_name().to_string_lossy().ends_with(".tmp"))
+                })
+                .count()
+            })
+            .unwrap_or(0);
+        if n >= 2 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    false
+}
+
 pub static SQUARE: Task<u64, u64> = Task::new("square", square).with_version("1");
 /// The same name at another version: a worker of another build.
 pub static SQUARE_V2: Task<u64, u64> = Task::new("square", square).with_version("2");
@@ -151,6 +190,11 @@ pub static COUNT_RUN: Task<(String, u64), u64> = Task::new("count_run", count_ru
 pub static REVERSE: Task<Vec<u8>, Vec<u8>> = Task::new("reverse", reverse);
 pub static ABORT: Task<(), u32> = Task::new("abort", abort);
 pub static WHOAMI: Task<(), (String, u32)> = Task::new("whoami", whoami);
+pub static EXIT_WITH: Task<i32, u32> = Task::new("exit_with", exit_with);
+pub static DIE_ON_THREE: Task<u32, u32> = Task::new("die_on_three", die_on_three);
+pub static MEET: Task<String, bool> = Task::new("meet", meet);
+/// `count_run` as a client of a newer build knows it.
+pub static COUNT_RUN_V2: Task<(String, u64), u64> = Task::declare("count_run").with_version("2");
 /// Declared only: no worker has it.
 pub static MISSING: Task<u64, u64> = Task::declare("missing");
 
@@ -168,7 +212,10 @@ pub fn registry(v2: bool) -> Registry {
         .add(&COUNT_RUN)
         .add(&REVERSE)
         .add(&ABORT)
-        .add(&WHOAMI);
+        .add(&WHOAMI)
+        .add(&EXIT_WITH)
+        .add(&DIE_ON_THREE)
+        .add(&MEET);
     r
 }
 

@@ -6,6 +6,7 @@
 mod common;
 
 mod basics;
+mod executor;
 
 /// Not a test: the body of a worker process that another test started by
 /// running this binary again (`common::WorkerProcess`). Without its
