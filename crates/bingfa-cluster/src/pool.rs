@@ -840,8 +840,15 @@ impl ClusterPool {
 }
 
 impl Drop for ClusterPool {
-    /// `shutdown(wait = true, cancel_pending = false)`.
+    /// `shutdown(wait = true, cancel_pending = false)`; but while the
+    /// thread is panicking, `shutdown(wait = false, cancel_pending = true)`,
+    /// so that a failure (a test's assertion) never turns into a wait for
+    /// workers that may not exist.
     fn drop(&mut self) {
-        self.shutdown(true, false);
+        if thread::panicking() {
+            self.shutdown(false, true);
+        } else {
+            self.shutdown(true, false);
+        }
     }
 }

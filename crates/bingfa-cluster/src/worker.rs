@@ -545,6 +545,7 @@ impl WShared {
         let client = t.client.clone();
         let function = t.function.clone();
         let worker = self.id.clone();
+        let events = self.events.clone();
         match entry.submit(&self.pool, t.chunk, t.args) {
             Ok(fut) => {
                 fut.add_done_callback(move |o: &Result<Outcome, bingfa_pool::Error>| {
@@ -553,6 +554,10 @@ impl WShared {
                         Ok(Err(msg)) => {
                             let message =
                                 format!("task {task_id} (`{function}`) on worker {worker}: {msg}");
+                            emit(&events, || Event::Rejected {
+                                entry: id.clone(),
+                                reason: message.clone(),
+                            });
                             (
                                 Err(Failure::BadPayload {
                                     message: message.clone(),

@@ -6,7 +6,9 @@
 mod common;
 
 mod basics;
+mod delivery;
 mod executor;
+mod failures;
 
 /// Not a test: the body of a worker process that another test started by
 /// running this binary again (`common::WorkerProcess`). Without its
