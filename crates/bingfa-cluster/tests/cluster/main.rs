@@ -9,6 +9,7 @@ mod basics;
 mod delivery;
 mod executor;
 mod failures;
+mod hosts;
 
 /// Not a test: the body of a worker process that another test started by
 /// running this binary again (`common::WorkerProcess`). Without its

@@ -6,6 +6,13 @@
 //! Tests call [`redis_or_skip`]: without `redis-server` on the `PATH` it
 //! says once how to install it and the test returns early, except when
 //! `BINGFA_REQUIRE_REDIS=1` (set by CI), where it panics.
+//!
+//! [`Lab`] makes hosts out of network namespaces (root only; see
+//! [`lab_or_skip`]).
+
+mod netns;
+
+pub use netns::{lab_or_skip, Host, Lab};
 
 use std::io::{self, Write};
 use std::net::TcpListener;
