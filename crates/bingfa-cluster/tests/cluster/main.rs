@@ -7,6 +7,7 @@ mod common;
 
 mod basics;
 mod delivery;
+mod doc;
 mod executor;
 mod failures;
 mod hosts;
