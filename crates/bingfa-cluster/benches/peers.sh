@@ -33,7 +33,7 @@ for _ in $(seq 100); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; slee
 
 cargo build --release -q -p bingfa-cluster --bin bingfa-cluster
 cargo bench -q -p bingfa-cluster --bench throughput -- --redis "$URL" \
-    --worker-bin target/release/bingfa-cluster --tasks "$TASKS" --round-trips "$RTS" \
+    --worker-bin "$PWD/target/release/bingfa-cluster" --tasks "$TASKS" --round-trips "$RTS" \
     --workers 1,2,4 | tee "$WORK/bingfa.tsv"
 "$VENV/bin/python" crates/bingfa-cluster/benches/peers.py "$URL" "$TASKS" "$RTS" "$WORK" | tee "$WORK/peers.tsv"
 

@@ -51,7 +51,16 @@ fn start_workers(bin: &str, url: &str, pool: &str, n: usize) -> Workers {
     let children = (0..n)
         .map(|i| {
             Command::new(bin)
-                .args(["worker", "--redis", url, "--pool", pool, "--concurrency", "1", "--quiet"])
+                .args([
+                    "worker",
+                    "--redis",
+                    url,
+                    "--pool",
+                    pool,
+                    "--concurrency",
+                    "1",
+                    "--quiet",
+                ])
                 .args(["--name", &format!("bench-{pool}-{i}")])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -72,9 +81,15 @@ fn start_workers(bin: &str, url: &str, pool: &str, n: usize) -> Workers {
 fn bingfa(url: &str, bin: &str, n: usize, tasks: u64, round_trips: usize) -> (f64, f64, f64) {
     let pool_name = format!("bench{n}-{}", std::process::id());
     let _workers = start_workers(bin, url, &pool_name, n);
-    let pool = ClusterPool::builder(url).pool_name(&pool_name).connect().unwrap();
+    let pool = ClusterPool::builder(url)
+        .pool_name(&pool_name)
+        .connect()
+        .unwrap();
     // Warm up.
-    for f in (0..200).map(|i| pool.submit(&NOOP, i).unwrap()).collect::<Vec<_>>() {
+    for f in (0..200)
+        .map(|i| pool.submit(&NOOP, i).unwrap())
+        .collect::<Vec<_>>()
+    {
         f.result().unwrap();
     }
     let t = Instant::now();
@@ -108,13 +123,20 @@ fn fire_and_forget(url: &str, n: usize, tasks: u64, round_trips: usize) -> (f64,
             std::thread::spawn(move || {
                 let mut con = client.get_connection().unwrap();
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let got: Option<(String, Vec<u8>)> =
-                        redis::cmd("BLPOP").arg(&tq).arg(0.2).query(&mut con).unwrap();
+                    let got: Option<(String, Vec<u8>)> = redis::cmd("BLPOP")
+                        .arg(&tq)
+                        .arg(0.2)
+                        .query(&mut con)
+                        .unwrap();
                     if let Some((_, task)) = got {
                         let x: u64 = bingfa_process::codec::decode_frame(&task).unwrap();
                         let mut out = Vec::new();
                         bingfa_process::codec::encode_frame(&x, &mut out, 1 << 20).unwrap();
-                        redis::cmd("RPUSH").arg(&rq).arg(out).exec(&mut con).unwrap();
+                        redis::cmd("RPUSH")
+                            .arg(&rq)
+                            .arg(out)
+                            .exec(&mut con)
+                            .unwrap();
                     }
                 }
             })
@@ -134,14 +156,19 @@ fn fire_and_forget(url: &str, n: usize, tasks: u64, round_trips: usize) -> (f64,
     p.exec(&mut con).unwrap();
     let mut got = 0;
     while got < tasks {
-        let (_, _r): (String, Vec<u8>) = redis::cmd("BLPOP").arg(&rq).arg(5).query(&mut con).unwrap();
+        let (_, _r): (String, Vec<u8>) =
+            redis::cmd("BLPOP").arg(&rq).arg(5).query(&mut con).unwrap();
         got += 1;
     }
     let rate = tasks as f64 / t.elapsed().as_secs_f64();
     let mut lat: Vec<Duration> = (0..round_trips)
         .map(|i| {
             let t = Instant::now();
-            redis::cmd("RPUSH").arg(&tq).arg(frame(i as u64)).exec(&mut con).unwrap();
+            redis::cmd("RPUSH")
+                .arg(&tq)
+                .arg(frame(i as u64))
+                .exec(&mut con)
+                .unwrap();
             let _: (String, Vec<u8>) = redis::cmd("BLPOP").arg(&rq).arg(5).query(&mut con).unwrap();
             t.elapsed()
         })
@@ -156,7 +183,9 @@ fn fire_and_forget(url: &str, n: usize, tasks: u64, round_trips: usize) -> (f64,
 
 fn main() {
     let Some(url) = arg("--redis") else {
-        eprintln!("throughput: run by benches/peers.sh (needs --redis URL --worker-bin PATH); skipped");
+        eprintln!(
+            "throughput: run by benches/peers.sh (needs --redis URL --worker-bin PATH); skipped"
+        );
         return;
     };
     let bin = arg("--worker-bin").unwrap_or_else(|| "target/release/bingfa-cluster".into());

@@ -190,6 +190,14 @@ fn handle(sh: &Shared, r: Reply) {
         ReplyKind::Started => {
             let mut slots = sh.lock_slots();
             if let Some(slot) = slots.get_mut(&seq) {
+                emit(&sh.events, || Event::Started {
+                    task: r.task_id.clone(),
+                    function: slot.function.to_string(),
+                    worker: r.worker.clone(),
+                    host: r.host.clone(),
+                    attempt: r.attempt,
+                    started_ms: r.started_ms,
+                });
                 slot.started = true;
                 // `false`: cancelled here meanwhile; its result (if the
                 // worker runs it) will be dropped as a duplicate.

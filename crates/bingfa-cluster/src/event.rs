@@ -40,6 +40,21 @@ pub enum Event {
         /// How many tries it took.
         attempts: u32,
     },
+    /// Client: a worker started a task (its future is now running).
+    Started {
+        /// The task's id (`CLIENT/SEQ`).
+        task: String,
+        /// The function's registered name.
+        function: String,
+        /// The worker that took it.
+        worker: String,
+        /// The worker's host.
+        host: String,
+        /// Which attempt this is (1 = the first; more = retried).
+        attempt: u32,
+        /// When the worker started it (its clock, ms since the epoch).
+        started_ms: u64,
+    },
     /// Client: a task's result arrived and completed its future.
     Completed {
         /// The task's id (`CLIENT/SEQ`).

@@ -140,5 +140,10 @@ pub use task::{Registry, Task};
 pub use wire::{kind, Attempt};
 pub use worker::{Worker, WorkerBuilder, DEFAULT_LEASE};
 
+/// The redis-rs crate this one is built on (for talking to the same server
+/// with the same client version).
+#[doc(no_inline)]
+pub use redis;
+
 /// Re-exported from bingfa-pool: what every task hands back.
 pub use bingfa_pool::{as_completed, wait, Future, Map, ReturnWhen};

@@ -12,7 +12,7 @@
 
 mod netns;
 
-pub use netns::{lab_or_skip, Host, Lab};
+pub use netns::{lab_or_skip, lab_required, lab_support, Host, Lab};
 
 use std::io::{self, Write};
 use std::net::TcpListener;

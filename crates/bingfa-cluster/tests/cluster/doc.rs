@@ -11,13 +11,18 @@ static SQUARE: Task<u64, u64> = Task::new("square", square).with_version("1");
 
 #[test]
 fn the_crate_example_runs() {
-    let Some(server) = crate::common::redis() else { return };
+    let Some(server) = crate::common::redis() else {
+        return;
+    };
     let url = server.url();
     (|| -> Result<(), bingfa_cluster::Error> {
         // From here to the end: the crate docs' example.
         let mut registry = Registry::new();
         registry.add(&SQUARE);
-        let worker = Worker::builder(url).registry(registry).concurrency(2).start()?;
+        let worker = Worker::builder(url)
+            .registry(registry)
+            .concurrency(2)
+            .start()?;
 
         let pool = ClusterPool::connect(url)?;
         let f = pool.submit(&SQUARE, 7)?;
