@@ -2,7 +2,7 @@
 //!
 //! The executor API of [bingfa-pool](bingfa_pool) across hosts: a
 //! [`ClusterPool`] with `submit`, `map`, `map_chunked` and `shutdown`,
-//! returning bingfa-pool's own [`Future`](bingfa_pool::Future), whose tasks
+//! returning bingfa-pool's own [`Future`], whose tasks
 //! run on [`Worker`]s on any number of hosts. The broker is Redis Streams
 //! with a consumer group (a pending-entries list per group, `XREADGROUP`,
 //! `XACK`, `XAUTOCLAIM` to take over the work of a lost worker): no
@@ -109,6 +109,10 @@
 //!   (as Dask and Ray).
 //! - See also [`PoolStats`] and [`Status`] for the counters Python
 //!   executors do not have.
+//!
+//! The executor tests of the process pool run against a `ClusterPool` with
+//! two workers; which and how is in the table `PARITY.md`, in the crate's
+//! directory (`crates/bingfa-cluster/PARITY.md`).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
