@@ -88,7 +88,7 @@ def celery():
             t = time.perf_counter()
             assert bench_tasks.noop.delay(i).get(timeout=60) == i
             lat.append(time.perf_counter() - t)
-        report("Celery 5 (Redis broker + backend), 2 workers x 1 process", rate, lat)
+        report("Celery (Redis broker + backend, acks_late), 2 workers x 1 process", rate, lat)
     finally:
         stop(procs)
 
@@ -134,7 +134,7 @@ def rq():
             res = job.latest_result(timeout=60)
             assert res is not None and res.return_value == i
             lat.append(time.perf_counter() - t)
-        report(f"RQ 2 (2 workers, a fork per job; {n} tasks)", rate, lat)
+        report(f"RQ (2 workers, a fork per job; {n} tasks)", rate, lat)
     finally:
         stop(procs)
 

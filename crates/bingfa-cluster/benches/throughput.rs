@@ -198,7 +198,8 @@ fn main() {
         .collect();
     for &n in &counts {
         let (rate, p50, p99) = bingfa(&url, &bin, n, tasks, rts);
-        println!("bingfa-cluster, {n} workers\t{rate:.0}\t{p50:.0}\t{p99:.0}");
+        let s = if n == 1 { "" } else { "s" };
+        println!("bingfa-cluster, {n} worker{s} x 1 process\t{rate:.0}\t{p50:.0}\t{p99:.0}");
     }
     let (rate, p50, p99) = fire_and_forget(&url, 2, tasks, rts);
     println!("fire-and-forget list queue, 2 worker threads\t{rate:.0}\t{p50:.0}\t{p99:.0}");
