@@ -900,7 +900,8 @@ fn beat_loop(sh: Arc<WShared>, mut conn: Conn) {
 /// [`stop`](Self::stop) (or SIGTERM under
 /// [`run_until_signal`](Self::run_until_signal)) stops it gracefully: it
 /// takes nothing new and finishes what it holds. Dropping it stops it and
-/// waits.
+/// waits (for as long as Redis is unreachable, if it has outcomes still to
+/// publish: use [`join_timeout`](Self::join_timeout) to bound that).
 ///
 /// Python: a `celery worker` process; a Dask `distributed.Worker`.
 #[doc(alias = "celery worker")]

@@ -6,6 +6,7 @@
 mod common;
 
 mod basics;
+mod cli;
 mod delivery;
 mod doc;
 mod executor;
