@@ -477,6 +477,15 @@ impl WShared {
         };
         for ((e, t), reply) in ready.into_iter().zip(replies) {
             let Value::Array(items) = reply else {
+                // Not the script's answer (an error for this entry alone):
+                // fail the task rather than hold the entry forever.
+                let message = format!("the worker could not start the task: {reply:?}");
+                self.reject(
+                    &e,
+                    Some((t.task_id, t.client)),
+                    Failure::Corrupt { message },
+                    0,
+                );
                 continue;
             };
             let code = items.first().and_then(int_of).unwrap_or(-1);
