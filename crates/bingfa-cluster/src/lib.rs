@@ -83,8 +83,11 @@
 //! (`Error` is `bingfa_pool::Error`; the `kind` strings are in
 //! [`kind`].) A bad entry fails only its own task and goes to the dead
 //! letters ([`Status::dead_letter`]); the worker goes on. A Redis restart
-//! with the append-only file on loses no accepted task: clients and
-//! workers reconnect with back-off and report it as [`Event`]s.
+//! loses no accepted task when Redis keeps an append-only file with
+//! `appendfsync always` (with `everysec`, a server killed while its disk
+//! is slow can lose up to about two seconds of acknowledged writes: Redis's
+//! own trade-off); clients and workers reconnect with back-off and report
+//! it as [`Event`]s.
 //!
 //! ## Seeing it
 //!

@@ -72,6 +72,8 @@ struct Listen {
     port: u16,
     unix_socket: Option<PathBuf>,
     netns: Option<String>,
+    /// `appendfsync always` instead of `everysec`.
+    fsync_always: bool,
 }
 
 /// A `redis-server` child process with its own directory.
@@ -107,14 +109,31 @@ fn free_port() -> io::Result<u16> {
 
 impl RedisServer {
     /// Starts a server on 127.0.0.1, on a free port, in a new temporary
-    /// directory, with the append-only file on (`appendfsync everysec`: a
-    /// write acknowledged to a client is in the file before the reply, so
-    /// killing the server loses none).
+    /// directory, with the append-only file on and `appendfsync everysec`
+    /// (Redis's usual setting: fast, but a server killed while its disk is
+    /// slow can lose up to about two seconds of acknowledged writes, since
+    /// Redis then postpones writing the file; see
+    /// [`start_durable`](Self::start_durable)).
     ///
     /// # Errors
     /// `NotFound` without `redis-server`; the OS error if it cannot start;
     /// `TimedOut` if it does not answer within 20 s.
     pub fn start() -> io::Result<RedisServer> {
+        Self::start_local(false)
+    }
+
+    /// As [`start`](Self::start) with `appendfsync always`: every write is
+    /// in the append-only file, synced, before Redis acknowledges it, so a
+    /// server killed at any moment loses no accepted task. What a cluster
+    /// that must survive a Redis crash runs with.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    pub fn start_durable() -> io::Result<RedisServer> {
+        Self::start_local(true)
+    }
+
+    fn start_local(fsync_always: bool) -> io::Result<RedisServer> {
         let mut last = None;
         for _ in 0..5 {
             let listen = Listen {
@@ -122,6 +141,7 @@ impl RedisServer {
                 port: free_port()?,
                 unix_socket: None,
                 netns: None,
+                fsync_always,
             };
             match Self::start_with(listen, scratch_dir()?) {
                 Ok(s) => return Ok(s),
@@ -147,6 +167,7 @@ impl RedisServer {
             port: 6379,
             unix_socket: Some(dir.join("redis.sock")),
             netns: Some(netns.to_owned()),
+            fsync_always: false,
         };
         Self::start_with(listen, dir)
     }
@@ -183,7 +204,12 @@ impl RedisServer {
             .args(&self.listen.bind)
             .arg("--dir")
             .arg(&self.dir)
-            .args(["--appendonly", "yes", "--appendfsync", "everysec"])
+            .args(["--appendonly", "yes", "--appendfsync"])
+            .arg(if self.listen.fsync_always {
+                "always"
+            } else {
+                "everysec"
+            })
             .args(["--save", ""])
             .args(["--daemonize", "no", "--protected-mode", "no"])
             .arg("--logfile")
@@ -217,7 +243,7 @@ impl RedisServer {
                     tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
                 )));
             }
-            if self.ping() {
+            if self.ping() && self.answering_pid() == Some(child.id()) {
                 break;
             }
             if Instant::now() > deadline {
@@ -243,6 +269,19 @@ impl RedisServer {
             return false;
         };
         redis::cmd("PING").query::<String>(&mut con).is_ok()
+    }
+
+    /// The pid of the server that answers on the URL (`INFO server`):
+    /// after a restart, another test's server could have taken the port.
+    fn answering_pid(&self) -> Option<u32> {
+        let client = redis::Client::open(self.url.as_str()).ok()?;
+        let mut con = client
+            .get_connection_with_timeout(Duration::from_millis(500))
+            .ok()?;
+        let info: String = redis::cmd("INFO").arg("server").query(&mut con).ok()?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("process_id:"))
+            .and_then(|p| p.trim().parse().ok())
     }
 
     /// The URL to connect to (`redis://127.0.0.1:PORT/`, or the Unix
