@@ -9,7 +9,8 @@ use crate::wire::Attempt;
 /// The callback that receives [`Event`]s: set it with
 /// [`ClusterPoolBuilder::on_event`](crate::ClusterPoolBuilder::on_event) or
 /// [`WorkerBuilder::on_event`](crate::WorkerBuilder::on_event). It runs on
-/// the pool's or worker's own threads: keep it short.
+/// the pool's or worker's own threads: keep it short. A panic in it is
+/// caught and ignored.
 pub type EventFn = Arc<dyn Fn(&Event) + Send + Sync>;
 
 /// Something a [`ClusterPool`](crate::ClusterPool) or a
@@ -138,9 +139,12 @@ pub enum Event {
     Stopped,
 }
 
-/// Sends `e` to the callback, if there is one.
+/// Sends `e` to the callback, if there is one. A panic in the callback is
+/// caught and ignored: it must not end the thread that reports (a pool's
+/// reader, a worker's fetch loop), whose work other futures wait for.
 pub(crate) fn emit(f: &Option<EventFn>, e: impl FnOnce() -> Event) {
     if let Some(f) = f {
-        f(&e());
+        let event = e();
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&event)));
     }
 }

@@ -398,7 +398,9 @@ pub struct PoolStats {
     pub duplicates: u64,
     /// Entries of the results stream that could not be read.
     pub bad_replies: u64,
-    /// Tasks submitted and not done yet.
+    /// Tasks submitted and not done yet. A task's room is given back by
+    /// its future's done-callback, which runs just after the future's
+    /// waiters wake: read right after `result`, this may still count it.
     pub outstanding: u64,
 }
 

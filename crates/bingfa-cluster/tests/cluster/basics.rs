@@ -37,3 +37,19 @@ fn submit_and_result_end_to_end() {
     assert_eq!(s.outstanding, 0);
     assert_eq!(s.submitted, 8);
 }
+
+#[test]
+fn a_panicking_event_callback_stops_nothing() {
+    let Some(server) = redis() else { return };
+    let _w = worker(server.url(), "w1", 1);
+    let pool = ClusterPool::builder(server.url())
+        .on_event(|_| panic!("a callback that panics"))
+        .connect()
+        .unwrap();
+    for i in 0..5u64 {
+        assert_eq!(
+            pool.submit(&SQUARE, i).unwrap().result_timeout(PATIENCE),
+            Ok(i * i)
+        );
+    }
+}

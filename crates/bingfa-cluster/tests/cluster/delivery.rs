@@ -41,6 +41,7 @@ fn ten_thousand_tasks_each_result_once() {
         assert_eq!(f.result_timeout(left), Ok(i as u64 * i as u64), "task {i}");
     }
     assert!(calls.iter().all(|c| c.load(Ordering::SeqCst) == 1));
+    wait_until("nothing is outstanding", || pool.stats().outstanding == 0);
     let stats = pool.stats();
     assert_eq!(
         (stats.submitted, stats.succeeded, stats.outstanding),

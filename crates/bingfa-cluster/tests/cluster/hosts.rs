@@ -43,7 +43,7 @@ fn pool_with_events(server: &RedisServer) -> (ClusterPool, Arc<Mutex<Vec<Event>>
     let e = events.clone();
     let pool = ClusterPool::builder(server.url())
         .lease(Duration::from_millis(LEASE_MS))
-        .on_event(move |ev| e.lock().unwrap().push(ev.clone()))
+        .on_event(move |ev| e.lock().unwrap_or_else(|p| p.into_inner()).push(ev.clone()))
         .connect()
         .unwrap();
     (pool, events)
