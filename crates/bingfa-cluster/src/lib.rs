@@ -97,6 +97,16 @@
 //! times: enough for a timeline with one lane per host), takeovers and
 //! rejected entries. The library prints nothing by itself.
 //!
+//! ## Trust
+//!
+//! Whoever can write to the Redis server can submit tasks, and a worker
+//! runs any registered function a well-formed entry names: protect the
+//! server as you would Celery's broker (bind it to a private network,
+//! `requirepass`/ACLs, TLS through a `rediss://` URL where redis-rs has it
+//! enabled). The checksum of each argument catches damage, not forgery;
+//! the signature check catches a client and a worker that disagree about a
+//! function's types, not an entry forged to decode as them.
+//!
 //! ## Differences from Python
 //!
 //! - Functions travel by registered name and version (Celery's way), with
