@@ -101,9 +101,9 @@
 //!
 //! Whoever can write to the Redis server can submit tasks, and a worker
 //! runs any registered function a well-formed entry names: protect the
-//! server as you would Celery's broker (bind it to a private network,
-//! `requirepass`/ACLs, TLS through a `rediss://` URL where redis-rs has it
-//! enabled). The checksum of each argument catches damage, not forgery;
+//! server as you would Celery's broker (bind it to a private network, set
+//! a password or ACLs and put it in the URL; this crate builds redis-rs
+//! without TLS, so a link across an untrusted network needs a tunnel). The checksum of each argument catches damage, not forgery;
 //! the signature check catches a client and a worker that disagree about a
 //! function's types, not an entry forged to decode as them.
 //!
