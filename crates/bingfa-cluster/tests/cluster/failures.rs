@@ -586,3 +586,40 @@ fn back_pressure_blocks_submit_and_try_submit_says_full() {
         Ok(25)
     );
 }
+
+#[test]
+fn clients_and_workers_whose_connections_drop_reconnect_and_find_their_results() {
+    let Some(server) = redis() else { return };
+    let url = server.url();
+    let reconnected = Arc::new(AtomicUsize::new(0));
+    let r = reconnected.clone();
+    let _w1 = worker(url, "w1", 2);
+    let pool = ClusterPool::builder(url)
+        .on_event(move |e| {
+            if matches!(e, Event::Reconnected { .. }) {
+                r.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .connect()
+        .unwrap();
+    let futures: Vec<_> = (0..200u64)
+        .map(|i| pool.submit(&SLEEP_MS, i % 5).unwrap())
+        .collect();
+    let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+    // Drop every other connection (the pool's and the worker's) a few
+    // times while results are being published.
+    for _ in 0..3 {
+        wait_until("some progress", || futures.iter().any(|f| f.is_done()));
+        let _: redis::Value = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("normal")
+            .query(&mut con)
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for (i, f) in futures.iter().enumerate() {
+        assert_eq!(f.result_timeout(PATIENCE), Ok(i as u64 % 5), "task {i}");
+    }
+    assert!(reconnected.load(Ordering::SeqCst) > 0);
+}
