@@ -48,18 +48,33 @@ pub struct Lab {
     hosts: Vec<Host>,
 }
 
+/// Runs `ip ARGS`. Its error output goes to a file, not a pipe: a process
+/// forked meanwhile by another thread (a process pool's worker) would keep
+/// a copy of a pipe's write end, and waiting for the pipe's end would wait
+/// for that process.
 fn ip(args: &[&str]) -> io::Result<()> {
-    let out = Command::new("ip")
+    static N: AtomicU32 = AtomicU32::new(0);
+    let err_path = std::env::temp_dir().join(format!(
+        "bingfa-ip-{}-{}.err",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let err = std::fs::File::create(&err_path)?;
+    let status = Command::new("ip")
         .args(args)
         .stdin(Stdio::null())
-        .output()?;
-    if out.status.success() {
+        .stdout(Stdio::null())
+        .stderr(err)
+        .status();
+    let message = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&err_path);
+    if status?.success() {
         Ok(())
     } else {
         Err(io::Error::other(format!(
             "ip {}: {}",
             args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
+            message.trim()
         )))
     }
 }
@@ -70,8 +85,14 @@ pub fn lab_support() -> Result<(), String> {
     if unsafe { libc::geteuid() } != 0 {
         return Err("they need root (ip netns add)".into());
     }
-    match Command::new("ip").arg("-V").output() {
-        Ok(o) if o.status.success() => Ok(()),
+    let found = Command::new("ip")
+        .arg("-V")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    match found {
+        Ok(s) if s.success() => Ok(()),
         _ => Err("`ip` (iproute2) is missing: apt-get install iproute2".into()),
     }
 }
@@ -146,32 +167,36 @@ fn kill_all_in(ns: &str) {
     }
 }
 
-/// The pids of the processes in namespace `ns`.
+/// The pids of the live (not zombie) processes in namespace `ns`: those
+/// whose network namespace is the one bound at `/run/netns/NS` (what `ip
+/// netns pids` does, read from `/proc` here).
 fn pids_in(ns: &str) -> Vec<u32> {
-    Command::new("ip")
-        .args(["netns", "pids", ns])
-        .stderr(Stdio::null())
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                // A zombie (killed, not yet reaped by its parent) still
-                // counts in `ip netns pids`; it runs nothing.
-                .filter(|&p: &u32| {
-                    std::fs::read_to_string(format!("/proc/{p}/stat"))
-                        .map(|s| {
-                            !s.rsplit(')')
-                                .next()
-                                .unwrap_or("")
-                                .trim_start()
-                                .starts_with('Z')
-                        })
-                        .unwrap_or(false)
-                })
-                .collect()
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(format!("/run/netns/{ns}")) else {
+        return Vec::new();
+    };
+    let want = format!("net:[{}]", meta.ino());
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/ns/net"))
+                .is_ok_and(|l| l.to_string_lossy() == want)
         })
-        .unwrap_or_default()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| {
+                    !s.rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('Z')
+                })
+                .unwrap_or(false)
+        })
+        .collect()
 }
 
 impl Lab {

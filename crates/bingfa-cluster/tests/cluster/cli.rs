@@ -1,7 +1,7 @@
 //! The `bingfa-cluster` binary: `worker` with the built-in functions,
 //! `status`, `functions`, a graceful stop on SIGTERM.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use bingfa_cluster::builtin::{NOOP, SLEEP_MS, WHOAMI};
 use bingfa_cluster::ClusterPool;
@@ -14,29 +14,27 @@ const EXE: &str = env!("CARGO_BIN_EXE_bingfa-cluster");
 fn the_binary_runs_a_worker_and_prints_the_status() {
     let Some(server) = redis() else { return };
     let url = server.url();
-    let out = Command::new(EXE).arg("functions").output().unwrap();
-    let listed = String::from_utf8_lossy(&out.stdout);
+    let mut cmd = Command::new(EXE);
+    cmd.arg("functions");
+    let out = run(cmd);
+    let listed = out.stdout;
     assert!(
         listed.contains("bingfa.noop") && listed.contains("bingfa.whoami"),
         "{listed}"
     );
-    let worker = Command::new(EXE)
-        .args([
-            "worker",
-            "--redis",
-            url,
-            "--concurrency",
-            "1",
-            "--name",
-            "cli-w",
-            "--host",
-            "cli-host",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut cmd = Command::new(EXE);
+    cmd.args([
+        "worker",
+        "--redis",
+        url,
+        "--concurrency",
+        "1",
+        "--name",
+        "cli-w",
+        "--host",
+        "cli-host",
+    ]);
+    let worker = spawn(cmd);
     let pool = ClusterPool::connect(url).unwrap();
     assert_eq!(
         pool.submit(&NOOP, 41).unwrap().result_timeout(PATIENCE),
@@ -49,12 +47,11 @@ fn the_binary_runs_a_worker_and_prints_the_status() {
         .unwrap();
     assert_ne!(pid, std::process::id());
     assert!(!host.is_empty());
-    let out = Command::new(EXE)
-        .args(["status", "--redis", url])
-        .output()
-        .unwrap();
+    let mut cmd = Command::new(EXE);
+    cmd.args(["status", "--redis", url]);
+    let out = run(cmd);
     assert!(out.status.success());
-    let status = String::from_utf8_lossy(&out.stdout);
+    let status = out.stdout;
     assert!(
         status.contains("pool default: 1 workers on 1 hosts"),
         "{status}"
@@ -68,23 +65,23 @@ fn the_binary_runs_a_worker_and_prints_the_status() {
     let held = pool.submit(&SLEEP_MS, 500).unwrap();
     wait_until("the task runs", || held.is_running());
     // SAFETY: signalling our own child.
-    unsafe { libc::kill(worker.id() as libc::pid_t, libc::SIGTERM) };
-    let out = worker.wait_with_output().unwrap();
-    assert!(out.status.success(), "{out:?}");
+    unsafe { libc::kill(worker.child.id() as libc::pid_t, libc::SIGTERM) };
+    let out = worker.wait();
+    assert!(out.status.success(), "{:?}: {}", out.status, out.stderr);
     // It finished the task before it exited (its result may still be on
     // its way to this client).
     assert_eq!(held.result_timeout(PATIENCE), Ok(500));
     assert_eq!(pool.status().unwrap().retried, 0);
-    let said = String::from_utf8_lossy(&out.stderr);
+    let said = out.stderr;
     assert!(said.contains("worker cli-w on host cli-host"), "{said}");
     assert!(said.contains("Stopping"), "{said}");
     // Bad usage: a message and exit code 2.
-    let out = Command::new(EXE).arg("nonsense").output().unwrap();
+    let mut cmd = Command::new(EXE);
+    cmd.arg("nonsense");
+    let out = run(cmd);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("usage:"));
-    let out = Command::new(EXE)
-        .args(["status", "--redis", "redis://127.0.0.1:1/"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stderr.contains("usage:"));
+    let mut cmd = Command::new(EXE);
+    cmd.args(["status", "--redis", "redis://127.0.0.1:1/"]);
+    assert_eq!(run(cmd).status.code(), Some(1));
 }

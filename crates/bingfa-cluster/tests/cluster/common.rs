@@ -341,3 +341,56 @@ pub fn worker_process_main() {
         .unwrap();
     w.run_until_signal().unwrap();
 }
+
+/// What a finished command wrote.
+pub struct Output {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A child whose output goes to files (see [`run`]).
+pub struct Spawned {
+    pub child: Child,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl Spawned {
+    /// Waits for it and reads what it wrote.
+    pub fn wait(mut self) -> Output {
+        let status = self.child.wait().unwrap();
+        let o = Output {
+            status,
+            stdout: std::fs::read_to_string(&self.out).unwrap_or_default(),
+            stderr: std::fs::read_to_string(&self.err).unwrap_or_default(),
+        };
+        let _ = std::fs::remove_file(&self.out);
+        let _ = std::fs::remove_file(&self.err);
+        o
+    }
+}
+
+/// Starts `cmd` with its output going to files, not pipes: a process pool
+/// of another test may fork while the pipes are open, and its processes
+/// would keep the write ends, so that reading to the end of a pipe would
+/// wait for them.
+pub fn spawn(mut cmd: Command) -> Spawned {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let base = std::env::temp_dir().join(format!("bingfa-cluster-cmd-{}-{n}", std::process::id()));
+    let out = base.with_extension("out");
+    let err = base.with_extension("err");
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    Spawned { child, out, err }
+}
+
+/// Runs `cmd` to its end (see [`spawn`]).
+pub fn run(cmd: Command) -> Output {
+    spawn(cmd).wait()
+}
