@@ -29,7 +29,8 @@ const fn l(n: u8, demo: &'static str, args: &'static str, shows: &'static str) -
     }
 }
 
-/// The 25 lessons of LESSONS.md, in order.
+/// The 25 lessons of LESSONS.md, in order, and the course's next step
+/// across hosts (26, bingfa-cluster).
 pub(crate) const CATALOGUE: &[Lesson] = &[
     l(
         1,
@@ -180,6 +181,12 @@ pub(crate) const CATALOGUE: &[Lesson] = &[
         "echo",
         "--mode hybrid",
         "processes x threads x green threads on one port, and the speedup",
+    ),
+    l(
+        26,
+        "cluster",
+        "",
+        "three worker hosts on Redis, one killed mid-run: only its tasks retried, every result once; the ticket race across hosts: no guard and a lease lock oversell, a fencing token does not",
     ),
 ];
 
@@ -347,8 +354,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn catalogue_has_the_25_lessons_in_order() {
-        assert_eq!(CATALOGUE.len(), 25);
+    fn catalogue_has_the_26_lessons_in_order() {
+        assert_eq!(CATALOGUE.len(), 26);
         assert!(CATALOGUE
             .iter()
             .enumerate()
