@@ -533,6 +533,9 @@ fn lost_host(demo: &mut Demo, cluster: &mut Cluster) {
     ));
     // The timeline: one lane per host and process slot.
     let mut tl = Vec::new();
+    // The lanes are drawn from the results (which host ran what, when), in
+    // this process's lane group: the hosts are named by their lanes.
+    let here = std::process::id();
     let mut lanes: BTreeMap<String, Vec<u64>> = BTreeMap::new(); // host -> end times of its slots
     let mut spans: Vec<(u64, u64, String, String)> = Vec::new();
     for (_, e) in &evs {
@@ -576,12 +579,14 @@ fn lost_host(demo: &mut Demo, cluster: &mut Cluster) {
         let at = |ms: u64| Duration::from_millis(ms.saturating_sub(t0_ms));
         tl.push(TraceEvent {
             t: at(s),
+            pid: here,
             lane: lane.clone(),
             kind: EventKind::Begin,
             object: Arc::from(label.as_str()),
         });
         tl.push(TraceEvent {
             t: at(f),
+            pid: here,
             lane,
             kind: EventKind::End,
             object: Arc::from(label.as_str()),
@@ -589,6 +594,7 @@ fn lost_host(demo: &mut Demo, cluster: &mut Cluster) {
     }
     tl.push(TraceEvent {
         t: kill_at,
+        pid: here,
         lane: Arc::from("host b #1"),
         kind: EventKind::Mark,
         object: Arc::from("host b killed"),

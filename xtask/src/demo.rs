@@ -373,8 +373,8 @@ mod tests {
         std::fs::write(dir.join("examples/producer_consumer.rs"), "fn main() {}").unwrap();
         let text = list(&dir);
         std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(text.lines().count(), 26);
-        assert_eq!(text.matches("(not yet written)").count(), 24);
+        assert_eq!(text.lines().count(), 27);
+        assert_eq!(text.matches("(not yet written)").count(), 25);
         let line = text
             .lines()
             .find(|l| l.contains("producer-consumer"))
