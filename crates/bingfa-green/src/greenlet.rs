@@ -13,6 +13,7 @@
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
 use corosensei::{CoroutineResult, Yielder};
@@ -240,10 +241,13 @@ impl<T: 'static> Greenlet<T> {
     /// Python: `g.switch(value)`.
     ///
     /// # Panics
-    /// A panic in a greenlet ends that greenlet and unwinds out of the
-    /// root's `switch` call (Python: the exception propagates). Also panics
-    /// when greenlets of different `T` are mixed on one thread's switch
-    /// chain.
+    /// A panic in a greenlet ends that greenlet and goes to its parent
+    /// (Python: the exception propagates to the parent): the parent's
+    /// pending `switch` unwinds with the same payload, where the parent
+    /// can catch it (`catch_unwind`); uncaught, it ends the parent too and
+    /// goes on up the chain, out of the root's `switch` call in the end.
+    /// Also panics when greenlets of different `T` are mixed on one
+    /// thread's switch chain.
     pub fn switch(&self, value: T) -> T {
         self.transfer(Resume::Value(value))
     }
@@ -253,8 +257,9 @@ impl<T: 'static> Greenlet<T> {
     /// (no panic message is printed), running destructors as it goes. The
     /// greenlet can catch it with [`std::panic::catch_unwind`] and
     /// `payload.downcast::<E>()`, and go on; uncaught, it ends the greenlet
-    /// (dead) and, like any panic in a greenlet, unwinds out of the root's
-    /// `switch` call with the same payload.
+    /// (dead) and, like any panic in a greenlet, goes to its parent, whose
+    /// pending `switch` unwinds with the same payload (out of the root's
+    /// `switch` call when the parent is the root).
     ///
     /// Otherwise it behaves as `switch`: a greenlet not yet started raises
     /// at its start (its function never runs), a dead one passes the error
@@ -286,8 +291,9 @@ impl<T: 'static> Greenlet<T> {
     /// ```
     ///
     /// # Panics
-    /// With `error` as the payload, out of the root's `switch` (or this
-    /// call, from the root), if the target does not catch it. As `switch`
+    /// With `error` as the payload, out of the parent's pending `switch`
+    /// (this call, when the caller is the parent), if the target does not
+    /// catch it. As `switch`
     /// when greenlets of different `T` are mixed.
     pub fn throw<E: Any + Send>(&self, error: E) -> T {
         self.transfer(Resume::Throw(Box::new(error)))
@@ -419,32 +425,30 @@ fn trampoline<T: 'static>(mut to: Greenlet<T>, mut value: Resume<T>) -> T {
             }
         }
         let restore = Restore(prev);
-        let dead_on_panic = DeadOnPanic(&to.inner.dead);
-        let r = fiber.resume(value);
-        std::mem::forget(dead_on_panic);
+        // A panic that leaves the greenlet ends it and goes to its parent,
+        // as an exception does in Python: the parent's pending `switch`
+        // raises it (at the root: this call).
+        let r = panic::catch_unwind(AssertUnwindSafe(|| fiber.resume(value)));
         drop(restore);
         match r {
-            CoroutineResult::Yield(SwitchTo(next, v)) => {
+            Ok(CoroutineResult::Yield(SwitchTo(next, v))) => {
                 *to.inner.fiber.borrow_mut() = Some(fiber);
                 to = next;
                 value = v;
             }
-            CoroutineResult::Return(v) => {
+            Ok(CoroutineResult::Return(v)) => {
                 to.inner.dead.set(true);
                 drop(fiber);
                 to = to.parent().unwrap_or_else(Greenlet::root);
                 value = Resume::Value(v);
             }
+            Err(payload) => {
+                to.inner.dead.set(true);
+                drop(fiber);
+                to = to.parent().unwrap_or_else(Greenlet::root);
+                value = Resume::Throw(payload);
+            }
         }
-    }
-}
-
-/// Marks a greenlet dead if its resume unwinds with a panic.
-struct DeadOnPanic<'a>(&'a Cell<bool>);
-
-impl Drop for DeadOnPanic<'_> {
-    fn drop(&mut self) {
-        self.0.set(true);
     }
 }
 

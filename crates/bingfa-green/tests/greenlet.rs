@@ -290,3 +290,49 @@ mod throw {
         assert_eq!(g.switch(0), 9);
     }
 }
+
+/// Regression: a panic leaving a greenlet went to the root, past its
+/// parent, which stayed suspended forever. It goes to the parent, whose
+/// pending `switch` raises it (greenlet: the exception propagates to the
+/// parent).
+#[test]
+fn a_panic_goes_to_the_parent_not_the_root() {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let log: Log = Rc::default();
+    let l = log.clone();
+    let parent = Greenlet::new(move |_: u32| {
+        let child = Greenlet::new(|_: u32| -> u32 { std::panic::panic_any(41u32) });
+        let r = catch_unwind(AssertUnwindSafe(|| child.switch(0)));
+        let caught = *r.unwrap_err().downcast::<u32>().unwrap();
+        l.borrow_mut().push(format!("parent caught {caught}"));
+        assert!(child.is_dead());
+        caught + 1
+    });
+    assert_eq!(parent.switch(0), 42, "the parent went on and returned");
+    assert_eq!(*log.borrow(), ["parent caught 41"]);
+    assert!(parent.is_dead());
+}
+
+/// Regression: `throw` into a greenlet that does not catch it: the error
+/// goes to its parent (here a greenlet), not to the root.
+#[test]
+fn an_uncaught_throw_goes_to_the_parent() {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let slot: Rc<RefCell<Option<Greenlet<u32>>>> = Rc::default();
+    let s2 = slot.clone();
+    let parent = Greenlet::new(move |_: u32| {
+        // The child hands control straight to the root.
+        let child = Greenlet::new(|v: u32| Greenlet::<u32>::root().switch(v));
+        *s2.borrow_mut() = Some(child.clone());
+        // Pending here while the root throws into the child.
+        let r = catch_unwind(AssertUnwindSafe(|| child.switch(5)));
+        assert!(child.is_dead());
+        *r.unwrap_err().downcast::<u32>().unwrap() + 100
+    });
+    assert_eq!(parent.switch(0), 5, "the child switched to the root");
+    let child = slot.borrow_mut().take().unwrap();
+    // The child does not catch it: its parent does, and returns to the
+    // root, whose `throw` call gets that value.
+    assert_eq!(child.throw(7u32), 107);
+    assert!(parent.is_dead());
+}
