@@ -377,24 +377,105 @@ impl<T: 'static> Greenlet<T> {
         &self.inner.name
     }
 
-    /// Ends a greenlet that is not running: a suspended one is unwound
-    /// (its destructors run), one not yet started never runs. It is then
-    /// dead. Killing the running greenlet, the root or a dead one does
-    /// nothing. Unlike Python, the parent does not get control.
+    /// Ends a greenlet that is not running: [`GreenletExit`] is raised in
+    /// a suspended one at its switch point, so it unwinds (its destructors
+    /// run) while it is the current greenlet ([`Greenlet::current`] names
+    /// it); one not yet started never runs. It is then dead. Killing the
+    /// running greenlet, the root or a dead one does nothing.
+    ///
+    /// While it unwinds the killer is its parent, so that its end comes
+    /// back here (Python: `g.throw()` goes to `g`'s own parent, which is
+    /// usually the killer; call [`throw`](Self::throw) with
+    /// [`GreenletExit`] for exactly that). It may catch `GreenletExit`
+    /// (`catch_unwind`, `payload.is::<GreenletExit>()`): what it returns
+    /// then is dropped; if it switches elsewhere instead, this call returns
+    /// when something switches back to the caller, and the greenlet lives
+    /// on.
     ///
     /// Python: `g.throw()` with no arguments (`GreenletExit`); to raise
     /// an error of your own there, see [`throw`](Self::throw).
+    ///
+    /// # Panics
+    /// With the greenlet's own error if, instead of dying of
+    /// `GreenletExit`, it raises another (Python: it propagates to the
+    /// caller).
     #[doc(alias = "GreenletExit")]
     pub fn kill(&self) {
+        if let Err(p) = self.exit() {
+            panic::resume_unwind(p);
+        }
+    }
+
+    /// Raises [`GreenletExit`] in a suspended greenlet with the caller as
+    /// its parent for the time, and waits for control to come back.
+    /// `Err` with any other error the greenlet ended with.
+    fn exit(&self) -> Result<(), Box<dyn Any + Send>> {
         if self.inner.root || self.inner.dead.get() {
-            return;
+            return Ok(());
         }
-        if current::<T>().is_some_and(|c| c == *self) {
-            return;
+        // The running greenlet, whatever its value type (the caller may
+        // belong to another family, or be the root: `None`).
+        let running = CURRENT.with(|c| c.borrow().clone());
+        if running
+            .as_ref()
+            .is_some_and(|r| std::ptr::addr_eq(Rc::as_ptr(r), Rc::as_ptr(&self.inner)))
+        {
+            return Ok(());
         }
-        let fiber = self.inner.fiber.borrow_mut().take();
-        self.inner.dead.set(true);
-        drop(fiber);
+        let started = self
+            .inner
+            .fiber
+            .borrow()
+            .as_ref()
+            .is_some_and(|f| f.started());
+        if !started {
+            // Never started: it never runs (its function is dropped).
+            let fiber = self.inner.fiber.borrow_mut().take();
+            self.inner.dead.set(true);
+            drop(fiber);
+            return Ok(());
+        }
+        let same_family = running
+            .and_then(|r| r.downcast::<Inner<T>>().ok())
+            .map(|inner| Greenlet { inner });
+        let parent = same_family.clone().unwrap_or_else(Greenlet::root);
+        let old_parent = self.inner.parent.replace(Some(parent));
+        let exit = || Resume::Throw(Box::new(GreenletExit));
+        let r = panic::catch_unwind(AssertUnwindSafe(|| match same_family {
+            // A switch from the caller: when the greenlet ends, control
+            // comes back to the caller through the trampoline.
+            Some(me) => {
+                drop(me);
+                self.transfer(exit());
+            }
+            // From the root, or from a greenlet of another family: run
+            // this family's trampoline right here until the greenlet ends
+            // (or something switches to this family's root).
+            None => {
+                trampoline(self.clone(), exit());
+            }
+        }));
+        *self.inner.parent.borrow_mut() = old_parent;
+        match r {
+            Ok(()) => Ok(()),
+            Err(p) if p.is::<GreenletExit>() => Ok(()),
+            Err(p) => Err(p),
+        }
+    }
+}
+
+/// The error [`Greenlet::kill`] raises in a greenlet (and that dropping
+/// the last handle of a suspended greenlet raises in it): a panic payload
+/// it can recognise (`payload.is::<GreenletExit>()`) and, if it must,
+/// catch; uncaught, the greenlet simply ends.
+///
+/// Python: `greenlet.GreenletExit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GreenletExit;
+
+impl fmt::Display for GreenletExit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("GreenletExit")
     }
 }
 

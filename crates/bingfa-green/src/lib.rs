@@ -91,7 +91,7 @@ mod watchdog;
 pub use blocking::{block_in_thread, block_on, sleep_async, SleepAsync};
 pub use error::{Error, Result};
 pub use generator::{Co, Generator, GeneratorState};
-pub use greenlet::Greenlet;
+pub use greenlet::{Greenlet, GreenletExit};
 pub use handle::{joinall, joinall_timeout, Handle};
 pub use hub::{
     current_name, in_green_thread, live_green_threads, run, sleep, spawn, yield_now, Builder, Hub,

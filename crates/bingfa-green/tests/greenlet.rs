@@ -336,3 +336,54 @@ fn an_uncaught_throw_goes_to_the_parent() {
     assert_eq!(child.throw(7u32), 107);
     assert!(parent.is_dead());
 }
+
+/// Regression: while a killed greenlet unwound, `Greenlet::current()`
+/// reported the root. It reports the greenlet itself, and the killer is
+/// its parent meanwhile (greenlet's test_parent_restored_on_kill); the
+/// parent is restored afterwards.
+#[test]
+fn current_during_a_kill_is_the_dying_greenlet() {
+    struct Probe(Rc<RefCell<Vec<String>>>);
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            let me = Greenlet::<()>::current();
+            let parent = me.parent().map(|p| p.name().to_owned());
+            self.0
+                .borrow_mut()
+                .push(format!("{} (parent {parent:?})", me.name()));
+        }
+    }
+    let log: Log = Rc::default();
+    let l = log.clone();
+    let hub = Greenlet::try_with_stack_size("hub", 64 * 1024, |()| ()).unwrap();
+    let g = Greenlet::try_with_stack_size("worker", 64 * 1024, move |()| {
+        let _p = Probe(l);
+        Greenlet::<()>::root().switch(());
+    })
+    .unwrap();
+    g.set_parent(&hub).unwrap();
+    g.switch(());
+    g.kill();
+    assert!(g.is_dead());
+    assert_eq!(*log.borrow(), ["worker (parent Some(\"root\"))"]);
+    assert_eq!(g.parent().unwrap(), hub, "the parent is restored");
+
+    // Killed from inside another greenlet: that one is the parent meanwhile.
+    let log: Log = Rc::default();
+    let l = log.clone();
+    let victim = Greenlet::try_with_stack_size("victim", 64 * 1024, move |()| {
+        let _p = Probe(l);
+        Greenlet::<()>::root().switch(());
+    })
+    .unwrap();
+    victim.switch(());
+    let v = victim.clone();
+    let killer = Greenlet::try_with_stack_size("killer", 64 * 1024, move |()| {
+        v.kill();
+        assert!(v.is_dead());
+    })
+    .unwrap();
+    killer.switch(());
+    assert!(killer.is_dead());
+    assert_eq!(*log.borrow(), ["victim (parent Some(\"killer\"))"]);
+}

@@ -294,3 +294,48 @@ fn stack_size_per_spawn() {
     })
     .unwrap();
 }
+
+/// While a killed green thread unwinds (by `Handle::kill`, and by the
+/// hub's end killing the leftovers), it is still the current green thread:
+/// `current_name` names it and blocking calls in its destructors work.
+#[test]
+fn current_during_a_kill_is_the_dying_green_thread() {
+    struct Probe(Rc<RefCell<Vec<String>>>);
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            let name = bingfa_green::current_name();
+            let green = bingfa_green::in_green_thread();
+            // A switch in a destructor during the unwind still works.
+            yield_now();
+            self.0.borrow_mut().push(format!("{name:?} {green}"));
+        }
+    }
+    let log: Rc<RefCell<Vec<String>>> = Rc::default();
+    let l = log.clone();
+    run(move || {
+        let l2 = l.clone();
+        let h = Builder::new()
+            .name("victim")
+            .spawn(move || {
+                let _p = Probe(l2);
+                sleep(Duration::from_secs(3600));
+            })
+            .unwrap();
+        yield_now();
+        h.kill();
+        assert!(matches!(h.join(), Err(Error::Killed)));
+        Builder::new()
+            .name("leftover")
+            .spawn(move || {
+                let _p = Probe(l);
+                sleep(Duration::from_secs(3600));
+            })
+            .unwrap();
+        yield_now();
+    })
+    .unwrap();
+    assert_eq!(
+        *log.borrow(),
+        ["Some(\"victim\") true", "Some(\"leftover\") true"]
+    );
+}
