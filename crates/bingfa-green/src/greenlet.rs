@@ -219,6 +219,13 @@ impl<T: 'static> Greenlet<T> {
 
     /// The greenlet running now (the root outside every greenlet).
     ///
+    /// The handle keeps the greenlet alive: do not keep it across a switch
+    /// away, or the greenlet holds itself and dropping every other handle
+    /// no longer ends it (see [`Drop`](#impl-Drop-for-Greenlet%3CT%3E)).
+    /// Mind temporaries: in `Greenlet::current().parent().unwrap().switch(v)`
+    /// the handle lives until the statement ends, through the switch; write
+    /// `let p = Greenlet::current().parent().unwrap(); p.switch(v)`.
+    ///
     /// Python: `greenlet.getcurrent()`.
     ///
     /// # Panics
@@ -306,6 +313,11 @@ impl<T: 'static> Greenlet<T> {
                     return value.deliver();
                 }
                 let y = me.inner.yielder.get();
+                // No handle to itself may stay on its own stack while it
+                // is suspended: that cycle would keep it alive for ever
+                // once every other handle is gone (`CURRENT` holds it
+                // while it runs).
+                drop(me);
                 // SAFETY: `yielder` was set by this greenlet's own function
                 // when it started, points into its own stack, and is used
                 // only while that function runs: we are running inside it
@@ -530,6 +542,30 @@ fn trampoline<T: 'static>(mut to: Greenlet<T>, mut value: Resume<T>) -> T {
                 value = Resume::Throw(payload);
             }
         }
+    }
+}
+
+impl<T: 'static> Drop for Greenlet<T> {
+    /// Dropping the last handle of a suspended greenlet raises
+    /// [`GreenletExit`] in it, as greenlet does when one is collected: it
+    /// unwinds (its destructors run, [`Greenlet::current`] names it) and
+    /// its stack goes back to the pool.
+    ///
+    /// This happens right here, on the thread that drops the handle (the
+    /// greenlet's own thread: greenlets are `!Send`), inside this `drop`:
+    /// the dropper waits, as for [`Greenlet::kill`], with the dropper as
+    /// the dying greenlet's parent meanwhile. An error it ends with other
+    /// than `GreenletExit` is dropped (Python reports it to
+    /// `sys.unraisablehook`). A greenlet never started is simply dropped.
+    ///
+    /// Handles the greenlet holds to itself (captured by its function, or
+    /// kept on its stack) keep it alive, as any `Rc` cycle does: kill it
+    /// to end it.
+    fn drop(&mut self) {
+        if Rc::strong_count(&self.inner) != 1 || self.inner.root || self.inner.dead.get() {
+            return;
+        }
+        let _ = self.exit();
     }
 }
 

@@ -387,3 +387,95 @@ fn current_during_a_kill_is_the_dying_greenlet() {
     assert!(killer.is_dead());
     assert_eq!(*log.borrow(), ["victim (parent Some(\"killer\"))"]);
 }
+
+/// Regression: dropping the last handle of a suspended greenlet leaked it:
+/// its destructors never ran and its stack was never freed (it held a
+/// handle to itself on its own stack while suspended). Now, as greenlet
+/// does when one is collected, `GreenletExit` is raised in it, on the
+/// thread that drops the handle, and it unwinds as the current greenlet.
+#[test]
+fn dropping_the_last_handle_of_a_suspended_greenlet_unwinds_it() {
+    use bingfa_green::GreenletExit;
+    struct Probe(Rc<RefCell<Vec<String>>>);
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            let me = Greenlet::<u32>::current();
+            self.0
+                .borrow_mut()
+                .push(format!("unwound as {}", me.name()));
+        }
+    }
+    let log: Log = Rc::default();
+    let l = log.clone();
+    // A stack size no other test on this thread uses: the stack goes back
+    // to this thread's pool, and the next greenlet of that size gets it.
+    const SIZE: usize = 88 * 1024;
+    let addr = Rc::new(RefCell::new(Vec::new()));
+    let a = addr.clone();
+    let g = Greenlet::try_with_stack_size("doomed", SIZE, move |v: u32| {
+        let _p = Probe(l.clone());
+        let local = 0u8;
+        a.borrow_mut().push(&local as *const u8 as usize);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Greenlet::<u32>::root().switch(v + 1)
+        }));
+        let exit = r.as_ref().err().is_some_and(|p| p.is::<GreenletExit>());
+        l.borrow_mut().push(format!("caught GreenletExit: {exit}"));
+        7
+    })
+    .unwrap();
+    assert_eq!(g.switch(1), 2);
+    drop(g);
+    assert_eq!(
+        *log.borrow(),
+        ["caught GreenletExit: true", "unwound as doomed"]
+    );
+    let a = addr.clone();
+    let next = Greenlet::try_with_stack_size("next", SIZE, move |()| {
+        let local = 0u8;
+        a.borrow_mut().push(&local as *const u8 as usize);
+    })
+    .unwrap();
+    next.switch(());
+    let addr = addr.borrow();
+    assert!(
+        addr[0].abs_diff(addr[1]) < SIZE,
+        "its stack went back to the pool and was reused: {addr:x?}"
+    );
+
+    // A greenlet that was never started is simply dropped.
+    let ran = Rc::new(RefCell::new(false));
+    let r = ran.clone();
+    drop(Greenlet::new(move |()| *r.borrow_mut() = true));
+    assert!(!*ran.borrow());
+}
+
+/// Dropping the last handle from inside another greenlet of the family:
+/// the dying one's end comes back to the dropper, which goes on.
+#[test]
+fn dropping_a_greenlet_from_inside_another_one() {
+    let log: Log = Rc::default();
+    let l = log.clone();
+    let outer = Greenlet::new(move |()| {
+        let l2 = l.clone();
+        let inner = Greenlet::new(move |()| {
+            struct Bye(Log);
+            impl Drop for Bye {
+                fn drop(&mut self) {
+                    self.0.borrow_mut().push("inner unwound".into());
+                }
+            }
+            let _b = Bye(l2);
+            // Not `Greenlet::current().parent().unwrap().switch(())`: that
+            // temporary handle to itself would live through the switch.
+            let parent = Greenlet::<()>::current().parent().unwrap();
+            parent.switch(());
+        });
+        inner.switch(());
+        drop(inner);
+        l.borrow_mut().push("outer goes on".into());
+    });
+    outer.switch(());
+    assert!(outer.is_dead());
+    assert_eq!(*log.borrow(), ["inner unwound", "outer goes on"]);
+}
