@@ -101,7 +101,8 @@ impl<T> Handle<T> {
     /// Python: `g.join()` then `g.get()`.
     ///
     /// # Errors
-    /// [`Error::Panicked`] with the panic's message if it panicked,
+    /// [`Error::Panicked`] with the panic's message and payload (downcastable)
+    /// if it panicked,
     /// [`Error::Killed`] if it was killed. Taking the result a second time
     /// (after [`join`](Self::join) on a clone is impossible: handles are
     /// not `Clone`) cannot happen.

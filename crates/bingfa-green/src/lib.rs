@@ -89,7 +89,7 @@ mod timeout;
 mod watchdog;
 
 pub use blocking::{block_in_thread, block_on, sleep_async, SleepAsync};
-pub use error::{Error, Result};
+pub use error::{Error, PanicPayload, Result};
 pub use generator::{Co, Generator, GeneratorState};
 pub use greenlet::{Greenlet, GreenletExit};
 pub use handle::{joinall, joinall_timeout, Handle};

@@ -29,7 +29,7 @@ use std::collections::BinaryHeap;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
-use crate::error::Error;
+use crate::error::{Error, PanicPayload};
 use crate::fiber;
 use crate::local::Locals;
 use crate::net::IoTable;
@@ -220,7 +220,7 @@ impl Sched {
 }
 
 /// Runs `f`, turning a kill into `Err(Killed)` and a panic into
-/// `Err(Panicked)` with its message.
+/// `Err(Panicked)` with its message and payload.
 pub(crate) fn catch<T>(name: &str, f: impl FnOnce() -> T) -> Result<T, Error> {
     match panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(v) => Ok(v),
@@ -228,6 +228,7 @@ pub(crate) fn catch<T>(name: &str, f: impl FnOnce() -> T) -> Result<T, Error> {
         Err(p) => Err(Error::Panicked {
             name: name.to_owned(),
             message: panic_message(&*p),
+            payload: PanicPayload::new(p),
         }),
     }
 }

@@ -103,7 +103,7 @@ fn a_panic_fails_its_join_and_the_others_go_on() {
             5
         });
         match bad.join() {
-            Err(Error::Panicked { name, message }) => {
+            Err(Error::Panicked { name, message, .. }) => {
                 assert_eq!(name, "bad");
                 assert_eq!(message, "boom 7");
             }
@@ -338,4 +338,64 @@ fn current_during_a_kill_is_the_dying_green_thread() {
         *log.borrow(),
         ["Some(\"victim\") true", "Some(\"leftover\") true"]
     );
+}
+
+/// A typed panic payload survives to `join`, downcastable, instead of
+/// becoming the message "<non-string panic payload>" only (gevent keeps
+/// the exception object: `g.exception`).
+#[test]
+fn a_typed_panic_payload_survives_to_join() {
+    #[derive(Debug, PartialEq)]
+    struct Overdrawn {
+        account: u32,
+        by: i64,
+    }
+    run(|| {
+        let h = spawn(|| -> u32 {
+            std::panic::panic_any(Overdrawn {
+                account: 7,
+                by: -20,
+            })
+        });
+        match h.join() {
+            Err(Error::Panicked {
+                message, payload, ..
+            }) => {
+                assert_eq!(message, "<non-string panic payload>");
+                assert!(payload.is::<Overdrawn>());
+                assert_eq!(payload.with(|o: &Overdrawn| o.by), Some(-20));
+                let payload = payload.downcast::<String>().unwrap_err();
+                assert_eq!(
+                    payload.downcast::<Overdrawn>().unwrap(),
+                    Overdrawn {
+                        account: 7,
+                        by: -20
+                    }
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // A string panic keeps its payload too.
+        let n = std::hint::black_box(1);
+        let h = spawn(move || -> u32 { panic!("plain {n}") });
+        let Err(Error::Panicked { payload, .. }) = h.join() else {
+            panic!("expected a panic")
+        };
+        assert_eq!(payload.downcast::<String>().unwrap(), "plain 1");
+    })
+    .unwrap();
+    // And from main, out of `run`.
+    let r = run(|| std::panic::panic_any(42u8));
+    let Err(Error::Panicked { payload, .. }) = r else {
+        panic!("expected a panic")
+    };
+    assert_eq!(payload.downcast::<u8>().unwrap(), 42);
+}
+
+/// The crate's error stays `Send + Sync` (for `?` into `Box<dyn Error +
+/// Send + Sync>`, anyhow...), payload and all.
+#[test]
+fn the_error_is_send_and_sync() {
+    fn check<T: Send + Sync + std::error::Error + 'static>() {}
+    check::<Error>();
 }
