@@ -73,6 +73,23 @@ pub enum Error {
     /// bingfa reports it instead.
     #[error("the greenlet is dead")]
     Dead,
+    /// The call would block for ever: every green thread of its hub
+    /// waits, and nothing can wake one (no timer, no socket, no async
+    /// sleep, no other OS thread that could set what they wait on).
+    ///
+    /// Python: `gevent.exceptions.LoopExit` ("This operation would block
+    /// forever").
+    #[error(
+        "{waited_on} would block forever: every green thread of this hub waits and nothing \
+         can wake one (no timer, no socket, no other OS thread); waiting: {waiting}"
+    )]
+    LoopExit {
+        /// The call that would have blocked for ever (`"Handle::join"`).
+        waited_on: &'static str,
+        /// The green threads waiting then, each with its call
+        /// (`'main' in Handle::join, 'green-2' in Event::wait`).
+        waiting: String,
+    },
     /// The queue or channel is closed.
     #[error("closed")]
     Closed,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::sched::{self, Token};
+use crate::sched::{self, Token, Wait, Woke};
 
 /// Where a green thread leaves its result, shared with its handle.
 pub(crate) struct ResultSlot<T> {
@@ -39,17 +39,23 @@ impl<T> ResultSlot<T> {
         }
     }
 
-    /// Waits (switching away) until done or `deadline`; true when done.
-    fn wait(&self, deadline: Option<Instant>, what: &'static str) -> bool {
+    /// Waits (switching away) until done or `deadline`: `Ok(true)` when
+    /// done, `Ok(false)` at the deadline, [`Error::LoopExit`] when nothing
+    /// could ever finish it (only the hub's green threads can).
+    fn wait(&self, deadline: Option<Instant>, what: &'static str) -> Result<bool, Error> {
         while !self.done.get() {
             let s = sched::sched(what);
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return false;
+                return Ok(false);
             }
-            self.joiners.borrow_mut().push(s.token());
-            s.park(deadline);
+            let tok = s.token();
+            self.joiners.borrow_mut().push(tok);
+            if s.park_on(deadline, Wait::local(what)) == Woke::LoopExit {
+                self.joiners.borrow_mut().retain(|t| *t != tok);
+                return Err(s.loop_exit_error(what));
+            }
         }
-        true
+        Ok(true)
     }
 }
 
@@ -103,15 +109,15 @@ impl<T> Handle<T> {
     /// # Errors
     /// [`Error::Panicked`] with the panic's message and payload (downcastable)
     /// if it panicked,
-    /// [`Error::Killed`] if it was killed. Taking the result a second time
-    /// (after [`join`](Self::join) on a clone is impossible: handles are
-    /// not `Clone`) cannot happen.
+    /// [`Error::Killed`] if it was killed; [`Error::LoopExit`] if it can
+    /// never finish: every green thread of the hub waits and nothing can
+    /// wake one (Python: `LoopExit`).
     ///
     /// # Panics
     /// Outside a green thread of this hub.
     #[doc(alias = "get")]
     pub fn join(self) -> Result<T, Error> {
-        self.slot.wait(None, "Handle::join");
+        self.slot.wait(None, "Handle::join")?;
         self.slot
             .result
             .borrow_mut()
@@ -125,13 +131,15 @@ impl<T> Handle<T> {
     /// Python: `g.join(timeout)`.
     ///
     /// # Errors
-    /// [`Error::Timeout`] if it is still running after `timeout`.
+    /// [`Error::Timeout`] if it is still running after `timeout`;
+    /// [`Error::LoopExit`] as [`join`](Self::join) (only for a `timeout`
+    /// too long to have a deadline).
     ///
     /// # Panics
     /// Outside a green thread of this hub.
     pub fn join_timeout(&self, timeout: Duration) -> Result<(), Error> {
         let deadline = Instant::now().checked_add(timeout);
-        if self.slot.wait(deadline, "Handle::join_timeout") {
+        if self.slot.wait(deadline, "Handle::join_timeout")? {
             Ok(())
         } else {
             Err(Error::Timeout(timeout))
@@ -180,7 +188,10 @@ impl<T> Handle<T> {
     /// nothing.
     ///
     /// A green thread that does not switch (a busy loop) cannot be killed
-    /// until it does.
+    /// until it does. If its unwinding waits for something that can never
+    /// come (the hub finds every green thread waiting, Python's
+    /// `LoopExit`), this call stops waiting and returns with it not yet
+    /// dead ([`is_dead`](Self::is_dead) says so).
     ///
     /// Python: `g.kill()` (`GreenletExit`; `block=True`).
     ///
@@ -197,7 +208,9 @@ impl<T> Handle<T> {
             "a green thread cannot kill itself through its handle"
         );
         s.kill(self.key);
-        self.slot.wait(None, "Handle::kill");
+        // It could only fail to die if its unwinding waits for something
+        // that can never come (LoopExit): then stop waiting for it.
+        let _ = self.slot.wait(None, "Handle::kill");
     }
 
     /// Asks the green thread to die at its next switch point without
@@ -234,7 +247,9 @@ impl<T> fmt::Debug for Handle<T> {
 /// Outside a green thread.
 pub fn joinall<'a, T: 'a>(handles: impl IntoIterator<Item = &'a Handle<T>>) {
     for h in handles {
-        h.slot.wait(None, "joinall");
+        // A LoopExit ends the wait for this one; the others are looked at
+        // (and would give it at once).
+        let _ = h.slot.wait(None, "joinall");
     }
 }
 
@@ -251,7 +266,7 @@ pub fn joinall_timeout<'a, T: 'a>(
     let deadline = Instant::now().checked_add(timeout);
     let mut n = 0;
     for h in handles {
-        if h.slot.wait(deadline, "joinall_timeout") {
+        if matches!(h.slot.wait(deadline, "joinall_timeout"), Ok(true)) {
             n += 1;
         }
     }

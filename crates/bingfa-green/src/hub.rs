@@ -96,7 +96,10 @@ impl Hub {
     /// # Errors
     /// [`Error::Panicked`] if `main` panicked (its message kept),
     /// [`Error::Io`] if the poll could not be created,
-    /// [`Error::OutOfStacks`] if `main`'s stack could not be mapped.
+    /// [`Error::OutOfStacks`] if `main`'s stack could not be mapped;
+    /// [`Error::LoopExit`] if `main` ended in a call that could never
+    /// return, every green thread waiting with nothing to wake one, and
+    /// that unwound with it ([`block_on`](crate::block_on)).
     ///
     /// # Panics
     /// If a hub already runs on this OS thread (a green thread cannot start
@@ -124,6 +127,7 @@ impl Hub {
                 s2.finish(r);
             }),
         )?;
+        sched.set_main(key);
         let handle = Handle::new(slot, key, Arc::from("main"));
         let r = sched.run_until(&|| handle.is_dead());
         let r2 = sched.kill_all();

@@ -60,6 +60,16 @@
 //!   (and [`spawn`] panics with that message), which names
 //!   `vm.max_map_count` and the fixes; nothing crashes. Raise the limit
 //!   (`sysctl vm.max_map_count=262144`) or use several processes.
+//! - **A hub that can only wait for ever says so (LoopExit).** When every
+//!   green thread of a hub waits and nothing can wake one (no timer, no
+//!   socket, no async sleep, no other OS thread that could end a wait on a
+//!   `Send + Sync` primitive), the main green thread's blocking call gets
+//!   [`Error::LoopExit`], naming what it and each other green thread wait
+//!   on, instead of the hub hanging (Python: `gevent.exceptions.LoopExit`);
+//!   a call that returns no `Result` ([`block_on`]) unwinds with it, so
+//!   [`run`] returns it. While another OS thread lives that might end a
+//!   shared wait, the hub cannot know that nobody will, and keeps waiting
+//!   (looking again, at most once a second, whether that thread is gone).
 //! - **Kill and Timeout unwind.** A killed green thread, or one whose
 //!   [`Timeout`] expired, unwinds from its switch point with a private
 //!   panic payload (destructors run); a `catch_unwind` in user code can

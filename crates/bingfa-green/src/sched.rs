@@ -21,7 +21,9 @@
 //! - [`switch`]: the switch path: parking, yielding, the resume of a green
 //!   thread, and the kill/`Timeout` checks at each switch point;
 //! - [`run`]: the loop: the ready queue's FIFO run, the poll cadence
-//!   ([`POLL_EVERY`]), IO, cross-thread wake-ups and expired timers.
+//!   ([`POLL_EVERY`]), IO, cross-thread wake-ups and expired timers;
+//! - [`stuck`]: what each wait can be woken by, and the LoopExit check
+//!   when nothing can wake any green thread of the hub.
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
@@ -61,6 +63,11 @@ pub(crate) struct TimeoutUnwind(pub(crate) u64);
 pub(crate) enum Woke {
     Normal,
     TimedOut,
+    /// Every green thread of the hub waits and nothing can wake one: the
+    /// wait would last for ever (Python: `gevent.exceptions.LoopExit`).
+    /// Only a wait that can stand it gets this ([`Sched::park_on`] with a
+    /// [`WaitKind::Local`] or [`WaitKind::Shared`] wait); see [`stuck`].
+    LoopExit,
 }
 
 pub(crate) struct Sched {
@@ -84,6 +91,8 @@ pub(crate) struct Sched {
     pub(crate) default_stack: usize,
     /// Unique per hub in the process (sockets remember theirs).
     pub(crate) id: u64,
+    /// What the LoopExit check counts ([`stuck`]).
+    pub(super) waits: stuck::Counts,
 }
 
 const NONE: u64 = u64::MAX;
@@ -171,6 +180,7 @@ impl Sched {
                 static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
                 IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             },
+            waits: stuck::Counts::default(),
         })
     }
 
@@ -225,6 +235,10 @@ pub(crate) fn catch<T>(name: &str, f: impl FnOnce() -> T) -> Result<T, Error> {
     match panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(v) => Ok(v),
         Err(p) if p.is::<KillUnwind>() => Err(Error::Killed),
+        Err(p) if p.is::<stuck::LoopExitUnwind>() => match p.downcast::<stuck::LoopExitUnwind>() {
+            Ok(e) => Err(e.0),
+            Err(_) => unreachable!("checked with `is` just above"),
+        },
         Err(p) => Err(Error::Panicked {
             name: name.to_owned(),
             message: panic_message(&*p),
@@ -246,9 +260,12 @@ pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 }
 
 mod run;
+mod stuck;
 mod switch;
 mod table;
 mod timers;
+
+pub(crate) use stuck::Wait;
 
 #[cfg(test)]
 mod fairness_tests;

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::stuck::Verdict;
 use super::{Sched, Token, Woke, POLL_EVERY, SCHED, WAKER_TOKEN};
 use crate::remote::Msg;
 
@@ -69,7 +70,19 @@ impl Sched {
             // waker (and moves what is queued to the ready queue, in which
             // case the poll does not block).
             self.drain_remote();
-            self.next_timeout()
+            let timeout = self.next_timeout();
+            if self.ready.len() != 0 {
+                timeout
+            } else {
+                match self.verdict() {
+                    Verdict::Live => timeout,
+                    Verdict::Recheck(d) => Some(timeout.map_or(d, |t| t.min(d))),
+                    Verdict::Stuck => {
+                        self.loop_exit();
+                        return Ok(());
+                    }
+                }
+            }
         } else {
             Some(Duration::ZERO)
         };

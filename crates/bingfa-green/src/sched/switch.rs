@@ -12,7 +12,7 @@ use std::time::Instant;
 use corosensei::CoroutineResult;
 
 use super::table::{split, State, Task};
-use super::{KillUnwind, Sched, TimeoutUnwind, Token, Woke};
+use super::{KillUnwind, Sched, TimeoutUnwind, Token, Wait, Woke};
 
 impl Sched {
     /// Before a switch point: unwinds if the green thread was killed or
@@ -61,17 +61,36 @@ impl Sched {
                     seq: t.seq.get(),
                 },
             );
+            t.armed.set(true);
+            self.waits.armed.set(self.waits.armed.get() + 1);
         }
         self.suspend(t);
+        if t.armed.replace(false) {
+            self.waits.armed.set(self.waits.armed.get() - 1);
+        }
         t.seq.set(t.seq.get() + 1);
     }
 
     /// Blocks the running green thread until a wake with the current token
-    /// or `deadline`. Returns whether it timed out.
+    /// or `deadline`. Returns why it woke: never [`Woke::LoopExit`], the
+    /// wait counts as one the hub cannot see the end of (see [`park_on`]).
     ///
     /// Unwinds the green thread if it is killed or one of its timeout
     /// scopes expires, before or while it waits.
+    ///
+    /// [`park_on`]: Self::park_on
     pub(crate) fn park(&self, deadline: Option<Instant>) -> Woke {
+        self.park_on(deadline, Wait::external("a green wait"))
+    }
+
+    /// Blocks the running green thread in `wait` until a wake with the
+    /// current token or `deadline`. Returns why it woke:
+    /// [`Woke::LoopExit`] when nothing could ever wake it (for a `Local`
+    /// or `Shared` wait only; see [`stuck`](super::stuck)).
+    ///
+    /// Unwinds the green thread if it is killed or one of its timeout
+    /// scopes expires, before or while it waits.
+    pub(crate) fn park_on(&self, deadline: Option<Instant>, wait: Wait) -> Woke {
         let t = self.running();
         self.check_interrupts(t);
         if t.early.replace(false) {
@@ -84,25 +103,34 @@ impl Sched {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        self.enter_wait(t, wait);
         self.suspend_until(t, at);
+        self.leave_wait(wait);
         let why = t.reason.replace(Woke::Normal);
         self.check_interrupts(t);
         why
     }
 
-    /// Blocks until [`unpark`](Self::unpark) (or returns at once if a
-    /// permit is pending). Unwinds on kill or an expired scope.
-    pub(crate) fn park_permit(&self) {
+    /// Blocks in `wait` until [`unpark`](Self::unpark) (or returns at
+    /// once if a permit is pending). Returns [`Woke::LoopExit`] when
+    /// nothing could ever unpark it (a `Local` or `Shared` wait), else
+    /// [`Woke::Normal`]. Unwinds on kill or an expired scope.
+    pub(crate) fn park_permit_on(&self, wait: Wait) -> Woke {
         let t = self.running();
         self.check_interrupts(t);
+        let mut why = Woke::Normal;
         if !t.permit.replace(false) {
             t.state.set(State::BlockedPermit);
             // A scope deadline must interrupt this wait too: a timer that
             // wakes it through the permit path.
             let scope = t.scopes.borrow().iter().map(|s| s.0).min();
+            self.enter_wait(t, wait);
             self.suspend_until(t, scope);
+            self.leave_wait(wait);
+            why = t.reason.replace(Woke::Normal);
         }
         self.check_interrupts(t);
+        why
     }
 
     /// Puts the running green thread at the back of the ready queue.

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use corosensei::Yielder;
 
-use super::{try_sched, Sched, Token, Woke};
+use super::{try_sched, Sched, Token, Wait, Woke};
 use crate::error::Error;
 use crate::fiber::Fiber;
 use crate::local::Locals;
@@ -51,6 +51,10 @@ pub(super) struct Task {
     pub(super) early: Cell<bool>,
     pub(super) permit: Cell<bool>,
     pub(super) scopes: RefCell<Vec<(Instant, u64)>>,
+    /// What it waits on now (for the LoopExit check and its report).
+    pub(super) wait: Cell<Wait>,
+    /// Whether its wait has a timer that has not fired.
+    pub(super) armed: Cell<bool>,
     /// Its green-local values ([`GreenLocal`](crate::GreenLocal)).
     pub(super) locals: Locals,
     pub(crate) name: Arc<str>,
@@ -177,6 +181,8 @@ impl Sched {
             early: Cell::new(false),
             permit: Cell::new(false),
             scopes: RefCell::new(Vec::new()),
+            wait: Cell::new(Wait::external("")),
+            armed: Cell::new(false),
             locals: Locals::default(),
             name,
             key,

@@ -50,6 +50,9 @@ impl Sched {
     }
 
     pub(crate) fn add_waker_timer(&self, at: Instant, w: Waker) {
+        self.waits
+            .waker_timers
+            .set(self.waits.waker_timers.get() + 1);
         self.push_timer(at, Target::Waker(w));
     }
 
@@ -118,7 +121,13 @@ impl Sched {
                     // A permit wait is interrupted by its scope timer.
                     let permit = self
                         .with_task(tok.key, |task| {
-                            task.seq.get() == tok.seq && task.state.get() == State::BlockedPermit
+                            let current = task.seq.get() == tok.seq;
+                            // The wait's own timer fired: it is no longer
+                            // armed (a stale one belongs to no wait).
+                            if current && task.armed.replace(false) {
+                                self.waits.armed.set(self.waits.armed.get() - 1);
+                            }
+                            current && task.state.get() == State::BlockedPermit
                         })
                         .unwrap_or(false);
                     if permit {
@@ -127,7 +136,12 @@ impl Sched {
                         self.wake(tok, Woke::TimedOut);
                     }
                 }
-                Target::Waker(w) => w.wake(),
+                Target::Waker(w) => {
+                    self.waits
+                        .waker_timers
+                        .set(self.waits.waker_timers.get() - 1);
+                    w.wake();
+                }
             }
         }
     }
