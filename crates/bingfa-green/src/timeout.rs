@@ -72,7 +72,10 @@ impl Timeout {
         match r {
             Ok(v) => Ok(v),
             Err(p) => match p.downcast::<TimeoutUnwind>() {
-                Ok(t) if t.0 == id => Err(Error::Timeout(self.duration)),
+                Ok(t) if t.0 == id => {
+                    s.unwound();
+                    Err(Error::Timeout(self.duration))
+                }
                 Ok(t) => panic::resume_unwind(t),
                 Err(p) => panic::resume_unwind(p),
             },

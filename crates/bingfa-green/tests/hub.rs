@@ -399,3 +399,48 @@ fn the_error_is_send_and_sync() {
     fn check<T: Send + Sync + std::error::Error + 'static>() {}
     check::<Error>();
 }
+
+/// Regression: a kill (or an expired `Timeout`) that arrived while a
+/// green thread was already unwinding from a kill, and waited in a
+/// destructor, unwound it a second time from inside that destructor,
+/// which aborts the process. It now waits until the first unwind is over
+/// (the green thread then dies of the first).
+#[test]
+fn a_kill_or_timeout_during_a_kill_unwind_is_held() {
+    struct SlowDrop(Rc<Cell<u32>>);
+    impl Drop for SlowDrop {
+        fn drop(&mut self) {
+            // A switch point inside a destructor that runs during a kill.
+            sleep(Duration::from_millis(20));
+            self.0.set(self.0.get() + 1);
+        }
+    }
+    run(|| {
+        let n = Rc::new(Cell::new(0));
+        let n2 = n.clone();
+        let h = spawn(move || {
+            let _d = SlowDrop(n2);
+            sleep(Duration::from_secs(3600));
+        });
+        yield_now();
+        h.kill_nowait();
+        yield_now(); // it starts unwinding and sleeps in its destructor
+        h.kill(); // a second kill, while it does
+        assert!(matches!(h.join(), Err(Error::Killed)));
+        assert_eq!(n.get(), 1, "the destructor ran to its end once");
+
+        // A Timeout scope that expires during the kill's unwind.
+        let n2 = n.clone();
+        let h = spawn(move || {
+            Timeout::new(Duration::from_millis(5)).run(move || {
+                let _d = SlowDrop(n2);
+                sleep(Duration::from_secs(3600));
+            })
+        });
+        yield_now();
+        h.kill();
+        assert!(matches!(h.join(), Err(Error::Killed)));
+        assert_eq!(n.get(), 2);
+    })
+    .unwrap();
+}

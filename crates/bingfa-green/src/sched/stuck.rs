@@ -271,6 +271,7 @@ impl Sched {
     /// `what`, for a call that returns no `Result`: its `join` (or `run`)
     /// gives [`Error::LoopExit`].
     pub(crate) fn raise_loop_exit(&self, what: &'static str) -> ! {
+        self.unwinding();
         std::panic::resume_unwind(Box::new(LoopExitUnwind(self.loop_exit_error(what))))
     }
 }

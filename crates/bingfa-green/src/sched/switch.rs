@@ -27,15 +27,49 @@ impl Sched {
     #[cold]
     #[inline(never)]
     fn interrupt(&self, t: &Task) {
+        if Self::held(t) {
+            // Already unwinding from one: a second unwind here (inside a
+            // destructor that switches) would abort the process. The kill
+            // or the expired scope stays pending; the first unwind ends
+            // the green thread, or its catcher (`Timeout::run`) gets it
+            // back, and the next switch point sees them.
+            return;
+        }
+        t.unwinding.set(false);
         if t.kill.replace(false) {
+            t.unwinding.set(true);
             panic::resume_unwind(Box::new(KillUnwind));
         }
         let now = Instant::now();
         let expired = t.scopes.borrow().iter().find(|s| s.0 <= now).map(|s| s.1);
         if let Some(id) = expired {
             self.pop_scope(id);
+            t.unwinding.set(true);
             panic::resume_unwind(Box::new(TimeoutUnwind(id)))
         }
+    }
+
+    /// Whether `t` is unwinding from an interrupt of ours (a kill, an
+    /// expired scope, a LoopExit) and must not be interrupted again
+    /// meanwhile. `std::thread::panicking()` is per OS thread, true while
+    /// any green thread of the hub is suspended mid-unwind; with our own
+    /// per-task mark it tells that the mark is still current (one caught
+    /// and swallowed by user code no longer is).
+    #[inline]
+    fn held(t: &Task) -> bool {
+        t.unwinding.get() && std::thread::panicking()
+    }
+
+    /// The running green thread's unwind from an interrupt was caught
+    /// (by `Timeout::run`): it may be interrupted again.
+    pub(crate) fn unwound(&self) {
+        self.running().unwinding.set(false);
+    }
+
+    /// Marks the running green thread as unwinding from an interrupt of
+    /// ours that is not raised by [`interrupt`](Self::interrupt).
+    pub(crate) fn unwinding(&self) {
+        self.running().unwinding.set(true);
     }
 
     /// Switches from the running green thread `t` back to the loop.
@@ -98,7 +132,13 @@ impl Sched {
             return Woke::Normal;
         }
         t.state.set(State::Blocked);
-        let scope = t.scopes.borrow().iter().map(|s| s.0).min();
+        // While an unwind holds interrupts, an expired scope must not
+        // wake this wait at once, again and again.
+        let scope = if Self::held(t) {
+            None
+        } else {
+            t.scopes.borrow().iter().map(|s| s.0).min()
+        };
         let at = match (deadline, scope) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -123,7 +163,11 @@ impl Sched {
             t.state.set(State::BlockedPermit);
             // A scope deadline must interrupt this wait too: a timer that
             // wakes it through the permit path.
-            let scope = t.scopes.borrow().iter().map(|s| s.0).min();
+            let scope = if Self::held(t) {
+                None
+            } else {
+                t.scopes.borrow().iter().map(|s| s.0).min()
+            };
             self.enter_wait(t, wait);
             self.suspend_until(t, scope);
             self.leave_wait(wait);

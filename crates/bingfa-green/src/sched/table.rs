@@ -55,6 +55,9 @@ pub(super) struct Task {
     pub(super) wait: Cell<Wait>,
     /// Whether its wait has a timer that has not fired.
     pub(super) armed: Cell<bool>,
+    /// Whether it is unwinding from an interrupt of ours (kill, expired
+    /// scope, LoopExit): another one must wait until that is over.
+    pub(super) unwinding: Cell<bool>,
     /// Its green-local values ([`GreenLocal`](crate::GreenLocal)).
     pub(super) locals: Locals,
     pub(crate) name: Arc<str>,
@@ -183,6 +186,7 @@ impl Sched {
             scopes: RefCell::new(Vec::new()),
             wait: Cell::new(Wait::external("")),
             armed: Cell::new(false),
+            unwinding: Cell::new(false),
             locals: Locals::default(),
             name,
             key,
