@@ -213,6 +213,70 @@ impl<T> Handle<T> {
         let _ = self.slot.wait(None, "Handle::kill");
     }
 
+    /// As [`kill`](Self::kill), raising `error` in the green thread
+    /// instead of the default: it unwinds from its switch point with
+    /// `error` as the panic payload, which it can catch
+    /// (`catch_unwind`, `payload.downcast::<E>()`) and go on. Uncaught, it
+    /// ends the green thread, whose `join` gives [`Error::Panicked`] with
+    /// that payload (downcastable) and the message `killed with <type>`;
+    /// one not yet started never runs and ends the same way. If several
+    /// kills come before the green thread's next switch point, the first
+    /// `kill_with` error is raised.
+    ///
+    /// Python: `g.kill(exception)` (`block=True`).
+    ///
+    /// # Panics
+    /// As [`kill`](Self::kill).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bingfa_green::{run, sleep, spawn, Error};
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// struct Shutdown(u32);
+    ///
+    /// run(|| {
+    ///     let h = spawn(|| sleep(Duration::from_secs(3600)));
+    ///     sleep(Duration::from_millis(1));
+    ///     h.kill_with(Shutdown(3));
+    ///     match h.join() {
+    ///         Err(Error::Panicked { payload, message, .. }) => {
+    ///             assert!(message.starts_with("killed with"));
+    ///             assert_eq!(payload.downcast::<Shutdown>().unwrap(), Shutdown(3));
+    ///         }
+    ///         other => panic!("{other:?}"),
+    ///     }
+    /// })
+    /// .unwrap();
+    /// ```
+    #[doc(alias = "kill")]
+    pub fn kill_with<E: std::any::Any + Send>(&self, error: E) {
+        if self.slot.done.get() {
+            return;
+        }
+        let s = sched::sched("Handle::kill_with");
+        assert!(
+            s.current() != self.key,
+            "a green thread cannot kill itself through its handle"
+        );
+        s.kill_with(self.key, Some(kill_error(error)));
+        let _ = self.slot.wait(None, "Handle::kill_with");
+    }
+
+    /// As [`kill_with`](Self::kill_with), without waiting for it to die.
+    ///
+    /// Python: `g.kill(exception, block=False)`.
+    ///
+    /// # Panics
+    /// Outside the hub the green thread belongs to.
+    pub fn kill_nowait_with<E: std::any::Any + Send>(&self, error: E) {
+        if self.slot.done.get() {
+            return;
+        }
+        let s = sched::try_sched().expect("Handle::kill_nowait_with outside the hub");
+        s.kill_with(self.key, Some(kill_error(error)));
+    }
+
     /// Asks the green thread to die at its next switch point without
     /// waiting for it.
     ///
@@ -226,6 +290,13 @@ impl<T> Handle<T> {
         }
         let s = sched::try_sched().expect("Handle::kill_nowait outside the hub");
         s.kill(self.key);
+    }
+}
+
+fn kill_error<E: std::any::Any + Send>(error: E) -> sched::KillError {
+    sched::KillError {
+        payload: Box::new(error),
+        type_name: std::any::type_name::<E>(),
     }
 }
 

@@ -118,14 +118,7 @@ impl Hub {
         let key = sched.spawn(
             name,
             self.stack_size,
-            Box::new(move |killed| {
-                let r = if killed {
-                    Err(Error::Killed)
-                } else {
-                    sched::catch(&n2, main)
-                };
-                s2.finish(r);
-            }),
+            Box::new(move |killed| s2.finish(sched::run_body(&n2, killed, main))),
         )?;
         sched.set_main(key);
         let handle = Handle::new(slot, key, Arc::from("main"));
@@ -200,14 +193,7 @@ impl Builder {
         let key = s.spawn(
             name.clone(),
             self.stack_size.unwrap_or(s.default_stack),
-            Box::new(move |killed| {
-                let r = if killed {
-                    Err(Error::Killed)
-                } else {
-                    sched::catch(&n2, f)
-                };
-                s2.finish(r);
-            }),
+            Box::new(move |killed| s2.finish(sched::run_body(&n2, killed, f))),
         )?;
         Ok(Handle::new(slot, key, name))
     }

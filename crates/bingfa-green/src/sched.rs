@@ -55,6 +55,18 @@ pub(crate) struct Token {
 /// Panic payload that unwinds a killed green thread.
 pub(crate) struct KillUnwind;
 
+/// The error a `kill_with` raises in a green thread, and its type's name
+/// (for the message of [`Error::Panicked`] when it is not caught).
+pub(crate) struct KillError {
+    pub(crate) payload: Box<dyn std::any::Any + Send>,
+    pub(crate) type_name: &'static str,
+}
+
+/// What a green thread's body learns when it starts: `None` if it was not
+/// killed before it started, else the kill's error (`None`: the default,
+/// `GreenletExit`).
+pub(crate) type Killed = Option<Option<KillError>>;
+
 /// Panic payload that unwinds to the [`Timeout`](crate::Timeout) scope
 /// with this id.
 pub(crate) struct TimeoutUnwind(pub(crate) u64);
@@ -229,6 +241,20 @@ impl Sched {
     }
 }
 
+/// Runs a green thread's function `f` (or not, if it was killed before it
+/// started), turning what it ends with into its result.
+pub(crate) fn run_body<T>(name: &str, killed: Killed, f: impl FnOnce() -> T) -> Result<T, Error> {
+    match killed {
+        None => catch(name, f),
+        Some(None) => Err(Error::Killed),
+        Some(Some(k)) => Err(Error::Panicked {
+            name: name.to_owned(),
+            message: format!("killed with {}", k.type_name),
+            payload: PanicPayload::new(k.payload),
+        }),
+    }
+}
+
 /// Runs `f`, turning a kill into `Err(Killed)` and a panic into
 /// `Err(Panicked)` with its message and payload.
 pub(crate) fn catch<T>(name: &str, f: impl FnOnce() -> T) -> Result<T, Error> {
@@ -239,11 +265,27 @@ pub(crate) fn catch<T>(name: &str, f: impl FnOnce() -> T) -> Result<T, Error> {
             Ok(e) => Err(e.0),
             Err(_) => unreachable!("checked with `is` just above"),
         },
-        Err(p) => Err(Error::Panicked {
-            name: name.to_owned(),
-            message: panic_message(&*p),
-            payload: PanicPayload::new(p),
-        }),
+        Err(p) => {
+            // The error of a `kill_with` that was not caught: say so.
+            let killed_with = try_sched()
+                .and_then(|s| {
+                    let t = s.running.get();
+                    // SAFETY: as in `Sched::running`: a non-null `running`
+                    // is the live boxed task of the green thread running
+                    // now, this one.
+                    unsafe { t.as_ref() }.and_then(|t| t.kill_note.get())
+                })
+                .filter(|(id, _)| *id == std::any::Any::type_id(&*p));
+            let message = match killed_with {
+                Some((_, type_name)) => format!("killed with {type_name}"),
+                None => panic_message(&*p),
+            };
+            Err(Error::Panicked {
+                name: name.to_owned(),
+                message,
+                payload: PanicPayload::new(p),
+            })
+        }
     }
 }
 

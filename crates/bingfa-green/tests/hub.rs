@@ -444,3 +444,68 @@ fn a_kill_or_timeout_during_a_kill_unwind_is_held() {
     })
     .unwrap();
 }
+
+/// `kill_with` raises the chosen error in the green thread (gevent's
+/// `kill(exception)`): it may catch it and go on; uncaught, `join` gives
+/// it back downcastable; not yet started, it never runs and ends with it.
+#[test]
+fn kill_with_raises_the_chosen_error() {
+    #[derive(Debug, PartialEq)]
+    struct Shutdown(u32);
+    run(|| {
+        // Uncaught.
+        let h = Builder::new()
+            .name("server")
+            .spawn(|| sleep(Duration::from_secs(3600)))
+            .unwrap();
+        yield_now();
+        h.kill_with(Shutdown(1));
+        match h.join() {
+            Err(Error::Panicked {
+                name,
+                message,
+                payload,
+            }) => {
+                assert_eq!(name, "server");
+                assert!(message.starts_with("killed with "), "{message}");
+                assert!(message.ends_with("Shutdown"), "{message}");
+                assert_eq!(payload.downcast::<Shutdown>().unwrap(), Shutdown(1));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // Caught: the green thread goes on and returns.
+        let h = spawn(|| {
+            let r = std::panic::catch_unwind(|| sleep(Duration::from_secs(3600)));
+            r.unwrap_err().downcast::<Shutdown>().unwrap().0 + 1
+        });
+        yield_now();
+        h.kill_nowait_with(Shutdown(41));
+        assert_eq!(h.join().unwrap(), 42);
+        // Not yet started.
+        let ran = Rc::new(Cell::new(false));
+        let r = ran.clone();
+        let h = spawn(move || r.set(true));
+        h.kill_with(Shutdown(2));
+        assert!(!ran.get());
+        let Err(Error::Panicked { payload, .. }) = h.join() else {
+            panic!("expected the kill's error")
+        };
+        assert_eq!(payload.downcast::<Shutdown>().unwrap(), Shutdown(2));
+        // The first kill's error wins; a plain kill after it keeps it.
+        let h = spawn(|| sleep(Duration::from_secs(3600)));
+        yield_now();
+        h.kill_nowait_with(Shutdown(7));
+        h.kill_nowait_with(Shutdown(8));
+        h.kill();
+        let Err(Error::Panicked { payload, .. }) = h.join() else {
+            panic!("expected the kill's error")
+        };
+        assert_eq!(payload.downcast::<Shutdown>().unwrap(), Shutdown(7));
+        // A plain kill is still Killed (GreenletExit).
+        let h = spawn(|| sleep(Duration::from_secs(3600)));
+        yield_now();
+        h.kill();
+        assert!(matches!(h.join(), Err(Error::Killed)));
+    })
+    .unwrap();
+}

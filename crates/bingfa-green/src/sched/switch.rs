@@ -12,7 +12,7 @@ use std::time::Instant;
 use corosensei::CoroutineResult;
 
 use super::table::{split, State, Task};
-use super::{KillUnwind, Sched, TimeoutUnwind, Token, Wait, Woke};
+use super::{KillError, KillUnwind, Sched, TimeoutUnwind, Token, Wait, Woke};
 
 impl Sched {
     /// Before a switch point: unwinds if the green thread was killed or
@@ -38,7 +38,15 @@ impl Sched {
         t.unwinding.set(false);
         if t.kill.replace(false) {
             t.unwinding.set(true);
-            panic::resume_unwind(Box::new(KillUnwind));
+            let error = t.kill_with.borrow_mut().take();
+            match error {
+                Some(KillError { payload, type_name }) => {
+                    t.kill_note
+                        .set(Some((std::any::Any::type_id(&*payload), type_name)));
+                    panic::resume_unwind(payload)
+                }
+                None => panic::resume_unwind(Box::new(KillUnwind)),
+            }
         }
         let now = Instant::now();
         let expired = t.scopes.borrow().iter().find(|s| s.0 <= now).map(|s| s.1);

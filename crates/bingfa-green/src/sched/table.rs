@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use corosensei::Yielder;
 
-use super::{try_sched, Sched, Token, Wait, Woke};
+use super::{try_sched, KillError, Killed, Sched, Token, Wait, Woke};
 use crate::error::Error;
 use crate::fiber::Fiber;
 use crate::local::Locals;
@@ -58,6 +58,10 @@ pub(super) struct Task {
     /// Whether it is unwinding from an interrupt of ours (kill, expired
     /// scope, LoopExit): another one must wait until that is over.
     pub(super) unwinding: Cell<bool>,
+    /// The error of a pending `kill_with` (the first one wins).
+    pub(super) kill_with: RefCell<Option<KillError>>,
+    /// The type of the `kill_with` error raised in it, if one was.
+    pub(super) kill_note: Cell<Option<(std::any::TypeId, &'static str)>>,
     /// Its green-local values ([`GreenLocal`](crate::GreenLocal)).
     pub(super) locals: Locals,
     pub(crate) name: Arc<str>,
@@ -132,13 +136,13 @@ impl Sched {
 
     /// Adds a green thread that will run `f`, ready to run.
     ///
-    /// `f` gets `true` if the green thread was killed before it started
-    /// (it must then only record that and return).
+    /// `f` learns whether the green thread was killed before it started,
+    /// and with what (it must then only record that and return).
     pub(crate) fn spawn(
         &self,
         name: Arc<str>,
         stack_size: usize,
-        f: Box<dyn FnOnce(bool) + 'static>,
+        f: Box<dyn FnOnce(Killed) + 'static>,
     ) -> Result<u64, Error> {
         let idx = self.free.borrow_mut().pop();
         let idx = match idx {
@@ -159,7 +163,8 @@ impl Sched {
                 let s = try_sched().expect("green threads run inside their hub's loop");
                 let t = s.running();
                 t.yielder.set(y);
-                f(t.kill.replace(false));
+                let killed = t.kill.replace(false).then(|| t.kill_with.take());
+                f(killed);
                 // Green-local values die with their green thread, dropped
                 // on its own stack while it is still the running one.
                 t.locals.drop_all();
@@ -187,6 +192,8 @@ impl Sched {
             wait: Cell::new(Wait::external("")),
             armed: Cell::new(false),
             unwinding: Cell::new(false),
+            kill_with: RefCell::new(None),
+            kill_note: Cell::new(None),
             locals: Locals::default(),
             name,
             key,
@@ -251,8 +258,21 @@ impl Sched {
     /// Asks green thread `key` to die at its next switch point; wakes it if
     /// it is blocked.
     pub(crate) fn kill(&self, key: u64) {
+        self.kill_with(key, None);
+    }
+
+    /// As [`kill`](Self::kill), raising `error` in it instead of the
+    /// default (`GreenletExit`) if given. A pending `kill_with` error is
+    /// kept: the first one wins.
+    pub(crate) fn kill_with(&self, key: u64, error: Option<KillError>) {
         self.with_task(key, |t| {
             t.kill.set(true);
+            if let Some(e) = error {
+                let mut k = t.kill_with.borrow_mut();
+                if k.is_none() {
+                    *k = Some(e);
+                }
+            }
             if matches!(t.state.get(), State::Blocked | State::BlockedPermit) {
                 t.state.set(State::Ready);
                 self.ready.push(t);
