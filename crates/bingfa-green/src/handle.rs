@@ -9,13 +9,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+use crate::link::Links;
 use crate::sched::{self, Token, Wait, Woke};
 
 /// Where a green thread leaves its result, shared with its handle.
 pub(crate) struct ResultSlot<T> {
-    result: RefCell<Option<Result<T, Error>>>,
-    done: Cell<bool>,
+    pub(crate) result: RefCell<Option<Result<T, Error>>>,
+    pub(crate) done: Cell<bool>,
     joiners: RefCell<Vec<Token>>,
+    /// Callbacks to run when it ends ([`Handle::link`]).
+    pub(crate) links: Links<T>,
 }
 
 impl<T> ResultSlot<T> {
@@ -24,12 +27,16 @@ impl<T> ResultSlot<T> {
             result: RefCell::new(None),
             done: Cell::new(false),
             joiners: RefCell::new(Vec::new()),
+            links: Links::default(),
         })
     }
 
-    /// Stores the result and wakes every green thread joining.
-    pub(crate) fn finish(&self, r: Result<T, Error>) {
+    /// Stores the result, runs the link callbacks (in this green thread,
+    /// which has just finished, before it counts as dead) and wakes every
+    /// green thread joining.
+    pub(crate) fn finish(&self, name: &str, r: Result<T, Error>) {
         *self.result.borrow_mut() = Some(r);
+        self.notify(name);
         self.done.set(true);
         let joiners = std::mem::take(&mut *self.joiners.borrow_mut());
         if let Some(s) = sched::try_sched() {
@@ -90,6 +97,11 @@ impl<T> Handle<T> {
             name,
             _not_send: PhantomData,
         }
+    }
+
+    /// Where it leaves its result.
+    pub(crate) fn slot(&self) -> &ResultSlot<T> {
+        &self.slot
     }
 
     /// The result of a finished green thread.

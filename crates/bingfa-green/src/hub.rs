@@ -118,7 +118,7 @@ impl Hub {
         let key = sched.spawn(
             name,
             self.stack_size,
-            Box::new(move |killed| s2.finish(sched::run_body(&n2, killed, main))),
+            Box::new(move |killed| s2.finish(&n2, sched::run_body(&n2, killed, main))),
         )?;
         sched.set_main(key);
         let handle = Handle::new(slot, key, Arc::from("main"));
@@ -193,7 +193,7 @@ impl Builder {
         let key = s.spawn(
             name.clone(),
             self.stack_size.unwrap_or(s.default_stack),
-            Box::new(move |killed| s2.finish(sched::run_body(&n2, killed, f))),
+            Box::new(move |killed| s2.finish(&n2, sched::run_body(&n2, killed, f))),
         )?;
         Ok(Handle::new(slot, key, name))
     }
