@@ -90,6 +90,22 @@ pub enum Error {
         /// (`'main' in Handle::join, 'green-2' in Event::wait`).
         waiting: String,
     },
+    /// One of the green threads a [`JoinAll`](crate::JoinAll) with
+    /// `raise_error` waited for failed: the first to fail, by the time it
+    /// ended. Its own `join` gives its error itself (typed payload and
+    /// all).
+    ///
+    /// Python: the exception `gevent.joinall(..., raise_error=True)`
+    /// raises.
+    #[error("green thread #{index} ('{name}') failed: {message}")]
+    Failed {
+        /// Its place among the handles given.
+        index: usize,
+        /// Its name.
+        name: String,
+        /// Its error, as text.
+        message: String,
+    },
     /// The queue or channel is closed.
     #[error("closed")]
     Closed,

@@ -16,7 +16,10 @@ use crate::sched::{self, Token, Wait, Woke};
 pub(crate) struct ResultSlot<T> {
     pub(crate) result: RefCell<Option<Result<T, Error>>>,
     pub(crate) done: Cell<bool>,
-    joiners: RefCell<Vec<Token>>,
+    /// When it finished, in the order green threads of this OS thread
+    /// finish (for `joinall`'s "first failure").
+    pub(crate) finished: Cell<u64>,
+    pub(crate) joiners: RefCell<Vec<Token>>,
     /// Callbacks to run when it ends ([`Handle::link`]).
     pub(crate) links: Links<T>,
 }
@@ -26,6 +29,7 @@ impl<T> ResultSlot<T> {
         Rc::new(ResultSlot {
             result: RefCell::new(None),
             done: Cell::new(false),
+            finished: Cell::new(0),
             joiners: RefCell::new(Vec::new()),
             links: Links::default(),
         })
@@ -37,6 +41,13 @@ impl<T> ResultSlot<T> {
     pub(crate) fn finish(&self, name: &str, r: Result<T, Error>) {
         *self.result.borrow_mut() = Some(r);
         self.notify(name);
+        thread_local! {
+            static FINISHED: Cell<u64> = const { Cell::new(0) };
+        }
+        self.finished.set(FINISHED.with(|f| {
+            f.set(f.get() + 1);
+            f.get()
+        }));
         self.done.set(true);
         let joiners = std::mem::take(&mut *self.joiners.borrow_mut());
         if let Some(s) = sched::try_sched() {
@@ -49,7 +60,11 @@ impl<T> ResultSlot<T> {
     /// Waits (switching away) until done or `deadline`: `Ok(true)` when
     /// done, `Ok(false)` at the deadline, [`Error::LoopExit`] when nothing
     /// could ever finish it (only the hub's green threads can).
-    fn wait(&self, deadline: Option<Instant>, what: &'static str) -> Result<bool, Error> {
+    pub(crate) fn wait(
+        &self,
+        deadline: Option<Instant>,
+        what: &'static str,
+    ) -> Result<bool, Error> {
         while !self.done.get() {
             let s = sched::sched(what);
             if deadline.is_some_and(|d| Instant::now() >= d) {

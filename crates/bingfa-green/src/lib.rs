@@ -88,6 +88,7 @@ mod generator;
 mod greenlet;
 mod handle;
 mod hub;
+mod joinall;
 mod link;
 mod local;
 pub mod net;
@@ -107,6 +108,7 @@ pub use handle::{joinall, joinall_timeout, Handle};
 pub use hub::{
     current_name, in_green_thread, live_green_threads, run, sleep, spawn, yield_now, Builder, Hub,
 };
+pub use joinall::{killall, JoinAll};
 pub use link::{Finished, LinkId};
 pub use local::GreenLocal;
 pub use stack::{live_stacks, trim_stack_pool, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
