@@ -68,8 +68,8 @@ pub(crate) struct KillError {
 pub(crate) type Killed = Option<Option<KillError>>;
 
 /// Panic payload that unwinds to the [`Timeout`](crate::Timeout) scope
-/// with this id.
-pub(crate) struct TimeoutUnwind(pub(crate) u64);
+/// with this id (of this duration).
+pub(crate) struct TimeoutUnwind(pub(crate) u64, pub(crate) std::time::Duration);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Woke {
@@ -263,6 +263,11 @@ pub(crate) fn catch<T>(name: &str, f: impl FnOnce() -> T) -> Result<T, Error> {
         Err(p) if p.is::<KillUnwind>() => Err(Error::Killed),
         Err(p) if p.is::<stuck::LoopExitUnwind>() => match p.downcast::<stuck::LoopExitUnwind>() {
             Ok(e) => Err(e.0),
+            Err(_) => unreachable!("checked with `is` just above"),
+        },
+        // A started `Timeout` that nothing caught ended the green thread.
+        Err(p) if p.is::<TimeoutUnwind>() => match p.downcast::<TimeoutUnwind>() {
+            Ok(t) => Err(Error::Timeout(t.1)),
             Err(_) => unreachable!("checked with `is` just above"),
         },
         Err(p) => {

@@ -49,11 +49,18 @@ impl Sched {
             }
         }
         let now = Instant::now();
-        let expired = t.scopes.borrow().iter().find(|s| s.0 <= now).map(|s| s.1);
-        if let Some(id) = expired {
+        // The first open scope that expired: an outer one before an inner
+        // one, so the inner never swallows the outer's expiry.
+        let expired = t
+            .scopes
+            .borrow()
+            .iter()
+            .find(|s| s.0 <= now)
+            .map(|s| (s.1, s.2));
+        if let Some((id, duration)) = expired {
             self.pop_scope(id);
             t.unwinding.set(true);
-            panic::resume_unwind(Box::new(TimeoutUnwind(id)))
+            panic::resume_unwind(Box::new(TimeoutUnwind(id, duration)))
         }
     }
 

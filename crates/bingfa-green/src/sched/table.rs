@@ -11,7 +11,7 @@
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use corosensei::Yielder;
 
@@ -50,7 +50,8 @@ pub(super) struct Task {
     pub(super) scoped: Cell<bool>,
     pub(super) early: Cell<bool>,
     pub(super) permit: Cell<bool>,
-    pub(super) scopes: RefCell<Vec<(Instant, u64)>>,
+    /// Its open `Timeout` scopes: deadline, id, duration.
+    pub(super) scopes: RefCell<Vec<(Instant, u64, Duration)>>,
     /// What it waits on now (for the LoopExit check and its report).
     pub(super) wait: Cell<Wait>,
     /// Whether its wait has a timer that has not fired.
