@@ -16,6 +16,7 @@ use std::cell::{Cell, RefCell};
 use std::io::{self, Read, Write};
 use std::marker::PhantomData;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use mio::{Interest, Token as MioToken};
@@ -212,10 +213,26 @@ impl Reg {
     }
 }
 
-fn first_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
-    addr.to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no socket address"))
+/// Runs `f` on each address `addr` resolves to until one succeeds, as
+/// `std::net` does: the first success, or the last attempt's error (or
+/// `InvalidInput` if `addr` resolved to nothing).
+fn each_addr<T>(
+    addr: impl ToSocketAddrs,
+    mut f: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for a in addr.to_socket_addrs()? {
+        match f(a) {
+            Ok(v) => return Ok(v),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "could not resolve to any addresses",
+        )
+    }))
 }
 
 /// A green TCP server socket.
@@ -229,7 +246,8 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
-    /// Binds and listens on `addr` (`SO_REUSEADDR`, backlog 1024).
+    /// Binds and listens on `addr` (`SO_REUSEADDR`, backlog 1024); the
+    /// first of its addresses that can be bound.
     ///
     /// Python: `s.bind(addr); s.listen()`.
     ///
@@ -239,7 +257,7 @@ impl TcpListener {
     /// # Panics
     /// Outside a green thread.
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
-        let mut inner = mio::net::TcpListener::bind(first_addr(addr)?)?;
+        let mut inner = each_addr(addr, mio::net::TcpListener::bind)?;
         let reg = Reg::new(&mut inner, "TcpListener::bind")?;
         Ok(TcpListener {
             inner,
@@ -260,13 +278,15 @@ impl TcpListener {
     /// Outside a green thread.
     pub fn bind_reuseport(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         use socket2::{Domain, Socket, Type};
-        let addr = first_addr(addr)?;
-        let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-        sock.set_reuse_address(true)?;
-        sock.set_reuse_port(true)?;
-        sock.set_nonblocking(true)?;
-        sock.bind(&addr.into())?;
-        sock.listen(1024)?;
+        let sock = each_addr(addr, |addr| {
+            let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+            sock.set_reuse_address(true)?;
+            sock.set_reuse_port(true)?;
+            sock.set_nonblocking(true)?;
+            sock.bind(&addr.into())?;
+            sock.listen(1024)?;
+            Ok(sock)
+        })?;
         let mut inner = mio::net::TcpListener::from_std(sock.into());
         let reg = Reg::new(&mut inner, "TcpListener::bind_reuseport")?;
         Ok(TcpListener {
@@ -344,17 +364,20 @@ impl TcpStream {
         })
     }
 
-    /// Connects to `addr`, switching away while the handshake runs.
+    /// Connects to `addr`, switching away while the handshake runs. If
+    /// `addr` resolves to several addresses, each is tried in turn until
+    /// one connects, as `std::net::TcpStream::connect` does.
     ///
     /// Python: `socket.create_connection(addr)`.
     ///
     /// # Errors
-    /// The OS's (refused, unreachable...).
+    /// The last attempt's (refused, unreachable...); `InvalidInput` if
+    /// `addr` resolves to nothing.
     ///
     /// # Panics
     /// Outside a green thread.
     pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        Self::connect_inner(first_addr(addr)?, None)
+        each_addr(addr, |a| Self::connect_inner(a, None))
     }
 
     /// As [`connect`](Self::connect), giving up after `timeout`.
@@ -522,7 +545,7 @@ impl UdpSocket {
     /// # Panics
     /// Outside a green thread.
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
-        let mut inner = mio::net::UdpSocket::bind(first_addr(addr)?)?;
+        let mut inner = each_addr(addr, mio::net::UdpSocket::bind)?;
         let reg = Reg::new(&mut inner, "UdpSocket::bind")?;
         Ok(UdpSocket {
             inner,
@@ -616,3 +639,26 @@ impl std::fmt::Debug for UdpSocket {
             .finish()
     }
 }
+
+macro_rules! as_fd {
+    ($($t:ty),*) => {$(
+        impl AsRawFd for $t {
+            /// The socket's descriptor: non-blocking and registered with
+            /// its hub's poll. Use it for socket options; reading,
+            /// writing or changing its mode behind the hub's back breaks
+            /// the green calls.
+            fn as_raw_fd(&self) -> RawFd {
+                self.inner.as_raw_fd()
+            }
+        }
+
+        impl AsFd for $t {
+            /// As [`as_raw_fd`](AsRawFd::as_raw_fd), borrowed.
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.inner.as_fd()
+            }
+        }
+    )*};
+}
+
+as_fd!(TcpListener, TcpStream, UdpSocket);
