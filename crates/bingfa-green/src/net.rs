@@ -21,7 +21,10 @@ use std::time::{Duration, Instant};
 
 use mio::{Interest, Token as MioToken};
 
-use crate::sched::{self, Sched, Token, Woke};
+use crate::sched::{self, Sched, Token, Wait, Woke};
+
+mod select;
+pub use select::{select, Selectable};
 
 #[derive(Default)]
 struct IoState {
@@ -29,6 +32,9 @@ struct IoState {
     writable: bool,
     read: Option<Token>,
     write: Option<Token>,
+    /// Green threads in [`select`] on this socket (empty, without an
+    /// allocation, unless one is).
+    select: Vec<(Dir, Token)>,
 }
 
 /// The hub's table of registered sockets, indexed by mio token.
@@ -41,7 +47,7 @@ pub(crate) struct IoTable {
     registered: Cell<usize>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Dir {
     Read,
     Write,
@@ -57,6 +63,7 @@ impl IoTable {
     /// Handles one readiness event from the poll.
     pub(crate) fn ready(&self, s: &Sched, ev: &mio::event::Event) {
         let mut wake = [None, None];
+        let mut selecting = Vec::new();
         {
             let mut slots = self.slots.borrow_mut();
             let Some(Some(st)) = slots.get_mut(ev.token().0) else {
@@ -70,9 +77,48 @@ impl IoTable {
                 st.writable = true;
                 wake[1] = st.write.take();
             }
+            if !st.select.is_empty() {
+                let (readable, writable) = (st.readable, st.writable);
+                st.select.retain(|&(dir, tok)| {
+                    let ready = match dir {
+                        Dir::Read => readable,
+                        Dir::Write => writable,
+                    };
+                    if ready {
+                        selecting.push(tok);
+                    }
+                    !ready
+                });
+            }
         }
-        for t in wake.into_iter().flatten() {
+        for t in wake.into_iter().flatten().chain(selecting) {
             s.wake(t, Woke::Normal);
+        }
+    }
+
+    /// Records whether `dir` of socket `idx` is ready, as the kernel just
+    /// said. (Not ready: the edge-triggered poll reports when it becomes
+    /// so.)
+    fn mark(&self, idx: usize, dir: Dir, ready: bool) {
+        if let Some(Some(st)) = self.slots.borrow_mut().get_mut(idx) {
+            match dir {
+                Dir::Read => st.readable = ready,
+                Dir::Write => st.writable = ready,
+            }
+        }
+    }
+
+    /// A green thread in `select` waits for `dir` of socket `idx`.
+    fn add_select(&self, idx: usize, dir: Dir, tok: Token) {
+        if let Some(Some(st)) = self.slots.borrow_mut().get_mut(idx) {
+            st.select.push((dir, tok));
+        }
+    }
+
+    /// It no longer does.
+    fn remove_select(&self, idx: usize, tok: Token) {
+        if let Some(Some(st)) = self.slots.borrow_mut().get_mut(idx) {
+            st.select.retain(|&(_, t)| t != tok);
         }
     }
 
@@ -116,6 +162,8 @@ impl IoTable {
     }
 
     /// Parks until `dir` is ready or `deadline`; `Err(TimedOut)` then.
+    /// Socket readiness can come from outside the process: an external
+    /// wait, never a LoopExit.
     fn wait(&self, s: &Sched, idx: usize, dir: Dir, deadline: Option<Instant>) -> io::Result<()> {
         loop {
             {
@@ -140,7 +188,7 @@ impl IoTable {
                     Dir::Write => st.write = Some(tok),
                 }
             }
-            s.park(deadline);
+            s.park_on(deadline, Wait::external("a green socket"));
         }
     }
 }
