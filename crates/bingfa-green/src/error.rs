@@ -106,6 +106,14 @@ pub enum Error {
         /// Its error, as text.
         message: String,
     },
+    /// The call would unwind a green thread that has started (a kill, a
+    /// [`Timeout`](crate::Timeout)), and this program is built with
+    /// `panic = "abort"`, where unwinding aborts the process.
+    #[error(
+        "{0} needs panic = \"unwind\": it unwinds a started green thread, which aborts \
+         the process in a build with panic = \"abort\""
+    )]
+    NeedsUnwind(&'static str),
     /// The queue or channel is closed.
     #[error("closed")]
     Closed,

@@ -410,12 +410,30 @@ impl<T: 'static> Greenlet<T> {
     /// # Panics
     /// With the greenlet's own error if, instead of dying of
     /// `GreenletExit`, it raises another (Python: it propagates to the
-    /// caller).
+    /// caller). In a build with `panic = "abort"`, if the greenlet has
+    /// started and not finished (unwinding it would abort the process;
+    /// this panic does, with a message that says so).
     #[doc(alias = "GreenletExit")]
     pub fn kill(&self) {
+        if cfg!(panic = "abort") && self.suspended() {
+            panic!("{}", Error::NeedsUnwind("Greenlet::kill"));
+        }
         if let Err(p) = self.exit() {
             panic::resume_unwind(p);
         }
+    }
+
+    /// Whether it has started and not finished, and is not the running
+    /// one.
+    fn suspended(&self) -> bool {
+        !self.inner.root
+            && !self.inner.dead.get()
+            && self
+                .inner
+                .fiber
+                .borrow()
+                .as_ref()
+                .is_some_and(|f| f.started())
     }
 
     /// Raises [`GreenletExit`] in a suspended greenlet with the caller as
@@ -561,8 +579,15 @@ impl<T: 'static> Drop for Greenlet<T> {
     /// Handles the greenlet holds to itself (captured by its function, or
     /// kept on its stack) keep it alive, as any `Rc` cycle does: kill it
     /// to end it.
+    ///
+    /// With `panic = "abort"` it cannot be unwound: its stack is leaked
+    /// instead, and what is on it is never dropped.
     fn drop(&mut self) {
-        if Rc::strong_count(&self.inner) != 1 || self.inner.root || self.inner.dead.get() {
+        if Rc::strong_count(&self.inner) != 1
+            || self.inner.root
+            || self.inner.dead.get()
+            || cfg!(panic = "abort")
+        {
             return;
         }
         let _ = self.exit();

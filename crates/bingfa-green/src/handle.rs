@@ -224,20 +224,43 @@ impl<T> Handle<T> {
     ///
     /// # Panics
     /// Outside a green thread of this hub, or called by the green thread on
-    /// itself.
+    /// itself. In a build with `panic = "abort"`, if the green thread has
+    /// started (unwinding it would abort the process; this panic does, with
+    /// a message that says so): use [`try_kill`](Self::try_kill) there.
     pub fn kill(&self) {
+        // It could also fail to die if its unwinding waits for something
+        // that can never come (LoopExit): then stop waiting.
+        if let Err(e @ Error::NeedsUnwind(_)) = self.try_kill() {
+            panic!("{e}")
+        }
+    }
+
+    /// As [`kill`](Self::kill), reporting what keeps it from killing the
+    /// green thread instead of panicking or giving up quietly.
+    ///
+    /// # Errors
+    /// [`Error::NeedsUnwind`] in a build with `panic = "abort"` if the
+    /// green thread has started (it is left running);
+    /// [`Error::LoopExit`] if its unwinding waits for something that can
+    /// never come (it is not dead yet).
+    ///
+    /// # Panics
+    /// Outside a green thread of this hub, or called by the green thread on
+    /// itself.
+    #[doc(alias = "kill")]
+    pub fn try_kill(&self) -> Result<(), Error> {
         if self.slot.done.get() {
-            return;
+            return Ok(());
         }
         let s = sched::sched("Handle::kill");
         assert!(
             s.current() != self.key,
             "a green thread cannot kill itself through its handle"
         );
-        s.kill(self.key);
-        // It could only fail to die if its unwinding waits for something
-        // that can never come (LoopExit): then stop waiting for it.
-        let _ = self.slot.wait(None, "Handle::kill");
+        if !s.kill(self.key) {
+            return Err(Error::NeedsUnwind("Handle::kill"));
+        }
+        self.slot.wait(None, "Handle::kill").map(|_| ())
     }
 
     /// As [`kill`](Self::kill), raising `error` in the green thread
@@ -253,7 +276,7 @@ impl<T> Handle<T> {
     /// Python: `g.kill(exception)` (`block=True`).
     ///
     /// # Panics
-    /// As [`kill`](Self::kill).
+    /// As [`kill`](Self::kill) (`panic = "abort"` included).
     ///
     /// ```
     /// use std::time::Duration;
@@ -286,7 +309,9 @@ impl<T> Handle<T> {
             s.current() != self.key,
             "a green thread cannot kill itself through its handle"
         );
-        s.kill_with(self.key, Some(kill_error(error)));
+        if !s.kill_with(self.key, Some(kill_error(error))) {
+            panic!("{}", Error::NeedsUnwind("Handle::kill_with"));
+        }
         let _ = self.slot.wait(None, "Handle::kill_with");
     }
 
@@ -295,13 +320,16 @@ impl<T> Handle<T> {
     /// Python: `g.kill(exception, block=False)`.
     ///
     /// # Panics
-    /// Outside the hub the green thread belongs to.
+    /// Outside the hub the green thread belongs to; as
+    /// [`kill`](Self::kill) with `panic = "abort"`.
     pub fn kill_nowait_with<E: std::any::Any + Send>(&self, error: E) {
         if self.slot.done.get() {
             return;
         }
         let s = sched::try_sched().expect("Handle::kill_nowait_with outside the hub");
-        s.kill_with(self.key, Some(kill_error(error)));
+        if !s.kill_with(self.key, Some(kill_error(error))) {
+            panic!("{}", Error::NeedsUnwind("Handle::kill_nowait_with"));
+        }
     }
 
     /// Asks the green thread to die at its next switch point without
@@ -310,13 +338,16 @@ impl<T> Handle<T> {
     /// Python: `g.kill(block=False)`.
     ///
     /// # Panics
-    /// Outside the hub the green thread belongs to.
+    /// Outside the hub the green thread belongs to; as
+    /// [`kill`](Self::kill) with `panic = "abort"`.
     pub fn kill_nowait(&self) {
         if self.slot.done.get() {
             return;
         }
         let s = sched::try_sched().expect("Handle::kill_nowait outside the hub");
-        s.kill(self.key);
+        if !s.kill(self.key) {
+            panic!("{}", Error::NeedsUnwind("Handle::kill_nowait"));
+        }
     }
 }
 

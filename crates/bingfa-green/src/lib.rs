@@ -74,6 +74,20 @@
 //!   [`Timeout`] expired, unwinds from its switch point with a private
 //!   panic payload (destructors run); a `catch_unwind` in user code can
 //!   see it and should re-raise it.
+//! - **`panic = "abort"`.** Kills, [`Timeout`]s and dropping a suspended
+//!   greenlet or generator unwind a stack, and in a build with
+//!   `panic = "abort"` an unwind aborts the process. There (detected at
+//!   compile time, `cfg(panic = "abort")`) those calls refuse instead:
+//!   [`Timeout::start`], [`Timeout::run`] and [`with_timeout`] return
+//!   [`Error::NeedsUnwind`] (without running the code);
+//!   [`Handle::try_kill`] returns it for a green thread that has started
+//!   (one not yet started is killed: it never runs), while
+//!   [`Handle::kill`], `kill_nowait`, `kill_with`, [`killall`] and
+//!   [`Greenlet::kill`] panic with that message (which aborts, saying
+//!   why); what cannot refuse, a drop, leaks: a suspended greenlet or
+//!   generator dropped, or a green thread still running when [`Hub::run`]
+//!   returns, keeps its stack mapped for ever and its destructors never
+//!   run. `examples/panic_abort.rs` checks all of this in both builds.
 //! - **Greenlets and generators are not hub-aware:** a blocking green call
 //!   inside them panics.
 //! - **Miri** cannot run this crate (context switching and `mmap`); the

@@ -98,8 +98,13 @@ impl Timeout {
     /// Python: `t.start()`.
     ///
     /// # Errors
-    /// [`Error::NotInHub`] outside a green thread.
+    /// [`Error::NotInHub`] outside a green thread;
+    /// [`Error::NeedsUnwind`] in a build with `panic = "abort"` (the expiry
+    /// unwinds the green thread, which would abort the process).
     pub fn start(&self) -> Result<(), Error> {
+        if cfg!(panic = "abort") {
+            return Err(Error::NeedsUnwind("Timeout"));
+        }
         let s = sched::try_sched()
             .filter(|_| crate::hub::in_green_thread())
             .ok_or(Error::NotInHub("Timeout::start"))?;
@@ -139,14 +144,17 @@ impl Timeout {
     ///
     /// # Errors
     /// [`Error::Timeout`] if the duration passed while `f` was blocked (or
-    /// before it next switched).
+    /// before it next switched); [`Error::NeedsUnwind`], without running
+    /// `f`, in a build with `panic = "abort"`.
     ///
     /// # Panics
     /// Outside a green thread; a panic of `f` (or the expiry of an outer
     /// Timeout) goes on unwinding.
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> Result<R, Error> {
-        if let Err(e) = self.start() {
-            panic!("{e}");
+        match self.start() {
+            Ok(()) => {}
+            Err(e @ Error::NeedsUnwind(_)) => return Err(e),
+            Err(e) => panic!("{e}"),
         }
         let r = self.catch(f);
         self.cancel();
@@ -192,7 +200,7 @@ impl Drop for Timeout {
 /// `with_timeout(d, f).unwrap_or(v)`).
 ///
 /// # Errors
-/// [`Error::Timeout`] as [`Timeout::run`].
+/// As [`Timeout::run`].
 ///
 /// # Panics
 /// Outside a green thread.

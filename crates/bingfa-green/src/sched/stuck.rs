@@ -270,9 +270,16 @@ impl Sched {
     /// Unwinds the calling green thread with the LoopExit of a wait in
     /// `what`, for a call that returns no `Result`: its `join` (or `run`)
     /// gives [`Error::LoopExit`].
+    ///
+    /// With `panic = "abort"` this aborts the process, after the panic
+    /// hook printed the error (a `resume_unwind` would print nothing).
     pub(crate) fn raise_loop_exit(&self, what: &'static str) -> ! {
+        let e = self.loop_exit_error(what);
+        if cfg!(panic = "abort") {
+            panic!("{e}");
+        }
         self.unwinding();
-        std::panic::resume_unwind(Box::new(LoopExitUnwind(self.loop_exit_error(what))))
+        std::panic::resume_unwind(Box::new(LoopExitUnwind(e)))
     }
 }
 

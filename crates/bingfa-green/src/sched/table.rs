@@ -258,15 +258,21 @@ impl Sched {
 
     /// Asks green thread `key` to die at its next switch point; wakes it if
     /// it is blocked.
-    pub(crate) fn kill(&self, key: u64) {
-        self.kill_with(key, None);
+    pub(crate) fn kill(&self, key: u64) -> bool {
+        self.kill_with(key, None)
     }
 
     /// As [`kill`](Self::kill), raising `error` in it instead of the
     /// default (`GreenletExit`) if given. A pending `kill_with` error is
     /// kept: the first one wins.
-    pub(crate) fn kill_with(&self, key: u64, error: Option<KillError>) {
+    ///
+    /// Returns false, doing nothing, if the kill needs an unwind this
+    /// build cannot do (`panic = "abort"` and the green thread started).
+    pub(crate) fn kill_with(&self, key: u64, error: Option<KillError>) -> bool {
         self.with_task(key, |t| {
+            if cfg!(panic = "abort") && !t.yielder.get().is_null() {
+                return false;
+            }
             t.kill.set(true);
             if let Some(e) = error {
                 let mut k = t.kill_with.borrow_mut();
@@ -278,7 +284,9 @@ impl Sched {
                 t.state.set(State::Ready);
                 self.ready.push(t);
             }
-        });
+            true
+        })
+        .unwrap_or(true)
     }
 
     /// Frees the slot of a green thread whose fiber returned.
