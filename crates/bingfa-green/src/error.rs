@@ -114,6 +114,12 @@ pub enum Error {
          the process in a build with panic = \"abort\""
     )]
     NeedsUnwind(&'static str),
+    /// [`Greenlet::set_parent`](crate::Greenlet::set_parent) would make a
+    /// greenlet its own ancestor (or give the root a parent).
+    ///
+    /// Python: `ValueError: cyclic parent chain`.
+    #[error("cyclic parent chain")]
+    ParentCycle,
     /// The queue or channel is closed.
     #[error("closed")]
     Closed,

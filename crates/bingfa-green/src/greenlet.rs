@@ -347,14 +347,14 @@ impl<T: 'static> Greenlet<T> {
     /// Python: `g.parent = p`.
     ///
     /// # Errors
-    /// [`Error::Dead`] if `parent` is this greenlet or one of its
-    /// descendants would form a cycle (Python: `ValueError: cyclic parent
-    /// chain`).
+    /// [`Error::ParentCycle`] if `parent` is this greenlet or one of its
+    /// descendants (a cycle), or this is the root (Python: `ValueError:
+    /// cyclic parent chain`).
     pub fn set_parent(&self, parent: &Greenlet<T>) -> Result<(), Error> {
         let mut p = Some(parent.clone());
         while let Some(g) = p {
             if g == *self {
-                return Err(Error::Dead);
+                return Err(Error::ParentCycle);
             }
             p = g.parent();
         }

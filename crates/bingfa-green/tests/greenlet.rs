@@ -138,8 +138,14 @@ fn set_parent_rejects_cycles() {
     let a = Greenlet::new(|v: ()| v);
     let b = Greenlet::new(|v: ()| v);
     b.set_parent(&a).unwrap();
-    assert!(a.set_parent(&b).is_err());
-    assert!(a.set_parent(&a).is_err());
+    assert!(matches!(
+        a.set_parent(&b),
+        Err(bingfa_green::Error::ParentCycle)
+    ));
+    assert!(matches!(
+        a.set_parent(&a),
+        Err(bingfa_green::Error::ParentCycle)
+    ));
     assert_eq!(b.parent().unwrap(), a);
 }
 
