@@ -370,18 +370,22 @@ impl<T: 'static> Greenlet<T> {
         self.inner.dead.get()
     }
 
-    /// Whether it has started and not finished.
+    /// Whether it has started and not finished: running now or
+    /// suspended. The root always is.
     ///
     /// Python: `bool(g)` / `g` is active.
     pub fn is_active(&self) -> bool {
-        !self.inner.dead.get()
-            && !self.inner.root
-            && self
-                .inner
-                .fiber
-                .borrow()
-                .as_ref()
-                .is_some_and(|f| f.started())
+        if self.inner.dead.get() {
+            return false;
+        }
+        if self.inner.root {
+            return true;
+        }
+        match &*self.inner.fiber.borrow() {
+            Some(f) => f.started(),
+            // Its fiber is out of its slot while it runs.
+            None => true,
+        }
     }
 
     /// The name given at creation (`"greenlet"` by default).

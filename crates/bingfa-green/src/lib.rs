@@ -23,6 +23,13 @@
 //! assert!(elapsed < Duration::from_millis(90));
 //! ```
 //!
+//! # Python parity
+//!
+//! greenlet's and gevent's own tests are ported one by one (`tests/upstream_*.rs`);
+//! the module [`parity`] (the crate's `PARITY.md`) lists every upstream
+//! test as ported, differing by design (and why) or not applicable (and
+//! why). The green sync types have their own table, `PARITY-sync.md`.
+//!
 //! # Caveats (differences from Python, and limits)
 //!
 //! - **No migration.** A green thread runs on its hub's OS thread from
@@ -106,6 +113,8 @@ mod joinall;
 mod link;
 mod local;
 pub mod net;
+#[doc = include_str!("../PARITY.md")]
+pub mod parity {}
 mod overflow;
 mod remote;
 mod sched;
