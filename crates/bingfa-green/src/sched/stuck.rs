@@ -199,8 +199,7 @@ impl Sched {
         let maybe = live > 0
             && c.stuckable.get() == live
             && c.armed.get() == 0
-            && c.waker_timers.get() == 0
-            && !self.remote.has_pending();
+            && c.waker_timers.get() == 0;
         if !maybe {
             c.recheck.set(RECHECK_FIRST);
             return Verdict::Live;
@@ -211,6 +210,12 @@ impl Sched {
             return Verdict::Recheck(d);
         }
         c.recheck.set(RECHECK_FIRST);
+        // Looked at after the thread count: a thread that woke a shared
+        // wait and then ended is gone from the count, and its message is
+        // in the queue by then (it was pushed before the thread ended).
+        if self.remote.has_pending() {
+            return Verdict::Live;
+        }
         Verdict::Stuck
     }
 
