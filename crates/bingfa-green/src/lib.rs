@@ -23,6 +23,27 @@
 //! assert!(elapsed < Duration::from_millis(90));
 //! ```
 //!
+//! # greenlet and gevent names
+//!
+//! | Python | here |
+//! |---|---|
+//! | `greenlet.greenlet`, `switch`, `throw`, `parent`, `dead`, `getcurrent()` | [`Greenlet`], [`switch`](Greenlet::switch), [`throw`](Greenlet::throw), [`parent`](Greenlet::parent) / [`set_parent`](Greenlet::set_parent), [`is_dead`](Greenlet::is_dead), [`Greenlet::current`] |
+//! | `greenlet.GreenletExit` (`g.throw()`, collection) | [`GreenletExit`] ([`Greenlet::kill`], dropping the last handle) |
+//! | a generator function, `next`, `send` | [`Generator`], [`resume`](Generator::resume), [`send`](Generator::send) |
+//! | `gevent.spawn`, `Greenlet(...)` | [`spawn`], [`Builder`] |
+//! | `g.join()`, `g.get()`, `g.join(timeout)`, `g.value`, `g.successful()`, `g.dead` | [`Handle::join`], [`Handle::join_timeout`], [`Handle::value`], [`Handle::successful`], [`Handle::is_dead`] |
+//! | `g.kill()`, `g.kill(block=False)`, `g.kill(exception)` | [`Handle::kill`], [`Handle::kill_nowait`], [`Handle::kill_with`] (and [`Handle::try_kill`]) |
+//! | `g.link`, `link_value`, `link_exception`, `rawlink`, `unlink`, `has_links` | [`Handle::link`], [`Handle::link_value`], [`Handle::link_exception`], [`Handle::rawlink`], [`Handle::unlink`], [`Handle::has_links`] |
+//! | `gevent.joinall(gs, timeout, raise_error, count)`, `gevent.killall` | [`joinall`], [`joinall_timeout`], [`JoinAll`], [`killall`] |
+//! | `gevent.sleep`, `sleep(0)` / `idle` | [`sleep`], [`yield_now`] |
+//! | `gevent.Timeout`, `start`, `start_new`, `cancel`, `pending`, `with`, `with_timeout` | [`Timeout`], [`Timeout::start`], [`Timeout::start_new`], [`Timeout::cancel`], [`Timeout::pending`], [`Timeout::run`] / [`Timeout::catch`], [`with_timeout`] |
+//! | `gevent.exceptions.LoopExit` | [`Error::LoopExit`] |
+//! | `gevent.get_hub()`, the hub's loop | [`Hub`], [`run`] |
+//! | `gevent.socket`, `gevent.select.select` / `poll` | [`net`], [`net::select`] |
+//! | the hub's threadpool, `loop.run_until_complete` | [`block_in_thread`], [`block_on`] |
+//! | `gevent.local.local` | [`green_local!`], [`GreenLocal`] |
+//! | `gevent.event`, `gevent.lock`, `gevent.queue`, `gevent.pool` | [`sync`] |
+//!
 //! # Python parity
 //!
 //! greenlet's and gevent's own tests are ported one by one (`tests/upstream_*.rs`);
