@@ -97,13 +97,11 @@ pub enum Error {
     ///
     /// Python: the exception `gevent.joinall(..., raise_error=True)`
     /// raises.
-    #[error("green thread #{index} ('{name}') failed: {message}")]
+    #[error("green thread #{index} failed: {message}")]
     Failed {
         /// Its place among the handles given.
         index: usize,
-        /// Its name.
-        name: String,
-        /// Its error, as text.
+        /// Its error, as text (a panic's names the green thread).
         message: String,
     },
     /// The call would unwind a green thread that has started (a kill, a
@@ -135,11 +133,11 @@ pub enum Error {
 ///
 /// It is `Send + Sync` (the payload sits behind a lock) so that [`Error`]
 /// stays both.
-pub struct PanicPayload(std::sync::Mutex<Box<dyn Any + Send>>);
+pub struct PanicPayload(Box<std::sync::Mutex<Box<dyn Any + Send>>>);
 
 impl PanicPayload {
     pub(crate) fn new(p: Box<dyn Any + Send>) -> Self {
-        PanicPayload(std::sync::Mutex::new(p))
+        PanicPayload(Box::new(std::sync::Mutex::new(p)))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Box<dyn Any + Send>> {

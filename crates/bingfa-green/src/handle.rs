@@ -1,9 +1,10 @@
 //! `Handle<T>`: what `spawn` gives back, to join a green thread, read its
 //! value or kill it; and `joinall`.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, Ref, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,10 +15,13 @@ use crate::sched::{self, Token, Wait, Woke};
 
 /// Where a green thread leaves its result, shared with its handle.
 pub(crate) struct ResultSlot<T> {
-    pub(crate) result: RefCell<Option<Result<T, Error>>>,
+    /// `ManuallyDrop`, dropped by hand in `Drop`: the usual slot is empty
+    /// by then (its `join` took the result), and a branch here is cheaper
+    /// than the whole `Error`'s drop glue on every spawn.
+    result: RefCell<ManuallyDrop<Option<Result<T, Error>>>>,
     pub(crate) done: Cell<bool>,
-    /// When it finished, in the order green threads of this OS thread
-    /// finish (for `joinall`'s "first failure").
+    /// When it finished, in the order green threads of its hub finish
+    /// (for `joinall`'s "first failure").
     pub(crate) finished: Cell<u64>,
     pub(crate) joiners: RefCell<Vec<Token>>,
     /// Callbacks to run when it ends ([`Handle::link`]).
@@ -27,7 +31,7 @@ pub(crate) struct ResultSlot<T> {
 impl<T> ResultSlot<T> {
     pub(crate) fn new() -> Rc<Self> {
         Rc::new(ResultSlot {
-            result: RefCell::new(None),
+            result: RefCell::new(ManuallyDrop::new(None)),
             done: Cell::new(false),
             finished: Cell::new(0),
             joiners: RefCell::new(Vec::new()),
@@ -39,22 +43,28 @@ impl<T> ResultSlot<T> {
     /// which has just finished, before it counts as dead) and wakes every
     /// green thread joining.
     pub(crate) fn finish(&self, name: &str, r: Result<T, Error>) {
-        *self.result.borrow_mut() = Some(r);
+        let empty = self.result.borrow_mut().replace(r);
+        debug_assert!(empty.is_none());
+        std::mem::forget(empty);
         self.notify(name);
-        thread_local! {
-            static FINISHED: Cell<u64> = const { Cell::new(0) };
-        }
-        self.finished.set(FINISHED.with(|f| {
-            f.set(f.get() + 1);
-            f.get()
-        }));
         self.done.set(true);
         let joiners = std::mem::take(&mut *self.joiners.borrow_mut());
         if let Some(s) = sched::try_sched() {
+            self.finished.set(s.next_finished());
             for j in joiners {
                 s.wake(j, sched::Woke::Normal);
             }
         }
+    }
+
+    /// The result, once stored.
+    pub(crate) fn result(&self) -> Ref<'_, Option<Result<T, Error>>> {
+        Ref::map(self.result.borrow(), |r| &**r)
+    }
+
+    /// Takes the result out.
+    pub(crate) fn take_result(&self) -> Option<Result<T, Error>> {
+        self.result.borrow_mut().take()
     }
 
     /// Waits (switching away) until done or `deadline`: `Ok(true)` when
@@ -78,6 +88,15 @@ impl<T> ResultSlot<T> {
             }
         }
         Ok(true)
+    }
+}
+
+impl<T> Drop for ResultSlot<T> {
+    fn drop(&mut self) {
+        // A result nobody took (its handle was dropped, or never joined).
+        if let Some(r) = self.result.get_mut().take() {
+            drop(r);
+        }
     }
 }
 
@@ -122,9 +141,7 @@ impl<T> Handle<T> {
     /// The result of a finished green thread.
     pub(crate) fn into_result(self) -> Result<T, Error> {
         self.slot
-            .result
-            .borrow_mut()
-            .take()
+            .take_result()
             .expect("a finished green thread has a result")
     }
 
@@ -146,9 +163,7 @@ impl<T> Handle<T> {
     pub fn join(self) -> Result<T, Error> {
         self.slot.wait(None, "Handle::join")?;
         self.slot
-            .result
-            .borrow_mut()
-            .take()
+            .take_result()
             .expect("a finished green thread has a result")
     }
 
@@ -181,7 +196,7 @@ impl<T> Handle<T> {
     where
         T: Clone,
     {
-        match &*self.slot.result.borrow() {
+        match &*self.slot.result() {
             Some(Ok(v)) => Some(v.clone()),
             _ => None,
         }
@@ -191,7 +206,7 @@ impl<T> Handle<T> {
     ///
     /// Python: `g.successful()`.
     pub fn successful(&self) -> bool {
-        matches!(&*self.slot.result.borrow(), Some(Ok(_)))
+        matches!(&*self.slot.result(), Some(Ok(_)))
     }
 
     /// Whether it has finished (returned, panicked or was killed).

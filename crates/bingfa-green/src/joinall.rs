@@ -111,18 +111,13 @@ impl JoinAll {
                 let failed = done
                     .iter()
                     .map(|&(_, i)| i)
-                    .find(|&i| matches!(&*handles[i].slot().result.borrow(), Some(Err(_))));
+                    .find(|&i| matches!(&*handles[i].slot().result(), Some(Err(_))));
                 if let Some(i) = failed {
-                    let h = handles[i];
-                    let message = match &*h.slot().result.borrow() {
+                    let message = match &*handles[i].slot().result() {
                         Some(Err(e)) => e.to_string(),
                         _ => unreachable!("found failed just above"),
                     };
-                    return Err(Error::Failed {
-                        index: i,
-                        name: h.name().to_owned(),
-                        message,
-                    });
+                    return Err(Error::Failed { index: i, message });
                 }
             }
             if done.len() >= want || deadline.is_some_and(|d| Instant::now() >= d) {

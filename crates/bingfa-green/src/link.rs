@@ -3,7 +3,7 @@
 //! Python: `Greenlet.link`, `link_value`, `link_exception`, `rawlink`,
 //! `unlink`.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 
@@ -30,17 +30,20 @@ struct Link<T> {
     f: Callback<T>,
 }
 
-/// A green thread's pending links, in the order they were made.
+/// A green thread's pending links, in the order they were made, and the
+/// next link's id. Boxed on the first link: most green threads have none,
+/// and their result slot stays one pointer bigger.
 pub(crate) struct Links<T> {
-    list: RefCell<Vec<Link<T>>>,
-    next: Cell<u64>,
+    inner: RefCell<Option<Box<LinkList<T>>>>,
 }
+
+/// The links, and the next one's id.
+type LinkList<T> = (Vec<Link<T>>, u64);
 
 impl<T> Default for Links<T> {
     fn default() -> Self {
         Links {
-            list: RefCell::new(Vec::new()),
-            next: Cell::new(0),
+            inner: RefCell::new(None),
         }
     }
 }
@@ -109,14 +112,19 @@ impl<T> fmt::Debug for Finished<'_, T> {
 
 impl<T> Links<T> {
     fn add(&self, kind: Kind, f: Callback<T>) -> LinkId {
-        let id = self.next.get();
-        self.next.set(id + 1);
-        self.list.borrow_mut().push(Link { id, kind, f });
+        let mut inner = self.inner.borrow_mut();
+        let (list, next) = &mut **inner.get_or_insert_with(|| Box::new((Vec::new(), 0)));
+        let id = *next;
+        *next += 1;
+        list.push(Link { id, kind, f });
         LinkId(id)
     }
 
     fn remove(&self, id: LinkId) -> bool {
-        let mut list = self.list.borrow_mut();
+        let mut inner = self.inner.borrow_mut();
+        let Some((list, _)) = inner.as_deref_mut() else {
+            return false;
+        };
         match list.iter().position(|l| l.id == id.0) {
             Some(i) => {
                 list.remove(i);
@@ -127,12 +135,14 @@ impl<T> Links<T> {
     }
 
     fn len(&self) -> usize {
-        self.list.borrow().len()
+        self.inner.borrow().as_ref().map_or(0, |l| l.0.len())
     }
 
     /// The oldest pending link.
+    #[inline]
     fn pop(&self) -> Option<Link<T>> {
-        let mut list = self.list.borrow_mut();
+        let mut inner = self.inner.borrow_mut();
+        let (list, _) = inner.as_deref_mut()?;
         (!list.is_empty()).then(|| list.remove(0))
     }
 }
@@ -161,7 +171,7 @@ impl<T> ResultSlot<T> {
     /// green threads may add more).
     pub(crate) fn notify(&self, name: &str) {
         while let Some(link) = self.links.pop() {
-            let result = self.result.borrow();
+            let result = self.result();
             let result = result.as_ref().expect("the result is stored first");
             call(link, name, result, self);
         }

@@ -62,6 +62,15 @@ pub(crate) struct KillError {
     pub(crate) type_name: &'static str,
 }
 
+/// A green thread's `kill_with`: pending, then raised.
+pub(crate) enum KillState {
+    /// Its error, to raise at the next switch point.
+    Pending(KillError),
+    /// The type (id and name) of the error raised, to name it if it ends
+    /// the green thread.
+    Raised(std::any::TypeId, &'static str),
+}
+
 /// What a green thread's body learns when it starts: `None` if it was not
 /// killed before it started, else the kill's error (`None`: the default,
 /// `GreenletExit`).
@@ -105,6 +114,11 @@ pub(crate) struct Sched {
     pub(crate) id: u64,
     /// What the LoopExit check counts ([`stuck`]).
     pub(super) waits: stuck::Counts,
+    /// Green threads finished so far ([`next_finished`](Self::next_finished)).
+    finished: Cell<u64>,
+    /// The `kill_with` state of the few green threads that have one (kept
+    /// here, not in every task).
+    kills: RefCell<Vec<(u64, KillState)>>,
 }
 
 const NONE: u64 = u64::MAX;
@@ -193,6 +207,8 @@ impl Sched {
                 IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             },
             waits: stuck::Counts::default(),
+            finished: Cell::new(0),
+            kills: RefCell::new(Vec::new()),
         })
     }
 
@@ -239,10 +255,19 @@ impl Sched {
     pub(crate) fn live(&self) -> usize {
         self.live.get()
     }
+
+    /// The next number in the order green threads of this hub finish.
+    #[inline]
+    pub(crate) fn next_finished(&self) -> u64 {
+        let n = self.finished.get() + 1;
+        self.finished.set(n);
+        n
+    }
 }
 
 /// Runs a green thread's function `f` (or not, if it was killed before it
 /// started), turning what it ends with into its result.
+#[inline]
 pub(crate) fn run_body<T>(name: &str, killed: Killed, f: impl FnOnce() -> T) -> Result<T, Error> {
     match killed {
         None => catch(name, f),
@@ -273,16 +298,13 @@ pub(crate) fn catch<T>(name: &str, f: impl FnOnce() -> T) -> Result<T, Error> {
         Err(p) => {
             // The error of a `kill_with` that was not caught: say so.
             let killed_with = try_sched()
-                .and_then(|s| {
-                    let t = s.running.get();
-                    // SAFETY: as in `Sched::running`: a non-null `running`
-                    // is the live boxed task of the green thread running
-                    // now, this one.
-                    unsafe { t.as_ref() }.and_then(|t| t.kill_note.get())
-                })
-                .filter(|(id, _)| *id == std::any::Any::type_id(&*p));
+                .and_then(|s| s.take_kill(s.current()))
+                .and_then(|k| match k {
+                    KillState::Raised(id, name) if id == std::any::Any::type_id(&*p) => Some(name),
+                    _ => None,
+                });
             let message = match killed_with {
-                Some((_, type_name)) => format!("killed with {type_name}"),
+                Some(type_name) => format!("killed with {type_name}"),
                 None => panic_message(&*p),
             };
             Err(Error::Panicked {

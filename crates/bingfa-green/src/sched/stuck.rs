@@ -166,7 +166,7 @@ impl Sched {
     /// The running green thread `t` starts waiting on `w`.
     #[inline]
     pub(super) fn enter_wait(&self, t: &Task, w: Wait) {
-        t.wait.set(w);
+        t.wait_what.set(w.what);
         match w.kind {
             WaitKind::Local => inc(&self.waits.stuckable),
             WaitKind::Shared => {
@@ -241,7 +241,7 @@ impl Sched {
                     if n > 1 {
                         report.push_str(", ");
                     }
-                    let _ = write!(report, "'{}' in {}", t.name, t.wait.get().what);
+                    let _ = write!(report, "'{}' in {}", t.name, t.wait_what.get());
                 }
             }
             if n > 8 {

@@ -12,7 +12,7 @@ use std::time::Instant;
 use corosensei::CoroutineResult;
 
 use super::table::{split, State, Task};
-use super::{KillError, KillUnwind, Sched, TimeoutUnwind, Token, Wait, Woke};
+use super::{KillError, KillState, KillUnwind, Sched, TimeoutUnwind, Token, Wait, Woke};
 
 impl Sched {
     /// Before a switch point: unwinds if the green thread was killed or
@@ -38,12 +38,15 @@ impl Sched {
         t.unwinding.set(false);
         if t.kill.replace(false) {
             t.unwinding.set(true);
-            let error = t.kill_with.borrow_mut().take();
-            match error {
-                Some(KillError { payload, type_name }) => {
-                    t.kill_note
-                        .set(Some((std::any::Any::type_id(&*payload), type_name)));
+            match self.take_kill(t.key) {
+                Some(KillState::Pending(KillError { payload, type_name })) => {
+                    let raised = KillState::Raised(std::any::Any::type_id(&*payload), type_name);
+                    self.put_kill(t.key, raised);
                     panic::resume_unwind(payload)
+                }
+                Some(raised) => {
+                    self.put_kill(t.key, raised);
+                    panic::resume_unwind(Box::new(KillUnwind))
                 }
                 None => panic::resume_unwind(Box::new(KillUnwind)),
             }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use corosensei::Yielder;
 
-use super::{try_sched, KillError, Killed, Sched, Token, Wait, Woke};
+use super::{try_sched, KillError, KillState, Killed, Sched, Token, Woke};
 use crate::error::Error;
 use crate::fiber::Fiber;
 use crate::local::Locals;
@@ -52,17 +52,13 @@ pub(super) struct Task {
     pub(super) permit: Cell<bool>,
     /// Its open `Timeout` scopes: deadline, id, duration.
     pub(super) scopes: RefCell<Vec<(Instant, u64, Duration)>>,
-    /// What it waits on now (for the LoopExit check and its report).
-    pub(super) wait: Cell<Wait>,
+    /// The call it waits in now (for the LoopExit report).
+    pub(super) wait_what: Cell<&'static str>,
     /// Whether its wait has a timer that has not fired.
     pub(super) armed: Cell<bool>,
     /// Whether it is unwinding from an interrupt of ours (kill, expired
     /// scope, LoopExit): another one must wait until that is over.
     pub(super) unwinding: Cell<bool>,
-    /// The error of a pending `kill_with` (the first one wins).
-    pub(super) kill_with: RefCell<Option<KillError>>,
-    /// The type of the `kill_with` error raised in it, if one was.
-    pub(super) kill_note: Cell<Option<(std::any::TypeId, &'static str)>>,
     /// Its green-local values ([`GreenLocal`](crate::GreenLocal)).
     pub(super) locals: Locals,
     pub(crate) name: Arc<str>,
@@ -164,7 +160,10 @@ impl Sched {
                 let s = try_sched().expect("green threads run inside their hub's loop");
                 let t = s.running();
                 t.yielder.set(y);
-                let killed = t.kill.replace(false).then(|| t.kill_with.take());
+                let killed = t.kill.replace(false).then(|| match s.take_kill(t.key) {
+                    Some(KillState::Pending(e)) => Some(e),
+                    _ => None,
+                });
                 f(killed);
                 // Green-local values die with their green thread, dropped
                 // on its own stack while it is still the running one.
@@ -190,11 +189,9 @@ impl Sched {
             early: Cell::new(false),
             permit: Cell::new(false),
             scopes: RefCell::new(Vec::new()),
-            wait: Cell::new(Wait::external("")),
+            wait_what: Cell::new(""),
             armed: Cell::new(false),
             unwinding: Cell::new(false),
-            kill_with: RefCell::new(None),
-            kill_note: Cell::new(None),
             locals: Locals::default(),
             name,
             key,
@@ -275,10 +272,11 @@ impl Sched {
             }
             t.kill.set(true);
             if let Some(e) = error {
-                let mut k = t.kill_with.borrow_mut();
-                if k.is_none() {
-                    *k = Some(e);
-                }
+                let state = match self.take_kill(key) {
+                    Some(k @ KillState::Pending(_)) => k,
+                    _ => KillState::Pending(e),
+                };
+                self.put_kill(key, state);
             }
             if matches!(t.state.get(), State::Blocked | State::BlockedPermit) {
                 t.state.set(State::Ready);
@@ -287,6 +285,18 @@ impl Sched {
             true
         })
         .unwrap_or(true)
+    }
+
+    /// Takes green thread `key`'s `kill_with` state, if it has one.
+    pub(super) fn take_kill(&self, key: u64) -> Option<KillState> {
+        let mut kills = self.kills.borrow_mut();
+        let i = kills.iter().position(|k| k.0 == key)?;
+        Some(kills.swap_remove(i).1)
+    }
+
+    /// Gives green thread `key` a `kill_with` state (it has none now).
+    pub(super) fn put_kill(&self, key: u64, state: KillState) {
+        self.kills.borrow_mut().push((key, state));
     }
 
     /// Frees the slot of a green thread whose fiber returned.
@@ -301,6 +311,11 @@ impl Sched {
         };
         self.free.borrow_mut().push(idx as u32);
         self.live.set(self.live.get() - 1);
+        if let Some(t) = &task {
+            if !self.kills.borrow().is_empty() {
+                self.take_kill(t.key);
+            }
+        }
         if let (Some(w), Some(t)) = (&self.watch, &task) {
             w.name(t.key, None);
         }
