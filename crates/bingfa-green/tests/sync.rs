@@ -62,6 +62,37 @@ fn event_set_from_a_plain_thread_wakes_green_threads() {
     .unwrap();
 }
 
+/// A set at once undone by a clear, from a plain OS thread, still releases
+/// the green threads that were waiting (through their hub's cross-thread
+/// queue), and a wait that starts after the clear blocks.
+#[test]
+fn event_set_then_clear_from_a_plain_thread_releases_green_waiters() {
+    run(|| {
+        let ev = Arc::new(Event::new());
+        let hs: Vec<_> = (0..50)
+            .map(|_| {
+                let e = ev.clone();
+                spawn(move || e.wait_timeout(Duration::from_secs(30)))
+            })
+            .collect();
+        yield_now();
+        assert_eq!(ev.waiters(), 50);
+        let e = ev.clone();
+        std::thread::spawn(move || {
+            e.set();
+            e.clear();
+        })
+        .join()
+        .unwrap();
+        for h in hs {
+            h.join_timeout(Duration::from_secs(10)).unwrap();
+            assert_eq!(h.value(), Some(true), "released by the set");
+        }
+        assert!(!ev.wait_timeout(Duration::from_millis(5)));
+    })
+    .unwrap();
+}
+
 #[test]
 fn queue_put_from_a_plain_thread_and_from_another_hub() {
     run(|| {
