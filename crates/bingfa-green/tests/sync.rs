@@ -410,3 +410,37 @@ fn running_out_of_stacks_is_an_error_from_spawn() {
     assert!(text.contains("spawned "), "{text}");
     assert!(text.contains("vm.max_map_count"), "{text}");
 }
+
+/// A `Group::kill` cut short by a `Timeout` (its members take long to die:
+/// their destructors sleep while they unwind) keeps its members: the group
+/// still counts them and a second kill waits for them.
+#[test]
+fn group_kill_interrupted_by_a_timeout_keeps_its_members() {
+    run(|| {
+        struct SlowDrop;
+        impl Drop for SlowDrop {
+            fn drop(&mut self) {
+                sleep(Duration::from_millis(200));
+            }
+        }
+        let group = Group::new();
+        for _ in 0..2 {
+            group.spawn(|| {
+                let _slow = SlowDrop;
+                sleep(Duration::from_secs(60));
+            });
+        }
+        yield_now();
+        let r = bingfa_green::with_timeout(Duration::from_millis(20), || group.kill());
+        assert!(matches!(r, Err(Error::Timeout(_))), "{r:?}");
+        assert_eq!(group.len(), 2, "the members are still dying");
+        let start = Instant::now();
+        group.kill();
+        assert!(group.is_empty());
+        assert!(
+            start.elapsed() >= Duration::from_millis(50),
+            "the second kill waited for the members to finish dying"
+        );
+    })
+    .unwrap();
+}

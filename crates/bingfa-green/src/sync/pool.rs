@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use super::semaphore::Semaphore;
 use crate::error::Error;
-use crate::handle::{joinall_timeout, Handle};
+use crate::handle::{joinall, joinall_timeout, Handle};
 use crate::hub::Builder;
 
 /// A set of green threads, to join or kill together.
 ///
 /// Python: `gevent.pool.Group`.
 pub struct Group<T> {
-    handles: RefCell<Vec<Handle<T>>>,
+    handles: RefCell<Vec<Member<T>>>,
 }
 
 impl<T: 'static> Default for Group<T> {
@@ -46,7 +46,10 @@ impl<T: 'static> Group<T> {
     ///
     /// Python: `group.add(g)`.
     pub fn add(&self, h: Handle<T>) {
-        self.handles.borrow_mut().push(h);
+        self.handles.borrow_mut().push(Member {
+            handle: h,
+            dying: false,
+        });
     }
 
     /// Green threads in the group that are still running.
@@ -56,7 +59,7 @@ impl<T: 'static> Group<T> {
         self.handles
             .borrow()
             .iter()
-            .filter(|h| !h.is_dead())
+            .filter(|m| !m.handle.is_dead())
             .count()
     }
 
@@ -79,7 +82,7 @@ impl<T: 'static> Group<T> {
             if hs.is_empty() {
                 return out;
             }
-            out.extend(hs.into_iter().map(Handle::join));
+            out.extend(hs.into_iter().map(|m| m.handle.join()));
         }
     }
 
@@ -88,22 +91,57 @@ impl<T: 'static> Group<T> {
     /// Python: `group.join(timeout)`.
     pub fn join_timeout(&self, timeout: Duration) -> bool {
         let hs = self.handles.borrow();
-        joinall_timeout(hs.iter(), timeout) == hs.len()
+        joinall_timeout(hs.iter().map(|m| &m.handle), timeout) == hs.len()
     }
 
     /// Kills every green thread of the group and waits until they are dead.
     ///
+    /// Each member is asked to die once: a member still dying from an
+    /// earlier kill (its destructors may switch while it unwinds) is only
+    /// waited for, never killed again (a second kill would land inside
+    /// that unwind).
+    ///
+    /// If the wait is cut short (a [`Timeout`](crate::Timeout) around it, or
+    /// the caller is killed), the group keeps every member: they still
+    /// count in [`len`](Self::len) until dead, and a later `kill` or `join`
+    /// waits for them.
+    ///
     /// Python: `group.kill()`.
     pub fn kill(&self) {
-        let hs = std::mem::take(&mut *self.handles.borrow_mut());
-        for h in &hs {
-            h.kill_nowait();
+        // The handles leave the cell while this waits (a spawn into the
+        // group meanwhile must not find it borrowed), and go back on every
+        // way out, the unwind of an interrupted wait included, ahead of any
+        // spawned meanwhile.
+        struct Restore<'a, T> {
+            cell: &'a RefCell<Vec<Member<T>>>,
+            hs: Vec<Member<T>>,
         }
-        for h in &hs {
-            h.kill();
+        impl<T> Drop for Restore<'_, T> {
+            fn drop(&mut self) {
+                let mut cur = self.cell.borrow_mut();
+                let mut hs = std::mem::take(&mut self.hs);
+                hs.append(&mut cur);
+                *cur = hs;
+            }
         }
-        *self.handles.borrow_mut() = hs;
+        let mut r = Restore {
+            hs: std::mem::take(&mut *self.handles.borrow_mut()),
+            cell: &self.handles,
+        };
+        for m in &mut r.hs {
+            if !m.dying {
+                m.handle.kill_nowait();
+                m.dying = true;
+            }
+        }
+        joinall(r.hs.iter().map(|m| &m.handle));
     }
+}
+
+/// A member of a [`Group`]: its handle, and whether it was asked to die.
+struct Member<T> {
+    handle: Handle<T>,
+    dying: bool,
 }
 
 impl<T> std::fmt::Debug for Group<T> {
