@@ -72,6 +72,21 @@ pub enum Error {
     /// failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// A bounded green semaphore was released more times than it was
+    /// acquired; its count is unchanged.
+    ///
+    /// Python: `ValueError: Semaphore released too many times`.
+    #[error("bounded semaphore released too many times: its bound is {bound} permits")]
+    ReleasedTooMany {
+        /// The bound, which is the semaphore's initial value.
+        bound: usize,
+    },
+    /// A release would push a green semaphore's permit count past
+    /// `usize::MAX`; its count is unchanged.
+    #[error(
+        "semaphore permit count overflow: releasing {0} more permits would exceed the maximum"
+    )]
+    PermitOverflow(usize),
 }
 
 /// `Result` with this crate's [`Error`].

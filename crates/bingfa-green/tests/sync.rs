@@ -241,7 +241,7 @@ fn a_killed_waiter_passes_its_wakeup_on() {
             "b got it"
         });
         yield_now();
-        sem.release(); // pops `a`, which is killed before it runs
+        sem.release().unwrap(); // pops `a`, which is killed before it runs
         a.kill();
         b.join_timeout(Duration::from_secs(5)).unwrap();
         assert_eq!(b.value(), Some("b got it"));
@@ -441,6 +441,62 @@ fn group_kill_interrupted_by_a_timeout_keeps_its_members() {
             start.elapsed() >= Duration::from_millis(50),
             "the second kill waited for the members to finish dying"
         );
+    })
+    .unwrap();
+}
+
+/// A bounded semaphore released above its bound reports
+/// `Error::ReleasedTooMany` and keeps its count (Python: `ValueError`), as
+/// the thread semaphore does; a semaphore at `usize::MAX` permits reports
+/// `Error::PermitOverflow` instead of panicking or wrapping to 0.
+#[test]
+fn semaphore_release_errors() {
+    let b = Semaphore::bounded(2);
+    assert!(matches!(
+        b.release(),
+        Err(Error::ReleasedTooMany { bound: 2 })
+    ));
+    assert_eq!(b.available(), 2);
+    b.try_acquire().unwrap().forget();
+    b.release().unwrap();
+    assert!(b.release().is_err());
+    assert_eq!(b.available(), 2);
+
+    let s = Semaphore::new(usize::MAX);
+    assert!(matches!(s.release(), Err(Error::PermitOverflow(1))));
+    assert_eq!(s.available(), usize::MAX);
+    let s = Semaphore::new(usize::MAX - 1);
+    s.release().unwrap();
+    assert!(matches!(s.release(), Err(Error::PermitOverflow(1))));
+    assert_eq!(s.available(), usize::MAX);
+}
+
+/// `release_n` wakes as many waiters as it gives permits; a failing
+/// `release_n` gives none back.
+#[test]
+fn semaphore_release_n_wakes_n_waiters() {
+    run(|| {
+        let sem = Rc::new(Semaphore::new(0));
+        let hs: Vec<_> = (0..5)
+            .map(|_| {
+                let s = sem.clone();
+                spawn(move || s.acquire().forget())
+            })
+            .collect();
+        yield_now();
+        sem.release_n(3).unwrap();
+        sleep(Duration::from_millis(1));
+        assert_eq!(hs.iter().filter(|h| h.is_dead()).count(), 3);
+        sem.release_n(2).unwrap();
+        joinall(&hs);
+        assert_eq!(sem.available(), 0);
+        let b = Semaphore::bounded(3);
+        b.try_acquire().unwrap().forget();
+        assert!(matches!(
+            b.release_n(2),
+            Err(Error::ReleasedTooMany { bound: 3 })
+        ));
+        assert_eq!(b.available(), 2, "all or nothing");
     })
     .unwrap();
 }

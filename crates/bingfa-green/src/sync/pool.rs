@@ -214,7 +214,9 @@ impl<T: 'static> Pool<T> {
             struct Release(Rc<Semaphore>);
             impl Drop for Release {
                 fn drop(&mut self) {
-                    self.0.release();
+                    // Cannot fail: it gives back the slot taken for this
+                    // green thread, so the count stays within the size.
+                    let _ = self.0.release();
                 }
             }
             let _r = Release(slots);
@@ -223,7 +225,7 @@ impl<T: 'static> Pool<T> {
         match h {
             Ok(h) => self.group.add(h),
             Err(e) => {
-                self.slots.release();
+                let _ = self.slots.release();
                 panic!("{e}");
             }
         }

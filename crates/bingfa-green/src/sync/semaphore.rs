@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use bingfa_sync::raw::cell::UnsafeCell;
 
 use super::waiter::{wait_until, Locked, WaitList};
+use crate::error::Error;
 
 /// A counter of permits: [`acquire`](Self::acquire) takes one (waiting,
 /// switching away, while there are none), dropping the permit (or
@@ -38,9 +39,11 @@ impl Semaphore {
     }
 
     /// A semaphore that may never hold more than `permits`: a
-    /// [`release`](Self::release) above that panics.
+    /// [`release`](Self::release) above that returns
+    /// [`Error::ReleasedTooMany`].
     ///
     /// Python: `BoundedSemaphore(value)`.
+    #[doc(alias = "BoundedSemaphore")]
     pub fn bounded(permits: usize) -> Semaphore {
         Semaphore {
             state: Locked::new((permits, WaitList::default())),
@@ -91,24 +94,53 @@ impl Semaphore {
         std::mem::forget(self.acquire());
     }
 
-    /// Gives one permit back and wakes the longest waiter.
+    /// Gives one permit back and wakes the longest waiter. Callable from
+    /// any green thread or OS thread (a semaphore is not a lock).
     ///
     /// Python: `sem.release()`.
     ///
-    /// # Panics
-    /// For a [`bounded`](Self::bounded) semaphore, when it would hold more
-    /// permits than it started with (Python: `ValueError`).
-    pub fn release(&self) {
-        let w = self.state.with(|s| {
-            if let Some(b) = self.bound {
-                assert!(s.0 < b, "BoundedSemaphore released too many times");
+    /// # Errors
+    /// [`Error::ReleasedTooMany`] for a [`bounded`](Self::bounded)
+    /// semaphore that already holds its bound (Python: `ValueError`);
+    /// [`Error::PermitOverflow`] if the count would pass `usize::MAX`. The
+    /// count is unchanged either way.
+    pub fn release(&self) -> Result<(), Error> {
+        self.release_n(1)
+    }
+
+    /// Gives `n` permits back and wakes up to `n` waiters, longest waiting
+    /// first. All or nothing: on an error no permit is given back.
+    ///
+    /// Python: `threading.Semaphore.release(n)`.
+    ///
+    /// # Errors
+    /// As [`release`](Self::release).
+    #[doc(alias = "release")]
+    pub fn release_n(&self, n: usize) -> Result<(), Error> {
+        let ws = self.state.with(|s| {
+            let limit = self.bound.unwrap_or(usize::MAX);
+            match s.0.checked_add(n) {
+                Some(v) if v <= limit => s.0 = v,
+                _ => {
+                    return Err(match self.bound {
+                        Some(bound) => Error::ReleasedTooMany { bound },
+                        None => Error::PermitOverflow(n),
+                    })
+                }
             }
-            s.0 += 1;
-            s.1.pop()
-        });
-        if let Some(w) = w {
+            let mut ws = Vec::new();
+            while ws.len() < n {
+                match s.1.pop() {
+                    Some(w) => ws.push(w),
+                    None => break,
+                }
+            }
+            Ok(ws)
+        })?;
+        for w in ws {
             w.wake();
         }
+        Ok(())
     }
 
     /// Free permits now.
@@ -126,9 +158,30 @@ impl Semaphore {
     }
 }
 
+impl SemaphorePermit<'_> {
+    /// Keeps the permit taken: the count stays one lower until someone
+    /// calls [`Semaphore::release`].
+    ///
+    /// Python: an `acquire()` without the matching `release()`.
+    pub fn forget(self) {
+        std::mem::forget(self);
+    }
+}
+
 impl Drop for SemaphorePermit<'_> {
+    /// Gives the permit back.
+    ///
+    /// # Panics
+    /// If the semaphore is bounded and already full, which means that
+    /// [`Semaphore::release`] was called once too often while this permit
+    /// was held (Python raises `ValueError` at the end of the `with`
+    /// block). Not while the thread is already panicking.
     fn drop(&mut self) {
-        self.sem.release();
+        if let Err(e) = self.sem.release() {
+            if !std::thread::panicking() {
+                panic!("dropping a green SemaphorePermit: {e}");
+            }
+        }
     }
 }
 
@@ -272,7 +325,8 @@ impl<T> DerefMut for LockGuard<'_, T> {
 
 impl<T> Drop for LockGuard<'_, T> {
     fn drop(&mut self) {
-        self.lock.sem.release();
+        // Cannot fail: the guard holds the one permit, so the count is 0.
+        let _ = self.lock.sem.release();
     }
 }
 
