@@ -87,6 +87,13 @@ pub enum Error {
         "semaphore permit count overflow: releasing {0} more permits would exceed the maximum"
     )]
     PermitOverflow(usize),
+    /// An [`AsyncResult`](crate::sync::AsyncResult) was set to this error
+    /// (every getter gets it).
+    ///
+    /// Python: the exception given to `AsyncResult.set_exception`, raised
+    /// by `get()`.
+    #[error("the result was set to an error: {0}")]
+    Failed(crate::sync::Failure),
 }
 
 /// `Result` with this crate's [`Error`].

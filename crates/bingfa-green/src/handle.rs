@@ -55,7 +55,6 @@ impl<T> ResultSlot<T> {
 
 /// A green thread's end as `sync` sees it, without its result's type:
 /// whether it finished, and a way to be woken when it does.
-#[allow(dead_code)] // Until sync's Group, Pool and wait use it (next commits).
 pub(crate) trait Finish {
     /// Whether the green thread has finished.
     fn is_done(&self) -> bool;
@@ -76,7 +75,7 @@ impl<T> Finish for ResultSlot<T> {
 
 /// What `sync`'s `Group`, `Pool` and `wait` keep of a handle they do not
 /// own: the green thread's key, name and end.
-#[allow(dead_code)] // Until sync's Group, Pool and wait use it (next commits).
+#[allow(dead_code)] // `key` and `name` until sync's Group and Pool use them.
 pub(crate) struct Watch {
     pub(crate) key: u64,
     pub(crate) name: Arc<str>,
@@ -247,7 +246,6 @@ impl<T> Handle<T> {
 
 impl<T: 'static> Handle<T> {
     /// A view of this green thread for `sync`, sharing its end.
-    #[allow(dead_code)] // Until sync's Group, Pool and wait use it (next commits).
     pub(crate) fn watch(&self) -> Watch {
         Watch {
             key: self.key,

@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use super::wait::sealed::{Armed, Me, Sealed};
+use super::wait::Waitable;
 use super::waiter::{wait_until, Locked, WaitList};
 
 /// A flag that green threads (and OS threads) wait for: [`wait`] returns
@@ -147,6 +149,38 @@ impl Event {
     /// How many are waiting now.
     pub fn waiters(&self) -> usize {
         self.state.with(|s| s.waiters.len())
+    }
+}
+
+impl Sealed for Event {
+    fn arm(&self, me: &Me, mark: &mut Option<u64>) -> Armed {
+        self.state.with(|s| {
+            let m = *mark.get_or_insert(s.sets);
+            if s.flag || s.sets != m {
+                Armed::ready_now()
+            } else {
+                Armed {
+                    now: false,
+                    id: s.waiters.push(me.0.clone()),
+                    mark: m,
+                }
+            }
+        })
+    }
+
+    fn disarm(&self, armed: Armed) -> bool {
+        armed.now
+            || self.state.with(|s| {
+                s.waiters.remove(armed.id);
+                s.flag || s.sets != armed.mark
+            })
+    }
+}
+
+/// Ready when set, or set since the [`wait`](super::wait) began.
+impl Waitable for Event {
+    fn is_ready(&self) -> bool {
+        self.is_set()
     }
 }
 

@@ -13,10 +13,14 @@
 mod event;
 mod pool;
 mod queue;
+mod result;
 mod semaphore;
+mod wait;
 pub(crate) mod waiter;
 
 pub use event::Event;
 pub use pool::{Group, Pool};
 pub use queue::Queue;
+pub use result::{AsyncResult, Failure};
 pub use semaphore::{Lock, LockGuard, Semaphore, SemaphorePermit};
+pub use wait::{wait, wait_timeout, Waitable};

@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use bingfa_sync::raw::cell::UnsafeCell;
 
+use super::wait::sealed::{Armed, Me, Sealed};
+use super::wait::Waitable;
 use super::waiter::{wait_until, Locked, WaitList};
 use crate::error::Error;
 
@@ -165,6 +167,49 @@ impl SemaphorePermit<'_> {
     /// Python: an `acquire()` without the matching `release()`.
     pub fn forget(self) {
         std::mem::forget(self);
+    }
+}
+
+impl Sealed for Semaphore {
+    fn arm(&self, me: &Me, _mark: &mut Option<u64>) -> Armed {
+        self.state.with(|s| {
+            if s.0 > 0 {
+                Armed::ready_now()
+            } else {
+                Armed {
+                    now: false,
+                    id: s.1.push(me.0.clone()),
+                    mark: 0,
+                }
+            }
+        })
+    }
+
+    fn disarm(&self, armed: Armed) -> bool {
+        if armed.now {
+            return true;
+        }
+        let (free, next) = self.state.with(|s| {
+            // Popped by a release: `wait` takes no permit, so the wake-up
+            // goes on to the next waiter.
+            let next = if s.1.remove(armed.id) {
+                None
+            } else {
+                s.1.pop()
+            };
+            (s.0 > 0, next)
+        });
+        if let Some(w) = next {
+            w.wake();
+        }
+        free
+    }
+}
+
+/// Ready while a permit is free; [`wait`](super::wait) takes none.
+impl Waitable for Semaphore {
+    fn is_ready(&self) -> bool {
+        self.available() > 0
     }
 }
 
