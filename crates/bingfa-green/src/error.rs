@@ -65,7 +65,9 @@ pub enum Error {
     /// bingfa reports it instead.
     #[error("the greenlet is dead")]
     Dead,
-    /// The queue or channel is closed.
+    /// The queue or channel is closed (for a get: closed and empty).
+    ///
+    /// Python: `queue.ShutDown` (3.13).
     #[error("closed")]
     Closed,
     /// The hub could not set up its poll (`epoll`) or another OS call
@@ -94,6 +96,24 @@ pub enum Error {
     /// by `get()`.
     #[error("the result was set to an error: {0}")]
     Failed(crate::sync::Failure),
+    /// A non-blocking put found no room (a green queue full, a channel
+    /// with no getter waiting, a pool with no free slot).
+    ///
+    /// Python: `queue.Full`, `gevent.pool.PoolFull`.
+    #[error("full")]
+    Full,
+    /// A non-blocking get found nothing (a green queue empty, a channel
+    /// with no putter waiting).
+    ///
+    /// Python: `queue.Empty`.
+    #[error("empty")]
+    Empty,
+    /// `task_done` was called more times than items were put in the
+    /// queue; the count is unchanged.
+    ///
+    /// Python: `ValueError: task_done() called too many times`.
+    #[error("task_done() called more times than there were items put in the queue")]
+    TaskDone,
 }
 
 /// `Result` with this crate's [`Error`].

@@ -151,13 +151,21 @@ fn bounded_queue_producer_consumer() {
         // The producer fills the queue (2) then waits for room.
         assert_eq!(&log[..2], ["put 0", "put 1"]);
         assert_eq!(log.iter().filter(|l| l.starts_with("got")).count(), 4);
-        assert!(matches!(q.try_put(9), Err(9)), "closed");
+        let err = q.try_put(9).unwrap_err();
+        assert!(err.is_closed() && !err.is_full());
+        assert_eq!(err.into_inner(), 9);
         assert!(matches!(q.get(), Err(Error::Closed)));
         let q2: Queue<u8> = Queue::bounded(1);
         q2.try_put(1).unwrap();
         assert!(q2.is_full());
-        assert_eq!(q2.put_timeout(2, Duration::from_millis(5)), Err(2));
-        assert_eq!(q2.try_get(), Some(1));
+        let err = q2.put_timeout(2, Duration::from_millis(5)).unwrap_err();
+        assert!(err.is_timeout());
+        assert_eq!(err.into_inner(), 2);
+        let err = q2.try_put(3).unwrap_err();
+        assert!(err.is_full());
+        assert_eq!(err.item, 3);
+        assert_eq!(q2.try_get().unwrap(), 1);
+        assert!(matches!(q2.try_get(), Err(Error::Empty)));
         assert!(matches!(
             q2.get_timeout(Duration::from_millis(5)),
             Err(Error::Timeout(_))

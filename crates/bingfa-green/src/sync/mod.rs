@@ -20,7 +20,7 @@ pub(crate) mod waiter;
 
 pub use event::Event;
 pub use pool::{Group, Pool};
-pub use queue::Queue;
+pub use queue::{Channel, Iter, JoinableQueue, LifoQueue, PriorityQueue, PutError, Queue};
 pub use result::{AsyncResult, Failure};
 pub use semaphore::{Lock, LockGuard, Semaphore, SemaphorePermit};
 pub use wait::{wait, wait_timeout, Waitable};
