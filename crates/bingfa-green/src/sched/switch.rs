@@ -90,6 +90,54 @@ impl Sched {
         why
     }
 
+    /// As [`park`](Self::park), for a wait whose outcome its caller must
+    /// settle first (sync's put, whose item may have been taken while it
+    /// slept): a kill or an expired `Timeout` scope does not unwind here.
+    /// It ends the wait (at once if already pending), the second value
+    /// reports it, and it stays pending: [`check_interrupts_now`] or the
+    /// next switch point unwinds.
+    ///
+    /// [`check_interrupts_now`]: Self::check_interrupts_now
+    #[allow(dead_code)] // Until sync's put uses it (next commit).
+    pub(crate) fn park_deferring(&self, deadline: Option<Instant>) -> (Woke, bool) {
+        let t = self.running();
+        if self.interrupt_pending(t) {
+            // Wakes meant for this wait no longer match.
+            t.early.set(false);
+            t.seq.set(t.seq.get() + 1);
+            return (Woke::Normal, true);
+        }
+        if t.early.replace(false) {
+            t.seq.set(t.seq.get() + 1);
+            return (Woke::Normal, false);
+        }
+        t.state.set(State::Blocked);
+        let scope = t.scopes.borrow().iter().map(|s| s.0).min();
+        let at = match (deadline, scope) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.suspend_until(t, at);
+        let why = t.reason.replace(Woke::Normal);
+        (why, self.interrupt_pending(t))
+    }
+
+    /// Whether the switch-point check would unwind `t` now.
+    fn interrupt_pending(&self, t: &Task) -> bool {
+        t.kill.get()
+            || (t.scoped.get() && {
+                let now = Instant::now();
+                t.scopes.borrow().iter().any(|s| s.0 <= now)
+            })
+    }
+
+    /// Unwinds the running green thread now if it was killed or one of its
+    /// `Timeout` scopes expired (what every switch point checks).
+    #[allow(dead_code)] // Until sync's put uses it (next commit).
+    pub(crate) fn check_interrupts_now(&self) {
+        self.check_interrupts(self.running());
+    }
+
     /// Blocks until [`unpark`](Self::unpark) (or returns at once if a
     /// permit is pending). Unwinds on kill or an expired scope.
     pub(crate) fn park_permit(&self) {
