@@ -255,8 +255,17 @@ fn stress(cap: usize) {
             loop {
                 attempt += 1;
                 let t = Duration::from_micros(200 * u64::from(attempt % 5));
-                let r = q.put_timeout(item, t);
-                let _ = green;
+                let r = if green && attempt.is_multiple_of(3) {
+                    match Timeout::new(t).run(|| q.put(item)) {
+                        Ok(r) => r,
+                        // The Timeout unwound the put before a getter took
+                        // the item (a put whose item was taken returns Ok):
+                        // put it again.
+                        Err(_) => continue,
+                    }
+                } else {
+                    q.put_timeout(item, t)
+                };
                 match r {
                     Ok(()) => break,
                     Err(e) => {
@@ -352,4 +361,55 @@ fn stress_no_item_lost_capacity_1() {
 #[test]
 fn stress_no_item_lost_capacity_4() {
     stress(4);
+}
+
+/// A blocked put whose item a getter took has succeeded, even if its
+/// `Timeout` expired before the putter ran again: the put returns `Ok` and
+/// the `Timeout` fires at the putter's next switch point. (It used to
+/// unwind out of the put, so the caller saw a failure for a delivered item
+/// and a retry would deliver it twice.)
+#[test]
+fn a_put_whose_item_was_taken_is_not_undone_by_its_timeout() {
+    run(|| {
+        let ch: Rc<Channel<u32>> = Rc::new(Channel::new());
+        let put_ok = Rc::new(std::cell::Cell::new(false));
+        let (c, ok) = (ch.clone(), put_ok.clone());
+        let putter = spawn(move || {
+            Timeout::new(Duration::from_millis(5)).run(|| {
+                ok.set(c.put(1).is_ok());
+                sleep(Duration::from_secs(10)); // the Timeout fires here
+            })
+        });
+        yield_now(); // the putter blocks, its item offered
+                     // Its deadline passes while the hub does not run; then the item
+                     // is taken, which wakes the putter.
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(ch.try_get().unwrap(), 1);
+        assert!(matches!(putter.join().unwrap(), Err(Error::Timeout(_))));
+        assert!(put_ok.get(), "the put reported the delivery");
+    })
+    .unwrap();
+}
+
+/// The same with a kill: the put returns `Ok`, the kill unwinds the
+/// putter at its next switch point.
+#[test]
+fn a_put_whose_item_was_taken_is_not_undone_by_a_kill() {
+    run(|| {
+        let q: Rc<Queue<u32>> = Rc::new(Queue::bounded(1));
+        q.put(0).unwrap();
+        let put_ok = Rc::new(std::cell::Cell::new(false));
+        let (q2, ok) = (q.clone(), put_ok.clone());
+        let putter = spawn(move || {
+            ok.set(q2.put(1).is_ok());
+            sleep(Duration::from_secs(10));
+        });
+        yield_now();
+        assert_eq!(q.try_get().unwrap(), 0); // moves the offer in, wakes the putter
+        putter.kill_nowait();
+        assert!(matches!(putter.join(), Err(Error::Killed)));
+        assert!(put_ok.get(), "the put reported the delivery");
+        assert_eq!(q.try_get().unwrap(), 1);
+    })
+    .unwrap();
 }

@@ -98,7 +98,6 @@ impl Sched {
     /// next switch point unwinds.
     ///
     /// [`check_interrupts_now`]: Self::check_interrupts_now
-    #[allow(dead_code)] // Until sync's put uses it (next commit).
     pub(crate) fn park_deferring(&self, deadline: Option<Instant>) -> (Woke, bool) {
         let t = self.running();
         if self.interrupt_pending(t) {
@@ -133,7 +132,6 @@ impl Sched {
 
     /// Unwinds the running green thread now if it was killed or one of its
     /// `Timeout` scopes expired (what every switch point checks).
-    #[allow(dead_code)] // Until sync's put uses it (next commit).
     pub(crate) fn check_interrupts_now(&self) {
         self.check_interrupts(self.running());
     }

@@ -179,12 +179,36 @@ impl Waiter {
         }
     }
 
+    /// As [`block`](Self::block), but a kill or an expired `Timeout` of
+    /// the green thread does not unwind: it ends the sleep and is
+    /// reported as the second value, still pending (then settle, and call
+    /// [`unwind_if_interrupted`]). Whether the deadline ended it, and
+    /// whether an interrupt did.
+    pub(crate) fn block_deferring(&self, deadline: Option<Instant>) -> (bool, bool) {
+        match self {
+            Waiter::Green { .. } => {
+                let (woke, interrupted) = sched::sched("green wait").park_deferring(deadline);
+                (woke == Woke::TimedOut, interrupted)
+            }
+            Waiter::Thread(sig) => (sig.wait(deadline), false),
+        }
+    }
+
     /// Sleeps until woken or `deadline`; true if the deadline ended it.
     pub(crate) fn block(&self, deadline: Option<Instant>) -> bool {
         match self {
             Waiter::Green { .. } => sched::sched("green wait").park(deadline) == Woke::TimedOut,
             Waiter::Thread(sig) => sig.wait(deadline),
         }
+    }
+}
+
+/// Unwinds the calling green thread if it was killed or one of its
+/// `Timeout`s expired (after a [`Waiter::block_deferring`] that reported
+/// one). Nothing for a plain thread.
+pub(crate) fn unwind_if_interrupted() {
+    if crate::hub::in_green_thread() {
+        sched::sched("green wait").check_interrupts_now();
     }
 }
 

@@ -16,7 +16,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::sync::waiter::{wait_until, Locked, WaitList, Waiter};
+use crate::sync::waiter::{unwind_if_interrupted, wait_until, Locked, WaitList, Waiter};
 
 /// A put failed; the item is handed back in [`item`](PutError::item).
 ///
@@ -243,6 +243,17 @@ impl Wait {
     }
 }
 
+/// How a blocked put ended, once it woke.
+enum Settled<T> {
+    /// A getter took the item.
+    Put,
+    Failed(Error, T),
+    /// A kill or a `Timeout` ended the wait before the item was taken.
+    Interrupted(T),
+    /// Not yet: sleep again.
+    Again,
+}
+
 enum FirstTry<T> {
     Done(Vec<Waiter>),
     Failed(Error, T),
@@ -350,8 +361,8 @@ impl<T, S: Store<T>> Core<T, S> {
             FirstTry::MustWait(_) => unreachable!("a waiter was given"),
         };
 
-        // Withdraws the offer (dropping the item) if the wait unwinds (a
-        // kill, a `Timeout`); a taken offer is left alone.
+        // Withdraws the offer (dropping the item) if something unwinds
+        // out of the wait; a taken offer is left alone.
         struct Withdraw<'a, T, S: Store<T>> {
             core: &'a Core<T, S>,
             id: Option<u64>,
@@ -374,29 +385,45 @@ impl<T, S: Store<T>> Core<T, S> {
         wake_all(ws);
         let mut me = me;
         loop {
-            let timed_out = me.block(deadline);
-            let next = Waiter::current();
+            // A kill or a `Timeout` does not unwind out of the sleep: the
+            // item may have been taken meanwhile, and then the put has
+            // succeeded (the interrupt waits for the next switch point).
+            let (timed_out, interrupted) = me.block_deferring(deadline);
+            let next = (!interrupted).then(Waiter::current);
             let r = self.state.with(|s| {
                 let Some(p) = s.offers.iter().position(|o| o.id == id) else {
-                    return Some(Ok(()));
+                    return Settled::Put;
                 };
                 if s.closed {
                     let o = s.offers.remove(p).expect("found just above");
-                    return Some(Err((Error::Closed, o.item)));
+                    return Settled::Failed(Error::Closed, o.item);
+                }
+                if interrupted {
+                    let o = s.offers.remove(p).expect("found just above");
+                    return Settled::Interrupted(o.item);
                 }
                 if timed_out || expired() {
                     let o = s.offers.remove(p).expect("found just above");
-                    return Some(Err((how.gave_up(Error::Full), o.item)));
+                    return Settled::Failed(how.gave_up(Error::Full), o.item);
                 }
-                s.offers[p].waiter = Some(next.clone());
-                None
+                s.offers[p].waiter = next.clone();
+                Settled::Again
             });
+            guard.id = None;
             match r {
-                Some(r) => {
-                    guard.id = None;
-                    return r.map_err(|(error, item)| PutError { error, item });
+                Settled::Put => return Ok(()),
+                Settled::Failed(error, item) => return Err(PutError { error, item }),
+                Settled::Interrupted(item) => {
+                    // Not delivered: the interrupt unwinds now, and the
+                    // item goes with the unwind (the put never happened).
+                    drop(item);
+                    unwind_if_interrupted();
+                    unreachable!("an interrupt was pending");
                 }
-                None => me = next,
+                Settled::Again => {
+                    guard.id = Some(id);
+                    me = next.expect("not interrupted");
+                }
             }
         }
     }
