@@ -75,7 +75,6 @@ impl<T> Finish for ResultSlot<T> {
 
 /// What `sync`'s `Group`, `Pool` and `wait` keep of a handle they do not
 /// own: the green thread's key, name and end.
-#[allow(dead_code)] // `key` and `name` until sync's Group and Pool use them.
 pub(crate) struct Watch {
     pub(crate) key: u64,
     pub(crate) name: Arc<str>,

@@ -265,29 +265,32 @@ fn pool_and_group() {
             sleep(Duration::from_millis(1));
             i * 2
         });
-        assert_eq!(r, (0..20).map(|i| i * 2).collect::<Vec<_>>());
+        assert_eq!(r.unwrap(), (0..20).map(|i| i * 2).collect::<Vec<_>>());
         assert_eq!(pool.free_count(), 4);
 
         let group = Group::new();
-        for i in 0..5 {
-            group.spawn(move || {
-                sleep(Duration::from_millis(1));
-                i
-            });
-        }
+        let hs: Vec<_> = (0..5)
+            .map(|i| {
+                group.spawn(move || {
+                    sleep(Duration::from_millis(1));
+                    i
+                })
+            })
+            .collect();
         assert_eq!(group.len(), 5);
-        let r: Vec<i32> = group.join().into_iter().map(|r| r.unwrap()).collect();
+        group.join();
+        assert!(group.is_empty());
+        let r: Vec<i32> = hs.into_iter().map(|h| h.join().unwrap()).collect();
         assert_eq!(r, [0, 1, 2, 3, 4]);
-        let g2: Group<()> = Group::new();
-        for _ in 0..3 {
-            g2.spawn(|| sleep(Duration::from_secs(60)));
-        }
+        let g2 = Group::new();
+        let hs: Vec<_> = (0..3)
+            .map(|_| g2.spawn(|| sleep(Duration::from_secs(60))))
+            .collect();
         g2.kill();
         assert!(g2.is_empty());
-        assert!(g2
-            .join()
+        assert!(hs
             .into_iter()
-            .all(|r| matches!(r, Err(Error::Killed))));
+            .all(|h| matches!(h.join(), Err(Error::Killed))));
     })
     .unwrap();
 }

@@ -11,6 +11,7 @@
 //! Python: `gevent.event`, `gevent.lock`, `gevent.queue`, `gevent.pool`.
 
 mod event;
+mod imap;
 mod pool;
 mod queue;
 mod result;
@@ -19,7 +20,8 @@ mod wait;
 pub(crate) mod waiter;
 
 pub use event::Event;
-pub use pool::{Group, Pool};
+pub use imap::{IMap, IMapUnordered};
+pub use pool::{Group, GroupMember, Pool};
 pub use queue::{Channel, Iter, JoinableQueue, LifoQueue, PriorityQueue, PutError, Queue};
 pub use result::{AsyncResult, Failure};
 pub use semaphore::{Lock, LockGuard, Semaphore, SemaphorePermit};
