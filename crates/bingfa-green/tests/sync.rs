@@ -511,3 +511,53 @@ fn semaphore_release_n_wakes_n_waiters() {
     })
     .unwrap();
 }
+
+/// The green RLock: its holder locks again at once; another green thread
+/// of the same hub waits (ownership is per green thread, not per OS
+/// thread); a plain thread waits too; timeouts and a `Timeout` give up
+/// cleanly.
+#[test]
+fn rlock_is_reentrant_per_green_thread() {
+    use bingfa_green::sync::RLock;
+    run(|| {
+        let lock = Arc::new(RLock::new(Cell::new(0u32)));
+        let outer = lock.lock();
+        let inner = lock.lock();
+        assert!(lock.is_owned() && lock.is_locked());
+        inner.set(inner.get() + 1);
+        let l = lock.clone();
+        let other = spawn(move || {
+            assert!(!l.is_owned());
+            assert!(l.try_lock().is_none());
+            assert!(l.lock_timeout(Duration::from_millis(5)).is_none());
+            assert!(matches!(
+                bingfa_green::with_timeout(Duration::from_millis(5), || drop(l.lock())),
+                Err(Error::Timeout(_))
+            ));
+            let g = l.lock(); // waits for the main green thread
+            g.set(g.get() + 10);
+            g.get()
+        });
+        sleep(Duration::from_millis(20));
+        assert!(!other.is_dead(), "one level is still held");
+        drop(inner);
+        sleep(Duration::from_millis(5));
+        assert!(!other.is_dead());
+        drop(outer);
+        assert_eq!(other.join().unwrap(), 11);
+        assert!(!lock.is_locked());
+        // A plain OS thread against a green holder.
+        let g = lock.lock();
+        let l = lock.clone();
+        let t = std::thread::spawn(move || {
+            let g = l.lock();
+            g.get()
+        });
+        sleep(Duration::from_millis(10));
+        g.set(20);
+        drop(g);
+        assert_eq!(t.join().unwrap(), 20);
+        assert_eq!(format!("{:?}", lock), "RLock { locked: false, count: 0 }");
+    })
+    .unwrap();
+}
