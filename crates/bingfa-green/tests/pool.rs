@@ -213,3 +213,23 @@ fn a_pool_of_zero() {
     })
     .unwrap();
 }
+
+/// An `imap` whose feeder is killed while it waits for a slot (here: the
+/// hub ends with the pool full) still ends: the item it drew is reported
+/// killed and no more are awaited. Read after the hub is gone, the
+/// results so far come out and the iteration stops.
+#[test]
+fn an_imap_outliving_its_hub_ends() {
+    let it = run(|| {
+        let pool = Pool::new(1);
+        let blocker = pool.spawn(|| sleep(Duration::from_secs(60)));
+        let it = pool.imap(0..5u32, |x| x);
+        yield_now(); // the feeder draws item 0 and waits for the slot
+        drop(blocker);
+        it
+    })
+    .unwrap();
+    let got: Vec<_> = it.collect();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(matches!(got[0], Err(Error::Killed)));
+}

@@ -65,8 +65,31 @@ impl<R: 'static> Feed<R> {
         let (q2, p2) = (q.clone(), permits.clone());
         let f = Rc::new(f);
         let feeder = crate::spawn(move || {
+            // The feeder's last word, sent however it ends (out of items,
+            // the iterator panicked, or killed: a reader then gets the
+            // results of the items drawn so far, and never waits for
+            // more).
+            struct End<R> {
+                q: Rc<Queue<Msg<R>>>,
+                n: usize,
+                panic: Option<Box<dyn Any + Send>>,
+            }
+            impl<R> Drop for End<R> {
+                fn drop(&mut self) {
+                    let m = match self.panic.take() {
+                        Some(p) => Msg::Panicked(self.n, p),
+                        None => Msg::Done(self.n),
+                    };
+                    // Unbounded: never fails nor waits.
+                    let _ = self.q.try_put(m);
+                }
+            }
+            let mut end = End {
+                q: q2.clone(),
+                n: 0,
+                panic: None,
+            };
             let mut items = items.into_iter();
-            let mut n = 0;
             loop {
                 let next = match panic::catch_unwind(AssertUnwindSafe(|| items.next())) {
                     Ok(next) => next,
@@ -74,27 +97,29 @@ impl<R: 'static> Feed<R> {
                         panic::resume_unwind(p)
                     }
                     Err(p) => {
-                        let _ = q2.try_put(Msg::Panicked(n, p));
+                        end.panic = Some(p);
                         return;
                     }
                 };
-                let Some(item) = next else { break };
+                let Some(item) = next else { return };
                 if let Some(p) = &p2 {
                     p.acquire().forget();
                 }
+                // Counted before the spawn: if the wait for a slot is cut
+                // short, the dropped worker still reports this item (as
+                // killed), and the count says it was drawn.
                 let post = Post {
                     q: q2.clone(),
-                    i: n,
+                    i: end.n,
                     r: None,
                 };
+                end.n += 1;
                 let f = f.clone();
                 group.spawn(move || {
                     let mut post = post;
                     post.r = Some(run_one(|| f(item)));
                 });
-                n += 1;
             }
-            let _ = q2.try_put(Msg::Done(n));
         });
         Feed {
             q,
@@ -114,7 +139,7 @@ impl<R: 'static> Feed<R> {
     /// was read.
     fn recv(&mut self) -> Option<(usize, Result<R, Error>)> {
         loop {
-            if self.total == Some(self.read) {
+            if self.total.is_some_and(|t| self.read >= t) {
                 if let Some(p) = self.panic.take() {
                     panic::resume_unwind(p);
                 }
