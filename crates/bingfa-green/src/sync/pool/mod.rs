@@ -1,18 +1,20 @@
 //! `Group` and `Pool`: sets of green threads joined or killed together, a
-//! pool bounding how many run at once, and the mapping helpers on both
-//! (`apply`, `apply_async`, `map`, `imap`, `imap_unordered`).
+//! pool bounding how many run at once. The mapping helpers on both
+//! (`apply`, `apply_async`, `map`, `imap`, `imap_unordered`) are in
+//! [`apply`].
+
+mod apply;
+mod kill;
 
 use std::cell::{Cell, RefCell};
 use std::ops::Deref;
-use std::panic::{self, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
-use super::imap::{IMap, IMapUnordered};
 use crate::error::Error;
 use crate::handle::{Handle, Watch};
 use crate::hub::Builder;
-use crate::sched::{self, KillUnwind, TimeoutUnwind, Token, Woke};
+use crate::sched::{self, Token, Woke};
 
 /// A green thread the group tracks.
 struct Member {
@@ -449,90 +451,6 @@ impl Group {
             })
     }
 
-    fn kill_members(&self) {
-        let s = sched::sched("Group::kill");
-        let me = s.current();
-        for m in self.inner.live() {
-            if !m.dying.get() && m.watch.key != me {
-                m.dying.set(true);
-                s.kill(m.watch.key);
-            }
-        }
-    }
-
-    /// Kills every green thread of the group (each once: one still dying
-    /// from an earlier kill is only waited for), and those that join it
-    /// meanwhile, and waits until they are dead. If the wait is cut short (a [`Timeout`](crate::Timeout), or
-    /// the caller is killed), the members stay tracked until they end: a
-    /// later `kill` or `join` waits for them. A member that is the caller
-    /// itself is not killed.
-    ///
-    /// Python: `group.kill()`.
-    ///
-    /// # Panics
-    /// Outside a green thread.
-    pub fn kill(&self) {
-        self.kill_until(None, "Group::kill");
-    }
-
-    /// Kills the members (and those that join meanwhile, as a pool's
-    /// blocked spawners get slots) until none is left but the caller, or
-    /// `deadline`; whether none is left.
-    fn kill_until(&self, deadline: Option<Instant>, what: &'static str) -> bool {
-        let me = sched::sched(what).current();
-        self.inner.wait_for(deadline, what, |g| {
-            self.kill_members();
-            g.live().iter().all(|m| m.watch.key == me)
-        })
-    }
-
-    /// Asks every green thread of the group to die at its next switch
-    /// point, without waiting; they leave the group as they end.
-    ///
-    /// Python: `group.kill(block=False)`.
-    ///
-    /// # Panics
-    /// Outside a green thread.
-    pub fn kill_nowait(&self) {
-        self.kill_members();
-    }
-
-    /// As [`kill`](Self::kill), waiting at most `timeout`; whether they
-    /// all ended.
-    ///
-    /// Python: `group.kill(timeout=t)`.
-    pub fn kill_timeout(&self, timeout: Duration) -> bool {
-        self.kill_until(deadline_of(timeout), "Group::kill_timeout")
-    }
-
-    /// Kills the green thread of `handle` if the group tracks it and has
-    /// not killed it yet, and waits until it is dead.
-    ///
-    /// Python: `group.killone(greenlet)`.
-    pub fn killone<T: 'static>(&self, handle: &Handle<T>) {
-        if self.killone_nowait(handle) {
-            while !handle.is_dead() {
-                let _ = handle.join_timeout(Duration::from_secs(3600));
-            }
-        }
-    }
-
-    /// As [`killone`](Self::killone), without waiting. Whether a kill was
-    /// sent.
-    ///
-    /// Python: `group.killone(greenlet, block=False)`.
-    pub fn killone_nowait<T: 'static>(&self, handle: &Handle<T>) -> bool {
-        let key = handle.watch().key;
-        let Some(m) = self.inner.live().into_iter().find(|m| m.watch.key == key) else {
-            return false;
-        };
-        if m.dying.replace(true) {
-            return false;
-        }
-        handle.kill_nowait();
-        true
-    }
-
     /// Whether a spawn would wait now (never, in a plain group).
     ///
     /// Python: `group.full()`.
@@ -572,222 +490,6 @@ impl Group {
             Inner::has_slot,
         );
         self.free_count()
-    }
-
-    /// Whether the caller is one of the group's green threads.
-    fn current_is_member(&self) -> bool {
-        sched::try_sched().is_some_and(|s| self.inner.contains_key(s.current()))
-    }
-
-    /// Runs `f` in a green thread of the group and waits for its result.
-    /// Called from a green thread of this group, it runs `f` at once in
-    /// the caller instead: in a full pool, waiting for a slot the caller
-    /// holds would wait forever.
-    ///
-    /// Python: `group.apply(f)`.
-    ///
-    /// # Errors
-    /// [`Error::Panicked`] if `f` panicked, [`Error::Killed`] if its green
-    /// thread was killed.
-    ///
-    /// # Panics
-    /// Outside a green thread.
-    pub fn apply<R: 'static>(&self, f: impl FnOnce() -> R + 'static) -> Result<R, Error> {
-        if self.current_is_member() {
-            return catch_inline(f);
-        }
-        self.spawn(f).join()
-    }
-
-    /// Starts `f` in a green thread without waiting, even when the pool is
-    /// full: the green thread then waits for a slot itself and joins the
-    /// group once it has one. Returns its handle.
-    ///
-    /// Python: `group.apply_async(f)`.
-    ///
-    /// # Panics
-    /// Outside a green thread, or when no stack can be mapped.
-    pub fn apply_async<R: 'static>(&self, f: impl FnOnce() -> R + 'static) -> Handle<R> {
-        if self.inner.has_slot() {
-            return self.spawn(f);
-        }
-        let id = self.inner.next_id();
-        let leave = Leave {
-            group: Rc::downgrade(&self.inner),
-            id,
-        };
-        let me: Rc<RefCell<Option<Watch>>> = Rc::new(RefCell::new(None));
-        let (inner, me2) = (self.inner.clone(), me.clone());
-        let h = crate::spawn(move || {
-            let _leave = leave;
-            inner.wait_for(None, "Group::apply_async", Inner::has_slot);
-            if let Some(watch) = me2.borrow_mut().take() {
-                inner.push(Member {
-                    id,
-                    watch,
-                    dying: Cell::new(false),
-                    notifies: true,
-                });
-            }
-            drop(inner);
-            f()
-        });
-        *me.borrow_mut() = Some(h.watch());
-        h
-    }
-
-    /// As [`apply_async`](Self::apply_async), then `callback` on the
-    /// result (in the same green thread, right after `f` returns; not if
-    /// `f` panicked).
-    ///
-    /// Python: `group.apply_async(f, callback=cb)`. gevent runs the
-    /// callback in a green thread of its own; here a panic of the callback
-    /// is the green thread's (its handle reports it).
-    pub fn apply_async_with<R: 'static>(
-        &self,
-        f: impl FnOnce() -> R + 'static,
-        callback: impl FnOnce(&R) + 'static,
-    ) -> Handle<R> {
-        self.apply_async(move || {
-            let r = f();
-            callback(&r);
-            r
-        })
-    }
-
-    /// Runs `f` on every item, each in a green thread of the group (at
-    /// most the pool's size at once), and returns the results in order.
-    ///
-    /// Python: `group.map(f, items)`.
-    ///
-    /// # Errors
-    /// The first failure in item order ([`Error::Panicked`],
-    /// [`Error::Killed`]); the other calls run on.
-    ///
-    /// # Panics
-    /// Outside a green thread; a panic of the items' iterator goes on.
-    pub fn map<I, F, R>(&self, items: I, f: F) -> Result<Vec<R>, Error>
-    where
-        I: IntoIterator,
-        I::Item: 'static,
-        F: Fn(I::Item) -> R + 'static,
-        R: 'static,
-    {
-        let f = Rc::new(f);
-        let hs: Vec<Handle<R>> = items
-            .into_iter()
-            .map(|item| {
-                let f = f.clone();
-                self.spawn(move || f(item))
-            })
-            .collect();
-        hs.into_iter().map(Handle::join).collect()
-    }
-
-    /// [`map`](Self::map) in a green thread of its own (not a member);
-    /// its handle gives the results.
-    ///
-    /// Python: `group.map_async(f, items)`.
-    pub fn map_async<I, F, R>(&self, items: I, f: F) -> Handle<Result<Vec<R>, Error>>
-    where
-        I: IntoIterator + 'static,
-        I::Item: 'static,
-        F: Fn(I::Item) -> R + 'static,
-        R: 'static,
-    {
-        let g = self.clone();
-        crate::spawn(move || g.map(items, f))
-    }
-
-    /// Runs `f` on every item in green threads of the group (at most the
-    /// pool's size at once) and yields each result in item order as soon
-    /// as it and those before it are ready. Items are drawn from `items`
-    /// by a green thread of its own as slots come free.
-    ///
-    /// Python: `group.imap(f, items)`.
-    ///
-    /// # Panics
-    /// Outside a green thread. A panic of the items' iterator comes out of
-    /// the [`IMap`]'s `next`.
-    pub fn imap<I, F, R>(&self, items: I, f: F) -> IMap<R>
-    where
-        I: IntoIterator + 'static,
-        I::Item: 'static,
-        F: Fn(I::Item) -> R + 'static,
-        R: 'static,
-    {
-        IMap::start(self.clone(), items, f, None)
-    }
-
-    /// As [`imap`](Self::imap), with at most `maxsize` results finished
-    /// and not yet read: workers beyond that wait to start until the
-    /// reader catches up.
-    ///
-    /// Python: `group.imap(f, items, maxsize=n)`.
-    ///
-    /// # Panics
-    /// If `maxsize` is 0; as [`imap`](Self::imap).
-    pub fn imap_bounded<I, F, R>(&self, items: I, f: F, maxsize: usize) -> IMap<R>
-    where
-        I: IntoIterator + 'static,
-        I::Item: 'static,
-        F: Fn(I::Item) -> R + 'static,
-        R: 'static,
-    {
-        assert!(maxsize > 0, "imap_bounded: maxsize must be at least 1");
-        IMap::start(self.clone(), items, f, Some(maxsize))
-    }
-
-    /// As [`imap`](Self::imap), yielding results as they finish.
-    ///
-    /// Python: `group.imap_unordered(f, items)`.
-    pub fn imap_unordered<I, F, R>(&self, items: I, f: F) -> IMapUnordered<R>
-    where
-        I: IntoIterator + 'static,
-        I::Item: 'static,
-        F: Fn(I::Item) -> R + 'static,
-        R: 'static,
-    {
-        IMapUnordered::start(self.clone(), items, f, None)
-    }
-
-    /// As [`imap_unordered`](Self::imap_unordered), with at most `maxsize`
-    /// results finished and not yet read.
-    ///
-    /// Python: `group.imap_unordered(f, items, maxsize=n)`.
-    ///
-    /// # Panics
-    /// If `maxsize` is 0; as [`imap`](Self::imap).
-    pub fn imap_unordered_bounded<I, F, R>(
-        &self,
-        items: I,
-        f: F,
-        maxsize: usize,
-    ) -> IMapUnordered<R>
-    where
-        I: IntoIterator + 'static,
-        I::Item: 'static,
-        F: Fn(I::Item) -> R + 'static,
-        R: 'static,
-    {
-        assert!(
-            maxsize > 0,
-            "imap_unordered_bounded: maxsize must be at least 1"
-        );
-        IMapUnordered::start(self.clone(), items, f, Some(maxsize))
-    }
-}
-
-/// Runs `f` in the caller, a panic of it becoming `Err(Panicked)`; a kill
-/// or a `Timeout` goes on unwinding.
-fn catch_inline<R>(f: impl FnOnce() -> R) -> Result<R, Error> {
-    match panic::catch_unwind(AssertUnwindSafe(f)) {
-        Ok(v) => Ok(v),
-        Err(p) if p.is::<KillUnwind>() || p.is::<TimeoutUnwind>() => panic::resume_unwind(p),
-        Err(p) => Err(Error::Panicked {
-            name: crate::current_name().unwrap_or_default(),
-            message: sched::panic_message(&*p),
-        }),
     }
 }
 
