@@ -6,7 +6,7 @@ use bingfa_sync::raw::atomic::Ordering;
 use bingfa_sync::raw::Deadline;
 
 use super::layout::Slot;
-use super::prefetch::{prefetch_read, CONSUMER_AHEAD, FRAME_BYTES};
+use super::prefetch::CONSUMER_AHEAD;
 use super::wait::{Backoff, Blocked};
 use super::word::{decode, lap, word, ABANDONED_PID, EMPTY, FULL, READING, WRITING};
 use super::{PopError, Ring};
@@ -102,7 +102,7 @@ impl<'a> Ring<'a> {
             if d == 0 && state == FULL {
                 // Start fetching the frame's lines now, so that their
                 // misses overlap the claim's instead of following it.
-                prefetch_read(bytes, self.slot_bytes.min(FRAME_BYTES));
+                self.prefetch_slot(i, false);
                 if !slot.claim(w, pos, READING, me) {
                     continue;
                 }
