@@ -167,6 +167,7 @@ fn main() {
         ];
         match PosixMq::new(CAP as i64) {
             Some(mq) => {
+                eprintln!("{name}: posix-mq holds {} messages", mq.capacity());
                 let mq = Box::leak(Box::new(mq));
                 members.push(member("posix-mq", 40_000, |n| mpmc_mq(mq, p, c, n)));
             }

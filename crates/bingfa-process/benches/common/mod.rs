@@ -496,9 +496,35 @@ pub struct PosixMq {
 }
 
 impl PosixMq {
-    /// A fresh queue of `cap` messages, or `None` where the kernel refuses
-    /// (no mqueue support, or `cap` above `msg_max` without the privilege).
+    /// A fresh queue of `cap` messages, or of as many as the kernel allows
+    /// without privileges (`/proc/sys/fs/mqueue/msg_max`, 10 by default)
+    /// if it refuses `cap`; `None` (with the reason on stderr) where the
+    /// kernel refuses both.
     pub fn new(cap: i64) -> Option<PosixMq> {
+        let max = std::fs::read_to_string("/proc/sys/fs/mqueue/msg_max")
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok());
+        let mut err = None;
+        for cap in [Some(cap), max.map(|m| m.min(cap))].into_iter().flatten() {
+            match PosixMq::open(cap) {
+                Ok(q) => return Some(q),
+                Err(e) => err = Some(e),
+            }
+        }
+        eprintln!("POSIX message queue refused: {err:?}");
+        None
+    }
+
+    /// The queue's capacity.
+    pub fn capacity(&self) -> i64 {
+        // SAFETY: a zeroed mq_attr is valid; mq_getattr fills it.
+        let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
+        // SAFETY: our descriptor and a valid attr.
+        unsafe { libc::mq_getattr(self.fd, &mut attr) };
+        attr.mq_maxmsg
+    }
+
+    fn open(cap: i64) -> std::io::Result<PosixMq> {
         let name = format!("/bingfa-bench-{}\0", std::process::id());
         // SAFETY: a zeroed mq_attr is valid; the fields set are the ones
         // mq_open reads.
@@ -515,13 +541,13 @@ impl PosixMq {
             )
         };
         if fd < 0 {
-            return None;
+            return Err(std::io::Error::last_os_error());
         }
         // The descriptor stays valid (and is inherited by forks) once the
         // name is gone.
         // SAFETY: the same name.
         unsafe { libc::mq_unlink(name.as_ptr().cast()) };
-        Some(PosixMq { fd })
+        Ok(PosixMq { fd })
     }
 
     pub fn send(&self, m: &[u8; 64]) {
