@@ -124,9 +124,12 @@ fn group(
 
 fn main() {
     bingfa_process::init();
+    // `cargo bench` passes `--bench`, and `cargo xtask bench` criterion's
+    // options with their values (`--measurement-time 3`): a filter is a
+    // word that is neither.
     let filter = std::env::args()
         .skip(1)
-        .find(|a| !a.starts_with('-'))
+        .find(|a| !a.starts_with('-') && a.parse::<f64>().is_err())
         .unwrap_or_default();
     let rounds: usize = std::env::var("BINGFA_ROUNDS")
         .ok()
