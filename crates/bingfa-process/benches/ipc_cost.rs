@@ -15,8 +15,6 @@
 //! (wall time, which on a loaded machine means little).
 
 mod common;
-#[path = "common/home_made.rs"]
-mod home_made;
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -63,7 +61,7 @@ const SUMS: u64 = 200_000;
 #[inline(never)]
 fn sum_home_made(b: &[[u8; FRAME]]) -> u32 {
     b.iter()
-        .fold(0, |a, x| a ^ home_made::checksum(black_box(x)))
+        .fold(0, |a, x| a ^ bingfa_process::codec::checksum(black_box(x)))
 }
 
 #[inline(never)]
