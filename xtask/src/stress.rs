@@ -610,6 +610,54 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
     ))
 }
 
+/// Where each process of the hung run's group waits: its state and kernel
+/// wait channel from `ps`, and each thread's stack from `gdb` when it is
+/// installed (the top frames only, at most eight processes).
+fn stacks_of_group(pgid: u32) -> String {
+    let ps = Command::new("ps")
+        .args(["-e", "-o", "pid=,pgid=,stat=,wchan:30=,args="])
+        .output();
+    let Ok(ps) = ps else {
+        return "    (ps is not available: no stacks)\n".into();
+    };
+    let mut out = String::from("    processes of the run (pid, state, kernel wait, command):\n");
+    let mut pids = Vec::new();
+    for line in String::from_utf8_lossy(&ps.stdout).lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() >= 4 && f[1] == pgid.to_string() {
+            out += &format!("      {}  {}  {}  {}\n", f[0], f[2], f[3], f[4..].join(" "));
+            pids.push(f[0].to_string());
+        }
+    }
+    let has_gdb = Command::new("gdb")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_gdb {
+        out += "    (install gdb to see each thread's stack here)\n";
+        return out;
+    }
+    for pid in pids.iter().take(8) {
+        let bt = Command::new("timeout")
+            .args(["30", "gdb", "-p", pid, "-batch", "-nx"])
+            .args(["-ex", "set pagination off", "-ex", "thread apply all bt 12"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output();
+        out += &format!("    stacks of {pid}:\n");
+        if let Ok(bt) = bt {
+            for l in String::from_utf8_lossy(&bt.stdout).lines() {
+                if l.starts_with("Thread") || l.starts_with('#') {
+                    out += &format!("      {l}\n");
+                }
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -686,52 +734,4 @@ mod tests {
         assert_ne!(seed(0, &b("x")), seed(0, &b("y")));
         assert_eq!(seed(3, &b("x")), seed(3, &b("x")));
     }
-}
-
-/// Where each process of the hung run's group waits: its state and kernel
-/// wait channel from `ps`, and each thread's stack from `gdb` when it is
-/// installed (the top frames only, at most eight processes).
-fn stacks_of_group(pgid: u32) -> String {
-    let ps = Command::new("ps")
-        .args(["-e", "-o", "pid=,pgid=,stat=,wchan:30=,args="])
-        .output();
-    let Ok(ps) = ps else {
-        return "    (ps is not available: no stacks)\n".into();
-    };
-    let mut out = String::from("    processes of the run (pid, state, kernel wait, command):\n");
-    let mut pids = Vec::new();
-    for line in String::from_utf8_lossy(&ps.stdout).lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() >= 4 && f[1] == pgid.to_string() {
-            out += &format!("      {}  {}  {}  {}\n", f[0], f[2], f[3], f[4..].join(" "));
-            pids.push(f[0].to_string());
-        }
-    }
-    let has_gdb = Command::new("gdb")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_gdb {
-        out += "    (install gdb to see each thread's stack here)\n";
-        return out;
-    }
-    for pid in pids.iter().take(8) {
-        let bt = Command::new("timeout")
-            .args(["30", "gdb", "-p", pid, "-batch", "-nx"])
-            .args(["-ex", "set pagination off", "-ex", "thread apply all bt 12"])
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output();
-        out += &format!("    stacks of {pid}:\n");
-        if let Ok(bt) = bt {
-            for l in String::from_utf8_lossy(&bt.stdout).lines() {
-                if l.starts_with("Thread") || l.starts_with('#') {
-                    out += &format!("      {l}\n");
-                }
-            }
-        }
-    }
-    out
 }
