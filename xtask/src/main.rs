@@ -6,7 +6,7 @@
 //! cargo xtask demo NAME [ARGS...]   run the lesson NAME (examples/NAME.rs)
 //! cargo xtask demo --list           the catalogue of lessons
 //! cargo xtask loom [CRATE]          the loom models, failing when none ran
-//! cargo xtask bench [CRATE]         criterion benches, one table, BENCHMARKS.md
+//! cargo xtask bench [CRATE] [--rounds N]  criterion benches, one table, BENCHMARKS.md
 //! cargo xtask stress [CRATE] [N]   the tests of CRATE N times: plain, pinned, beside a CPU hog
 //! cargo xtask features [CRATE]     each crate alone: no-default, default, all features; downstream lockfiles
 //! cargo xtask msrv                  the declared rust-version against the dependencies and a build
@@ -47,6 +47,10 @@ USAGE:
                                       criterion print `bingfa-bench: GROUP MEMBER VALUE UNIT lower|higher`
                                       lines, which get a second table
                                       env: BENCH_ARGS (default: --warm-up-time 1 --measurement-time 3)
+    cargo xtask bench [CRATE] --rounds N
+                                      N rounds in turn; ratios taken inside each round, shown
+                                      as median (range); a group whose rounds disagree on the
+                                      side of 1.00x runs again, alone, up to 2 more times
     cargo xtask bench --table         only print and write the table of the last results
     cargo xtask stress [CRATE...] [N] run every test binary of CRATE (default: all crates) N times (10),
                                       in turn plain, pinned to one CPU, beside a CPU hog; names hung
@@ -78,10 +82,8 @@ fn main() -> ExitCode {
             _ => Err("usage: cargo xtask loom [CRATE | --clippy]".into()),
         },
         "bench" => match rest {
-            [] => bench::run(None),
             [flag] if flag == "--table" => bench::table_only(),
-            [krate] => bench::run(Some(krate)),
-            _ => Err("usage: cargo xtask bench [CRATE | --table]".into()),
+            _ => bench::run_args(rest),
         },
         "stress" => stress::run(rest),
         "msrv" => msrv::run(),
