@@ -10,6 +10,7 @@
 //! cargo xtask stress [CRATE] [N]   the tests of CRATE N times: plain, pinned, beside a CPU hog
 //! cargo xtask features [CRATE]     each crate alone: no-default, default, all features; downstream lockfiles
 //! cargo xtask msrv                  the declared rust-version against the dependencies and a build
+//! cargo xtask miri                  the unsafe code Miri can run (sync, queue, pool's task and slab) under Miri
 //! cargo xtask ci                    what .ci/run checks, in order
 //! ```
 
@@ -23,6 +24,7 @@ mod extra;
 mod features;
 mod json;
 mod loom;
+mod miri;
 mod msrv;
 mod stress;
 
@@ -60,6 +62,8 @@ USAGE:
                                       features) whose Cargo.lock must hold no loom
     cargo xtask msrv                  check the declared rust-version: every dependency's against it,
                                       and `cargo +VERSION check` when that toolchain is installed
+    cargo xtask miri                  cargo +nightly miri test on bingfa-sync, bingfa-queue and bingfa-pool's
+                                      task, slab and future (needs nightly with miri and rust-src)
     cargo xtask ci                    fmt check, clippy -D warnings (also on the loom build), tests, loom: what .ci/run does
     cargo xtask help                  this text
 ";
@@ -87,6 +91,7 @@ fn main() -> ExitCode {
         },
         "stress" => stress::run(rest),
         "msrv" => msrv::run(),
+        "miri" => miri::run(),
         "features" => features::run(rest),
         "ci" => ci::run(),
         "help" | "-h" | "--help" => {
