@@ -30,8 +30,10 @@
 //! ```
 //!
 //! A Linux-only feature turned on for another target stops the build with a
-//! `compile_error!` that names the feature, rather than with errors from
-//! deep inside the member crate.
+//! `compile_error!` saying that the crate needs Linux: the member crate's
+//! own (bingfa-green's, for one), which cargo meets first, and the facade's,
+//! which names the feature to turn off, for a member crate that would get
+//! further.
 //!
 //! ```
 //! # #[cfg(all(feature = "sync", feature = "queue"))]
