@@ -38,7 +38,8 @@
 //! read 1 during the others' 0.1 s of thinking, and all of them are told
 //! they got it. With a process lock, read-think-write is one step, and
 //! exactly one buyer gets the ticket. The store, the buyers and the report
-//! are `bingfa::tickets`.
+//! are the `bingfa-tickets` crate (`bingfa::tickets` with the facade's
+//! `tickets` feature).
 
 mod common;
 #[path = "common/explore.rs"]
@@ -46,7 +47,7 @@ mod explore;
 
 use std::time::Duration;
 
-use bingfa::tickets::{Guard, Report, Sale};
+use bingfa_tickets::{Guard, Report, Sale};
 use common::Demo;
 
 const PYTHON: &str = r#"
@@ -68,7 +69,7 @@ fn show(report: &Report) {
     let yes: Vec<&str> = report
         .outcomes
         .iter()
-        .filter(|(_, o)| *o == bingfa::tickets::Outcome::Bought)
+        .filter(|(_, o)| *o == bingfa_tickets::Outcome::Bought)
         .map(|(n, _)| n.as_str())
         .collect();
     println!(
@@ -196,7 +197,7 @@ fn main() {
         "Read, think, write on shared data is a race, between processes as between threads.\n\
          A lock makes it one step, but it must be shared by everyone who races: a process\n\
          lock (or a file lock) for processes, a thread lock for threads of one process, a\n\
-         green lock for green threads of one hub. bingfa::tickets layers them for a mix.",
+         green lock for green threads of one hub. bingfa-tickets layers them for a mix.",
     );
     println!(
         "\nResult: no lock oversold {}; process lock sold {} of 1; thread lock across processes oversold {}; 1000 buyers sold {} of 10, check {}.",

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use crate::{cargo, features, loom, msrv, show, stress, Result};
+use crate::{cargo, features, loom, msrv, publish, show, stress, Result};
 
 /// Rounds of `cargo xtask stress` in CI: one of each mode (plain, pinned to
 /// one CPU, beside a CPU hog). A short, bounded pass; run more by hand.
@@ -32,6 +32,7 @@ const STEPS: &[Step] = &[
     // lint it too, or dead code and warnings there go unseen.
     Step::Xtask("cargo xtask loom --clippy", loom::clippy),
     Step::Xtask("cargo xtask features", || features::run(&[])),
+    Step::Xtask("cargo xtask publish-check", publish::run),
     Step::Cargo(&["test", "--workspace"]),
     Step::Xtask("cargo xtask stress 3", || {
         stress::run(&[CI_STRESS_ROUNDS.to_string()])

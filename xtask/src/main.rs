@@ -8,9 +8,10 @@
 //! cargo xtask loom [CRATE]          the loom models, failing when none ran
 //! cargo xtask bench [CRATE] [--rounds N]  criterion benches, one table, BENCHMARKS.md
 //! cargo xtask stress [CRATE] [N]   the tests of CRATE N times: plain, pinned, beside a CPU hog
-//! cargo xtask features [CRATE]     each crate alone: no-default, default, all features; downstream lockfiles
+//! cargo xtask features [CRATE]     each crate alone: no-default, default, all features; off Linux; downstream lockfiles
 //! cargo xtask msrv                  the declared rust-version against the dependencies and a build
 //! cargo xtask miri                  the unsafe code Miri can run (sync, queue, pool's task and slab) under Miri
+//! cargo xtask publish-check         manifests ready for crates.io; cargo publish --dry-run --workspace
 //! cargo xtask ci                    what .ci/run checks, in order
 //! ```
 
@@ -26,6 +27,7 @@ mod json;
 mod loom;
 mod miri;
 mod msrv;
+mod publish;
 mod stress;
 
 use std::ffi::OsStr;
@@ -57,13 +59,19 @@ USAGE:
     cargo xtask stress [CRATE...] [N] run every test binary of CRATE (default: all crates) N times (10),
                                       in turn plain, pinned to one CPU, beside a CPU hog; names hung
                                       tests; flags: --rounds N --timeout SECS --filter NAME --release
-    cargo xtask features [CRATE...]   check each crate alone with --no-default-features, the defaults and
-                                      --all-features, and a downstream crate on it (default and no default
-                                      features) whose Cargo.lock must hold no loom
+    cargo xtask features [CRATE...]   check each crate (and the facade) alone with --no-default-features,
+                                      the defaults and --all-features, and a downstream crate on it (default
+                                      and no default features) whose Cargo.lock must hold no loom; then the
+                                      portable crates for x86_64-apple-darwin, and a Linux-only crate's
+                                      compile_error! there
+    cargo xtask features --off-linux  only the x86_64-apple-darwin part
     cargo xtask msrv                  check the declared rust-version: every dependency's against it,
                                       and `cargo +VERSION check` when that toolchain is installed
     cargo xtask miri                  cargo +nightly miri test on bingfa-sync, bingfa-queue and bingfa-pool's
                                       task, slab and future (needs nightly with miri and rust-src)
+    cargo xtask publish-check         every publishing manifest has description, licence, repository, readme,
+                                      keywords, categories and versioned path dependencies; then
+                                      cargo publish --dry-run --workspace --allow-dirty (needs the crates.io index)
     cargo xtask ci                    fmt check, clippy -D warnings (also on the loom build), tests, loom: what .ci/run does
     cargo xtask help                  this text
 ";
@@ -93,6 +101,7 @@ fn main() -> ExitCode {
         "msrv" => msrv::run(),
         "miri" => miri::run(),
         "features" => features::run(rest),
+        "publish-check" => publish::run(),
         "ci" => ci::run(),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");

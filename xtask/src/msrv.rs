@@ -94,7 +94,8 @@ pub(crate) fn problems(
     (Some(msrv), out)
 }
 
-fn metadata() -> Result<Json> {
+/// `cargo metadata --format-version 1` of the workspace, parsed.
+pub(crate) fn metadata() -> Result<Json> {
     let mut cmd = cargo(["metadata", "--format-version", "1"]);
     let out = cmd
         .stderr(Stdio::inherit())

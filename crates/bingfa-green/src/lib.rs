@@ -125,6 +125,12 @@
 
 #[cfg(all(bingfa_loom, not(feature = "loom")))]
 compile_error!("`--cfg bingfa_loom` is the model-checking build and needs the internal `loom` feature too: run `cargo xtask loom`");
+
+// The hub polls with epoll (through mio) and Linux-only poll flags, and the
+// stacks use Linux's mmap flags and guard pages: say so once, up front, on
+// any other target instead of a list of missing names.
+#[cfg(not(target_os = "linux"))]
+compile_error!("bingfa-green supports Linux only: its hub and stacks use Linux-only system calls and flags (epoll, POLLRDHUP, MAP_STACK, MADV_GUARD_INSTALL); bingfa-sync and bingfa-queue are the portable crates");
 mod blocking;
 mod error;
 mod fiber;

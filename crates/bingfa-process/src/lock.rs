@@ -479,7 +479,7 @@ mod tests {
     #[test]
     fn a_lost_wake_up_costs_one_slice_not_forever() {
         let b = RawLock::boxed().unwrap();
-        let lock: &'static RawLock = &**Box::leak(Box::new(b));
+        let lock: &'static RawLock = Box::leak(Box::new(b));
         let (held_tx, held_rx) = mpsc::channel();
         let (go_tx, go_rx) = mpsc::channel::<()>();
         let holder = std::thread::spawn(move || {
