@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::handle::{Handle, ResultSlot};
+use crate::overflow::Name;
 use crate::sched::{self, Sched};
 use crate::stack::DEFAULT_STACK_SIZE;
 use crate::watchdog::{self, WatchState, WatchdogReport};
@@ -116,7 +117,7 @@ impl Hub {
         let name: Arc<str> = Arc::from("main");
         let n2 = name.clone();
         let key = sched.spawn(
-            name,
+            Name::Shared(name),
             self.stack_size,
             Box::new(move |killed| s2.finish(&n2, sched::run_body(&n2, killed, main))),
         )?;
@@ -185,18 +186,37 @@ impl Builder {
         let s = sched::try_sched().ok_or(Error::NotInHub("spawn"))?;
         let name: Arc<str> = match self.name {
             Some(n) => Arc::from(n),
-            None => Arc::from(format!("green-{}", s.live() + 1)),
+            None => default_name(s.live() + 1),
         };
         let slot = ResultSlot::new();
         let s2 = slot.clone();
         let n2 = name.clone();
         let key = s.spawn(
-            name.clone(),
+            Name::Shared(name.clone()),
             self.stack_size.unwrap_or(s.default_stack),
             Box::new(move |killed| s2.finish(&n2, sched::run_body(&n2, killed, f))),
         )?;
         Ok(Handle::new(slot, key, name))
     }
+}
+
+/// `green-N`, made without the formatting machinery (it is on the path of
+/// every spawn): the digits written backwards into a buffer.
+fn default_name(n: usize) -> Arc<str> {
+    let mut buf = [0u8; 26];
+    let mut at = buf.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    at -= 6;
+    buf[at..at + 6].copy_from_slice(b"green-");
+    Arc::from(std::str::from_utf8(&buf[at..]).expect("ASCII"))
 }
 
 /// Starts `f` as a green thread of the current hub, with the hub's stack

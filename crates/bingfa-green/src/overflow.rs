@@ -15,15 +15,57 @@
 use std::cell::Cell;
 use std::sync::Once;
 
-/// What runs on a green stack: fixed when its fiber is made.
+/// What runs on a green stack: its name and whether it is nested are
+/// fixed when its fiber is made; the guard page and the size when it gets
+/// its stack (a green thread's, when it first runs), before it first runs
+/// on it.
 pub(crate) struct Running {
-    pub(crate) guard_lo: usize,
-    pub(crate) guard_hi: usize,
-    pub(crate) size: usize,
+    pub(crate) guard_lo: Cell<usize>,
+    pub(crate) guard_hi: Cell<usize>,
+    pub(crate) size: Cell<usize>,
     /// A generator or greenlet (where hub calls are refused), not a hub's
     /// green thread.
     pub(crate) nested: bool,
-    pub(crate) name: Box<str>,
+    pub(crate) name: Name,
+}
+
+impl Running {
+    /// The record of a fiber named `name` with no stack yet.
+    pub(crate) fn new(name: Name, nested: bool) -> Running {
+        Running {
+            guard_lo: Cell::new(0),
+            guard_hi: Cell::new(0),
+            size: Cell::new(0),
+            nested,
+            name,
+        }
+    }
+
+    /// Records the stack the fiber runs on.
+    pub(crate) fn set_stack(&self, (lo, hi): (usize, usize), size: usize) {
+        self.guard_lo.set(lo);
+        self.guard_hi.set(hi);
+        self.size.set(size);
+    }
+}
+
+/// The name of a green thread, generator or greenlet.
+#[derive(Clone, Debug)]
+pub(crate) enum Name {
+    Owned(Box<str>),
+    /// A green thread's, shared with its handle.
+    Shared(std::sync::Arc<str>),
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            Name::Owned(s) => s,
+            Name::Shared(s) => s,
+        }
+    }
 }
 
 thread_local! {
@@ -158,13 +200,13 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     // SAFETY: non-null means the record of the fiber running on this
     // thread, alive while it runs (see `nested`); only read here.
     let running = unsafe { running.as_ref() };
-    if let Some(running) = running.filter(|r| addr >= r.guard_lo && addr < r.guard_hi) {
+    if let Some(running) = running.filter(|r| addr >= r.guard_lo.get() && addr < r.guard_hi.get()) {
         let mut buf = [0u8; 512];
         let mut at = 0;
         push(&mut buf, &mut at, b"\ngreen thread '");
         push(&mut buf, &mut at, running.name.as_bytes());
         push(&mut buf, &mut at, b"' overflowed its stack of ");
-        push_num(&mut buf, &mut at, running.size / 1024);
+        push_num(&mut buf, &mut at, running.size.get() / 1024);
         push(
             &mut buf,
             &mut at,

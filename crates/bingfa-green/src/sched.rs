@@ -185,6 +185,9 @@ impl Sched {
         watch: Option<Arc<WatchState>>,
         default_stack: usize,
     ) -> std::io::Result<Sched> {
+        // Green threads run on stacks with guard pages: the overflow
+        // handler and this thread's alternate signal stack must be there.
+        overflow::ensure_installed();
         let poll = mio::Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
         Ok(Sched {
@@ -222,7 +225,7 @@ impl Sched {
         let innermost = unsafe { (*self.fiber_cell).get() };
         // SAFETY: as in `running`: a non-null `running` is the live boxed
         // task of the green thread running now.
-        !t.is_null() && innermost == unsafe { (*t).record }
+        !t.is_null() && innermost == unsafe { &(*t).record as *const Running }
     }
 
     /// The running green thread's task, without a table lookup.
