@@ -98,7 +98,7 @@ pub enum Error {
     /// Python: the exception `gevent.joinall(..., raise_error=True)`
     /// raises.
     #[error("green thread #{index} failed: {message}")]
-    Failed {
+    JoinFailed {
         /// Its place among the handles given.
         index: usize,
         /// Its error, as text (a panic's names the green thread).
@@ -118,13 +118,55 @@ pub enum Error {
     /// Python: `ValueError: cyclic parent chain`.
     #[error("cyclic parent chain")]
     ParentCycle,
-    /// The queue or channel is closed.
+    /// The queue or channel is closed (for a get: closed and empty).
+    ///
+    /// Python: `queue.ShutDown` (3.13).
     #[error("closed")]
     Closed,
     /// The hub could not set up its poll (`epoll`) or another OS call
     /// failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// A bounded green semaphore was released more times than it was
+    /// acquired; its count is unchanged.
+    ///
+    /// Python: `ValueError: Semaphore released too many times`.
+    #[error("bounded semaphore released too many times: its bound is {bound} permits")]
+    ReleasedTooMany {
+        /// The bound, which is the semaphore's initial value.
+        bound: usize,
+    },
+    /// A release would push a green semaphore's permit count past
+    /// `usize::MAX`; its count is unchanged.
+    #[error(
+        "semaphore permit count overflow: releasing {0} more permits would exceed the maximum"
+    )]
+    PermitOverflow(usize),
+    /// An [`AsyncResult`](crate::sync::AsyncResult) was set to this error
+    /// (every getter gets it).
+    ///
+    /// Python: the exception given to `AsyncResult.set_exception`, raised
+    /// by `get()`.
+    #[error("the result was set to an error: {0}")]
+    Failed(crate::sync::Failure),
+    /// A non-blocking put found no room (a green queue full, a channel
+    /// with no getter waiting, a pool with no free slot).
+    ///
+    /// Python: `queue.Full`, `gevent.pool.PoolFull`.
+    #[error("full")]
+    Full,
+    /// A non-blocking get found nothing (a green queue empty, a channel
+    /// with no putter waiting).
+    ///
+    /// Python: `queue.Empty`.
+    #[error("empty")]
+    Empty,
+    /// `task_done` was called more times than items were put in the
+    /// queue; the count is unchanged.
+    ///
+    /// Python: `ValueError: task_done() called too many times`.
+    #[error("task_done() called more times than there were items put in the queue")]
+    TaskDone,
 }
 
 /// The payload of a panic that ended a green thread (what `panic!` or

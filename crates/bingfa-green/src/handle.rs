@@ -100,6 +100,34 @@ impl<T> Drop for ResultSlot<T> {
     }
 }
 
+/// A green thread's end as `sync` sees it, without its result's type:
+/// whether it finished, and a way to be woken when it does.
+pub(crate) trait Finish {
+    /// Whether the green thread has finished.
+    fn is_done(&self) -> bool;
+    /// Wakes `tok` when the green thread finishes (a stale token is
+    /// ignored then, so it needs no withdrawal).
+    fn wake_on_finish(&self, tok: Token);
+}
+
+impl<T> Finish for ResultSlot<T> {
+    fn is_done(&self) -> bool {
+        self.done.get()
+    }
+
+    fn wake_on_finish(&self, tok: Token) {
+        self.joiners.borrow_mut().push(tok);
+    }
+}
+
+/// What `sync`'s `Group`, `Pool` and `wait` keep of a handle they do not
+/// own: the green thread's key, name and end.
+pub(crate) struct Watch {
+    pub(crate) key: u64,
+    pub(crate) name: Arc<str>,
+    pub(crate) end: Rc<dyn Finish>,
+}
+
 /// A spawned green thread: join it, read its value, kill it.
 ///
 /// Dropping the handle detaches the green thread: it runs on.
@@ -370,6 +398,17 @@ fn kill_error<E: std::any::Any + Send>(error: E) -> sched::KillError {
     sched::KillError {
         payload: Box::new(error),
         type_name: std::any::type_name::<E>(),
+    }
+}
+
+impl<T: 'static> Handle<T> {
+    /// A view of this green thread for `sync`, sharing its end.
+    pub(crate) fn watch(&self) -> Watch {
+        Watch {
+            key: self.key,
+            name: self.name.clone(),
+            end: self.slot.clone(),
+        }
     }
 }
 

@@ -29,7 +29,7 @@ use crate::sched::{self, Wait, Woke};
 ///     assert_eq!(JoinAll::new().count(1).wait(&hs).unwrap(), [1]);
 ///     // Until the first failure.
 ///     match JoinAll::new().raise_error(true).wait(&hs) {
-///         Err(Error::Failed { index, message, .. }) => {
+///         Err(Error::JoinFailed { index, message, .. }) => {
 ///             assert_eq!(index, 2);
 ///             assert!(message.ends_with("bad input"));
 ///         }
@@ -70,7 +70,7 @@ impl JoinAll {
         self
     }
 
-    /// Stop at the first one that fails, with [`Error::Failed`] naming
+    /// Stop at the first one that fails, with [`Error::JoinFailed`] naming
     /// it; if several have failed, the first to fail by the time it ended.
     ///
     /// Python: `raise_error=True`.
@@ -85,7 +85,7 @@ impl JoinAll {
     /// Python: `gevent.joinall(greenlets, ...)`.
     ///
     /// # Errors
-    /// [`Error::Failed`] with `raise_error`, when one of them failed;
+    /// [`Error::JoinFailed`] with `raise_error`, when one of them failed;
     /// [`Error::LoopExit`] when the wait could never end (every green
     /// thread of the hub waits and nothing can wake one).
     ///
@@ -117,7 +117,7 @@ impl JoinAll {
                         Some(Err(e)) => e.to_string(),
                         _ => unreachable!("found failed just above"),
                     };
-                    return Err(Error::Failed { index: i, message });
+                    return Err(Error::JoinFailed { index: i, message });
                 }
             }
             if done.len() >= want || deadline.is_some_and(|d| Instant::now() >= d) {

@@ -319,6 +319,29 @@ pub(crate) fn catch<T>(name: &str, f: impl FnOnce() -> T) -> Result<T, Error> {
     }
 }
 
+/// Whether `p`, caught by a `catch_unwind` in the running green thread,
+/// is one of the hub's own interrupts (a kill, the error of a
+/// `kill_with`, an expired `Timeout`, a `LoopExit`) rather than a panic
+/// of user code. Code that turns panics into errors (a pool's `apply`,
+/// `imap`) must let these go on unwinding.
+pub(crate) fn is_interrupt(p: &(dyn std::any::Any + Send)) -> bool {
+    if p.is::<KillUnwind>() || p.is::<TimeoutUnwind>() || p.is::<stuck::LoopExitUnwind>() {
+        return true;
+    }
+    let Some(s) = try_sched() else {
+        return false;
+    };
+    let key = s.current();
+    match s.take_kill(key) {
+        Some(k) => {
+            let raised = matches!(&k, KillState::Raised(id, _) if *id == std::any::Any::type_id(p));
+            s.put_kill(key, k);
+            raised
+        }
+        None => false,
+    }
+}
+
 pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         (*s).to_owned()

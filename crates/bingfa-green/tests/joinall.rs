@@ -16,7 +16,7 @@ fn raise_error_gives_the_earliest_failure_by_completion_time() {
         let hs = [first, second];
         let start = Instant::now();
         match JoinAll::new().raise_error(true).wait(&hs) {
-            Err(Error::Failed { index, message, .. }) => {
+            Err(Error::JoinFailed { index, message, .. }) => {
                 assert_eq!(index, 1);
                 assert!(message.ends_with("second"), "{message}");
             }
@@ -26,7 +26,8 @@ fn raise_error_gives_the_earliest_failure_by_completion_time() {
         // Both failed now (the first one killed): still the one that
         // failed first.
         hs[0].kill();
-        let Err(Error::Failed { index, .. }) = JoinAll::new().raise_error(true).wait(&hs) else {
+        let Err(Error::JoinFailed { index, .. }) = JoinAll::new().raise_error(true).wait(&hs)
+        else {
             panic!("expected Failed")
         };
         assert_eq!(index, 1);

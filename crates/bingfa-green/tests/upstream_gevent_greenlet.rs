@@ -451,9 +451,15 @@ mod test_stuff {
             let y = raiser("test_wait_error");
             let hs = [x, y];
             let r = JoinAll::new().raise_error(true).wait(&hs);
-            assert!(matches!(r, Err(Error::Failed { index: 1, .. })), "{r:?}");
+            assert!(
+                matches!(r, Err(Error::JoinFailed { index: 1, .. })),
+                "{r:?}"
+            );
             let r = JoinAll::new().raise_error(true).wait(&hs[1..]);
-            assert!(matches!(r, Err(Error::Failed { index: 0, .. })), "{r:?}");
+            assert!(
+                matches!(r, Err(Error::JoinFailed { index: 0, .. })),
+                "{r:?}"
+            );
             let [x, _] = hs;
             x.join().unwrap();
         })
@@ -471,7 +477,7 @@ mod test_stuff {
             let b = raiser("second");
             let hs = [a, b];
             match JoinAll::new().raise_error(true).wait(&hs) {
-                Err(Error::Failed { index, .. }) => {
+                Err(Error::JoinFailed { index, .. }) => {
                     assert_eq!(index, 1, "the second one failed first");
                 }
                 other => panic!("unexpected {other:?}"),

@@ -170,6 +170,65 @@ impl Sched {
         why
     }
 
+    /// As [`park`](Self::park), for a wait whose outcome its caller must
+    /// settle first (sync's put, whose item may have been taken while it
+    /// slept): a kill or an expired `Timeout` scope does not unwind here.
+    /// It ends the wait (at once if already pending), the second value
+    /// reports it, and it stays pending: [`check_interrupts_now`] or the
+    /// next switch point unwinds. While an unwind of ours holds
+    /// interrupts (see [`held`](Self::held)) none is reported: the next
+    /// switch point after that unwind sees it.
+    ///
+    /// Counts as an external wait (never [`Woke::LoopExit`]).
+    ///
+    /// [`check_interrupts_now`]: Self::check_interrupts_now
+    pub(crate) fn park_deferring(&self, deadline: Option<Instant>) -> (Woke, bool) {
+        let t = self.running();
+        if self.interrupt_pending(t) {
+            // Wakes meant for this wait no longer match.
+            t.early.set(false);
+            t.seq.set(t.seq.get() + 1);
+            return (Woke::Normal, true);
+        }
+        if t.early.replace(false) {
+            t.seq.set(t.seq.get() + 1);
+            return (Woke::Normal, false);
+        }
+        t.state.set(State::Blocked);
+        let scope = if Self::held(t) {
+            None
+        } else {
+            t.scopes.borrow().iter().map(|s| s.0).min()
+        };
+        let at = match (deadline, scope) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let wait = Wait::external("a green put");
+        self.enter_wait(t, wait);
+        self.suspend_until(t, at);
+        self.leave_wait(wait);
+        let why = t.reason.replace(Woke::Normal);
+        (why, self.interrupt_pending(t))
+    }
+
+    /// Whether the switch-point check would unwind `t` now (never while an
+    /// unwind of ours holds interrupts).
+    fn interrupt_pending(&self, t: &Task) -> bool {
+        !Self::held(t)
+            && (t.kill.get()
+                || (t.scoped.get() && {
+                    let now = Instant::now();
+                    t.scopes.borrow().iter().any(|s| s.0 <= now)
+                }))
+    }
+
+    /// Unwinds the running green thread now if it was killed or one of its
+    /// `Timeout` scopes expired (what every switch point checks).
+    pub(crate) fn check_interrupts_now(&self) {
+        self.check_interrupts(self.running());
+    }
+
     /// Blocks in `wait` until [`unpark`](Self::unpark) (or returns at
     /// once if a permit is pending). Returns [`Woke::LoopExit`] when
     /// nothing could ever unpark it (a `Local` or `Shared` wait), else
