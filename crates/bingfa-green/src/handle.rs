@@ -13,6 +13,45 @@ use crate::error::Error;
 use crate::link::Links;
 use crate::sched::{self, Token, Wait, Woke};
 
+/// The wake tokens of the green threads waiting for one to finish, oldest
+/// first: the first inline (most green threads have one joiner at most,
+/// which then costs no allocation), the others in a vector.
+#[derive(Default)]
+pub(crate) struct Joiners {
+    first: Option<Token>,
+    more: Vec<Token>,
+}
+
+impl Joiners {
+    /// Adds `tok`, after the others.
+    #[inline]
+    pub(crate) fn push(&mut self, tok: Token) {
+        if self.first.is_none() && self.more.is_empty() {
+            self.first = Some(tok);
+        } else {
+            self.more.push(tok);
+        }
+    }
+
+    /// Keeps the tokens for which `keep` holds, in their order.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&Token) -> bool) {
+        if self.first.as_ref().is_some_and(|t| !keep(t)) {
+            self.first = None;
+        }
+        self.more.retain(keep);
+    }
+}
+
+impl IntoIterator for Joiners {
+    type Item = Token;
+    type IntoIter = std::iter::Chain<std::option::IntoIter<Token>, std::vec::IntoIter<Token>>;
+
+    /// Oldest first.
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.into_iter().chain(self.more)
+    }
+}
+
 /// Where a green thread leaves its result, shared with its handle.
 pub(crate) struct ResultSlot<T> {
     /// `ManuallyDrop`, dropped by hand in `Drop`: the usual slot is empty
@@ -23,7 +62,7 @@ pub(crate) struct ResultSlot<T> {
     /// When it finished, in the order green threads of its hub finish
     /// (for `joinall`'s "first failure").
     pub(crate) finished: Cell<u64>,
-    pub(crate) joiners: RefCell<Vec<Token>>,
+    pub(crate) joiners: RefCell<Joiners>,
     /// Callbacks to run when it ends ([`Handle::link`]).
     pub(crate) links: Links<T>,
 }
@@ -34,7 +73,7 @@ impl<T> ResultSlot<T> {
             result: RefCell::new(ManuallyDrop::new(None)),
             done: Cell::new(false),
             finished: Cell::new(0),
-            joiners: RefCell::new(Vec::new()),
+            joiners: RefCell::new(Joiners::default()),
             links: Links::default(),
         })
     }

@@ -216,7 +216,8 @@ fn default_name(n: usize) -> Arc<str> {
     }
     at -= 6;
     buf[at..at + 6].copy_from_slice(b"green-");
-    Arc::from(std::str::from_utf8(&buf[at..]).expect("ASCII"))
+    // SAFETY: `buf[at..]` holds "green-" and ASCII digits: UTF-8.
+    Arc::from(unsafe { std::str::from_utf8_unchecked(&buf[at..]) })
 }
 
 /// Starts `f` as a green thread of the current hub, with the hub's stack
