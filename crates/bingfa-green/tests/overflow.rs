@@ -97,6 +97,35 @@ fn child(mode: &str) {
             })
             .ok();
         }
+        // The diver's stack was a green thread's that panicked (and
+        // unwound off it) just before: a stack goes back to the pool
+        // after a panic as after a return, guard page and all.
+        "after-panic" => {
+            bingfa_green::run(|| {
+                let panicker = bingfa_green::Builder::new()
+                    .name("panicker")
+                    .stack_size(64 * 1024)
+                    .spawn(|| {
+                        recurse_to(40);
+                        panic!("on purpose");
+                    })
+                    .unwrap();
+                assert!(panicker.join().is_err());
+                dive("after-panic");
+            })
+            .ok();
+        }
+        // Every slot of the first region of the size (8) is in use: the
+        // diver's stack is the first slot of the next region.
+        "next-region" => {
+            bingfa_green::run(|| {
+                let (release, hs) = holders(8, 64 * 1024);
+                dive("next-region");
+                release.set(true);
+                bingfa_green::joinall(&hs);
+            })
+            .ok();
+        }
         "hub" => {
             bingfa_green::run(|| {
                 bingfa_green::Builder::new()
@@ -198,10 +227,22 @@ fn overflow_of_a_stack_whose_pages_were_given_back_is_reported() {
     overflow_is_reported("trimmed", "after-trim");
 }
 
-/// The same three with `mprotect` guard pages, as on kernels before 6.13.
+#[test]
+fn overflow_of_a_stack_reused_after_a_panic_is_reported() {
+    overflow_is_reported("after-panic", "after-panic");
+}
+
+#[test]
+fn overflow_of_the_first_stack_of_the_next_region_is_reported() {
+    overflow_is_reported("next-region", "next-region");
+}
+
+/// The same five with `mprotect` guard pages, as on kernels before 6.13.
 #[test]
 fn overflow_with_mprotect_guards_is_reported() {
     overflow_is_reported("between-mprotect", "in-between");
     overflow_is_reported("reused-mprotect", "second-user");
     overflow_is_reported("trimmed-mprotect", "after-trim");
+    overflow_is_reported("after-panic-mprotect", "after-panic");
+    overflow_is_reported("next-region-mprotect", "next-region");
 }

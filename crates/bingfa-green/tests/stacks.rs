@@ -207,3 +207,94 @@ fn stacks_of_several_sizes_live_side_by_side() {
     .unwrap();
     trim_stack_pool();
 }
+
+/// A green thread that panics (or is killed) unwinds off its stack, which
+/// goes back to the pool like any other: a thousand of them in a row run
+/// on a few stacks, and the next green thread runs on a reused one.
+#[test]
+fn a_stack_is_reused_after_a_panic_or_a_kill() {
+    let _s = serial();
+    // 500 panics on purpose: keep their messages out of the output (the
+    // tests of this file run one at a time).
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let r = run(|| {
+        let before = live_stacks();
+        let most = Rc::new(Cell::new(0));
+        for i in 0..1000u32 {
+            let m = most.clone();
+            let h = spawn(move || {
+                m.set(m.get().max(live_stacks()));
+                let deep = [i as u8; 8 * 1024];
+                std::hint::black_box(&deep);
+                if i % 2 == 0 {
+                    panic!("on purpose {i}");
+                }
+                loop {
+                    yield_now();
+                }
+            });
+            if i % 2 == 1 {
+                yield_now();
+                h.kill();
+            }
+            match h.join() {
+                Err(bingfa_green::Error::Panicked { .. }) if i % 2 == 0 => {}
+                Err(bingfa_green::Error::Killed) if i % 2 == 1 => {}
+                other => panic!("green thread {i}: {other:?}"),
+            }
+        }
+        let grew = most.get().saturating_sub(before);
+        assert!(grew <= 4, "{grew} stacks in use at once");
+        let h = spawn(|| {
+            let deep = [7u8; 16 * 1024];
+            std::hint::black_box(&deep);
+            yield_now();
+            deep.iter().map(|&b| b as usize).sum::<usize>()
+        });
+        assert_eq!(h.join().unwrap(), 7 * 16 * 1024);
+    });
+    std::panic::set_hook(hook);
+    r.unwrap();
+    trim_stack_pool();
+}
+
+/// More green threads at once than a region has slots (8 in the first of
+/// a size, 16 in the second, ...): the next ones are carved from a new
+/// region, and none writes over another's stack.
+#[test]
+fn a_full_region_goes_on_in_the_next() {
+    let _s = serial();
+    // A size no other test uses: its first region is this test's.
+    const KIB: usize = 96;
+    const N: usize = 8 + 16 + 32 + 1;
+    run(|| {
+        let before = live_stacks();
+        let hs: Vec<_> = (0..N)
+            .map(|i| {
+                Builder::new()
+                    .stack_size(KIB * 1024)
+                    .spawn(move || {
+                        let deep = [i as u8; 32 * 1024];
+                        std::hint::black_box(&deep);
+                        for _ in 0..3 {
+                            yield_now();
+                            assert!(deep.iter().all(|&b| b == i as u8), "stack {i} overwritten");
+                        }
+                        live_stacks()
+                    })
+                    .unwrap()
+            })
+            .collect();
+        let in_use: Vec<usize> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+        // All N ran at once (each holding its own stack across yields).
+        // (live_stacks counts the warm ones too: had they run one after
+        // another on a reused stack, it would have grown by one.)
+        assert!(
+            in_use.iter().all(|&l| l - before >= N),
+            "stacks in use: {in_use:?}, before {before}"
+        );
+    })
+    .unwrap();
+    trim_stack_pool();
+}
