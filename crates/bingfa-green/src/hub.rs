@@ -114,15 +114,15 @@ impl Hub {
         let sched = Box::new(Sched::new(watch, self.stack_size)?);
         let slot = ResultSlot::new();
         let s2 = slot.clone();
-        let name: Arc<str> = Arc::from("main");
+        let name = Name::Shared(Arc::from("main"));
         let n2 = name.clone();
         let key = sched.spawn(
-            Name::Shared(name),
+            name.clone(),
             self.stack_size,
             Box::new(move |killed| s2.finish(&n2, sched::run_body(&n2, killed, main))),
         )?;
         sched.set_main(key);
-        let handle = Handle::new(slot, key, Arc::from("main"));
+        let handle = Handle::new(slot, key, name);
         let r = sched.run_until(&|| handle.is_dead());
         let r2 = sched.kill_all();
         drop(sched);
@@ -184,40 +184,20 @@ impl Builder {
     /// "Limits"), [`Error::NotInHub`] outside a hub.
     pub fn spawn<T: 'static>(self, f: impl FnOnce() -> T + 'static) -> Result<Handle<T>, Error> {
         let s = sched::try_sched().ok_or(Error::NotInHub("spawn"))?;
-        let name: Arc<str> = match self.name {
-            Some(n) => Arc::from(n),
-            None => default_name(s.live() + 1),
+        let name = match self.name {
+            Some(n) => Name::Shared(Arc::from(n)),
+            None => Name::Numbered(s.live() + 1),
         };
         let slot = ResultSlot::new();
         let s2 = slot.clone();
         let n2 = name.clone();
         let key = s.spawn(
-            Name::Shared(name.clone()),
+            name.clone(),
             self.stack_size.unwrap_or(s.default_stack),
             Box::new(move |killed| s2.finish(&n2, sched::run_body(&n2, killed, f))),
         )?;
         Ok(Handle::new(slot, key, name))
     }
-}
-
-/// `green-N`, made without the formatting machinery (it is on the path of
-/// every spawn): the digits written backwards into a buffer.
-fn default_name(n: usize) -> Arc<str> {
-    let mut buf = [0u8; 26];
-    let mut at = buf.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    at -= 6;
-    buf[at..at + 6].copy_from_slice(b"green-");
-    // SAFETY: `buf[at..]` holds "green-" and ASCII digits: UTF-8.
-    Arc::from(unsafe { std::str::from_utf8_unchecked(&buf[at..]) })
 }
 
 /// Starts `f` as a green thread of the current hub, with the hub's stack

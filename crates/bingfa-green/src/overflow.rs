@@ -55,17 +55,56 @@ pub(crate) enum Name {
     Owned(Box<str>),
     /// A green thread's, shared with its handle.
     Shared(std::sync::Arc<str>),
+    /// `green-N`, the default name of a green thread: written out only
+    /// when asked for (most never are), so that a spawn allocates no name.
+    Numbered(usize),
 }
 
-impl std::ops::Deref for Name {
-    type Target = str;
-
-    fn deref(&self) -> &str {
+impl Name {
+    /// Calls `f` with the name (written into a buffer on the stack for a
+    /// numbered one: no allocation, async-signal-safe).
+    pub(crate) fn with_str<R>(&self, f: impl FnOnce(&str) -> R) -> R {
         match self {
-            Name::Owned(s) => s,
-            Name::Shared(s) => s,
+            Name::Owned(s) => f(s),
+            Name::Shared(s) => f(s),
+            Name::Numbered(n) => {
+                let mut buf = [0u8; 26];
+                f(numbered(&mut buf, *n))
+            }
         }
     }
+
+    /// The name as a shared string (allocated for a numbered one).
+    pub(crate) fn to_arc(&self) -> std::sync::Arc<str> {
+        match self {
+            Name::Shared(s) => s.clone(),
+            other => other.with_str(|s| std::sync::Arc::from(s)),
+        }
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.with_str(|s| f.write_str(s))
+    }
+}
+
+/// `green-N` written into the end of `buf`, without the formatting
+/// machinery (async-signal-safe): the digits backwards, then the prefix.
+fn numbered(buf: &mut [u8; 26], mut n: usize) -> &str {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    at -= 6;
+    buf[at..at + 6].copy_from_slice(b"green-");
+    // SAFETY: `buf[at..]` holds "green-" and ASCII digits: UTF-8.
+    unsafe { std::str::from_utf8_unchecked(&buf[at..]) }
 }
 
 thread_local! {
@@ -204,7 +243,9 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
         let mut buf = [0u8; 512];
         let mut at = 0;
         push(&mut buf, &mut at, b"\ngreen thread '");
-        push(&mut buf, &mut at, running.name.as_bytes());
+        running
+            .name
+            .with_str(|n| push(&mut buf, &mut at, n.as_bytes()));
         push(&mut buf, &mut at, b"' overflowed its stack of ");
         push_num(&mut buf, &mut at, running.size.get() / 1024);
         push(

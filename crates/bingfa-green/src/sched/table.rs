@@ -205,9 +205,7 @@ impl Sched {
             key,
         });
         if let Some(w) = &self.watch {
-            if let Name::Shared(n) = task.name() {
-                w.name(key, Some(n.clone()));
-            }
+            w.name(key, Some(task.name().to_arc()));
         }
         // The box's contents stay put when the box moves into the table.
         self.ready.push(&task);
@@ -253,10 +251,7 @@ impl Sched {
 
     /// Name of green thread `key`.
     pub(crate) fn name_of(&self, key: u64) -> Option<Arc<str>> {
-        self.with_task(key, |t| match t.name() {
-            Name::Shared(n) => n.clone(),
-            Name::Owned(n) => Arc::from(&**n),
-        })
+        self.with_task(key, |t| t.name().to_arc())
     }
 
     /// Wakes the green thread `tok` names if it still waits on that token.
