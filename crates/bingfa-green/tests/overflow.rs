@@ -126,6 +126,18 @@ fn child(mode: &str) {
             })
             .ok();
         }
+        // No name given: the message says green-N.
+        "unnamed" => {
+            bingfa_green::run(|| {
+                bingfa_green::Builder::new()
+                    .stack_size(64 * 1024)
+                    .spawn(|| recurse(0))
+                    .unwrap()
+                    .join()
+                    .ok();
+            })
+            .ok();
+        }
         "hub" => {
             bingfa_green::run(|| {
                 bingfa_green::Builder::new()
@@ -187,6 +199,11 @@ fn overflow_in_a_green_thread_aborts_naming_it() {
         "{stderr}"
     );
     assert_eq!(signal, Some(libc::SIGABRT), "{stderr}");
+}
+
+#[test]
+fn overflow_in_an_unnamed_green_thread_names_it_green_n() {
+    overflow_is_reported("unnamed", "green-2");
 }
 
 #[test]
