@@ -1,7 +1,7 @@
 //! `Handle<T>`: what `spawn` gives back, to join a green thread, read its
 //! value or kill it; and `joinall`.
 
-use std::cell::{Cell, Ref, RefCell};
+use std::cell::{Cell, OnceCell, Ref, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
@@ -11,7 +11,47 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::link::Links;
+use crate::overflow::Name;
 use crate::sched::{self, Token, Wait, Woke};
+
+/// The wake tokens of the green threads waiting for one to finish, oldest
+/// first: the first inline (most green threads have one joiner at most,
+/// which then costs no allocation), the others in a vector.
+#[derive(Default)]
+pub(crate) struct Joiners {
+    first: Option<Token>,
+    more: Vec<Token>,
+}
+
+impl Joiners {
+    /// Adds `tok`, after the others.
+    #[inline]
+    pub(crate) fn push(&mut self, tok: Token) {
+        if self.first.is_none() && self.more.is_empty() {
+            self.first = Some(tok);
+        } else {
+            self.more.push(tok);
+        }
+    }
+
+    /// Keeps the tokens for which `keep` holds, in their order.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&Token) -> bool) {
+        if self.first.as_ref().is_some_and(|t| !keep(t)) {
+            self.first = None;
+        }
+        self.more.retain(keep);
+    }
+}
+
+impl IntoIterator for Joiners {
+    type Item = Token;
+    type IntoIter = std::iter::Chain<std::option::IntoIter<Token>, std::vec::IntoIter<Token>>;
+
+    /// Oldest first.
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.into_iter().chain(self.more)
+    }
+}
 
 /// Where a green thread leaves its result, shared with its handle.
 pub(crate) struct ResultSlot<T> {
@@ -23,7 +63,7 @@ pub(crate) struct ResultSlot<T> {
     /// When it finished, in the order green threads of its hub finish
     /// (for `joinall`'s "first failure").
     pub(crate) finished: Cell<u64>,
-    pub(crate) joiners: RefCell<Vec<Token>>,
+    pub(crate) joiners: RefCell<Joiners>,
     /// Callbacks to run when it ends ([`Handle::link`]).
     pub(crate) links: Links<T>,
 }
@@ -34,7 +74,7 @@ impl<T> ResultSlot<T> {
             result: RefCell::new(ManuallyDrop::new(None)),
             done: Cell::new(false),
             finished: Cell::new(0),
-            joiners: RefCell::new(Vec::new()),
+            joiners: RefCell::new(Joiners::default()),
             links: Links::default(),
         })
     }
@@ -42,11 +82,13 @@ impl<T> ResultSlot<T> {
     /// Stores the result, runs the link callbacks (in this green thread,
     /// which has just finished, before it counts as dead) and wakes every
     /// green thread joining.
-    pub(crate) fn finish(&self, name: &str, r: Result<T, Error>) {
+    pub(crate) fn finish(&self, name: &Name, r: Result<T, Error>) {
         let empty = self.result.borrow_mut().replace(r);
         debug_assert!(empty.is_none());
         std::mem::forget(empty);
-        self.notify(name);
+        if self.links.len() > 0 {
+            name.with_str(|n| self.notify(n));
+        }
         self.done.set(true);
         let joiners = std::mem::take(&mut *self.joiners.borrow_mut());
         if let Some(s) = sched::try_sched() {
@@ -147,16 +189,24 @@ pub(crate) struct Watch {
 pub struct Handle<T> {
     slot: Rc<ResultSlot<T>>,
     key: u64,
-    name: Arc<str>,
+    /// The name, written out when first asked for if it is the default
+    /// `green-N` (`number`).
+    name: OnceCell<Arc<str>>,
+    number: usize,
     _not_send: PhantomData<*const ()>,
 }
 
 impl<T> Handle<T> {
-    pub(crate) fn new(slot: Rc<ResultSlot<T>>, key: u64, name: Arc<str>) -> Self {
+    pub(crate) fn new(slot: Rc<ResultSlot<T>>, key: u64, name: Name) -> Self {
+        let (name, number) = match name {
+            Name::Numbered(n) => (OnceCell::new(), n),
+            other => (OnceCell::from(other.to_arc()), 0),
+        };
         Handle {
             slot,
             key,
             name,
+            number,
             _not_send: PhantomData,
         }
     }
@@ -248,7 +298,13 @@ impl<T> Handle<T> {
 
     /// The green thread's name.
     pub fn name(&self) -> &str {
-        &self.name
+        self.shared_name()
+    }
+
+    /// The name as a shared string.
+    fn shared_name(&self) -> &Arc<str> {
+        self.name
+            .get_or_init(|| Name::Numbered(self.number).to_arc())
     }
 
     /// Kills the green thread and waits until it is dead: it unwinds from
@@ -406,7 +462,7 @@ impl<T: 'static> Handle<T> {
     pub(crate) fn watch(&self) -> Watch {
         Watch {
             key: self.key,
-            name: self.name.clone(),
+            name: self.shared_name().clone(),
             end: self.slot.clone(),
         }
     }
@@ -415,7 +471,7 @@ impl<T: 'static> Handle<T> {
 impl<T> fmt::Debug for Handle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle")
-            .field("name", &self.name)
+            .field("name", &self.name())
             .field("dead", &self.is_dead())
             .finish()
     }

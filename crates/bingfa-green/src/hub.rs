@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::handle::{Handle, ResultSlot};
+use crate::overflow::Name;
 use crate::sched::{self, Sched};
 use crate::stack::DEFAULT_STACK_SIZE;
 use crate::watchdog::{self, WatchState, WatchdogReport};
@@ -113,15 +114,15 @@ impl Hub {
         let sched = Box::new(Sched::new(watch, self.stack_size)?);
         let slot = ResultSlot::new();
         let s2 = slot.clone();
-        let name: Arc<str> = Arc::from("main");
+        let name = Name::Shared(Arc::from("main"));
         let n2 = name.clone();
         let key = sched.spawn(
-            name,
+            name.clone(),
             self.stack_size,
             Box::new(move |killed| s2.finish(&n2, sched::run_body(&n2, killed, main))),
         )?;
         sched.set_main(key);
-        let handle = Handle::new(slot, key, Arc::from("main"));
+        let handle = Handle::new(slot, key, name);
         let r = sched.run_until(&|| handle.is_dead());
         let r2 = sched.kill_all();
         drop(sched);
@@ -183,9 +184,9 @@ impl Builder {
     /// "Limits"), [`Error::NotInHub`] outside a hub.
     pub fn spawn<T: 'static>(self, f: impl FnOnce() -> T + 'static) -> Result<Handle<T>, Error> {
         let s = sched::try_sched().ok_or(Error::NotInHub("spawn"))?;
-        let name: Arc<str> = match self.name {
-            Some(n) => Arc::from(n),
-            None => Arc::from(format!("green-{}", s.live() + 1)),
+        let name = match self.name {
+            Some(n) => Name::Shared(Arc::from(n)),
+            None => Name::Numbered(s.live() + 1),
         };
         let slot = ResultSlot::new();
         let s2 = slot.clone();

@@ -63,9 +63,11 @@
 //!   file or socket IO, a long computation: use [`block_in_thread`], the
 //!   green types, or [`yield_now`] in long loops. [`Hub::watchdog`] names
 //!   the green thread that hogs its hub.
-//! - **Stacks** are mapped per green thread with a guard page,
-//!   `MAP_NORESERVE` (only touched pages cost memory), and pooled per OS
-//!   thread for reuse. Default [`DEFAULT_STACK_SIZE`] (256 KiB of address
+//! - **Stacks** are carved from large `MAP_NORESERVE` regions (only
+//!   touched pages cost memory), each with a guard page, and pooled per OS
+//!   thread for reuse; a green thread takes its stack when it first runs
+//!   and gives it back when it ends, so short green threads spawned in bulk
+//!   share a few warm stacks. Default [`DEFAULT_STACK_SIZE`] (256 KiB of address
 //!   space), settable per hub ([`Hub::stack_size`]) and per green thread
 //!   ([`Builder::stack_size`]). An overflow aborts the process with
 //!   `green thread 'NAME' overflowed its stack of N KiB`, never silently
@@ -163,6 +165,8 @@ pub use hub::{
 pub use joinall::{killall, JoinAll};
 pub use link::{Finished, LinkId};
 pub use local::GreenLocal;
+#[doc(hidden)]
+pub use stack::__force_mprotect_guards;
 pub use stack::{live_stacks, trim_stack_pool, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 pub use timeout::{with_timeout, Timeout};
 pub use watchdog::WatchdogReport;

@@ -134,7 +134,7 @@ impl<T> Links<T> {
         }
     }
 
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.inner.borrow().as_ref().map_or(0, |l| l.0.len())
     }
 

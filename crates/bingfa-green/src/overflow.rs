@@ -15,15 +15,96 @@
 use std::cell::Cell;
 use std::sync::Once;
 
-/// What runs on a green stack: fixed when its fiber is made.
+/// What runs on a green stack: its name and whether it is nested are
+/// fixed when its fiber is made; the guard page and the size when it gets
+/// its stack (a green thread's, when it first runs), before it first runs
+/// on it.
 pub(crate) struct Running {
-    pub(crate) guard_lo: usize,
-    pub(crate) guard_hi: usize,
-    pub(crate) size: usize,
+    pub(crate) guard_lo: Cell<usize>,
+    pub(crate) guard_hi: Cell<usize>,
+    pub(crate) size: Cell<usize>,
     /// A generator or greenlet (where hub calls are refused), not a hub's
     /// green thread.
     pub(crate) nested: bool,
-    pub(crate) name: Box<str>,
+    pub(crate) name: Name,
+}
+
+impl Running {
+    /// The record of a fiber named `name` with no stack yet.
+    pub(crate) fn new(name: Name, nested: bool) -> Running {
+        Running {
+            guard_lo: Cell::new(0),
+            guard_hi: Cell::new(0),
+            size: Cell::new(0),
+            nested,
+            name,
+        }
+    }
+
+    /// Records the stack the fiber runs on.
+    pub(crate) fn set_stack(&self, (lo, hi): (usize, usize), size: usize) {
+        self.guard_lo.set(lo);
+        self.guard_hi.set(hi);
+        self.size.set(size);
+    }
+}
+
+/// The name of a green thread, generator or greenlet.
+#[derive(Clone, Debug)]
+pub(crate) enum Name {
+    Owned(Box<str>),
+    /// A green thread's, shared with its handle.
+    Shared(std::sync::Arc<str>),
+    /// `green-N`, the default name of a green thread: written out only
+    /// when asked for (most never are), so that a spawn allocates no name.
+    Numbered(usize),
+}
+
+impl Name {
+    /// Calls `f` with the name (written into a buffer on the stack for a
+    /// numbered one: no allocation, async-signal-safe).
+    pub(crate) fn with_str<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        match self {
+            Name::Owned(s) => f(s),
+            Name::Shared(s) => f(s),
+            Name::Numbered(n) => {
+                let mut buf = [0u8; 26];
+                f(numbered(&mut buf, *n))
+            }
+        }
+    }
+
+    /// The name as a shared string (allocated for a numbered one).
+    pub(crate) fn to_arc(&self) -> std::sync::Arc<str> {
+        match self {
+            Name::Shared(s) => s.clone(),
+            other => other.with_str(|s| std::sync::Arc::from(s)),
+        }
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.with_str(|s| f.write_str(s))
+    }
+}
+
+/// `green-N` written into the end of `buf`, without the formatting
+/// machinery (async-signal-safe): the digits backwards, then the prefix.
+fn numbered(buf: &mut [u8; 26], mut n: usize) -> &str {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    at -= 6;
+    buf[at..at + 6].copy_from_slice(b"green-");
+    // SAFETY: `buf[at..]` holds "green-" and ASCII digits: UTF-8.
+    unsafe { std::str::from_utf8_unchecked(&buf[at..]) }
 }
 
 thread_local! {
@@ -158,13 +239,15 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     // SAFETY: non-null means the record of the fiber running on this
     // thread, alive while it runs (see `nested`); only read here.
     let running = unsafe { running.as_ref() };
-    if let Some(running) = running.filter(|r| addr >= r.guard_lo && addr < r.guard_hi) {
+    if let Some(running) = running.filter(|r| addr >= r.guard_lo.get() && addr < r.guard_hi.get()) {
         let mut buf = [0u8; 512];
         let mut at = 0;
         push(&mut buf, &mut at, b"\ngreen thread '");
-        push(&mut buf, &mut at, running.name.as_bytes());
+        running
+            .name
+            .with_str(|n| push(&mut buf, &mut at, n.as_bytes()));
         push(&mut buf, &mut at, b"' overflowed its stack of ");
-        push_num(&mut buf, &mut at, running.size / 1024);
+        push_num(&mut buf, &mut at, running.size.get() / 1024);
         push(
             &mut buf,
             &mut at,

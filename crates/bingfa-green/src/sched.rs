@@ -35,7 +35,7 @@ use crate::error::{Error, PanicPayload};
 use crate::fiber;
 use crate::local::Locals;
 use crate::net::IoTable;
-use crate::overflow::{self, Running};
+use crate::overflow::{self, Name, Running};
 use crate::remote::Remote;
 use crate::watchdog::WatchState;
 
@@ -185,6 +185,9 @@ impl Sched {
         watch: Option<Arc<WatchState>>,
         default_stack: usize,
     ) -> std::io::Result<Sched> {
+        // Green threads run on stacks with guard pages: the overflow
+        // handler and this thread's alternate signal stack must be there.
+        overflow::ensure_installed();
         let poll = mio::Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
         Ok(Sched {
@@ -222,7 +225,7 @@ impl Sched {
         let innermost = unsafe { (*self.fiber_cell).get() };
         // SAFETY: as in `running`: a non-null `running` is the live boxed
         // task of the green thread running now.
-        !t.is_null() && innermost == unsafe { (*t).record }
+        !t.is_null() && innermost == unsafe { &(*t).record as *const Running }
     }
 
     /// The running green thread's task, without a table lookup.
@@ -268,12 +271,12 @@ impl Sched {
 /// Runs a green thread's function `f` (or not, if it was killed before it
 /// started), turning what it ends with into its result.
 #[inline]
-pub(crate) fn run_body<T>(name: &str, killed: Killed, f: impl FnOnce() -> T) -> Result<T, Error> {
+pub(crate) fn run_body<T>(name: &Name, killed: Killed, f: impl FnOnce() -> T) -> Result<T, Error> {
     match killed {
         None => catch(name, f),
         Some(None) => Err(Error::Killed),
         Some(Some(k)) => Err(Error::Panicked {
-            name: name.to_owned(),
+            name: name.to_string(),
             message: format!("killed with {}", k.type_name),
             payload: PanicPayload::new(k.payload),
         }),
@@ -282,7 +285,7 @@ pub(crate) fn run_body<T>(name: &str, killed: Killed, f: impl FnOnce() -> T) -> 
 
 /// Runs `f`, turning a kill into `Err(Killed)` and a panic into
 /// `Err(Panicked)` with its message and payload.
-pub(crate) fn catch<T>(name: &str, f: impl FnOnce() -> T) -> Result<T, Error> {
+pub(crate) fn catch<T>(name: &Name, f: impl FnOnce() -> T) -> Result<T, Error> {
     match panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(v) => Ok(v),
         Err(p) if p.is::<KillUnwind>() => Err(Error::Killed),
@@ -308,7 +311,7 @@ pub(crate) fn catch<T>(name: &str, f: impl FnOnce() -> T) -> Result<T, Error> {
                 None => panic_message(&*p),
             };
             Err(Error::Panicked {
-                name: name.to_owned(),
+                name: name.to_string(),
                 message,
                 payload: PanicPayload::new(p),
             })

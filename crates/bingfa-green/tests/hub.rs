@@ -509,3 +509,42 @@ fn kill_with_raises_the_chosen_error() {
     })
     .unwrap();
 }
+
+/// A green thread spawned without a name is `green-N`, N the number of
+/// green threads alive with it (the hub's main counts): the same name in
+/// its handle, inside it, and in its panic.
+#[test]
+fn default_names_are_green_and_the_live_count() {
+    bingfa_green::run(|| {
+        let quiet = bingfa_green::spawn(bingfa_green::current_name);
+        let hold = std::rc::Rc::new(std::cell::Cell::new(false));
+        let h2 = hold.clone();
+        let held = bingfa_green::spawn(move || {
+            while !h2.get() {
+                bingfa_green::yield_now();
+            }
+            bingfa_green::current_name()
+        });
+        assert_eq!(quiet.name(), "green-2");
+        assert_eq!(held.name(), "green-3");
+        assert_eq!(quiet.join().unwrap().as_deref(), Some("green-2"));
+        // One of the two has ended: the next is green-3 too.
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let failing = bingfa_green::spawn(|| -> u8 { panic!("on purpose") });
+        assert_eq!(failing.name(), "green-3");
+        assert!(format!("{failing:?}").contains("green-3"));
+        let r = failing.join();
+        std::panic::set_hook(hook);
+        match r {
+            Err(bingfa_green::Error::Panicked { name, message, .. }) => {
+                assert_eq!(name, "green-3");
+                assert_eq!(message, "on purpose");
+            }
+            other => panic!("{other:?}"),
+        }
+        hold.set(true);
+        assert_eq!(held.join().unwrap().as_deref(), Some("green-3"));
+    })
+    .unwrap();
+}

@@ -241,7 +241,7 @@ impl Sched {
                     if n > 1 {
                         report.push_str(", ");
                     }
-                    let _ = write!(report, "'{}' in {}", t.name, t.wait_what.get());
+                    let _ = write!(report, "'{}' in {}", t.name(), t.wait_what.get());
                 }
             }
             if n > 8 {

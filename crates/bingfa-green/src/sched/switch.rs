@@ -11,8 +11,9 @@ use std::time::Instant;
 
 use corosensei::CoroutineResult;
 
-use super::table::{split, State, Task};
+use super::table::{split, Run, State, Task};
 use super::{KillError, KillState, KillUnwind, Sched, TimeoutUnwind, Token, Wait, Woke};
+use crate::fiber::Coro;
 
 impl Sched {
     /// Before a switch point: unwinds if the green thread was killed or
@@ -289,18 +290,31 @@ impl Sched {
         );
         t.state.set(State::Running);
         self.running.set(task);
-        // SAFETY: only this function touches `fiber`, and only from the
-        // loop, on the hub's own stack: the loop cannot run inside a green
-        // thread (`Hub::run` refuses to nest), so no other `&mut` to it
-        // exists while this one lives, and the green thread that runs on
-        // the fiber never reaches its own `fiber` field.
-        let fiber = unsafe { &mut *t.fiber.get() };
+        // SAFETY: only this function (and the task's drop, which cannot
+        // run meanwhile) touches `run`, and only from the loop, on the
+        // hub's own stack: the loop cannot run inside a green thread
+        // (`Hub::run` refuses to nest), so no other `&mut` to it exists
+        // while this one lives, and the green thread that runs on the
+        // coroutine never reaches its own `run` field.
+        let run = unsafe { &mut *t.run.get() };
+        if !matches!(run, Run::Started(_)) {
+            Self::start(run, t);
+        }
+        let Run::Started(coro) = run else {
+            unreachable!("started just above")
+        };
+        // SAFETY: `fiber_cell` is this thread's running cell (the hub
+        // never leaves its thread); `t.record` is the record of the
+        // coroutine's stack (set by `start`), inside the task's box, alive
+        // until the task is freed by `finished` below, after this call.
+        let resume =
+            |coro: &mut Coro<(), (), ()>| unsafe { coro.resume(self.fiber_cell, &t.record, ()) };
         // One test of the watchdog when it is off.
         let r = match &self.watch {
-            None => fiber.resume(()),
+            None => resume(coro),
             Some(w) => {
                 w.enter(t.key);
-                let r = fiber.resume(());
+                let r = resume(coro);
                 w.leave();
                 r
             }

@@ -17,9 +17,10 @@ use corosensei::Yielder;
 
 use super::{try_sched, KillError, KillState, Killed, Sched, Token, Woke};
 use crate::error::Error;
-use crate::fiber::Fiber;
+use crate::fiber::Coro;
 use crate::local::Locals;
-use crate::overflow::Running;
+use crate::overflow::{Name, Running};
+use crate::stack::Claim;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum State {
@@ -30,16 +31,26 @@ pub(super) enum State {
     BlockedPermit,
 }
 
+/// A green thread's code: its function until it first runs, then the
+/// coroutine that runs it on its stack.
+pub(super) enum Run {
+    /// Not started: the stack it will take ([`Claim`]) and its function.
+    Unstarted(Claim, Box<dyn FnOnce(Killed) + 'static>),
+    Started(Coro<(), (), ()>),
+    /// Only while it changes from one to the other.
+    Starting,
+}
+
 /// A green thread. Boxed in the task table and only ever shared (`&Task`):
 /// what changes sits in cells, so the running green thread and the loop can
 /// both hold it.
 pub(super) struct Task {
-    /// Only ever touched by the loop's `resume` (see there), and dropped
-    /// first when the task is.
-    pub(super) fiber: UnsafeCell<Fiber<(), (), ()>>,
-    /// Its fiber's overflow record ([`Fiber::record`]), read by the switch
-    /// path without touching the fiber.
-    pub(super) record: *const Running,
+    /// Only ever touched by the loop's `resume` (see there) and by the
+    /// task's own drop.
+    pub(super) run: UnsafeCell<Run>,
+    /// Its overflow record: name, and its stack's guard page once it has
+    /// one. Inside the box, so its address stays put.
+    pub(super) record: Running,
     pub(super) yielder: Cell<*const Yielder<(), ()>>,
     pub(super) state: Cell<State>,
     pub(super) seq: Cell<u64>,
@@ -61,9 +72,29 @@ pub(super) struct Task {
     pub(super) unwinding: Cell<bool>,
     /// Its green-local values ([`GreenLocal`](crate::GreenLocal)).
     pub(super) locals: Locals,
-    pub(crate) name: Arc<str>,
     /// Its key in the task table.
     pub(super) key: u64,
+}
+
+impl Task {
+    /// Its name.
+    pub(super) fn name(&self) -> &Name {
+        &self.record.name
+    }
+}
+
+impl Drop for Task {
+    /// A started green thread's stack is unwound if it is suspended (the
+    /// hub kills every green thread before it goes, so only with
+    /// `panic = "abort"`, where it is leaked instead) and recycled.
+    fn drop(&mut self) {
+        if let Run::Started(coro) = self.run.get_mut() {
+            // SAFETY: `record` is this coroutine's record, alive and
+            // unmoved (inside the task's box) until the task is gone, and
+            // the task is dropped on its hub's thread.
+            unsafe { coro.unwind(&self.record) };
+        }
+    }
 }
 
 /// The ready queue: the green threads that will run, in order, as
@@ -131,16 +162,19 @@ impl Sched {
         }
     }
 
-    /// Adds a green thread that will run `f`, ready to run.
+    /// Adds a green thread that will run `f`, ready to run. It claims a
+    /// stack of `stack_size` now and takes it when it first runs
+    /// ([`start`](Self::start)).
     ///
     /// `f` learns whether the green thread was killed before it started,
     /// and with what (it must then only record that and return).
     pub(crate) fn spawn(
         &self,
-        name: Arc<str>,
+        name: Name,
         stack_size: usize,
         f: Box<dyn FnOnce(Killed) + 'static>,
     ) -> Result<u64, Error> {
+        let claim = Claim::new(stack_size)?;
         let idx = self.free.borrow_mut().pop();
         let idx = match idx {
             Some(i) => i as usize,
@@ -152,34 +186,9 @@ impl Sched {
         };
         let gen = self.slots.borrow()[idx].gen;
         let key = ((gen as u64) << 32) | idx as u64;
-        let fiber = Fiber::new(
-            name.as_ref().into(),
-            stack_size,
-            false,
-            move |y: &Yielder<(), ()>, ()| {
-                let s = try_sched().expect("green threads run inside their hub's loop");
-                let t = s.running();
-                t.yielder.set(y);
-                let killed = t.kill.replace(false).then(|| match s.take_kill(t.key) {
-                    Some(KillState::Pending(e)) => Some(e),
-                    _ => None,
-                });
-                f(killed);
-                // Green-local values die with their green thread, dropped
-                // on its own stack while it is still the running one.
-                t.locals.drop_all();
-            },
-        );
-        let fiber = match fiber {
-            Ok(f) => f,
-            Err(e) => {
-                self.free.borrow_mut().push(idx as u32);
-                return Err(e);
-            }
-        };
         let task = Box::new(Task {
-            record: fiber.record(),
-            fiber: UnsafeCell::new(fiber),
+            run: UnsafeCell::new(Run::Unstarted(claim, f)),
+            record: Running::new(name, false),
             yielder: Cell::new(std::ptr::null()),
             state: Cell::new(State::Ready),
             seq: Cell::new(0),
@@ -193,17 +202,41 @@ impl Sched {
             armed: Cell::new(false),
             unwinding: Cell::new(false),
             locals: Locals::default(),
-            name,
             key,
         });
         if let Some(w) = &self.watch {
-            w.name(key, Some(task.name.clone()));
+            w.name(key, Some(task.name().to_arc()));
         }
         // The box's contents stay put when the box moves into the table.
         self.ready.push(&task);
         self.slots.borrow_mut()[idx].task = Some(task);
         self.live.set(self.live.get() + 1);
         Ok(key)
+    }
+
+    /// Gives green thread `t`, about to run for the first time, its stack
+    /// (taken from its claim) and its coroutine.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn start(run: &mut Run, t: &Task) {
+        let Run::Unstarted(claim, f) = std::mem::replace(run, Run::Starting) else {
+            unreachable!("a green thread starts once")
+        };
+        let stack = claim.take();
+        t.record.set_stack(stack.guard(), stack.size());
+        *run = Run::Started(Coro::new(stack, move |y: &Yielder<(), ()>, ()| {
+            let s = try_sched().expect("green threads run inside their hub's loop");
+            let t = s.running();
+            t.yielder.set(y);
+            let killed = t.kill.replace(false).then(|| match s.take_kill(t.key) {
+                Some(KillState::Pending(e)) => Some(e),
+                _ => None,
+            });
+            f(killed);
+            // Green-local values die with their green thread, dropped
+            // on its own stack while it is still the running one.
+            t.locals.drop_all();
+        }));
     }
 
     /// The running green thread's wake token for the wait it is about to
@@ -218,7 +251,7 @@ impl Sched {
 
     /// Name of green thread `key`.
     pub(crate) fn name_of(&self, key: u64) -> Option<Arc<str>> {
-        self.with_task(key, |t| t.name.clone())
+        self.with_task(key, |t| t.name().to_arc())
     }
 
     /// Wakes the green thread `tok` names if it still waits on that token.
