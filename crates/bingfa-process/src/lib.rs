@@ -117,6 +117,30 @@
 //! code and touches no lock another thread may have held. The closure
 //! itself inherits the problem: see [`Builder::fork`] for when to prefer
 //! spawn.
+//!
+//! # System calls: rustix, and what stays on libc
+//!
+//! The system calls go through [rustix](https://docs.rs/rustix), not
+//! [nix](https://docs.rs/nix): rustix has every call this crate makes
+//! that the kernel offers (`futex`, `membarrier`, `pidfd_open`,
+//! `pidfd_send_signal`, `waitid` on a pidfd, `memfd_create`, `mmap`,
+//! `prctl`, pipes, sockets, `poll`, `eventfd`), where nix 0.30 has no
+//! `futex`, `membarrier` or pidfd calls and the crate would keep
+//! hand-written ones; on Linux rustix makes each call with an inline
+//! `syscall` instruction (no libc wrapper, no `errno`), in safe functions
+//! over `OwnedFd`/`BorrowedFd`; and bingfa-pool uses it too.
+//!
+//! What stays on `libc` is what only the C library can do, each marked
+//! where it is called: `fork` (the C library's runs the `pthread_atfork`
+//! handlers and resets its own locks, malloc's and stdio's, in the child;
+//! rustix has only the raw system call, in its unstable `runtime` API),
+//! `_exit` (likewise), `pthread_atfork` and `atexit`, the robust
+//! process-shared `pthread_mutex_t` under [`Lock`] (the kernel walks the
+//! list of robust mutexes that the C library keeps for each thread), the
+//! `clock_gettime` that gives that mutex its absolute deadline (rustix
+//! reads the clock through its own vDSO parser, which crashes under
+//! valgrind: rustix#1559), and `SIGRTMIN`/`SIGRTMAX`, which are the C
+//! library's choice.
 
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]

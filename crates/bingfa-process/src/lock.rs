@@ -24,6 +24,10 @@ use crate::sys;
 /// `PTHREAD_MUTEX_ROBUST` (glibc).
 const ROBUST: libc::c_int = 1;
 
+// `libc` for the whole mutex: a robust, process-shared mutex is the C
+// library's (the kernel only walks the robust list the C library keeps for
+// each thread), and neither rustix nor nix wraps it. These three are not
+// in the libc crate for every target yet, hence the declarations.
 extern "C" {
     fn pthread_mutexattr_setrobust(
         attr: *mut libc::pthread_mutexattr_t,
@@ -141,12 +145,17 @@ impl RawLock {
                 unsafe { libc::pthread_mutex_trylock(self.m.get()) }
             }
             Some(t) => {
+                // `libc`, not rustix: rustix reads the clock through its own
+                // vDSO parser, which crashes under valgrind (rustix#1559).
                 // SAFETY: a valid out pointer.
                 let mut now: libc::timespec = unsafe { std::mem::zeroed() };
                 // SAFETY: as above.
                 unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
                 let d = Duration::new(now.tv_sec as u64, now.tv_nsec as u32).saturating_add(t);
-                let abs = sys::timespec(d);
+                let abs = libc::timespec {
+                    tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+                    tv_nsec: d.subsec_nanos() as libc::c_long,
+                };
                 // SAFETY: an initialized mutex; a valid absolute time.
                 unsafe { pthread_mutex_clocklock(self.m.get(), libc::CLOCK_MONOTONIC, &abs) }
             }
@@ -234,16 +243,10 @@ impl RawLock {
 /// A random lock identity (`getrandom`; a mix of the time, the process id
 /// and a counter if the kernel has no entropy to give).
 fn new_id() -> u64 {
-    let mut id = 0u64;
-    // SAFETY: writing at most 8 bytes into a u64 we own.
-    let n = unsafe {
-        libc::getrandom(
-            (&mut id as *mut u64).cast(),
-            std::mem::size_of::<u64>(),
-            libc::GRND_NONBLOCK,
-        )
-    };
-    if n == 8 && id != 0 {
+    let mut bytes = [0u8; 8];
+    let n = rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::NONBLOCK);
+    let id = u64::from_ne_bytes(bytes);
+    if matches!(n, Ok(8)) && id != 0 {
         return id;
     }
     static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);

@@ -11,7 +11,7 @@
 //! records a panic's location is installed by the parent, before the fork.
 
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 use std::sync::{Arc, Once};
@@ -87,7 +87,19 @@ fn payload_message(p: &(dyn std::any::Any + Send)) -> String {
 /// program reached `init`). Async-signal-safe.
 pub(crate) fn report_started(fd: RawFd) {
     REPORT_FD.store(fd, Ordering::Relaxed);
-    let _ = sys::write_all(fd, &[STARTED]);
+    if let Some(fd) = report_fd() {
+        let _ = sys::write_all(fd, &[STARTED]);
+    }
+}
+
+/// The write end of this child's status pipe, if it is a child of this
+/// crate.
+fn report_fd() -> Option<BorrowedFd<'static>> {
+    let fd = REPORT_FD.load(Ordering::Relaxed);
+    // SAFETY: REPORT_FD is -1 or the write end of the status pipe, which
+    // this process never closes (its owner was forgotten), so it stays
+    // open as long as the process.
+    (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
 /// In a forked child: remembers the status pipe, for a panic report.
@@ -127,8 +139,7 @@ pub(crate) fn run_entry(f: impl FnOnce(), fast_exit: bool, join_threads: Option<
 /// In the child: sends a failure message to the parent (shown by
 /// `Process::panic_message`).
 pub(crate) fn report_failure(text: &str) {
-    let fd = REPORT_FD.load(Ordering::Relaxed);
-    if fd >= 0 {
+    if let Some(fd) = report_fd() {
         let mut bytes = Vec::with_capacity(text.len().min(MAX_MESSAGE) + 1);
         bytes.push(PANICKED);
         let mut end = text.len().min(MAX_MESSAGE);
@@ -149,10 +160,21 @@ pub(crate) fn report_failure(text: &str) {
 pub(crate) fn finish(code: i32, fast_exit: bool) -> ! {
     let _ = std::io::stdout().flush();
     if fast_exit {
+        // `libc`: rustix has `_exit` only in its unstable `runtime` API.
         // SAFETY: _exit ends the process at once; nothing runs after it.
         unsafe { libc::_exit(code) }
     }
     std::process::exit(code)
+}
+
+/// In a new child (between `fork` and `exec`, or before a forked
+/// closure): asks the kernel to `SIGKILL` this process when the thread
+/// that started it ends (`PR_SET_PDEATHSIG`), then checks that the parent
+/// is still `parent`. Returns `false` if the parent is already gone (the
+/// signal will never come). Async-signal-safe: two system calls.
+pub(crate) fn die_with_parent(parent: u32) -> bool {
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    rustix::process::getppid().map(|p| p.as_raw_nonzero().get() as u32) == Some(parent)
 }
 
 /// In the parent, after the child ended: what the child reported (the
@@ -162,7 +184,7 @@ pub(crate) fn finish(code: i32, fast_exit: bool) -> ! {
 pub(crate) fn read_report(fd: &OwnedFd) -> (bool, Option<String>) {
     let mut all = Vec::new();
     let mut buf = [0u8; 4096];
-    while let Ok(n) = sys::read(fd.as_raw_fd(), &mut buf) {
+    while let Ok(n) = sys::read(fd.as_fd(), &mut buf) {
         if n == 0 || all.len() > MAX_MESSAGE * 2 {
             break;
         }
@@ -246,6 +268,9 @@ impl Builder {
         if self.daemon {
             registry::ensure_daemon_cleanup();
         }
+        // `libc`: the C library's `fork` runs the `pthread_atfork` handlers
+        // and resets its own locks (malloc's, stdio's) in the child; rustix
+        // has only the raw system call, in its unstable `runtime` API.
         // SAFETY: fork has no preconditions; what the child may do after it
         // is the subject of this function's docs, and the code below runs
         // only async-signal-safe steps before `f`.
@@ -261,27 +286,21 @@ impl Builder {
             // close-on-exec, and only the write ends decide when the
             // parent's read ends): one system call less before `f`.
             std::mem::forget(report_r);
-            if self.daemon {
-                // SAFETY: prctl with integer arguments.
-                unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
-                // The parent may have died before the prctl: then we are
-                // an orphan whose death signal will never come.
-                // SAFETY: getppid has no preconditions.
-                if unsafe { libc::getppid() } as u32 != parent_pid {
-                    // SAFETY: ends the process at once.
-                    unsafe { libc::_exit(1) };
-                }
+            if self.daemon && !die_with_parent(parent_pid) {
+                // The parent died before the prctl: we are an orphan whose
+                // death signal will never come.
+                // SAFETY: ends the process at once.
+                unsafe { libc::_exit(1) };
             }
             CURRENT.store(info, Ordering::Release);
             remember_report_fd(report_w.as_raw_fd());
             // Only this thread exists in the child; its id is the pid.
-            // SAFETY: getpid has no preconditions.
-            let me = [unsafe { libc::getpid() } as u32];
+            let me = [rustix::process::getpid().as_raw_nonzero().get() as u32];
             run_entry(f, true, (!self.detach_threads).then_some(&me[..]));
         }
         drop(report_w);
         drop(reclaim);
-        let pidfd = sys::pidfd_open_child(pid)?;
+        let pidfd = sys::pidfd_open_child(pid as u32)?;
         let child = Arc::new(Child::new(
             pid as u32,
             pidfd,

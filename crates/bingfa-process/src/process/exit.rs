@@ -92,13 +92,13 @@ fn end_children() {
     let children = running();
     let daemons: Vec<&Arc<Child>> = children.iter().filter(|c| c.daemon).collect();
     for c in &daemons {
-        let _ = c.signal(libc::SIGTERM);
+        let _ = c.signal(rustix::process::Signal::TERM.as_raw());
     }
     let deadline = Instant::now() + Duration::from_secs(1);
     for c in &daemons {
         let left = deadline.saturating_duration_since(Instant::now());
         if let Ok(None) = c.wait(Some(left)) {
-            let _ = c.signal(libc::SIGKILL);
+            let _ = c.signal(rustix::process::Signal::KILL.as_raw());
         }
     }
     for c in &children {

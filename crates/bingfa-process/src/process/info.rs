@@ -1,7 +1,7 @@
 //! Who the current process is ([`current_process`]) and who started it
 //! ([`parent_process`]).
 
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use super::child;
@@ -115,8 +115,7 @@ impl ParentProcess {
     /// another (which never has the dead parent's pid). Python:
     /// `parent_process().is_alive()`.
     pub fn is_alive(&self) -> bool {
-        // SAFETY: getppid has no preconditions.
-        (unsafe { libc::getppid() }) as u32 == self.pid
+        rustix::process::getppid().map(|p| p.as_raw_nonzero().get() as u32) == Some(self.pid)
     }
 
     /// Waits until the parent has ended. Python: `parent_process().join()`.
@@ -133,13 +132,13 @@ impl ParentProcess {
     fn wait(&self, timeout: Option<Duration>) -> bool {
         // A pidfd opened while the parent is still our parent refers to
         // it, whatever happens to its pid later.
-        let Ok(fd) = sys::pidfd_open(self.pid as libc::pid_t) else {
+        let Ok(fd) = sys::pidfd_open(self.pid) else {
             return !self.is_alive();
         };
         if !self.is_alive() {
             return true;
         }
-        match sys::poll_readable(fd.as_raw_fd(), timeout) {
+        match sys::poll_readable(fd.as_fd(), timeout) {
             Ok(ended) => ended,
             // Cannot poll: look again (and again) instead.
             Err(_) => {

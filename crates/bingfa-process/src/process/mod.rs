@@ -10,7 +10,9 @@ pub(crate) mod threads;
 
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+use rustix::process::Signal;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -148,30 +150,11 @@ impl Child {
         let mut st = self.lock();
         let pidfd = match (&st.status, &st.pidfd) {
             (Some(_), _) => return Ok(st.status),
-            (None, Some(fd)) => fd.as_raw_fd(),
+            (None, Some(fd)) => fd.clone(),
             (None, None) => unreachable!("the pidfd is closed only once reaped"),
         };
-        // SAFETY: an all-zero siginfo_t is a valid value to pass in.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: waitid on our own pidfd (P_PIDFD refers to exactly this
-        // child, whatever happened to its pid) with a valid siginfo out
-        // pointer.
-        sys::cvt_retry(|| unsafe {
-            libc::waitid(
-                libc::P_PIDFD,
-                pidfd as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOHANG,
-            )
-        })?;
-        // SAFETY: waitid filled `info` (or left it zeroed if nothing exited).
-        let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
-        if pid == 0 {
+        let Some(status) = sys::try_wait_pidfd(pidfd.as_fd())? else {
             return Ok(None);
-        }
-        let status = match info.si_code {
-            libc::CLD_EXITED => ExitStatus::Code(status),
-            _ => ExitStatus::Signal(status),
         };
         st.status = Some(status);
         st.pidfd = None;
@@ -184,15 +167,15 @@ impl Child {
     }
 
     /// Sends `sig` unless the child is already reaped.
-    pub(crate) fn signal(&self, sig: libc::c_int) -> io::Result<()> {
+    pub(crate) fn signal(&self, sig: i32) -> io::Result<()> {
         let st = self.lock();
         let Some(pidfd) = &st.pidfd else {
             // Reaped: nothing to signal.
             return Ok(());
         };
-        match sys::pidfd_send_signal(pidfd, sig) {
+        match sys::pidfd_send_signal(pidfd.as_fd(), sig) {
             // Exited but not reaped yet: nothing to do (Python ignores it too).
-            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::SRCH.raw_os_error()) => Ok(()),
             other => other,
         }
     }
@@ -230,7 +213,7 @@ impl Child {
             // meanwhile (by the reaper or another thread): the next
             // `try_reap` returns the status.
             if let Some(fd) = self.pidfd() {
-                sys::poll_readable(fd.as_raw_fd(), left)?;
+                sys::poll_readable(fd.as_fd(), left)?;
             }
         }
     }
@@ -384,7 +367,7 @@ impl Process {
     /// # Errors
     /// [`Error::Os`] if the signal cannot be sent.
     pub fn terminate(&self) -> Result<(), Error> {
-        Ok(self.child.signal(libc::SIGTERM)?)
+        Ok(self.child.signal(Signal::TERM.as_raw())?)
     }
 
     /// Sends `SIGINT`: the child ends with `ExitStatus::Signal(2)` unless
@@ -395,7 +378,7 @@ impl Process {
     /// # Errors
     /// [`Error::Os`] if the signal cannot be sent.
     pub fn interrupt(&self) -> Result<(), Error> {
-        Ok(self.child.signal(libc::SIGINT)?)
+        Ok(self.child.signal(Signal::INT.as_raw())?)
     }
 
     /// Sends `SIGKILL` (exit code -9). Python: `Process.kill`.
@@ -403,14 +386,16 @@ impl Process {
     /// # Errors
     /// [`Error::Os`] if the signal cannot be sent.
     pub fn kill(&self) -> Result<(), Error> {
-        Ok(self.child.signal(libc::SIGKILL)?)
+        Ok(self.child.signal(Signal::KILL.as_raw())?)
     }
 
     /// Sends any signal (through a pidfd: never to a process that reused
-    /// the pid). Python: `os.kill(p.pid, sig)`.
+    /// the pid). Python: `os.kill(p.pid, sig)`. Signal 0 sends nothing.
     ///
     /// # Errors
-    /// [`Error::Os`] if the signal cannot be sent.
+    /// [`Error::Os`] if the signal cannot be sent; `EINVAL` for a number
+    /// that is no signal, and for the two real-time signals glibc keeps
+    /// for itself (32 and 33, below `SIGRTMIN`).
     pub fn send_signal(&self, signal: i32) -> Result<(), Error> {
         Ok(self.child.signal(signal)?)
     }
@@ -432,16 +417,11 @@ impl Process {
             return Ok(fd.as_fd());
         }
         let fd = match self.child.pidfd() {
-            // SAFETY: F_DUPFD_CLOEXEC on a pidfd the Arc keeps open.
-            Some(pidfd) => {
-                sys::cvt(unsafe { libc::fcntl(pidfd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) })?
-            }
+            Some(pidfd) => rustix::io::fcntl_dupfd_cloexec(&*pidfd, 0).map_err(io::Error::from)?,
             // Reaped: an eventfd whose counter is 1 is always readable.
-            // SAFETY: eventfd with integer arguments.
-            None => sys::cvt(unsafe { libc::eventfd(1, libc::EFD_CLOEXEC) })?,
+            None => rustix::event::eventfd(1, rustix::event::EventfdFlags::CLOEXEC)
+                .map_err(io::Error::from)?,
         };
-        // SAFETY: a fresh descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         // Another thread may have made one meanwhile: keep the first.
         let _ = self.sentinel.set(fd);
         Ok(self

@@ -11,7 +11,7 @@
 //! have been held by another thread): the fork handler forgets the pointer
 //! (one atomic store) and the child builds a fresh registry on first use.
 
-use std::os::fd::AsRawFd;
+use rustix::event::{PollFd, PollFlags};
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
@@ -158,34 +158,24 @@ fn reaper(r: &'static Registry) {
             .into_iter()
             .filter_map(|c| c.pidfd().map(|fd| (c, fd)))
             .unzip();
-        let mut fds: Vec<libc::pollfd> = pidfds
+        let mut fds: Vec<PollFd<'_>> = pidfds
             .iter()
-            .map(|fd| libc::pollfd {
-                fd: fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
+            .map(|fd| PollFd::new(&**fd, PollFlags::IN))
             .collect();
-        // SAFETY: a valid array of pollfds; the fds stay open while
-        // `pidfds` holds them.
-        let n = unsafe {
-            libc::poll(
-                fds.as_mut_ptr(),
-                fds.len() as libc::nfds_t,
-                REAPER_ROUND.as_millis() as libc::c_int,
-            )
-        };
-        drop(pidfds);
+        let round_ts = sys::timespec(REAPER_ROUND);
+        let n = rustix::event::poll(&mut fds, Some(&round_ts)).unwrap_or(0);
         if n > 0 {
             for (c, p) in list.iter().zip(&fds) {
-                if p.revents != 0 {
+                if !p.revents().is_empty() {
                     let _ = c.try_reap();
                 }
             }
         }
+        drop(fds);
+        drop(pidfds);
         drop(list);
         r.lock().children.retain(|c| c.status().is_none());
-        if n <= 0 {
+        if n == 0 {
             continue;
         }
         // An exit ended this round early: finish the round before watching
@@ -218,13 +208,13 @@ extern "C" fn daemon_cleanup() {
         .cloned()
         .collect();
     for c in &daemons {
-        let _ = c.signal(libc::SIGTERM);
+        let _ = c.signal(rustix::process::Signal::TERM.as_raw());
     }
     let deadline = Instant::now() + Duration::from_secs(1);
     for c in &daemons {
         let left = deadline.saturating_duration_since(Instant::now());
         if let Ok(None) = c.wait(Some(left)) {
-            let _ = c.signal(libc::SIGKILL);
+            let _ = c.signal(rustix::process::Signal::KILL.as_raw());
             let _ = c.wait(None);
         }
     }
