@@ -64,8 +64,17 @@
 //! ([`ExitStatus::python_exitcode`] gives Python's `-15`). Daemon children
 //! ([`Builder::daemon`]) die with their parent however it ends; others
 //! outlive it, unless the parent holds an [`exit_guard`], which joins them
-//! as Python does at exit. No handle, joined, dropped or leaked, leaves a
-//! zombie: a reaper thread collects every child's status when it ends.
+//! as Python does at exit.
+//!
+//! No handle, joined, dropped or leaked, leaves a zombie for long, and the
+//! common case costs no thread (a second thread would make every later
+//! `fork` slower): a join reaps its child; every start, join, dropped
+//! handle and [`active_children`] call reaps the children that have ended
+//! (Python does so at each start), so a kept or leaked handle's child is
+//! reaped there (a kept handle still reports its status); and the last
+//! handle of a child dropped while the child runs hands it to a thread
+//! that reaps it when it ends (started only then, and gone a second
+//! after it has nothing left to watch).
 //! [`active_children`] lists the children still running, and
 //! [`Process::sentinel`] is a descriptor to `poll` with others, readable
 //! once the child ended.

@@ -14,7 +14,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicI32, AtomicU8, Ordering as StdOrdering};
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU8, Ordering as StdOrdering};
 use std::sync::Once;
 use std::time::Duration;
 
@@ -23,6 +23,7 @@ use rustix::process::{Pid, Signal};
 
 use bingfa_sync::raw::atomic::AtomicU32;
 use bingfa_sync::raw::Deadline;
+use std::sync::atomic::AtomicU32 as StdAtomicU32;
 
 /// Retries `f` while it fails with `EINTR`.
 pub(crate) fn retry<T>(mut f: impl FnMut() -> rustix::io::Result<T>) -> io::Result<T> {
@@ -129,10 +130,6 @@ pub(crate) fn wake(atom: &AtomicU32, n: u32) {
 // asymmetric Dekker barrier
 // ---------------------------------------------------------------------------
 
-/// This process's `membarrier` registration: 0 not tried yet, 1
-/// registered, 2 refused by the kernel. Reset in a forked child.
-static MEMBARRIER: AtomicU8 = AtomicU8::new(0);
-
 /// The cheap side of a Dekker handshake between processes: the caller
 /// stored something (a published slot) and is about to load a waiter
 /// count. Pairs with [`heavy_barrier`] in the waiter, which registered
@@ -149,7 +146,7 @@ static MEMBARRIER: AtomicU8 = AtomicU8::new(0);
 #[cfg(not(bingfa_loom))]
 #[inline]
 pub(crate) fn light_barrier() {
-    if MEMBARRIER.load(StdOrdering::Relaxed) == 1 {
+    if FORKED.membarrier.load(StdOrdering::Relaxed) == 1 {
         std::sync::atomic::compiler_fence(StdOrdering::SeqCst);
     } else {
         light_barrier_slow();
@@ -159,13 +156,13 @@ pub(crate) fn light_barrier() {
 #[cfg(not(bingfa_loom))]
 #[cold]
 fn light_barrier_slow() {
-    if MEMBARRIER.load(StdOrdering::Relaxed) == 0 {
+    if FORKED.membarrier.load(StdOrdering::Relaxed) == 0 {
         // Registering has no effect other than enrolling this process in
         // expedited barriers.
         let r =
             rustix::thread::membarrier(rustix::thread::MembarrierCommand::RegisterGlobalExpedited);
         let state = if r.is_ok() { 1 } else { 2 };
-        MEMBARRIER.store(state, StdOrdering::Relaxed);
+        FORKED.membarrier.store(state, StdOrdering::Relaxed);
     }
     // This call (and every call while refused) is a real fence: a waiter's
     // membarrier that ran before the registration did not reach us.
@@ -197,7 +194,7 @@ pub(crate) fn light_barrier() {
 #[cfg(bingfa_loom)]
 pub(crate) fn heavy_barrier() -> bool {
     bingfa_sync::raw::atomic::fence(bingfa_sync::raw::atomic::Ordering::SeqCst);
-    let _ = &MEMBARRIER;
+    let _ = &FORKED.membarrier;
     true
 }
 
@@ -214,15 +211,50 @@ pub(crate) fn timespec(d: Duration) -> rustix::time::Timespec {
 // process ids
 // ---------------------------------------------------------------------------
 
-static MY_PID: AtomicI32 = AtomicI32::new(0);
+/// The statics a forked child writes on its way to its entry point (the
+/// fork handler's resets, then its identity and status pipe), together on
+/// one cache line: the first write to a page after `fork` is a
+/// copy-on-write fault, a microsecond or two of every start.
+#[repr(C, align(64))]
+pub(crate) struct Forked {
+    /// This process's id, cached (0: not read yet).
+    pub(crate) pid: AtomicI32,
+    /// The write end of this child's status pipe (-1 in the main process).
+    pub(crate) report_fd: AtomicI32,
+    /// The reaper thread of this process (0: none).
+    pub(crate) reaper_tid: StdAtomicU32,
+    /// This process's `membarrier` registration: 0 not tried yet, 1
+    /// registered, 2 refused by the kernel.
+    pub(crate) membarrier: AtomicU8,
+    /// The registry of this process's children (see `process::registry`).
+    pub(crate) registry: AtomicPtr<crate::process::registry::Registry>,
+    /// The current process's identity when it is a child started by this
+    /// crate (null in the main process). Points to a leaked box.
+    pub(crate) current: AtomicPtr<crate::ProcessInfo>,
+}
+
+/// See [`Forked`].
+pub(crate) static FORKED: Forked = Forked {
+    pid: AtomicI32::new(0),
+    report_fd: AtomicI32::new(-1),
+    reaper_tid: StdAtomicU32::new(0),
+    membarrier: AtomicU8::new(0),
+    registry: AtomicPtr::new(std::ptr::null_mut()),
+    current: AtomicPtr::new(std::ptr::null_mut()),
+};
+
 static ATFORK: Once = Once::new();
 
 extern "C" fn atfork_child() {
-    // Async-signal-safe: one atomic store.
-    MY_PID.store(0, StdOrdering::Relaxed);
-    MEMBARRIER.store(0, StdOrdering::Relaxed);
-    crate::process::registry::forget_after_fork();
-    crate::process::threads::forget_after_fork();
+    // Async-signal-safe: atomic stores. The parent's registry is
+    // forgotten (leaked in the child, never locked: another thread may
+    // have held its lock); the child builds its own on first use.
+    FORKED.pid.store(0, StdOrdering::Relaxed);
+    FORKED.membarrier.store(0, StdOrdering::Relaxed);
+    FORKED
+        .registry
+        .store(std::ptr::null_mut(), StdOrdering::Relaxed);
+    FORKED.reaper_tid.store(0, StdOrdering::Relaxed);
 }
 
 /// Registers the fork handler that keeps the caches of this crate right in
@@ -240,13 +272,13 @@ pub(crate) fn ensure_atfork() {
 /// is cleared in every forked child by a `pthread_atfork` handler.
 #[inline]
 pub(crate) fn getpid() -> u32 {
-    let p = MY_PID.load(StdOrdering::Relaxed);
+    let p = FORKED.pid.load(StdOrdering::Relaxed);
     if p != 0 {
         return p as u32;
     }
     ensure_atfork();
     let p = rustix::process::getpid().as_raw_nonzero().get();
-    MY_PID.store(p, StdOrdering::Relaxed);
+    FORKED.pid.store(p, StdOrdering::Relaxed);
     p as u32
 }
 

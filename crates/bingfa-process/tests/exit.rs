@@ -78,17 +78,21 @@ fn a_spawned_child_waits_for_its_threads_too() {
 
 #[test]
 fn a_child_with_children_of_its_own_does_not_wait_for_the_reaper() {
-    // The child's own reaper thread (started by its first fork) is a
-    // service thread: the child must end without waiting for it.
+    // The child's own reaper thread (started when it drops the handle of
+    // a child that still runs, and alive as long as that grandchild runs)
+    // is a service thread: the child must end without waiting for it.
+    let release = Event::new().unwrap();
     let p = bingfa_process::fork(|| {
-        let g = bingfa_process::fork(|| {}).unwrap();
-        drop(g); // the reaper collects it
+        let g = bingfa_process::fork(|| {
+            release.wait_timeout(LONG);
+        })
+        .unwrap();
+        drop(g); // running: the reaper takes it over
     })
     .unwrap();
-    assert!(
-        p.join_timeout(LONG).unwrap().is_some(),
-        "the child waited for its reaper"
-    );
+    let status = p.join_timeout(Duration::from_secs(10)).unwrap();
+    release.set();
+    assert!(status.is_some(), "the child waited for its reaper");
 }
 
 #[test]

@@ -13,19 +13,15 @@
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Once};
 
 use super::{registry, Builder, Child, Process, ProcessInfo};
 use crate::error::Error;
 use crate::sys;
 
-/// The current process's identity when it is a child started by this crate
-/// (null in the main process). Points to a leaked box.
-static CURRENT: AtomicPtr<ProcessInfo> = AtomicPtr::new(std::ptr::null_mut());
-
-/// The write end of this child's status pipe (-1 in the main process).
-static REPORT_FD: AtomicI32 = AtomicI32::new(-1);
+// The current process's identity and the write end of its status pipe
+// are `sys::FORKED.current` and `.report_fd`.
 
 /// The marker a child writes once its entry point is about to run.
 const STARTED: u8 = b'S';
@@ -42,13 +38,15 @@ thread_local! {
 }
 
 pub(crate) fn current() -> Option<&'static ProcessInfo> {
-    let p = CURRENT.load(Ordering::Acquire);
-    // SAFETY: CURRENT is null or a leaked box that is never freed.
+    let p = sys::FORKED.current.load(Ordering::Acquire);
+    // SAFETY: the pointer is null or a leaked box that is never freed.
     unsafe { p.as_ref() }
 }
 
 pub(crate) fn set_current(info: ProcessInfo) {
-    CURRENT.store(Box::into_raw(Box::new(info)), Ordering::Release);
+    sys::FORKED
+        .current
+        .store(Box::into_raw(Box::new(info)), Ordering::Release);
 }
 
 /// Installs (once per process) a panic hook that, in a child of this
@@ -59,7 +57,7 @@ pub(crate) fn install_panic_hook() {
     HOOK.call_once(|| {
         let prev = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
-            if REPORT_FD.load(Ordering::Relaxed) >= 0 {
+            if sys::FORKED.report_fd.load(Ordering::Relaxed) >= 0 {
                 let msg = payload_message(info.payload());
                 let text = match info.location() {
                     Some(l) => format!("{msg} (at {}:{}:{})", l.file(), l.line(), l.column()),
@@ -86,7 +84,7 @@ fn payload_message(p: &(dyn std::any::Any + Send)) -> String {
 /// point is about to run (what the parent of a spawned child checks: the
 /// program reached `init`). Async-signal-safe.
 pub(crate) fn report_started(fd: RawFd) {
-    REPORT_FD.store(fd, Ordering::Relaxed);
+    sys::FORKED.report_fd.store(fd, Ordering::Relaxed);
     if let Some(fd) = report_fd() {
         let _ = sys::write_all(fd, &[STARTED]);
     }
@@ -95,8 +93,8 @@ pub(crate) fn report_started(fd: RawFd) {
 /// The write end of this child's status pipe, if it is a child of this
 /// crate.
 fn report_fd() -> Option<BorrowedFd<'static>> {
-    let fd = REPORT_FD.load(Ordering::Relaxed);
-    // SAFETY: REPORT_FD is -1 or the write end of the status pipe, which
+    let fd = sys::FORKED.report_fd.load(Ordering::Relaxed);
+    // SAFETY: the descriptor is -1 or the write end of the status pipe, which
     // this process never closes (its owner was forgotten), so it stays
     // open as long as the process.
     (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
@@ -107,7 +105,7 @@ fn report_fd() -> Option<BorrowedFd<'static>> {
 /// very program), so nothing is written: one system call less per start.
 /// Async-signal-safe.
 fn remember_report_fd(fd: RawFd) {
-    REPORT_FD.store(fd, Ordering::Relaxed);
+    sys::FORKED.report_fd.store(fd, Ordering::Relaxed);
 }
 
 /// In the child: runs the entry point, reports a panic, waits for the
@@ -183,7 +181,10 @@ pub(crate) fn die_with_parent(parent: u32) -> bool {
 /// it (a grandchild may still hold its write end).
 pub(crate) fn read_report(fd: &OwnedFd) -> (bool, Option<String>) {
     let mut all = Vec::new();
-    let mut buf = [0u8; 4096];
+    // Small: the common report is nothing, or a byte (a larger buffer
+    // would touch a fresh stack page, a copy-on-write fault while the
+    // child's copy of this process is still around).
+    let mut buf = [0u8; 256];
     while let Ok(n) = sys::read(fd.as_fd(), &mut buf) {
         if n == 0 || all.len() > MAX_MESSAGE * 2 {
             break;
@@ -241,6 +242,7 @@ impl Builder {
     pub fn fork<F: FnOnce()>(self, f: F) -> Result<Process, Error> {
         sys::ensure_atfork();
         install_panic_hook();
+        super::threads::prepare();
         let (name, ident) = self.resolve_name();
         let parent_pid = sys::getpid();
         let info = Box::into_raw(Box::new(ProcessInfo {
@@ -292,7 +294,7 @@ impl Builder {
                 // SAFETY: ends the process at once.
                 unsafe { libc::_exit(1) };
             }
-            CURRENT.store(info, Ordering::Release);
+            sys::FORKED.current.store(info, Ordering::Release);
             remember_report_fd(report_w.as_raw_fd());
             // Only this thread exists in the child; its id is the pid.
             let me = [rustix::process::getpid().as_raw_nonzero().get() as u32];

@@ -25,6 +25,7 @@ pub fn active_children() -> Vec<Process> {
 }
 
 fn running() -> Vec<Arc<Child>> {
+    registry::sweep();
     registry::children()
         .into_iter()
         .filter(|c| matches!(c.try_reap(), Ok(None)))

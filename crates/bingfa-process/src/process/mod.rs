@@ -13,6 +13,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use rustix::process::Signal;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -78,23 +79,29 @@ impl fmt::Display for ExitStatus {
 }
 
 /// What the parent knows of one child; shared by the [`Process`] handle and
-/// the registry's reaper, so that whoever sees the exit first reaps it.
+/// the registry (its sweeps and its watcher), so that whoever sees the exit
+/// first reaps it.
 pub(crate) struct Child {
     pub(crate) pid: u32,
     pub(crate) daemon: bool,
     pub(crate) name: String,
     /// Started by spawn (so it must run `init`).
     spawned: bool,
+    /// The [`Process`] handles of this child that exist now.
+    handles: AtomicUsize,
+    /// The registry's watcher reaps it (its last handle was dropped while
+    /// it ran).
+    pub(crate) watched: AtomicBool,
     state: Mutex<ChildState>,
 }
 
 #[derive(Default)]
 struct ChildState {
     /// The child's pidfd, until it is reaped: then it is closed (a joined
-    /// handle kept around, or one the reaper has not pruned yet, holds no
+    /// handle kept around, or one the registry has not pruned yet, holds no
     /// descriptor: every fork copies the descriptor table, and every
     /// child's exit closes its copy of each, so stale ones slow down every
-    /// later start). Shared with a `wait` or the reaper's `poll` in
+    /// later start). Shared with a `wait` or the registry's `poll` in
     /// progress, which keep it open until they return.
     pidfd: Option<Arc<OwnedFd>>,
     status: Option<ExitStatus>,
@@ -119,6 +126,8 @@ impl Child {
             daemon,
             name,
             spawned,
+            handles: AtomicUsize::new(0),
+            watched: AtomicBool::new(false),
             state: Mutex::new(ChildState {
                 pidfd: Some(Arc::new(pidfd)),
                 report: Some(report),
@@ -210,7 +219,7 @@ impl Child {
                 }
             };
             // The pidfd becomes readable when the child exits. Reaped
-            // meanwhile (by the reaper or another thread): the next
+            // meanwhile (by the registry or another thread): the next
             // `try_reap` returns the status.
             if let Some(fd) = self.pidfd() {
                 sys::poll_readable(fd.as_fd(), left)?;
@@ -223,9 +232,13 @@ impl Child {
 ///
 /// Start one with [`fork`](crate::fork) / [`spawn`](crate::spawn), or with a
 /// [`Builder`] for a name and the daemon flag. The handle can be shared
-/// between threads (`&self` methods); dropping it never kills the child and
-/// never leaves a zombie: the crate's reaper collects the child's status
-/// whenever it exits.
+/// between threads (`&self` methods). Dropping it never kills the child
+/// and never leaves a zombie: when the last handle of a running child is
+/// dropped, a thread of the crate reaps the child when it ends. A kept
+/// handle's child that has ended is reaped when the handle is asked
+/// ([`join`](Process::join), [`is_alive`](Process::is_alive), ...), or at
+/// the next start or join of any child, as in Python (the crate's
+/// [Lifecycle](crate#lifecycle) section has the whole rule).
 pub struct Process {
     child: Arc<Child>,
     /// This handle's own descriptor for [`sentinel`](Process::sentinel),
@@ -252,6 +265,7 @@ impl Process {
 
     /// One more handle to a child the registry already tracks.
     pub(crate) fn handle(child: Arc<Child>) -> Process {
+        child.handles.fetch_add(1, Ordering::Relaxed);
         Process {
             child,
             sentinel: OnceLock::new(),
@@ -304,6 +318,7 @@ impl Process {
     /// point (the program lacks [`init`](crate::init)).
     pub fn join(&self) -> Result<ExitStatus, Error> {
         let status = self.child.wait(None)?.expect("wait without timeout");
+        registry::sweep();
         self.check_started(status)
     }
 
@@ -314,7 +329,10 @@ impl Process {
     /// As for [`join`](Process::join).
     pub fn join_timeout(&self, timeout: Duration) -> Result<Option<ExitStatus>, Error> {
         match self.child.wait(Some(timeout))? {
-            Some(s) => self.check_started(s).map(Some),
+            Some(s) => {
+                registry::sweep();
+                self.check_started(s).map(Some)
+            }
             None => Ok(None),
         }
     }
@@ -432,6 +450,17 @@ impl Process {
     }
 }
 
+/// Dropping a handle never kills the child nor waits for it. When the
+/// last handle of a running child goes, the child is handed to a thread
+/// that reaps it when it ends (see [`Process`]).
+impl Drop for Process {
+    fn drop(&mut self) {
+        if self.child.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            registry::released(&self.child);
+        }
+    }
+}
+
 /// The child's [`sentinel`](Process::sentinel): readable once it ended.
 ///
 /// # Panics
@@ -503,7 +532,7 @@ impl Builder {
     ///
     /// Every thread that did not exist when the entry point started is
     /// waited for, except this library family's service threads (named
-    /// `bingfa-...`: the reaper, the deadlock and green-thread watchdogs,
+    /// `bingfa-...`: the reaper (see [`Process`]), the deadlock and green-thread watchdogs,
     /// the green blocking pool). Rust threads have no daemon flag, so a
     /// thread that never ends (a global thread pool's, say) keeps the
     /// child alive: use `join_threads(false)` there, or stop such threads
