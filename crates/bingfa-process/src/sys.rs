@@ -231,6 +231,10 @@ pub(crate) struct Forked {
     /// The current process's identity when it is a child started by this
     /// crate (null in the main process). Points to a leaked box.
     pub(crate) current: AtomicPtr<crate::ProcessInfo>,
+    /// A forked child's report slot (null elsewhere) and its generation
+    /// (see `process::report`).
+    pub(crate) report_slot: AtomicPtr<u8>,
+    pub(crate) report_generation: StdAtomicU32,
 }
 
 /// See [`Forked`].
@@ -241,6 +245,8 @@ pub(crate) static FORKED: Forked = Forked {
     membarrier: AtomicU8::new(0),
     registry: AtomicPtr::new(std::ptr::null_mut()),
     current: AtomicPtr::new(std::ptr::null_mut()),
+    report_slot: AtomicPtr::new(std::ptr::null_mut()),
+    report_generation: StdAtomicU32::new(0),
 };
 
 static ATFORK: Once = Once::new();

@@ -120,16 +120,53 @@ fn panic_becomes_exit_1_with_message() {
     assert!(m.contains("spawned boom"), "{m}");
 }
 
-/// A panic message far longer than a pipe's smallest capacity is cut to
-/// one page, and `join` returns (the parent reads the report only after
-/// the child ended, so a longer write could block the child for good).
+/// A panic message far longer than a page is cut to what one page holds,
+/// and `join` returns.
 #[test]
 fn a_long_panic_message_is_cut_and_join_returns() {
     let p = bingfa_process::fork(|| panic!("{}", "x".repeat(100_000))).unwrap();
     assert_eq!(p.join().unwrap(), ExitStatus::Code(1));
     let m = p.panic_message().unwrap();
     assert!(m.starts_with("xxxx"), "{}", &m[..40.min(m.len())]);
-    assert!(m.len() <= 4094, "{} bytes", m.len());
+    assert!(m.len() <= 4088 && m.len() > 4000, "{} bytes", m.len());
+}
+
+#[test]
+fn panic_messages_of_many_children_alive_at_once_stay_their_own() {
+    // More children than one slab of report slots, all alive at once,
+    // joined in another order than they started; then again, so that
+    // slots are reused for new children, some of which do not panic.
+    for round in 0..2 {
+        let go = bingfa_process::Event::new().unwrap();
+        let children: Vec<_> = (0..40)
+            .map(|i| {
+                let go = go.clone();
+                let p = bingfa_process::fork(move || {
+                    assert!(go.wait_timeout(Duration::from_secs(30)));
+                    if (i + round) % 3 != 0 {
+                        panic!("child {i} of round {round}");
+                    }
+                })
+                .unwrap();
+                (i, p)
+            })
+            .collect();
+        go.set();
+        for (i, p) in children.iter().rev() {
+            let status = p.join().unwrap();
+            if (i + round) % 3 != 0 {
+                assert_eq!(status, ExitStatus::Code(1));
+                let m = p.panic_message().unwrap();
+                assert!(
+                    m.starts_with(&format!("child {i} of round {round} (at ")),
+                    "{m}"
+                );
+            } else {
+                assert_eq!(status, ExitStatus::Code(0));
+                assert_eq!(p.panic_message(), None);
+            }
+        }
+    }
 }
 
 #[test]

@@ -1,6 +1,8 @@
-//! The child's side: the `fork` start method, the status pipe through which
-//! a spawned child reports that its entry point ran and any child, if it
-//! panicked, the message and location, and the current process's identity.
+//! The child's side: the `fork` start method, how a child reports the
+//! message and location of a panic that ended it (a forked child through
+//! a slot of shared memory, see `report`; a spawned child through its
+//! status pipe, which also says that its entry point ran), and the current
+//! process's identity.
 //!
 //! # What runs between `fork` and the closure
 //!
@@ -11,12 +13,12 @@
 //! records a panic's location is installed by the parent, before the fork.
 
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Once};
 
-use super::{registry, Builder, Child, Process, ProcessInfo};
+use super::{registry, report, Builder, Child, Process, ProcessInfo, Report};
 use crate::error::Error;
 use crate::sys;
 
@@ -27,11 +29,13 @@ use crate::sys;
 const STARTED: u8 = b'S';
 /// The marker that precedes a panic message.
 const PANICKED: u8 = b'P';
-/// A panic message is cut to this size, so that the write never blocks on
-/// a full pipe (the parent reads the pipe only after the child ended): a
-/// pipe holds at least one page (4 KiB) even when its user is over
-/// `pipe-user-pages-soft`, and the message shares it with the two markers.
-const MAX_MESSAGE: usize = 4096 - 2;
+/// A panic message is cut to this size: what a forked child's report slot
+/// holds, and, through a spawned child's pipe, short enough that the write
+/// never blocks on a full pipe (the parent reads it only after the child
+/// ended): a pipe holds at least one page (4 KiB) even when its user is
+/// over `pipe-user-pages-soft`, and the message shares it with the two
+/// markers.
+const MAX_MESSAGE: usize = report::MAX_MESSAGE;
 
 thread_local! {
     static LAST_PANIC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
@@ -57,7 +61,7 @@ pub(crate) fn install_panic_hook() {
     HOOK.call_once(|| {
         let prev = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
-            if sys::FORKED.report_fd.load(Ordering::Relaxed) >= 0 {
+            if is_reporting_child() {
                 let msg = payload_message(info.payload());
                 let text = match info.location() {
                     Some(l) => format!("{msg} (at {}:{}:{})", l.file(), l.line(), l.column()),
@@ -100,12 +104,21 @@ fn report_fd() -> Option<BorrowedFd<'static>> {
     (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
-/// In a forked child: remembers the status pipe, for a panic report.
-/// There is nothing to confirm (the entry point is a closure of this
-/// very program), so nothing is written: one system call less per start.
-/// Async-signal-safe.
-fn remember_report_fd(fd: RawFd) {
-    sys::FORKED.report_fd.store(fd, Ordering::Relaxed);
+/// In a forked child: remembers its report slot, for a panic message.
+/// There is nothing to confirm (the entry point is a closure of this very
+/// program), so nothing is written. Async-signal-safe.
+fn remember_report_slot((slot, generation): (*mut u8, u32)) {
+    sys::FORKED
+        .report_generation
+        .store(generation, Ordering::Relaxed);
+    sys::FORKED.report_slot.store(slot, Ordering::Relaxed);
+}
+
+/// Whether this process is a child of this crate with somewhere to report
+/// a panic.
+fn is_reporting_child() -> bool {
+    !sys::FORKED.report_slot.load(Ordering::Relaxed).is_null()
+        || sys::FORKED.report_fd.load(Ordering::Relaxed) >= 0
 }
 
 /// In the child: runs the entry point, reports a panic, waits for the
@@ -137,7 +150,13 @@ pub(crate) fn run_entry(f: impl FnOnce(), fast_exit: bool, join_threads: Option<
 /// In the child: sends a failure message to the parent (shown by
 /// `Process::panic_message`).
 pub(crate) fn report_failure(text: &str) {
-    if let Some(fd) = report_fd() {
+    let slot = sys::FORKED.report_slot.load(Ordering::Relaxed);
+    if !slot.is_null() {
+        let generation = sys::FORKED.report_generation.load(Ordering::Relaxed);
+        // SAFETY: the slot's address was given by the parent that forked
+        // this process, in a slab it inherited.
+        unsafe { report::write(slot, generation, text) };
+    } else if let Some(fd) = report_fd() {
         let mut bytes = Vec::with_capacity(text.len().min(MAX_MESSAGE) + 1);
         bytes.push(PANICKED);
         let mut end = text.len().min(MAX_MESSAGE);
@@ -263,7 +282,8 @@ impl Builder {
             }
         }
         let reclaim = Reclaim(info);
-        let (report_r, report_w) = sys::report_pipe()?;
+        let slot = registry::take_slot()?;
+        let for_child = slot.for_child();
         // Buffered output would be printed twice, by both processes
         // (stderr is not buffered).
         let _ = std::io::stdout().flush();
@@ -284,10 +304,6 @@ impl Builder {
             // The child. From here on: no return, no unwinding out, no drop
             // of the parent's objects.
             std::mem::forget(reclaim);
-            // The read end of the status pipe stays open here (it is
-            // close-on-exec, and only the write ends decide when the
-            // parent's read ends): one system call less before `f`.
-            std::mem::forget(report_r);
             if self.daemon && !die_with_parent(parent_pid) {
                 // The parent died before the prctl: we are an orphan whose
                 // death signal will never come.
@@ -295,20 +311,29 @@ impl Builder {
                 unsafe { libc::_exit(1) };
             }
             sys::FORKED.current.store(info, Ordering::Release);
-            remember_report_fd(report_w.as_raw_fd());
+            remember_report_slot(for_child);
             // Only this thread exists in the child; its id is the pid.
             let me = [rustix::process::getpid().as_raw_nonzero().get() as u32];
             run_entry(f, true, (!self.detach_threads).then_some(&me[..]));
         }
-        drop(report_w);
         drop(reclaim);
-        let pidfd = sys::pidfd_open_child(pid as u32)?;
+        let pidfd = match sys::pidfd_open_child(pid as u32) {
+            Ok(fd) => fd,
+            Err(e) => {
+                // The child is gone (killed and reaped): its slot can be
+                // used again once it is moved to the next generation.
+                if let (_, Some(slot)) = slot.finish() {
+                    registry::give_slot(slot);
+                }
+                return Err(e.into());
+            }
+        };
         let child = Arc::new(Child::new(
             pid as u32,
             pidfd,
             self.daemon,
             false,
-            report_r,
+            Report::Slot(slot),
             name,
         ));
         Ok(Process::from_child(child))

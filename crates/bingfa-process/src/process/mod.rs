@@ -5,6 +5,7 @@ pub(crate) mod child;
 pub(crate) mod exit;
 pub(crate) mod info;
 pub(crate) mod registry;
+pub(crate) mod report;
 pub(crate) mod spawn;
 pub(crate) mod threads;
 
@@ -105,11 +106,20 @@ struct ChildState {
     /// progress, which keep it open until they return.
     pidfd: Option<Arc<OwnedFd>>,
     status: Option<ExitStatus>,
-    /// The read end of the child's status pipe, until the child is reaped.
-    report: Option<OwnedFd>,
+    /// How the child reports (a panic message; a spawned child also that
+    /// it started), until it is reaped.
+    report: Option<Report>,
     /// The child ran its entry point (it wrote the start marker).
     started: bool,
     panic: Option<String>,
+}
+
+/// Where a child's report comes from.
+pub(crate) enum Report {
+    /// The read end of a spawned child's status pipe.
+    Pipe(OwnedFd),
+    /// A forked child's slot of shared memory.
+    Slot(report::Slot),
 }
 
 impl Child {
@@ -118,7 +128,7 @@ impl Child {
         pidfd: OwnedFd,
         daemon: bool,
         spawned: bool,
-        report: OwnedFd,
+        report: Report,
         name: String,
     ) -> Child {
         Child {
@@ -167,10 +177,20 @@ impl Child {
         };
         st.status = Some(status);
         st.pidfd = None;
-        if let Some(fd) = st.report.take() {
-            let (started, panic) = child::read_report(&fd);
-            st.started = started;
-            st.panic = panic;
+        match st.report.take() {
+            Some(Report::Pipe(fd)) => {
+                let (started, panic) = child::read_report(&fd);
+                st.started = started;
+                st.panic = panic;
+            }
+            Some(Report::Slot(slot)) => {
+                let (panic, again) = slot.finish();
+                st.panic = panic;
+                if let Some(slot) = again {
+                    registry::give_slot(slot);
+                }
+            }
+            None => {}
         }
         Ok(Some(status))
     }
@@ -372,8 +392,9 @@ impl Process {
     /// The message and source location of the panic that ended the child,
     /// once it is reaped (`None` if it did not panic, or is still running).
     /// Python prints the child's traceback; here the parent gets it too.
-    /// A message longer than 4 094 bytes is cut there (it travels through
-    /// a pipe the parent reads after the child ended).
+    /// A message longer than 4 088 bytes is cut there (it travels through
+    /// a page of memory shared with a forked child, or a pipe from a
+    /// spawned one, which the parent reads once the child has ended).
     pub fn panic_message(&self) -> Option<String> {
         self.child.lock().panic.clone()
     }

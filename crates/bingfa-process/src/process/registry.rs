@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{EventfdFlags, PollFd, PollFlags};
 
+use super::report::Slot;
 use super::Child;
 use crate::sys;
 
@@ -41,6 +42,8 @@ pub(crate) struct Registry {
     /// Wakes the watcher when a child is handed to it (an eventfd), made
     /// with the first watcher.
     wake: OnceLock<OwnedFd>,
+    /// The free report slots of forked children (see `report`).
+    slots: Mutex<Vec<Slot>>,
 }
 
 #[derive(Default)]
@@ -78,6 +81,7 @@ fn registry() -> &'static Registry {
         owner: sys::getpid(),
         inner: Mutex::new(Inner::default()),
         wake: OnceLock::new(),
+        slots: Mutex::new(Vec::new()),
     }));
     let cur = sys::FORKED.registry.load(Ordering::Acquire);
     match sys::FORKED
@@ -191,6 +195,24 @@ pub(crate) fn register(child: Arc<Child>) {
     let r = registry();
     r.sweep();
     r.lock().children.push(child);
+}
+
+/// A free report slot for a child about to be forked (a new slab of them
+/// when none is left).
+pub(crate) fn take_slot() -> std::io::Result<Slot> {
+    let r = registry();
+    let mut free = r.slots.lock().unwrap_or_else(|p| p.into_inner());
+    if free.is_empty() {
+        *free = super::report::new_slab()?;
+    }
+    Ok(free.pop().expect("a fresh slab has slots"))
+}
+
+/// Returns a slot whose child has been reaped.
+pub(crate) fn give_slot(slot: Slot) {
+    if let Some(r) = existing() {
+        r.slots.lock().unwrap_or_else(|p| p.into_inner()).push(slot);
+    }
 }
 
 /// Reaps every tracked child that has ended: at each join and each

@@ -27,7 +27,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::child::{self, install_panic_hook, report_failure, report_started, run_entry};
-use super::{registry, Builder, Child, Process, ProcessInfo};
+use super::{registry, Builder, Child, Process, ProcessInfo, Report};
 use crate::error::Error;
 use crate::{shm, sys};
 
@@ -332,7 +332,14 @@ impl Builder {
         drop(payload_r);
         drop(report_w);
         let pidfd = sys::pidfd_open_child(pid)?;
-        let child = Arc::new(Child::new(pid, pidfd, self.daemon, true, report_r, name));
+        let child = Arc::new(Child::new(
+            pid,
+            pidfd,
+            self.daemon,
+            true,
+            Report::Pipe(report_r),
+            name,
+        ));
         let process = Process::from_child(child);
         // The child reads while we write, so a payload larger than the pipe
         // buffer is fine; EPIPE means it died early, and join will tell.
