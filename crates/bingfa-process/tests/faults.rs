@@ -1,6 +1,7 @@
 //! Crash safety: a lock holder killed with SIGKILL, producers killed in the
 //! middle of a put.
 
+use bingfa_process::__test_hooks::QueueTestHooks;
 use std::time::{Duration, Instant};
 
 use bingfa_process::{Error, Event, ExitStatus, Lock, LockError, Queue, Value};
