@@ -3,7 +3,8 @@
 //! start methods, and a shared-memory [`Queue`] and [`JoinableQueue`], a
 //! [`Pipe`] (duplex, or [one-way](Pipe::one_way)), robust [`Lock`] and
 //! [`RLock`], a [`Condition`], [`Semaphore`], [`Event`], [`Value`] and
-//! [`Array`], all usable across processes. Linux only.
+//! [`Array`], all usable across processes. Linux only (5.4 or later, with
+//! glibc): see [Platforms](#platforms).
 //!
 //! How far the parity with Python goes is measured: CPython's own tests of
 //! these types are ported into `tests/cpython_*.rs`, and the [`parity`]
@@ -127,6 +128,28 @@
 //! itself inherits the problem: see [`Builder::fork`] for when to prefer
 //! spawn.
 //!
+//! # Platforms
+//!
+//! Linux only, kernel 5.4 or later, with glibc 2.30 or later (the
+//! `*-linux-gnu` targets; tested on x86_64). On any other operating system
+//! the crate does not build: it is one `compile_error!` that says so. The
+//! portable crates of the family (bingfa-sync, bingfa-queue, bingfa-trace,
+//! and bingfa-pool's thread pool) build everywhere.
+//!
+//! What each part needs, and what happens without it:
+//!
+//! | part | needs | without it |
+//! |---|---|---|
+//! | [`Process`] (fork and spawn) | `pidfd_open` (5.3), `waitid(P_PIDFD)` (5.4), `pidfd_send_signal` (5.1) | a start fails with [`Error::Os`] (`ENOSYS`), the child killed and reaped first; a join on 5.3 fails with `EINVAL` |
+//! | daemon children | `prctl(PR_SET_PDEATHSIG)` | (every Linux) |
+//! | [`Process::sentinel`] of a reaped child; the reaper of dropped handles | `eventfd` (2.6.27) | that sentinel fails with [`Error::Os`]; the reaper picks up newly dropped handles within a second instead of at once |
+//! | shared memory ([`Queue`], [`Lock`], [`Value`], ...) | `memfd_create` (3.17), `MAP_SHARED` | (none: required); memfd seals (3.17) are best effort |
+//! | blocking in [`Queue`], [`Semaphore`], [`Event`], [`Condition`] | process-shared `futex` | (every Linux) |
+//! | the queue's fast wake-up handshake | `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)` (4.16) | a full fence on every put instead, and a waiter that cannot get the barrier sleeps with a time limit |
+//! | [`Lock`], [`RLock`], [`Value`], [`Array`] | glibc's robust process-shared `pthread_mutex_t`; `pthread_mutex_clocklock` (glibc 2.30) for timed locks | (none: required; musl has no `pthread_mutex_clocklock`) |
+//! | a child waits for its threads ([`Builder::join_threads`]) | `/proc/self/task`; glibc 2.32's `__libc_single_threaded` to skip it when no thread was started | without `/proc`, the child does not wait; without the flag, every child reads `/proc` once |
+//! | crash safety of the queue (a dead claimer's slot is skipped) | `/proc/PID/stat` to tell a zombie from a live process | a process `/proc` hides counts as alive: its slot is never taken over |
+//!
 //! # System calls: rustix, and what stays on libc
 //!
 //! The system calls go through [rustix](https://docs.rs/rustix), not
@@ -156,99 +179,73 @@
 
 #[cfg(all(bingfa_loom, not(feature = "loom")))]
 compile_error!("`--cfg bingfa_loom` is the model-checking build and needs the internal `loom` feature too: run `cargo xtask loom`");
-// The wire format: internal. The `__test-hooks` feature (this crate's own
-// tests only; not for users, no stability promise) shows it to the tests
-// that fuzz it. Without it, `codec::encode_frame_into` is used by
-// codec.rs's own unit tests only.
-#[cfg(feature = "__test-hooks")]
-#[doc(hidden)]
-pub mod codec;
-#[cfg(not(feature = "__test-hooks"))]
-#[allow(dead_code)]
-mod codec;
-mod condition;
-mod error;
-mod fnref;
-mod joinable;
-mod lock;
-mod pipe;
-mod process;
-mod queue;
-mod ring;
-mod rlock;
-mod semaphore;
-mod shm;
-mod sys;
-mod value;
 
-#[cfg(all(test, bingfa_loom))]
-mod loom_tests;
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "bingfa-process runs on Linux only (kernel 5.4 or later, glibc): its processes and IPC are \
+     built on Linux's pidfd, memfd, futex and membarrier system calls. The portable crates \
+     (bingfa-sync, bingfa-queue, bingfa-trace, and bingfa-pool's thread pool) build everywhere."
+);
 
-/// The queue's crash and fault hooks, for this crate's own tests (feature
-/// `__test-hooks`, turned on by its dev-dependency on itself). Not for
-/// users: no stability promise.
-#[cfg(feature = "__test-hooks")]
-#[doc(hidden)]
-pub mod __test_hooks {
-    use serde::Serialize;
-
-    use crate::Queue;
-
-    /// What a process killed in the middle of a put or a get leaves in a
-    /// queue, and damage from outside.
-    pub trait QueueTestHooks<T> {
-        /// Starts a put of `item` and stops for good in the middle of it,
-        /// after claiming a slot and writing `upto` bytes of the frame, as
-        /// a process killed at that point would leave it. Never returns
-        /// once a slot is claimed (the caller is meant to be killed);
-        /// returns `false` at once if the queue is full.
-        fn __crash_test_partial_put(&self, item: &T, upto: usize) -> bool
-        where
-            T: Serialize;
-        /// Claims the oldest item for reading and stops for good, as a
-        /// consumer killed in the middle of its get would leave it. Never
-        /// returns once an item is claimed; returns `false` at once if
-        /// there is none.
-        fn __crash_test_partial_get(&self) -> bool;
-        /// Damages byte `at` of the oldest item's frame in the shared
-        /// memory. Returns whether there was an item.
-        fn __fault_test_damage_oldest(&self, at: usize) -> bool;
-    }
-
-    impl<T> QueueTestHooks<T> for Queue<T> {
-        fn __crash_test_partial_put(&self, item: &T, upto: usize) -> bool
-        where
-            T: Serialize,
-        {
-            Queue::__crash_test_partial_put(self, item, upto)
-        }
-        fn __crash_test_partial_get(&self) -> bool {
-            Queue::__crash_test_partial_get(self)
-        }
-        fn __fault_test_damage_oldest(&self, at: usize) -> bool {
-            Queue::__fault_test_damage_oldest(self, at)
-        }
-    }
+/// Declares each item on Linux only: elsewhere the crate is the one
+/// `compile_error!` above, not hundreds of errors.
+macro_rules! linux_only {
+    ($($item:item)*) => { $( #[cfg(target_os = "linux")] $item )* };
 }
 
-#[doc = include_str!("../PARITY.md")]
-pub mod parity {}
+linux_only! {
+    // The wire format: internal. The `__test-hooks` feature (this crate's
+    // own tests only; not for users, no stability promise) shows it to the
+    // tests that fuzz it. Without it, `codec::encode_frame_into` is used
+    // by codec.rs's own unit tests only.
+    #[cfg(feature = "__test-hooks")]
+    #[doc(hidden)]
+    pub mod codec;
+    #[cfg(not(feature = "__test-hooks"))]
+    #[allow(dead_code)]
+    mod codec;
+    mod condition;
+    mod error;
+    mod fnref;
+    mod joinable;
+    mod lock;
+    mod pipe;
+    mod process;
+    mod queue;
+    mod ring;
+    mod rlock;
+    mod semaphore;
+    mod shm;
+    mod sys;
+    mod value;
 
-pub use condition::{Condition, ConditionGuard, Held, MAX_CONDITION_WAITERS};
-pub use error::{Error, LockError, PutError};
-pub use fnref::{FnPtr, FnRef};
-pub use joinable::JoinableQueue;
-pub use lock::{Lock, LockGuard};
-pub use pipe::{Pipe, PipeReader, PipeWriter, MAX_PIPE_MESSAGE};
-pub use process::child::fork;
-pub use process::exit::{active_children, exit_guard, ExitGuard};
-#[doc(hidden)]
-pub use process::spawn::{__register_test_support, TEST_ENTRY};
-pub use process::spawn::{init, spawn};
-pub use process::{
-    current_process, parent_process, Builder, ExitStatus, ParentProcess, Process, ProcessInfo,
-};
-pub use queue::{Queue, DEFAULT_MAX_MESSAGE};
-pub use rlock::{RLock, RLockGuard};
-pub use semaphore::{Event, Semaphore, SemaphorePermit};
-pub use value::{Array, ArrayGuard, Plain, Value, ValueGuard};
+    #[cfg(all(test, bingfa_loom))]
+    mod loom_tests;
+
+    #[cfg(feature = "__test-hooks")]
+    #[doc(hidden)]
+    #[path = "test_hooks.rs"]
+    pub mod __test_hooks;
+
+    #[doc = include_str!("../PARITY.md")]
+    pub mod parity {}
+
+    pub use condition::{Condition, ConditionGuard, Held, MAX_CONDITION_WAITERS};
+    pub use error::{Error, LockError, PutError};
+    pub use fnref::{FnPtr, FnRef};
+    pub use joinable::JoinableQueue;
+    pub use lock::{Lock, LockGuard};
+    pub use pipe::{Pipe, PipeReader, PipeWriter, MAX_PIPE_MESSAGE};
+    pub use process::child::fork;
+    pub use process::exit::{active_children, exit_guard, ExitGuard};
+    #[doc(hidden)]
+    pub use process::spawn::{__register_test_support, TEST_ENTRY};
+    pub use process::spawn::{init, spawn};
+    pub use process::{
+        current_process, parent_process, Builder, ExitStatus, ParentProcess, Process, ProcessInfo,
+    };
+    pub use queue::{Queue, DEFAULT_MAX_MESSAGE};
+    pub use rlock::{RLock, RLockGuard};
+    pub use semaphore::{Event, Semaphore, SemaphorePermit};
+    pub use value::{Array, ArrayGuard, Plain, Value, ValueGuard};
+}
