@@ -194,16 +194,14 @@ macro_rules! linux_only {
 }
 
 linux_only! {
-    // The wire format: internal. The `__test-hooks` feature (this crate's
-    // own tests only; not for users, no stability promise) shows it to the
-    // tests that fuzz it. Without it, `codec::encode_frame_into` is used
-    // by codec.rs's own unit tests only.
-    #[cfg(feature = "__test-hooks")]
+    // The wire format: internal, not for users, no stability promise.
+    // Hidden but still `pub` only because bingfa-pool (on main) still
+    // imports `bingfa_process::codec`; it goes private (visible only under
+    // the `__test-hooks` feature, for this crate's own tests and benches)
+    // once bingfa-pool has its own codec (wp/pool). `encode_frame_into` is
+    // used by codec.rs's own unit tests only.
     #[doc(hidden)]
     pub mod codec;
-    #[cfg(not(feature = "__test-hooks"))]
-    #[allow(dead_code)]
-    mod codec;
     mod condition;
     mod error;
     mod fnref;

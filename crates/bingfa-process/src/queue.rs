@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::codec;
 use crate::error::{Error, PutError};
-use crate::ring::{self, Header, PopError, PushError, Ring, Slot};
+use crate::ring::{self, Header, Modulus, PopError, PushError, Ring, Slot};
 use crate::shm::{self, Shm};
 use crate::sys;
 
@@ -80,7 +80,7 @@ pub struct Queue<T> {
     /// The ring's sizes, checked against the mapping when the queue was
     /// made or received, and never read from the shared header again (see
     /// [`Ring::in_cells`]).
-    cap: u64,
+    cap: Modulus,
     slot_bytes: usize,
     /// The largest encoded item, as the queue's maker set it.
     max_message: usize,
@@ -123,7 +123,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     /// A queue of `capacity` items of at most `max_message` encoded bytes
     /// each. Memory: about `capacity * (max_message + 24)` bytes, each slot
-    /// rounded up to whole 64-byte cache lines. Python:
+    /// rounded up to whole pairs of cache lines (128 bytes). Python:
     /// `multiprocessing.Queue(maxsize)`, whose items have no size limit.
     ///
     /// # Errors
@@ -159,7 +159,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         }
         Ok(Queue {
             shm,
-            cap: capacity as u64,
+            cap: Modulus::new(capacity as u64),
             slot_bytes,
             max_message,
             _items: PhantomData,
@@ -208,24 +208,22 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         push: impl FnOnce(&Ring<'_>, &[u8]) -> Result<(), PushError>,
     ) -> Result<(), PutError<T>> {
         let ring = self.ring();
-        let r = PUT_BUF.with(|s| {
-            let mut buf = s.borrow_mut();
-            // The frame of the largest item allowed (which fits a slot).
-            let max = codec::HEADER + self.max_message;
-            if buf.len() < max {
-                buf.resize(max, 0);
-            }
-            // Encoded here without its checksum: the checksum is computed
-            // while the frame is copied into its slot, once the slot is
-            // claimed (by then the encoder's stores have left the store
-            // buffer, so reading them back does not stall).
-            let n = codec::encode_unsealed_into(&item, &mut buf[..max])?;
-            push(&ring, &buf[..n]).map_err(|e| match e {
-                PushError::Full => Error::Full,
-                PushError::Closed => Error::Closed,
-                PushError::Timeout => Error::Timeout,
+        // The frame of the largest item allowed (which fits a slot).
+        let max = codec::HEADER + self.max_message;
+        let r = if max <= STACK_FRAME {
+            // Small frames: a buffer on the stack (no thread-local look-up
+            // nor `RefCell` on every put; zeroing it is two stores).
+            let mut buf = [0u8; STACK_FRAME];
+            encode_and_push(&ring, &item, &mut buf[..max], push)
+        } else {
+            PUT_BUF.with(|s| {
+                let mut buf = s.borrow_mut();
+                if buf.len() < max {
+                    buf.resize(max, 0);
+                }
+                encode_and_push(&ring, &item, &mut buf[..max], push)
             })
-        });
+        };
         r.map_err(|error| PutError { error, item })
     }
 
@@ -278,6 +276,30 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             Err(PopError::Timeout) => Err(Error::Timeout),
         }
     }
+}
+
+/// Frames of at most this many bytes are encoded on the stack.
+const STACK_FRAME: usize = 128;
+
+/// Encodes `item` into `buf` and pushes the frame with `push`.
+#[inline]
+fn encode_and_push<T: Serialize>(
+    ring: &Ring<'_>,
+    item: &T,
+    buf: &mut [u8],
+    push: impl FnOnce(&Ring<'_>, &[u8]) -> Result<(), PushError>,
+) -> Result<(), Error> {
+    // Encoded here without its checksum: the checksum is computed while
+    // the frame is copied into its slot, once the slot is claimed (by then
+    // the claim's locked instruction has drained the encoder's stores from
+    // the store buffer, so reading them back does not stall, as a load
+    // spanning several of those small stores would right after them).
+    let n = codec::encode_unsealed_into(item, buf)?;
+    push(ring, &buf[..n]).map_err(|e| match e {
+        PushError::Full => Error::Full,
+        PushError::Closed => Error::Closed,
+        PushError::Timeout => Error::Timeout,
+    })
 }
 
 impl<T: Serialize> Queue<T> {
@@ -447,7 +469,7 @@ impl<'de, T> Deserialize<'de> for Queue<T> {
         match ring::layout(cap_n, slot_n) {
             Some(total) if sizes_ok && total <= shm.len() => Ok(Queue {
                 shm,
-                cap,
+                cap: Modulus::new(cap),
                 slot_bytes: slot_n,
                 max_message: max_n,
                 _items: PhantomData,
