@@ -119,37 +119,38 @@ fn main() {
     assert_eq!(unsafe { libc::pipe(noted.as_mut_ptr()) }, 0, "pipe failed");
     let (rd, wr) = (report[0], report[1]);
     let me = std::process::id() as i32;
-    let middle = Process::builder()
-        .name("middle")
-        .fork(move || {
-            // SAFETY: the grandchild uses only getpid, getppid, usleep, write
-            // and _exit, all async-signal-safe.
-            let grandchild = unsafe { libc::fork() };
-            if grandchild == 0 {
-                // SAFETY: see above; the buffers are valid for their sizes.
-                unsafe {
-                    let mut buf = [0i32; 3];
-                    buf[0] = libc::getpid();
-                    buf[1] = libc::getppid();
-                    libc::write(noted[1], b"n".as_ptr().cast(), 1);
-                    // Wait (bounded) until the middle process is gone.
-                    let mut tries = 0;
-                    while libc::getppid() == buf[1] && tries < 5000 {
-                        libc::usleep(1000);
-                        tries += 1;
-                    }
-                    buf[2] = libc::getppid();
-                    libc::write(wr, buf.as_ptr().cast(), std::mem::size_of_val(&buf));
-                    libc::_exit(0);
+    let middle_main = move || {
+        // SAFETY: the grandchild uses only getpid, getppid, usleep, write
+        // and _exit, all async-signal-safe.
+        let grandchild = unsafe { libc::fork() };
+        if grandchild == 0 {
+            // SAFETY: see above; the buffers are valid for their sizes.
+            unsafe {
+                let mut buf = [0i32; 3];
+                buf[0] = libc::getpid();
+                buf[1] = libc::getppid();
+                libc::write(noted[1], b"n".as_ptr().cast(), 1);
+                // Wait (bounded) until the middle process is gone.
+                let mut tries = 0;
+                while libc::getppid() == buf[1] && tries < 5000 {
+                    libc::usleep(1000);
+                    tries += 1;
                 }
+                buf[2] = libc::getppid();
+                libc::write(wr, buf.as_ptr().cast(), std::mem::size_of_val(&buf));
+                libc::_exit(0);
             }
-            // Wait until the grandchild noted us as its parent, then end,
-            // leaving it an orphan.
-            let mut byte = 0u8;
-            // SAFETY: reading one byte into a valid buffer.
-            unsafe { libc::read(noted[0], (&mut byte as *mut u8).cast(), 1) };
-        })
-        .expect("fork");
+        }
+        // Wait until the grandchild noted us as its parent, then end,
+        // leaving it an orphan.
+        let mut byte = 0u8;
+        // SAFETY: reading one byte into a valid buffer.
+        unsafe { libc::read(noted[0], (&mut byte as *mut u8).cast(), 1) };
+    };
+    let builder = Process::builder().name("middle");
+    // SAFETY: this example starts no thread, so the process is
+    // single-threaded when it forks: the child may do anything.
+    let middle = unsafe { builder.fork(middle_main) }.expect("fork");
     // SAFETY: closing our copies of the handshake pipe.
     unsafe {
         libc::close(noted[0]);
@@ -185,7 +186,9 @@ fn main() {
     );
 
     demo.section("3. bingfa's Process handle never leaves a zombie");
-    let p = Process::builder().name("quick").fork(|| {}).expect("fork");
+    // SAFETY: this example starts no thread, so the process is
+    // single-threaded when it forks: the child may do anything.
+    let p = unsafe { Process::builder().name("quick").fork(|| {}) }.expect("fork");
     let pid = p.pid() as i32;
     record_in("3. bingfa child", EventKind::Begin, "in the process table");
     let reaped_by_bingfa = wait_for(pid, limit, |s| s.is_none());
@@ -198,10 +201,9 @@ fn main() {
     drop(p);
     let many: Vec<Process> = (0..50)
         .map(|i| {
-            Process::builder()
-                .name(format!("short-{i}"))
-                .fork(|| {})
-                .expect("fork")
+            // SAFETY: this example starts no thread, so the process is
+            // single-threaded when it forks: the child may do anything.
+            unsafe { Process::builder().name(format!("short-{i}")).fork(|| {}) }.expect("fork")
         })
         .collect();
     let pids: Vec<i32> = many.iter().map(|p| p.pid() as i32).collect();

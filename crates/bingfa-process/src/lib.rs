@@ -17,10 +17,14 @@
 //!
 //! // Start a child with fork: it runs the closure, then exits.
 //! let q = Queue::<String>::new(16).unwrap();
-//! let child = bingfa_process::fork(|| {
-//!     let me = bingfa_process::current_process();
-//!     q.put(format!("hello from {} (pid {})", me.name(), me.pid())).unwrap();
-//! })
+//! // SAFETY: this program has no other thread, so the child may do
+//! // anything (here: allocate and format).
+//! let child = unsafe {
+//!     bingfa_process::fork(|| {
+//!         let me = bingfa_process::current_process();
+//!         q.put(format!("hello from {} (pid {})", me.name(), me.pid())).unwrap();
+//!     })
+//! }
 //! .unwrap();
 //! println!("{}", q.get().unwrap()); // hello from Process-1 (pid 4242)
 //! assert_eq!(child.join().unwrap(), ExitStatus::Code(0));
@@ -32,11 +36,16 @@
 //! across the fork; everything else is a private copy, exactly as in
 //! Python.
 //!
+//! [`fork`] is an `unsafe fn`: in the child of a process that has other
+//! threads, the closure may only do what is async-signal-safe (see [the
+//! fork rule](#the-fork-rule)). A program with threads uses spawn, or forks
+//! from a fork server started before its threads.
+//!
 //! # Spawn
 //!
 //! [`spawn`] executes the current binary again and runs a plain function
-//! with serde arguments; it is the safe choice when the parent has other
-//! threads. The program calls [`init`] first thing in `main`:
+//! with serde arguments; it is safe whatever threads the parent has. The
+//! program calls [`init`] first thing in `main`:
 //!
 //! ```no_run
 //! use bingfa_process::Queue;
@@ -108,7 +117,9 @@
 //!   closes it for every process (Python 3.13's `shutdown`).
 //! - The spawn start method runs a function of the same binary (Python
 //!   imports the main module); arguments are serde values. There is no
-//!   forkserver start method.
+//!   forkserver start method for a single `Process` (bingfa-pool's
+//!   `ProcessPool` has one, its default), and fork is an `unsafe fn`
+//!   (Python only warns, since 3.12, when a process with threads forks).
 //! - Locks are RAII guards, released by the thread that locked them, and
 //!   are robust to owner death (Python's stay held forever); a
 //!   [`Condition`] is robust to the death of its waiters and lock holders.
@@ -123,10 +134,56 @@
 //!
 //! # The fork rule
 //!
-//! Between `fork` and the closure, the child runs only async-signal-safe
-//! code and touches no lock another thread may have held. The closure
-//! itself inherits the problem: see [`Builder::fork`] for when to prefer
-//! spawn.
+//! The child of a fork has one thread, and every lock another thread of
+//! the parent held at that moment stays held in it forever. That is why
+//! [`fork`] and [`Builder::fork`] are `unsafe fn`s (as nix's `fork` is, and
+//! why Python 3.14 moved its default start method on Linux from fork to
+//! forkserver): if the process may have other threads when it forks, the
+//! closure may only do what is async-signal-safe (no lock another thread
+//! may have held, no allocation in principle, no panic). Their Safety
+//! section says exactly what is allowed, and what this crate itself does
+//! between the fork and the closure (only async-signal-safe steps that
+//! take no lock and allocate nothing). A single-threaded program may fork
+//! freely. A program with threads uses:
+//!
+//! - [`spawn`], which executes the program again: safe whatever threads
+//!   the parent has, at the cost of starting a program (milliseconds);
+//! - a fork server: a process started while the program is still
+//!   single-threaded (or spawned) that forks children on request, as
+//!   Python's `forkserver` start method, and bingfa-pool's `ProcessPool`
+//!   for its workers (`StartMethod::ForkServer`, its default);
+//! - or forks its children early in `main`, before any thread starts.
+//!
+//! What is safe and what is not, in one place:
+//!
+//! | call | safe? | why |
+//! |---|---|---|
+//! | [`spawn`], [`Builder::spawn`] | safe | a fresh program: nothing of the parent's threads survives the `exec` |
+//! | [`fork`], [`Builder::fork`] | `unsafe fn` | the closure runs in a copy of a process whose other threads are gone; only the caller knows whether it may take a lock they held |
+//! | the IPC objects ([`Queue`], [`Pipe`], [`Lock`], ...) in a forked child | safe | their state lives in shared memory; their locks are robust and per object |
+//!
+//! Why `unsafe` rather than a safe `fork` that refuses when the process
+//! has other threads: the refusal would be sound, but it would refuse
+//! almost every real caller (a test binary runs its tests on libtest's
+//! threads; an async runtime, a logger or a library may start threads of
+//! their own) while many of them fork soundly, because their closure is
+//! async-signal-safe or uses only this crate's shared-memory objects. The
+//! `unsafe` block puts the one fact the crate cannot check, what the
+//! closure does, where the reader sees it, with a `// SAFETY:` comment
+//! saying why it holds. nix makes the same choice for the bare system call
+//! (`nix::unistd::fork` is an `unsafe fn` whose Safety section limits the
+//! child of a multi-threaded process to async-signal-safe calls); Python,
+//! which cannot mark a call unsafe, warns since 3.12 when a process with
+//! threads forks (`DeprecationWarning`) and since 3.14 no longer forks by
+//! default on Linux (its default start method became `forkserver`). The
+//! crate still checks what it can: it counts the threads before each fork,
+//! and a child of a process that had others does not flush stdout when
+//! its closure returns (that lock may be held forever in it).
+//!
+//! ```compile_fail,E0133
+//! // Does not compile: the caller must vouch for the child with `unsafe`.
+//! let p = bingfa_process::fork(|| {});
+//! ```
 //!
 //! # Platforms
 //!

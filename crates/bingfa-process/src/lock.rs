@@ -292,11 +292,14 @@ pub(crate) fn wrap<G>(
 /// let lock = Lock::new().unwrap();
 /// let child = {
 ///     let lock = lock.clone();
-///     bingfa_process::fork(move || {
+///     let child_main = move || {
 ///         let _held = lock.lock().unwrap();
 ///         // Killed while holding the lock.
+///         // SAFETY: raise has no preconditions; the process ends here.
 ///         unsafe { libc::raise(libc::SIGKILL) };
-///     }).unwrap()
+///     };
+///     // SAFETY: a doctest is a program of its own, with no other thread.
+///     unsafe { bingfa_process::fork(child_main) }.unwrap()
 /// };
 /// child.join().unwrap();
 /// let guard = match lock.lock() {

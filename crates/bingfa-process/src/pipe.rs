@@ -42,10 +42,11 @@ pub const MAX_PIPE_MESSAGE: usize = 1 << 30;
 /// ```
 /// let (parent, child_end) = bingfa_process::Pipe::<String>::new().unwrap();
 /// // The closure borrows `child_end`; the child has its own copy of it.
-/// let child = bingfa_process::fork(|| {
+/// // SAFETY: a doctest is a program of its own, with no other thread.
+/// let child = unsafe { bingfa_process::fork(|| {
 ///     let s = child_end.recv().unwrap();
 ///     child_end.send(&format!("{s} world")).unwrap();
-/// })
+/// }) }
 /// .unwrap();
 /// drop(child_end); // the parent keeps only its own end
 /// parent.send(&"hello".to_string()).unwrap();

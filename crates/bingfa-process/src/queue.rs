@@ -70,7 +70,9 @@ thread_local! {
 /// let q = bingfa_process::Queue::<String>::new(8).unwrap();
 /// let child = {
 ///     let q = q.clone();
-///     bingfa_process::fork(move || q.put("hello from the child".to_string()).unwrap()).unwrap()
+///     // SAFETY: a doctest is a program of its own, with no other thread.
+///     unsafe { bingfa_process::fork(move || q.put("hello from the child".to_string()).unwrap()) }
+///         .unwrap()
 /// };
 /// assert_eq!(q.get().unwrap(), "hello from the child");
 /// assert!(child.join().unwrap().success());

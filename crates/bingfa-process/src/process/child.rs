@@ -121,12 +121,23 @@ fn is_reporting_child() -> bool {
         || sys::FORKED.report_fd.load(Ordering::Relaxed) >= 0
 }
 
+/// How a child ends once its entry point has returned.
+#[derive(Clone, Copy)]
+pub(crate) struct Ending {
+    /// Leave with `_exit` (a forked child must not run the parent's
+    /// `atexit` handlers) rather than `exit`.
+    pub(crate) fast: bool,
+    /// Flush stdout first: not in the child of a process that had other
+    /// threads when it forked, where the lock of stdout may be held
+    /// forever.
+    pub(crate) flush: bool,
+}
+
 /// In the child: runs the entry point, reports a panic, waits for the
 /// threads the entry point started (unless `join_threads` is `None`; else
-/// the threads that existed before it), flushes the standard streams and
-/// ends the process. `fast_exit`: leave with `_exit` (a forked child must
-/// not run the parent's `atexit` handlers) rather than `exit`.
-pub(crate) fn run_entry(f: impl FnOnce(), fast_exit: bool, join_threads: Option<&[u32]>) -> ! {
+/// the threads that existed before it), flushes stdout and ends the
+/// process, as `ending` says.
+pub(crate) fn run_entry(f: impl FnOnce(), ending: Ending, join_threads: Option<&[u32]>) -> ! {
     let result = panic::catch_unwind(AssertUnwindSafe(f));
     if let Some(initial) = join_threads {
         // As Python's child joins its non-daemon threads, also after an
@@ -144,7 +155,7 @@ pub(crate) fn run_entry(f: impl FnOnce(), fast_exit: bool, join_threads: Option<
             1
         }
     };
-    finish(code, fast_exit)
+    finish(code, ending)
 }
 
 /// In the child: sends a failure message to the parent (shown by
@@ -172,11 +183,13 @@ pub(crate) fn report_failure(text: &str) {
     }
 }
 
-/// Flushes stdout and ends the process with `code` (stderr is not
-/// buffered: nothing to flush).
-pub(crate) fn finish(code: i32, fast_exit: bool) -> ! {
-    let _ = std::io::stdout().flush();
-    if fast_exit {
+/// Flushes stdout (if `ending` says so; stderr is not buffered: nothing to
+/// flush) and ends the process with `code`.
+pub(crate) fn finish(code: i32, ending: Ending) -> ! {
+    if ending.flush {
+        let _ = std::io::stdout().flush();
+    }
+    if ending.fast {
         // `libc`: rustix has `_exit` only in its unstable `runtime` API.
         // SAFETY: _exit ends the process at once; nothing runs after it.
         unsafe { libc::_exit(code) }
@@ -228,37 +241,109 @@ impl Builder {
     /// The closure may borrow from the caller: the child has its own copy of
     /// the whole address space, and it never returns from this call.
     ///
-    /// # When fork is unsafe to use
-    ///
-    /// Only the calling thread exists in the child. A lock that another
-    /// thread of the parent held at the moment of the fork (a `Mutex`, the
-    /// lock inside `println!`'s stdout, a parking_lot lock, a logger's) stays
-    /// held forever in the child, and the closure deadlocks if it takes it.
-    /// Memory stays sound (to the child, the other threads look stopped
-    /// forever), but the program may hang. So, when the parent has other
-    /// threads that may hold locks the closure uses (thread pools, async
-    /// runtimes, loggers), use [`spawn`](Builder::spawn) instead; fork is
-    /// safe when the parent is single-threaded, or when the closure touches
-    /// only data of its own plus this crate's IPC objects (whose locks live
-    /// in shared memory and are robust). glibc's `malloc` stays usable
-    /// after a fork.
-    ///
-    /// This crate runs only async-signal-safe code between the fork and `f`,
-    /// and flushes stdout (stderr is not buffered) before forking, so that buffered output
-    /// is not printed twice.
-    ///
     /// The child leaves with `_exit` once `f` has returned and the threads
     /// it started have ended ([`join_threads`](Builder::join_threads)):
     /// no `atexit` handler runs in it, neither the parent's (which must
     /// not run twice) nor one registered in `f` (Python runs the latter;
     /// call such clean-up at the end of `f` instead).
     ///
+    /// # Safety
+    ///
+    /// The child has one thread: the one that called `fork`. The parent's
+    /// other threads do not exist in it, frozen wherever they were, and
+    /// whatever they held at that moment stays held forever. So **if this
+    /// process may have other threads when it forks** (a thread pool, an
+    /// async runtime, a logger, a library that starts threads of its own,
+    /// the test harness that runs `#[test]`s in threads), `f` must do only
+    /// what is safe in the child of a multi-threaded process, which POSIX
+    /// limits to async-signal-safe functions (`signal-safety(7)`):
+    ///
+    /// - **No lock another thread may have held**: `Mutex`, `RwLock`, a
+    ///   `OnceLock` or `LazyLock` being initialized, parking_lot's and
+    ///   bingfa-sync's locks, the locks of stdout and stderr (`print!`,
+    ///   `println!`, `eprintln!`), of a logger, a channel, a thread pool's
+    ///   queue. Taking one that was held deadlocks the child.
+    /// - **No allocation, in principle**: the allocator has locks too.
+    ///   glibc's `fork` makes its own `malloc` usable in the child, which
+    ///   programs on `*-linux-gnu` with the default allocator rely on in
+    ///   practice; another global allocator (jemalloc, mimalloc) may not.
+    ///   Formatting, `String`, `Vec` and `Box` allocate, and so do this
+    ///   crate's `Queue` and `Pipe` (serde encoding).
+    /// - **No panic**: unwinding is caught, but the panic machinery
+    ///   allocates, takes its hook's lock and prints to stderr under its
+    ///   lock.
+    /// - What is fine: async-signal-safe calls (`read`, `write`, `open`,
+    ///   `close`, `dup2`, `execve`, `kill`, `_exit`, ..., directly or
+    ///   through rustix or nix), computing on memory no lock guards, and
+    ///   using this crate's [`Lock`](crate::Lock),
+    ///   [`Semaphore`](crate::Semaphore), [`Event`](crate::Event),
+    ///   [`Value`](crate::Value) and [`Array`](crate::Array) made before the
+    ///   fork: their state lives in shared memory, they take no lock of the
+    ///   process and allocate nothing, and a lock of theirs that a parent
+    ///   thread held is released by that thread, in the parent, as usual.
+    ///
+    /// If the process is single-threaded when it forks (no other thread
+    /// was started, or all that were have ended), none of this applies: the
+    /// child may do anything the parent could, as after a plain `fork` in
+    /// C. Memory stays sound either way (to the child, the other threads
+    /// look stopped forever); what is at stake is a child that hangs.
+    ///
+    /// This crate's own watcher thread (`bingfa-reaper`, started only when
+    /// the last handle of a running child is dropped, and gone a second
+    /// after it has nothing to watch) does not count as another thread
+    /// here: it takes no lock the closure can reach (the child forgets the
+    /// parent's registry, whose lock it takes, and builds its own) and
+    /// allocates only through glibc's `malloc`.
+    ///
+    /// What this crate does around the fork, so that only `f` is in
+    /// question:
+    ///
+    /// - Before the fork, in the parent: everything the child needs is
+    ///   prepared (its identity, where it reports a panic, the panic hook,
+    ///   this crate's fork handler), and stdout is flushed, so that buffered
+    ///   output is not printed twice.
+    /// - Between the fork and `f`, in the child: only async-signal-safe
+    ///   steps that take no lock and allocate nothing. This crate's
+    ///   `pthread_atfork` handler makes a few atomic stores; a daemon calls
+    ///   `prctl(PR_SET_PDEATHSIG)` and `getppid` (and `_exit` if its parent
+    ///   is already gone); the child's identity is stored in atomics.
+    ///   (Other libraries' `pthread_atfork` handlers and the C library's
+    ///   own resets run inside `fork` itself.)
+    /// - After `f`, in the child: the check that no thread `f` started
+    ///   still runs ([`join_threads`](Builder::join_threads)) reads glibc's
+    ///   `__libc_single_threaded` or `/proc/self/stat` into a buffer on the
+    ///   stack, and lists `/proc/self/task` (which allocates) only if `f`
+    ///   did start threads; stdout is flushed only if this process had no
+    ///   other thread when it forked (otherwise its lock may be held
+    ///   forever, and what `f` left in its buffer is lost: end output with
+    ///   a newline); then `_exit`. A panic's message reaches the parent
+    ///   through memory shared with it, with atomic stores.
+    ///
+    /// What a program that has threads should use instead:
+    /// [`spawn`](Builder::spawn), safe whatever threads the parent has (it
+    /// executes the program again); or a **fork server**, a process
+    /// started while the program is still single-threaded (or spawned)
+    /// that forks the children on request, as Python 3.14 does by default
+    /// (`forkserver`) and as bingfa-pool's `ProcessPool` does for its
+    /// workers (`StartMethod::ForkServer`, its default); or forking every
+    /// child early in `main`, before any thread starts.
+    ///
     /// # Errors
-    /// [`Error::Os`] if `fork`, `pipe` or `pidfd_open` fails. When
-    /// `pidfd_open` fails (the descriptor limit), the child has already
-    /// been started: it is killed and reaped before the error returns
-    /// (it may have begun to run `f`), so that no zombie is left.
-    pub fn fork<F: FnOnce()>(self, f: F) -> Result<Process, Error> {
+    /// [`Error::Os`] if `fork` or `pidfd_open` fails, or if the memory a
+    /// child reports through cannot be mapped. When `pidfd_open` fails (the
+    /// descriptor limit), the child has already been started: it is killed
+    /// and reaped before the error returns (it may have begun to run `f`),
+    /// so that no zombie is left.
+    ///
+    /// ```
+    /// use bingfa_process::{Builder, ExitStatus};
+    ///
+    /// // SAFETY: this program has no other thread: the child may do
+    /// // anything (allocate, print, panic).
+    /// let p = unsafe { Builder::new().name("worker").fork(|| println!("hello")) }.unwrap();
+    /// assert_eq!(p.join().unwrap(), ExitStatus::Code(0));
+    /// ```
+    pub unsafe fn fork<F: FnOnce()>(self, f: F) -> Result<Process, Error> {
         sys::ensure_atfork();
         install_panic_hook();
         super::threads::prepare();
@@ -287,6 +372,12 @@ impl Builder {
         // Buffered output would be printed twice, by both processes
         // (stderr is not buffered).
         let _ = std::io::stdout().flush();
+        // Whether the child may flush stdout when `f` returns: only if no
+        // other thread exists now that could hold its lock at the fork.
+        let ending = Ending {
+            fast: true,
+            flush: super::threads::alone(),
+        };
         if self.daemon {
             registry::ensure_daemon_cleanup();
         }
@@ -314,7 +405,7 @@ impl Builder {
             remember_report_slot(for_child);
             // Only this thread exists in the child; its id is the pid.
             let me = [rustix::process::getpid().as_raw_nonzero().get() as u32];
-            run_entry(f, true, (!self.detach_threads).then_some(&me[..]));
+            run_entry(f, ending, (!self.detach_threads).then_some(&me[..]));
         }
         drop(reclaim);
         let pidfd = match sys::pidfd_open_child(pid as u32) {
@@ -341,11 +432,35 @@ impl Builder {
 }
 
 /// Starts a child with the fork start method, with the default name and not
-/// a daemon: `Builder::new().fork(f)`. See [`Builder::fork`], including when
-/// fork is unsafe to use. Python: `Process(target=f).start()`.
+/// a daemon: `Builder::new().fork(f)`. Python: `Process(target=f).start()`
+/// under `set_start_method("fork")`.
+///
+/// ```
+/// use bingfa_process::{ExitStatus, Value};
+///
+/// let v = Value::new(0u64).unwrap();
+/// // SAFETY: this program has no other thread.
+/// let p = unsafe { bingfa_process::fork(|| v.set(42)) }.unwrap();
+/// assert_eq!(p.join().unwrap(), ExitStatus::Code(0));
+/// assert_eq!(v.get(), 42);
+/// ```
+///
+/// Calling it without `unsafe` does not compile: the caller vouches for
+/// what the child does (see the Safety section):
+///
+/// ```compile_fail,E0133
+/// let p = bingfa_process::fork(|| {});
+/// ```
+///
+/// # Safety
+/// As for [`Builder::fork`]: if this process may have other threads when
+/// it forks, `f` may only do what is async-signal-safe (no lock another
+/// thread may have held, no allocation in principle, no panic).
 ///
 /// # Errors
 /// As for [`Builder::fork`].
-pub fn fork<F: FnOnce()>(f: F) -> Result<Process, Error> {
-    Builder::new().fork(f)
+#[doc(alias = "Process.start")]
+pub unsafe fn fork<F: FnOnce()>(f: F) -> Result<Process, Error> {
+    // SAFETY: the caller's promise, passed on.
+    unsafe { Builder::new().fork(f) }
 }

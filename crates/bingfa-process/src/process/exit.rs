@@ -14,7 +14,8 @@ use super::{registry, Child, Process};
 ///
 /// ```
 /// let ev = bingfa_process::Event::new().unwrap();
-/// let p = bingfa_process::fork(|| ev.wait()).unwrap();
+/// // SAFETY: a doctest is a program of its own, with no other thread.
+/// let p = unsafe { bingfa_process::fork(|| ev.wait()) }.unwrap();
 /// assert!(bingfa_process::active_children().iter().any(|c| c.pid() == p.pid()));
 /// ev.set();
 /// p.join().unwrap();
@@ -51,7 +52,8 @@ fn running() -> Vec<Arc<Child>> {
 /// bingfa_process::init();
 /// let children = bingfa_process::exit_guard();
 ///
-/// let p = bingfa_process::fork(|| std::thread::sleep(Duration::from_millis(50))).unwrap();
+/// // SAFETY: a doctest is a program of its own, with no other thread.
+/// let p = unsafe { bingfa_process::fork(|| std::thread::sleep(Duration::from_millis(50))) }.unwrap();
 /// drop(p); // the handle may go: the guard still waits for the child
 /// drop(children); // (at the end of main) waits here, as Python would
 /// assert!(bingfa_process::active_children().is_empty());

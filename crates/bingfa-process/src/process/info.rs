@@ -75,11 +75,12 @@ pub fn current_process() -> ProcessInfo {
 ///
 /// ```
 /// assert!(bingfa_process::parent_process().is_none());
-/// let p = bingfa_process::fork(|| {
+/// // SAFETY: a doctest is a program of its own, with no other thread.
+/// let p = unsafe { bingfa_process::fork(|| {
 ///     let parent = bingfa_process::parent_process().unwrap();
 ///     assert_eq!(parent.name(), "MainProcess");
 ///     assert!(parent.is_alive());
-/// })
+/// }) }
 /// .unwrap();
 /// assert!(p.join().unwrap().success());
 /// ```

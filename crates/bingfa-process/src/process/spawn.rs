@@ -207,6 +207,10 @@ pub fn init() {
     // The threads that are not the entry point's (libtest's, in a test
     // binary): not waited for.
     let initial = super::threads::current();
+    let ending = child::Ending {
+        fast: false,
+        flush: true,
+    };
     run_entry(
         move || {
             tramp(entry, &args);
@@ -217,7 +221,7 @@ pub fn init() {
                 drop(unsafe { OwnedFd::from_raw_fd(fd) });
             }
         },
-        false,
+        ending,
         payload.join_threads.then_some(&initial[..]),
     )
 }
@@ -226,7 +230,13 @@ fn fail(report_fd: RawFd, text: &str) -> ! {
     report_started(report_fd);
     report_failure(text);
     eprintln!("bingfa-process: {text}");
-    child::finish(BAD_PAYLOAD, false)
+    child::finish(
+        BAD_PAYLOAD,
+        child::Ending {
+            fast: false,
+            flush: true,
+        },
+    )
 }
 
 impl Builder {

@@ -69,6 +69,45 @@ pub(crate) fn prepare() {
     });
 }
 
+/// Whether the calling thread is this process's only thread now: glibc's
+/// flag says it never had another, or `/proc/self/stat` counts one.
+/// Async-signal-safe: no lock, no allocation (the count is read into a
+/// buffer on the stack). `false` when it cannot tell.
+pub(crate) fn alone() -> bool {
+    never_threaded() || thread_count() == Some(1)
+}
+
+/// The number of threads of this process (`num_threads` in
+/// `/proc/self/stat`), read with three system calls into a buffer on the
+/// stack: async-signal-safe.
+fn thread_count() -> Option<u64> {
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::open(
+        c"/proc/self/stat",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let mut buf = [0u8; 1024];
+    let n = sys::read(std::os::fd::AsFd::as_fd(&fd), &mut buf).ok()?;
+    num_threads(&buf[..n])
+}
+
+/// `num_threads` of a `/proc/PID/stat` line: the 18th field after the
+/// command name's closing parenthesis (the 20th of the line).
+fn num_threads(stat: &[u8]) -> Option<u64> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let field = stat[close + 1..]
+        .split(|&b| b == b' ')
+        .filter(|f| !f.is_empty())
+        .nth(17)?;
+    field.iter().try_fold(0u64, |n, &d| {
+        d.is_ascii_digit()
+            .then(|| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+            .flatten()
+    })
+}
+
 /// Whether this process has certainly never had a thread other than the
 /// caller (glibc's flag says so). `false` means "maybe".
 fn never_threaded() -> bool {
@@ -88,8 +127,13 @@ fn never_threaded() -> bool {
 /// without reading `/proc`, when glibc says that the process never had a
 /// second thread (the common fork of a single-threaded program, whose
 /// child would otherwise pay an `open` and a directory read).
+///
+/// When `initial` is only the caller (a forked child), the check is
+/// async-signal-safe until it finds another thread: glibc's flag, then the
+/// count in `/proc/self/stat`; only then is `/proc/self/task` listed
+/// (which allocates).
 pub(crate) fn wait_for_new(initial: &[u32]) {
-    if never_threaded() {
+    if never_threaded() || (initial.len() == 1 && thread_count() == Some(1)) {
         return;
     }
     let mut pause = Duration::from_micros(100);
@@ -104,5 +148,28 @@ pub(crate) fn wait_for_new(initial: &[u32]) {
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn num_threads_is_read_from_a_stat_line_whatever_the_command_name() {
+        let line = b"4242 (a (weird) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 7 0 12345 1000 10";
+        assert_eq!(num_threads(line), Some(7));
+        assert_eq!(num_threads(b"4242 (x) S 1 2 3"), None);
+        assert_eq!(num_threads(b"no parenthesis"), None);
+        let bad = b"1 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 7x 0";
+        assert_eq!(num_threads(bad), None);
+    }
+
+    #[test]
+    fn the_thread_count_of_this_process_is_read() {
+        let n = thread_count().expect("/proc/self/stat");
+        assert!(n >= 1);
+        let t = std::thread::spawn(move || thread_count().unwrap());
+        assert!(t.join().unwrap() > 1);
     }
 }
