@@ -191,11 +191,16 @@ fn main() {
     let p = unsafe { Process::builder().name("quick").fork(|| {}) }.expect("fork");
     let pid = p.pid() as i32;
     record_in("3. bingfa child", EventKind::Begin, "in the process table");
-    let reaped_by_bingfa = wait_for(pid, limit, |s| s.is_none());
+    // As in Python, asking whether the child is alive reaps it once it has
+    // ended (so do join, the next start and active_children()): no thread
+    // of the crate does it behind the program's back.
+    let reaped_by_bingfa = wait_for(pid, limit, |_| {
+        !p.is_alive().expect("is_alive") && proc_stat(pid).is_none()
+    });
     record_in("3. bingfa child", EventKind::End, "in the process table");
     println!("  a child that ended, never joined: {}", describe(pid));
     println!(
-        "  (the crate's reaper collected its status as soon as it ended; join() still reports\n  its exit code: {})",
+        "  (is_alive() reaped it as soon as it saw it ended, as Python's does; join() still\n  reports its exit code: {})",
         p.join().expect("join").python_exitcode()
     );
     drop(p);
@@ -219,7 +224,7 @@ fn main() {
          1. the bare child: a zombie from its exit until the demo's waitpid;\n\
          2. middle: the process that forked the orphan (pid {}) and ended, orphaning it;\n\
          3. a child started with bingfa's Process (pid {pid}): in the table only from fork\n\
-         \x20  until its exit, since the crate reaps it at once, without a join.",
+         \x20  until its exit, since is_alive() reaps it once it has ended, without a join.",
         buf[0]
     ));
 
@@ -227,8 +232,9 @@ fn main() {
     demo.say(
         "A child that ended stays a zombie (state Z) until its parent reaps it: waitpid, which\n\
          join() calls. Zombies hold a pid each; many of them exhaust the pid table. An orphan\n\
-         is adopted and reaped by init or a subreaper. bingfa::process reaps its children as\n\
-         soon as they end, so no handle, joined, dropped or leaked, leaves a zombie.",
+         is adopted and reaped by init or a subreaper. bingfa::process reaps a child at join,\n\
+         is_alive, the next start or active_children (as Python), and a dropped running\n\
+         child as soon as it ends, so no handle, joined, dropped or leaked, leaves a zombie.",
     );
     println!(
         "\nResult: zombie seen = {became_zombie}, gone after waitpid = {gone_after_wait}; orphan adopted = {adopted}; bingfa reaped = {reaped_by_bingfa}, zombies left = {zombies_left}."
