@@ -120,8 +120,21 @@ pub(crate) fn fmt_throughput(t: Throughput, ns: f64) -> String {
     format!("{rate:.2} {}{unit}", prefixes[p])
 }
 
+/// Each row's ratio over several runs: median, lowest, highest, runs.
+pub(crate) type Spread = BTreeMap<(String, String), (f64, f64, f64, usize)>;
+
 /// The table: one block of rows per comparison, the reference first.
 pub(crate) fn table(results: &[BenchResult]) -> String {
+    render(results, None)
+}
+
+/// The table of several runs: each row's median figures, and its ratio as
+/// the median of the per-run ratios with their range.
+pub(crate) fn table_with_spread(results: &[BenchResult], spread: &Spread) -> String {
+    render(results, Some(spread))
+}
+
+fn render(results: &[BenchResult], spread: Option<&Spread>) -> String {
     let mut groups: BTreeMap<&str, Vec<&BenchResult>> = BTreeMap::new();
     for r in results {
         groups.entry(&r.group).or_default().push(r);
@@ -159,7 +172,12 @@ pub(crate) fn table(results: &[BenchResult]) -> String {
                 fmt_ns(r.mean_ns),
                 r.throughput
                     .map_or(String::new(), |t| fmt_throughput(t, r.median_ns)),
-                format!("{:.2}x", r.median_ns / reference),
+                match spread.and_then(|s| s.get(&(group.to_string(), r.member.clone()))) {
+                    Some(&(med, lo, hi, n)) if n > 1 => {
+                        format!("{med:.2}x ({lo:.2}-{hi:.2}, {n} runs)")
+                    }
+                    _ => format!("{:.2}x", r.median_ns / reference),
+                },
             ]);
         }
     }
@@ -231,9 +249,39 @@ fn collect(dir: &Path, since: Option<SystemTime>) -> Result<Vec<BenchResult>> {
     Ok(out)
 }
 
+/// `cargo xtask bench [CRATE] [--rounds N]`.
+pub(crate) fn run_args(args: &[String]) -> Result<ExitCode> {
+    let usage = "usage: cargo xtask bench [CRATE] [--rounds N] | --table";
+    let mut krate = None;
+    let mut rounds = 1;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--rounds" => {
+                rounds = it
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|&n: &usize| n >= 1)
+                    .ok_or("--rounds takes a number, 1 or more")?;
+            }
+            k if krate.is_none() && !k.starts_with('-') => krate = Some(k),
+            _ => return Err(usage.into()),
+        }
+    }
+    run(krate, rounds)
+}
+
 /// Runs the benches of `only`, or of every crate with a `benches/`, then
 /// prints and writes the table of this run's results.
-pub(crate) fn run(only: Option<&str>) -> Result<ExitCode> {
+///
+/// With `rounds` above one, every crate's benches run that many times in
+/// turn (round 1 of every crate, then round 2, ...: a slow minute of the
+/// machine falls on one round of every group, not on every round of one),
+/// each row's ratio is taken inside its own round, and the table shows the
+/// median ratio with its range. A group whose ratios disagree on the side
+/// of 1.00x across rounds (bingfa faster in one, slower in another) is run
+/// again, alone, up to [`MAX_REPEATS`] more times.
+pub(crate) fn run(only: Option<&str>, rounds: usize) -> Result<ExitCode> {
     let with_benches: Vec<String> = crates()?
         .into_iter()
         .filter(|(_, dir)| !files_with_ext(&dir.join("benches"), ".rs").is_empty())
@@ -254,43 +302,240 @@ pub(crate) fn run(only: Option<&str>) -> Result<ExitCode> {
     }
     let args = std::env::var("BENCH_ARGS")
         .unwrap_or_else(|_| "--warm-up-time 1 --measurement-time 3".into());
-    let started = SystemTime::now();
+    let rounds = rounds.max(1);
+    let conditions_before = conditions();
     let mut figures = Vec::new();
-    for krate in &chosen {
-        // `--bench '*'`: the bench targets only. Plain `cargo bench` (and
-        // `--benches`, which includes the lib) also runs the lib's unit tests
-        // under libtest, which refuses criterion's arguments.
-        let mut cmd = cargo(["bench", "-p", krate, "--bench", "*", "--"]);
-        cmd.args(args.split_whitespace());
-        println!("\n=== bench: {krate} ===\n$ {}", show(&cmd));
-        let shown = show(&cmd);
-        let (status, these) = extra::run_capturing(cmd)?;
-        extra::store(krate, &these)?;
-        figures.extend(these);
-        if !status.success() {
-            return Err(format!(
-                "`{shown}` failed; rerun `cargo xtask bench {krate}`"
-            ));
+    // Every round's results, and which crate each group came from.
+    let mut runs: Vec<Vec<BenchResult>> = Vec::new();
+    let mut home: BTreeMap<String, String> = BTreeMap::new();
+    for round in 1..=rounds {
+        let mut this_round = Vec::new();
+        for krate in &chosen {
+            let label = if rounds > 1 {
+                format!("{krate}, round {round}/{rounds}")
+            } else {
+                krate.clone()
+            };
+            let (results, these) = bench_once(krate, &label, &args, None)?;
+            for r in &results {
+                home.insert(r.group.clone(), krate.clone());
+            }
+            this_round.extend(results);
+            figures = merge_figures(figures, these);
+        }
+        runs.push(this_round);
+    }
+    if rounds > 1 {
+        for repeat in 1..=MAX_REPEATS {
+            let unsettled = unsettled_groups(&runs);
+            if unsettled.is_empty() {
+                break;
+            }
+            for group in unsettled {
+                let Some(krate) = home.get(&group) else {
+                    continue;
+                };
+                let label = format!("{krate}, group {group} again ({repeat}/{MAX_REPEATS})");
+                let (results, _) = bench_once(krate, &label, &args, Some(&group))?;
+                runs.push(results.into_iter().filter(|r| r.group == group).collect());
+            }
         }
     }
-    let results = collect(&criterion_dir(), Some(started))?;
-    report(&results, &figures, &args)
+    let conditions_after = conditions();
+    let conditions = format!(
+        "- before the run: {conditions_before}\n- after the run: {conditions_after}\n- rounds: {rounds}{}\n",
+        if rounds > 1 {
+            format!(
+                " (a group whose ratio fell on both sides of 1.00x was run up to {MAX_REPEATS} more times)"
+            )
+        } else {
+            String::new()
+        }
+    );
+    report(&runs, &figures, &args, &conditions)
+}
+
+/// How many more times a group whose rounds disagree is run, at most.
+const MAX_REPEATS: usize = 2;
+
+/// Runs one crate's benches once (only `group` when given: criterion's
+/// filter `^group/`) and returns the results this run wrote, with the
+/// `bingfa-bench:` figures it printed.
+fn bench_once(
+    krate: &str,
+    label: &str,
+    args: &str,
+    group: Option<&str>,
+) -> Result<(Vec<BenchResult>, Vec<extra::Figure>)> {
+    let started = SystemTime::now();
+    // `--bench '*'`: the bench targets only. Plain `cargo bench` (and
+    // `--benches`, which includes the lib) also runs the lib's unit tests
+    // under libtest, which refuses criterion's arguments.
+    let mut cmd = cargo(["bench", "-p", krate, "--bench", "*", "--"]);
+    cmd.args(args.split_whitespace());
+    if let Some(g) = group {
+        cmd.arg(format!("^{}/", regex_escape(g)));
+    }
+    println!("\n=== bench: {label} ===\n$ {}", show(&cmd));
+    let shown = show(&cmd);
+    let (status, these) = extra::run_capturing(cmd)?;
+    if group.is_none() {
+        extra::store(krate, &these)?;
+    }
+    if !status.success() {
+        return Err(format!(
+            "`{shown}` failed; rerun `cargo xtask bench {krate}`"
+        ));
+    }
+    Ok((collect(&criterion_dir(), Some(started))?, these))
+}
+
+/// The later round's figures replace the earlier ones of the same row.
+fn merge_figures(mut old: Vec<extra::Figure>, new: Vec<extra::Figure>) -> Vec<extra::Figure> {
+    for f in new {
+        old.retain(|o| !(o.group == f.group && o.member == f.member));
+        old.push(f);
+    }
+    old
+}
+
+/// `s` with the characters a regular expression gives a meaning escaped.
+fn regex_escape(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The groups whose ratios, each taken inside one round, fall on both
+/// sides of 1.00x (beyond a 2% tie band): one run says bingfa is faster,
+/// another that it is slower.
+pub(crate) fn unsettled_groups(runs: &[Vec<BenchResult>]) -> Vec<String> {
+    let mut sides: BTreeMap<String, (bool, bool)> = BTreeMap::new();
+    for run in runs {
+        for ((group, _), ratio) in ratios(run) {
+            let e = sides.entry(group).or_default();
+            e.0 |= ratio > 1.02;
+            e.1 |= ratio < 0.98;
+        }
+    }
+    sides
+        .into_iter()
+        .filter(|(_, (above, below))| *above && *below)
+        .map(|(g, _)| g)
+        .collect()
+}
+
+/// Each row's ratio inside one run: its median over its group's
+/// reference's (the `bingfa` row, else the fastest).
+pub(crate) fn ratios(run: &[BenchResult]) -> BTreeMap<(String, String), f64> {
+    let mut groups: BTreeMap<&str, Vec<&BenchResult>> = BTreeMap::new();
+    for r in run {
+        groups.entry(&r.group).or_default().push(r);
+    }
+    let mut out = BTreeMap::new();
+    for (group, members) in groups {
+        let reference = members
+            .iter()
+            .filter(|r| r.member.starts_with("bingfa"))
+            .min_by(|a, b| a.member.cmp(&b.member))
+            .or_else(|| {
+                members
+                    .iter()
+                    .min_by(|a, b| a.median_ns.total_cmp(&b.median_ns))
+            });
+        let Some(reference) = reference else { continue };
+        for m in &members {
+            out.insert(
+                (group.to_string(), m.member.clone()),
+                m.median_ns / reference.median_ns,
+            );
+        }
+    }
+    out
+}
+
+/// One row per (group, member) over several runs: the median of its
+/// medians and means, and its ratios' median, minimum and maximum.
+pub(crate) fn summarize(runs: &[Vec<BenchResult>]) -> (Vec<BenchResult>, Spread) {
+    let mut rows: BTreeMap<(String, String), Vec<&BenchResult>> = BTreeMap::new();
+    let mut rs: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+    for run in runs {
+        for r in run {
+            rows.entry((r.group.clone(), r.member.clone()))
+                .or_default()
+                .push(r);
+        }
+        for (k, v) in ratios(run) {
+            rs.entry(k).or_default().push(v);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    };
+    let mut results = Vec::new();
+    for ((group, member), list) in &rows {
+        let mut medians: Vec<f64> = list.iter().map(|r| r.median_ns).collect();
+        let mut means: Vec<f64> = list.iter().map(|r| r.mean_ns).collect();
+        results.push(BenchResult {
+            group: group.clone(),
+            member: member.clone(),
+            median_ns: median(&mut medians),
+            mean_ns: median(&mut means),
+            throughput: list[0].throughput,
+        });
+    }
+    let mut spread = BTreeMap::new();
+    for (k, mut v) in rs {
+        let n = v.len();
+        let (lo, hi) = (
+            v.iter().copied().fold(f64::INFINITY, f64::min),
+            v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        );
+        spread.insert(k, (median(&mut v), lo, hi, n));
+    }
+    (results, spread)
 }
 
 /// `cargo xtask bench --table`: the table of every result criterion keeps.
 pub(crate) fn table_only() -> Result<ExitCode> {
     let results = collect(&criterion_dir(), None)?;
-    report(&results, &extra::load_all(), "(from earlier runs)")
+    report(
+        &[results],
+        &extra::load_all(),
+        "(from earlier runs)",
+        &format!("- now: {}\n", conditions()),
+    )
 }
 
-fn report(results: &[BenchResult], figures: &[extra::Figure], args: &str) -> Result<ExitCode> {
-    if results.is_empty() {
+fn report(
+    runs: &[Vec<BenchResult>],
+    figures: &[extra::Figure],
+    args: &str,
+    conditions: &str,
+) -> Result<ExitCode> {
+    if runs.iter().all(|r| r.is_empty()) {
         return Err(format!(
             "no criterion results in {}: run `cargo xtask bench`",
             criterion_dir().display()
         ));
     }
-    let mut table = table(results);
+    let mut table = if runs.len() > 1 {
+        let (results, spread) = summarize(runs);
+        table_with_spread(&results, &spread)
+    } else {
+        table(&runs[0])
+    };
     if !figures.is_empty() {
         table += &format!(
             "\nMeasurements outside criterion (memory, echo servers; see `xtask/src/extra.rs`). \
@@ -308,7 +553,7 @@ fn report(results: &[BenchResult], figures: &[extra::Figure], args: &str) -> Res
         .unwrap_or_default();
     let md = format!(
         "# Benchmarks\n\nWritten by `cargo xtask bench` (the notes at the end come from \
-         `benches/NOTES.md`); do not edit by hand.\n\n{}\
+         `benches/NOTES.md`); do not edit by hand.\n\n{}{conditions}\
          - criterion arguments: `{args}`\n\n\
          Each group is one comparison. **ratio** = the row's median time / the median time \
          of the group's `bingfa` row (of its fastest row when it has no `bingfa` row): \
@@ -352,10 +597,29 @@ fn machine() -> String {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     format!(
-        "- machine: {cpus} CPUs available, {cpu}\n- compiler: {}\n- commit: {}{dirty}\n- date: {} UTC\n",
+        "- machine: {cpus} CPUs available, {cpu}\n- kernel: Linux {}\n- compiler: {}\n- commit: {}{dirty}\n- date: {} UTC\n",
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map_or_else(|_| "unknown".into(), |s| s.trim().to_string()),
         output("rustc", &["-V"]),
         output("git", &["rev-parse", "--short", "HEAD"]),
         utc(secs)
+    )
+}
+
+/// How busy the machine is now: the load averages (1, 5, 15 minutes) and
+/// the runnable and total threads, from `/proc/loadavg`.
+fn conditions() -> String {
+    let Ok(l) = std::fs::read_to_string("/proc/loadavg") else {
+        return "load unknown (no /proc/loadavg)".into();
+    };
+    let f: Vec<&str> = l.split_whitespace().collect();
+    if f.len() < 4 {
+        return format!("load `{}`", l.trim());
+    }
+    let (running, total) = f[3].split_once('/').unwrap_or((f[3], "?"));
+    format!(
+        "load average {} {} {} (1, 5, 15 min), {running} of {total} threads runnable",
+        f[0], f[1], f[2]
     )
 }
 
@@ -446,6 +710,48 @@ mod tests {
             "{t}"
         );
         assert!(lines[8].ends_with("| 4.00x |"), "{t}");
+    }
+
+    #[test]
+    fn rounds_take_each_ratio_inside_its_run_and_flag_disagreement() {
+        // Round 1: bingfa faster than std; round 2: the machine is slower
+        // for both, bingfa still faster; round 3: bingfa slower.
+        let runs = vec![
+            vec![
+                r("m", "bingfa", 10.0),
+                r("m", "std", 12.0),
+                r("q", "bingfa", 5.0),
+                r("q", "x", 9.0),
+            ],
+            vec![
+                r("m", "bingfa", 20.0),
+                r("m", "std", 30.0),
+                r("q", "bingfa", 6.0),
+                r("q", "x", 9.0),
+            ],
+            vec![
+                r("m", "bingfa", 11.0),
+                r("m", "std", 10.0),
+                r("q", "bingfa", 5.0),
+                r("q", "x", 8.0),
+            ],
+        ];
+        assert_eq!(unsettled_groups(&runs), vec!["m".to_string()]);
+        assert!(unsettled_groups(&runs[..2]).is_empty());
+        let (rows, spread) = summarize(&runs);
+        let std = rows
+            .iter()
+            .find(|r| r.group == "m" && r.member == "std")
+            .unwrap();
+        assert_eq!(std.median_ns, 12.0);
+        let (med, lo, hi, n) = spread[&("m".to_string(), "std".to_string())];
+        assert_eq!(n, 3);
+        assert!(
+            (med - 1.2).abs() < 1e-9 && (lo - 10.0 / 11.0).abs() < 1e-9 && (hi - 1.5).abs() < 1e-9
+        );
+        let t = table_with_spread(&rows, &spread);
+        assert!(t.contains("| 1.20x (0.91-1.50, 3 runs) |"), "{t}");
+        assert_eq!(regex_escape("ipc/queue-spsc-64B"), "ipc/queue\\-spsc\\-64B");
     }
 
     #[test]

@@ -6,10 +6,11 @@
 //! cargo xtask demo NAME [ARGS...]   run the lesson NAME (examples/NAME.rs)
 //! cargo xtask demo --list           the catalogue of lessons
 //! cargo xtask loom [CRATE]          the loom models, failing when none ran
-//! cargo xtask bench [CRATE]         criterion benches, one table, BENCHMARKS.md
+//! cargo xtask bench [CRATE] [--rounds N]  criterion benches, one table, BENCHMARKS.md
 //! cargo xtask stress [CRATE] [N]   the tests of CRATE N times: plain, pinned, beside a CPU hog
 //! cargo xtask features [CRATE]     each crate alone: no-default, default, all features; downstream lockfiles
 //! cargo xtask msrv                  the declared rust-version against the dependencies and a build
+//! cargo xtask miri                  the unsafe code Miri can run (sync, queue, pool's task and slab) under Miri
 //! cargo xtask ci                    what .ci/run checks, in order
 //! ```
 
@@ -23,6 +24,7 @@ mod extra;
 mod features;
 mod json;
 mod loom;
+mod miri;
 mod msrv;
 mod stress;
 
@@ -47,6 +49,10 @@ USAGE:
                                       criterion print `bingfa-bench: GROUP MEMBER VALUE UNIT lower|higher`
                                       lines, which get a second table
                                       env: BENCH_ARGS (default: --warm-up-time 1 --measurement-time 3)
+    cargo xtask bench [CRATE] --rounds N
+                                      N rounds in turn; ratios taken inside each round, shown
+                                      as median (range); a group whose rounds disagree on the
+                                      side of 1.00x runs again, alone, up to 2 more times
     cargo xtask bench --table         only print and write the table of the last results
     cargo xtask stress [CRATE...] [N] run every test binary of CRATE (default: all crates) N times (10),
                                       in turn plain, pinned to one CPU, beside a CPU hog; names hung
@@ -56,6 +62,8 @@ USAGE:
                                       features) whose Cargo.lock must hold no loom
     cargo xtask msrv                  check the declared rust-version: every dependency's against it,
                                       and `cargo +VERSION check` when that toolchain is installed
+    cargo xtask miri                  cargo +nightly miri test on bingfa-sync, bingfa-queue and bingfa-pool's
+                                      task, slab and future (needs nightly with miri and rust-src)
     cargo xtask ci                    fmt check, clippy -D warnings (also on the loom build), tests, loom: what .ci/run does
     cargo xtask help                  this text
 ";
@@ -78,13 +86,12 @@ fn main() -> ExitCode {
             _ => Err("usage: cargo xtask loom [CRATE | --clippy]".into()),
         },
         "bench" => match rest {
-            [] => bench::run(None),
             [flag] if flag == "--table" => bench::table_only(),
-            [krate] => bench::run(Some(krate)),
-            _ => Err("usage: cargo xtask bench [CRATE | --table]".into()),
+            _ => bench::run_args(rest),
         },
         "stress" => stress::run(rest),
         "msrv" => msrv::run(),
+        "miri" => miri::run(),
         "features" => features::run(rest),
         "ci" => ci::run(),
         "help" | "-h" | "--help" => {

@@ -12,7 +12,9 @@
 //!   tests, so they are descheduled at odd points);
 //! - **hangs**: a binary that runs longer than `--timeout SECS` (default
 //!   300) is killed with its whole process group, and the tests that had
-//!   started but not finished are named;
+//!   started but not finished are named, with every process of the group,
+//!   its kernel wait channel and (when `gdb` is installed) each thread's
+//!   stack, taken just before the kill;
 //! - **seeds**: every run gets `BINGFA_STRESS_SEED` (a test that draws
 //!   random choices may seed from it) and `BINGFA_STRESS=1`; a failure is
 //!   printed with its round, mode, seed and the command that reruns it.
@@ -381,11 +383,14 @@ fn run_once(cmd: &mut Command, timeout: Duration) -> Result<Option<String>> {
         tail
     });
     let start = Instant::now();
+    let mut hang_report = String::new();
     let status = loop {
         if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
             break Some(st);
         }
         if start.elapsed() > timeout {
+            // Before ending it, say where every process of the group waits.
+            hang_report = stacks_of_group(child.id());
             // The whole group: the binary and whatever it forked.
             let _ = Command::new("kill")
                 .args(["-KILL", "--", &format!("-{}", child.id())])
@@ -415,6 +420,7 @@ fn run_once(cmd: &mut Command, timeout: Duration) -> Result<Option<String>> {
                 timeout.as_secs(),
                 join_or(&log.unfinished(), "(none had started)")
             );
+            what += &hang_report;
         }
         Some(st) if !st.success() && log.failed.is_empty() => {
             what += &format!(
@@ -602,6 +608,54 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
         "{} of {runs} runs failed (each is printed above with the command that reruns it)",
         failures.len()
     ))
+}
+
+/// Where each process of the hung run's group waits: its state and kernel
+/// wait channel from `ps`, and each thread's stack from `gdb` when it is
+/// installed (the top frames only, at most eight processes).
+fn stacks_of_group(pgid: u32) -> String {
+    let ps = Command::new("ps")
+        .args(["-e", "-o", "pid=,pgid=,stat=,wchan:30=,args="])
+        .output();
+    let Ok(ps) = ps else {
+        return "    (ps is not available: no stacks)\n".into();
+    };
+    let mut out = String::from("    processes of the run (pid, state, kernel wait, command):\n");
+    let mut pids = Vec::new();
+    for line in String::from_utf8_lossy(&ps.stdout).lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() >= 4 && f[1] == pgid.to_string() {
+            out += &format!("      {}  {}  {}  {}\n", f[0], f[2], f[3], f[4..].join(" "));
+            pids.push(f[0].to_string());
+        }
+    }
+    let has_gdb = Command::new("gdb")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_gdb {
+        out += "    (install gdb to see each thread's stack here)\n";
+        return out;
+    }
+    for pid in pids.iter().take(8) {
+        let bt = Command::new("timeout")
+            .args(["30", "gdb", "-p", pid, "-batch", "-nx"])
+            .args(["-ex", "set pagination off", "-ex", "thread apply all bt 12"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output();
+        out += &format!("    stacks of {pid}:\n");
+        if let Ok(bt) = bt {
+            for l in String::from_utf8_lossy(&bt.stdout).lines() {
+                if l.starts_with("Thread") || l.starts_with('#') {
+                    out += &format!("      {l}\n");
+                }
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -207,6 +207,18 @@ pub(crate) fn timespec(d: Duration) -> rustix::time::Timespec {
     }
 }
 
+/// `CLOCK_MONOTONIC` now, as a `Duration` since its origin: the clock
+/// `pthread_mutex_clocklock` deadlines are measured on.
+pub(crate) fn monotonic_now() -> Duration {
+    // `libc`, not rustix: rustix reads the clock through its own vDSO
+    // parser, which crashes under valgrind (rustix#1559).
+    // SAFETY: a valid out pointer; CLOCK_MONOTONIC always exists on Linux.
+    let mut now: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
 // ---------------------------------------------------------------------------
 // process ids
 // ---------------------------------------------------------------------------
