@@ -103,28 +103,36 @@ fn main() {
     let (here, there) = Pipe::<(u32, u32)>::new().expect("pipe");
     demo.record();
     let t0 = Instant::now();
-    let parent = Process::builder()
-        .name("parent")
-        .fork(move || {
-            bingfa::trace::name_process("parent, the course's main program");
-            record(EventKind::Begin, "main program");
-            let daemon = Process::builder()
+    let parent_main = move || {
+        bingfa::trace::name_process("parent, the course's main program");
+        record(EventKind::Begin, "main program");
+        // SAFETY: this runs in the forked "parent", which starts no thread:
+        // it is single-threaded when it forks.
+        let daemon = unsafe {
+            Process::builder()
                 .name("cwz (daemon)")
                 .daemon(true)
                 .fork(move || task(unit * 3))
-                .expect("fork the daemon");
-            let normal = Process::builder()
+        }
+        .expect("fork the daemon");
+        // SAFETY: as for the daemon just above.
+        let normal = unsafe {
+            Process::builder()
                 .name("neo (normal)")
                 .fork(move || task(unit * 3))
-                .expect("fork the normal child");
-            there
-                .send(&(daemon.pid(), normal.pid()))
-                .expect("send pids");
-            thread::sleep(unit);
-            println!("    parent: ends now (主进程), without joining its children");
-            record(EventKind::End, "main program");
-        })
-        .expect("fork the parent");
+        }
+        .expect("fork the normal child");
+        there
+            .send(&(daemon.pid(), normal.pid()))
+            .expect("send pids");
+        thread::sleep(unit);
+        println!("    parent: ends now (主进程), without joining its children");
+        record(EventKind::End, "main program");
+    };
+    let builder = Process::builder().name("parent");
+    // SAFETY: this example starts no thread, so the process is
+    // single-threaded when it forks: the child may do anything.
+    let parent = unsafe { builder.fork(parent_main) }.expect("fork the parent");
     let (daemon_pid, normal_pid) = here.recv().expect("the parent sent its children's pids");
     println!(
         "  parent pid {} started daemon pid {daemon_pid} and normal child pid {normal_pid}",

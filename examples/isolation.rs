@@ -69,13 +69,15 @@ fn main() {
     demo.record();
 
     demo.section("1. A child process sets x = 200");
-    let p = Process::builder()
-        .name("child")
-        .fork(|| {
+    // SAFETY: no thread has been started yet: the process is
+    // single-threaded when it forks, so the child may do anything.
+    let p = unsafe {
+        Process::builder().name("child").fork(|| {
             bingfa::trace::name_process("child process");
             func("child process")
         })
-        .expect("fork");
+    }
+    .expect("fork");
     p.join().expect("join");
     let after_process = X.load(Ordering::SeqCst);
     record(EventKind::Mark, &format!("reads x = {after_process}"));
@@ -95,15 +97,17 @@ fn main() {
     demo.section("3. Sharing on purpose: a Value in shared memory");
     let shared = Value::new(100i64).expect("shared memory");
     let child_view = shared.clone();
-    let p = Process::builder()
-        .name("child-with-value")
-        .fork(move || {
+    // SAFETY: the thread of section 2 has been joined: the process is
+    // single-threaded again when it forks, so the child may do anything.
+    let p = unsafe {
+        Process::builder().name("child-with-value").fork(move || {
             bingfa::trace::name_process("child with the Value");
             child_view.set(200);
             record(EventKind::Mark, "Value = 200");
             println!("    child: set the shared Value to 200");
         })
-        .expect("fork");
+    }
+    .expect("fork");
     p.join().expect("join");
     let shared_after = shared.get();
     println!("  parent: the Value holds {shared_after}   (both processes map the same page)");

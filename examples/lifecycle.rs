@@ -84,10 +84,9 @@ fn main() {
     demo.record();
 
     demo.section("1. Terminated while it runs");
-    let p = Process::builder()
-        .name("neo")
-        .fork(move || task(nap))
-        .expect("fork");
+    // SAFETY: this example starts no thread, so the process is
+    // single-threaded when it forks: the child may do anything.
+    let p = unsafe { Process::builder().name("neo").fork(move || task(nap)) }.expect("fork");
     record_in("neo", EventKind::Begin, "alive");
     println!(
         "  name = {:?}, pid = {}, daemon = {}",
@@ -123,10 +122,9 @@ fn main() {
     println!("  is_alive() = {alive_after}, exitcode = {terminated_code}   (-15: ended by signal 15, SIGTERM)");
 
     demo.section("2. Ends normally");
-    let p = Process::builder()
-        .name("wick")
-        .fork(move || task(nap / 10))
-        .expect("fork");
+    // SAFETY: this example starts no thread, so the process is
+    // single-threaded when it forks: the child may do anything.
+    let p = unsafe { Process::builder().name("wick").fork(move || task(nap / 10)) }.expect("fork");
     record_in("wick", EventKind::Begin, "alive");
     let status = p.join().expect("join");
     record_in("wick", EventKind::End, "alive");
@@ -134,10 +132,14 @@ fn main() {
     println!("  join(); exitcode = {normal_code}");
 
     demo.section("3. Panics");
-    let p = Process::builder()
-        .name("cwz")
-        .fork(|| panic!("the ticket file is gone"))
-        .expect("fork");
+    // SAFETY: this example starts no thread, so the process is
+    // single-threaded when it forks: the child may do anything.
+    let p = unsafe {
+        Process::builder()
+            .name("cwz")
+            .fork(|| panic!("the ticket file is gone"))
+    }
+    .expect("fork");
     record_in("cwz", EventKind::Begin, "alive");
     let status = p.join().expect("join");
     record_in("cwz", EventKind::End, "alive");
@@ -148,10 +150,9 @@ fn main() {
     );
 
     demo.section("4. Killed");
-    let p = Process::builder()
-        .name("woods")
-        .fork(move || task(nap))
-        .expect("fork");
+    // SAFETY: this example starts no thread, so the process is
+    // single-threaded when it forks: the child may do anything.
+    let p = unsafe { Process::builder().name("woods").fork(move || task(nap)) }.expect("fork");
     record_in("woods", EventKind::Begin, "alive");
     p.kill().expect("kill");
     let status = p.join().expect("join");

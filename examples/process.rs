@@ -130,10 +130,14 @@ fn main() {
 
     demo.record();
     demo.section("1. A function as the target (fork)");
-    let p = Process::builder()
-        .name("cwz")
-        .fork(move || task("cwz", nap))
-        .expect("fork");
+    // SAFETY: no thread runs yet in this example (the watcher threads of
+    // section 4 come later): the process is single-threaded when it forks.
+    let p = unsafe {
+        Process::builder()
+            .name("cwz")
+            .fork(move || task("cwz", nap))
+    }
+    .expect("fork");
     println!(
         "  main: started {} (pid {}), goes on at once   (主进程)",
         p.name(),
@@ -147,10 +151,14 @@ fn main() {
 
     demo.section("2. A type with run(), Python's subclass of Process (fork)");
     let obj: Box<dyn Run> = Box::new(MyProcess { nap });
-    let p = Process::builder()
-        .name("MyProcess-1")
-        .fork(move || obj.run())
-        .expect("fork");
+    // SAFETY: no thread runs yet in this example (the watcher threads of
+    // section 4 come later): the process is single-threaded when it forks.
+    let p = unsafe {
+        Process::builder()
+            .name("MyProcess-1")
+            .fork(move || obj.run())
+    }
+    .expect("fork");
     println!("  main: waits in join() before printing");
     let status = p.join().expect("join");
     println!(
@@ -184,16 +192,22 @@ fn main() {
     demo.say("Three children start in the order A, B, C; they nap 3, 1 and 2 units.\n");
     demo.record();
     let unit = nap / 2;
-    let watchers: Vec<_> = [("A", 3u32), ("B", 1), ("C", 2)]
+    // All three are forked before the first watcher thread starts.
+    let started: Vec<_> = [("A", 3u32), ("B", 1), ("C", 2)]
         .into_iter()
         .map(|(name, units)| {
-            let p = Process::builder()
-                .name(name)
-                .fork(move || task(name, unit * units))
-                .expect("fork");
+            let builder = Process::builder().name(name);
+            // SAFETY: no watcher thread runs yet (they start below, once
+            // all three are forked), and this example starts no other
+            // thread: the process is single-threaded when it forks.
+            let p = unsafe { builder.fork(move || task(name, unit * units)) }.expect("fork");
             println!("  main: started {name} (pid {})", p.pid());
-            watch(Arc::new(p), format!("child {name}"))
+            (name, p)
         })
+        .collect();
+    let watchers: Vec<_> = started
+        .into_iter()
+        .map(|(name, p)| watch(Arc::new(p), format!("child {name}")))
         .collect();
     let mut finished: Vec<(String, Instant)> = watchers
         .into_iter()

@@ -145,9 +145,10 @@ fn with_processes(demo: &mut Demo, nap: Duration) -> Tally {
         .into_iter()
         .map(|(name, food)| {
             let q = q.clone();
-            let p = Process::builder()
-                .name(name)
-                .fork(move || {
+            // SAFETY: the processes part runs first and starts no thread: the
+            // process is single-threaded when it forks.
+            let p = unsafe {
+                Process::builder().name(name).fork(move || {
                     bingfa::trace::name_process(&format!("producer {name}"));
                     for i in 0..ITEMS {
                         println!(
@@ -162,7 +163,8 @@ fn with_processes(demo: &mut Demo, nap: Duration) -> Tally {
                         thread::sleep(nap);
                     }
                 })
-                .expect("fork a producer");
+            }
+            .expect("fork a producer");
             (name, p)
         })
         .collect();
@@ -170,28 +172,32 @@ fn with_processes(demo: &mut Demo, nap: Duration) -> Tally {
         .into_iter()
         .map(|name| {
             let (q, eaten_q) = (q.clone(), eaten_q.clone());
-            let p = Process::builder()
-                .name(name)
-                .daemon(true) // as the course: c1.daemon = True
-                .fork(move || {
-                    bingfa::trace::name_process(&format!("consumer {name} (daemon)"));
-                    // get() fails once the queue is closed and drained.
-                    record(EventKind::Blocked, "an item");
-                    while let Ok(item) = q.get() {
-                        record(EventKind::Unblocked, "an item");
-                        println!(
-                            "      {name} (pid {}) eats {item:?}   (用户{name} 开始吃)",
-                            std::process::id()
-                        );
-                        record(EventKind::Begin, "eat");
-                        thread::sleep(nap / 4);
-                        record(EventKind::End, "eat");
-                        eaten_q.put(item).expect("room for the tally");
+            // SAFETY: the processes part runs first and starts no thread: the
+            // process is single-threaded when it forks.
+            let p = unsafe {
+                Process::builder()
+                    .name(name)
+                    .daemon(true) // as the course: c1.daemon = True
+                    .fork(move || {
+                        bingfa::trace::name_process(&format!("consumer {name} (daemon)"));
+                        // get() fails once the queue is closed and drained.
                         record(EventKind::Blocked, "an item");
-                    }
-                    record(EventKind::Unblocked, "an item");
-                })
-                .expect("fork a consumer");
+                        while let Ok(item) = q.get() {
+                            record(EventKind::Unblocked, "an item");
+                            println!(
+                                "      {name} (pid {}) eats {item:?}   (用户{name} 开始吃)",
+                                std::process::id()
+                            );
+                            record(EventKind::Begin, "eat");
+                            thread::sleep(nap / 4);
+                            record(EventKind::End, "eat");
+                            eaten_q.put(item).expect("room for the tally");
+                            record(EventKind::Blocked, "an item");
+                        }
+                        record(EventKind::Unblocked, "an item");
+                    })
+            }
+            .expect("fork a consumer");
             (name, p)
         })
         .collect();
@@ -231,49 +237,51 @@ fn with_daemons(demo: &mut Demo, nap: Duration) -> (usize, usize) {
     let eaten_q: bingfa::process::Queue<(String, usize)> =
         bingfa::process::Queue::new(64).expect("a queue in shared memory");
     let tally_q = eaten_q.clone();
-    let main = Process::builder()
-        .name("main")
-        .fork(move || {
-            let q: bingfa::process::Queue<(String, usize)> =
-                bingfa::process::Queue::new(4).expect("a queue in shared memory");
-            let producers: Vec<_> = [("neo", "煎饼"), ("wick", "肉包")]
-                .into_iter()
-                .map(|(name, food)| {
-                    let q = q.clone();
-                    Process::builder()
-                        .name(name)
-                        .fork(move || {
-                            for i in 0..ITEMS {
-                                q.put((food.to_string(), i)).expect("open");
-                                thread::sleep(nap);
-                            }
-                        })
-                        .expect("fork a producer")
-                })
-                .collect();
-            let _consumers: Vec<_> = ["cwz", "woods"]
-                .into_iter()
-                .map(|name| {
-                    let (q, eaten_q) = (q.clone(), tally_q.clone());
-                    Process::builder()
-                        .name(name)
-                        .daemon(true)
-                        .fork(move || {
-                            while let Ok(item) = q.get() {
-                                thread::sleep(nap * 3); // eating
-                                eaten_q.put(item).expect("room for the tally");
-                            }
-                        })
-                        .expect("fork a consumer")
-                })
-                .collect();
-            for p in producers {
-                p.join().expect("join a producer");
-            }
-            // The end of the course's main: no close, no sentinel; the
-            // daemon consumers are killed as this process exits.
-        })
-        .expect("fork main");
+    let course_main = move || {
+        let q: bingfa::process::Queue<(String, usize)> =
+            bingfa::process::Queue::new(4).expect("a queue in shared memory");
+        let producers: Vec<_> = [("neo", "煎饼"), ("wick", "肉包")]
+            .into_iter()
+            .map(|(name, food)| {
+                let q = q.clone();
+                // SAFETY: this runs in the forked "main", which starts no thread.
+                unsafe {
+                    Process::builder().name(name).fork(move || {
+                        for i in 0..ITEMS {
+                            q.put((food.to_string(), i)).expect("open");
+                            thread::sleep(nap);
+                        }
+                    })
+                }
+                .expect("fork a producer")
+            })
+            .collect();
+        let _consumers: Vec<_> = ["cwz", "woods"]
+            .into_iter()
+            .map(|name| {
+                let (q, eaten_q) = (q.clone(), tally_q.clone());
+                // SAFETY: this runs in the forked "main", which starts no thread.
+                unsafe {
+                    Process::builder().name(name).daemon(true).fork(move || {
+                        while let Ok(item) = q.get() {
+                            thread::sleep(nap * 3); // eating
+                            eaten_q.put(item).expect("room for the tally");
+                        }
+                    })
+                }
+                .expect("fork a consumer")
+            })
+            .collect();
+        for p in producers {
+            p.join().expect("join a producer");
+        }
+        // The end of the course's main: no close, no sentinel; the
+        // daemon consumers are killed as this process exits.
+    };
+    let builder = Process::builder().name("main");
+    // SAFETY: with_threads joined every thread it started before it
+    // returned: the process is single-threaded again when it forks.
+    let main = unsafe { builder.fork(course_main) }.expect("fork main");
     main.join().expect("join main");
     // Give a consumer killed in the middle of its tally put no chance to
     // be counted late: the daemons are gone once main is.

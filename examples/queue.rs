@@ -68,15 +68,17 @@ fn main() {
     let q: Queue<i32> = Queue::new(5).expect("a queue in shared memory");
     // The puts happen in a child process: the queue lives in shared memory.
     let qc = q.clone();
-    let putter = Process::builder()
-        .name("putter")
-        .fork(move || {
+    // SAFETY: this example starts no thread, so the process is
+    // single-threaded when it forks: the child may do anything.
+    let putter = unsafe {
+        Process::builder().name("putter").fork(move || {
             for i in 1..=5 {
                 qc.put(i).expect("room for 5");
                 println!("    putter: put({i})   (进入数据{i})");
             }
         })
-        .expect("fork");
+    }
+    .expect("fork");
     putter.join().expect("join");
     let full = q.is_full();
     println!("  parent: is_full() = {full}   (q.full())");
@@ -124,9 +126,10 @@ fn main() {
     let q2 = q.clone();
     // Recording is on before the forks: each child records its own wait and
     // put into this trace, under its own pid.
-    let p2 = Process::builder()
-        .name("process-2")
-        .fork(move || {
+    // SAFETY: this example starts no thread, so the process is
+    // single-threaded when it forks: the child may do anything.
+    let p2 = unsafe {
+        Process::builder().name("process-2").fork(move || {
             bingfa::trace::name_process("process 2");
             record(EventKind::Blocked, "queue");
             let data = q2.get().expect("a message");
@@ -134,19 +137,22 @@ fn main() {
             record(EventKind::Mark, &format!("got {data:?}"));
             println!("    process 2: got {data:?}   (进程2从队列中获取数据)");
         })
-        .expect("fork");
+    }
+    .expect("fork");
     thread::sleep(nap); // process 2 is (most likely) already waiting in get()
     let q1 = q.clone();
-    let p1 = Process::builder()
-        .name("process-1")
-        .fork(move || {
+    // SAFETY: this example starts no thread, so the process is
+    // single-threaded when it forks: the child may do anything.
+    let p1 = unsafe {
+        Process::builder().name("process-1").fork(move || {
             bingfa::trace::name_process("process 1");
             record(EventKind::Begin, "put");
             q1.put("hello 你好".to_string()).expect("room");
             record(EventKind::End, "put");
             println!("    process 1: put \"hello 你好\"   (进程1添加数据到队列)");
         })
-        .expect("fork");
+    }
+    .expect("fork");
     p1.join().expect("join process 1");
     p2.join().expect("join process 2");
     println!("  parent: 主进程 (both children done)");

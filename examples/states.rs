@@ -101,22 +101,26 @@ fn main() {
 
     demo.section("1. Ready, running, blocked, as the kernel sees them");
     let (parent_end, child_end) = Pipe::<u8>::new().expect("pipe");
-    let worker = Process::builder()
-        .name("worker")
-        .fork(move || {
+    // SAFETY: section 1 runs before this example starts any thread (the
+    // ThreadPool and the feeder come later): the child may do anything.
+    let worker = unsafe {
+        Process::builder().name("worker").fork(move || {
             pin_to_one_core();
             compute_for(unit * 2); // running, or ready while the rival has the core
             let _ = child_end.recv(); // blocked: waits for IO from the parent
             compute_for(unit); // ready, then running again
         })
-        .expect("fork the worker");
-    let rival = Process::builder()
-        .name("rival")
-        .fork(move || {
+    }
+    .expect("fork the worker");
+    // SAFETY: section 1 runs before this example starts any thread (the
+    // ThreadPool and the feeder come later): the child may do anything.
+    let rival = unsafe {
+        Process::builder().name("rival").fork(move || {
             pin_to_one_core();
             compute_for(unit * 5);
         })
-        .expect("fork the rival");
+    }
+    .expect("fork the rival");
     let procs = [
         ("worker", worker.pid() as i32),
         ("rival", rival.pid() as i32),

@@ -119,37 +119,38 @@ fn main() {
     assert_eq!(unsafe { libc::pipe(noted.as_mut_ptr()) }, 0, "pipe failed");
     let (rd, wr) = (report[0], report[1]);
     let me = std::process::id() as i32;
-    let middle = Process::builder()
-        .name("middle")
-        .fork(move || {
-            // SAFETY: the grandchild uses only getpid, getppid, usleep, write
-            // and _exit, all async-signal-safe.
-            let grandchild = unsafe { libc::fork() };
-            if grandchild == 0 {
-                // SAFETY: see above; the buffers are valid for their sizes.
-                unsafe {
-                    let mut buf = [0i32; 3];
-                    buf[0] = libc::getpid();
-                    buf[1] = libc::getppid();
-                    libc::write(noted[1], b"n".as_ptr().cast(), 1);
-                    // Wait (bounded) until the middle process is gone.
-                    let mut tries = 0;
-                    while libc::getppid() == buf[1] && tries < 5000 {
-                        libc::usleep(1000);
-                        tries += 1;
-                    }
-                    buf[2] = libc::getppid();
-                    libc::write(wr, buf.as_ptr().cast(), std::mem::size_of_val(&buf));
-                    libc::_exit(0);
+    let middle_main = move || {
+        // SAFETY: the grandchild uses only getpid, getppid, usleep, write
+        // and _exit, all async-signal-safe.
+        let grandchild = unsafe { libc::fork() };
+        if grandchild == 0 {
+            // SAFETY: see above; the buffers are valid for their sizes.
+            unsafe {
+                let mut buf = [0i32; 3];
+                buf[0] = libc::getpid();
+                buf[1] = libc::getppid();
+                libc::write(noted[1], b"n".as_ptr().cast(), 1);
+                // Wait (bounded) until the middle process is gone.
+                let mut tries = 0;
+                while libc::getppid() == buf[1] && tries < 5000 {
+                    libc::usleep(1000);
+                    tries += 1;
                 }
+                buf[2] = libc::getppid();
+                libc::write(wr, buf.as_ptr().cast(), std::mem::size_of_val(&buf));
+                libc::_exit(0);
             }
-            // Wait until the grandchild noted us as its parent, then end,
-            // leaving it an orphan.
-            let mut byte = 0u8;
-            // SAFETY: reading one byte into a valid buffer.
-            unsafe { libc::read(noted[0], (&mut byte as *mut u8).cast(), 1) };
-        })
-        .expect("fork");
+        }
+        // Wait until the grandchild noted us as its parent, then end,
+        // leaving it an orphan.
+        let mut byte = 0u8;
+        // SAFETY: reading one byte into a valid buffer.
+        unsafe { libc::read(noted[0], (&mut byte as *mut u8).cast(), 1) };
+    };
+    let builder = Process::builder().name("middle");
+    // SAFETY: this example starts no thread, so the process is
+    // single-threaded when it forks: the child may do anything.
+    let middle = unsafe { builder.fork(middle_main) }.expect("fork");
     // SAFETY: closing our copies of the handshake pipe.
     unsafe {
         libc::close(noted[0]);
@@ -185,23 +186,29 @@ fn main() {
     );
 
     demo.section("3. bingfa's Process handle never leaves a zombie");
-    let p = Process::builder().name("quick").fork(|| {}).expect("fork");
+    // SAFETY: this example starts no thread, so the process is
+    // single-threaded when it forks: the child may do anything.
+    let p = unsafe { Process::builder().name("quick").fork(|| {}) }.expect("fork");
     let pid = p.pid() as i32;
     record_in("3. bingfa child", EventKind::Begin, "in the process table");
-    let reaped_by_bingfa = wait_for(pid, limit, |s| s.is_none());
+    // As in Python, asking whether the child is alive reaps it once it has
+    // ended (so do join, the next start and active_children()): no thread
+    // of the crate does it behind the program's back.
+    let reaped_by_bingfa = wait_for(pid, limit, |_| {
+        !p.is_alive().expect("is_alive") && proc_stat(pid).is_none()
+    });
     record_in("3. bingfa child", EventKind::End, "in the process table");
     println!("  a child that ended, never joined: {}", describe(pid));
     println!(
-        "  (the crate's reaper collected its status as soon as it ended; join() still reports\n  its exit code: {})",
+        "  (is_alive() reaped it as soon as it saw it ended, as Python's does; join() still\n  reports its exit code: {})",
         p.join().expect("join").python_exitcode()
     );
     drop(p);
     let many: Vec<Process> = (0..50)
         .map(|i| {
-            Process::builder()
-                .name(format!("short-{i}"))
-                .fork(|| {})
-                .expect("fork")
+            // SAFETY: this example starts no thread, so the process is
+            // single-threaded when it forks: the child may do anything.
+            unsafe { Process::builder().name(format!("short-{i}")).fork(|| {}) }.expect("fork")
         })
         .collect();
     let pids: Vec<i32> = many.iter().map(|p| p.pid() as i32).collect();
@@ -217,7 +224,7 @@ fn main() {
          1. the bare child: a zombie from its exit until the demo's waitpid;\n\
          2. middle: the process that forked the orphan (pid {}) and ended, orphaning it;\n\
          3. a child started with bingfa's Process (pid {pid}): in the table only from fork\n\
-         \x20  until its exit, since the crate reaps it at once, without a join.",
+         \x20  until its exit, since is_alive() reaps it once it has ended, without a join.",
         buf[0]
     ));
 
@@ -225,8 +232,9 @@ fn main() {
     demo.say(
         "A child that ended stays a zombie (state Z) until its parent reaps it: waitpid, which\n\
          join() calls. Zombies hold a pid each; many of them exhaust the pid table. An orphan\n\
-         is adopted and reaped by init or a subreaper. bingfa::process reaps its children as\n\
-         soon as they end, so no handle, joined, dropped or leaked, leaves a zombie.",
+         is adopted and reaped by init or a subreaper. bingfa::process reaps a child at join,\n\
+         is_alive, the next start or active_children (as Python), and a dropped running\n\
+         child as soon as it ends, so no handle, joined, dropped or leaked, leaves a zombie.",
     );
     println!(
         "\nResult: zombie seen = {became_zombie}, gone after waitpid = {gone_after_wait}; orphan adopted = {adopted}; bingfa reaped = {reaped_by_bingfa}, zombies left = {zombies_left}."

@@ -187,13 +187,20 @@ pub fn serve(
                 log_accept(opts, peer);
                 // The child gets the connection; the parent's copy is closed
                 // when the closure is dropped after the fork.
-                let child = Process::builder()
-                    .name(format!("conn-{n}"))
-                    .daemon(true)
-                    .fork(move || {
-                        bingfa::trace::name_process(&format!("process conn-{n}"));
-                        handle_std(conn, "main")
-                    });
+                // SAFETY: the process-per-connection server starts no thread (it runs
+                // in a process of its own, forked by the demo, or alone with --serve):
+                // it is single-threaded when it forks, but for bingfa's watcher
+                // thread, which reaps the handlers whose handles are dropped below
+                // and takes no lock a child can reach (`Builder::fork`'s Safety).
+                let child = unsafe {
+                    Process::builder()
+                        .name(format!("conn-{n}"))
+                        .daemon(true)
+                        .fork(move || {
+                            bingfa::trace::name_process(&format!("process conn-{n}"));
+                            handle_std(conn, "main")
+                        })
+                };
                 if let Err(e) = child {
                     eprintln!("echo: fork failed: {e}");
                 }
@@ -270,14 +277,18 @@ fn hybrid(addr_text: &str, opts: Opts, report_to: Option<Pipe<u16>>) -> Result<(
     let mut children = Vec::new();
     for p in 1..processes {
         let (hubs, bound) = (hubs, bound.clone());
-        let child = Process::builder()
-            .name(format!("hybrid-{p}"))
-            .daemon(true)
-            .fork(move || {
-                bingfa::trace::name_process(&format!("hybrid server process {p}"));
-                hubs(p, bound)
-            })
-            .map_err(|e| format!("cannot fork a server process: {e}"))?;
+        // SAFETY: the server processes are forked before this process starts
+        // its hub threads (`mine`, below): it is single-threaded here.
+        let child = unsafe {
+            Process::builder()
+                .name(format!("hybrid-{p}"))
+                .daemon(true)
+                .fork(move || {
+                    bingfa::trace::name_process(&format!("hybrid server process {p}"));
+                    hubs(p, bound)
+                })
+        }
+        .map_err(|e| format!("cannot fork a server process: {e}"))?;
         children.push(child);
     }
     let mine = {

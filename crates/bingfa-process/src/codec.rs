@@ -33,7 +33,7 @@ pub const HEADER: usize = 8;
 /// Intel Xeon, a 64-byte item's 65-byte payload), XXH3 (`xxhash-rust`)
 /// takes 5.6 ns and 88 instructions against these sums' 5.1 ns and 76, and
 /// `crc32fast` 8.6 ns and 111; but above all these sums are computed while
-/// a put copies its frame into the slot, in the same pass ([`copy_sealed`]),
+/// a put copies its frame into the slot, in the same pass (`copy_sealed`),
 /// which a hash that mixes 16 bytes at a time cannot share. With XXH3 in
 /// its own pass a put and a get took 616 -> 666 instructions and 93 -> 103
 /// to 111 ns in that run: the hand-written sums stay, with the tests below

@@ -150,11 +150,12 @@ impl Held for ConditionGuard<'_> {}
 ///
 /// let cond = Condition::new().unwrap();
 /// let ready = Value::new(false).unwrap();
-/// let child = bingfa_process::fork(|| {
+/// // SAFETY: a doctest is a program of its own, with no other thread.
+/// let child = unsafe { bingfa_process::fork(|| {
 ///     let _g = cond.lock().unwrap();
 ///     ready.set(true);
 ///     cond.notify_all().unwrap();
-/// })
+/// }) }
 /// .unwrap();
 /// let mut g = cond.lock().unwrap();
 /// cond.wait_for(&mut g, || ready.get()).unwrap();

@@ -139,12 +139,13 @@ impl Tasks {
 /// use bingfa_process::JoinableQueue;
 ///
 /// let q = JoinableQueue::<u32>::new(8).unwrap();
-/// let worker = bingfa_process::fork(|| {
+/// // SAFETY: a doctest is a program of its own, with no other thread.
+/// let worker = unsafe { bingfa_process::fork(|| {
 ///     while let Ok(n) = q.get() {
 ///         let _ = n * 2; // the work
 ///         q.task_done().unwrap();
 ///     }
-/// })
+/// }) }
 /// .unwrap();
 /// for n in 0..20 {
 ///     q.put(n).unwrap();

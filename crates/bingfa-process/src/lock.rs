@@ -28,6 +28,10 @@ const WAKE_CHECK: Duration = Duration::from_millis(100);
 /// `PTHREAD_MUTEX_ROBUST` (glibc).
 const ROBUST: libc::c_int = 1;
 
+// `libc` for the whole mutex: a robust, process-shared mutex is the C
+// library's (the kernel only walks the robust list the C library keeps for
+// each thread), and neither rustix nor nix wraps it. These three are not
+// in the libc crate for every target yet, hence the declarations.
 extern "C" {
     fn pthread_mutexattr_setrobust(
         attr: *mut libc::pthread_mutexattr_t,
@@ -178,7 +182,13 @@ impl RawLock {
 
     /// One `pthread_mutex_clocklock` of at most `t`: its raw result.
     fn lock_until(&self, t: Duration) -> libc::c_int {
-        let abs = sys::timespec(sys::monotonic_now().saturating_add(t));
+        // A libc timespec: `sys::timespec` is rustix's, for its futex and
+        // poll calls.
+        let d = sys::monotonic_now().saturating_add(t);
+        let abs = libc::timespec {
+            tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+            tv_nsec: d.subsec_nanos() as libc::c_long,
+        };
         // SAFETY: an initialized mutex in live shared memory; a valid
         // absolute time.
         unsafe { pthread_mutex_clocklock(self.m.get(), libc::CLOCK_MONOTONIC, &abs) }
@@ -264,16 +274,10 @@ impl RawLock {
 /// A random lock identity (`getrandom`; a mix of the time, the process id
 /// and a counter if the kernel has no entropy to give).
 fn new_id() -> u64 {
-    let mut id = 0u64;
-    // SAFETY: writing at most 8 bytes into a u64 we own.
-    let n = unsafe {
-        libc::getrandom(
-            (&mut id as *mut u64).cast(),
-            std::mem::size_of::<u64>(),
-            libc::GRND_NONBLOCK,
-        )
-    };
-    if n == 8 && id != 0 {
+    let mut bytes = [0u8; 8];
+    let n = rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::NONBLOCK);
+    let id = u64::from_ne_bytes(bytes);
+    if matches!(n, Ok(8)) && id != 0 {
         return id;
     }
     static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -319,11 +323,14 @@ pub(crate) fn wrap<G>(
 /// let lock = Lock::new().unwrap();
 /// let child = {
 ///     let lock = lock.clone();
-///     bingfa_process::fork(move || {
+///     let child_main = move || {
 ///         let _held = lock.lock().unwrap();
 ///         // Killed while holding the lock.
+///         // SAFETY: raise has no preconditions; the process ends here.
 ///         unsafe { libc::raise(libc::SIGKILL) };
-///     }).unwrap()
+///     };
+///     // SAFETY: a doctest is a program of its own, with no other thread.
+///     unsafe { bingfa_process::fork(child_main) }.unwrap()
 /// };
 /// child.join().unwrap();
 /// let guard = match lock.lock() {

@@ -3,7 +3,9 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use rustix::io::Errno;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -40,10 +42,11 @@ pub const MAX_PIPE_MESSAGE: usize = 1 << 30;
 /// ```
 /// let (parent, child_end) = bingfa_process::Pipe::<String>::new().unwrap();
 /// // The closure borrows `child_end`; the child has its own copy of it.
-/// let child = bingfa_process::fork(|| {
+/// // SAFETY: a doctest is a program of its own, with no other thread.
+/// let child = unsafe { bingfa_process::fork(|| {
 ///     let s = child_end.recv().unwrap();
 ///     child_end.send(&format!("{s} world")).unwrap();
-/// })
+/// }) }
 /// .unwrap();
 /// drop(child_end); // the parent keeps only its own end
 /// parent.send(&"hello".to_string()).unwrap();
@@ -80,18 +83,14 @@ impl<T> Pipe<T> {
     /// # Errors
     /// [`Error::Os`] if the socket pair cannot be made.
     pub fn new() -> Result<(Pipe<T>, Pipe<T>), Error> {
-        let mut fds = [0; 2];
-        // SAFETY: a valid array of two ints.
-        sys::cvt(unsafe {
-            libc::socketpair(
-                libc::AF_UNIX,
-                libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-                0,
-                fds.as_mut_ptr(),
-            )
-        })?;
-        // SAFETY: two fresh descriptors we own.
-        let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        use rustix::net::{AddressFamily, SocketFlags, SocketType};
+        let (a, b) = rustix::net::socketpair(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(std::io::Error::from)?;
         Ok((Pipe::from_fd(a), Pipe::from_fd(b)))
     }
 
@@ -108,11 +107,8 @@ impl<T> Pipe<T> {
         let (r, w) = Pipe::new()?;
         // The reader never writes and the writer never reads: shut those
         // directions, so that each end's peer sees the end of its stream.
-        // SAFETY: shutdown on our own sockets.
-        unsafe {
-            libc::shutdown(r.fd.as_raw_fd(), libc::SHUT_WR);
-            libc::shutdown(w.fd.as_raw_fd(), libc::SHUT_RD);
-        }
+        let _ = rustix::net::shutdown(&r.fd, rustix::net::Shutdown::Write);
+        let _ = rustix::net::shutdown(&w.fd, rustix::net::Shutdown::Read);
         Ok((PipeReader { end: r }, PipeWriter { end: w }))
     }
 
@@ -142,24 +138,12 @@ impl<T> Pipe<T> {
 
     fn write_all(&self, mut buf: &[u8]) -> Result<(), Error> {
         while !buf.is_empty() {
-            // SAFETY: `buf` is valid for reads of its length.
-            let n = unsafe {
-                libc::send(
-                    self.fd.as_raw_fd(),
-                    buf.as_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_NOSIGNAL,
-                )
-            };
-            if n < 0 {
-                let e = sys::last_error();
-                match e.raw_os_error() {
-                    Some(libc::EINTR) => continue,
-                    Some(libc::EPIPE) | Some(libc::ECONNRESET) => return Err(Error::Closed),
-                    _ => return Err(Error::Os(e)),
-                }
+            match rustix::net::send(&self.fd, buf, rustix::net::SendFlags::NOSIGNAL) {
+                Ok(n) => buf = &buf[n..],
+                Err(Errno::INTR) => continue,
+                Err(Errno::PIPE | Errno::CONNRESET) => return Err(Error::Closed),
+                Err(e) => return Err(Error::Os(e.into())),
             }
-            buf = &buf[n as usize..];
         }
         Ok(())
     }
@@ -207,7 +191,7 @@ impl<T> Pipe<T> {
                 return Ok(true);
             }
         }
-        Ok(sys::poll_readable(self.fd.as_raw_fd(), Some(timeout))?)
+        Ok(sys::poll_readable(self.fd.as_fd(), Some(timeout))?)
     }
 
     fn recv_frame(&self, timeout: Option<Duration>) -> Result<Vec<u8>, Error> {
@@ -228,42 +212,34 @@ impl<T> Pipe<T> {
                 .map_or(0, |n| n.saturating_sub(buf.len()))
                 .clamp(4096, 1 << 20);
             buf.reserve(want);
-            let spare = buf.spare_capacity_mut();
-            // SAFETY: `spare` is valid for writes of its length; recv
-            // writes at most that many bytes.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    spare.as_mut_ptr().cast(),
-                    spare.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if n < 0 {
-                let e = sys::last_error();
-                match e.raw_os_error() {
-                    Some(libc::EINTR) => continue,
-                    Some(libc::EAGAIN) => {
-                        // Nothing buffered in the kernel: wait for it.
-                        let left = match deadline {
-                            None => None,
-                            Some(d) => {
-                                let now = Instant::now();
-                                if now >= d {
-                                    return Err(Error::Timeout);
-                                }
-                                Some(d - now)
+            // recv fills the spare capacity and sets the length.
+            let n = match rustix::net::recv(
+                &self.fd,
+                rustix::buffer::spare_capacity(&mut buf),
+                rustix::net::RecvFlags::DONTWAIT,
+            ) {
+                Ok((n, _)) => n,
+                Err(Errno::INTR) => continue,
+                Err(Errno::AGAIN) => {
+                    // Nothing buffered in the kernel: wait for it.
+                    let left = match deadline {
+                        None => None,
+                        Some(d) => {
+                            let now = Instant::now();
+                            if now >= d {
+                                return Err(Error::Timeout);
                             }
-                        };
-                        if !sys::poll_readable(self.fd.as_raw_fd(), left)? {
-                            return Err(Error::Timeout);
+                            Some(d - now)
                         }
-                        continue;
+                    };
+                    if !sys::poll_readable(self.fd.as_fd(), left)? {
+                        return Err(Error::Timeout);
                     }
-                    Some(libc::ECONNRESET) => return Err(Error::Closed),
-                    _ => return Err(Error::Os(e)),
+                    continue;
                 }
-            }
+                Err(Errno::CONNRESET) => return Err(Error::Closed),
+                Err(e) => return Err(Error::Os(e.into())),
+            };
             if n == 0 {
                 return Err(if buf.is_empty() {
                     Error::Closed
@@ -271,10 +247,6 @@ impl<T> Pipe<T> {
                     Error::Corrupt("stream ended inside a frame".into())
                 });
             }
-            // recv initialized the first `n` spare bytes.
-            let filled = buf.len() + n as usize;
-            // SAFETY: as above.
-            unsafe { buf.set_len(filled) };
         }
     }
 }

@@ -70,7 +70,9 @@ thread_local! {
 /// let q = bingfa_process::Queue::<String>::new(8).unwrap();
 /// let child = {
 ///     let q = q.clone();
-///     bingfa_process::fork(move || q.put("hello from the child".to_string()).unwrap()).unwrap()
+///     // SAFETY: a doctest is a program of its own, with no other thread.
+///     unsafe { bingfa_process::fork(move || q.put("hello from the child".to_string()).unwrap()) }
+///         .unwrap()
 /// };
 /// assert_eq!(q.get().unwrap(), "hello from the child");
 /// assert!(child.join().unwrap().success());
@@ -308,8 +310,9 @@ impl<T: Serialize> Queue<T> {
     /// the frame, as a process killed at that point would leave it. Never
     /// returns once a slot is claimed (the caller is meant to be killed);
     /// returns `false` at once if the queue is full.
-    #[doc(hidden)]
-    pub fn __crash_test_partial_put(&self, item: &T, upto: usize) -> bool {
+    // Reached through `crate::__test_hooks` (feature `__test-hooks`).
+    #[allow(dead_code)]
+    pub(crate) fn __crash_test_partial_put(&self, item: &T, upto: usize) -> bool {
         let ring = self.ring();
         let mut buf = Vec::new();
         if codec::encode_frame(item, &mut buf, codec::HEADER + self.max_message).is_err() {
@@ -329,8 +332,9 @@ impl<T> Queue<T> {
     /// for good, as a consumer killed in the middle of its get would leave
     /// it. Never returns once an item is claimed; returns `false` at once
     /// if there is none.
-    #[doc(hidden)]
-    pub fn __crash_test_partial_get(&self) -> bool {
+    // Reached through `crate::__test_hooks` (feature `__test-hooks`).
+    #[allow(dead_code)]
+    pub(crate) fn __crash_test_partial_get(&self) -> bool {
         if !self.ring().claim_read_and_stop(sys::getpid()) {
             return false;
         }
@@ -341,8 +345,9 @@ impl<T> Queue<T> {
 
     /// For fault tests only: damages byte `at` of the oldest item's frame in
     /// the shared memory. Returns whether there was an item.
-    #[doc(hidden)]
-    pub fn __fault_test_damage_oldest(&self, at: usize) -> bool {
+    // Reached through `crate::__test_hooks` (feature `__test-hooks`).
+    #[allow(dead_code)]
+    pub(crate) fn __fault_test_damage_oldest(&self, at: usize) -> bool {
         self.ring().damage_oldest(at)
     }
 }

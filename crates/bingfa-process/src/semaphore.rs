@@ -202,7 +202,8 @@ struct EventState {
 /// let ev = bingfa_process::Event::new().unwrap();
 /// let child = {
 ///     let ev = ev.clone();
-///     bingfa_process::fork(move || ev.set()).unwrap()
+///     // SAFETY: a doctest is a program of its own, with no other thread.
+///     unsafe { bingfa_process::fork(move || ev.set()) }.unwrap()
 /// };
 /// ev.wait();
 /// assert!(ev.is_set());

@@ -11,13 +11,12 @@
 //! [`Builder::spawn`]: crate::Builder::spawn
 
 use std::cell::RefCell;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::Error;
-use crate::sys;
 
 thread_local! {
     /// While `Some`: descriptors being passed to a spawned child.
@@ -97,17 +96,17 @@ pub(crate) fn deserialize_fd<'de, D: Deserializer<'de>>(d: D) -> Result<OwnedFd,
             "bingfa-process handles can only be deserialized in a spawned child",
         ));
     }
-    // SAFETY: F_DUPFD_CLOEXEC on an inherited descriptor; a bad number
-    // gives EBADF, reported below.
-    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-    if dup < 0 {
-        return Err(refuse(format_args!(
+    // SAFETY: only duplicated, never closed, through this borrow: a
+    // number that is no open descriptor (a forged payload) gives EBADF,
+    // reported below; one that is open but not ours gives a duplicate
+    // that fails the size and type checks of the caller.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    rustix::io::fcntl_dupfd_cloexec(borrowed, 0).map_err(|e| {
+        refuse(format_args!(
             "inherited descriptor {fd}: {}",
-            sys::last_error()
-        )));
-    }
-    // SAFETY: a fresh descriptor we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(dup) })
+            std::io::Error::from(e)
+        ))
+    })
 }
 
 /// A shared memory region: a memfd and its `MAP_SHARED` mapping.
@@ -127,62 +126,49 @@ unsafe impl Sync for Shm {}
 impl Shm {
     /// A new zero-filled region of `len` bytes.
     pub(crate) fn create(len: usize) -> Result<Arc<Shm>, Error> {
+        use rustix::fs::{MemfdFlags, SealFlags};
         let len = len.max(1);
-        let create = |flags| {
-            // SAFETY: a NUL-terminated name and valid flags.
-            unsafe { libc::memfd_create(c"bingfa-process".as_ptr(), flags) }
-        };
-        let mut fd = create(libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING);
-        if fd < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+        let create = |flags| rustix::fs::memfd_create(c"bingfa-process", flags);
+        let fd = match create(MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING) {
             // A kernel or sandbox that refuses sealing: an unsealed region.
-            fd = create(libc::MFD_CLOEXEC);
+            Err(rustix::io::Errno::INVAL) => create(MemfdFlags::CLOEXEC),
+            other => other,
         }
-        if fd < 0 {
-            return Err(Error::os());
-        }
-        // SAFETY: a fresh descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: ftruncate on our memfd.
-        sys::cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) })?;
+        .map_err(std::io::Error::from)?;
+        rustix::fs::ftruncate(&fd, len as u64).map_err(std::io::Error::from)?;
         // The size is fixed from now on: a process holding the descriptor
         // cannot shrink the region under the others' mappings (their next
         // access would be a SIGBUS). Best effort: a kernel that refuses
         // seals leaves the region as it was.
-        // SAFETY: fcntl with integer arguments on our memfd.
-        unsafe {
-            libc::fcntl(
-                fd.as_raw_fd(),
-                libc::F_ADD_SEALS,
-                libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL,
-            )
-        };
+        let _ =
+            rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL);
         Self::map(fd, len)
     }
 
     /// Maps an inherited region.
     pub(crate) fn attach(fd: OwnedFd) -> Result<Arc<Shm>, Error> {
-        // SAFETY: a zeroed stat is a valid out-parameter.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: fstat on our descriptor with a valid out pointer.
-        sys::cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
-        Self::map(fd, st.st_size as usize)
+        let st = rustix::fs::fstat(&fd).map_err(std::io::Error::from)?;
+        let len =
+            usize::try_from(st.st_size).map_err(|_| Error::Os(rustix::io::Errno::INVAL.into()))?;
+        Self::map(fd, len)
     }
 
     fn map(fd: OwnedFd, len: usize) -> Result<Arc<Shm>, Error> {
-        // SAFETY: mapping `len` bytes of our memfd, shared, read-write.
+        use rustix::mm::{MapFlags, ProtFlags};
+        // SAFETY: a new shared read-write mapping of `len` bytes of our
+        // memfd, at an address the kernel picks: it overlaps nothing of
+        // ours.
         let ptr = unsafe {
-            libc::mmap(
+            rustix::mm::mmap(
                 std::ptr::null_mut(),
                 len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                &fd,
                 0,
             )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(Error::os());
         }
+        .map_err(std::io::Error::from)?;
         Ok(Arc::new(Shm {
             ptr: ptr.cast(),
             len,
@@ -203,7 +189,7 @@ impl Drop for Shm {
     fn drop(&mut self) {
         // SAFETY: our own mapping, unmapped once; no reference into it
         // outlives the handles that keep this Arc alive.
-        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+        let _ = unsafe { rustix::mm::munmap(self.ptr.cast(), self.len) };
     }
 }
 

@@ -1,6 +1,11 @@
 //! Thin, checked wrappers over the Linux system calls the crate needs:
 //! futex wait/wake (the process-shared blocking under every primitive),
-//! pidfds, pipes, memfd and the cached process id.
+//! membarrier, pidfds, pipes, poll and the cached process id.
+//!
+//! The system calls go through `rustix` (its `linux_raw` backend: each is
+//! an inline `syscall` instruction, with no `errno` and no libc wrapper in
+//! between); see the crate docs for why rustix rather than nix. The few
+//! calls that stay on `libc` say why where they are made.
 //!
 //! The futex pair is the one place that differs under loom: there, `wait`
 //! and `wake` park on the atomic's address in bingfa-sync's parking lot, so
@@ -8,36 +13,32 @@
 //! for processes.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicI32, AtomicU8, Ordering as StdOrdering};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU8, Ordering as StdOrdering};
 use std::sync::Once;
 use std::time::Duration;
 
+use rustix::io::Errno;
+use rustix::process::{Pid, Signal};
+
 use bingfa_sync::raw::atomic::AtomicU32;
 use bingfa_sync::raw::Deadline;
-
-/// The last OS error as an `io::Error`.
-pub(crate) fn last_error() -> io::Error {
-    io::Error::last_os_error()
-}
-
-/// Turns a `-1` return into the errno as an error.
-pub(crate) fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r == -1 {
-        Err(last_error())
-    } else {
-        Ok(r)
-    }
-}
+use std::sync::atomic::AtomicU32 as StdAtomicU32;
 
 /// Retries `f` while it fails with `EINTR`.
-pub(crate) fn cvt_retry(mut f: impl FnMut() -> libc::c_int) -> io::Result<libc::c_int> {
+pub(crate) fn retry<T>(mut f: impl FnMut() -> rustix::io::Result<T>) -> io::Result<T> {
     loop {
-        match cvt(f()) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other,
+        match f() {
+            Err(Errno::INTR) => continue,
+            other => return other.map_err(io::Error::from),
         }
     }
+}
+
+/// A process id as rustix takes it (`None` for 0 or a number no process
+/// can have).
+pub(crate) fn pid(pid: u32) -> Option<Pid> {
+    i32::try_from(pid).ok().and_then(Pid::from_raw)
 }
 
 // ---------------------------------------------------------------------------
@@ -50,51 +51,37 @@ pub(crate) fn cvt_retry(mut f: impl FnMut() -> libc::c_int) -> io::Result<libc::
 /// caller re-checks its condition in a loop.
 #[cfg(not(bingfa_loom))]
 pub(crate) fn wait(atom: &AtomicU32, expected: u32, deadline: Option<Deadline>) -> bool {
+    use rustix::thread::futex;
     let ts;
-    let tsp = match deadline {
-        None => std::ptr::null(),
+    let timeout = match deadline {
+        None => None,
         Some(d) => {
             let left = d.remaining();
             if left.is_zero() {
                 return false;
             }
             ts = timespec(left);
-            &ts as *const libc::timespec
+            Some(&ts)
         }
     };
-    // SAFETY: FUTEX_WAIT (shared: no FUTEX_PRIVATE_FLAG, since the word may
-    // live in memory mapped by several processes) reads the aligned u32 at
-    // `atom`, which is valid for the duration of the call; `tsp` is null or
-    // points to a live timespec.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            atom as *const AtomicU32,
-            libc::FUTEX_WAIT,
-            expected,
-            tsp,
-        )
-    };
-    if r == -1 && last_error().raw_os_error() == Some(libc::ETIMEDOUT) {
-        return false;
-    }
-    true
+    // Shared (no `futex::Flags::PRIVATE`): the word may live in memory
+    // mapped by several processes. Any other failure (EAGAIN: the word
+    // changed; EINTR) is a spurious return the caller handles.
+    !matches!(
+        futex::wait(atom, futex::Flags::empty(), expected, timeout),
+        Err(Errno::TIMEDOUT)
+    )
 }
 
 /// Wakes up to `n` waiters sleeping in [`wait`] on `atom`.
 #[cfg(not(bingfa_loom))]
 pub(crate) fn wake(atom: &AtomicU32, n: u32) {
-    let n = n.min(i32::MAX as u32) as libc::c_int;
-    // SAFETY: FUTEX_WAKE only uses the address as a key; it never
-    // dereferences it beyond checking it is mapped.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            atom as *const AtomicU32,
-            libc::FUTEX_WAKE,
-            n,
-        );
-    }
+    use rustix::thread::futex;
+    // The kernel takes the count as an int: more than i32::MAX is all.
+    let n = n.min(i32::MAX as u32);
+    // FUTEX_WAKE only uses the address as a key; it cannot fail on a
+    // valid, aligned word.
+    let _ = futex::wake(atom, futex::Flags::empty(), n);
 }
 
 /// Loom: parks on the atomic's address; the compare runs under the parking
@@ -143,16 +130,6 @@ pub(crate) fn wake(atom: &AtomicU32, n: u32) {
 // asymmetric Dekker barrier
 // ---------------------------------------------------------------------------
 
-/// `membarrier(2)` commands (linux/membarrier.h).
-#[cfg(not(bingfa_loom))]
-const MEMBARRIER_CMD_GLOBAL_EXPEDITED: libc::c_int = 1 << 1;
-#[cfg(not(bingfa_loom))]
-const MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED: libc::c_int = 1 << 2;
-
-/// This process's `membarrier` registration: 0 not tried yet, 1
-/// registered, 2 refused by the kernel. Reset in a forked child.
-static MEMBARRIER: AtomicU8 = AtomicU8::new(0);
-
 /// The cheap side of a Dekker handshake between processes: the caller
 /// stored something (a published slot) and is about to load a waiter
 /// count. Pairs with [`heavy_barrier`] in the waiter, which registered
@@ -169,7 +146,7 @@ static MEMBARRIER: AtomicU8 = AtomicU8::new(0);
 #[cfg(not(bingfa_loom))]
 #[inline]
 pub(crate) fn light_barrier() {
-    if MEMBARRIER.load(StdOrdering::Relaxed) == 1 {
+    if FORKED.membarrier.load(StdOrdering::Relaxed) == 1 {
         std::sync::atomic::compiler_fence(StdOrdering::SeqCst);
     } else {
         light_barrier_slow();
@@ -179,19 +156,13 @@ pub(crate) fn light_barrier() {
 #[cfg(not(bingfa_loom))]
 #[cold]
 fn light_barrier_slow() {
-    if MEMBARRIER.load(StdOrdering::Relaxed) == 0 {
-        // SAFETY: membarrier with integer arguments; registering has no
-        // effect other than enrolling this process in expedited barriers.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_membarrier,
-                MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED,
-                0,
-                0,
-            )
-        };
-        let state = if r == 0 { 1 } else { 2 };
-        MEMBARRIER.store(state, StdOrdering::Relaxed);
+    if FORKED.membarrier.load(StdOrdering::Relaxed) == 0 {
+        // Registering has no effect other than enrolling this process in
+        // expedited barriers.
+        let r =
+            rustix::thread::membarrier(rustix::thread::MembarrierCommand::RegisterGlobalExpedited);
+        let state = if r.is_ok() { 1 } else { 2 };
+        FORKED.membarrier.store(state, StdOrdering::Relaxed);
     }
     // This call (and every call while refused) is a real fence: a waiter's
     // membarrier that ran before the registration did not reach us.
@@ -209,9 +180,7 @@ fn light_barrier_slow() {
 #[cfg(not(bingfa_loom))]
 pub(crate) fn heavy_barrier() -> bool {
     std::sync::atomic::fence(StdOrdering::SeqCst);
-    // SAFETY: membarrier with integer arguments.
-    let r = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) };
-    r == 0
+    rustix::thread::membarrier(rustix::thread::MembarrierCommand::GlobalExpedited).is_ok()
 }
 
 /// Loom: the symmetric protocol, a SeqCst fence on each side.
@@ -225,22 +194,24 @@ pub(crate) fn light_barrier() {
 #[cfg(bingfa_loom)]
 pub(crate) fn heavy_barrier() -> bool {
     bingfa_sync::raw::atomic::fence(bingfa_sync::raw::atomic::Ordering::SeqCst);
-    let _ = &MEMBARRIER;
+    let _ = &FORKED.membarrier;
     true
 }
 
-/// A `Duration` as a `timespec`.
+/// A `Duration` as a `Timespec`.
 #[cfg_attr(bingfa_loom, allow(dead_code))]
-pub(crate) fn timespec(d: Duration) -> libc::timespec {
-    libc::timespec {
-        tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
-        tv_nsec: d.subsec_nanos() as libc::c_long,
+pub(crate) fn timespec(d: Duration) -> rustix::time::Timespec {
+    rustix::time::Timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: d.subsec_nanos().into(),
     }
 }
 
 /// `CLOCK_MONOTONIC` now, as a `Duration` since its origin: the clock
 /// `pthread_mutex_clocklock` deadlines are measured on.
 pub(crate) fn monotonic_now() -> Duration {
+    // `libc`, not rustix: rustix reads the clock through its own vDSO
+    // parser, which crashes under valgrind (rustix#1559).
     // SAFETY: a valid out pointer; CLOCK_MONOTONIC always exists on Linux.
     let mut now: libc::timespec = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
@@ -252,19 +223,62 @@ pub(crate) fn monotonic_now() -> Duration {
 // process ids
 // ---------------------------------------------------------------------------
 
-static MY_PID: AtomicI32 = AtomicI32::new(0);
+/// The statics a forked child writes on its way to its entry point (the
+/// fork handler's resets, then its identity and status pipe), together on
+/// one cache line: the first write to a page after `fork` is a
+/// copy-on-write fault, a microsecond or two of every start.
+#[repr(C, align(64))]
+pub(crate) struct Forked {
+    /// This process's id, cached (0: not read yet).
+    pub(crate) pid: AtomicI32,
+    /// The write end of this child's status pipe (-1 in the main process).
+    pub(crate) report_fd: AtomicI32,
+    /// The reaper thread of this process (0: none).
+    pub(crate) reaper_tid: StdAtomicU32,
+    /// This process's `membarrier` registration: 0 not tried yet, 1
+    /// registered, 2 refused by the kernel.
+    pub(crate) membarrier: AtomicU8,
+    /// The registry of this process's children (see `process::registry`).
+    pub(crate) registry: AtomicPtr<crate::process::registry::Registry>,
+    /// The current process's identity when it is a child started by this
+    /// crate (null in the main process). Points to a leaked box.
+    pub(crate) current: AtomicPtr<crate::ProcessInfo>,
+    /// A forked child's report slot (null elsewhere) and its generation
+    /// (see `process::report`).
+    pub(crate) report_slot: AtomicPtr<u8>,
+    pub(crate) report_generation: StdAtomicU32,
+}
+
+/// See [`Forked`].
+pub(crate) static FORKED: Forked = Forked {
+    pid: AtomicI32::new(0),
+    report_fd: AtomicI32::new(-1),
+    reaper_tid: StdAtomicU32::new(0),
+    membarrier: AtomicU8::new(0),
+    registry: AtomicPtr::new(std::ptr::null_mut()),
+    current: AtomicPtr::new(std::ptr::null_mut()),
+    report_slot: AtomicPtr::new(std::ptr::null_mut()),
+    report_generation: StdAtomicU32::new(0),
+};
+
 static ATFORK: Once = Once::new();
 
 extern "C" fn atfork_child() {
-    // Async-signal-safe: one atomic store.
-    MY_PID.store(0, StdOrdering::Relaxed);
-    MEMBARRIER.store(0, StdOrdering::Relaxed);
-    crate::process::registry::forget_after_fork();
-    crate::process::threads::forget_after_fork();
+    // Async-signal-safe: atomic stores. The parent's registry is
+    // forgotten (leaked in the child, never locked: another thread may
+    // have held its lock); the child builds its own on first use.
+    FORKED.pid.store(0, StdOrdering::Relaxed);
+    FORKED.membarrier.store(0, StdOrdering::Relaxed);
+    FORKED
+        .registry
+        .store(std::ptr::null_mut(), StdOrdering::Relaxed);
+    FORKED.reaper_tid.store(0, StdOrdering::Relaxed);
 }
 
 /// Registers the fork handler that keeps the caches of this crate right in
 /// a child made by any `fork` (ours or the user's own `libc::fork`).
+/// `libc`: `pthread_atfork` belongs to the C library's `fork`, which rustix
+/// does not wrap.
 pub(crate) fn ensure_atfork() {
     ATFORK.call_once(|| {
         // SAFETY: registering a handler; the handler is async-signal-safe.
@@ -276,14 +290,13 @@ pub(crate) fn ensure_atfork() {
 /// is cleared in every forked child by a `pthread_atfork` handler.
 #[inline]
 pub(crate) fn getpid() -> u32 {
-    let p = MY_PID.load(StdOrdering::Relaxed);
+    let p = FORKED.pid.load(StdOrdering::Relaxed);
     if p != 0 {
         return p as u32;
     }
     ensure_atfork();
-    // SAFETY: getpid has no preconditions.
-    let p = unsafe { libc::getpid() };
-    MY_PID.store(p, StdOrdering::Relaxed);
+    let p = rustix::process::getpid().as_raw_nonzero().get();
+    FORKED.pid.store(p, StdOrdering::Relaxed);
     p as u32
 }
 
@@ -297,10 +310,7 @@ thread_local! {
 #[inline]
 pub(crate) fn gettid() -> u32 {
     let pid = getpid();
-    let read = || {
-        // SAFETY: gettid has no preconditions.
-        unsafe { libc::gettid() as u32 }
-    };
+    let read = || rustix::thread::gettid().as_raw_nonzero().get() as u32;
     TID.try_with(|c| {
         let (p, t) = c.get();
         if p == pid {
@@ -320,12 +330,11 @@ pub(crate) fn gettid() -> u32 {
 /// called `pthread_exit`) shows as a zombie in `/proc/PID/stat` but is
 /// alive: its threads are looked at too.
 pub(crate) fn pid_alive(pid: u32) -> bool {
-    if pid == 0 || pid > i32::MAX as u32 {
+    let Some(p) = self::pid(pid) else {
         return false;
-    }
-    // SAFETY: signal 0 only checks for existence and permission.
-    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
-    if r == -1 && last_error().raw_os_error() == Some(libc::ESRCH) {
+    };
+    // Signal 0 only checks for existence and permission.
+    if rustix::process::test_kill_process(p) == Err(Errno::SRCH) {
         return false;
     }
     // A zombie still answers kill(0): look at its state in /proc.
@@ -358,7 +367,12 @@ fn stat_says_dead(stat: &[u8]) -> bool {
 /// alive, since judging a live process dead would let another process take
 /// over the slot it is still working on.
 fn other_thread_alive(pid: u32) -> bool {
-    let gone = |e: &io::Error| matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ESRCH));
+    let gone = |e: &io::Error| {
+        matches!(
+            e.raw_os_error().map(Errno::from_raw_os_error),
+            Some(Errno::NOENT | Errno::SRCH)
+        )
+    };
     let tasks = match std::fs::read_dir(format!("/proc/{pid}/task")) {
         Ok(tasks) => tasks,
         Err(e) => return !gone(&e),
@@ -380,11 +394,7 @@ fn other_thread_alive(pid: u32) -> bool {
 
 /// A pipe, both ends close-on-exec: `(read, write)`.
 pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` is a valid array of two ints.
-    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
-    // SAFETY: pipe2 returned two fresh descriptors we now own.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
 }
 
 /// A pipe for a child's status report, both ends close-on-exec and
@@ -394,116 +404,69 @@ pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 /// longer message makes its end blocking first (see
 /// `child::report_failure`).
 pub(crate) fn report_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` is a valid array of two ints.
-    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
-    // SAFETY: pipe2 returned two fresh descriptors we now own.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    use rustix::pipe::PipeFlags;
+    Ok(rustix::pipe::pipe_with(
+        PipeFlags::CLOEXEC | PipeFlags::NONBLOCK,
+    )?)
 }
 
 /// Sets or clears `O_NONBLOCK`.
-pub(crate) fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
-    // SAFETY: fcntl on a descriptor the caller owns.
-    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
-    let flags = if on {
-        flags | libc::O_NONBLOCK
-    } else {
-        flags & !libc::O_NONBLOCK
-    };
-    // SAFETY: as above.
-    cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, flags) })?;
-    Ok(())
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
+    use rustix::fs::OFlags;
+    let mut flags = rustix::fs::fcntl_getfl(fd)?;
+    flags.set(OFlags::NONBLOCK, on);
+    Ok(rustix::fs::fcntl_setfl(fd, flags)?)
 }
 
 /// Writes all of `buf` (retrying short writes and `EINTR`).
-pub(crate) fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
+pub(crate) fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> io::Result<()> {
     while !buf.is_empty() {
-        // SAFETY: `buf` is valid for reads of its length.
-        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-        if n < 0 {
-            let e = last_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
+        let n = retry(|| rustix::io::write(fd, buf))?;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
-        buf = &buf[n as usize..];
+        buf = &buf[n..];
     }
     Ok(())
 }
 
 /// Reads into `buf`; `Ok(0)` at end of file.
-pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        // SAFETY: `buf` is valid for writes of its length.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 {
-            let e = last_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        return Ok(n as usize);
-    }
+pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    retry(|| rustix::io::read(fd, &mut *buf))
 }
 
 /// Waits until `fd` is readable (or hung up) or `timeout` passes (`None`:
 /// forever). Returns whether it became ready.
-pub(crate) fn poll_readable(fd: RawFd, timeout: Option<Duration>) -> io::Result<bool> {
+pub(crate) fn poll_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<bool> {
+    use rustix::event::{PollFd, PollFlags};
     let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
     loop {
-        let ms = match deadline {
-            None => -1,
-            Some(d) => {
-                let left = d.saturating_duration_since(std::time::Instant::now());
-                // Round up so that a short wait is not a busy loop.
-                left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int
-            }
-        };
-        let mut p = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let r = unsafe { libc::poll(&mut p, 1, ms) };
-        if r < 0 {
-            let e = last_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
+        let left =
+            deadline.map(|d| timespec(d.saturating_duration_since(std::time::Instant::now())));
+        let mut p = [PollFd::new(&fd, PollFlags::IN)];
+        match rustix::event::poll(&mut p, left.as_ref()) {
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+            Ok(n) if n > 0 => return Ok(true),
+            Ok(_) => {}
         }
-        if r > 0 {
-            return Ok(true);
-        }
-        if ms == 0 {
-            return Ok(false);
-        }
-        if let Some(d) = deadline {
-            if std::time::Instant::now() >= d {
-                return Ok(false);
-            }
+        match deadline {
+            // A spurious zero without a time limit: poll again.
+            None => {}
+            Some(d) if std::time::Instant::now() >= d => return Ok(false),
+            Some(_) => {}
         }
     }
 }
 
 /// `pidfd_open(pid)`: a descriptor that refers to exactly this process,
-/// immune to pid reuse, readable once it has exited.
-pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
-    // SAFETY: plain syscall with integer arguments.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(last_error());
-    }
-    // SAFETY: a fresh descriptor we own.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
-    // pidfd_open sets O_CLOEXEC itself.
-    Ok(fd)
+/// immune to pid reuse, readable once it has exited (close-on-exec).
+pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    let p = self::pid(pid).ok_or_else(|| io::Error::from(Errno::SRCH))?;
+    Ok(rustix::process::pidfd_open(
+        p,
+        rustix::process::PidfdFlags::empty(),
+    )?)
 }
 
 /// [`pidfd_open`] for a child this process has just started. If it fails
@@ -519,39 +482,63 @@ pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
 /// be reaped and its pid be taken by a new process between `fork` and this
 /// `kill`, a window of microseconds that pid numbers would have to wrap
 /// around within.
-pub(crate) fn pidfd_open_child(pid: libc::pid_t) -> io::Result<OwnedFd> {
+pub(crate) fn pidfd_open_child(pid: u32) -> io::Result<OwnedFd> {
     let e = match pidfd_open(pid) {
         Ok(fd) => return Ok(fd),
         Err(e) => e,
     };
-    if e.raw_os_error() != Some(libc::ESRCH) {
-        // SAFETY: signalling our own child (see above).
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-        let mut status = 0;
+    if let (Some(p), false) = (
+        self::pid(pid),
+        e.raw_os_error() == Some(Errno::SRCH.raw_os_error()),
+    ) {
+        use rustix::process::WaitOptions;
+        let _ = rustix::process::kill_process(p, Signal::KILL);
         // Ends with its status, or ECHILD where the kernel reaps.
-        // SAFETY: waiting for our own child; `status` is a valid out
-        // pointer.
-        while unsafe { libc::waitpid(pid, &mut status, 0) } == -1
-            && last_error().raw_os_error() == Some(libc::EINTR)
-        {}
+        let _ = retry(|| rustix::process::waitpid(Some(p), WaitOptions::empty()));
     }
     Err(e)
 }
 
 /// `pidfd_send_signal`: signals exactly the process the pidfd refers to.
-pub(crate) fn pidfd_send_signal(pidfd: &OwnedFd, sig: libc::c_int) -> io::Result<()> {
-    // SAFETY: plain syscall; a null siginfo is allowed.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            sig,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    if r < 0 {
-        return Err(last_error());
+/// Signal 0 sends nothing (as `kill(pid, 0)`, it would only check that the
+/// process exists). A number that is neither a signal the kernel names
+/// nor a real-time signal the C library leaves to programs
+/// (`SIGRTMIN..=SIGRTMAX`) is `EINVAL`: the two below `SIGRTMIN` are the C
+/// library's own (thread cancellation, `setxid`).
+pub(crate) fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
+    if sig == 0 {
+        return Ok(());
     }
-    Ok(())
+    let sig = match Signal::from_named_raw(sig) {
+        Some(s) => s,
+        // `libc`: SIGRTMIN and SIGRTMAX are the C library's choice, read
+        // from it at run time (rustix leaves them to rustix-libc-wrappers).
+        None if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&sig) => {
+            // SAFETY: a real-time signal the C library leaves to programs
+            // (not one of its reserved ones), sent to another process.
+            unsafe { Signal::from_raw_unchecked(sig) }
+        }
+        None => return Err(Errno::INVAL.into()),
+    };
+    Ok(rustix::process::pidfd_send_signal(pidfd, sig)?)
+}
+
+/// Reaps the child `pidfd` refers to if it has exited (never blocks):
+/// `Ok(None)` while it runs.
+pub(crate) fn try_wait_pidfd(pidfd: BorrowedFd<'_>) -> io::Result<Option<crate::ExitStatus>> {
+    use rustix::process::{WaitId, WaitIdOptions};
+    // P_PIDFD refers to exactly this child, whatever happened to its pid.
+    let status = retry(|| {
+        rustix::process::waitid(
+            WaitId::PidFd(pidfd.as_fd()),
+            WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
+        )
+    })?;
+    Ok(
+        status.map(|s| match (s.exit_status(), s.terminating_signal()) {
+            (Some(code), _) => crate::ExitStatus::Code(code),
+            (None, Some(sig)) => crate::ExitStatus::Signal(sig),
+            (None, None) => unreachable!("waitid(WEXITED) reports only ended children"),
+        }),
+    )
 }

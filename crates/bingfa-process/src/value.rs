@@ -63,11 +63,12 @@ struct ValueCell<T> {
 /// let children: Vec<_> = (0..4)
 ///     .map(|_| {
 ///         let counter = counter.clone();
-///         bingfa_process::fork(move || {
+///         // SAFETY: a doctest is a program of its own, with no other thread.
+///         unsafe { bingfa_process::fork(move || {
 ///             for _ in 0..100 {
 ///                 *counter.lock().unwrap() += 1;
 ///             }
-///         })
+///         }) }
 ///         .unwrap()
 ///     })
 ///     .collect();
@@ -253,7 +254,8 @@ struct ArrayHead {
 /// let a = bingfa_process::Array::from_slice(&[1i32, 2, 3]).unwrap();
 /// let c = {
 ///     let a = a.clone();
-///     bingfa_process::fork(move || a.lock().unwrap().iter_mut().for_each(|x| *x = -*x)).unwrap()
+///     // SAFETY: a doctest is a program of its own, with no other thread.
+///     unsafe { bingfa_process::fork(move || a.lock().unwrap().iter_mut().for_each(|x| *x = -*x)) }.unwrap()
 /// };
 /// c.join().unwrap();
 /// assert_eq!(a.to_vec(), [-1, -2, -3]);

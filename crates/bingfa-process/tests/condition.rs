@@ -1,6 +1,13 @@
 //! RLock, Lock::locked and Condition across processes (and threads), with
 //! both start methods, including the deaths they are robust to.
 
+// Forking from a test: the harness runs tests on threads, so every `fork`
+// here happens in a process with other threads (see the Safety section of
+// `bingfa_process::fork`). Each closure takes no lock those threads may
+// hold: it uses its own data, this crate's shared-memory objects, the
+// test's own output capture, and glibc's malloc, which glibc's `fork` keeps
+// usable in the child.
+
 use std::time::{Duration, Instant};
 
 use bingfa_process::{
@@ -46,17 +53,22 @@ fn lock_locked_and_debug_name_the_owner() {
     assert!(!lock.locked());
     let held = Event::new().unwrap();
     let go = Event::new().unwrap();
-    let p = bingfa_process::fork(|| {
-        let _g = lock.lock().unwrap();
-        assert!(lock.locked());
-        // A forked child's closure runs on its main thread.
-        assert_eq!(
-            format!("{lock:?}"),
-            "Lock(owner=Process-1)".replace("Process-1", bingfa_process::current_process().name(),)
-        );
-        held.set();
-        assert!(go.wait_timeout(LONG));
-    })
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let p = unsafe {
+        bingfa_process::fork(|| {
+            let _g = lock.lock().unwrap();
+            assert!(lock.locked());
+            // A forked child's closure runs on its main thread.
+            assert_eq!(
+                format!("{lock:?}"),
+                "Lock(owner=Process-1)"
+                    .replace("Process-1", bingfa_process::current_process().name(),)
+            );
+            held.set();
+            assert!(go.wait_timeout(LONG));
+        })
+    }
     .unwrap();
     assert!(held.wait_timeout(LONG));
     assert!(lock.locked());
@@ -75,16 +87,20 @@ fn rlock_is_reentrant_and_excludes_other_processes() {
     let c = r.lock_timeout(Duration::ZERO).unwrap();
     assert_eq!(r.level(), 3);
     assert!(format!("{r:?}").ends_with(", 3)"), "{r:?}");
-    let p = bingfa_process::fork(|| {
-        assert!(r.locked());
-        assert_eq!(r.level(), 0);
-        assert!(matches!(r.try_lock(), Err(LockError::WouldBlock)));
-        assert!(matches!(
-            r.lock_timeout(Duration::from_millis(20)),
-            Err(LockError::WouldBlock)
-        ));
-        assert_eq!(format!("{r:?}"), "RLock(SomeOtherProcess, nonzero)");
-    })
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let p = unsafe {
+        bingfa_process::fork(|| {
+            assert!(r.locked());
+            assert_eq!(r.level(), 0);
+            assert!(matches!(r.try_lock(), Err(LockError::WouldBlock)));
+            assert!(matches!(
+                r.lock_timeout(Duration::from_millis(20)),
+                Err(LockError::WouldBlock)
+            ));
+            assert_eq!(format!("{r:?}"), "RLock(SomeOtherProcess, nonzero)");
+        })
+    }
     .unwrap();
     ok(&p);
     drop(c);
@@ -95,10 +111,14 @@ fn rlock_is_reentrant_and_excludes_other_processes() {
     assert!(!r.locked());
     assert_eq!(r.level(), 0);
     // Free for another process now.
-    let p = bingfa_process::fork(|| {
-        let _g = r.try_lock().unwrap();
-        assert_eq!(r.level(), 1);
-    })
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let p = unsafe {
+        bingfa_process::fork(|| {
+            let _g = r.try_lock().unwrap();
+            assert_eq!(r.level(), 1);
+        })
+    }
     .unwrap();
     ok(&p);
 }
@@ -107,13 +127,17 @@ fn rlock_is_reentrant_and_excludes_other_processes() {
 fn rlock_owner_death_hands_it_over_at_level_one() {
     let r = RLock::new().unwrap();
     let held = Event::new().unwrap();
-    let p = bingfa_process::fork(|| {
-        let _a = r.lock().unwrap();
-        let _b = r.lock().unwrap();
-        let _c = r.lock().unwrap();
-        held.set();
-        std::thread::sleep(LONG);
-    })
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let p = unsafe {
+        bingfa_process::fork(|| {
+            let _a = r.lock().unwrap();
+            let _b = r.lock().unwrap();
+            let _c = r.lock().unwrap();
+            held.set();
+            std::thread::sleep(LONG);
+        })
+    }
     .unwrap();
     assert!(held.wait_timeout(LONG));
     p.kill().unwrap();
@@ -146,7 +170,9 @@ fn rlock_excludes_across_spawned_and_forked_processes() {
     let s = bingfa_process::spawn(rlock_counter, (r.clone(), v.clone())).unwrap();
     let f = {
         let (r, v) = (r.clone(), v.clone());
-        bingfa_process::fork(move || rlock_counter((r, v))).unwrap()
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        unsafe { bingfa_process::fork(move || rlock_counter((r, v))) }.unwrap()
     };
     rlock_counter((r.clone(), v.clone()));
     ok(&s);
@@ -174,7 +200,11 @@ fn notify_n_wakes_at_most_n_of_processes_and_threads() {
     let sleeping = Semaphore::new(0).unwrap();
     let woken = Semaphore::new(0).unwrap();
     let procs: Vec<_> = (0..3)
-        .map(|_| bingfa_process::fork(|| sleeper(&cond, &sleeping, &woken, None)).unwrap())
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        .map(|_| {
+            unsafe { bingfa_process::fork(|| sleeper(&cond, &sleeping, &woken, None)) }.unwrap()
+        })
         .collect();
     std::thread::scope(|s| {
         for _ in 0..3 {
@@ -243,11 +273,15 @@ fn wait_on_an_rlock_releases_every_level_and_restores_them() {
     let b = r.lock().unwrap();
     let mut c = cond.lock().unwrap();
     assert_eq!(r.level(), 3);
-    let p = bingfa_process::fork(|| {
-        // Gets the lock while the parent waits: all three levels are off.
-        let _g = r.lock_timeout(LONG).unwrap();
-        cond.notify(1).unwrap();
-    })
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let p = unsafe {
+        bingfa_process::fork(|| {
+            // Gets the lock while the parent waits: all three levels are off.
+            let _g = r.lock_timeout(LONG).unwrap();
+            cond.notify(1).unwrap();
+        })
+    }
     .unwrap();
     assert!(cond.wait_timeout(&mut c, LONG).unwrap());
     assert_eq!(r.level(), 3);
@@ -267,17 +301,21 @@ fn several_conditions_share_one_lock_across_processes() {
     let not_empty = Condition::with_lock(lock.clone()).unwrap();
     let not_full = Condition::with_lock(lock.clone()).unwrap();
     let slot = Value::new((false, 0u32)).unwrap();
-    let consumer = bingfa_process::fork(|| {
-        let mut sum = 0u32;
-        for _ in 0..100 {
-            let mut g = lock.lock().unwrap();
-            not_empty.wait_for(&mut g, || slot.get().0).unwrap();
-            sum += slot.get().1;
-            slot.set((false, 0));
-            not_full.notify(1).unwrap();
-        }
-        assert_eq!(sum, (1..=100).sum::<u32>());
-    })
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let consumer = unsafe {
+        bingfa_process::fork(|| {
+            let mut sum = 0u32;
+            for _ in 0..100 {
+                let mut g = lock.lock().unwrap();
+                not_empty.wait_for(&mut g, || slot.get().0).unwrap();
+                sum += slot.get().1;
+                slot.set((false, 0));
+                not_full.notify(1).unwrap();
+            }
+            assert_eq!(sum, (1..=100).sum::<u32>());
+        })
+    }
     .unwrap();
     for i in 1..=100 {
         let mut g = lock.lock().unwrap();
@@ -294,9 +332,14 @@ fn a_dead_waiter_never_takes_a_notification() {
     let sleeping = Semaphore::new(0).unwrap();
     let woken = Semaphore::new(0).unwrap();
     // The oldest waiter is killed while it waits.
-    let doomed = bingfa_process::fork(|| sleeper(&cond, &sleeping, &woken, None)).unwrap();
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let doomed =
+        unsafe { bingfa_process::fork(|| sleeper(&cond, &sleeping, &woken, None)) }.unwrap();
     sleeping.acquire_timeout(LONG).unwrap().forget();
-    let live = bingfa_process::fork(|| sleeper(&cond, &sleeping, &woken, None)).unwrap();
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let live = unsafe { bingfa_process::fork(|| sleeper(&cond, &sleeping, &woken, None)) }.unwrap();
     sleeping.acquire_timeout(LONG).unwrap().forget();
     {
         // Both are in wait once we hold the lock.
@@ -316,15 +359,19 @@ fn a_dead_waiter_never_takes_a_notification() {
 fn a_waiter_learns_that_the_lock_holder_died() {
     let cond = Condition::new().unwrap();
     let p = {
-        bingfa_process::fork(|| {
-            let mut g = cond.lock().unwrap();
-            match cond.wait_timeout(&mut g, LONG) {
-                Err(Error::OwnerDied) => {}
-                other => panic!("expected OwnerDied, got {other:?}"),
-            }
-            // Held again, and usable.
-            cond.notify_all().unwrap();
-        })
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        unsafe {
+            bingfa_process::fork(|| {
+                let mut g = cond.lock().unwrap();
+                match cond.wait_timeout(&mut g, LONG) {
+                    Err(Error::OwnerDied) => {}
+                    other => panic!("expected OwnerDied, got {other:?}"),
+                }
+                // Held again, and usable.
+                cond.notify_all().unwrap();
+            })
+        }
         .unwrap()
     };
     // The waiter is in wait once the lock is free for us.
@@ -339,14 +386,16 @@ fn a_waiter_learns_that_the_lock_holder_died() {
         assert!(t.elapsed() < LONG);
         std::thread::sleep(Duration::from_millis(2));
     }
-    let holder = bingfa_process::fork(|| {
+    let holder_main = || {
         let _g = cond.lock().unwrap();
         cond.notify(1).unwrap();
         // Dies holding the lock the waiter needs back.
         // SAFETY: raise has no preconditions; the process ends here.
         unsafe { libc::raise(libc::SIGKILL) };
-    })
-    .unwrap();
+    };
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let holder = unsafe { bingfa_process::fork(holder_main) }.unwrap();
     assert_eq!(holder.join().unwrap(), ExitStatus::Signal(9));
     ok(&p);
 }
@@ -367,9 +416,13 @@ fn a_timed_out_wait_returns_false_and_holds_the_lock() {
         .wait_for_timeout(&mut g, || true, Duration::ZERO)
         .unwrap());
     // Still held: another process cannot take it.
-    let p = bingfa_process::fork(|| {
-        assert!(matches!(cond.try_lock(), Err(LockError::WouldBlock)));
-    })
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let p = unsafe {
+        bingfa_process::fork(|| {
+            assert!(matches!(cond.try_lock(), Err(LockError::WouldBlock)));
+        })
+    }
     .unwrap();
     ok(&p);
     drop(g);

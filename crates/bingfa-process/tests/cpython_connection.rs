@@ -10,6 +10,13 @@
 //! `recv_bytes` raw bytes), `EOFError` is `Error::Closed`, and
 //! `Pipe(duplex=False)` is `Pipe::one_way`.
 
+// Forking from a test: the harness runs tests on threads, so every `fork`
+// here happens in a process with other threads (see the Safety section of
+// `bingfa_process::fork`). Each closure takes no lock those threads may
+// hold: it uses its own data, this crate's shared-memory objects, the
+// test's own output capture, and glibc's malloc, which glibc's `fork` keeps
+// usable in the child.
+
 use std::time::{Duration, Instant};
 
 use bingfa_process::{Error, ExitStatus, Pipe, Process};
@@ -63,10 +70,14 @@ mod _test_connection {
     #[test]
     fn test_connection() {
         let (conn, child_conn) = Pipe::<Obj>::new().unwrap();
-        let p = bingfa_process::Builder::new()
-            .daemon(true)
-            .fork(|| echo(&child_conn))
-            .unwrap();
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let p = unsafe {
+            bingfa_process::Builder::new()
+                .daemon(true)
+                .fork(|| echo(&child_conn))
+        }
+        .unwrap();
 
         let seq = Obj::Seq(vec![Some(1.0), Some(2.25), None]);
         let msg = b"hello world".to_vec();
@@ -221,12 +232,16 @@ mod _test_poll {
     fn test_strings() {
         let strings: [&[u8]; 8] = [b"hello", b"", b"a", b"b", b"", b"bye", b"", b"lop"];
         let (a, b) = Pipe::<()>::new().unwrap();
-        let p = bingfa_process::fork(|| {
-            for s in strings {
-                std::thread::sleep(Duration::from_millis(100));
-                b.send_bytes(s).unwrap();
-            }
-        })
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let p = unsafe {
+            bingfa_process::fork(|| {
+                for s in strings {
+                    std::thread::sleep(Duration::from_millis(100));
+                    b.send_bytes(s).unwrap();
+                }
+            })
+        }
         .unwrap();
         for s in strings {
             for _ in 0..200 {
@@ -244,9 +259,13 @@ mod _test_poll {
         // A child that polls the reader must not pull in part of a
         // message: the parent still reads a whole one afterwards.
         let (r, w) = Pipe::<()>::one_way().unwrap();
-        let p = bingfa_process::fork(|| {
-            r.poll(Duration::from_secs(5)).unwrap();
-        })
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let p = unsafe {
+            bingfa_process::fork(|| {
+                r.poll(Duration::from_secs(5)).unwrap();
+            })
+        }
         .unwrap();
         // Upstream sleeps 2 s to let the child start polling.
         std::thread::sleep(Duration::from_millis(500));
@@ -265,11 +284,15 @@ mod _test_poll {
         let (a, b) = Pipe::<()>::new().unwrap();
         assert!(!a.poll(Duration::ZERO).unwrap());
         assert!(!a.poll(Duration::from_millis(100)).unwrap());
-        let p = bingfa_process::fork(|| {
-            b.send_bytes(b"a").unwrap();
-            b.send_bytes(b"b").unwrap();
-            b.send_bytes(b"cd").unwrap();
-        })
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let p = unsafe {
+            bingfa_process::fork(|| {
+                b.send_bytes(b"a").unwrap();
+                b.send_bytes(b"b").unwrap();
+                b.send_bytes(b"cd").unwrap();
+            })
+        }
         .unwrap();
         assert_eq!(a.recv_bytes().unwrap(), b"a");
         assert!(a.poll(Duration::from_secs(1)).unwrap());

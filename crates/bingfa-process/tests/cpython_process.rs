@@ -10,6 +10,13 @@
 //! forkserver start methods; here with fork, and with spawn too where the
 //! start method makes a difference.
 
+// Forking from a test: the harness runs tests on threads, so every `fork`
+// here happens in a process with other threads (see the Safety section of
+// `bingfa_process::fork`). Each closure takes no lock those threads may
+// hold: it uses its own data, this crate's shared-memory objects, the
+// test's own output capture, and glibc's malloc, which glibc's `fork` keeps
+// usable in the child.
+
 use std::collections::HashSet;
 use std::io::Read;
 use std::os::fd::AsRawFd;
@@ -88,11 +95,17 @@ mod _test_process {
     #[test]
     fn test_daemon_argument() {
         // By default a child is not a daemon (the current process is not one).
-        let proc0 = bingfa_process::fork(|| {}).unwrap();
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let proc0 = unsafe { bingfa_process::fork(|| {}) }.unwrap();
         assert_eq!(proc0.daemon(), current_process().daemon());
-        let proc1 = Builder::new().daemon(true).fork(|| {}).unwrap();
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let proc1 = unsafe { Builder::new().daemon(true).fork(|| {}) }.unwrap();
         assert!(proc1.daemon());
-        let proc2 = Builder::new().daemon(false).fork(|| {}).unwrap();
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let proc2 = unsafe { Builder::new().daemon(false).fork(|| {}) }.unwrap();
         assert!(!proc2.daemon());
         for p in [proc0, proc1, proc2] {
             ok(&p);
@@ -157,17 +170,18 @@ mod _test_process {
         let args = (1u32, 2u32);
         let kwargs = vec![("hello".to_owned(), 23.0), ("bye".to_owned(), 2.54)];
         let name = "SomeProcess";
-        let p = Builder::new()
-            .name(name)
-            .daemon(true)
-            .fork(|| {
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let p = unsafe {
+            Builder::new().name(name).daemon(true).fork(|| {
                 let current = current_process();
                 q.put(Report::Args(args.0, args.1)).unwrap();
                 q.put(Report::Kwargs(kwargs.clone())).unwrap();
                 q.put(Report::Name(current.name().to_owned())).unwrap();
                 q.put(Report::Pid(current.pid())).unwrap();
             })
-            .unwrap();
+        }
+        .unwrap();
         // (Upstream checks the handle before `start`; a handle here exists
         // only once the child runs.)
         assert!(p.daemon());
@@ -182,7 +196,9 @@ mod _test_process {
         assert!(!active(&p));
 
         let ev = Event::new().unwrap();
-        let p = bingfa_process::fork(|| assert!(ev.wait_timeout(LONG))).unwrap();
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let p = unsafe { bingfa_process::fork(|| assert!(ev.wait_timeout(LONG))) }.unwrap();
         assert_eq!(p.exitcode().unwrap(), None);
         assert!(p.is_alive().unwrap());
         assert!(active(&p));
@@ -210,17 +226,17 @@ mod _test_process {
     /// it; returns its exit status.
     fn kill_process(meth: impl FnOnce(&Process), default_sigint: bool) -> ExitStatus {
         let event = Event::new().unwrap();
-        let p = Builder::new()
-            .daemon(true)
-            .fork(|| {
-                if default_sigint {
-                    // SAFETY: setting a signal's disposition to the default.
-                    unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
-                }
-                event.set();
-                std::thread::sleep(Duration::from_secs(100));
-            })
-            .unwrap();
+        let child_main = || {
+            if default_sigint {
+                // SAFETY: setting a signal's disposition to the default.
+                unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
+            }
+            event.set();
+            std::thread::sleep(Duration::from_secs(100));
+        };
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let p = unsafe { Builder::new().daemon(true).fork(child_main) }.unwrap();
         assert!(p.is_alive().unwrap());
         assert!(active(&p));
         assert_eq!(p.exitcode().unwrap(), None);
@@ -263,7 +279,9 @@ mod _test_process {
     #[test]
     fn test_active_children() {
         let event = Event::new().unwrap();
-        let p = Builder::new().daemon(true).fork(|| event.wait()).unwrap();
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let p = unsafe { Builder::new().daemon(true).fork(|| event.wait()) }.unwrap();
         assert!(active(&p));
         event.set();
         ok(&p);
@@ -276,7 +294,9 @@ mod _test_process {
             for i in 0..2 {
                 let mut next = id.clone();
                 next.push(i);
-                let p = bingfa_process::fork(|| recursion(wconn, next)).unwrap();
+                // SAFETY: the closure takes no lock the harness's other threads may hold
+                // (see the note at the top of this file).
+                let p = unsafe { bingfa_process::fork(|| recursion(wconn, next)) }.unwrap();
                 ok(&p);
             }
         }
@@ -319,9 +339,13 @@ mod _test_process {
         let event = Event::new().unwrap();
         // (Upstream: reading the sentinel before `start` raises; no handle
         // exists before the child runs here.)
-        let p = bingfa_process::fork(|| {
-            event.wait_timeout(Duration::from_secs(10));
-        })
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let p = unsafe {
+            bingfa_process::fork(|| {
+                event.wait_timeout(Duration::from_secs(10));
+            })
+        }
         .unwrap();
         let sentinel = p.sentinel().unwrap().as_raw_fd();
         assert!(!wait_for_handle(sentinel, 0));
@@ -337,7 +361,9 @@ mod _test_process {
                 if spawn {
                     bingfa_process::spawn(sleep_for, sleep).unwrap()
                 } else {
-                    bingfa_process::fork(move || std::thread::sleep(sleep)).unwrap()
+                    // SAFETY: the closure takes no lock the harness's other threads may hold
+                    // (see the note at the top of this file).
+                    unsafe { bingfa_process::fork(move || std::thread::sleep(sleep)) }.unwrap()
                 }
             };
             let procs: Vec<_> = (0..n).map(|_| start(Duration::from_millis(10))).collect();
@@ -369,10 +395,14 @@ mod _test_process {
         let q = Queue::<u32>::new(1).unwrap();
         let p = {
             let q = q.clone();
-            bingfa_process::fork(move || {
-                assert_eq!(Arc::strong_count(&c), 1);
-                q.put(5).unwrap();
-            })
+            // SAFETY: the closure takes no lock the harness's other threads may hold
+            // (see the note at the top of this file).
+            unsafe {
+                bingfa_process::fork(move || {
+                    assert_eq!(Arc::strong_count(&c), 1);
+                    q.put(5).unwrap();
+                })
+            }
             .unwrap()
         };
         ok(&p);
@@ -414,13 +444,17 @@ mod _test_process {
         // Rust threads have no daemon flag; `Builder::join_threads(false)`
         // gives the whole child that behaviour, see tests/exit.rs.)
         let evt = Event::new().unwrap();
-        let proc = bingfa_process::fork(|| {
-            let evt = evt.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(500));
-                evt.set();
-            });
-        })
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let proc = unsafe {
+            bingfa_process::fork(|| {
+                let evt = evt.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(500));
+                    evt.set();
+                });
+            })
+        }
         .unwrap();
         ok(&proc);
         assert!(evt.is_set());
@@ -445,13 +479,16 @@ mod _test_process {
         // child of the test, so that the test's own streams stay whole.
         let evt = Event::new().unwrap();
         let code = Value::new(-1i32).unwrap();
-        let parent = bingfa_process::fork(|| {
+        let parent_main = || {
             print!("buffered, never flushed");
             break_std_streams();
-            let proc = bingfa_process::fork(|| evt.set()).unwrap();
+            // SAFETY: this process is a forked child: it has one thread.
+            let proc = unsafe { bingfa_process::fork(|| evt.set()) }.unwrap();
             code.set(proc.join().unwrap().python_exitcode());
-        })
-        .unwrap();
+        };
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let parent = unsafe { bingfa_process::fork(parent_main) }.unwrap();
         ok(&parent);
         assert!(evt.is_set());
         assert_eq!(code.get(), 0);
@@ -461,11 +498,15 @@ mod _test_process {
     fn test_error_on_stdio_flush_2() {
         // The child breaks its own streams, with output still buffered.
         let evt = Event::new().unwrap();
-        let proc = bingfa_process::fork(|| {
-            print!("buffered, never flushed");
-            break_std_streams();
-            evt.set();
-        })
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let proc = unsafe {
+            bingfa_process::fork(|| {
+                print!("buffered, never flushed");
+                break_std_streams();
+                evt.set();
+            })
+        }
         .unwrap();
         ok(&proc);
         assert!(evt.is_set());
@@ -485,10 +526,14 @@ mod _test_subclassing_process {
     impl UpperCaser {
         fn start() -> UpperCaser {
             let (child_conn, parent_conn) = Pipe::<Option<String>>::new().unwrap();
-            let process = Builder::new()
-                .daemon(true)
-                .fork(|| UpperCaser::run(&child_conn))
-                .unwrap();
+            // SAFETY: the closure takes no lock the harness's other threads may hold
+            // (see the note at the top of this file).
+            let process = unsafe {
+                Builder::new()
+                    .daemon(true)
+                    .fork(|| UpperCaser::run(&child_conn))
+            }
+            .unwrap();
             UpperCaser {
                 parent_conn,
                 process,
@@ -558,13 +603,19 @@ mod _test_subclassing_process {
         // Upstream also exits with a list and a string as reason (printed,
         // exit code 1) and with True/False/None: Rust exits with integers.
         for code in [1, 0, 8] {
-            let p = Builder::new()
-                .daemon(true)
-                .fork(|| std::process::exit(code))
-                .unwrap();
+            // SAFETY: the closure takes no lock the harness's other threads may hold
+            // (see the note at the top of this file).
+            let p = unsafe {
+                Builder::new()
+                    .daemon(true)
+                    .fork(|| std::process::exit(code))
+            }
+            .unwrap();
             assert_eq!(p.join().unwrap(), ExitStatus::Code(code));
         }
-        let p = Builder::new().daemon(true).fork(|| {}).unwrap();
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let p = unsafe { Builder::new().daemon(true).fork(|| {}) }.unwrap();
         assert_eq!(p.join().unwrap(), ExitStatus::Code(0));
     }
 }
@@ -585,7 +636,7 @@ mod _test_poll_eintr {
         // `join` goes on waiting through a signal that interrupts it. The
         // signal handler is installed in a middle process, not in the test
         // binary (whose other tests it would disturb).
-        let middle = bingfa_process::fork(|| {
+        let middle_main = || {
             // SAFETY: installing a handler that only stores to an atomic.
             unsafe {
                 libc::signal(
@@ -594,18 +645,23 @@ mod _test_poll_eintr {
                 )
             };
             let pid = std::process::id() as libc::pid_t;
-            let killer = bingfa_process::fork(move || {
+            let killer_main = move || {
                 std::thread::sleep(Duration::from_millis(100));
                 // SAFETY: signalling the middle process, our parent.
                 unsafe { libc::kill(pid, libc::SIGUSR1) };
-            })
-            .unwrap();
-            let p = bingfa_process::fork(|| std::thread::sleep(Duration::from_secs(2))).unwrap();
+            };
+            // SAFETY: the middle process has one thread (a forked child).
+            let killer = unsafe { bingfa_process::fork(killer_main) }.unwrap();
+            // SAFETY: as above.
+            let p = unsafe { bingfa_process::fork(|| std::thread::sleep(Duration::from_secs(2))) }
+                .unwrap();
             assert_eq!(p.join().unwrap(), ExitStatus::Code(0));
             ok(&killer);
             assert!(GOT_SIGNAL.load(Ordering::SeqCst));
-        })
-        .unwrap();
+        };
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let middle = unsafe { bingfa_process::fork(middle_main) }.unwrap();
         ok(&middle);
     }
 }

@@ -13,6 +13,13 @@
 //! given a size; these always have a capacity, chosen larger than the test
 //! needs. Timing checks are loose (upstream checks none by default).
 
+// Forking from a test: the harness runs tests on threads, so every `fork`
+// here happens in a process with other threads (see the Safety section of
+// `bingfa_process::fork`). Each closure takes no lock those threads may
+// hold: it uses its own data, this crate's shared-memory objects, the
+// test's own output capture, and glibc's malloc, which glibc's `fork` keeps
+// usable in the child.
+
 use std::time::{Duration, Instant};
 
 use bingfa_process::{Error, Event, ExitStatus, JoinableQueue, Process, Queue};
@@ -49,16 +56,18 @@ mod _test_queue {
         let queue = Queue::<u32>::new(MAXSIZE).unwrap();
         let child_can_start = Event::new().unwrap();
         let parent_can_continue = Event::new().unwrap();
-        let proc = bingfa_process::Builder::new()
-            .daemon(true)
-            .fork(|| {
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let proc = unsafe {
+            bingfa_process::Builder::new().daemon(true).fork(|| {
                 child_can_start.wait();
                 for _ in 0..6 {
                     queue.get().unwrap();
                 }
                 parent_can_continue.set();
             })
-            .unwrap();
+        }
+        .unwrap();
 
         assert!(queue.is_empty());
         assert!(!queue.is_full());
@@ -102,16 +111,18 @@ mod _test_queue {
         let queue = Queue::<u32>::new(16).unwrap();
         let child_can_start = Event::new().unwrap();
         let parent_can_continue = Event::new().unwrap();
-        let proc = bingfa_process::Builder::new()
-            .daemon(true)
-            .fork(|| {
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let proc = unsafe {
+            bingfa_process::Builder::new().daemon(true).fork(|| {
                 child_can_start.wait();
                 for i in 2..=5 {
                     queue.put(i).unwrap();
                 }
                 parent_can_continue.set();
             })
-            .unwrap();
+        }
+        .unwrap();
 
         assert!(queue.is_empty());
         child_can_start.set();
@@ -149,14 +160,16 @@ mod _test_queue {
             queue.put(i).unwrap();
         }
         std::thread::sleep(DELTA);
-        let p = bingfa_process::Builder::new()
-            .daemon(true)
-            .fork(|| {
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let p = unsafe {
+            bingfa_process::Builder::new().daemon(true).fork(|| {
                 for i in 10..20 {
                     queue.put(i).unwrap();
                 }
             })
-            .unwrap();
+        }
+        .unwrap();
         for i in 0..20 {
             assert_eq!(queue.get_timeout(LONG).unwrap(), i);
         }
@@ -183,15 +196,17 @@ mod _test_queue {
         let queue = JoinableQueue::<Option<u32>>::new(16).unwrap();
         let workers: Vec<_> = (0..4)
             .map(|_| {
-                bingfa_process::Builder::new()
-                    .daemon(true)
-                    .fork(|| {
+                // SAFETY: the closure takes no lock the harness's other threads may hold
+                // (see the note at the top of this file).
+                unsafe {
+                    bingfa_process::Builder::new().daemon(true).fork(|| {
                         while let Some(_obj) = queue.get().unwrap() {
                             std::thread::sleep(DELTA);
                             queue.task_done().unwrap();
                         }
                     })
-                    .unwrap()
+                }
+                .unwrap()
             })
             .collect();
         for i in 0..10 {
@@ -269,7 +284,9 @@ mod _test_queue {
     /// Upstream's `ProcessFuture.run`: `f` runs in a child process; its
     /// assertions are the test's.
     fn in_child(f: impl FnOnce()) {
-        ok(&bingfa_process::fork(f).unwrap());
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        ok(&unsafe { bingfa_process::fork(f) }.unwrap());
     }
 
     /// Either queue kind, for the shutdown tests that run on both.
@@ -337,7 +354,9 @@ mod _test_queue {
                 AnyQueue::Plain(_) => None,
                 AnyQueue::Joinable(q) => {
                     let q = q.clone();
-                    Some(bingfa_process::fork(move || q.join()).unwrap())
+                    // SAFETY: the closure takes no lock the harness's other threads may hold
+                    // (see the note at the top of this file).
+                    Some(unsafe { bingfa_process::fork(move || q.join()) }.unwrap())
                 }
             }
         }
@@ -427,7 +446,9 @@ mod _test_queue {
         let q = JoinableQueue::<String>::new(4).unwrap();
         q.put("data".into()).unwrap();
         q.put("data".into()).unwrap();
-        let join = bingfa_process::fork(|| q.join()).unwrap();
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let join = unsafe { bingfa_process::fork(|| q.join()) }.unwrap();
         in_child(|| assert_eq!(q.get().unwrap(), "data"));
         q.close_immediate();
         wait();

@@ -10,6 +10,13 @@
 //! `i16`, `'q'` `i64`, `'c'` `u8`); a shared memory block of bytes
 //! (`shared_memory.SharedMemory`) is an `Array<u8>`.
 
+// Forking from a test: the harness runs tests on threads, so every `fork`
+// here happens in a process with other threads (see the Safety section of
+// `bingfa_process::fork`). Each closure takes no lock those threads may
+// hold: it uses its own data, this crate's shared-memory objects, the
+// test's own output capture, and glibc's malloc, which glibc's `fork` keeps
+// usable in the child.
+
 use std::time::Duration;
 
 use bingfa_process::{Array, ExitStatus, Process, Value};
@@ -73,10 +80,14 @@ mod _test_value {
                     .unwrap()
             } else {
                 let v = values.clone();
-                bingfa_process::Builder::new()
-                    .daemon(true)
-                    .fork(move || set_second(v))
-                    .unwrap()
+                // SAFETY: the closure takes no lock the harness's other threads may hold
+                // (see the note at the top of this file).
+                unsafe {
+                    bingfa_process::Builder::new()
+                        .daemon(true)
+                        .fork(move || set_second(v))
+                }
+                .unwrap()
             };
             ok(&proc);
             assert_eq!(get(&values), SECOND);
@@ -121,10 +132,14 @@ mod _test_array {
                     .unwrap()
             } else {
                 let a = arr.clone();
-                bingfa_process::Builder::new()
-                    .daemon(true)
-                    .fork(move || f_shared(a))
-                    .unwrap()
+                // SAFETY: the closure takes no lock the harness's other threads may hold
+                // (see the note at the top of this file).
+                unsafe {
+                    bingfa_process::Builder::new()
+                        .daemon(true)
+                        .fork(move || f_shared(a))
+                }
+                .unwrap()
             };
             ok(&p);
             assert_eq!(arr.to_vec(), seq);
@@ -172,10 +187,14 @@ mod _test_shared_memory {
         // SharedMemory object).
         let p = {
             let sms = sms.clone();
-            bingfa_process::Builder::new()
-                .daemon(true)
-                .fork(move || write((sms, b"HELLO".to_vec())))
-                .unwrap()
+            // SAFETY: the closure takes no lock the harness's other threads may hold
+            // (see the note at the top of this file).
+            unsafe {
+                bingfa_process::Builder::new()
+                    .daemon(true)
+                    .fork(move || write((sms, b"HELLO".to_vec())))
+            }
+            .unwrap()
         };
         assert!(p.join_timeout(Duration::from_secs(60)).unwrap().is_some());
         ok(&p);

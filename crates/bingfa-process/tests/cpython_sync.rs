@@ -15,6 +15,13 @@
 //! process's main thread: where Python's `repr` says `MainProcess`, the
 //! owner here reads `MainProcess|<the test thread's name>`.
 
+// Forking from a test: the harness runs tests on threads, so every `fork`
+// here happens in a process with other threads (see the Safety section of
+// `bingfa_process::fork`). Each closure takes no lock those threads may
+// hold: it uses its own data, this crate's shared-memory objects, the
+// test's own output capture, and glibc's malloc, which glibc's `fork` keeps
+// usable in the child.
+
 use std::time::{Duration, Instant};
 
 use bingfa_process::{
@@ -90,26 +97,30 @@ mod _test_lock {
         });
 
         // A process named P1 holds it, and sees itself by its name.
-        let p = bingfa_process::Builder::new()
-            .name("P1")
-            .fork(|| {
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let p = unsafe {
+            bingfa_process::Builder::new().name("P1").fork(|| {
                 let g = lock.lock().unwrap();
                 assert_eq!(format!("{lock:?}"), "Lock(owner=P1)");
                 std::mem::forget(g); // ends holding it, as upstream
             })
-            .unwrap();
+        }
+        .unwrap();
         ok(&p);
 
         let lock = Lock::new().unwrap();
         let event = Event::new().unwrap();
-        let p = bingfa_process::Builder::new()
-            .name("P2")
-            .fork(|| {
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let p = unsafe {
+            bingfa_process::Builder::new().name("P2").fork(|| {
                 let _g = lock.lock().unwrap();
                 event.set();
                 std::thread::sleep(Duration::from_secs(1));
             })
-            .unwrap();
+        }
+        .unwrap();
         assert!(event.wait_timeout(LONG));
         assert_eq!(format!("{lock:?}"), "Lock(owner=SomeOtherProcess)");
         p.terminate().unwrap();
@@ -131,12 +142,16 @@ mod _test_lock {
         let lock = Lock::new().unwrap();
         let event = Event::new().unwrap();
         let res = Value::new(false).unwrap();
-        let p = bingfa_process::fork(|| {
-            let g = lock.lock().unwrap();
-            res.set(lock.locked());
-            event.set();
-            std::mem::forget(g);
-        })
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let p = unsafe {
+            bingfa_process::fork(|| {
+                let g = lock.lock().unwrap();
+                res.set(lock.locked());
+                event.set();
+                std::mem::forget(g);
+            })
+        }
         .unwrap();
         assert!(event.wait_timeout(LONG));
         assert!(lock.locked());
@@ -183,18 +198,23 @@ mod _test_lock {
         });
         assert_eq!(format!("{rlock:?}"), "RLock(SomeOtherThread, nonzero)");
 
-        let p = bingfa_process::Builder::new()
-            .name("P1")
-            .fork(|| {
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let p = unsafe {
+            bingfa_process::Builder::new().name("P1").fork(|| {
                 let _g = lock.lock().unwrap();
                 assert_eq!(format!("{lock:?}"), "RLock(P1, 1)");
                 std::thread::sleep(Duration::from_millis(100));
             })
-            .unwrap();
+        }
+        .unwrap();
         ok(&p);
 
         let rlock = RLock::new().unwrap();
-        let p = bingfa_process::fork(|| std::mem::forget(rlock.lock().unwrap())).unwrap();
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let p =
+            unsafe { bingfa_process::fork(|| std::mem::forget(rlock.lock().unwrap())) }.unwrap();
         ok(&p);
         assert_eq!(format!("{rlock:?}"), "RLock(SomeOtherProcess, nonzero)");
     }
@@ -218,12 +238,16 @@ mod _test_lock {
         let rlock = RLock::new().unwrap();
         let event = Event::new().unwrap();
         let res = Value::new(false).unwrap();
-        let p = bingfa_process::fork(|| {
-            let g = rlock.lock().unwrap();
-            res.set(rlock.locked());
-            event.set();
-            std::mem::forget(g);
-        })
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let p = unsafe {
+            bingfa_process::fork(|| {
+                let g = rlock.lock().unwrap();
+                res.set(rlock.locked());
+                event.set();
+                std::mem::forget(g);
+            })
+        }
         .unwrap();
         assert!(event.wait_timeout(LONG));
         assert!(rlock.locked());
@@ -341,10 +365,14 @@ mod _test_condition {
         let cond = Condition::new().unwrap();
         let sleeping = Semaphore::new(0).unwrap();
         let woken = Semaphore::new(0).unwrap();
-        let p = bingfa_process::Builder::new()
-            .daemon(true)
-            .fork(|| f(&cond, &sleeping, &woken, None))
-            .unwrap();
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let p = unsafe {
+            bingfa_process::Builder::new()
+                .daemon(true)
+                .fork(|| f(&cond, &sleeping, &woken, None))
+        }
+        .unwrap();
         std::thread::scope(|s| {
             s.spawn(|| f(&cond, &sleeping, &woken, None));
 
@@ -384,10 +412,14 @@ mod _test_condition {
             // start some threads/processes which will time out
             for _ in 0..3 {
                 workers.push(
-                    bingfa_process::Builder::new()
-                        .daemon(true)
-                        .fork(|| f(&cond, &sleeping, &woken, Some(TIMEOUT1)))
-                        .unwrap(),
+                    // SAFETY: the closure takes no lock the harness's other threads may hold
+                    // (see the note at the top of this file).
+                    unsafe {
+                        bingfa_process::Builder::new()
+                            .daemon(true)
+                            .fork(|| f(&cond, &sleeping, &woken, Some(TIMEOUT1)))
+                    }
+                    .unwrap(),
                 );
                 s.spawn(|| f(&cond, &sleeping, &woken, Some(TIMEOUT1)));
             }
@@ -407,10 +439,14 @@ mod _test_condition {
             // start some more threads/processes
             for _ in 0..3 {
                 workers.push(
-                    bingfa_process::Builder::new()
-                        .daemon(true)
-                        .fork(|| f(&cond, &sleeping, &woken, None))
-                        .unwrap(),
+                    // SAFETY: the closure takes no lock the harness's other threads may hold
+                    // (see the note at the top of this file).
+                    unsafe {
+                        bingfa_process::Builder::new()
+                            .daemon(true)
+                            .fork(|| f(&cond, &sleeping, &woken, None))
+                    }
+                    .unwrap(),
                 );
                 s.spawn(|| f(&cond, &sleeping, &woken, None));
             }
@@ -447,10 +483,14 @@ mod _test_condition {
         std::thread::scope(|s| {
             for _ in 0..3 {
                 workers.push(
-                    bingfa_process::Builder::new()
-                        .daemon(true)
-                        .fork(|| f(&cond, &sleeping, &woken, None))
-                        .unwrap(),
+                    // SAFETY: the closure takes no lock the harness's other threads may hold
+                    // (see the note at the top of this file).
+                    unsafe {
+                        bingfa_process::Builder::new()
+                            .daemon(true)
+                            .fork(|| f(&cond, &sleeping, &woken, None))
+                    }
+                    .unwrap(),
                 );
                 s.spawn(|| f(&cond, &sleeping, &woken, None));
             }
@@ -502,9 +542,10 @@ mod _test_condition {
     fn test_waitfor() {
         let cond = Condition::new().unwrap();
         let state = Value::new(-1i32).unwrap();
-        let p = bingfa_process::Builder::new()
-            .daemon(true)
-            .fork(|| {
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let p = unsafe {
+            bingfa_process::Builder::new().daemon(true).fork(|| {
                 let mut g = cond.lock().unwrap();
                 state.set(0);
                 cond.notify(1).unwrap();
@@ -513,7 +554,8 @@ mod _test_condition {
                     std::process::exit(1);
                 }
             })
-            .unwrap();
+        }
+        .unwrap();
         {
             let mut g = cond.lock().unwrap();
             cond.wait_for(&mut g, || state.get() == 0).unwrap();
@@ -534,9 +576,10 @@ mod _test_condition {
         let state = Value::new(0i32).unwrap();
         let success = Value::new(false).unwrap();
         let sem = Semaphore::new(0).unwrap();
-        let p = bingfa_process::Builder::new()
-            .daemon(true)
-            .fork(|| {
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let p = unsafe {
+            bingfa_process::Builder::new().daemon(true).fork(|| {
                 sem.release().unwrap();
                 let mut g = cond.lock().unwrap();
                 let expected = Duration::from_millis(100);
@@ -548,7 +591,8 @@ mod _test_condition {
                     success.set(true);
                 }
             })
-            .unwrap();
+        }
+        .unwrap();
         sem.acquire_timeout(LONG).unwrap().forget();
         // Only increment 3 times, so state == 4 is never reached.
         for _ in 0..3 {
@@ -567,10 +611,14 @@ mod _test_condition {
         let mut g = c.lock().unwrap();
         assert!(!c.wait_timeout(&mut g, Duration::ZERO).unwrap());
         assert!(!c.wait_timeout(&mut g, Duration::from_millis(100)).unwrap());
-        let p = bingfa_process::fork(|| {
-            let _g = c.lock().unwrap();
-            c.notify(1).unwrap();
-        })
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let p = unsafe {
+            bingfa_process::fork(|| {
+                let _g = c.lock().unwrap();
+                c.notify(1).unwrap();
+            })
+        }
         .unwrap();
         assert!(c.wait_timeout(&mut g, LONG).unwrap());
         // (Upstream then has the child send SIGINT, and the wait raise
@@ -603,13 +651,15 @@ mod _test_event {
         assert!(t.elapsed() < TIMEOUT1);
 
         event.clear();
-        let p = bingfa_process::Builder::new()
-            .daemon(true)
-            .fork(|| {
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let p = unsafe {
+            bingfa_process::Builder::new().daemon(true).fork(|| {
                 std::thread::sleep(TIMEOUT2);
                 event.set();
             })
-            .unwrap();
+        }
+        .unwrap();
         event.wait();
         assert!(event.is_set());
         ok(&p);

@@ -3,6 +3,13 @@
 //! descriptor, and the `ExitGuard` that joins children as Python does at
 //! exit.
 
+// Forking from a test: the harness runs tests on threads, so every `fork`
+// here happens in a process with other threads (see the Safety section of
+// `bingfa_process::fork`). Each closure takes no lock those threads may
+// hold: it uses its own data, this crate's shared-memory objects, the
+// test's own output capture, and glibc's malloc, which glibc's `fork` keeps
+// usable in the child.
+
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
@@ -29,17 +36,23 @@ fn start_late_writer(v: &Value<u32>) {
 #[test]
 fn a_forked_child_waits_for_the_threads_its_closure_started() {
     let v = Value::new(0u32).unwrap();
-    let p = bingfa_process::fork(|| start_late_writer(&v)).unwrap();
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let p = unsafe { bingfa_process::fork(|| start_late_writer(&v)) }.unwrap();
     ok(&p);
     // Its work was not cut off when the closure returned.
     assert_eq!(v.get(), 7);
 
     // Also when the closure panics (Python joins in a finally).
     let v = Value::new(0u32).unwrap();
-    let p = bingfa_process::fork(|| {
-        start_late_writer(&v);
-        panic!("after starting a thread");
-    })
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let p = unsafe {
+        bingfa_process::fork(|| {
+            start_late_writer(&v);
+            panic!("after starting a thread");
+        })
+    }
     .unwrap();
     assert_eq!(p.join().unwrap(), ExitStatus::Code(1));
     assert_eq!(v.get(), 7);
@@ -49,16 +62,18 @@ fn a_forked_child_waits_for_the_threads_its_closure_started() {
 fn join_threads_false_ends_the_child_with_its_closure() {
     let v = Value::new(0u32).unwrap();
     let t = Instant::now();
-    let p = Builder::new()
-        .join_threads(false)
-        .fork(|| {
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let p = unsafe {
+        Builder::new().join_threads(false).fork(|| {
             let v = v.clone();
             std::thread::spawn(move || {
                 std::thread::sleep(LONG);
                 v.set(7);
             });
         })
-        .unwrap();
+    }
+    .unwrap();
     ok(&p);
     assert!(t.elapsed() < LONG, "the child waited for its thread");
     assert_eq!(v.get(), 0);
@@ -78,24 +93,37 @@ fn a_spawned_child_waits_for_its_threads_too() {
 
 #[test]
 fn a_child_with_children_of_its_own_does_not_wait_for_the_reaper() {
-    // The child's own reaper thread (started by its first fork) is a
-    // service thread: the child must end without waiting for it.
-    let p = bingfa_process::fork(|| {
-        let g = bingfa_process::fork(|| {}).unwrap();
-        drop(g); // the reaper collects it
-    })
-    .unwrap();
-    assert!(
-        p.join_timeout(LONG).unwrap().is_some(),
-        "the child waited for its reaper"
-    );
+    // The child's own reaper thread (started when it drops the handle of
+    // a child that still runs, and alive as long as that grandchild runs)
+    // is a service thread: the child must end without waiting for it.
+    let release = Event::new().unwrap();
+    let child_main = || {
+        // SAFETY: this process is a forked child: it has one thread.
+        let g = unsafe {
+            bingfa_process::fork(|| {
+                release.wait_timeout(LONG);
+            })
+        }
+        .unwrap();
+        drop(g); // running: the reaper takes it over
+    };
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let p = unsafe { bingfa_process::fork(child_main) }.unwrap();
+    let status = p.join_timeout(Duration::from_secs(10)).unwrap();
+    release.set();
+    assert!(status.is_some(), "the child waited for its reaper");
 }
 
 #[test]
 fn active_children_lists_running_children_only() {
     let go = Event::new().unwrap();
-    let a = bingfa_process::fork(|| assert!(go.wait_timeout(LONG))).unwrap();
-    let b = bingfa_process::fork(|| assert!(go.wait_timeout(LONG))).unwrap();
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let a = unsafe { bingfa_process::fork(|| assert!(go.wait_timeout(LONG))) }.unwrap();
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let b = unsafe { bingfa_process::fork(|| assert!(go.wait_timeout(LONG))) }.unwrap();
     let b_pid = b.pid();
     drop(b); // a dropped handle: still a running child
     let pids: Vec<u32> = active_children().iter().map(|p| p.pid()).collect();
@@ -134,8 +162,12 @@ fn ready(fds: &[i32], timeout_ms: i32) -> Vec<bool> {
 #[test]
 fn the_sentinel_becomes_readable_when_the_child_ends() {
     let go = Event::new().unwrap();
-    let a = bingfa_process::fork(|| assert!(go.wait_timeout(LONG))).unwrap();
-    let b = bingfa_process::fork(|| {}).unwrap();
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let a = unsafe { bingfa_process::fork(|| assert!(go.wait_timeout(LONG))) }.unwrap();
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let b = unsafe { bingfa_process::fork(|| {}) }.unwrap();
     let fds = [a.as_raw_fd(), b.sentinel().unwrap().as_raw_fd()];
     // The same descriptor every time.
     assert_eq!(a.as_fd().as_raw_fd(), fds[0]);
@@ -151,7 +183,9 @@ fn the_sentinel_becomes_readable_when_the_child_ends() {
     ok(&b);
     // Still readable once reaped; a sentinel made after the reaping too.
     assert!(ready(&fds[1..], 0)[0]);
-    let late = bingfa_process::fork(|| {}).unwrap();
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let late = unsafe { bingfa_process::fork(|| {}) }.unwrap();
     ok(&late);
     assert!(ready(&[late.as_raw_fd()], 0)[0]);
     go.set();
@@ -164,25 +198,31 @@ fn the_exit_guard_joins_children_and_ends_daemons() {
     let v = Value::new(0u32).unwrap();
     let daemon_pid = Value::new(0u32).unwrap();
     let t = Instant::now();
-    let middle = bingfa_process::fork(|| {
+    let middle_main = || {
         let _children = bingfa_process::exit_guard();
         // A non-daemon child whose handle is dropped at once: joined.
         let v2 = v.clone();
-        drop(
+        // SAFETY: this process is a forked child: it has one thread.
+        let child = unsafe {
             bingfa_process::fork(move || {
                 std::thread::sleep(Duration::from_millis(200));
                 v2.set(1);
             })
-            .unwrap(),
-        );
+        };
+        drop(child.unwrap());
         // A daemon child that would run for a long time: terminated.
-        let d = Builder::new()
-            .daemon(true)
-            .fork(|| std::thread::sleep(LONG))
-            .unwrap();
+        // SAFETY: as above (the child just started has its own process).
+        let d = unsafe {
+            Builder::new()
+                .daemon(true)
+                .fork(|| std::thread::sleep(LONG))
+        }
+        .unwrap();
         daemon_pid.set(d.pid());
-    })
-    .unwrap();
+    };
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let middle = unsafe { bingfa_process::fork(middle_main) }.unwrap();
     ok(&middle);
     // The guard waited for the non-daemon child before the middle ended.
     assert_eq!(v.get(), 1);
@@ -195,13 +235,18 @@ fn the_exit_guard_joins_children_and_ends_daemons() {
     // In this process, at the end of a scope.
     let p = {
         let guard = bingfa_process::exit_guard();
-        let p = bingfa_process::fork(|| std::thread::sleep(Duration::from_millis(50))).unwrap();
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        let p = unsafe { bingfa_process::fork(|| std::thread::sleep(Duration::from_millis(50))) }
+            .unwrap();
         drop(guard);
         p
     };
     assert!(p.exit_status().unwrap().is_some(), "the guard did not join");
     let guard = bingfa_process::exit_guard();
-    let q = bingfa_process::fork(|| {}).unwrap();
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let q = unsafe { bingfa_process::fork(|| {}) }.unwrap();
     guard.finish();
     assert_eq!(q.exit_status().unwrap(), Some(ExitStatus::Code(0)));
 }

@@ -7,6 +7,13 @@
 //! permit before knowing whether it had one, and the permit's drop
 //! released a permit that was never taken.
 
+// Forking from a test: the harness runs tests on threads, so every `fork`
+// here happens in a process with other threads (see the Safety section of
+// `bingfa_process::fork`). Each closure takes no lock those threads may
+// hold: it uses its own data, this crate's shared-memory objects, the
+// test's own output capture, and glibc's malloc, which glibc's `fork` keeps
+// usable in the child.
+
 use std::time::{Duration, Instant};
 
 use bingfa_process::{
@@ -32,12 +39,16 @@ fn holder<G>(hold: impl FnOnce() -> G) -> (Process, Event) {
     let release = Event::new().unwrap();
     let p = {
         let (held, release) = (held.clone(), release.clone());
-        bingfa_process::fork(move || {
-            let g = hold();
-            held.set();
-            assert!(release.wait_timeout(LONG));
-            drop(g);
-        })
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        unsafe {
+            bingfa_process::fork(move || {
+                let g = hold();
+                held.set();
+                assert!(release.wait_timeout(LONG));
+                drop(g);
+            })
+        }
         .unwrap()
     };
     assert!(held.wait_timeout(LONG));
@@ -178,7 +189,9 @@ fn event_failed_waits_change_nothing() {
     }
     let p = {
         let ev = ev.clone();
-        bingfa_process::fork(move || ev.set()).unwrap()
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        unsafe { bingfa_process::fork(move || ev.set()) }.unwrap()
     };
     assert!(ev.wait_timeout(LONG));
     ok(&p);
@@ -192,11 +205,15 @@ fn queue_failed_puts_and_gets_change_nothing() {
     // Another process fills it.
     let p = {
         let q = q.clone();
-        bingfa_process::fork(move || {
-            for i in 0..3 {
-                q.put((i, format!("item {i}"))).unwrap();
-            }
-        })
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        unsafe {
+            bingfa_process::fork(move || {
+                for i in 0..3 {
+                    q.put((i, format!("item {i}"))).unwrap();
+                }
+            })
+        }
         .unwrap()
     };
     ok(&p);
@@ -223,10 +240,14 @@ fn queue_failed_puts_and_gets_change_nothing() {
     // from being woken by another process's put.
     let p = {
         let q = q.clone();
-        bingfa_process::fork(move || {
-            std::thread::sleep(Duration::from_millis(20));
-            q.put((7, "late".into())).unwrap();
-        })
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        unsafe {
+            bingfa_process::fork(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                q.put((7, "late".into())).unwrap();
+            })
+        }
         .unwrap()
     };
     assert_eq!(q.get_timeout(LONG).unwrap(), (7, "late".into()));
@@ -242,10 +263,14 @@ fn pipe_failed_receives_lose_no_byte() {
     let big: Vec<u8> = (0..2_000_000u32).map(|i| (i * 7) as u8).collect();
     let p = {
         let big = big.clone();
-        bingfa_process::fork(move || {
-            b.send(&big).unwrap();
-            b.send(&vec![1, 2, 3]).unwrap();
-        })
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        unsafe {
+            bingfa_process::fork(move || {
+                b.send(&big).unwrap();
+                b.send(&vec![1, 2, 3]).unwrap();
+            })
+        }
         .unwrap()
     };
     let t = Instant::now();
@@ -274,7 +299,9 @@ fn process_join_timeout_changes_nothing() {
     let go = Event::new().unwrap();
     let p = {
         let go = go.clone();
-        bingfa_process::fork(move || assert!(go.wait_timeout(LONG))).unwrap()
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        unsafe { bingfa_process::fork(move || assert!(go.wait_timeout(LONG))) }.unwrap()
     };
     for _ in 0..TRIES {
         assert_eq!(p.join_timeout(Duration::ZERO).unwrap(), None);

@@ -1,6 +1,14 @@
 //! Crash safety: a lock holder killed with SIGKILL, producers killed in the
 //! middle of a put.
 
+// Forking from a test: the harness runs tests on threads, so every `fork`
+// here happens in a process with other threads (see the Safety section of
+// `bingfa_process::fork`). Each closure takes no lock those threads may
+// hold: it uses its own data, this crate's shared-memory objects, the
+// test's own output capture, and glibc's malloc, which glibc's `fork` keeps
+// usable in the child.
+
+use bingfa_process::__test_hooks::QueueTestHooks;
 use std::time::{Duration, Instant};
 
 use bingfa_process::{Error, Event, ExitStatus, Lock, LockError, Queue, Value};
@@ -11,11 +19,15 @@ fn sigkill_of_lock_holder_then_clean_owner_died() {
     let holding = Event::new().unwrap();
     let child = {
         let (lock, holding) = (lock.clone(), holding.clone());
-        bingfa_process::fork(move || {
-            let _g = lock.lock().unwrap();
-            holding.set();
-            std::thread::sleep(Duration::from_secs(60));
-        })
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        unsafe {
+            bingfa_process::fork(move || {
+                let _g = lock.lock().unwrap();
+                holding.set();
+                std::thread::sleep(Duration::from_secs(60));
+            })
+        }
         .unwrap()
     };
     assert!(holding.wait_timeout(Duration::from_secs(20)));
@@ -36,7 +48,9 @@ fn sigkill_of_lock_holder_then_clean_owner_died() {
     drop(lock.lock().unwrap());
     let other = {
         let lock = lock.clone();
-        bingfa_process::fork(move || drop(lock.lock().unwrap())).unwrap()
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        unsafe { bingfa_process::fork(move || drop(lock.lock().unwrap())) }.unwrap()
     };
     assert!(other.join().unwrap().success());
     assert!(lock.try_lock().is_ok());
@@ -47,13 +61,16 @@ fn sigkill_mid_update_of_value_reports_owner_died() {
     let v = Value::new([0u64; 2]).unwrap();
     let child = {
         let v = v.clone();
-        bingfa_process::fork(move || {
+        let child_main = move || {
             let mut g = v.lock().unwrap();
-            g[0] = 1; // half of an update that keeps g[0] == g[1]
-                      // SAFETY: ending this process on purpose, holding the lock.
+            // Half of an update that keeps g[0] == g[1].
+            g[0] = 1;
+            // SAFETY: ending this process on purpose, holding the lock.
             unsafe { libc::raise(libc::SIGKILL) };
-        })
-        .unwrap()
+        };
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        unsafe { bingfa_process::fork(child_main) }.unwrap()
     };
     assert_eq!(child.join().unwrap(), ExitStatus::Signal(libc::SIGKILL));
     let mut g = match v.lock() {
@@ -92,10 +109,14 @@ fn sigkill_of_producer_mid_put_never_leaks_a_partial_message() {
         // is killed there.
         let dying = {
             let q = q.clone();
-            bingfa_process::fork(move || {
-                q.__crash_test_partial_put(&msg(99, upto as u32), upto);
-                std::process::exit(3); // not claimed: the test fails below
-            })
+            // SAFETY: the closure takes no lock the harness's other threads may hold
+            // (see the note at the top of this file).
+            unsafe {
+                bingfa_process::fork(move || {
+                    q.__crash_test_partial_put(&msg(99, upto as u32), upto);
+                    std::process::exit(3); // not claimed: the test fails below
+                })
+            }
             .unwrap()
         };
         let t = Instant::now();
@@ -149,7 +170,7 @@ fn producer_whose_main_thread_ended_still_owns_its_slot() {
     let q = Queue::<(u32, u32, Vec<u8>)>::with_max_message(4, 64).unwrap();
     let producer = {
         let q = q.clone();
-        bingfa_process::fork(move || {
+        let child_main = move || {
             std::thread::spawn(move || {
                 q.__crash_test_partial_put(&msg(99, 0), 8);
             });
@@ -157,8 +178,10 @@ fn producer_whose_main_thread_ended_still_owns_its_slot() {
             // process lives on in the thread above.
             // SAFETY: ends the calling thread; nothing of it is used after.
             unsafe { libc::syscall(libc::SYS_exit, 0) };
-        })
-        .unwrap()
+        };
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        unsafe { bingfa_process::fork(child_main) }.unwrap()
     };
     // Its last thread sleeps for an hour: never leave it behind, even when
     // an assertion below fails.
@@ -205,11 +228,15 @@ fn producers_killed_at_random_points_of_puts() {
     for p in 0..40u32 {
         let producer = {
             let q = q.clone();
-            bingfa_process::fork(move || {
-                for i in 0.. {
-                    q.put(msg(p, i)).unwrap();
-                }
-            })
+            // SAFETY: the closure takes no lock the harness's other threads may hold
+            // (see the note at the top of this file).
+            unsafe {
+                bingfa_process::fork(move || {
+                    for i in 0.. {
+                        q.put(msg(p, i)).unwrap();
+                    }
+                })
+            }
             .unwrap()
         };
         // Let it put for a random short while, draining concurrently, then
@@ -254,10 +281,14 @@ fn sigkill_of_consumer_mid_get_loses_only_its_item() {
     q.put(2).unwrap();
     let dying = {
         let q = q.clone();
-        bingfa_process::fork(move || {
-            q.__crash_test_partial_get();
-            std::process::exit(3); // nothing claimed: the test fails below
-        })
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        unsafe {
+            bingfa_process::fork(move || {
+                q.__crash_test_partial_get();
+                std::process::exit(3); // nothing claimed: the test fails below
+            })
+        }
         .unwrap()
     };
     let t = Instant::now();

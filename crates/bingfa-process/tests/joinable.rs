@@ -1,6 +1,13 @@
 //! JoinableQueue across processes (fork and spawn), and the immediate
 //! close of Queue and JoinableQueue.
 
+// Forking from a test: the harness runs tests on threads, so every `fork`
+// here happens in a process with other threads (see the Safety section of
+// `bingfa_process::fork`). Each closure takes no lock those threads may
+// hold: it uses its own data, this crate's shared-memory objects, the
+// test's own output capture, and glibc's malloc, which glibc's `fork` keeps
+// usable in the child.
+
 use std::time::{Duration, Instant};
 
 use bingfa_process::{Error, Event, ExitStatus, JoinableQueue, Process, Queue, Value};
@@ -34,7 +41,9 @@ fn join_waits_for_every_task_of_forked_and_spawned_workers() {
     ];
     for _ in 0..2 {
         let (q, sum) = (q.clone(), sum.clone());
-        workers.push(bingfa_process::fork(move || worker((q, sum))).unwrap());
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        workers.push(unsafe { bingfa_process::fork(move || worker((q, sum))) }.unwrap());
     }
     for n in 1..=100 {
         q.put(Some(n)).unwrap();
@@ -102,10 +111,14 @@ fn join_timeout_and_a_joiner_in_another_process() {
         Err(Error::Timeout)
     ));
     let joined = Event::new().unwrap();
-    let joiner = bingfa_process::fork(|| {
-        q.join_timeout(LONG).unwrap();
-        joined.set();
-    })
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let joiner = unsafe {
+        bingfa_process::fork(|| {
+            q.join_timeout(LONG).unwrap();
+            joined.set();
+        })
+    }
     .unwrap();
     std::thread::sleep(Duration::from_millis(30));
     assert!(!joined.is_set());
@@ -134,7 +147,9 @@ fn close_immediate_drops_items_and_counts_them_done() {
     j.put("taken".into()).unwrap();
     j.put("left".into()).unwrap();
     j.put("left".into()).unwrap();
-    let joiner = bingfa_process::fork(|| j.join_timeout(LONG).unwrap()).unwrap();
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let joiner = unsafe { bingfa_process::fork(|| j.join_timeout(LONG).unwrap()) }.unwrap();
     assert_eq!(j.get().unwrap(), "taken");
     let t = Instant::now();
     assert_eq!(j.close_immediate(), 2);
@@ -154,10 +169,14 @@ fn close_immediate_drops_items_and_counts_them_done() {
 fn close_immediate_wakes_a_blocked_getter_in_another_process() {
     let q = Queue::<u32>::new(2).unwrap();
     let started = Event::new().unwrap();
-    let getter = bingfa_process::fork(|| {
-        started.set();
-        assert!(matches!(q.get_timeout(LONG), Err(Error::Closed)));
-    })
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let getter = unsafe {
+        bingfa_process::fork(|| {
+            started.set();
+            assert!(matches!(q.get_timeout(LONG), Err(Error::Closed)));
+        })
+    }
     .unwrap();
     assert!(started.wait_timeout(LONG));
     std::thread::sleep(Duration::from_millis(20));

@@ -1,6 +1,13 @@
 //! Daemon children die with their parent, however it ends; non-daemon
 //! children outlive it.
 
+// Forking from a test: the harness runs tests on threads, so every `fork`
+// here happens in a process with other threads (see the Safety section of
+// `bingfa_process::fork`). Each closure takes no lock those threads may
+// hold: it uses its own data, this crate's shared-memory objects, the
+// test's own output capture, and glibc's malloc, which glibc's `fork` keeps
+// usable in the child.
+
 use std::time::{Duration, Instant};
 
 use bingfa_process::{Builder, ExitStatus, Queue};
@@ -46,19 +53,24 @@ fn grandchild_after_parent_ends(daemon: bool, end: End) -> (u32, ExitStatus) {
     let q = Queue::<u32>::new(4).unwrap();
     let middle = {
         let q = q.clone();
-        bingfa_process::fork(move || {
-            let g = Builder::new()
-                .daemon(daemon)
-                .fork(|| std::thread::sleep(Duration::from_secs(30)))
-                .unwrap();
+        let middle_main = move || {
+            // SAFETY: this process is a forked child: it has one thread.
+            let g = unsafe {
+                Builder::new()
+                    .daemon(daemon)
+                    .fork(|| std::thread::sleep(Duration::from_secs(30)))
+            }
+            .unwrap();
             q.put(g.pid()).unwrap();
             match end {
                 End::Return => {}
                 End::Exit => std::process::exit(0),
                 End::Killed => std::thread::sleep(Duration::from_secs(30)),
             }
-        })
-        .unwrap()
+        };
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        unsafe { bingfa_process::fork(middle_main) }.unwrap()
     };
     let g = q.get_timeout(Duration::from_secs(10)).unwrap();
     if let End::Killed = end {

@@ -1,6 +1,13 @@
 //! One-way pipes (Python's `Pipe(duplex=False)`) and `recv_bytes_into`,
 //! with both start methods.
 
+// Forking from a test: the harness runs tests on threads, so every `fork`
+// here happens in a process with other threads (see the Safety section of
+// `bingfa_process::fork`). Each closure takes no lock those threads may
+// hold: it uses its own data, this crate's shared-memory objects, the
+// test's own output capture, and glibc's malloc, which glibc's `fork` keeps
+// usable in the child.
+
 use std::time::Duration;
 
 use bingfa_process::{Error, ExitStatus, Pipe, PipeWriter};
@@ -37,9 +44,13 @@ fn one_way_pipe_carries_messages_to_the_reader_then_the_end() {
 #[test]
 fn one_way_writer_sees_the_reader_gone() {
     let (r, w) = Pipe::<u32>::one_way().unwrap();
-    let p = bingfa_process::fork(|| {
-        assert_eq!(r.recv_timeout(LONG).unwrap(), 1);
-    })
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let p = unsafe {
+        bingfa_process::fork(|| {
+            assert_eq!(r.recv_timeout(LONG).unwrap(), 1);
+        })
+    }
     .unwrap();
     drop(r);
     w.send(&1).unwrap();

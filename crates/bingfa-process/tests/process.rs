@@ -1,5 +1,12 @@
 //! Starting, joining and ending processes with both start methods.
 
+// Forking from a test: the harness runs tests on threads, so every `fork`
+// here happens in a process with other threads (see the Safety section of
+// `bingfa_process::fork`). Each closure takes no lock those threads may
+// hold: it uses its own data, this crate's shared-memory objects, the
+// test's own output capture, and glibc's malloc, which glibc's `fork` keeps
+// usable in the child.
+
 use std::time::{Duration, Instant};
 
 use bingfa_process::{current_process, Builder, ExitStatus};
@@ -8,9 +15,13 @@ bingfa_process::enable_test_support!();
 
 #[test]
 fn fork_runs_closure_and_reports_status() {
-    let p = bingfa_process::fork(|| {
-        assert_ne!(current_process().parent_pid(), None);
-    })
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let p = unsafe {
+        bingfa_process::fork(|| {
+            assert_ne!(current_process().parent_pid(), None);
+        })
+    }
     .unwrap();
     assert!(p.pid() > 0);
     assert_eq!(p.join().unwrap(), ExitStatus::Code(0));
@@ -23,7 +34,9 @@ fn fork_runs_closure_and_reports_status() {
 #[test]
 fn fork_exit_code_and_borrowed_data() {
     let code = 7;
-    let p = bingfa_process::fork(|| std::process::exit(code)).unwrap();
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let p = unsafe { bingfa_process::fork(|| std::process::exit(code)) }.unwrap();
     assert_eq!(p.join().unwrap(), ExitStatus::Code(7));
 }
 
@@ -81,7 +94,10 @@ fn child_sleeps(secs: u64) {
 
 #[test]
 fn terminate_gives_minus_15_fork_and_spawn() {
-    let forked = bingfa_process::fork(|| std::thread::sleep(Duration::from_secs(60))).unwrap();
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let forked =
+        unsafe { bingfa_process::fork(|| std::thread::sleep(Duration::from_secs(60))) }.unwrap();
     let spawned = bingfa_process::spawn(child_sleeps, 60).unwrap();
     for p in [&forked, &spawned] {
         assert!(p.is_alive().unwrap());
@@ -97,7 +113,10 @@ fn terminate_gives_minus_15_fork_and_spawn() {
 
 #[test]
 fn kill_gives_minus_9() {
-    let p = bingfa_process::fork(|| std::thread::sleep(Duration::from_secs(60))).unwrap();
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let p =
+        unsafe { bingfa_process::fork(|| std::thread::sleep(Duration::from_secs(60))) }.unwrap();
     p.kill().unwrap();
     assert_eq!(p.join().unwrap().python_exitcode(), -9);
 }
@@ -108,7 +127,9 @@ fn child_panics(msg: String) {
 
 #[test]
 fn panic_becomes_exit_1_with_message() {
-    let p = bingfa_process::fork(|| panic!("forked boom")).unwrap();
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let p = unsafe { bingfa_process::fork(|| panic!("forked boom")) }.unwrap();
     assert_eq!(p.join().unwrap(), ExitStatus::Code(1));
     let m = p.panic_message().unwrap();
     assert!(m.contains("forked boom"), "{m}");
@@ -120,25 +141,74 @@ fn panic_becomes_exit_1_with_message() {
     assert!(m.contains("spawned boom"), "{m}");
 }
 
-/// A panic message far longer than a pipe's smallest capacity is cut to
-/// one page, and `join` returns (the parent reads the report only after
-/// the child ended, so a longer write could block the child for good).
+/// A panic message far longer than a page is cut to what one page holds,
+/// and `join` returns.
 #[test]
 fn a_long_panic_message_is_cut_and_join_returns() {
-    let p = bingfa_process::fork(|| panic!("{}", "x".repeat(100_000))).unwrap();
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let p = unsafe { bingfa_process::fork(|| panic!("{}", "x".repeat(100_000))) }.unwrap();
     assert_eq!(p.join().unwrap(), ExitStatus::Code(1));
     let m = p.panic_message().unwrap();
     assert!(m.starts_with("xxxx"), "{}", &m[..40.min(m.len())]);
-    assert!(m.len() <= 4094, "{} bytes", m.len());
+    assert!(m.len() <= 4088 && m.len() > 4000, "{} bytes", m.len());
+}
+
+#[test]
+fn panic_messages_of_many_children_alive_at_once_stay_their_own() {
+    // More children than one slab of report slots, all alive at once,
+    // joined in another order than they started; then again, so that
+    // slots are reused for new children, some of which do not panic.
+    for round in 0..2 {
+        let go = bingfa_process::Event::new().unwrap();
+        let children: Vec<_> = (0..40)
+            .map(|i| {
+                let go = go.clone();
+                // SAFETY: the closure takes no lock the harness's other threads may hold
+                // (see the note at the top of this file).
+                let p = unsafe {
+                    bingfa_process::fork(move || {
+                        assert!(go.wait_timeout(Duration::from_secs(30)));
+                        if (i + round) % 3 != 0 {
+                            panic!("child {i} of round {round}");
+                        }
+                    })
+                }
+                .unwrap();
+                (i, p)
+            })
+            .collect();
+        go.set();
+        for (i, p) in children.iter().rev() {
+            let status = p.join().unwrap();
+            if (i + round) % 3 != 0 {
+                assert_eq!(status, ExitStatus::Code(1));
+                let m = p.panic_message().unwrap();
+                assert!(
+                    m.starts_with(&format!("child {i} of round {round} (at ")),
+                    "{m}"
+                );
+            } else {
+                assert_eq!(status, ExitStatus::Code(0));
+                assert_eq!(p.panic_message(), None);
+            }
+        }
+    }
 }
 
 #[test]
 fn names_default_and_custom() {
-    let a = bingfa_process::fork(|| {}).unwrap();
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let a = unsafe { bingfa_process::fork(|| {}) }.unwrap();
     assert!(a.name().starts_with("Process-"), "{}", a.name());
-    let b = Builder::new().name("worker").fork(|| {
-        assert_eq!(current_process().name(), "worker");
-    });
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let b = unsafe {
+        Builder::new().name("worker").fork(|| {
+            assert_eq!(current_process().name(), "worker");
+        })
+    };
     let b = b.unwrap();
     assert_eq!(b.join().unwrap(), ExitStatus::Code(0));
     a.join().unwrap();
@@ -148,7 +218,9 @@ fn names_default_and_custom() {
 
 #[test]
 fn join_timeout_returns_when_done() {
-    let p = bingfa_process::fork(|| {}).unwrap();
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let p = unsafe { bingfa_process::fork(|| {}) }.unwrap();
     let t = Instant::now();
     let s = p.join_timeout(Duration::from_secs(30)).unwrap();
     assert_eq!(s, Some(ExitStatus::Code(0)));
@@ -158,7 +230,9 @@ fn join_timeout_returns_when_done() {
 #[test]
 fn handles_are_shareable_between_threads() {
     let p = std::sync::Arc::new(
-        bingfa_process::fork(|| std::thread::sleep(Duration::from_millis(200))).unwrap(),
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        unsafe { bingfa_process::fork(|| std::thread::sleep(Duration::from_millis(200))) }.unwrap(),
     );
     let q = p.clone();
     let t = std::thread::spawn(move || q.join().unwrap());

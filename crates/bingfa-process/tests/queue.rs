@@ -1,6 +1,13 @@
 //! The process-shared `Queue`: Python's API across processes, closing,
 //! timeouts, and 8 producers x 8 consumers in separate processes.
 
+// Forking from a test: the harness runs tests on threads, so every `fork`
+// here happens in a process with other threads (see the Safety section of
+// `bingfa_process::fork`). Each closure takes no lock those threads may
+// hold: it uses its own data, this crate's shared-memory objects, the
+// test's own output capture, and glibc's malloc, which glibc's `fork` keeps
+// usable in the child.
+
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
@@ -16,14 +23,18 @@ fn put_get_nowait_full_empty_across_fork() {
     assert_eq!(q.capacity(), 2);
     let child = {
         let q = q.clone();
-        bingfa_process::fork(move || {
-            q.put((1, "one".into())).unwrap();
-            q.try_put((2, "two".into())).unwrap();
-            // Full now: put_nowait hands the item back.
-            let e = q.try_put((3, "three".into())).unwrap_err();
-            assert!(e.is_full());
-            assert_eq!(e.into_inner(), (3, "three".into()));
-        })
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        unsafe {
+            bingfa_process::fork(move || {
+                q.put((1, "one".into())).unwrap();
+                q.try_put((2, "two".into())).unwrap();
+                // Full now: put_nowait hands the item back.
+                let e = q.try_put((3, "three".into())).unwrap_err();
+                assert!(e.is_full());
+                assert_eq!(e.into_inner(), (3, "three".into()));
+            })
+        }
         .unwrap()
     };
     assert_eq!(
@@ -96,12 +107,16 @@ fn blocked_get_wakes_on_put_from_other_process() {
     let q = Queue::<u64>::new(1).unwrap();
     let child = {
         let q = q.clone();
-        bingfa_process::fork(move || {
-            std::thread::sleep(Duration::from_millis(100));
-            q.put(42).unwrap();
-            // Blocks until the parent takes the first one.
-            q.put(43).unwrap();
-        })
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        unsafe {
+            bingfa_process::fork(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                q.put(42).unwrap();
+                // Blocks until the parent takes the first one.
+                q.put(43).unwrap();
+            })
+        }
         .unwrap()
     };
     assert_eq!(q.get().unwrap(), 42);
@@ -129,9 +144,13 @@ fn close_wakes_blocked_consumer_in_other_process() {
     let q = Queue::<u8>::new(4).unwrap();
     let child = {
         let q = q.clone();
-        bingfa_process::fork(move || {
-            assert!(matches!(q.get(), Err(Error::Closed)));
-        })
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        unsafe {
+            bingfa_process::fork(move || {
+                assert!(matches!(q.get(), Err(Error::Closed)));
+            })
+        }
         .unwrap()
     };
     std::thread::sleep(Duration::from_millis(50));
@@ -247,23 +266,31 @@ fn eight_producers_eight_consumers_every_message_once() {
     let consumers: Vec<_> = (0..C)
         .map(|_| {
             let q = q.clone();
-            bingfa_process::fork(move || {
-                while let Ok((p, i, pad)) = q.get() {
-                    assert_eq!(pad, message(p, i).2, "payload of ({p}, {i}) damaged");
-                    counts[(p * n + i) as usize].fetch_add(1, Ordering::Relaxed);
-                }
-            })
+            // SAFETY: the closure takes no lock the harness's other threads may hold
+            // (see the note at the top of this file).
+            unsafe {
+                bingfa_process::fork(move || {
+                    while let Ok((p, i, pad)) = q.get() {
+                        assert_eq!(pad, message(p, i).2, "payload of ({p}, {i}) damaged");
+                        counts[(p * n + i) as usize].fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            }
             .unwrap()
         })
         .collect();
     let producers: Vec<_> = (0..P)
         .map(|p| {
             let q = q.clone();
-            bingfa_process::fork(move || {
-                for i in 0..n {
-                    q.put(message(p, i)).unwrap();
-                }
-            })
+            // SAFETY: the closure takes no lock the harness's other threads may hold
+            // (see the note at the top of this file).
+            unsafe {
+                bingfa_process::fork(move || {
+                    for i in 0..n {
+                        q.put(message(p, i)).unwrap();
+                    }
+                })
+            }
             .unwrap()
         })
         .collect();
@@ -324,10 +351,14 @@ fn panic_while_decoding_gives_the_slot_back() {
     // Both slots usable again, from this process and from another one.
     let child = {
         let q = q.clone();
-        bingfa_process::fork(move || {
-            q.try_put(Touchy(2)).unwrap();
-            q.try_put(Touchy(3)).unwrap();
-        })
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        unsafe {
+            bingfa_process::fork(move || {
+                q.try_put(Touchy(2)).unwrap();
+                q.try_put(Touchy(3)).unwrap();
+            })
+        }
         .unwrap()
     };
     assert!(child.join().unwrap().success());
@@ -361,11 +392,15 @@ fn largest_items_fill_their_slots_without_touching_the_neighbours() {
         };
         let child = {
             let q = q.clone();
-            bingfa_process::fork(move || {
-                for i in 0..7 {
-                    q.put_timeout(item(i), Duration::from_secs(10)).unwrap();
-                }
-            })
+            // SAFETY: the closure takes no lock the harness's other threads may hold
+            // (see the note at the top of this file).
+            unsafe {
+                bingfa_process::fork(move || {
+                    for i in 0..7 {
+                        q.put_timeout(item(i), Duration::from_secs(10)).unwrap();
+                    }
+                })
+            }
             .unwrap()
         };
         // Bounded: a damaged slot must fail the test, not hang it.

@@ -1,6 +1,13 @@
 //! Lock, Semaphore, Event, Value, Array and Pipe across processes, with
 //! both start methods.
 
+// Forking from a test: the harness runs tests on threads, so every `fork`
+// here happens in a process with other threads (see the Safety section of
+// `bingfa_process::fork`). Each closure takes no lock those threads may
+// hold: it uses its own data, this crate's shared-memory objects, the
+// test's own output capture, and glibc's malloc, which glibc's `fork` keeps
+// usable in the child.
+
 use std::time::{Duration, Instant};
 
 use bingfa_process::{Array, Error, Event, ExitStatus, Lock, LockError, Pipe, Semaphore, Value};
@@ -16,15 +23,19 @@ fn lock_excludes_across_processes() {
     let children: Vec<_> = (0..4)
         .map(|_| {
             let (lock, total) = (lock.clone(), total.clone());
-            bingfa_process::fork(move || {
-                for _ in 0..200 {
-                    let _g = lock.lock().unwrap();
-                    let v = total.get();
-                    std::hint::black_box(v);
-                    std::thread::yield_now();
-                    total.set(v + 1);
-                }
-            })
+            // SAFETY: the closure takes no lock the harness's other threads may hold
+            // (see the note at the top of this file).
+            unsafe {
+                bingfa_process::fork(move || {
+                    for _ in 0..200 {
+                        let _g = lock.lock().unwrap();
+                        let v = total.get();
+                        std::hint::black_box(v);
+                        std::thread::yield_now();
+                        total.set(v + 1);
+                    }
+                })
+            }
             .unwrap()
         })
         .collect();
@@ -47,15 +58,19 @@ fn lock_try_timeout_and_relock() {
     assert!(matches!(lock.lock(), Err(LockError::Os(_))));
     let child = {
         let lock = lock.clone();
-        bingfa_process::fork(move || {
-            assert!(matches!(lock.try_lock(), Err(LockError::WouldBlock)));
-            let t = Instant::now();
-            assert!(matches!(
-                lock.lock_timeout(Duration::from_millis(50)),
-                Err(LockError::WouldBlock)
-            ));
-            assert!(t.elapsed() >= Duration::from_millis(45));
-        })
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        unsafe {
+            bingfa_process::fork(move || {
+                assert!(matches!(lock.try_lock(), Err(LockError::WouldBlock)));
+                let t = Instant::now();
+                assert!(matches!(
+                    lock.lock_timeout(Duration::from_millis(50)),
+                    Err(LockError::WouldBlock)
+                ));
+                assert!(t.elapsed() >= Duration::from_millis(45));
+            })
+        }
         .unwrap()
     };
     assert_eq!(
@@ -75,18 +90,22 @@ fn semaphore_bounds_concurrency_across_processes() {
     let children: Vec<_> = (0..5)
         .map(|_| {
             let (sem, inside) = (sem.clone(), inside.clone());
-            bingfa_process::fork(move || {
-                for _ in 0..20 {
-                    let _p = sem.acquire();
-                    {
-                        let mut g = inside.lock().unwrap();
-                        g.0 += 1;
-                        g.1 = g.1.max(g.0);
+            // SAFETY: the closure takes no lock the harness's other threads may hold
+            // (see the note at the top of this file).
+            unsafe {
+                bingfa_process::fork(move || {
+                    for _ in 0..20 {
+                        let _p = sem.acquire();
+                        {
+                            let mut g = inside.lock().unwrap();
+                            g.0 += 1;
+                            g.1 = g.1.max(g.0);
+                        }
+                        std::thread::sleep(Duration::from_micros(200));
+                        inside.lock().unwrap().0 -= 1;
                     }
-                    std::thread::sleep(Duration::from_micros(200));
-                    inside.lock().unwrap().0 -= 1;
-                }
-            })
+                })
+            }
             .unwrap()
         })
         .collect();
@@ -162,7 +181,9 @@ fn array_shared_with_fork_and_spawn() {
     assert_eq!(a.to_vec(), [-1, -2, -3, -4]);
     let c = {
         let a = a.clone();
-        bingfa_process::fork(move || a.set(2, 30)).unwrap()
+        // SAFETY: the closure takes no lock the harness's other threads may hold
+        // (see the note at the top of this file).
+        unsafe { bingfa_process::fork(move || a.set(2, 30)) }.unwrap()
     };
     c.join().unwrap();
     assert_eq!(a.get(2), 30);
@@ -205,10 +226,14 @@ fn pipe_duplex_with_spawned_child_and_eof() {
 fn pipe_with_fork_large_messages_and_closed() {
     let (a, b) = Pipe::<Vec<u8>>::new().unwrap();
     // The closure borrows `b`: the child has its own copy of everything.
-    let child = bingfa_process::fork(|| {
-        let v = b.recv().unwrap();
-        b.send(&v.iter().rev().copied().collect()).unwrap();
-    })
+    // SAFETY: the closure takes no lock the harness's other threads may hold
+    // (see the note at the top of this file).
+    let child = unsafe {
+        bingfa_process::fork(|| {
+            let v = b.recv().unwrap();
+            b.send(&v.iter().rev().copied().collect()).unwrap();
+        })
+    }
     .unwrap();
     drop(b);
     let big: Vec<u8> = (0..300_000u32).map(|i| i as u8).collect();

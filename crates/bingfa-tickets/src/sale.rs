@@ -427,6 +427,14 @@ impl Sale {
     /// `search` then `buy` under the guard), waits for them all and returns
     /// the report; call [`Report::check`] on it.
     ///
+    /// # Threads
+    /// Buyer processes are forked (`bingfa_process::Builder::fork`) before
+    /// this call starts threads of its own. A buyer records events and may
+    /// print, so call `run` when no other thread of your program may hold
+    /// the recorder's lock or stdout's at that moment (a single-threaded
+    /// program, or a test whose other threads do not record): otherwise a
+    /// buyer may hang on that lock, and the sale with it.
+    ///
     /// # Errors
     /// [`Error::Io`] when the store cannot be created or read at the end;
     /// [`Error::Ipc`] when the shared-memory lock or result queue cannot be
@@ -448,10 +456,18 @@ impl Sale {
         if self.mix.processes > 0 {
             for p in 0..self.mix.processes {
                 let (sale, locks, results) = (self.clone(), locks.clone(), results.clone());
-                let child = Process::builder()
-                    .name(format!("p{p}"))
-                    .fork(move || run_process(&sale, p, &locks, &results))
-                    .map_err(Error::ipc)?;
+                let builder = Process::builder().name(format!("p{p}"));
+                // SAFETY: the buyers are forked before this call starts any
+                // thread, and the locks a buyer takes are made by this call
+                // (the thread Mutex, not yet shared with any thread), live in
+                // shared memory (the process Lock, the result Queue) or in
+                // the kernel (file locks); it allocates with glibc's malloc,
+                // which glibc's fork keeps usable. What the caller's own
+                // threads may hold (the recorder's lock, stdout's) is the
+                // condition stated under "Threads" on this method.
+                let child =
+                    unsafe { builder.fork(move || run_process(&sale, p, &locks, &results)) }
+                        .map_err(Error::ipc)?;
                 children.push((p, child));
             }
         }

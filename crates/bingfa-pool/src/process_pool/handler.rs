@@ -92,7 +92,16 @@ impl Worker {
                 let (mine, theirs) = Pipe::<Msg>::new()?;
                 // `theirs` moves into the closure, which the parent drops
                 // (closing that end) when `fork` returns.
-                let p = b.fork(move || worker::run(theirs, init))?;
+                // SAFETY: the fork start method is the caller's choice, and
+                // its docs (`StartMethod::Fork`) state what the program must
+                // ensure: no other thread of the program may hold a lock
+                // that the worker (the task, the initializer) takes. The
+                // worker loop itself takes no lock another thread of the
+                // pool may hold: it talks to the pool through `theirs`, a
+                // pipe made for this worker alone. (wp/pool makes a fork
+                // server, safe whatever threads the program has, the
+                // default.)
+                let p = unsafe { b.fork(move || worker::run(theirs, init)) }?;
                 (mine, p)
             }
             StartMethod::Spawn => {

@@ -116,7 +116,13 @@ impl Pinned {
     fn new(together: bool) -> Pinned {
         // The first fork may start bingfa's reaper thread, which would
         // inherit this thread's pinning for good: fork once before pinning.
-        bingfa_process::fork(|| {}).unwrap().join().unwrap();
+        // SAFETY: the bench programs (ipc.rs under criterion, ipc_rounds.rs) start
+        // no thread of their own and measure on the main thread, so this
+        // process is single-threaded when it forks: the child may do anything.
+        unsafe { bingfa_process::fork(|| {}) }
+            .unwrap()
+            .join()
+            .unwrap();
         // SAFETY: as in `usable_cpus`.
         let old = unsafe {
             let mut old: libc::cpu_set_t = std::mem::zeroed();
@@ -591,13 +597,18 @@ pub fn spsc_with(
     put: impl Fn(u64),
     mut get: impl FnMut(),
 ) -> Duration {
-    let p = bingfa_process::fork(|| {
-        cpus.child();
-        for i in 0..n {
-            put(i);
-        }
-        done(n);
-    })
+    // SAFETY: the bench programs (ipc.rs under criterion, ipc_rounds.rs) start
+    // no thread of their own and measure on the main thread, so this
+    // process is single-threaded when it forks: the child may do anything.
+    let p = unsafe {
+        bingfa_process::fork(|| {
+            cpus.child();
+            for i in 0..n {
+                put(i);
+            }
+            done(n);
+        })
+    }
     .unwrap();
     let t = Instant::now();
     for _ in 0..n {
@@ -644,14 +655,19 @@ pub fn spsc_ipc_channel(cpus: &Pinned, n: u64) -> Duration {
 }
 
 pub fn spsc_lamport(cpus: &Pinned, ring: &LamportRing, n: u64) -> Duration {
-    let p = bingfa_process::fork(|| {
-        cpus.child();
-        let mut tx = ring.producer();
-        for i in 0..n {
-            tx.push(&msg(i).0);
-        }
-        tx.flush();
-    })
+    // SAFETY: the bench programs (ipc.rs under criterion, ipc_rounds.rs) start
+    // no thread of their own and measure on the main thread, so this
+    // process is single-threaded when it forks: the child may do anything.
+    let p = unsafe {
+        bingfa_process::fork(|| {
+            cpus.child();
+            let mut tx = ring.producer();
+            for i in 0..n {
+                tx.push(&msg(i).0);
+            }
+            tx.flush();
+        })
+    }
     .unwrap();
     let t = Instant::now();
     {
@@ -692,26 +708,36 @@ pub fn mpmc(
     for p in 0..producers {
         let (put, wait_go) = (&put, &wait_go);
         children.push(
-            bingfa_process::fork(move || {
-                wait_go();
-                let per = n / producers;
-                for i in p * per..(p + 1) * per {
-                    put(i);
-                }
-            })
+            // SAFETY: the bench programs (ipc.rs under criterion, ipc_rounds.rs) start
+            // no thread of their own and measure on the main thread, so this
+            // process is single-threaded when it forks: the child may do anything.
+            unsafe {
+                bingfa_process::fork(move || {
+                    wait_go();
+                    let per = n / producers;
+                    for i in p * per..(p + 1) * per {
+                        put(i);
+                    }
+                })
+            }
             .unwrap(),
         );
     }
     for _ in 0..consumers {
         let (get, wait_go) = (&get, &wait_go);
         children.push(
-            bingfa_process::fork(move || {
-                wait_go();
-                for _ in 0..n / consumers {
-                    get();
-                }
-                done.fetch_add(1, Ordering::SeqCst);
-            })
+            // SAFETY: the bench programs (ipc.rs under criterion, ipc_rounds.rs) start
+            // no thread of their own and measure on the main thread, so this
+            // process is single-threaded when it forks: the child may do anything.
+            unsafe {
+                bingfa_process::fork(move || {
+                    wait_go();
+                    for _ in 0..n / consumers {
+                        get();
+                    }
+                    done.fetch_add(1, Ordering::SeqCst);
+                })
+            }
             .unwrap(),
         );
     }
@@ -771,12 +797,17 @@ pub fn mpmc_mq(mq: &PosixMq, producers: u64, consumers: u64, n: u64) -> Duration
 pub fn pingpong_queue(cpus: &Pinned, n: u64) -> Duration {
     let ping = Queue::<Msg>::with_max_message(4, MSG_ENCODED).unwrap();
     let pong = Queue::<Msg>::with_max_message(4, MSG_ENCODED).unwrap();
-    let p = bingfa_process::fork(|| {
-        cpus.child();
-        while let Ok(m) = ping.get() {
-            pong.put(m).unwrap();
-        }
-    })
+    // SAFETY: the bench programs (ipc.rs under criterion, ipc_rounds.rs) start
+    // no thread of their own and measure on the main thread, so this
+    // process is single-threaded when it forks: the child may do anything.
+    let p = unsafe {
+        bingfa_process::fork(|| {
+            cpus.child();
+            while let Ok(m) = ping.get() {
+                pong.put(m).unwrap();
+            }
+        })
+    }
     .unwrap();
     ping.put(msg(0)).unwrap();
     pong.get().unwrap();
@@ -797,16 +828,21 @@ pub fn pingpong_pipe(cpus: &Pinned, n: u64) -> Duration {
     // The forked child holds a copy of `a` too (fork copies every
     // descriptor), so it would never see end-of-stream: stop it with a
     // sentinel message instead.
-    let p = bingfa_process::fork(|| {
-        cpus.child();
-        loop {
-            let m = z.recv().unwrap();
-            if m.0 == STOP.0 {
-                break;
+    // SAFETY: the bench programs (ipc.rs under criterion, ipc_rounds.rs) start
+    // no thread of their own and measure on the main thread, so this
+    // process is single-threaded when it forks: the child may do anything.
+    let p = unsafe {
+        bingfa_process::fork(|| {
+            cpus.child();
+            loop {
+                let m = z.recv().unwrap();
+                if m.0 == STOP.0 {
+                    break;
+                }
+                z.send(&m).unwrap();
             }
-            z.send(&m).unwrap();
-        }
-    })
+        })
+    }
     .unwrap();
     a.send(&msg(0)).unwrap();
     a.recv().unwrap();
@@ -846,16 +882,21 @@ pub fn pingpong_os_pipe(cpus: &Pinned, n: u64) -> Duration {
         }
         m
     };
-    let p = bingfa_process::fork(|| {
-        cpus.child();
-        loop {
-            let m = read(ab[0]);
-            if m == STOP.0 {
-                break;
+    // SAFETY: the bench programs (ipc.rs under criterion, ipc_rounds.rs) start
+    // no thread of their own and measure on the main thread, so this
+    // process is single-threaded when it forks: the child may do anything.
+    let p = unsafe {
+        bingfa_process::fork(|| {
+            cpus.child();
+            loop {
+                let m = read(ab[0]);
+                if m == STOP.0 {
+                    break;
+                }
+                write(ba[1], &m);
             }
-            write(ba[1], &m);
-        }
-    })
+        })
+    }
     .unwrap();
     write(ab[1], &msg(0).0);
     read(ba[0]);
@@ -889,16 +930,21 @@ pub fn line_round_trip_ns(cpus: &Pinned) -> f64 {
     let mut tries: Vec<f64> = (0..5)
         .map(|_| {
             word.store(0, Ordering::SeqCst);
-            let p = bingfa_process::fork(|| {
-                cpus.child();
-                for i in 0..n {
-                    let mut s = 0;
-                    while word.load(Ordering::Acquire) != 2 * i + 1 {
-                        spin(&mut s);
+            // SAFETY: the bench programs (ipc.rs under criterion, ipc_rounds.rs) start
+            // no thread of their own and measure on the main thread, so this
+            // process is single-threaded when it forks: the child may do anything.
+            let p = unsafe {
+                bingfa_process::fork(|| {
+                    cpus.child();
+                    for i in 0..n {
+                        let mut s = 0;
+                        while word.load(Ordering::Acquire) != 2 * i + 1 {
+                            spin(&mut s);
+                        }
+                        word.store(2 * i + 2, Ordering::Release);
                     }
-                    word.store(2 * i + 2, Ordering::Release);
-                }
-            })
+                })
+            }
             .unwrap();
             let t = Instant::now();
             for i in 0..n {

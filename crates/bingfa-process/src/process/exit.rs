@@ -14,7 +14,8 @@ use super::{registry, Child, Process};
 ///
 /// ```
 /// let ev = bingfa_process::Event::new().unwrap();
-/// let p = bingfa_process::fork(|| ev.wait()).unwrap();
+/// // SAFETY: a doctest is a program of its own, with no other thread.
+/// let p = unsafe { bingfa_process::fork(|| ev.wait()) }.unwrap();
 /// assert!(bingfa_process::active_children().iter().any(|c| c.pid() == p.pid()));
 /// ev.set();
 /// p.join().unwrap();
@@ -25,6 +26,7 @@ pub fn active_children() -> Vec<Process> {
 }
 
 fn running() -> Vec<Arc<Child>> {
+    registry::sweep();
     registry::children()
         .into_iter()
         .filter(|c| matches!(c.try_reap(), Ok(None)))
@@ -50,7 +52,8 @@ fn running() -> Vec<Arc<Child>> {
 /// bingfa_process::init();
 /// let children = bingfa_process::exit_guard();
 ///
-/// let p = bingfa_process::fork(|| std::thread::sleep(Duration::from_millis(50))).unwrap();
+/// // SAFETY: a doctest is a program of its own, with no other thread.
+/// let p = unsafe { bingfa_process::fork(|| std::thread::sleep(Duration::from_millis(50))) }.unwrap();
 /// drop(p); // the handle may go: the guard still waits for the child
 /// drop(children); // (at the end of main) waits here, as Python would
 /// assert!(bingfa_process::active_children().is_empty());
@@ -92,13 +95,13 @@ fn end_children() {
     let children = running();
     let daemons: Vec<&Arc<Child>> = children.iter().filter(|c| c.daemon).collect();
     for c in &daemons {
-        let _ = c.signal(libc::SIGTERM);
+        let _ = c.signal(rustix::process::Signal::TERM.as_raw());
     }
     let deadline = Instant::now() + Duration::from_secs(1);
     for c in &daemons {
         let left = deadline.saturating_duration_since(Instant::now());
         if let Ok(None) = c.wait(Some(left)) {
-            let _ = c.signal(libc::SIGKILL);
+            let _ = c.signal(rustix::process::Signal::KILL.as_raw());
         }
     }
     for c in &children {

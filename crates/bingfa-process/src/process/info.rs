@@ -1,7 +1,7 @@
 //! Who the current process is ([`current_process`]) and who started it
 //! ([`parent_process`]).
 
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use super::child;
@@ -75,11 +75,12 @@ pub fn current_process() -> ProcessInfo {
 ///
 /// ```
 /// assert!(bingfa_process::parent_process().is_none());
-/// let p = bingfa_process::fork(|| {
+/// // SAFETY: a doctest is a program of its own, with no other thread.
+/// let p = unsafe { bingfa_process::fork(|| {
 ///     let parent = bingfa_process::parent_process().unwrap();
 ///     assert_eq!(parent.name(), "MainProcess");
 ///     assert!(parent.is_alive());
-/// })
+/// }) }
 /// .unwrap();
 /// assert!(p.join().unwrap().success());
 /// ```
@@ -115,8 +116,7 @@ impl ParentProcess {
     /// another (which never has the dead parent's pid). Python:
     /// `parent_process().is_alive()`.
     pub fn is_alive(&self) -> bool {
-        // SAFETY: getppid has no preconditions.
-        (unsafe { libc::getppid() }) as u32 == self.pid
+        rustix::process::getppid().map(|p| p.as_raw_nonzero().get() as u32) == Some(self.pid)
     }
 
     /// Waits until the parent has ended. Python: `parent_process().join()`.
@@ -133,13 +133,13 @@ impl ParentProcess {
     fn wait(&self, timeout: Option<Duration>) -> bool {
         // A pidfd opened while the parent is still our parent refers to
         // it, whatever happens to its pid later.
-        let Ok(fd) = sys::pidfd_open(self.pid as libc::pid_t) else {
+        let Ok(fd) = sys::pidfd_open(self.pid) else {
             return !self.is_alive();
         };
         if !self.is_alive() {
             return true;
         }
-        match sys::poll_readable(fd.as_raw_fd(), timeout) {
+        match sys::poll_readable(fd.as_fd(), timeout) {
             Ok(ended) => ended,
             // Cannot poll: look again (and again) instead.
             Err(_) => {

@@ -5,12 +5,16 @@ pub(crate) mod child;
 pub(crate) mod exit;
 pub(crate) mod info;
 pub(crate) mod registry;
+pub(crate) mod report;
 pub(crate) mod spawn;
 pub(crate) mod threads;
 
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+use rustix::process::Signal;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -76,31 +80,46 @@ impl fmt::Display for ExitStatus {
 }
 
 /// What the parent knows of one child; shared by the [`Process`] handle and
-/// the registry's reaper, so that whoever sees the exit first reaps it.
+/// the registry (its sweeps and its watcher), so that whoever sees the exit
+/// first reaps it.
 pub(crate) struct Child {
     pub(crate) pid: u32,
     pub(crate) daemon: bool,
     pub(crate) name: String,
     /// Started by spawn (so it must run `init`).
     spawned: bool,
+    /// The [`Process`] handles of this child that exist now.
+    handles: AtomicUsize,
+    /// The registry's watcher reaps it (its last handle was dropped while
+    /// it ran).
+    pub(crate) watched: AtomicBool,
     state: Mutex<ChildState>,
 }
 
 #[derive(Default)]
 struct ChildState {
     /// The child's pidfd, until it is reaped: then it is closed (a joined
-    /// handle kept around, or one the reaper has not pruned yet, holds no
+    /// handle kept around, or one the registry has not pruned yet, holds no
     /// descriptor: every fork copies the descriptor table, and every
     /// child's exit closes its copy of each, so stale ones slow down every
-    /// later start). Shared with a `wait` or the reaper's `poll` in
+    /// later start). Shared with a `wait` or the registry's `poll` in
     /// progress, which keep it open until they return.
     pidfd: Option<Arc<OwnedFd>>,
     status: Option<ExitStatus>,
-    /// The read end of the child's status pipe, until the child is reaped.
-    report: Option<OwnedFd>,
+    /// How the child reports (a panic message; a spawned child also that
+    /// it started), until it is reaped.
+    report: Option<Report>,
     /// The child ran its entry point (it wrote the start marker).
     started: bool,
     panic: Option<String>,
+}
+
+/// Where a child's report comes from.
+pub(crate) enum Report {
+    /// The read end of a spawned child's status pipe.
+    Pipe(OwnedFd),
+    /// A forked child's slot of shared memory.
+    Slot(report::Slot),
 }
 
 impl Child {
@@ -109,7 +128,7 @@ impl Child {
         pidfd: OwnedFd,
         daemon: bool,
         spawned: bool,
-        report: OwnedFd,
+        report: Report,
         name: String,
     ) -> Child {
         Child {
@@ -117,6 +136,8 @@ impl Child {
             daemon,
             name,
             spawned,
+            handles: AtomicUsize::new(0),
+            watched: AtomicBool::new(false),
             state: Mutex::new(ChildState {
                 pidfd: Some(Arc::new(pidfd)),
                 report: Some(report),
@@ -148,51 +169,42 @@ impl Child {
         let mut st = self.lock();
         let pidfd = match (&st.status, &st.pidfd) {
             (Some(_), _) => return Ok(st.status),
-            (None, Some(fd)) => fd.as_raw_fd(),
+            (None, Some(fd)) => fd.clone(),
             (None, None) => unreachable!("the pidfd is closed only once reaped"),
         };
-        // SAFETY: an all-zero siginfo_t is a valid value to pass in.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: waitid on our own pidfd (P_PIDFD refers to exactly this
-        // child, whatever happened to its pid) with a valid siginfo out
-        // pointer.
-        sys::cvt_retry(|| unsafe {
-            libc::waitid(
-                libc::P_PIDFD,
-                pidfd as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOHANG,
-            )
-        })?;
-        // SAFETY: waitid filled `info` (or left it zeroed if nothing exited).
-        let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
-        if pid == 0 {
+        let Some(status) = sys::try_wait_pidfd(pidfd.as_fd())? else {
             return Ok(None);
-        }
-        let status = match info.si_code {
-            libc::CLD_EXITED => ExitStatus::Code(status),
-            _ => ExitStatus::Signal(status),
         };
         st.status = Some(status);
         st.pidfd = None;
-        if let Some(fd) = st.report.take() {
-            let (started, panic) = child::read_report(&fd);
-            st.started = started;
-            st.panic = panic;
+        match st.report.take() {
+            Some(Report::Pipe(fd)) => {
+                let (started, panic) = child::read_report(&fd);
+                st.started = started;
+                st.panic = panic;
+            }
+            Some(Report::Slot(slot)) => {
+                let (panic, again) = slot.finish();
+                st.panic = panic;
+                if let Some(slot) = again {
+                    registry::give_slot(slot);
+                }
+            }
+            None => {}
         }
         Ok(Some(status))
     }
 
     /// Sends `sig` unless the child is already reaped.
-    pub(crate) fn signal(&self, sig: libc::c_int) -> io::Result<()> {
+    pub(crate) fn signal(&self, sig: i32) -> io::Result<()> {
         let st = self.lock();
         let Some(pidfd) = &st.pidfd else {
             // Reaped: nothing to signal.
             return Ok(());
         };
-        match sys::pidfd_send_signal(pidfd, sig) {
+        match sys::pidfd_send_signal(pidfd.as_fd(), sig) {
             // Exited but not reaped yet: nothing to do (Python ignores it too).
-            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::SRCH.raw_os_error()) => Ok(()),
             other => other,
         }
     }
@@ -227,10 +239,10 @@ impl Child {
                 }
             };
             // The pidfd becomes readable when the child exits. Reaped
-            // meanwhile (by the reaper or another thread): the next
+            // meanwhile (by the registry or another thread): the next
             // `try_reap` returns the status.
             if let Some(fd) = self.pidfd() {
-                sys::poll_readable(fd.as_raw_fd(), left)?;
+                sys::poll_readable(fd.as_fd(), left)?;
             }
         }
     }
@@ -240,9 +252,13 @@ impl Child {
 ///
 /// Start one with [`fork`](crate::fork) / [`spawn`](crate::spawn), or with a
 /// [`Builder`] for a name and the daemon flag. The handle can be shared
-/// between threads (`&self` methods); dropping it never kills the child and
-/// never leaves a zombie: the crate's reaper collects the child's status
-/// whenever it exits.
+/// between threads (`&self` methods). Dropping it never kills the child
+/// and never leaves a zombie: when the last handle of a running child is
+/// dropped, a thread of the crate reaps the child when it ends. A kept
+/// handle's child that has ended is reaped when the handle is asked
+/// ([`join`](Process::join), [`is_alive`](Process::is_alive), ...), or at
+/// the next start or join of any child, as in Python (the crate's
+/// [Lifecycle](crate#lifecycle) section has the whole rule).
 pub struct Process {
     child: Arc<Child>,
     /// This handle's own descriptor for [`sentinel`](Process::sentinel),
@@ -269,6 +285,7 @@ impl Process {
 
     /// One more handle to a child the registry already tracks.
     pub(crate) fn handle(child: Arc<Child>) -> Process {
+        child.handles.fetch_add(1, Ordering::Relaxed);
         Process {
             child,
             sentinel: OnceLock::new(),
@@ -321,6 +338,7 @@ impl Process {
     /// point (the program lacks [`init`](crate::init)).
     pub fn join(&self) -> Result<ExitStatus, Error> {
         let status = self.child.wait(None)?.expect("wait without timeout");
+        registry::sweep();
         self.check_started(status)
     }
 
@@ -331,7 +349,10 @@ impl Process {
     /// As for [`join`](Process::join).
     pub fn join_timeout(&self, timeout: Duration) -> Result<Option<ExitStatus>, Error> {
         match self.child.wait(Some(timeout))? {
-            Some(s) => self.check_started(s).map(Some),
+            Some(s) => {
+                registry::sweep();
+                self.check_started(s).map(Some)
+            }
             None => Ok(None),
         }
     }
@@ -371,8 +392,9 @@ impl Process {
     /// The message and source location of the panic that ended the child,
     /// once it is reaped (`None` if it did not panic, or is still running).
     /// Python prints the child's traceback; here the parent gets it too.
-    /// A message longer than 4 094 bytes is cut there (it travels through
-    /// a pipe the parent reads after the child ended).
+    /// A message longer than 4 088 bytes is cut there (it travels through
+    /// a page of memory shared with a forked child, or a pipe from a
+    /// spawned one, which the parent reads once the child has ended).
     pub fn panic_message(&self) -> Option<String> {
         self.child.lock().panic.clone()
     }
@@ -384,7 +406,7 @@ impl Process {
     /// # Errors
     /// [`Error::Os`] if the signal cannot be sent.
     pub fn terminate(&self) -> Result<(), Error> {
-        Ok(self.child.signal(libc::SIGTERM)?)
+        Ok(self.child.signal(Signal::TERM.as_raw())?)
     }
 
     /// Sends `SIGINT`: the child ends with `ExitStatus::Signal(2)` unless
@@ -395,7 +417,7 @@ impl Process {
     /// # Errors
     /// [`Error::Os`] if the signal cannot be sent.
     pub fn interrupt(&self) -> Result<(), Error> {
-        Ok(self.child.signal(libc::SIGINT)?)
+        Ok(self.child.signal(Signal::INT.as_raw())?)
     }
 
     /// Sends `SIGKILL` (exit code -9). Python: `Process.kill`.
@@ -403,14 +425,16 @@ impl Process {
     /// # Errors
     /// [`Error::Os`] if the signal cannot be sent.
     pub fn kill(&self) -> Result<(), Error> {
-        Ok(self.child.signal(libc::SIGKILL)?)
+        Ok(self.child.signal(Signal::KILL.as_raw())?)
     }
 
     /// Sends any signal (through a pidfd: never to a process that reused
-    /// the pid). Python: `os.kill(p.pid, sig)`.
+    /// the pid). Python: `os.kill(p.pid, sig)`. Signal 0 sends nothing.
     ///
     /// # Errors
-    /// [`Error::Os`] if the signal cannot be sent.
+    /// [`Error::Os`] if the signal cannot be sent; `EINVAL` for a number
+    /// that is no signal, and for the two real-time signals glibc keeps
+    /// for itself (32 and 33, below `SIGRTMIN`).
     pub fn send_signal(&self, signal: i32) -> Result<(), Error> {
         Ok(self.child.signal(signal)?)
     }
@@ -432,16 +456,11 @@ impl Process {
             return Ok(fd.as_fd());
         }
         let fd = match self.child.pidfd() {
-            // SAFETY: F_DUPFD_CLOEXEC on a pidfd the Arc keeps open.
-            Some(pidfd) => {
-                sys::cvt(unsafe { libc::fcntl(pidfd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) })?
-            }
+            Some(pidfd) => rustix::io::fcntl_dupfd_cloexec(&*pidfd, 0).map_err(io::Error::from)?,
             // Reaped: an eventfd whose counter is 1 is always readable.
-            // SAFETY: eventfd with integer arguments.
-            None => sys::cvt(unsafe { libc::eventfd(1, libc::EFD_CLOEXEC) })?,
+            None => rustix::event::eventfd(1, rustix::event::EventfdFlags::CLOEXEC)
+                .map_err(io::Error::from)?,
         };
-        // SAFETY: a fresh descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         // Another thread may have made one meanwhile: keep the first.
         let _ = self.sentinel.set(fd);
         Ok(self
@@ -449,6 +468,17 @@ impl Process {
             .get()
             .expect("the sentinel was just set")
             .as_fd())
+    }
+}
+
+/// Dropping a handle never kills the child nor waits for it. When the
+/// last handle of a running child goes, the child is handed to a thread
+/// that reaps it when it ends (see [`Process`]).
+impl Drop for Process {
+    fn drop(&mut self) {
+        if self.child.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            registry::released(&self.child);
+        }
     }
 }
 
@@ -523,7 +553,7 @@ impl Builder {
     ///
     /// Every thread that did not exist when the entry point started is
     /// waited for, except this library family's service threads (named
-    /// `bingfa-...`: the reaper, the deadlock and green-thread watchdogs,
+    /// `bingfa-...`: the reaper (see [`Process`]), the deadlock and green-thread watchdogs,
     /// the green blocking pool). Rust threads have no daemon flag, so a
     /// thread that never ends (a global thread pool's, say) keeps the
     /// child alive: use `join_threads(false)` there, or stop such threads

@@ -17,7 +17,7 @@
 //! that run exactly that test.
 
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,7 +27,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::child::{self, install_panic_hook, report_failure, report_started, run_entry};
-use super::{registry, Builder, Child, Process, ProcessInfo};
+use super::{registry, Builder, Child, Process, ProcessInfo, Report};
 use crate::error::Error;
 use crate::{shm, sys};
 
@@ -155,9 +155,8 @@ pub fn init() {
             OwnedFd::from_raw_fd(report_fd),
         )
     };
-    // SAFETY: FD_CLOEXEC on our own descriptor, so our own children do not
-    // inherit it.
-    unsafe { libc::fcntl(report_fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+    // Close-on-exec, so that our own children do not inherit it.
+    let _ = rustix::io::fcntl_setfd(&report_fd, rustix::io::FdFlags::CLOEXEC);
     install_panic_hook();
     let report_raw = report_fd.as_raw_fd();
     // The report pipe stays open until exit.
@@ -182,9 +181,12 @@ pub fn init() {
         ),
     }
     for &fd in &payload.fds {
-        // SAFETY: the inherited shared-memory descriptors are ours; keep
-        // them from our own children.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        // SAFETY: the inherited shared-memory descriptors are ours and open
+        // (closed only at the end of the entry point, below).
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        // Keep them from our own children. A bad number (a payload that
+        // lies) gives EBADF, and attaching it fails later with a message.
+        let _ = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC);
     }
     child::set_current(ProcessInfo {
         pid: sys::getpid(),
@@ -205,16 +207,21 @@ pub fn init() {
     // The threads that are not the entry point's (libtest's, in a test
     // binary): not waited for.
     let initial = super::threads::current();
+    let ending = child::Ending {
+        fast: false,
+        flush: true,
+    };
     run_entry(
         move || {
             tramp(entry, &args);
             for fd in fds {
                 // SAFETY: the inherited descriptors were duplicated by the
-                // handles that attached to them; the originals are ours.
-                unsafe { libc::close(fd) };
+                // handles that attached to them; the originals are ours,
+                // and nothing else refers to them.
+                drop(unsafe { OwnedFd::from_raw_fd(fd) });
             }
         },
-        false,
+        ending,
         payload.join_threads.then_some(&initial[..]),
     )
 }
@@ -223,7 +230,13 @@ fn fail(report_fd: RawFd, text: &str) -> ! {
     report_started(report_fd);
     report_failure(text);
     eprintln!("bingfa-process: {text}");
-    child::finish(BAD_PAYLOAD, false)
+    child::finish(
+        BAD_PAYLOAD,
+        child::Ending {
+            fast: false,
+            flush: true,
+        },
+    )
 }
 
 impl Builder {
@@ -305,19 +318,18 @@ impl Builder {
         let daemon = self.daemon;
         let parent = sys::getpid();
         // SAFETY: the hook runs between fork and exec in the child and only
-        // calls async-signal-safe functions (fcntl, prctl, getppid).
+        // makes async-signal-safe system calls (fcntl, prctl, getppid).
         unsafe {
             cmd.pre_exec(move || {
                 for &fd in &keep {
-                    if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
-                        return Err(std::io::Error::last_os_error());
-                    }
+                    // The descriptor stays open in the child until exec.
+                    let fd = BorrowedFd::borrow_raw(fd);
+                    rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
                 }
-                if daemon {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-                    if libc::getppid() as u32 != parent {
-                        return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-                    }
+                if daemon && !child::die_with_parent(parent) {
+                    return Err(std::io::Error::from_raw_os_error(
+                        rustix::io::Errno::SRCH.raw_os_error(),
+                    ));
                 }
                 Ok(())
             });
@@ -329,12 +341,19 @@ impl Builder {
         drop(started);
         drop(payload_r);
         drop(report_w);
-        let pidfd = sys::pidfd_open_child(pid as libc::pid_t)?;
-        let child = Arc::new(Child::new(pid, pidfd, self.daemon, true, report_r, name));
+        let pidfd = sys::pidfd_open_child(pid)?;
+        let child = Arc::new(Child::new(
+            pid,
+            pidfd,
+            self.daemon,
+            true,
+            Report::Pipe(report_r),
+            name,
+        ));
         let process = Process::from_child(child);
         // The child reads while we write, so a payload larger than the pipe
         // buffer is fine; EPIPE means it died early, and join will tell.
-        let _ = sys::write_all(payload_w.as_raw_fd(), &bytes);
+        let _ = sys::write_all(payload_w.as_fd(), &bytes);
         drop(payload_w);
         Ok(process)
     }

@@ -1,0 +1,43 @@
+//! The queue's crash and fault hooks, for this crate's own tests (feature
+//! `__test-hooks`, turned on by its dev-dependency on itself). Not for
+//! users: no stability promise.
+
+use serde::Serialize;
+
+use crate::Queue;
+
+/// What a process killed in the middle of a put or a get leaves in a
+/// queue, and damage from outside.
+pub trait QueueTestHooks<T> {
+    /// Starts a put of `item` and stops for good in the middle of it,
+    /// after claiming a slot and writing `upto` bytes of the frame, as
+    /// a process killed at that point would leave it. Never returns
+    /// once a slot is claimed (the caller is meant to be killed);
+    /// returns `false` at once if the queue is full.
+    fn __crash_test_partial_put(&self, item: &T, upto: usize) -> bool
+    where
+        T: Serialize;
+    /// Claims the oldest item for reading and stops for good, as a
+    /// consumer killed in the middle of its get would leave it. Never
+    /// returns once an item is claimed; returns `false` at once if
+    /// there is none.
+    fn __crash_test_partial_get(&self) -> bool;
+    /// Damages byte `at` of the oldest item's frame in the shared
+    /// memory. Returns whether there was an item.
+    fn __fault_test_damage_oldest(&self, at: usize) -> bool;
+}
+
+impl<T> QueueTestHooks<T> for Queue<T> {
+    fn __crash_test_partial_put(&self, item: &T, upto: usize) -> bool
+    where
+        T: Serialize,
+    {
+        Queue::__crash_test_partial_put(self, item, upto)
+    }
+    fn __crash_test_partial_get(&self) -> bool {
+        Queue::__crash_test_partial_get(self)
+    }
+    fn __fault_test_damage_oldest(&self, at: usize) -> bool {
+        Queue::__fault_test_damage_oldest(self, at)
+    }
+}
