@@ -252,6 +252,45 @@ fn loom_event_woken_waiter_returns_true_after_clear() {
     });
 }
 
+/// The set/clear/wait ping-pong of `tests/event.rs`, two rounds. Only the
+/// waiting side clears each event, so a `wait` that returns must find its
+/// event still set. A setter preempted between making the flag visible and
+/// waking the parked threads must not wake a `wait` that began after its
+/// set was already seen (and consumed by `clear`): before the fix, that
+/// stale wake-up made the second `ping.wait` return with `ping` clear,
+/// and the run then hung.
+#[test]
+fn loom_event_ping_pong_with_a_preempted_setter() {
+    model(|| {
+        let ping = Arc::new(Event::new());
+        let pong = Arc::new(Event::new());
+        let (ping2, pong2) = (ping.clone(), pong.clone());
+        let other = thread::spawn(move || {
+            for _ in 0..2 {
+                ping2.wait();
+                assert!(
+                    ping2.is_set(),
+                    "ping.wait returned for a set it had consumed"
+                );
+                ping2.clear();
+                pong2.set();
+            }
+        });
+        for _ in 0..2 {
+            ping.set();
+            pong.wait();
+            assert!(
+                pong.is_set(),
+                "pong.wait returned for a set it had consumed"
+            );
+            pong.clear();
+        }
+        other.join().unwrap();
+        assert!(!ping.is_set());
+        assert!(!pong.is_set());
+    });
+}
+
 #[test]
 fn loom_condition_no_lost_wakeup() {
     model(|| {
