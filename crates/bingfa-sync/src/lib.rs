@@ -17,7 +17,7 @@
 //! // 100 tickets, 4 sellers (the course's ticket race, done right).
 //! let tickets = Mutex::named("tickets", 100);
 //! let sold = Mutex::new(0);
-//! let start = Barrier::new(4); // everyone starts selling together
+//! let start = Barrier::new(4)?; // everyone starts selling together
 //! let counter_open = Semaphore::new(2); // only two counters are staffed
 //! std::thread::scope(|s| {
 //!     for _ in 0..4 {
@@ -53,42 +53,52 @@
 //!     assert_eq!(jobs.pop(), Some("job"));
 //! });
 //! assert!(done.wait_timeout(Duration::from_secs(5)));
+//! # Ok::<(), bingfa_sync::Error>(())
 //! ```
 //!
 //! Every blocking call has a `try_` form that never blocks and a `_timeout`
-//! form that gives up; a timeout of zero is a `try_`. Errors are one enum,
-//! [`Error`].
+//! form that gives up; a timeout of zero is a `try_`. A `try_` call fails
+//! only with [`WouldBlock`], a `_timeout` call only with [`Timeout`], a
+//! barrier wait only with [`BrokenBarrier`]; releases and constructors that
+//! check their arguments return the crate's [`Error`], into which the
+//! others convert (`?` works).
 //!
 //! ## Python name -> Rust
 //!
 //! | Python (`threading`) | bingfa-sync |
 //! |---|---|
-//! | `Lock()` | [`Mutex::new(data)`](Mutex::new) |
+//! | `Lock()` guarding data | [`Mutex::new(data)`](Mutex::new) |
 //! | `lock.acquire()` / `with lock:` | [`Mutex::lock`] -> [`MutexGuard`] |
 //! | `lock.acquire(blocking=False)` | [`Mutex::try_lock`] |
 //! | `lock.acquire(timeout=t)` | [`Mutex::lock_timeout`] |
 //! | `lock.release()` | drop the guard |
 //! | `lock.locked()` | [`Mutex::is_locked`] |
-//! | `RLock()` | [`RLock::new(data)`](RLock::new) (same methods, guard gives `&T`) |
+//! | `Lock()` released by another thread, or shared by conditions | [`Lock`]: [`acquire`](Lock::acquire), [`try_acquire`](Lock::try_acquire), [`acquire_timeout`](Lock::acquire_timeout), [`release`](Lock::release) (any thread), [`is_locked`](Lock::is_locked) |
+//! | `RLock()` | [`RLock::new(data)`](RLock::new) (same methods, guard gives `&T`); `_is_owned`, `_recursion_count`: [`RLock::is_owned_by_current_thread`], [`RLock::count`] |
 //! | `Semaphore(n)` / `BoundedSemaphore(n)` | [`Semaphore::new(n)`](Semaphore::new) / [`Semaphore::bounded(n)`](Semaphore::bounded) |
 //! | `sem.acquire()` / `with sem:` | [`Semaphore::acquire`] -> [`SemaphorePermit`] |
 //! | `sem.release(n)` | [`Semaphore::release`], [`Semaphore::release_n`] |
 //! | `Event()`: `set`, `clear`, `is_set`, `wait(t)` | [`Event`]: [`set`](Event::set), [`clear`](Event::clear), [`is_set`](Event::is_set), [`wait`](Event::wait), [`wait_timeout`](Event::wait_timeout) |
 //! | `Condition()`: `wait`, `wait_for`, `notify(n)`, `notify_all` | [`Condition`]: [`wait`](Condition::wait), [`wait_while`](Condition::wait_while), [`notify`](Condition::notify), [`notify_all`](Condition::notify_all) |
-//! | `Barrier(n)`: `wait`, `abort`, `reset`, `broken`, `n_waiting` | [`Barrier`]: [`wait`](Barrier::wait), [`abort`](Barrier::abort), [`reset`](Barrier::reset), [`is_broken`](Barrier::is_broken), [`n_waiting`](Barrier::n_waiting) |
-//! | `BrokenBarrierError` | [`Error::Broken`] |
+//! | `Condition(lock)`, several conditions on one lock | [`Condvar`] with the guard of a [`Mutex`], [`RLock`] or [`Lock`] |
+//! | `Barrier(n, action, timeout)`: `wait`, `abort`, `reset`, `broken`, `n_waiting` | [`Barrier`]: [`new`](Barrier::new), [`with_action`](Barrier::with_action), [`with_timeout`](Barrier::with_timeout), [`wait`](Barrier::wait), [`abort`](Barrier::abort), [`reset`](Barrier::reset), [`is_broken`](Barrier::is_broken), [`n_waiting`](Barrier::n_waiting) |
+//! | `BrokenBarrierError` | [`BrokenBarrier`] |
 //! | `ValueError: Semaphore released too many times` | [`Error::ReleasedTooMany`] |
+//! | `RuntimeError: release unlocked lock` | [`Error::NotLocked`] |
+//! | `ValueError` for a bad argument | [`Error::InvalidArgument`] |
 //!
 //! ## Differences from Python
 //!
 //! - **The data lives in the lock.** `Mutex<T>`, `RLock<T>` and
-//!   `Condition<T>` own what they protect; you cannot forget to lock.
+//!   `Condition<T>` own what they protect; you cannot forget to lock. The
+//!   data-less, release-from-anywhere lock of Python is [`Lock`].
 //! - **Release is a drop.** Guards are released when they go out of scope,
-//!   also when a panic unwinds; they cannot be sent to another thread, so a
-//!   lock is always released by the thread that took it. An `RLock` is
-//!   therefore released only by its owner and exactly as many times as it
-//!   was taken, by construction (Python checks this at run time and raises
-//!   `RuntimeError`).
+//!   also when a panic unwinds. Mutex and RLock guards cannot be sent to
+//!   another thread, so those locks are always released by the thread that
+//!   took them. An `RLock` is therefore released only by its owner and
+//!   exactly as many times as it was taken, by construction (Python checks
+//!   this at run time and raises `RuntimeError`). A [`Lock`] may be
+//!   released by any thread, as in Python.
 //! - **Semaphores** keep a free-standing [`Semaphore::release`] for the
 //!   producer/consumer pattern, callable from any thread; it returns an
 //!   error instead of raising.
@@ -96,12 +106,13 @@
 //!   true (Rust's `Condvar` convention); Python waits *for* the predicate.
 //! - **`notify` does not require the lock**, and returns how many threads
 //!   it woke.
-//! - **`Barrier`** has no `action` callable and no default timeout; the
-//!   [`BarrierWaitResult`] says which thread is the leader (the last to
-//!   arrive), which can run the action.
+//! - **`Condition()` locks with a `Mutex`**, not an `RLock` (a `Mutex` guard
+//!   gives `&mut T`); a [`Condvar`] over an [`RLock`] is Python's default.
+//! - **`Barrier::new` returns a `Result`**: 0 parties is an error, not a
+//!   panic; the action must be `'static` (share state with an `Arc`).
 //! - **No poisoning**: a panic while holding a lock releases it.
 //! - A zero timeout is a `try_` everywhere (Python agrees), and a `_timeout`
-//!   call always reports [`Error::Timeout`] when it gives up, even for zero.
+//!   call always reports [`Timeout`] when it gives up, even for zero.
 //!
 //! ## How it is built
 //!
@@ -117,10 +128,12 @@
 
 mod barrier;
 mod condition;
+mod condvar;
 pub mod deadlock;
 pub mod error;
 mod event;
 mod instrument;
+mod lock;
 #[cfg(all(test, bingfa_loom))]
 mod loom_tests;
 mod mutex;
@@ -130,8 +143,10 @@ mod semaphore;
 
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use condition::Condition;
-pub use error::Error;
+pub use condvar::{Condvar, WaitGuard};
+pub use error::{BrokenBarrier, Error, Timeout, WouldBlock};
 pub use event::Event;
+pub use lock::{Lock, LockGuard};
 pub use mutex::{Mutex, MutexGuard};
 pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{Semaphore, SemaphorePermit};

@@ -7,7 +7,7 @@ use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 use std::time::Duration;
 
-use crate::error::Error;
+use crate::error::{Timeout, WouldBlock};
 use crate::instrument::{self, Kind, Meta};
 use crate::raw::cell::UnsafeCell;
 use crate::raw::{Deadline, RawMutex};
@@ -131,13 +131,13 @@ impl<T: ?Sized> Mutex<T> {
     /// Python: `threading.Lock.acquire(blocking=False)`.
     ///
     /// # Errors
-    /// [`Error::WouldBlock`] if another thread (or this one) holds it.
+    /// [`WouldBlock`] if another thread (or this one) holds it.
     #[doc(alias = "acquire_nowait")]
     #[track_caller]
     #[inline]
-    pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, Error> {
+    pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, WouldBlock> {
         if !self.raw.try_lock() {
-            return Err(Error::WouldBlock);
+            return Err(WouldBlock);
         }
         let tracked = instrument::on();
         if tracked {
@@ -153,16 +153,16 @@ impl<T: ?Sized> Mutex<T> {
     /// Python: `threading.Lock.acquire(timeout=...)`.
     ///
     /// # Errors
-    /// [`Error::Timeout`] with `timeout` if the lock was still held when it
-    /// passed (a zero timeout too reports `Timeout`, not `WouldBlock`).
+    /// [`Timeout`] with `timeout` if the lock was still held when it passed
+    /// (a zero timeout too reports `Timeout`, not `WouldBlock`).
     #[doc(alias = "acquire")]
     #[track_caller]
-    pub fn lock_timeout(&self, timeout: Duration) -> Result<MutexGuard<'_, T>, Error> {
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<MutexGuard<'_, T>, Timeout> {
         let tracked = instrument::on();
         if lock_raw_timeout(&self.raw, &self.meta, Location::caller(), tracked, timeout) {
             Ok(MutexGuard::new(self, tracked))
         } else {
-            Err(Error::Timeout(timeout))
+            Err(Timeout(timeout))
         }
     }
 

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::panic::Location;
 use std::time::Duration;
 
-use crate::error::Error;
+use crate::error::{Error, Timeout, WouldBlock};
 use crate::instrument::{self, Kind, Meta};
 use crate::raw::atomic::{AtomicUsize, Ordering};
 use crate::raw::park::{self, FilterOp, ParkResult};
@@ -134,13 +134,13 @@ impl Semaphore {
     /// Python: `threading.Semaphore.acquire(blocking=False)`.
     ///
     /// # Errors
-    /// [`Error::WouldBlock`] when no permit is available.
+    /// [`WouldBlock`] when no permit is available.
     #[doc(alias = "acquire_nowait")]
     #[track_caller]
     #[inline]
-    pub fn try_acquire(&self) -> Result<SemaphorePermit<'_>, Error> {
+    pub fn try_acquire(&self) -> Result<SemaphorePermit<'_>, WouldBlock> {
         if !self.try_take() {
-            return Err(Error::WouldBlock);
+            return Err(WouldBlock);
         }
         let tracked = instrument::on();
         if tracked {
@@ -155,10 +155,10 @@ impl Semaphore {
     /// Python: `threading.Semaphore.acquire(timeout=...)`.
     ///
     /// # Errors
-    /// [`Error::Timeout`] with `timeout` when no permit came in time.
+    /// [`Timeout`] with `timeout` when no permit came in time.
     #[doc(alias = "acquire")]
     #[track_caller]
-    pub fn acquire_timeout(&self, timeout: Duration) -> Result<SemaphorePermit<'_>, Error> {
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<SemaphorePermit<'_>, Timeout> {
         let loc = Location::caller();
         let tracked = instrument::on();
         let taken = if self.try_take() {
@@ -176,7 +176,7 @@ impl Semaphore {
             self.acquire_slow(Deadline::after(timeout))
         };
         if !taken {
-            return Err(Error::Timeout(timeout));
+            return Err(Timeout(timeout));
         }
         if tracked {
             instrument::acquired(&self.meta, loc);
@@ -203,11 +203,12 @@ impl Semaphore {
     /// Python: `threading.Semaphore.release(n)`.
     ///
     /// # Errors
-    /// As [`release`](Self::release).
+    /// As [`release`](Self::release), and [`Error::InvalidArgument`] if `n`
+    /// is 0 (Python raises `ValueError: n must be one or more`).
     #[doc(alias = "release")]
     pub fn release_n(&self, n: usize) -> Result<(), Error> {
         if n == 0 {
-            return Ok(());
+            return Err(Error::InvalidArgument("n must be one or more"));
         }
         self.release_n_quiet(n)?;
         if instrument::on() {

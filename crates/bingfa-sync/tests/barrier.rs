@@ -1,6 +1,6 @@
 //! Barrier: Python's `threading.Barrier` semantics.
 
-use bingfa_sync::{Barrier, Error};
+use bingfa_sync::{Barrier, BrokenBarrier, Error};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -9,7 +9,7 @@ fn assert_send_sync<T: Send + Sync>() {}
 #[test]
 fn send_sync_and_accessors() {
     assert_send_sync::<Barrier>();
-    let b = Barrier::named("start", 3);
+    let b = Barrier::named("start", 3).unwrap();
     assert_eq!(b.parties(), 3);
     assert_eq!(b.n_waiting(), 0);
     assert!(!b.is_broken());
@@ -21,14 +21,16 @@ fn send_sync_and_accessors() {
 }
 
 #[test]
-#[should_panic(expected = "at least 1")]
-fn zero_parties_panics() {
-    let _ = Barrier::new(0);
+fn zero_parties_is_an_error() {
+    let err = Barrier::new(0).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)));
+    assert!(err.to_string().contains("at least one party"), "{err}");
+    assert!(Barrier::named("x", 0).is_err());
 }
 
 #[test]
 fn one_party_passes_at_once_as_leader() {
-    let b = Barrier::new(1);
+    let b = Barrier::new(1).unwrap();
     for _ in 0..3 {
         let r = b.wait().unwrap();
         assert_eq!(r.index(), 0);
@@ -40,7 +42,7 @@ fn one_party_passes_at_once_as_leader() {
 #[test]
 fn rounds_release_everyone_with_distinct_indices_and_one_leader() {
     let (parties, rounds) = if cfg!(miri) { (3, 3) } else { (4, 200) };
-    let b = Barrier::new(parties);
+    let b = Barrier::new(parties).unwrap();
     let passed = AtomicUsize::new(0);
     let results: Vec<Vec<(usize, bool)>> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..parties)
@@ -75,7 +77,7 @@ fn rounds_release_everyone_with_distinct_indices_and_one_leader() {
 
 #[test]
 fn timeout_breaks_it_for_every_party() {
-    let b = Barrier::new(3);
+    let b = Barrier::new(3).unwrap();
     let t = Duration::from_millis(50);
     std::thread::scope(|s| {
         let other = s.spawn(|| b.wait());
@@ -84,17 +86,18 @@ fn timeout_breaks_it_for_every_party() {
             std::thread::yield_now();
         }
         let start = Instant::now();
-        assert_eq!(b.wait_timeout(t), Err(Error::Broken));
+        assert_eq!(b.wait_timeout(t), Err(BrokenBarrier));
         assert!(start.elapsed() >= t);
-        assert_eq!(other.join().unwrap(), Err(Error::Broken), "woken and told");
+        assert_eq!(other.join().unwrap(), Err(BrokenBarrier), "woken and told");
     });
     assert!(b.is_broken());
     assert_eq!(
         b.wait(),
-        Err(Error::Broken),
+        Err(BrokenBarrier),
         "stays broken for later callers"
     );
-    assert!(Error::Broken.to_string().contains("broken"));
+    assert!(BrokenBarrier.to_string().contains("broken"));
+    assert_eq!(Error::from(BrokenBarrier), Error::Broken);
     b.reset();
     assert!(!b.is_broken());
     std::thread::scope(|s| {
@@ -107,8 +110,8 @@ fn timeout_breaks_it_for_every_party() {
 
 #[test]
 fn zero_timeout_breaks_unless_last() {
-    let b = Barrier::new(2);
-    assert_eq!(b.wait_timeout(Duration::ZERO), Err(Error::Broken));
+    let b = Barrier::new(2).unwrap();
+    assert_eq!(b.wait_timeout(Duration::ZERO), Err(BrokenBarrier));
     assert!(b.is_broken());
     b.reset();
     std::thread::scope(|s| {
@@ -124,7 +127,7 @@ fn zero_timeout_breaks_unless_last() {
 
 #[test]
 fn abort_wakes_waiters_with_broken() {
-    let b = Barrier::new(3);
+    let b = Barrier::new(3).unwrap();
     std::thread::scope(|s| {
         let hs: Vec<_> = (0..2).map(|_| s.spawn(|| b.wait())).collect();
         while b.n_waiting() < 2 {
@@ -132,7 +135,7 @@ fn abort_wakes_waiters_with_broken() {
         }
         b.abort();
         for h in hs {
-            assert_eq!(h.join().unwrap(), Err(Error::Broken));
+            assert_eq!(h.join().unwrap(), Err(BrokenBarrier));
         }
     });
     assert!(b.is_broken());
@@ -141,14 +144,14 @@ fn abort_wakes_waiters_with_broken() {
 
 #[test]
 fn reset_while_waiting_sends_broken_then_works_again() {
-    let b = Barrier::new(2);
+    let b = Barrier::new(2).unwrap();
     std::thread::scope(|s| {
         let h = s.spawn(|| b.wait());
         while b.n_waiting() < 1 {
             std::thread::yield_now();
         }
         b.reset();
-        assert_eq!(h.join().unwrap(), Err(Error::Broken));
+        assert_eq!(h.join().unwrap(), Err(BrokenBarrier));
     });
     assert!(!b.is_broken(), "reset leaves it usable");
     std::thread::scope(|s| {
@@ -163,7 +166,7 @@ fn timeout_that_races_with_the_last_arrival_never_mixes_outcomes() {
     // Either everyone passes or everyone of that round sees Broken.
     let rounds = if cfg!(miri) { 3 } else { 300 };
     for _ in 0..rounds {
-        let b = Barrier::new(3);
+        let b = Barrier::new(3).unwrap();
         let results: Vec<_> = std::thread::scope(|s| {
             let hs: Vec<_> = (0..3)
                 .map(|i| {

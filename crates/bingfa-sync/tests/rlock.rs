@@ -1,6 +1,6 @@
 //! RLock: Python's `threading.RLock` semantics.
 
-use bingfa_sync::{Error, RLock};
+use bingfa_sync::{RLock, Timeout, WouldBlock};
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -46,7 +46,16 @@ fn const_new_in_a_static_and_named() {
     assert_eq!(*L.lock(), 3);
     let n = RLock::named("config", 1);
     assert_eq!(n.name(), Some("config"));
-    assert_eq!(format!("{n:?}"), r#"RLock { name: "config", data: 1, .. }"#);
+    assert_eq!(
+        format!("{n:?}"),
+        r#"RLock { name: "config", locked: false, count: 0, data: 1, .. }"#
+    );
+    let g = n.lock();
+    assert_eq!(
+        format!("{n:?}"),
+        r#"RLock { name: "config", locked: true, count: 1, data: 1, .. }"#
+    );
+    drop(g);
 }
 
 /// Runs `check` on another thread while this thread holds `l` `depth` times.
@@ -62,12 +71,12 @@ fn while_held<T: Send>(l: &RLock<T>, depth: usize, check: impl FnOnce() + Send) 
 fn other_threads_are_excluded_until_the_last_release() {
     let l = RLock::new(0u32);
     while_held(&l, 3, || {
-        assert_eq!(l.try_lock().unwrap_err(), Error::WouldBlock);
+        assert_eq!(l.try_lock().unwrap_err(), WouldBlock);
         assert_eq!(l.count(), 0, "count is per owner: other threads see 0");
         assert!(!l.is_owned_by_current_thread());
         let t = Duration::from_millis(30);
         let start = Instant::now();
-        assert_eq!(l.lock_timeout(t).unwrap_err(), Error::Timeout(t));
+        assert_eq!(l.lock_timeout(t).unwrap_err(), Timeout(t));
         assert!(start.elapsed() >= t);
     });
     // Released as many times as taken: free again.
