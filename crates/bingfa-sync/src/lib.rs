@@ -87,6 +87,10 @@
 //! | `RuntimeError: release unlocked lock` | [`Error::NotLocked`] |
 //! | `ValueError` for a bad argument | [`Error::InvalidArgument`] |
 //!
+//! CPython's own tests of these classes (`Lib/test/lock_tests.py`) are
+//! ported one by one in `tests/lock_tests.rs`; the [`parity`] page (the
+//! crate's `PARITY.md`) lists every upstream test and what became of it.
+//!
 //! ## Differences from Python
 //!
 //! - **The data lives in the lock.** `Mutex<T>`, `RLock<T>` and
@@ -137,6 +141,8 @@ mod lock;
 #[cfg(all(test, bingfa_loom))]
 mod loom_tests;
 mod mutex;
+#[doc = include_str!("../PARITY.md")]
+pub mod parity {}
 pub mod raw;
 mod rlock;
 mod semaphore;

@@ -349,6 +349,15 @@ impl Semaphore {
     }
 }
 
+/// A semaphore with one permit and no bound.
+///
+/// Python: `threading.Semaphore()` (whose default value is 1).
+impl Default for Semaphore {
+    fn default() -> Self {
+        Semaphore::new(1)
+    }
+}
+
 impl fmt::Debug for Semaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Semaphore");

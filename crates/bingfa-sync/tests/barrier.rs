@@ -187,3 +187,77 @@ fn timeout_that_races_with_the_last_arrival_never_mixes_outcomes() {
         assert_eq!(b.is_broken(), ok == 0);
     }
 }
+
+#[test]
+fn the_action_runs_once_per_round_before_anyone_passes() {
+    use std::sync::Arc;
+    let parties = if cfg!(miri) { 2 } else { 4 };
+    let rounds = if cfg!(miri) { 2 } else { 50 };
+    let actions = Arc::new(AtomicUsize::new(0));
+    let a = actions.clone();
+    let b = Barrier::new(parties).unwrap().with_action(move || {
+        a.fetch_add(1, Ordering::SeqCst);
+    });
+    std::thread::scope(|s| {
+        for _ in 0..parties {
+            s.spawn(|| {
+                for round in 1..=rounds {
+                    let r = b.wait().unwrap();
+                    // Every party of round n sees n actions, none more: the
+                    // next round's action needs this party to arrive.
+                    assert_eq!(actions.load(Ordering::SeqCst), round, "{r:?}");
+                }
+            });
+        }
+    });
+    assert_eq!(actions.load(Ordering::SeqCst), rounds);
+}
+
+#[test]
+fn a_panicking_action_breaks_the_barrier_and_the_panic_goes_on() {
+    let b = Barrier::new(3)
+        .unwrap()
+        .with_action(|| panic!("action failed"));
+    let results = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..3)
+            .map(|_| {
+                s.spawn(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.wait())))
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    let panicked = results.iter().filter(|r| r.is_err()).count();
+    let broken = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Err(BrokenBarrier))))
+        .count();
+    assert_eq!((panicked, broken), (1, 2), "one ran the action, two broke");
+    let payload = results.into_iter().find_map(Result::err).unwrap();
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"action failed"));
+    assert!(b.is_broken());
+    assert_eq!(b.wait(), Err(BrokenBarrier));
+    b.reset();
+    assert!(!b.is_broken());
+}
+
+#[test]
+fn the_default_timeout_applies_to_wait_and_wait_timeout_overrides_it() {
+    let t = Duration::from_millis(30);
+    let b = Barrier::new(2).unwrap().with_timeout(t);
+    assert_eq!(b.timeout(), Some(t));
+    let start = Instant::now();
+    assert_eq!(b.wait(), Err(BrokenBarrier));
+    assert!(start.elapsed() >= t);
+    b.reset();
+    // An explicit timeout wins: this one is long enough for the partner.
+    std::thread::scope(|s| {
+        let h = s.spawn(|| b.wait_timeout(Duration::from_secs(60)));
+        while b.n_waiting() < 1 {
+            std::thread::yield_now();
+        }
+        assert!(b.wait_timeout(Duration::from_secs(60)).is_ok());
+        assert!(h.join().unwrap().is_ok());
+    });
+}
