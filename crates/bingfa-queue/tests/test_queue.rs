@@ -174,13 +174,14 @@ macro_rules! base_queue_tests {
                 for _ in 0..2 {
                     s.spawn(|| worker(q, &cum));
                 }
-                for i in 0..100 {
+                let n = if cfg!(miri) { 20 } else { 100 };
+                for i in 0..n {
                     q.put(i).unwrap();
                 }
                 q.join();
                 assert_eq!(
                     cum.load(SeqCst),
-                    (0..100).sum::<usize>(),
+                    (0..n as usize).sum::<usize>(),
                     "join() did not block until all tasks were done"
                 );
                 for _ in 0..2 {

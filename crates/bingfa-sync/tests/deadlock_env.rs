@@ -4,6 +4,7 @@
 use bingfa_sync::deadlock;
 
 #[test]
+#[cfg_attr(miri, ignore)] // the deadlock watchdog thread outlives the test
 fn the_environment_variable_is_read_by_the_first_deadlock_call() {
     // Edition 2021: `set_var` is safe; this test is alone in its process,
     // so no other thread reads the environment meanwhile.

@@ -60,6 +60,7 @@ impl Rng {
 }
 
 #[test]
+#[cfg_attr(miri, ignore)] // the deadlock watchdog thread outlives the test
 fn rlock_reentry_is_not_a_deadlock() {
     assert_none(run(|| {
         let r = Arc::new(RLock::named("R", 0u32));
@@ -89,6 +90,7 @@ fn rlock_reentry_is_not_a_deadlock() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore)] // the deadlock watchdog thread outlives the test
 fn condition_waits_are_not_deadlocks() {
     assert_none(run(|| {
         let c = Arc::new(Condition::named("items", Vec::<u32>::new()));
@@ -130,6 +132,7 @@ fn condition_waits_are_not_deadlocks() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore)] // the deadlock watchdog thread outlives the test
 fn semaphores_as_pool_and_signal() {
     assert_none(run(|| {
         // As many permits as threads: taking "pool" never blocks, so the
@@ -166,6 +169,7 @@ fn semaphores_as_pool_and_signal() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore)] // the deadlock watchdog thread outlives the test
 fn randomised_runs_with_one_global_order_report_nothing() {
     const THREADS: usize = 8;
     const ROUNDS: usize = 300;

@@ -455,6 +455,7 @@ fn mine<'a>(reports: &'a [Report], thread_prefix: &str) -> Vec<&'a Report> {
 }
 
 #[test]
+#[cfg_attr(miri, ignore)] // starts the watchdog thread, which outlives the test
 fn hooks_from_real_threads_find_the_cycle_and_clean_up() {
     let _g = global_lock();
     enable();
@@ -516,6 +517,7 @@ fn hooks_from_real_threads_find_the_cycle_and_clean_up() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore)] // starts the watchdog thread, which outlives the test
 fn handler_receives_inversions_and_survives_a_panic() {
     let _g = global_lock();
     enable();
@@ -565,6 +567,7 @@ fn handler_receives_inversions_and_survives_a_panic() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore)] // starts the watchdog thread, which outlives the test
 fn disable_forgets_holdings() {
     let _g = global_lock();
     enable();
