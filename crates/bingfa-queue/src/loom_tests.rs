@@ -565,3 +565,38 @@ fn loom_close_immediately_wakes_joiners() {
         assert_eq!(q.unfinished_tasks(), 0);
     });
 }
+
+/// `task_done` from a consumer after its `get`, racing with another thread
+/// that calls `task_done` without getting (Python allows it while tasks are
+/// unfinished) and with the producer: the done count never passes the put
+/// count, and what is left unfinished is exact (`task_done` checks its
+/// cached reading of the put count first, then the store's own).
+#[test]
+fn loom_task_done_never_overshoots() {
+    loom::model(|| {
+        let q = Queue::new(2);
+        let producer = {
+            let q = q.clone();
+            thread::spawn(move || {
+                q.put(1).unwrap();
+                q.put(2).unwrap();
+            })
+        };
+        let eager = {
+            let q = q.clone();
+            thread::spawn(move || (0..2).filter(|_| q.task_done().is_ok()).count())
+        };
+        q.get().unwrap();
+        let mine = q.task_done().is_ok() as usize;
+        producer.join().unwrap();
+        let theirs = eager.join().unwrap();
+        let done = mine + theirs;
+        assert!(done <= 2, "more tasks done than items put");
+        assert_eq!(q.unfinished_tasks(), 2 - done as u64);
+        // A call was refused only when no task was unfinished at that
+        // moment (Python's `ValueError`); the tasks it left are still owed.
+        if done < 2 {
+            assert!(q.task_done().is_ok());
+        }
+    });
+}
