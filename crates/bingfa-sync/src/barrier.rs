@@ -147,7 +147,7 @@ impl Barrier {
             count: AtomicUsize::new(0),
             generation: AtomicUsize::new(0),
             broken: AtomicBool::new(false),
-            meta: Meta::new(Kind::Barrier, name),
+            meta: Meta::named(Kind::Barrier, name),
             action: None,
             timeout: None,
         })
@@ -288,6 +288,9 @@ impl Barrier {
     }
 
     /// The name given by [`named`](Self::named), if any.
+    ///
+    /// Names are kept for the detector's reports and the recorder's traces:
+    /// without the `detect` and `trace` features (both off) this is `None`.
     pub fn name(&self) -> Option<&str> {
         self.meta.name()
     }

@@ -87,7 +87,7 @@ impl<T> Condition<T> {
     pub fn named(name: impl Into<Cow<'static, str>>, value: T) -> Self {
         let name = name.into();
         Condition {
-            cv: Condvar::with_meta(Meta::new(Kind::Condition, Some(name.clone()))),
+            cv: Condvar::with_meta(Meta::named(Kind::Condition, Some(name.clone()))),
             mutex: Mutex::named(name, value),
         }
     }
@@ -258,6 +258,9 @@ impl<T: ?Sized> Condition<T> {
     }
 
     /// The name given by [`named`](Condition::named), if any.
+    ///
+    /// Names are kept for the detector's reports and the recorder's traces:
+    /// without the `detect` and `trace` features (both off) this is `None`.
     pub fn name(&self) -> Option<&str> {
         self.cv.name()
     }

@@ -108,7 +108,7 @@ impl Condvar {
     pub const fn new() -> Self {
         Condvar {
             waiters: AtomicUsize::new(0),
-            meta: Meta::new(Kind::Condition, None),
+            meta: Meta::new(Kind::Condition),
         }
     }
 
@@ -119,7 +119,7 @@ impl Condvar {
     pub fn new() -> Self {
         Condvar {
             waiters: AtomicUsize::new(0),
-            meta: Meta::new(Kind::Condition, None),
+            meta: Meta::new(Kind::Condition),
         }
     }
 
@@ -127,7 +127,7 @@ impl Condvar {
     pub fn named(name: impl Into<Cow<'static, str>>) -> Self {
         Condvar {
             waiters: AtomicUsize::new(0),
-            meta: Meta::new(Kind::Condition, Some(name.into())),
+            meta: Meta::named(Kind::Condition, Some(name.into())),
         }
     }
 
@@ -262,6 +262,9 @@ impl Condvar {
     }
 
     /// The name given by [`named`](Self::named), if any.
+    ///
+    /// Names are kept for the detector's reports and the recorder's traces:
+    /// without the `detect` and `trace` features (both off) this is `None`.
     pub fn name(&self) -> Option<&str> {
         self.meta.name()
     }

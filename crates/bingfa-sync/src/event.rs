@@ -52,7 +52,7 @@ impl Event {
     pub const fn new() -> Self {
         Event {
             state: AtomicU8::new(0),
-            meta: Meta::new(Kind::Event, None),
+            meta: Meta::new(Kind::Event),
         }
     }
 
@@ -63,7 +63,7 @@ impl Event {
     pub fn new() -> Self {
         Event {
             state: AtomicU8::new(0),
-            meta: Meta::new(Kind::Event, None),
+            meta: Meta::new(Kind::Event),
         }
     }
 
@@ -72,7 +72,7 @@ impl Event {
     pub fn named(name: impl Into<Cow<'static, str>>) -> Self {
         Event {
             state: AtomicU8::new(0),
-            meta: Meta::new(Kind::Event, Some(name.into())),
+            meta: Meta::named(Kind::Event, Some(name.into())),
         }
     }
 
@@ -186,6 +186,9 @@ impl Event {
     }
 
     /// The name given by [`named`](Self::named), if any.
+    ///
+    /// Names are kept for the detector's reports and the recorder's traces:
+    /// without the `detect` and `trace` features (both off) this is `None`.
     pub fn name(&self) -> Option<&str> {
         self.meta.name()
     }

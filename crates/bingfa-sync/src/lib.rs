@@ -1,7 +1,7 @@
 //! # bingfa-sync
 //!
 //! Thread primitives with the semantics of Python's `threading` module, and a
-//! deadlock detector ([`deadlock`]).
+//! deadlock detector (the `deadlock` module, feature `detect`).
 //!
 //! ## A short tutorial
 //!
@@ -126,6 +126,34 @@
 //! `--cfg bingfa_loom` so that the loom models check this very code. When
 //! deadlock detection and tracing are off, the only extra work on a lock
 //! operation is one relaxed atomic load.
+//!
+//! ## Features
+//!
+//! Both on by default:
+//! - **`detect`**: the deadlock detector, `bingfa_sync::deadlock` (wait-for
+//!   cycles, lock order inversions, locks whose owner exited), switched on
+//!   at run time with `deadlock::enable()` or `BINGFA_DEADLOCK=1`.
+//! - **`trace`**: the recorder hooks: while `bingfa_trace::start()` records,
+//!   every block, acquire and release of a primitive is an event.
+//!
+//! What they cost when compiled in (64-bit, measured on an Intel Xeon, 2
+//! CPUs): every primitive carries its identity (kind, name and an id), 47
+//! bytes more per primitive: `Mutex<()>` is 48 bytes (parking_lot's is 1),
+//! `Lock` 48, `Event` 48, `Condvar` 48, `Semaphore` 56, `RLock<()>` 72,
+//! `Barrier` 104. While detection and recording are off at run time, a lock
+//! operation does one relaxed atomic load more: an uncontended
+//! `lock`+unlock took 20.9 and 22.1 ns against parking_lot's 20.2 and
+//! 20.8 ns in the same runs (best of 15 rounds of 20 M, a loaded machine,
+//! so within noise; `cargo bench -p bingfa-sync -- detection-cost` has
+//! the figures with detection and recording on).
+//!
+//! With both compiled out (`default-features = false`) a `Mutex<()>` is as
+//! small as parking_lot's (1 byte; a test checks it), `Lock` and `Event`
+//! are 1 byte, the hooks are gone, and names are not kept: `name()` returns
+//! `None` on every primitive, and `Debug` leaves the name out. Uncontended
+//! `lock`+unlock then took 18.3 and 21.9 ns against parking_lot's 18.9 and
+//! 21.3 ns. The crate builds without Linux-only code (checked for
+//! `x86_64-apple-darwin`).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -135,6 +163,7 @@ compile_error!("`--cfg bingfa_loom` is the model-checking build and needs the in
 mod barrier;
 mod condition;
 mod condvar;
+#[cfg(feature = "detect")]
 pub mod deadlock;
 pub mod error;
 mod event;

@@ -61,7 +61,7 @@ impl Lock {
     pub const fn new() -> Self {
         Lock {
             raw: RawMutex::new(),
-            meta: Meta::new(Kind::Lock, None),
+            meta: Meta::new(Kind::Lock),
         }
     }
 
@@ -72,7 +72,7 @@ impl Lock {
     pub fn new() -> Self {
         Lock {
             raw: RawMutex::new(),
-            meta: Meta::new(Kind::Lock, None),
+            meta: Meta::new(Kind::Lock),
         }
     }
 
@@ -81,7 +81,7 @@ impl Lock {
     pub fn named(name: impl Into<Cow<'static, str>>) -> Self {
         Lock {
             raw: RawMutex::new(),
-            meta: Meta::new(Kind::Lock, Some(name.into())),
+            meta: Meta::named(Kind::Lock, Some(name.into())),
         }
     }
 
@@ -180,6 +180,9 @@ impl Lock {
     }
 
     /// The name given by [`named`](Self::named), if any.
+    ///
+    /// Names are kept for the detector's reports and the recorder's traces:
+    /// without the `detect` and `trace` features (both off) this is `None`.
     pub fn name(&self) -> Option<&str> {
         self.meta.name()
     }

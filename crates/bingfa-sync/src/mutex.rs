@@ -67,7 +67,7 @@ impl<T> Mutex<T> {
     pub const fn new(value: T) -> Self {
         Mutex {
             raw: RawMutex::new(),
-            meta: Meta::new(Kind::Mutex, None),
+            meta: Meta::new(Kind::Mutex),
             data: UnsafeCell::new(value),
         }
     }
@@ -79,7 +79,7 @@ impl<T> Mutex<T> {
     pub fn new(value: T) -> Self {
         Mutex {
             raw: RawMutex::new(),
-            meta: Meta::new(Kind::Mutex, None),
+            meta: Meta::new(Kind::Mutex),
             data: UnsafeCell::new(value),
         }
     }
@@ -89,12 +89,13 @@ impl<T> Mutex<T> {
     ///
     /// ```
     /// let accounts = bingfa_sync::Mutex::named("accounts", vec![100, 50]);
+    /// # #[cfg(any(feature = "detect", feature = "trace"))]
     /// assert_eq!(accounts.name(), Some("accounts"));
     /// ```
     pub fn named(name: impl Into<Cow<'static, str>>, value: T) -> Self {
         Mutex {
             raw: RawMutex::new(),
-            meta: Meta::new(Kind::Mutex, Some(name.into())),
+            meta: Meta::named(Kind::Mutex, Some(name.into())),
             data: UnsafeCell::new(value),
         }
     }
@@ -182,6 +183,9 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     /// The name given by [`named`](Mutex::named), if any.
+    ///
+    /// Names are kept for the detector's reports and the recorder's traces:
+    /// without the `detect` and `trace` features (both off) this is `None`.
     pub fn name(&self) -> Option<&str> {
         self.meta.name()
     }

@@ -108,7 +108,7 @@ impl<T> RLock<T> {
                 count: 0,
                 tracked: false,
             }),
-            meta: Meta::new(Kind::RLock, None),
+            meta: Meta::new(Kind::RLock),
             data: UnsafeCell::new(value),
         }
     }
@@ -118,13 +118,13 @@ impl<T> RLock<T> {
     /// Python: `threading.RLock()`.
     #[cfg(bingfa_loom)]
     pub fn new(value: T) -> Self {
-        Self::with_meta(Meta::new(Kind::RLock, None), value)
+        Self::with_meta(Meta::new(Kind::RLock), value)
     }
 
     /// A free re-entrant lock holding `value`, with a name that the deadlock
     /// detector and the tracer show.
     pub fn named(name: impl Into<Cow<'static, str>>, value: T) -> Self {
-        Self::with_meta(Meta::new(Kind::RLock, Some(name.into())), value)
+        Self::with_meta(Meta::named(Kind::RLock, Some(name.into())), value)
     }
 
     fn with_meta(meta: Meta, value: T) -> Self {
@@ -259,6 +259,9 @@ impl<T: ?Sized> RLock<T> {
     }
 
     /// The name given by [`named`](RLock::named), if any.
+    ///
+    /// Names are kept for the detector's reports and the recorder's traces:
+    /// without the `detect` and `trace` features (both off) this is `None`.
     pub fn name(&self) -> Option<&str> {
         self.meta.name()
     }

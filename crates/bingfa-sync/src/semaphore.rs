@@ -109,7 +109,7 @@ impl Semaphore {
         Semaphore {
             state: AtomicUsize::new(permits * ONE),
             bound,
-            meta: Meta::new(Kind::Semaphore, name),
+            meta: Meta::named(Kind::Semaphore, name),
         }
     }
 
@@ -235,6 +235,9 @@ impl Semaphore {
 
     /// The name given by [`named`](Self::named) or
     /// [`bounded_named`](Self::bounded_named), if any.
+    ///
+    /// Names are kept for the detector's reports and the recorder's traces:
+    /// without the `detect` and `trace` features (both off) this is `None`.
     pub fn name(&self) -> Option<&str> {
         self.meta.name()
     }

@@ -6,6 +6,7 @@
 //! (`serial`), and each one looks only at reports about its own threads
 //! (their names are unique), since threads left stuck by one test stay in the
 //! graph.
+#![cfg(feature = "detect")]
 
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Barrier};

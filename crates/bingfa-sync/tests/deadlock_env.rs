@@ -1,5 +1,6 @@
 //! `BINGFA_DEADLOCK=1` turns detection on at the first call of any function
 //! of `bingfa_sync::deadlock` (its own process: this file has one test).
+#![cfg(feature = "detect")]
 
 use bingfa_sync::deadlock;
 

@@ -3,6 +3,7 @@
 //!
 //! The detector is process-wide: the tests of this file run one at a time
 //! and start from `deadlock::reset()`.
+#![cfg(feature = "detect")]
 
 use std::sync::Arc;
 use std::thread;

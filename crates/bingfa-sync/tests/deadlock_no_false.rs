@@ -5,6 +5,7 @@
 //! Each test checks both channels: the deadlock search run by the test
 //! itself while threads are busy or blocked (`check_now`) and the handler,
 //! which also receives what the watchdog finds on its own.
+#![cfg(feature = "detect")]
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};

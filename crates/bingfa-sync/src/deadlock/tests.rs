@@ -459,8 +459,8 @@ fn mine<'a>(reports: &'a [Report], thread_prefix: &str) -> Vec<&'a Report> {
 fn hooks_from_real_threads_find_the_cycle_and_clean_up() {
     let _g = global_lock();
     enable();
-    let a = Arc::new(Meta::new(Kind::Mutex, Some("hk-A".into())));
-    let b = Arc::new(Meta::new(Kind::Mutex, None));
+    let a = Arc::new(Meta::named(Kind::Mutex, Some("hk-A".into())));
+    let b = Arc::new(Meta::new(Kind::Mutex));
     let go = Arc::new(std::sync::Barrier::new(3));
     let done = Arc::new(std::sync::Barrier::new(3));
     let spawn = |first: Arc<Meta>, second: Arc<Meta>, n: &str| {
@@ -531,8 +531,8 @@ fn handler_receives_inversions_and_survives_a_panic() {
             }
         }
     });
-    let a = Meta::new(Kind::RLock, Some("hd-A".into()));
-    let b = Meta::new(Kind::Mutex, Some("hd-B".into()));
+    let a = Meta::named(Kind::RLock, Some("hd-A".into()));
+    let b = Meta::named(Kind::Mutex, Some("hd-B".into()));
     std::thread::scope(|sc| {
         sc.spawn(|| {
             instrument::acquired(&a, here());
@@ -571,7 +571,7 @@ fn handler_receives_inversions_and_survives_a_panic() {
 fn disable_forgets_holdings() {
     let _g = global_lock();
     enable();
-    let a = Meta::new(Kind::Mutex, Some("ds-A".into()));
+    let a = Meta::named(Kind::Mutex, Some("ds-A".into()));
     instrument::acquired(&a, here());
     let id = a.id();
     let held = || graph::with(|s| s.threads.values().any(|t| t.held.iter().any(|h| h.0 == id)));
