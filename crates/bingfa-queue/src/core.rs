@@ -126,6 +126,13 @@ impl<T, F: Flavor<T>> Core<T, F> {
                 }
                 Err(PushFail::Full(back)) => return Err(TryPutError::Full(back)),
                 Err(PushFail::Closed(back)) => return Err(TryPutError::Closed(back)),
+                Err(PushFail::Panicked(back, panic)) => {
+                    // The user's `Ord` panicked: nothing was put. A wake-up
+                    // this producer may have taken goes to another one.
+                    drop(back);
+                    self.not_full.notify_one();
+                    std::panic::resume_unwind(panic);
+                }
                 Err(PushFail::Pending(back, pending)) => {
                     item = back;
                     if backoff.is_completed() {
@@ -239,6 +246,13 @@ impl<T, F: Flavor<T>> Core<T, F> {
                 }
                 Err(PopFail::Empty) => return Err(TryGetError::Empty),
                 Err(PopFail::Closed) => return Err(TryGetError::Closed),
+                Err(PopFail::Panicked(panic)) => {
+                    // The user's `Ord` panicked: the item is still in. The
+                    // wake-up this consumer may have taken for it goes to
+                    // another one.
+                    self.not_empty.notify_one();
+                    std::panic::resume_unwind(panic);
+                }
                 Err(PopFail::Pending(pending)) => {
                     if backoff.is_completed() {
                         self.not_empty.wait(|| pending.is_pending(), None);
@@ -328,6 +342,37 @@ impl<T, F: Flavor<T>> Core<T, F> {
         first
     }
 
+    /// Closes the store and takes every item out (Python 3.13's
+    /// `shutdown(immediate=True)`): each counts as done for `join`, and
+    /// every blocked thread wakes.
+    pub(crate) fn close_immediately(&self) -> Vec<T> {
+        self.close();
+        let (items, panic) = match self.flavor.drain() {
+            Some(drained) => drained,
+            None => {
+                let mut items = Vec::new();
+                // Closed: no new push can start, and `pop` waits for those
+                // under way, so this ends once the store is empty.
+                while let Ok(item) = self.pop(false) {
+                    items.push(item);
+                }
+                (items, None)
+            }
+        };
+        // Producers of a full bounded store and consumers woken by `close`
+        // see `Closed` now; joiners look again.
+        self.not_full.notify_all_unconditionally();
+        self.not_empty.notify_all_unconditionally();
+        self.finish_tasks(items.len() as u64);
+        if let Some(panic) = panic {
+            // The user's `Ord` panicked while the items were ordered: they
+            // are all out and counted, and the panic goes on.
+            drop(items);
+            std::panic::resume_unwind(panic);
+        }
+        items
+    }
+
     #[inline]
     pub(crate) fn is_closed(&self) -> bool {
         self.flavor.is_closed()
@@ -337,7 +382,12 @@ impl<T, F: Flavor<T>> Core<T, F> {
 
     pub(crate) fn task_done(&self) -> Result<(), TaskDoneError> {
         let tasks = &*self.tasks;
-        let mut done = tasks.done.load(Ordering::Relaxed);
+        // `Acquire`: `done` also counts the items `close_immediately` took
+        // out, whose puts this thread may not have seen. Reading its count
+        // with `Acquire` makes those puts visible to the `pushed` read
+        // below, so `done` is never compared with an older `pushed` than
+        // the one it was counted against.
+        let mut done = tasks.done.load(Ordering::Acquire);
         let mut pushed = tasks.pushed_seen.load(Ordering::Relaxed);
         loop {
             if done >= pushed {
@@ -352,7 +402,7 @@ impl<T, F: Flavor<T>> Core<T, F> {
                 done,
                 done + 1,
                 Ordering::SeqCst,
-                Ordering::Relaxed,
+                Ordering::Acquire,
             ) {
                 Ok(_) => break,
                 Err(d) => done = d,
@@ -365,6 +415,29 @@ impl<T, F: Flavor<T>> Core<T, F> {
             self.joiners.notify_all();
         }
         Ok(())
+    }
+
+    /// Marks up to `n` unfinished tasks done at once (the items
+    /// `close_immediately` took out), never more than are unfinished, and
+    /// wakes the joiners.
+    fn finish_tasks(&self, n: u64) {
+        let tasks = &*self.tasks;
+        let mut done = tasks.done.load(Ordering::Relaxed);
+        loop {
+            let pushed = self.flavor.pushed();
+            let new = done.saturating_add(n).min(pushed);
+            if new <= done {
+                break;
+            }
+            match tasks
+                .done
+                .compare_exchange_weak(done, new, Ordering::SeqCst, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(d) => done = d,
+            }
+        }
+        self.joiners.notify_all();
     }
 
     #[inline]

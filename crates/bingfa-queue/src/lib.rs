@@ -15,6 +15,9 @@
 //! | `qsize`, `empty`, `full`    | `len`, `is_empty`, `is_full`           |
 //! | `task_done`, `join`         | `task_done` (errors on one too many), `join`, `join_timeout` |
 //! | `shutdown()` (3.13)         | `close`, then [`GetError`] once drained |
+//! | `shutdown(immediate=True)`  | `close_immediately` (returns the items) |
+//! | `is_shutdown`               | `is_closed`                            |
+//! | `while True: q.get()` until `ShutDown` | `for item in &q` ([`Iter`]), `try_iter` |
 //!
 //! ## Example: a pool of workers
 //!
@@ -62,8 +65,10 @@
 //!   every error of a put hands the item back.
 //! - **`close` is Python 3.13's `shutdown()`** (with `immediate=False`):
 //!   puts fail from then on, gets drain what is left and then fail, and
-//!   every blocked thread wakes. Closing never reopens. There is no
-//!   `immediate=True`: drain with `try_get` if you need to discard.
+//!   every blocked thread wakes. Closing never reopens.
+//!   `close_immediately` is `shutdown(immediate=True)`: it also takes the
+//!   items out (counting them done for `join`), and returns them, where
+//!   Python drops them.
 //! - **`task_done` one time too many is an error** ([`TaskDoneError`]), as
 //!   Python's `ValueError`; the count never wraps. `join` ignores `close`:
 //!   the items left still need their `task_done`. [`Queue::join_timeout`]
@@ -79,6 +84,16 @@
 //!   front (a ring), an unbounded one grows and shrinks by blocks of 31
 //!   slots, the LIFO and priority queues grow as needed.
 //! - **No `block=` flag:** `put`/`try_put`/`put_timeout` are three methods.
+//! - **A panicking `Ord` changes nothing.** If a [`PriorityQueue`] item's
+//!   comparison panics during a put or a get, the panic reaches the caller
+//!   and the queue is as it was: the item of the put is not in it (and not
+//!   counted as a task), the item of the get stays in it. Python's
+//!   `PriorityQueue` loses the item of such a get and can leave
+//!   `unfinished_tasks` wrong.
+//!
+//! CPython's own tests (`Lib/test/test_queue.py`) are ported one by one in
+//! `tests/test_queue.rs`; the [`parity`] page (the crate's `PARITY.md`)
+//! lists every upstream test and what became of it.
 //!
 //! ## How it works, and what it costs
 //!
@@ -120,7 +135,10 @@ mod macros;
 mod core;
 mod error;
 mod fifo;
+mod iter;
 mod lifo;
+#[doc = include_str!("../PARITY.md")]
+pub mod parity {}
 mod priority;
 mod raw;
 
@@ -131,5 +149,6 @@ pub use error::{
     GetError, GetTimeoutError, PutError, PutTimeoutError, TaskDoneError, TryGetError, TryPutError,
 };
 pub use fifo::Queue;
+pub use iter::{IntoIter, Iter, TryIter};
 pub use lifo::LifoQueue;
 pub use priority::PriorityQueue;

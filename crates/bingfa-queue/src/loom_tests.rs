@@ -446,3 +446,157 @@ fn loom_get_timeout_loses_nothing() {
         }
     });
 }
+
+/// `close_immediately` (Python's `shutdown(immediate=True)`) racing with a
+/// producer of two items and a consumer that gets and marks done: every
+/// item put is got by the consumer or returned by the close, exactly once;
+/// a put refused by the close hands its item back; afterwards the queue is
+/// closed and empty, and the task count is exactly the items got and not
+/// yet done (none). `store` picks the flavour: 0 the ring (capacity 1), 1
+/// the unbounded list, 2 the priority heap.
+fn close_immediately_model(store: usize) {
+    loom::model(move || {
+        fn run<Q: Clone + Send + 'static>(
+            q: Q,
+            put: fn(&Q, usize) -> Result<(), PutError<usize>>,
+            get: fn(&Q) -> Result<usize, GetError>,
+            task_done: fn(&Q),
+            close_immediately: fn(&Q) -> Vec<usize>,
+            unfinished: fn(&Q) -> u64,
+        ) {
+            let producer = {
+                let q = q.clone();
+                thread::spawn(move || {
+                    let mut refused = Vec::new();
+                    for i in 1..=2 {
+                        if let Err(PutError(item)) = put(&q, i) {
+                            refused.push(item);
+                        }
+                    }
+                    refused
+                })
+            };
+            let consumer = {
+                let q = q.clone();
+                thread::spawn(move || match get(&q) {
+                    Ok(item) => {
+                        task_done(&q);
+                        vec![item]
+                    }
+                    Err(GetError) => Vec::new(),
+                })
+            };
+            let mut seen = close_immediately(&q);
+            seen.extend(producer.join().unwrap());
+            seen.extend(consumer.join().unwrap());
+            seen.sort();
+            assert_eq!(seen, vec![1, 2], "every item exactly once");
+            assert_eq!(get(&q), Err(GetError), "closed and empty");
+            assert_eq!(unfinished(&q), 0);
+        }
+        match store {
+            0 => run(
+                Queue::new(1),
+                |q, i| q.put(i),
+                |q| q.get(),
+                |q| q.task_done().unwrap(),
+                |q| q.close_immediately(),
+                |q| q.unfinished_tasks(),
+            ),
+            1 => run(
+                Queue::unbounded(),
+                |q, i| q.put(i),
+                |q| q.get(),
+                |q| q.task_done().unwrap(),
+                |q| q.close_immediately(),
+                |q| q.unfinished_tasks(),
+            ),
+            _ => run(
+                PriorityQueue::new(1),
+                |q, i| q.put(i),
+                |q| q.get(),
+                |q| q.task_done().unwrap(),
+                |q| q.close_immediately(),
+                |q| q.unfinished_tasks(),
+            ),
+        }
+    });
+}
+
+#[test]
+fn loom_close_immediately_ring() {
+    close_immediately_model(0);
+}
+
+#[test]
+fn loom_close_immediately_list() {
+    close_immediately_model(1);
+}
+
+#[test]
+fn loom_close_immediately_priority() {
+    close_immediately_model(2);
+}
+
+/// A joiner waits for one item put before `close_immediately`: the close
+/// counts the item it takes out as done and wakes the joiner (Python:
+/// `all_tasks_done.notify_all()`), unless a consumer got the item first,
+/// in which case its `task_done` does.
+#[test]
+fn loom_close_immediately_wakes_joiners() {
+    loom::model(|| {
+        let q = Queue::new(1);
+        q.put(7).unwrap();
+        let joiner = {
+            let q = q.clone();
+            thread::spawn(move || q.join())
+        };
+        let consumer = {
+            let q = q.clone();
+            thread::spawn(move || {
+                if q.try_get().is_ok() {
+                    q.task_done().unwrap();
+                }
+            })
+        };
+        let _ = q.close_immediately();
+        consumer.join().unwrap();
+        joiner.join().unwrap();
+        assert_eq!(q.unfinished_tasks(), 0);
+    });
+}
+
+/// `task_done` from a consumer after its `get`, racing with another thread
+/// that calls `task_done` without getting (Python allows it while tasks are
+/// unfinished) and with the producer: the done count never passes the put
+/// count, and what is left unfinished is exact (`task_done` checks its
+/// cached reading of the put count first, then the store's own).
+#[test]
+fn loom_task_done_never_overshoots() {
+    loom::model(|| {
+        let q = Queue::new(2);
+        let producer = {
+            let q = q.clone();
+            thread::spawn(move || {
+                q.put(1).unwrap();
+                q.put(2).unwrap();
+            })
+        };
+        let eager = {
+            let q = q.clone();
+            thread::spawn(move || (0..2).filter(|_| q.task_done().is_ok()).count())
+        };
+        q.get().unwrap();
+        let mine = q.task_done().is_ok() as usize;
+        producer.join().unwrap();
+        let theirs = eager.join().unwrap();
+        let done = mine + theirs;
+        assert!(done <= 2, "more tasks done than items put");
+        assert_eq!(q.unfinished_tasks(), 2 - done as u64);
+        // A call was refused only when no task was unfinished at that
+        // moment (Python's `ValueError`); the tasks it left are still owed.
+        if done < 2 {
+            assert!(q.task_done().is_ok());
+        }
+    });
+}

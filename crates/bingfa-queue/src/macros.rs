@@ -272,7 +272,10 @@ macro_rules! queue_api {
             /// back, getters take what is left and then see `Closed`, and
             /// every thread blocked in a put or get wakes up. Returns `true`
             /// for the call that closed it, `false` if it was closed
-            /// already. It never reopens.
+            /// already. It never reopens. The items left still need their
+            /// [`task_done`](Self::task_done) for [`join`](Self::join) to
+            /// return; [`close_immediately`](Self::close_immediately) takes
+            /// them out instead.
             ///
             /// Python: `queue.Queue.shutdown()` (3.13, `immediate=False`).
             ///
@@ -289,6 +292,87 @@ macro_rules! queue_api {
             #[inline]
             pub fn close(&self) -> bool {
                 self.core.close()
+            }
+
+            /// Closes the queue and takes every item still in it out at
+            /// once, in the order gets would have taken them: Python 3.13's
+            /// `shutdown(immediate=True)`. Each item taken out counts as
+            /// done for [`join`](Self::join) (never more than are
+            /// unfinished), every blocked getter and putter wakes and sees
+            /// `Closed`, and joiners look again: they return once the items
+            /// that getters already took are marked done too. Python drops
+            /// the items; here they are returned (drop the `Vec` to do as
+            /// Python). Calling it on a closed queue drains what is left.
+            ///
+            /// Python: `queue.Queue.shutdown(immediate=True)` (3.13).
+            ///
+            /// # Panics
+            /// For a [`PriorityQueue`](crate::PriorityQueue), if `T`'s `Ord`
+            /// panics while the items are taken out in order: the queue is
+            /// closed, emptied and its tasks counted all the same, and the
+            /// panic goes on (the items are dropped with it).
+            ///
+            /// # Examples
+            /// ```
+            #[doc = concat!("let q = bingfa_queue::", stringify!($name), "::new(0);")]
+            /// q.put(1).unwrap();
+            /// q.put(2).unwrap();
+            /// let left = q.close_immediately();
+            /// assert_eq!(left.len(), 2);
+            /// assert!(q.is_closed());
+            /// assert!(q.get().is_err()); // nothing left to drain
+            /// assert_eq!(q.unfinished_tasks(), 0); // the items count as done
+            /// q.join(); // so join returns
+            /// ```
+            #[doc(alias = "shutdown")]
+            pub fn close_immediately(&self) -> Vec<T> {
+                self.core.close_immediately()
+            }
+
+            /// An iterator that [`get`](Self::get)s items until the queue
+            /// is closed and drained: it blocks while the queue is empty
+            /// and open. It does not call [`task_done`](Self::task_done).
+            ///
+            /// Python: the loop `while True: item = q.get()` that ends with
+            /// `queue.ShutDown` (3.13).
+            ///
+            /// # Examples
+            /// ```
+            #[doc = concat!("let q = bingfa_queue::", stringify!($name), "::new(0);")]
+            /// let producer = {
+            ///     let q = q.clone();
+            ///     std::thread::spawn(move || {
+            ///         for i in 0..3 {
+            ///             q.put(i).unwrap();
+            ///         }
+            ///         q.close(); // ends the iteration once drained
+            ///     })
+            /// };
+            /// let mut got: Vec<i32> = q.iter().collect();
+            /// got.sort();
+            /// assert_eq!(got, [0, 1, 2]);
+            /// producer.join().unwrap();
+            /// ```
+            pub fn iter(&self) -> $crate::Iter<'_, Self> {
+                $crate::Iter::new(self)
+            }
+
+            /// An iterator that takes the items in the queue now, without
+            /// waiting ([`try_get`](Self::try_get) until it fails). It does
+            /// not call [`task_done`](Self::task_done).
+            ///
+            /// Python: `get_nowait()` until `queue.Empty`.
+            ///
+            /// # Examples
+            /// ```
+            #[doc = concat!("let q = bingfa_queue::", stringify!($name), "::new(0);")]
+            /// q.put(1).unwrap();
+            /// q.put(1).unwrap();
+            /// assert_eq!(q.try_iter().sum::<i32>(), 2);
+            /// assert_eq!(q.try_iter().count(), 0);
+            /// ```
+            pub fn try_iter(&self) -> $crate::TryIter<'_, Self> {
+                $crate::TryIter::new(self)
             }
 
             /// Whether [`close`](Self::close) was called.
@@ -325,6 +409,56 @@ macro_rules! queue_api {
                     .field("unfinished_tasks", &self.unfinished_tasks())
                     .field("closed", &self.is_closed())
                     .finish()
+            }
+        }
+
+        impl<'a, T $($bound)*> Iterator for $crate::Iter<'a, $name<T>> {
+            type Item = T;
+
+            /// The next item, waiting for one; `None` once the queue is
+            /// closed and drained.
+            fn next(&mut self) -> Option<T> {
+                self.queue().get().ok()
+            }
+        }
+
+        impl<'a, T $($bound)*> Iterator for $crate::TryIter<'a, $name<T>> {
+            type Item = T;
+
+            /// The next item if there is one now.
+            fn next(&mut self) -> Option<T> {
+                self.queue().try_get().ok()
+            }
+        }
+
+        impl<T $($bound)*> Iterator for $crate::IntoIter<$name<T>> {
+            type Item = T;
+
+            /// The next item, waiting for one; `None` once the queue is
+            /// closed and drained.
+            fn next(&mut self) -> Option<T> {
+                self.queue().get().ok()
+            }
+        }
+
+        /// Gets items until the queue is closed and drained, as `iter()`.
+        impl<'a, T $($bound)*> IntoIterator for &'a $name<T> {
+            type Item = T;
+            type IntoIter = $crate::Iter<'a, $name<T>>;
+
+            fn into_iter(self) -> Self::IntoIter {
+                self.iter()
+            }
+        }
+
+        /// Gets items until the queue is closed and drained, as `iter()`,
+        /// holding this handle.
+        impl<T $($bound)*> IntoIterator for $name<T> {
+            type Item = T;
+            type IntoIter = $crate::IntoIter<$name<T>>;
+
+            fn into_iter(self) -> Self::IntoIter {
+                $crate::IntoIter::new(self)
             }
         }
 

@@ -18,10 +18,13 @@ use crate::raw::locked::{Heap, Locked};
 /// `len`, `is_empty`, `is_full` and the task counter are atomics read
 /// without it.
 ///
-/// If `T`'s `Ord` panics inside `put` or `get`, the panic propagates to that
-/// caller and the queue stays usable (the lock is released, and the heap
-/// keeps every item it held; a `get` whose comparison panicked drops the
-/// item it was taking).
+/// If `T`'s `Ord` panics inside a put or a get, the panic propagates to that
+/// caller and the queue is as it was before the call: the item of the put
+/// is not in it (nor counted by [`unfinished_tasks`](Self::unfinished_tasks)),
+/// the item of the get is still in it, the lock is released, and a thread
+/// that was woken for that put or get passes the wake-up on. Items whose
+/// comparisons panicked may come out in an order among themselves that
+/// their `Ord` did not say (by arrival, where it could not tell).
 ///
 /// Python: `queue.PriorityQueue`.
 ///

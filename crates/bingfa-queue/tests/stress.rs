@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 const PRODUCERS: usize = 4;
 const CONSUMERS: usize = 4;
-const ITEMS: usize = if cfg!(miri) { 200 } else { 100_000 };
+const ITEMS: usize = if cfg!(miri) { 64 } else { 100_000 };
 
 /// Runs the 4 x 4 load through `put`/`get`, then checks the seen-bitmap.
 fn stress<Q: Clone + Send + 'static>(

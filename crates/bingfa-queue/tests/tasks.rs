@@ -72,7 +72,7 @@ fn join_timeout_times_out_with_unfinished_tasks() {
 #[test]
 fn join_waits_for_the_last_task_done() {
     for_each_queue!(|make| {
-        const N: usize = 200;
+        const N: usize = if cfg!(miri) { 20 } else { 200 };
         let q = make(16);
         let processed = Arc::new(AtomicUsize::new(0));
         let workers: Vec<_> = (0..2)

@@ -13,7 +13,9 @@
 //! - `sync/event-set-wait`: set, wait (returns at once), clear; bingfa and a
 //!   Mutex<bool>+Condvar event.
 //! - `sync/detection-cost`: one bingfa lock+unlock with deadlock detection
-//!   off (`bingfa`) and on (`bingfa-detect`), and with the recorder on.
+//!   off (`bingfa`) and on (`bingfa-detect`), and with the recorder on;
+//!   the last two only with the `detect` and `trace` features. Run with
+//!   `--no-default-features` for `bingfa` with both compiled out.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -241,9 +243,13 @@ fn detection_cost(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     let m = bingfa_sync::Mutex::named("bench", 0u64);
     g.bench_function("bingfa", |b| b.iter(|| *black_box(&m).lock() += 1));
-    bingfa_sync::deadlock::enable();
-    g.bench_function("bingfa-detect", |b| b.iter(|| *black_box(&m).lock() += 1));
-    bingfa_sync::deadlock::disable();
+    #[cfg(feature = "detect")]
+    {
+        bingfa_sync::deadlock::enable();
+        g.bench_function("bingfa-detect", |b| b.iter(|| *black_box(&m).lock() += 1));
+        bingfa_sync::deadlock::disable();
+    }
+    #[cfg(feature = "trace")]
     g.bench_function("bingfa-record", |b| {
         b.iter_custom(|n| {
             bingfa_trace::start();

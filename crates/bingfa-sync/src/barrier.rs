@@ -6,7 +6,7 @@ use std::fmt;
 use std::panic::Location;
 use std::time::Duration;
 
-use crate::error::Error;
+use crate::error::{BrokenBarrier, Error};
 use crate::instrument::{self, Kind, Meta};
 use crate::raw::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::raw::park::{self, FilterOp, ParkResult};
@@ -26,7 +26,7 @@ const TOKEN_BROKEN: usize = 1;
 /// ```
 /// use bingfa_sync::Barrier;
 ///
-/// let barrier = Barrier::new(3);
+/// let barrier = Barrier::new(3)?;
 /// let leaders = std::sync::atomic::AtomicUsize::new(0);
 /// std::thread::scope(|s| {
 ///     for _ in 0..3 {
@@ -39,18 +39,21 @@ const TOKEN_BROKEN: usize = 1;
 ///     }
 /// });
 /// assert_eq!(leaders.into_inner(), 1); // exactly one per round
+/// # Ok::<(), bingfa_sync::Error>(())
 /// ```
 ///
-/// **Broken state.** If a waiting party times out
-/// ([`wait_timeout`](Self::wait_timeout)), or some thread calls
-/// [`abort`](Self::abort), the barrier breaks: every thread waiting in that
-/// round, and every later caller, gets [`Error::Broken`], until
-/// [`reset`](Self::reset). A reset while threads wait also sends them
-/// `Error::Broken`, as in Python.
+/// **Action.** [`with_action`](Self::with_action) gives the barrier a
+/// function that the last thread to arrive runs before any thread of the
+/// round is let through (Python's `action`). If it panics, the barrier
+/// breaks and the panic goes on in that thread.
 ///
-/// Differences from Python: no `action` callable (run it in the thread
-/// whose result [`is_leader`](BarrierWaitResult::is_leader)), and no
-/// default timeout (use `wait_timeout`).
+/// **Broken state.** If a waiting party times out
+/// ([`wait_timeout`](Self::wait_timeout), or [`wait`](Self::wait) with a
+/// default timeout from [`with_timeout`](Self::with_timeout)), the action
+/// panics, or some thread calls [`abort`](Self::abort), the barrier breaks:
+/// every thread waiting in that round, and every later caller, gets
+/// [`BrokenBarrier`], until [`reset`](Self::reset). A reset while threads
+/// wait also sends them `BrokenBarrier`, as in Python.
 pub struct Barrier {
     parties: usize,
     /// Threads waiting in the current round. All four fields below change
@@ -62,6 +65,10 @@ pub struct Barrier {
     generation: AtomicUsize,
     broken: AtomicBool,
     meta: Meta,
+    /// Run by the last party of each round before the others go.
+    action: Option<Box<dyn Fn() + Send + Sync>>,
+    /// The timeout of [`Barrier::wait`].
+    timeout: Option<Duration>,
 }
 
 /// What [`Barrier::wait`] returns to each thread of a round that passed.
@@ -116,42 +123,104 @@ impl Barrier {
     ///
     /// Python: `threading.Barrier(parties)`.
     ///
-    /// # Panics
-    /// If `parties` is 0 (Python raises `ValueError`).
-    pub fn new(parties: usize) -> Self {
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `parties` is 0 (Python raises
+    /// `ValueError`).
+    pub fn new(parties: usize) -> Result<Self, Error> {
         Self::build(parties, None)
     }
 
     /// A barrier with a name that the deadlock detector and the tracer show.
     ///
-    /// # Panics
-    /// If `parties` is 0.
-    pub fn named(name: impl Into<Cow<'static, str>>, parties: usize) -> Self {
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `parties` is 0.
+    pub fn named(name: impl Into<Cow<'static, str>>, parties: usize) -> Result<Self, Error> {
         Self::build(parties, Some(name.into()))
     }
 
-    fn build(parties: usize, name: Option<Cow<'static, str>>) -> Self {
-        assert!(parties > 0, "Barrier::new: parties must be at least 1");
-        Barrier {
+    fn build(parties: usize, name: Option<Cow<'static, str>>) -> Result<Self, Error> {
+        if parties == 0 {
+            return Err(Error::InvalidArgument("a barrier needs at least one party"));
+        }
+        Ok(Barrier {
             parties,
             count: AtomicUsize::new(0),
             generation: AtomicUsize::new(0),
             broken: AtomicBool::new(false),
-            meta: Meta::new(Kind::Barrier, name),
-        }
+            meta: Meta::named(Kind::Barrier, name),
+            action: None,
+            timeout: None,
+        })
     }
 
-    /// Waits until all parties have arrived.
+    /// Gives the barrier an action: in every round, the last thread to
+    /// arrive runs it before any thread of the round is let through.
+    ///
+    /// Python: `threading.Barrier(parties, action=...)`.
+    ///
+    /// If the action panics, the barrier breaks (the other threads of the
+    /// round, and later callers, get [`BrokenBarrier`]) and the panic goes
+    /// on in the thread that ran it, as Python re-raises the action's
+    /// exception there.
+    ///
+    /// ```
+    /// use bingfa_sync::Barrier;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let rounds = Arc::new(AtomicUsize::new(0));
+    /// let r = rounds.clone();
+    /// let barrier = Barrier::new(3)?.with_action(move || {
+    ///     r.fetch_add(1, Ordering::SeqCst);
+    /// });
+    /// std::thread::scope(|s| {
+    ///     for _ in 0..3 {
+    ///         s.spawn(|| {
+    ///             barrier.wait().unwrap();
+    ///             // The action ran before anyone got here.
+    ///             assert_eq!(rounds.load(Ordering::SeqCst), 1);
+    ///         });
+    ///     }
+    /// });
+    /// # Ok::<(), bingfa_sync::Error>(())
+    /// ```
+    pub fn with_action(mut self, action: impl Fn() + Send + Sync + 'static) -> Self {
+        self.action = Some(Box::new(action));
+        self
+    }
+
+    /// Gives [`wait`](Self::wait) a default timeout: a party that waits
+    /// longer breaks the barrier, as with [`wait_timeout`](Self::wait_timeout).
+    /// A timeout too large to represent waits forever.
+    ///
+    /// Python: `threading.Barrier(parties, timeout=...)`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The default timeout of [`wait`](Self::wait), if any.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// Waits until all parties have arrived (or, with a default timeout
+    /// from [`with_timeout`](Self::with_timeout), at most that long, as
+    /// [`wait_timeout`](Self::wait_timeout)).
     ///
     /// Python: `threading.Barrier.wait()`.
     ///
     /// # Errors
-    /// [`Error::Broken`] if the barrier is broken when called, or breaks
-    /// (timeout of another party, [`abort`](Self::abort), [`reset`](Self::reset))
-    /// while this thread waits.
+    /// [`BrokenBarrier`] if the barrier is broken when called, or breaks
+    /// (timeout, a panicking action, [`abort`](Self::abort),
+    /// [`reset`](Self::reset)) while this thread waits.
+    ///
+    /// # Panics
+    /// If this thread is the last to arrive and the barrier's action panics
+    /// (the barrier is broken first).
     #[track_caller]
-    pub fn wait(&self) -> Result<BarrierWaitResult, Error> {
-        self.wait_internal(None, Location::caller())
+    pub fn wait(&self) -> Result<BarrierWaitResult, BrokenBarrier> {
+        self.wait_internal(self.timeout, Location::caller())
     }
 
     /// Waits at most `timeout` for all parties. If the timeout passes first,
@@ -161,16 +230,20 @@ impl Barrier {
     /// Python: `threading.Barrier.wait(timeout)`.
     ///
     /// # Errors
-    /// [`Error::Broken`] if the barrier is or becomes broken, including by
+    /// [`BrokenBarrier`] if the barrier is or becomes broken, including by
     /// this call's own timeout.
+    ///
+    /// # Panics
+    /// If this thread is the last to arrive and the barrier's action panics
+    /// (the barrier is broken first).
     #[doc(alias = "wait")]
     #[track_caller]
-    pub fn wait_timeout(&self, timeout: Duration) -> Result<BarrierWaitResult, Error> {
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<BarrierWaitResult, BrokenBarrier> {
         self.wait_internal(Some(timeout), Location::caller())
     }
 
     /// Breaks the barrier: current waiters and later callers get
-    /// [`Error::Broken`] until [`reset`](Self::reset).
+    /// [`BrokenBarrier`] until [`reset`](Self::reset).
     ///
     /// Python: `threading.Barrier.abort()`.
     pub fn abort(&self) {
@@ -181,7 +254,7 @@ impl Barrier {
     }
 
     /// Returns the barrier to its empty, unbroken state. Threads waiting in
-    /// the current round get [`Error::Broken`].
+    /// the current round get [`BrokenBarrier`].
     ///
     /// Python: `threading.Barrier.reset()`.
     pub fn reset(&self) {
@@ -215,6 +288,9 @@ impl Barrier {
     }
 
     /// The name given by [`named`](Self::named), if any.
+    ///
+    /// Names are kept for the detector's reports and the recorder's traces:
+    /// without the `detect` and `trace` features (both off) this is `None`.
     pub fn name(&self) -> Option<&str> {
         self.meta.name()
     }
@@ -251,7 +327,7 @@ impl Barrier {
         &self,
         timeout: Option<Duration>,
         loc: &'static Location<'static>,
-    ) -> Result<BarrierWaitResult, Error> {
+    ) -> Result<BarrierWaitResult, BrokenBarrier> {
         let zero = timeout.is_some_and(|t| t.is_zero());
         let deadline = match timeout {
             Some(t) if !t.is_zero() => Deadline::after(t),
@@ -271,7 +347,11 @@ impl Barrier {
         result
     }
 
-    fn arrive(&self, zero: bool, deadline: Option<Deadline>) -> Result<BarrierWaitResult, Error> {
+    fn arrive(
+        &self,
+        zero: bool,
+        deadline: Option<Deadline>,
+    ) -> Result<BarrierWaitResult, BrokenBarrier> {
         loop {
             let generation = self.generation.load(Ordering::Relaxed);
             let mut arrival = Arrival::Retry;
@@ -320,8 +400,17 @@ impl Barrier {
             let index = match arrival {
                 Arrival::Waiting(index) => index,
                 Arrival::Retry => continue,
-                Arrival::Broken => return Err(Error::Broken),
+                Arrival::Broken => return Err(BrokenBarrier),
                 Arrival::Leader(index) => {
+                    if let Some(action) = &self.action {
+                        // The round is closed (new arrivals join the next
+                        // one) but nobody of it goes before the action ran.
+                        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(action));
+                        if let Err(panic) = ran {
+                            self.break_after_action(generation);
+                            std::panic::resume_unwind(panic);
+                        }
+                    }
                     self.wake_round(generation, TOKEN_TRIPPED);
                     return Ok(BarrierWaitResult {
                         index,
@@ -330,7 +419,7 @@ impl Barrier {
                 }
                 Arrival::BrokeIt => {
                     self.wake_round(generation, TOKEN_BROKEN);
-                    return Err(Error::Broken);
+                    return Err(BrokenBarrier);
                 }
             };
             let passed = BarrierWaitResult {
@@ -339,17 +428,39 @@ impl Barrier {
             };
             return match r {
                 ParkResult::Unparked(TOKEN_TRIPPED) => Ok(passed),
-                ParkResult::Unparked(_) => Err(Error::Broken),
+                ParkResult::Unparked(_) => Err(BrokenBarrier),
                 ParkResult::Invalid => unreachable!("validate accepted the arrival"),
                 ParkResult::TimedOut => match left {
                     Left::Passed => Ok(passed),
-                    Left::AlreadyBroken => Err(Error::Broken),
+                    Left::AlreadyBroken => Err(BrokenBarrier),
                     Left::BrokeIt => {
                         self.wake_round(generation, TOKEN_BROKEN);
-                        Err(Error::Broken)
+                        Err(BrokenBarrier)
                     }
                 },
             };
+        }
+    }
+
+    /// The action of round `generation` panicked: breaks the barrier and
+    /// wakes that round's waiters and those who arrived for the next round
+    /// while the action ran, all with `TOKEN_BROKEN`.
+    fn break_after_action(&self, generation: usize) {
+        let filter = |t: usize| {
+            if t == generation || t == self.generation.load(Ordering::Relaxed) {
+                FilterOp::Unpark
+            } else {
+                FilterOp::Skip
+            }
+        };
+        let callback = |_r| {
+            self.broken.store(true, Ordering::Relaxed);
+            self.count.store(0, Ordering::Relaxed);
+            TOKEN_BROKEN
+        };
+        // SAFETY: our own key; filter and callback only do atomic operations.
+        unsafe {
+            park::unpark_filter(self.key(), filter, callback);
         }
     }
 

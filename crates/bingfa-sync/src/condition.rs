@@ -6,11 +6,11 @@ use std::fmt;
 use std::panic::Location;
 use std::time::Duration;
 
-use crate::error::Error;
-use crate::instrument::{self, Kind, Meta};
+use crate::condvar::Condvar;
+use crate::error::{Timeout, WouldBlock};
+use crate::instrument::{Kind, Meta};
 use crate::mutex::{Mutex, MutexGuard};
-use crate::raw::atomic::{AtomicUsize, Ordering};
-use crate::raw::park::{self, FilterOp, ParkResult};
+use crate::raw::atomic::Ordering;
 use crate::raw::Deadline;
 
 /// A lock that owns some state, and a way to sleep until another thread
@@ -48,11 +48,14 @@ use crate::raw::Deadline;
 ///
 /// The lock is a real [`Mutex`] of this crate: the deadlock detector sees it
 /// (under the condition's name) like any other.
+///
+/// Python's `Condition()` makes its own lock an `RLock`; this one's is a
+/// `Mutex`, whose guard gives `&mut T`. For a condition over an
+/// [`RLock`](crate::RLock), a [`Lock`](crate::Lock) or a lock shared by
+/// several conditions (Python's `Condition(lock)`), use a
+/// [`Condvar`](crate::Condvar) beside the lock.
 pub struct Condition<T: ?Sized> {
-    meta: Meta,
-    /// Threads queued (or about to be) on this condition; the parking key is
-    /// this field's address.
-    pub(crate) waiters: AtomicUsize,
+    pub(crate) cv: Condvar,
     mutex: Mutex<T>,
 }
 
@@ -63,8 +66,7 @@ impl<T> Condition<T> {
     #[cfg(not(bingfa_loom))]
     pub const fn new(value: T) -> Self {
         Condition {
-            meta: Meta::new(Kind::Condition, None),
-            waiters: AtomicUsize::new(0),
+            cv: Condvar::new(),
             mutex: Mutex::new(value),
         }
     }
@@ -75,8 +77,7 @@ impl<T> Condition<T> {
     #[cfg(bingfa_loom)]
     pub fn new(value: T) -> Self {
         Condition {
-            meta: Meta::new(Kind::Condition, None),
-            waiters: AtomicUsize::new(0),
+            cv: Condvar::new(),
             mutex: Mutex::new(value),
         }
     }
@@ -86,8 +87,7 @@ impl<T> Condition<T> {
     pub fn named(name: impl Into<Cow<'static, str>>, value: T) -> Self {
         let name = name.into();
         Condition {
-            meta: Meta::new(Kind::Condition, Some(name.clone())),
-            waiters: AtomicUsize::new(0),
+            cv: Condvar::with_meta(Meta::named(Kind::Condition, Some(name.clone()))),
             mutex: Mutex::named(name, value),
         }
     }
@@ -114,9 +114,9 @@ impl<T: ?Sized> Condition<T> {
     /// Python: `threading.Condition.acquire(blocking=False)`.
     ///
     /// # Errors
-    /// [`Error::WouldBlock`] if it is held.
+    /// [`WouldBlock`] if it is held.
     #[track_caller]
-    pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, Error> {
+    pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, WouldBlock> {
         self.mutex.try_lock()
     }
 
@@ -125,9 +125,9 @@ impl<T: ?Sized> Condition<T> {
     /// Python: `threading.Condition.acquire(timeout=...)`.
     ///
     /// # Errors
-    /// [`Error::Timeout`] if it was still held when the timeout passed.
+    /// [`Timeout`] if it was still held when the timeout passed.
     #[track_caller]
-    pub fn lock_timeout(&self, timeout: Duration) -> Result<MutexGuard<'_, T>, Error> {
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<MutexGuard<'_, T>, Timeout> {
         self.mutex.lock_timeout(timeout)
     }
 
@@ -140,7 +140,8 @@ impl<T: ?Sized> Condition<T> {
     /// If `guard` belongs to another lock than this condition's.
     #[track_caller]
     pub fn wait(&self, guard: &mut MutexGuard<'_, T>) {
-        let notified = self.wait_internal(guard, None, Location::caller());
+        self.check_guard(guard);
+        let notified = self.cv.wait_until(guard, None, Location::caller());
         debug_assert!(notified);
     }
 
@@ -156,14 +157,8 @@ impl<T: ?Sized> Condition<T> {
     #[doc(alias = "wait")]
     #[track_caller]
     pub fn wait_timeout(&self, guard: &mut MutexGuard<'_, T>, timeout: Duration) -> bool {
-        let loc = Location::caller();
-        if timeout.is_zero() {
-            self.check_guard(guard);
-            // Give other threads their chance at the lock, as Python does.
-            self.relock(guard, loc);
-            return false;
-        }
-        self.wait_internal(guard, Deadline::after(timeout), loc)
+        self.check_guard(guard);
+        self.cv.wait_timeout(guard, timeout)
     }
 
     /// Waits as long as `condition` returns `true`, checking it first and
@@ -185,7 +180,7 @@ impl<T: ?Sized> Condition<T> {
         let loc = Location::caller();
         self.check_guard(guard);
         while condition(&mut **guard) {
-            self.wait_internal(guard, None, loc);
+            self.cv.wait_until(guard, None, loc);
         }
     }
 
@@ -217,7 +212,7 @@ impl<T: ?Sized> Condition<T> {
         }
         let deadline = Deadline::after(timeout);
         loop {
-            let notified = self.wait_internal(guard, deadline, loc);
+            let notified = self.cv.wait_until(guard, deadline, loc);
             if !condition(&mut **guard) {
                 return true;
             }
@@ -234,36 +229,14 @@ impl<T: ?Sized> Condition<T> {
     /// for must have been made under the lock (which owning the state
     /// enforces).
     pub fn notify(&self, n: usize) -> usize {
-        // A waiter registers before it releases the lock, and the notifier
-        // changed the state under the lock after that: the lock's
-        // acquire/release makes the registration visible here.
-        if n == 0 || self.waiters.load(Ordering::Relaxed) == 0 {
-            return 0;
-        }
-        let mut left = n;
-        let filter = |_token| {
-            if left == 0 {
-                FilterOp::Stop
-            } else {
-                left -= 1;
-                FilterOp::Unpark
-            }
-        };
-        let callback = |r: park::UnparkResult| {
-            self.waiters
-                .fetch_sub(r.unparked_threads, Ordering::Relaxed);
-            0
-        };
-        // SAFETY: our own key; filter and callback neither panic nor park.
-        let r = unsafe { park::unpark_filter(self.key(), filter, callback) };
-        r.unparked_threads
+        self.cv.notify(n)
     }
 
     /// Wakes one waiting thread, if any; returns whether it woke one.
     ///
     /// Python: `threading.Condition.notify()`.
     pub fn notify_one(&self) -> bool {
-        self.notify(1) == 1
+        self.cv.notify_one()
     }
 
     /// Wakes every waiting thread; returns how many.
@@ -271,7 +244,7 @@ impl<T: ?Sized> Condition<T> {
     /// Python: `threading.Condition.notify_all()`.
     #[doc(alias = "notifyAll")]
     pub fn notify_all(&self) -> usize {
-        self.notify(usize::MAX)
+        self.cv.notify_all()
     }
 
     /// Whether the condition's lock is held (a snapshot).
@@ -285,12 +258,11 @@ impl<T: ?Sized> Condition<T> {
     }
 
     /// The name given by [`named`](Condition::named), if any.
+    ///
+    /// Names are kept for the detector's reports and the recorder's traces:
+    /// without the `detect` and `trace` features (both off) this is `None`.
     pub fn name(&self) -> Option<&str> {
-        self.meta.name()
-    }
-
-    fn key(&self) -> usize {
-        &self.waiters as *const AtomicUsize as usize
+        self.cv.name()
     }
 
     fn check_guard(&self, guard: &MutexGuard<'_, T>) {
@@ -298,65 +270,6 @@ impl<T: ?Sized> Condition<T> {
             std::ptr::eq(guard.mutex, &self.mutex),
             "Condition::wait: the guard belongs to another lock than this condition's"
         );
-    }
-
-    /// Releases the lock and takes it again, with the detector's hooks.
-    fn relock(&self, guard: &mut MutexGuard<'_, T>, loc: &'static Location<'static>) {
-        if guard.tracked {
-            instrument::released(&self.mutex.meta);
-        }
-        // SAFETY: the guard proves we hold the lock; we take it again below
-        // before the guard can be used or dropped.
-        unsafe { self.mutex.raw.unlock() };
-        self.lock_again(guard, loc);
-    }
-
-    fn lock_again(&self, guard: &mut MutexGuard<'_, T>, loc: &'static Location<'static>) {
-        let tracked = instrument::on();
-        if tracked {
-            self.mutex.lock_instrumented(loc);
-        } else {
-            self.mutex.raw.lock();
-        }
-        guard.tracked = tracked;
-    }
-
-    /// Queues the thread, releases the lock, sleeps, retakes the lock.
-    /// Returns `false` on timeout.
-    fn wait_internal(
-        &self,
-        guard: &mut MutexGuard<'_, T>,
-        deadline: Option<Deadline>,
-        loc: &'static Location<'static>,
-    ) -> bool {
-        self.check_guard(guard);
-        if guard.tracked {
-            instrument::released(&self.mutex.meta);
-        }
-        let tracked = instrument::on();
-        if tracked {
-            instrument::blocking(&self.meta, loc);
-        }
-        // Registered while we still hold the lock (see `notify`).
-        self.waiters.fetch_add(1, Ordering::Relaxed);
-        let before_sleep = || {
-            // SAFETY: the guard proves we hold the lock; it is taken again
-            // below before the guard can be used or dropped. We are already
-            // queued, so a notify after this unlock finds us.
-            unsafe { self.mutex.raw.unlock() };
-        };
-        let timed_out = |_key, _was_last| {
-            self.waiters.fetch_sub(1, Ordering::Relaxed);
-        };
-        // SAFETY: our own key; `validate` and `timed_out` neither panic nor
-        // park; `before_sleep` runs outside the queue lock and only unparks
-        // (on the mutex's key), as parking_lot's own Condvar does.
-        let r = unsafe { park::park(self.key(), || true, before_sleep, timed_out, 0, deadline) };
-        if tracked {
-            instrument::unblocked(&self.meta);
-        }
-        self.lock_again(guard, loc);
-        r != ParkResult::TimedOut
     }
 }
 
@@ -372,7 +285,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Condition<T> {
         if let Some(name) = self.name() {
             d.field("name", &name);
         }
-        d.field("waiters", &self.waiters.load(Ordering::Relaxed));
+        d.field("waiters", &self.cv.waiters.load(Ordering::Relaxed));
         match self.mutex.try_lock() {
             Ok(g) => d.field("data", &&*g),
             Err(_) => d.field("data", &format_args!("<locked>")),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::instrument::{self, Kind, Meta};
 use crate::raw::atomic::{AtomicU8, Ordering};
-use crate::raw::park::{self, ParkResult};
+use crate::raw::park::{self, FilterOp, ParkResult};
 use crate::raw::Deadline;
 
 const SET: u8 = 0b01;
@@ -52,7 +52,7 @@ impl Event {
     pub const fn new() -> Self {
         Event {
             state: AtomicU8::new(0),
-            meta: Meta::new(Kind::Event, None),
+            meta: Meta::new(Kind::Event),
         }
     }
 
@@ -63,7 +63,7 @@ impl Event {
     pub fn new() -> Self {
         Event {
             state: AtomicU8::new(0),
-            meta: Meta::new(Kind::Event, None),
+            meta: Meta::new(Kind::Event),
         }
     }
 
@@ -72,7 +72,7 @@ impl Event {
     pub fn named(name: impl Into<Cow<'static, str>>) -> Self {
         Event {
             state: AtomicU8::new(0),
-            meta: Meta::new(Kind::Event, Some(name.into())),
+            meta: Meta::named(Kind::Event, Some(name.into())),
         }
     }
 
@@ -90,14 +90,48 @@ impl Event {
     ///
     /// Python: `threading.Event.set()`.
     pub fn set(&self) {
-        // Clears PARKED too: every parked thread is woken below, and a thread
-        // about to park fails its validation and sees the flag.
-        let old = self.state.swap(SET, Ordering::Release);
-        if old & PARKED != 0 {
-            // SAFETY: our own key.
-            unsafe {
-                park::unpark_all(self.key(), TOKEN_SET);
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state & PARKED != 0 {
+                return self.set_slow();
             }
+            // Nobody parked: one CAS (from SET to SET when already set, so
+            // that every `set` publishes the caller's earlier writes to the
+            // threads that see the flag). A waiter that marks PARKED
+            // meanwhile makes it fail, and we take the slow path.
+            match self
+                .state
+                .compare_exchange_weak(state, SET, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(s) => state = s,
+            }
+        }
+    }
+
+    /// `set` with threads parked: the flag changes in the parking lot's
+    /// callback, with the event's queue locked, so that setting it and
+    /// choosing whom to wake are one step. A waiter validates its park with
+    /// that same lock held, so it is either already queued (it waited
+    /// before this set, which wakes it) or sees the flag set and does not
+    /// sleep. Had the flag changed before the queue was locked, a setter
+    /// preempted between the two steps could wake a `wait` that began
+    /// after its set had been seen and consumed by `clear`.
+    #[cold]
+    fn set_slow(&self) {
+        // SAFETY: our own key; the filter and the callback only do an atomic
+        // operation: they neither panic nor park.
+        unsafe {
+            park::unpark_filter(
+                self.key(),
+                |_| FilterOp::Unpark,
+                |_| {
+                    // Clears PARKED too: every parked thread is woken, and one
+                    // about to park fails its validation and sees the flag.
+                    self.state.swap(SET, Ordering::Release);
+                    TOKEN_SET
+                },
+            );
         }
     }
 
@@ -152,6 +186,9 @@ impl Event {
     }
 
     /// The name given by [`named`](Self::named), if any.
+    ///
+    /// Names are kept for the detector's reports and the recorder's traces:
+    /// without the `detect` and `trace` features (both off) this is `None`.
     pub fn name(&self) -> Option<&str> {
         self.meta.name()
     }
@@ -188,8 +225,9 @@ impl Event {
             let r = unsafe { park::park(self.key(), validate, || {}, timed_out, 0, deadline) };
             match r {
                 // Woken by `set`: the flag was set after we parked, even if
-                // it has been cleared since. The parking lot's queue lock
-                // orders `set`'s earlier writes before this point.
+                // it has been cleared since. The parking lot's queue lock,
+                // under which `set` changed the flag and chose us, orders
+                // the setter's earlier writes before this point.
                 ParkResult::Unparked(TOKEN_SET) => return true,
                 ParkResult::TimedOut => return self.is_set(),
                 ParkResult::Unparked(_) | ParkResult::Invalid => {}

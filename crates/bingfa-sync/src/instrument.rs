@@ -25,23 +25,63 @@
 //! a `bingfa_trace` event named after the primitive (its name, or
 //! `"Mutex#<id>"` etc. when unnamed). Hooks are `#[cold]`: the primitives'
 //! fast paths stay small.
+//!
+//! Each half exists only with its Cargo feature (`detect`, `trace`). With
+//! neither, [`Meta`] is a zero-sized type, [`on`] is a constant `false` and
+//! the hooks are empty: the primitives are as small and as fast as their
+//! raw locks.
 
 use std::borrow::Cow;
+#[cfg(any(feature = "detect", feature = "trace"))]
 use std::panic::Location;
+#[cfg(any(feature = "detect", feature = "trace"))]
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bingfa_trace::{flags, EventKind};
+#[cfg(any(feature = "detect", feature = "trace"))]
+use bingfa_trace::flags;
+#[cfg(feature = "trace")]
+use bingfa_trace::EventKind;
 
 /// What kind of primitive a [`Meta`] describes (the detector's public
 /// [`PrimitiveKind`](crate::deadlock::PrimitiveKind)).
+#[cfg(feature = "detect")]
 #[allow(unused_imports)]
 pub(crate) use crate::deadlock::PrimitiveKind as Kind;
+
+/// What kind of primitive a [`Meta`] describes (the detector, which has the
+/// public `PrimitiveKind`, is compiled out).
+#[cfg(not(feature = "detect"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)]
+pub(crate) enum Kind {
+    Mutex,
+    RLock,
+    Semaphore,
+    Lock,
+    Event,
+    Condition,
+    Barrier,
+}
+
+/// The flags of `bingfa_trace::active()` that this build acts on.
+#[cfg(any(feature = "detect", feature = "trace"))]
+const FLAGS: u32 = {
+    let mut f = 0;
+    if cfg!(feature = "detect") {
+        f |= flags::DEADLOCK;
+    }
+    if cfg!(feature = "trace") {
+        f |= flags::TRACE;
+    }
+    f
+};
 
 /// The identity of one primitive for the detector and the recorder: its kind,
 /// its optional name and a process-unique id assigned on first instrumented use.
 ///
 /// Dropping a `Meta` that the detector has seen removes the primitive from
 /// the wait-for graph and from the lock order graph.
+#[cfg(any(feature = "detect", feature = "trace"))]
 #[derive(Debug)]
 #[allow(dead_code)]
 pub(crate) struct Meta {
@@ -51,9 +91,20 @@ pub(crate) struct Meta {
     id: AtomicU64,
 }
 
+#[cfg(any(feature = "detect", feature = "trace"))]
 #[allow(dead_code)]
 impl Meta {
-    pub(crate) const fn new(kind: Kind, name: Option<Cow<'static, str>>) -> Self {
+    /// An unnamed primitive.
+    pub(crate) const fn new(kind: Kind) -> Self {
+        Meta {
+            kind,
+            name: None,
+            id: AtomicU64::new(0),
+        }
+    }
+
+    /// A primitive with an optional name.
+    pub(crate) fn named(kind: Kind, name: Option<Cow<'static, str>>) -> Self {
         Meta {
             kind,
             name,
@@ -95,6 +146,7 @@ impl Meta {
     }
 }
 
+#[cfg(feature = "detect")]
 impl Drop for Meta {
     fn drop(&mut self) {
         let id = *self.id.get_mut();
@@ -104,65 +156,139 @@ impl Drop for Meta {
     }
 }
 
+/// Without `detect` and `trace` nothing reads a primitive's identity: it
+/// takes no room, and names are not kept.
+#[cfg(not(any(feature = "detect", feature = "trace")))]
+#[derive(Debug)]
+pub(crate) struct Meta;
+
+#[cfg(not(any(feature = "detect", feature = "trace")))]
+impl Meta {
+    #[inline(always)]
+    pub(crate) const fn new(_kind: Kind) -> Self {
+        Meta
+    }
+
+    #[inline(always)]
+    pub(crate) fn named(_kind: Kind, _name: Option<Cow<'static, str>>) -> Self {
+        Meta
+    }
+
+    /// Always `None`: names are kept for reports and traces only.
+    #[inline(always)]
+    pub(crate) fn name(&self) -> Option<&str> {
+        None
+    }
+}
+
 /// Whether the instrumented path must be taken: one relaxed load.
+#[cfg(any(feature = "detect", feature = "trace"))]
 #[inline(always)]
 #[allow(dead_code)]
 pub(crate) fn on() -> bool {
-    bingfa_trace::active() != 0
+    bingfa_trace::active() & FLAGS != 0
 }
 
-/// The thread is about to block on `meta`.
-#[cold]
-#[inline(never)]
+/// Whether the instrumented path must be taken: never, both halves are
+/// compiled out.
+#[cfg(not(any(feature = "detect", feature = "trace")))]
+#[inline(always)]
 #[allow(dead_code)]
-pub(crate) fn blocking(meta: &Meta, loc: &'static Location<'static>) {
-    let f = bingfa_trace::active();
-    if f & flags::TRACE != 0 {
-        bingfa_trace::record(EventKind::Blocked, &meta.label());
+pub(crate) fn on() -> bool {
+    false
+}
+
+#[cfg(any(feature = "detect", feature = "trace"))]
+mod hooks {
+    use super::*;
+
+    /// The thread is about to block on `meta`.
+    #[cold]
+    #[inline(never)]
+    #[allow(dead_code)]
+    pub(crate) fn blocking(meta: &Meta, loc: &'static Location<'static>) {
+        let _f = bingfa_trace::active();
+        #[cfg(feature = "trace")]
+        if _f & flags::TRACE != 0 {
+            bingfa_trace::record(EventKind::Blocked, &meta.label());
+        }
+        #[cfg(feature = "detect")]
+        if _f & flags::DEADLOCK != 0 {
+            crate::deadlock::on_blocking(meta, loc);
+        }
+        let _ = (meta, loc);
     }
-    if f & flags::DEADLOCK != 0 {
-        crate::deadlock::on_blocking(meta, loc);
+
+    /// The thread now holds `meta`.
+    #[cold]
+    #[inline(never)]
+    #[allow(dead_code)]
+    pub(crate) fn acquired(meta: &Meta, loc: &'static Location<'static>) {
+        let _f = bingfa_trace::active();
+        #[cfg(feature = "trace")]
+        if _f & flags::TRACE != 0 {
+            bingfa_trace::record(EventKind::Acquired, &meta.label());
+        }
+        #[cfg(feature = "detect")]
+        if _f & flags::DEADLOCK != 0 {
+            crate::deadlock::on_acquired(meta, loc);
+        }
+        let _ = (meta, loc);
+    }
+
+    /// The thread stopped waiting on `meta` without acquiring it.
+    #[cold]
+    #[inline(never)]
+    #[allow(dead_code)]
+    pub(crate) fn unblocked(meta: &Meta) {
+        let _f = bingfa_trace::active();
+        #[cfg(feature = "trace")]
+        if _f & flags::TRACE != 0 {
+            bingfa_trace::record(EventKind::Unblocked, &meta.label());
+        }
+        #[cfg(feature = "detect")]
+        if _f & flags::DEADLOCK != 0 {
+            crate::deadlock::on_unblocked(meta);
+        }
+        let _ = meta;
+    }
+
+    /// The thread released `meta`.
+    #[cold]
+    #[inline(never)]
+    #[allow(dead_code)]
+    pub(crate) fn released(meta: &Meta) {
+        let _f = bingfa_trace::active();
+        #[cfg(feature = "trace")]
+        if _f & flags::TRACE != 0 {
+            bingfa_trace::record(EventKind::Released, &meta.label());
+        }
+        #[cfg(feature = "detect")]
+        if _f & flags::DEADLOCK != 0 {
+            crate::deadlock::on_released(meta);
+        }
+        let _ = meta;
     }
 }
 
-/// The thread now holds `meta`.
-#[cold]
-#[inline(never)]
+/// Empty hooks: [`on`] is `false`, so the primitives never call them; they
+/// exist so that the instrumented paths still compile.
+#[cfg(not(any(feature = "detect", feature = "trace")))]
 #[allow(dead_code)]
-pub(crate) fn acquired(meta: &Meta, loc: &'static Location<'static>) {
-    let f = bingfa_trace::active();
-    if f & flags::TRACE != 0 {
-        bingfa_trace::record(EventKind::Acquired, &meta.label());
-    }
-    if f & flags::DEADLOCK != 0 {
-        crate::deadlock::on_acquired(meta, loc);
-    }
+mod hooks {
+    use std::panic::Location;
+
+    use super::Meta;
+
+    #[inline(always)]
+    pub(crate) fn blocking(_meta: &Meta, _loc: &'static Location<'static>) {}
+    #[inline(always)]
+    pub(crate) fn acquired(_meta: &Meta, _loc: &'static Location<'static>) {}
+    #[inline(always)]
+    pub(crate) fn unblocked(_meta: &Meta) {}
+    #[inline(always)]
+    pub(crate) fn released(_meta: &Meta) {}
 }
 
-/// The thread stopped waiting on `meta` without acquiring it.
-#[cold]
-#[inline(never)]
-#[allow(dead_code)]
-pub(crate) fn unblocked(meta: &Meta) {
-    let f = bingfa_trace::active();
-    if f & flags::TRACE != 0 {
-        bingfa_trace::record(EventKind::Unblocked, &meta.label());
-    }
-    if f & flags::DEADLOCK != 0 {
-        crate::deadlock::on_unblocked(meta);
-    }
-}
-
-/// The thread released `meta`.
-#[cold]
-#[inline(never)]
-#[allow(dead_code)]
-pub(crate) fn released(meta: &Meta) {
-    let f = bingfa_trace::active();
-    if f & flags::TRACE != 0 {
-        bingfa_trace::record(EventKind::Released, &meta.label());
-    }
-    if f & flags::DEADLOCK != 0 {
-        crate::deadlock::on_released(meta);
-    }
-}
+#[allow(unused_imports)]
+pub(crate) use hooks::{acquired, blocking, released, unblocked};

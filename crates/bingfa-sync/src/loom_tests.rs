@@ -16,7 +16,10 @@ use loom::thread;
 
 use crate::raw::cell::UnsafeCell;
 use crate::raw::clock;
-use crate::{Barrier, Condition, Error, Event, Mutex, RLock, Semaphore};
+use crate::{
+    Barrier, BrokenBarrier, Condition, Condvar, Error, Event, Lock, Mutex, RLock, Semaphore,
+    Timeout, WouldBlock,
+};
 
 const T: Duration = Duration::from_secs(1);
 
@@ -83,7 +86,7 @@ fn loom_mutex_timeout_is_a_branch() {
                 true
             }
             Err(e) => {
-                assert_eq!(e, Error::Timeout(T));
+                assert_eq!(e, Timeout(T));
                 false
             }
         });
@@ -118,7 +121,7 @@ fn loom_rlock_ownership_and_counts() {
                 bump(&g);
             }
             Err(e) => {
-                assert_eq!(e, Error::WouldBlock);
+                assert_eq!(e, WouldBlock);
                 assert_eq!(l.count(), 0);
                 let g = l.lock();
                 bump(&g);
@@ -186,7 +189,7 @@ fn loom_semaphore_timeout_is_a_branch() {
                 true
             }
             Err(e) => {
-                assert_eq!(e, Error::Timeout(T));
+                assert_eq!(e, Timeout(T));
                 false
             }
         });
@@ -252,6 +255,45 @@ fn loom_event_woken_waiter_returns_true_after_clear() {
     });
 }
 
+/// The set/clear/wait ping-pong of `tests/event.rs`, two rounds. Only the
+/// waiting side clears each event, so a `wait` that returns must find its
+/// event still set. A setter preempted between making the flag visible and
+/// waking the parked threads must not wake a `wait` that began after its
+/// set was already seen (and consumed by `clear`): before the fix, that
+/// stale wake-up made the second `ping.wait` return with `ping` clear,
+/// and the run then hung.
+#[test]
+fn loom_event_ping_pong_with_a_preempted_setter() {
+    model(|| {
+        let ping = Arc::new(Event::new());
+        let pong = Arc::new(Event::new());
+        let (ping2, pong2) = (ping.clone(), pong.clone());
+        let other = thread::spawn(move || {
+            for _ in 0..2 {
+                ping2.wait();
+                assert!(
+                    ping2.is_set(),
+                    "ping.wait returned for a set it had consumed"
+                );
+                ping2.clear();
+                pong2.set();
+            }
+        });
+        for _ in 0..2 {
+            ping.set();
+            pong.wait();
+            assert!(
+                pong.is_set(),
+                "pong.wait returned for a set it had consumed"
+            );
+            pong.clear();
+        }
+        other.join().unwrap();
+        assert!(!ping.is_set());
+        assert!(!pong.is_set());
+    });
+}
+
 #[test]
 fn loom_condition_no_lost_wakeup() {
     model(|| {
@@ -267,7 +309,7 @@ fn loom_condition_no_lost_wakeup() {
         *c.lock() = true;
         c.notify_one();
         waiter.join().unwrap();
-        assert_eq!(c.waiters.load(SeqCst), 0);
+        assert_eq!(c.cv.waiters.load(SeqCst), 0);
     });
 }
 
@@ -293,7 +335,7 @@ fn loom_condition_notify_n_wakes_at_most_n() {
             h.join().unwrap();
         }
         assert_eq!(*c.lock(), 0);
-        assert_eq!(c.waiters.load(SeqCst), 0);
+        assert_eq!(c.cv.waiters.load(SeqCst), 0);
     });
 }
 
@@ -317,7 +359,7 @@ fn loom_condition_timeout_is_a_branch() {
         waiter.join().unwrap();
         timer.join().unwrap();
         // Timed-out and notified waiters alike leave the count balanced.
-        assert_eq!(c.waiters.load(SeqCst), 0);
+        assert_eq!(c.cv.waiters.load(SeqCst), 0);
         assert!(!c.is_locked());
     });
 }
@@ -325,7 +367,7 @@ fn loom_condition_timeout_is_a_branch() {
 #[test]
 fn loom_barrier_releases_all_with_one_leader() {
     model(|| {
-        let b = Arc::new(Barrier::new(3));
+        let b = Arc::new(Barrier::new(3).unwrap());
         let hs: Vec<_> = (0..2)
             .map(|_| {
                 let b = b.clone();
@@ -348,7 +390,7 @@ fn loom_barrier_releases_all_with_one_leader() {
 #[test]
 fn loom_barrier_abort_breaks_the_round_for_every_party() {
     model(|| {
-        let b = Arc::new(Barrier::new(2));
+        let b = Arc::new(Barrier::new(2).unwrap());
         let b2 = b.clone();
         let other = thread::spawn(move || b2.wait().map(|r| r.is_leader()));
         let b3 = b.clone();
@@ -359,7 +401,7 @@ fn loom_barrier_abort_breaks_the_round_for_every_party() {
         // Both passed (the round tripped before the abort) or both broke.
         match (mine, theirs) {
             (Ok(a), Ok(b)) => assert!(a != b, "one leader"),
-            (Err(Error::Broken), Err(Error::Broken)) => {}
+            (Err(BrokenBarrier), Err(BrokenBarrier)) => {}
             other => panic!("mixed outcome {other:?}"),
         }
         assert!(b.is_broken());
@@ -369,7 +411,7 @@ fn loom_barrier_abort_breaks_the_round_for_every_party() {
 #[test]
 fn loom_barrier_timeout_breaks_the_round_for_every_party() {
     model(|| {
-        let b = Arc::new(Barrier::new(2));
+        let b = Arc::new(Barrier::new(2).unwrap());
         let done = Arc::new(AtomicUsize::new(0));
         let arrived = Arc::new(AtomicBool::new(false));
         let (b2, d2, a2) = (b.clone(), done.clone(), arrived.clone());
@@ -396,9 +438,117 @@ fn loom_barrier_timeout_breaks_the_round_for_every_party() {
         assert_eq!(mine.is_ok(), theirs, "both passed or both saw Broken");
         assert_eq!(b.is_broken(), !theirs);
         if !theirs {
-            assert_eq!(mine, Err(Error::Broken));
+            assert_eq!(mine, Err(BrokenBarrier));
             b.reset();
             assert!(!b.is_broken());
         }
+    });
+}
+
+#[test]
+fn loom_lock_released_by_another_thread() {
+    model(|| {
+        // Python's Lock as a hand-off: one thread takes it, another releases
+        // it, a third waits for the release. The data it "protects" is
+        // written before the release and read after the acquire.
+        let lock = Arc::new(Lock::new());
+        let data = Arc::new(UnsafeCell::new(0usize));
+        lock.acquire().forget();
+        let (l2, d2) = (lock.clone(), data.clone());
+        let releaser = thread::spawn(move || {
+            bump(&d2);
+            l2.release().unwrap();
+        });
+        let g = lock.acquire();
+        bump(&data);
+        drop(g);
+        releaser.join().unwrap();
+        assert!(!lock.is_locked());
+        assert_eq!(lock.release(), Err(Error::NotLocked));
+        // SAFETY: every other thread is joined.
+        assert_eq!(data.with(|p| unsafe { *p }), 2);
+    });
+}
+
+#[test]
+fn loom_condvar_on_rlock_releases_and_restores_every_level() {
+    model(|| {
+        let lock = Arc::new(RLock::new(UnsafeCell::new(false)));
+        let cv = Arc::new(Condvar::new());
+        let (l2, cv2) = (lock.clone(), cv.clone());
+        let setter = thread::spawn(move || {
+            // Only possible if the waiter released both of its levels.
+            let g = l2.lock();
+            // SAFETY: we hold the lock.
+            g.with_mut(|p| unsafe { *p = true });
+            drop(g);
+            cv2.notify_all();
+        });
+        let outer = lock.lock();
+        let mut inner = lock.lock();
+        assert_eq!(lock.count(), 2);
+        // SAFETY (both closures): we hold the lock.
+        cv.wait_while(&mut inner, |g| !g.with(|p| unsafe { *p }));
+        assert_eq!(lock.count(), 2, "both levels restored");
+        assert!(lock.is_owned_by_current_thread());
+        drop(inner);
+        assert_eq!(lock.count(), 1);
+        drop(outer);
+        setter.join().unwrap();
+        assert!(!lock.is_locked());
+        assert_eq!(cv.waiters.load(SeqCst), 0);
+    });
+}
+
+#[test]
+fn loom_two_condvars_on_one_lock() {
+    model(|| {
+        // queue.Queue's shape: one lock, "not empty" and "not full", a
+        // buffer of one slot, two items through it.
+        let slot = Arc::new(Mutex::new(None::<usize>));
+        let not_empty = Arc::new(Condvar::new());
+        let not_full = Arc::new(Condvar::new());
+        let (s2, ne2, nf2) = (slot.clone(), not_empty.clone(), not_full.clone());
+        let producer = thread::spawn(move || {
+            for i in 1..=2 {
+                let mut g = s2.lock();
+                nf2.wait_while(&mut g, |g| g.is_some());
+                *g = Some(i);
+                drop(g);
+                ne2.notify_one();
+            }
+        });
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let mut g = slot.lock();
+            not_empty.wait_while(&mut g, |g| g.is_none());
+            got.push(g.take().unwrap());
+            drop(g);
+            not_full.notify_one();
+        }
+        producer.join().unwrap();
+        assert_eq!(got, [1, 2]);
+        assert_eq!(not_empty.waiters.load(SeqCst), 0);
+        assert_eq!(not_full.waiters.load(SeqCst), 0);
+    });
+}
+
+#[test]
+fn loom_barrier_action_runs_before_anyone_passes() {
+    model(|| {
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = ran.clone();
+        let b = Arc::new(Barrier::new(2).unwrap().with_action(move || {
+            r.fetch_add(1, SeqCst);
+        }));
+        let (b2, ran2) = (b.clone(), ran.clone());
+        let other = thread::spawn(move || {
+            b2.wait().unwrap();
+            assert_eq!(ran2.load(SeqCst), 1, "passed before the action ran");
+        });
+        b.wait().unwrap();
+        assert_eq!(ran.load(SeqCst), 1, "passed before the action ran");
+        other.join().unwrap();
+        assert_eq!(ran.load(SeqCst), 1, "one action per round");
     });
 }

@@ -7,7 +7,7 @@ use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 use std::time::Duration;
 
-use crate::error::Error;
+use crate::error::{Timeout, WouldBlock};
 use crate::instrument::{self, Kind, Meta};
 use crate::raw::cell::UnsafeCell;
 use crate::raw::{Deadline, RawMutex};
@@ -67,7 +67,7 @@ impl<T> Mutex<T> {
     pub const fn new(value: T) -> Self {
         Mutex {
             raw: RawMutex::new(),
-            meta: Meta::new(Kind::Mutex, None),
+            meta: Meta::new(Kind::Mutex),
             data: UnsafeCell::new(value),
         }
     }
@@ -79,7 +79,7 @@ impl<T> Mutex<T> {
     pub fn new(value: T) -> Self {
         Mutex {
             raw: RawMutex::new(),
-            meta: Meta::new(Kind::Mutex, None),
+            meta: Meta::new(Kind::Mutex),
             data: UnsafeCell::new(value),
         }
     }
@@ -89,12 +89,13 @@ impl<T> Mutex<T> {
     ///
     /// ```
     /// let accounts = bingfa_sync::Mutex::named("accounts", vec![100, 50]);
+    /// # #[cfg(any(feature = "detect", feature = "trace"))]
     /// assert_eq!(accounts.name(), Some("accounts"));
     /// ```
     pub fn named(name: impl Into<Cow<'static, str>>, value: T) -> Self {
         Mutex {
             raw: RawMutex::new(),
-            meta: Meta::new(Kind::Mutex, Some(name.into())),
+            meta: Meta::named(Kind::Mutex, Some(name.into())),
             data: UnsafeCell::new(value),
         }
     }
@@ -131,13 +132,13 @@ impl<T: ?Sized> Mutex<T> {
     /// Python: `threading.Lock.acquire(blocking=False)`.
     ///
     /// # Errors
-    /// [`Error::WouldBlock`] if another thread (or this one) holds it.
+    /// [`WouldBlock`] if another thread (or this one) holds it.
     #[doc(alias = "acquire_nowait")]
     #[track_caller]
     #[inline]
-    pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, Error> {
+    pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, WouldBlock> {
         if !self.raw.try_lock() {
-            return Err(Error::WouldBlock);
+            return Err(WouldBlock);
         }
         let tracked = instrument::on();
         if tracked {
@@ -153,16 +154,16 @@ impl<T: ?Sized> Mutex<T> {
     /// Python: `threading.Lock.acquire(timeout=...)`.
     ///
     /// # Errors
-    /// [`Error::Timeout`] with `timeout` if the lock was still held when it
-    /// passed (a zero timeout too reports `Timeout`, not `WouldBlock`).
+    /// [`Timeout`] with `timeout` if the lock was still held when it passed
+    /// (a zero timeout too reports `Timeout`, not `WouldBlock`).
     #[doc(alias = "acquire")]
     #[track_caller]
-    pub fn lock_timeout(&self, timeout: Duration) -> Result<MutexGuard<'_, T>, Error> {
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<MutexGuard<'_, T>, Timeout> {
         let tracked = instrument::on();
         if lock_raw_timeout(&self.raw, &self.meta, Location::caller(), tracked, timeout) {
             Ok(MutexGuard::new(self, tracked))
         } else {
-            Err(Error::Timeout(timeout))
+            Err(Timeout(timeout))
         }
     }
 
@@ -182,6 +183,9 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     /// The name given by [`named`](Mutex::named), if any.
+    ///
+    /// Names are kept for the detector's reports and the recorder's traces:
+    /// without the `detect` and `trace` features (both off) this is `None`.
     pub fn name(&self) -> Option<&str> {
         self.meta.name()
     }

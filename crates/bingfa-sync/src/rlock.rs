@@ -7,7 +7,7 @@ use std::ops::Deref;
 use std::panic::Location;
 use std::time::Duration;
 
-use crate::error::Error;
+use crate::error::{Timeout, WouldBlock};
 use crate::instrument::{self, Kind, Meta};
 use crate::mutex::{lock_raw_timeout, lock_raw_tracked};
 use crate::raw::atomic::{AtomicUsize, Ordering};
@@ -108,7 +108,7 @@ impl<T> RLock<T> {
                 count: 0,
                 tracked: false,
             }),
-            meta: Meta::new(Kind::RLock, None),
+            meta: Meta::new(Kind::RLock),
             data: UnsafeCell::new(value),
         }
     }
@@ -118,13 +118,13 @@ impl<T> RLock<T> {
     /// Python: `threading.RLock()`.
     #[cfg(bingfa_loom)]
     pub fn new(value: T) -> Self {
-        Self::with_meta(Meta::new(Kind::RLock, None), value)
+        Self::with_meta(Meta::new(Kind::RLock), value)
     }
 
     /// A free re-entrant lock holding `value`, with a name that the deadlock
     /// detector and the tracer show.
     pub fn named(name: impl Into<Cow<'static, str>>, value: T) -> Self {
-        Self::with_meta(Meta::new(Kind::RLock, Some(name.into())), value)
+        Self::with_meta(Meta::named(Kind::RLock, Some(name.into())), value)
     }
 
     fn with_meta(meta: Meta, value: T) -> Self {
@@ -174,20 +174,20 @@ impl<T: ?Sized> RLock<T> {
     /// Python: `threading.RLock.acquire(blocking=False)`.
     ///
     /// # Errors
-    /// [`Error::WouldBlock`] if another thread holds it.
+    /// [`WouldBlock`] if another thread holds it.
     ///
     /// # Panics
     /// If one thread holds it `usize::MAX` times.
     #[doc(alias = "acquire_nowait")]
     #[track_caller]
     #[inline]
-    pub fn try_lock(&self) -> Result<RLockGuard<'_, T>, Error> {
+    pub fn try_lock(&self) -> Result<RLockGuard<'_, T>, WouldBlock> {
         let me = current_thread_id();
         if self.owner.load(Ordering::Relaxed) == me {
             return Ok(self.reenter());
         }
         if !self.raw.try_lock() {
-            return Err(Error::WouldBlock);
+            return Err(WouldBlock);
         }
         let tracked = instrument::on();
         if tracked {
@@ -203,13 +203,13 @@ impl<T: ?Sized> RLock<T> {
     /// Python: `threading.RLock.acquire(timeout=...)`.
     ///
     /// # Errors
-    /// [`Error::Timeout`] with `timeout` if another thread still held it.
+    /// [`Timeout`] with `timeout` if another thread still held it.
     ///
     /// # Panics
     /// If one thread holds it `usize::MAX` times.
     #[doc(alias = "acquire")]
     #[track_caller]
-    pub fn lock_timeout(&self, timeout: Duration) -> Result<RLockGuard<'_, T>, Error> {
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<RLockGuard<'_, T>, Timeout> {
         let me = current_thread_id();
         if self.owner.load(Ordering::Relaxed) == me {
             return Ok(self.reenter());
@@ -218,11 +218,14 @@ impl<T: ?Sized> RLock<T> {
         if lock_raw_timeout(&self.raw, &self.meta, Location::caller(), tracked, timeout) {
             Ok(self.first(me, tracked))
         } else {
-            Err(Error::Timeout(timeout))
+            Err(Timeout(timeout))
         }
     }
 
     /// Whether some thread holds the lock (a snapshot).
+    ///
+    /// Python: `threading.RLock.locked()` (3.14).
+    #[doc(alias = "locked")]
     pub fn is_locked(&self) -> bool {
         self.raw.is_locked()
     }
@@ -238,7 +241,9 @@ impl<T: ?Sized> RLock<T> {
     /// How many times the current thread holds the lock: 0 if it does not
     /// (even when another thread holds it).
     ///
-    /// Python: the count shown by `repr(rlock)`.
+    /// Python: `threading.RLock._recursion_count()`, and the count shown by
+    /// `repr(rlock)`.
+    #[doc(alias = "_recursion_count")]
     pub fn count(&self) -> usize {
         if self.is_owned_by_current_thread() {
             // SAFETY: we own the lock, and only the owner touches `hold`.
@@ -254,6 +259,9 @@ impl<T: ?Sized> RLock<T> {
     }
 
     /// The name given by [`named`](RLock::named), if any.
+    ///
+    /// Names are kept for the detector's reports and the recorder's traces:
+    /// without the `detect` and `trace` features (both off) this is `None`.
     pub fn name(&self) -> Option<&str> {
         self.meta.name()
     }
@@ -295,12 +303,21 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RLock<T> {
         if let Some(name) = self.name() {
             d.field("name", &name);
         }
+        d.field("locked", &self.is_locked())
+            .field("count", &self.count());
         match self.try_lock() {
             Ok(guard) => d.field("data", &&*guard),
             Err(_) => d.field("data", &format_args!("<locked>")),
         };
         d.finish_non_exhaustive()
     }
+}
+
+/// What a condition wait saves of an [`RLock`] while it waits: how many
+/// levels the thread held.
+#[derive(Debug, Clone, Copy)]
+pub struct Saved {
+    count: usize,
 }
 
 /// One acquisition of an [`RLock`] by the current thread; gives `&T`. The
@@ -343,6 +360,54 @@ impl<'a, T: ?Sized> RLockGuard<'a, T> {
             lock,
             _not_send: PhantomData,
         }
+    }
+
+    /// For a condition wait: gives up every level this thread holds (the
+    /// raw lock stays taken until `raw_unlock`).
+    pub(crate) fn release_all_levels(&mut self) -> Saved {
+        // SAFETY: the guard proves this thread owns the lock; only the owner
+        // touches `hold`.
+        let hold = self
+            .lock
+            .hold
+            .with_mut(|h| unsafe { std::mem::take(&mut *h) });
+        if hold.tracked {
+            instrument::released(&self.lock.meta);
+        }
+        self.lock.owner.store(0, Ordering::Relaxed);
+        Saved { count: hold.count }
+    }
+
+    /// For a condition wait: unlocks the raw lock after `release_all_levels`.
+    ///
+    /// # Safety
+    /// `release_all_levels` ran on this thread and the lock was not taken
+    /// again since; `restore_all_levels` must run before any guard of this
+    /// thread is used or dropped.
+    pub(crate) unsafe fn raw_unlock(&self) {
+        // SAFETY: the caller's contract: this thread holds the raw lock and
+        // has given up ownership.
+        unsafe { self.lock.raw.unlock() };
+    }
+
+    /// After a condition wait: takes the lock again with the levels saved.
+    pub(crate) fn restore_all_levels(&mut self, saved: Saved, loc: &'static Location<'static>) {
+        let tracked = instrument::on();
+        if tracked {
+            lock_raw_tracked(&self.lock.raw, &self.lock.meta, loc);
+        } else {
+            self.lock.raw.lock();
+        }
+        self.lock
+            .owner
+            .store(current_thread_id(), Ordering::Relaxed);
+        // SAFETY: we hold the raw lock again, which makes us the owner.
+        self.lock.hold.with_mut(|h| unsafe {
+            *h = Hold {
+                count: saved.count,
+                tracked,
+            }
+        });
     }
 }
 

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::panic::Location;
 use std::time::Duration;
 
-use crate::error::Error;
+use crate::error::{Error, Timeout, WouldBlock};
 use crate::instrument::{self, Kind, Meta};
 use crate::raw::atomic::{AtomicUsize, Ordering};
 use crate::raw::park::{self, FilterOp, ParkResult};
@@ -109,7 +109,7 @@ impl Semaphore {
         Semaphore {
             state: AtomicUsize::new(permits * ONE),
             bound,
-            meta: Meta::new(Kind::Semaphore, name),
+            meta: Meta::named(Kind::Semaphore, name),
         }
     }
 
@@ -134,13 +134,13 @@ impl Semaphore {
     /// Python: `threading.Semaphore.acquire(blocking=False)`.
     ///
     /// # Errors
-    /// [`Error::WouldBlock`] when no permit is available.
+    /// [`WouldBlock`] when no permit is available.
     #[doc(alias = "acquire_nowait")]
     #[track_caller]
     #[inline]
-    pub fn try_acquire(&self) -> Result<SemaphorePermit<'_>, Error> {
+    pub fn try_acquire(&self) -> Result<SemaphorePermit<'_>, WouldBlock> {
         if !self.try_take() {
-            return Err(Error::WouldBlock);
+            return Err(WouldBlock);
         }
         let tracked = instrument::on();
         if tracked {
@@ -155,10 +155,10 @@ impl Semaphore {
     /// Python: `threading.Semaphore.acquire(timeout=...)`.
     ///
     /// # Errors
-    /// [`Error::Timeout`] with `timeout` when no permit came in time.
+    /// [`Timeout`] with `timeout` when no permit came in time.
     #[doc(alias = "acquire")]
     #[track_caller]
-    pub fn acquire_timeout(&self, timeout: Duration) -> Result<SemaphorePermit<'_>, Error> {
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<SemaphorePermit<'_>, Timeout> {
         let loc = Location::caller();
         let tracked = instrument::on();
         let taken = if self.try_take() {
@@ -176,7 +176,7 @@ impl Semaphore {
             self.acquire_slow(Deadline::after(timeout))
         };
         if !taken {
-            return Err(Error::Timeout(timeout));
+            return Err(Timeout(timeout));
         }
         if tracked {
             instrument::acquired(&self.meta, loc);
@@ -203,11 +203,12 @@ impl Semaphore {
     /// Python: `threading.Semaphore.release(n)`.
     ///
     /// # Errors
-    /// As [`release`](Self::release).
+    /// As [`release`](Self::release), and [`Error::InvalidArgument`] if `n`
+    /// is 0 (Python raises `ValueError: n must be one or more`).
     #[doc(alias = "release")]
     pub fn release_n(&self, n: usize) -> Result<(), Error> {
         if n == 0 {
-            return Ok(());
+            return Err(Error::InvalidArgument("n must be one or more"));
         }
         self.release_n_quiet(n)?;
         if instrument::on() {
@@ -234,6 +235,9 @@ impl Semaphore {
 
     /// The name given by [`named`](Self::named) or
     /// [`bounded_named`](Self::bounded_named), if any.
+    ///
+    /// Names are kept for the detector's reports and the recorder's traces:
+    /// without the `detect` and `trace` features (both off) this is `None`.
     pub fn name(&self) -> Option<&str> {
         self.meta.name()
     }
@@ -345,6 +349,15 @@ impl Semaphore {
         unsafe {
             park::unpark_filter(self.key(), filter, callback);
         }
+    }
+}
+
+/// A semaphore with one permit and no bound.
+///
+/// Python: `threading.Semaphore()` (whose default value is 1).
+impl Default for Semaphore {
+    fn default() -> Self {
+        Semaphore::new(1)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Barrier: Python's `threading.Barrier` semantics.
 
-use bingfa_sync::{Barrier, Error};
+use bingfa_sync::{Barrier, BrokenBarrier, Error};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -9,26 +9,28 @@ fn assert_send_sync<T: Send + Sync>() {}
 #[test]
 fn send_sync_and_accessors() {
     assert_send_sync::<Barrier>();
-    let b = Barrier::named("start", 3);
+    let b = Barrier::named("start", 3).unwrap();
     assert_eq!(b.parties(), 3);
     assert_eq!(b.n_waiting(), 0);
     assert!(!b.is_broken());
-    assert_eq!(b.name(), Some("start"));
+    assert_eq!(b.name(), kept("start"));
     assert_eq!(
         format!("{b:?}"),
-        r#"Barrier { name: "start", parties: 3, n_waiting: 0, broken: false }"#
+        debug(r#"Barrier { name: "start", parties: 3, n_waiting: 0, broken: false }"#)
     );
 }
 
 #[test]
-#[should_panic(expected = "at least 1")]
-fn zero_parties_panics() {
-    let _ = Barrier::new(0);
+fn zero_parties_is_an_error() {
+    let err = Barrier::new(0).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)));
+    assert!(err.to_string().contains("at least one party"), "{err}");
+    assert!(Barrier::named("x", 0).is_err());
 }
 
 #[test]
 fn one_party_passes_at_once_as_leader() {
-    let b = Barrier::new(1);
+    let b = Barrier::new(1).unwrap();
     for _ in 0..3 {
         let r = b.wait().unwrap();
         assert_eq!(r.index(), 0);
@@ -40,7 +42,7 @@ fn one_party_passes_at_once_as_leader() {
 #[test]
 fn rounds_release_everyone_with_distinct_indices_and_one_leader() {
     let (parties, rounds) = if cfg!(miri) { (3, 3) } else { (4, 200) };
-    let b = Barrier::new(parties);
+    let b = Barrier::new(parties).unwrap();
     let passed = AtomicUsize::new(0);
     let results: Vec<Vec<(usize, bool)>> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..parties)
@@ -75,7 +77,7 @@ fn rounds_release_everyone_with_distinct_indices_and_one_leader() {
 
 #[test]
 fn timeout_breaks_it_for_every_party() {
-    let b = Barrier::new(3);
+    let b = Barrier::new(3).unwrap();
     let t = Duration::from_millis(50);
     std::thread::scope(|s| {
         let other = s.spawn(|| b.wait());
@@ -84,17 +86,18 @@ fn timeout_breaks_it_for_every_party() {
             std::thread::yield_now();
         }
         let start = Instant::now();
-        assert_eq!(b.wait_timeout(t), Err(Error::Broken));
+        assert_eq!(b.wait_timeout(t), Err(BrokenBarrier));
         assert!(start.elapsed() >= t);
-        assert_eq!(other.join().unwrap(), Err(Error::Broken), "woken and told");
+        assert_eq!(other.join().unwrap(), Err(BrokenBarrier), "woken and told");
     });
     assert!(b.is_broken());
     assert_eq!(
         b.wait(),
-        Err(Error::Broken),
+        Err(BrokenBarrier),
         "stays broken for later callers"
     );
-    assert!(Error::Broken.to_string().contains("broken"));
+    assert!(BrokenBarrier.to_string().contains("broken"));
+    assert_eq!(Error::from(BrokenBarrier), Error::Broken);
     b.reset();
     assert!(!b.is_broken());
     std::thread::scope(|s| {
@@ -107,8 +110,8 @@ fn timeout_breaks_it_for_every_party() {
 
 #[test]
 fn zero_timeout_breaks_unless_last() {
-    let b = Barrier::new(2);
-    assert_eq!(b.wait_timeout(Duration::ZERO), Err(Error::Broken));
+    let b = Barrier::new(2).unwrap();
+    assert_eq!(b.wait_timeout(Duration::ZERO), Err(BrokenBarrier));
     assert!(b.is_broken());
     b.reset();
     std::thread::scope(|s| {
@@ -124,7 +127,7 @@ fn zero_timeout_breaks_unless_last() {
 
 #[test]
 fn abort_wakes_waiters_with_broken() {
-    let b = Barrier::new(3);
+    let b = Barrier::new(3).unwrap();
     std::thread::scope(|s| {
         let hs: Vec<_> = (0..2).map(|_| s.spawn(|| b.wait())).collect();
         while b.n_waiting() < 2 {
@@ -132,7 +135,7 @@ fn abort_wakes_waiters_with_broken() {
         }
         b.abort();
         for h in hs {
-            assert_eq!(h.join().unwrap(), Err(Error::Broken));
+            assert_eq!(h.join().unwrap(), Err(BrokenBarrier));
         }
     });
     assert!(b.is_broken());
@@ -141,14 +144,14 @@ fn abort_wakes_waiters_with_broken() {
 
 #[test]
 fn reset_while_waiting_sends_broken_then_works_again() {
-    let b = Barrier::new(2);
+    let b = Barrier::new(2).unwrap();
     std::thread::scope(|s| {
         let h = s.spawn(|| b.wait());
         while b.n_waiting() < 1 {
             std::thread::yield_now();
         }
         b.reset();
-        assert_eq!(h.join().unwrap(), Err(Error::Broken));
+        assert_eq!(h.join().unwrap(), Err(BrokenBarrier));
     });
     assert!(!b.is_broken(), "reset leaves it usable");
     std::thread::scope(|s| {
@@ -163,7 +166,7 @@ fn timeout_that_races_with_the_last_arrival_never_mixes_outcomes() {
     // Either everyone passes or everyone of that round sees Broken.
     let rounds = if cfg!(miri) { 3 } else { 300 };
     for _ in 0..rounds {
-        let b = Barrier::new(3);
+        let b = Barrier::new(3).unwrap();
         let results: Vec<_> = std::thread::scope(|s| {
             let hs: Vec<_> = (0..3)
                 .map(|i| {
@@ -183,4 +186,98 @@ fn timeout_that_races_with_the_last_arrival_never_mixes_outcomes() {
         assert!(ok == 0 || ok == 3, "{results:?}");
         assert_eq!(b.is_broken(), ok == 0);
     }
+}
+
+#[test]
+fn the_action_runs_once_per_round_before_anyone_passes() {
+    use std::sync::Arc;
+    let parties = if cfg!(miri) { 2 } else { 4 };
+    let rounds = if cfg!(miri) { 2 } else { 50 };
+    let actions = Arc::new(AtomicUsize::new(0));
+    let a = actions.clone();
+    let b = Barrier::new(parties).unwrap().with_action(move || {
+        a.fetch_add(1, Ordering::SeqCst);
+    });
+    std::thread::scope(|s| {
+        for _ in 0..parties {
+            s.spawn(|| {
+                for round in 1..=rounds {
+                    let r = b.wait().unwrap();
+                    // Every party of round n sees n actions, none more: the
+                    // next round's action needs this party to arrive.
+                    assert_eq!(actions.load(Ordering::SeqCst), round, "{r:?}");
+                }
+            });
+        }
+    });
+    assert_eq!(actions.load(Ordering::SeqCst), rounds);
+}
+
+#[test]
+fn a_panicking_action_breaks_the_barrier_and_the_panic_goes_on() {
+    let b = Barrier::new(3)
+        .unwrap()
+        .with_action(|| panic!("action failed"));
+    let results = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..3)
+            .map(|_| {
+                s.spawn(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.wait())))
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    let panicked = results.iter().filter(|r| r.is_err()).count();
+    let broken = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Err(BrokenBarrier))))
+        .count();
+    assert_eq!((panicked, broken), (1, 2), "one ran the action, two broke");
+    let payload = results.into_iter().find_map(Result::err).unwrap();
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"action failed"));
+    assert!(b.is_broken());
+    assert_eq!(b.wait(), Err(BrokenBarrier));
+    b.reset();
+    assert!(!b.is_broken());
+}
+
+#[test]
+fn the_default_timeout_applies_to_wait_and_wait_timeout_overrides_it() {
+    let t = Duration::from_millis(30);
+    let b = Barrier::new(2).unwrap().with_timeout(t);
+    assert_eq!(b.timeout(), Some(t));
+    let start = Instant::now();
+    assert_eq!(b.wait(), Err(BrokenBarrier));
+    assert!(start.elapsed() >= t);
+    b.reset();
+    // An explicit timeout wins: this one is long enough for the partner.
+    std::thread::scope(|s| {
+        let h = s.spawn(|| b.wait_timeout(Duration::from_secs(60)));
+        while b.n_waiting() < 1 {
+            std::thread::yield_now();
+        }
+        assert!(b.wait_timeout(Duration::from_secs(60)).is_ok());
+        assert!(h.join().unwrap().is_ok());
+    });
+}
+
+/// The name a primitive reports: kept only when `detect` or `trace` is
+/// compiled in (names exist for reports and traces).
+fn kept(name: &str) -> Option<&str> {
+    cfg!(any(feature = "detect", feature = "trace")).then_some(name)
+}
+
+/// A `Debug` string as this build prints it: without the `name` field when
+/// names are not kept (neither `detect` nor `trace` compiled in).
+fn debug(full: &str) -> String {
+    if cfg!(any(feature = "detect", feature = "trace")) {
+        return full.to_string();
+    }
+    let mut out = full.to_string();
+    while let Some(at) = out.find("name: \"") {
+        let end = out[at + 7..].find('"').expect("a closed name") + at + 7;
+        out.replace_range(at..end + 3, "");
+    }
+    out
 }

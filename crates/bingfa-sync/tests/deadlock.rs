@@ -6,6 +6,7 @@
 //! (`serial`), and each one looks only at reports about its own threads
 //! (their names are unique), since threads left stuck by one test stay in the
 //! graph.
+#![cfg(feature = "detect")]
 
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Barrier};
@@ -63,6 +64,7 @@ fn named<T: Send + 'static>(
 }
 
 #[test]
+#[cfg_attr(miri, ignore)] // the deadlock watchdog thread outlives the test
 fn two_threads_deadlock_is_reported_within_a_second_then_times_out() {
     let _s = serial();
     let rx = collect();
@@ -122,6 +124,7 @@ fn two_threads_deadlock_is_reported_within_a_second_then_times_out() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore)] // the deadlock watchdog thread outlives the test
 fn three_threads_across_mutex_rlock_and_semaphore() {
     let _s = serial();
     let rx = collect();
@@ -181,6 +184,7 @@ fn three_threads_across_mutex_rlock_and_semaphore() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore)] // the deadlock watchdog thread outlives the test
 fn a_thread_that_relocks_its_own_mutex() {
     let _s = serial();
     let rx = collect();
@@ -202,6 +206,7 @@ fn a_thread_that_relocks_its_own_mutex() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore)] // the deadlock watchdog thread outlives the test
 fn a_lock_kept_by_a_thread_that_exited() {
     let _s = serial();
     let rx = collect();

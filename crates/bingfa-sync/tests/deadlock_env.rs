@@ -1,9 +1,11 @@
 //! `BINGFA_DEADLOCK=1` turns detection on at the first call of any function
 //! of `bingfa_sync::deadlock` (its own process: this file has one test).
+#![cfg(feature = "detect")]
 
 use bingfa_sync::deadlock;
 
 #[test]
+#[cfg_attr(miri, ignore)] // the deadlock watchdog thread outlives the test
 fn the_environment_variable_is_read_by_the_first_deadlock_call() {
     // Edition 2021: `set_var` is safe; this test is alone in its process,
     // so no other thread reads the environment meanwhile.

@@ -3,6 +3,7 @@
 //!
 //! The detector is process-wide: the tests of this file run one at a time
 //! and start from `deadlock::reset()`.
+#![cfg(feature = "detect")]
 
 use std::sync::Arc;
 use std::thread;
@@ -44,6 +45,7 @@ fn in_thread(name: &str, f: impl FnOnce() + Send + 'static) {
 }
 
 #[test]
+#[cfg_attr(miri, ignore)] // the deadlock watchdog thread outlives the test
 fn ab_then_ba_in_two_threads_that_never_overlap() {
     let found = run(|| {
         let a = Arc::new(Mutex::named("A", 0));
@@ -84,6 +86,7 @@ fn ab_then_ba_in_two_threads_that_never_overlap() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore)] // the deadlock watchdog thread outlives the test
 fn same_thread_inversion_reported_once_however_often_it_repeats() {
     let found = run(|| {
         let a = Mutex::named("A", ());
@@ -103,6 +106,7 @@ fn same_thread_inversion_reported_once_however_often_it_repeats() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore)] // the deadlock watchdog thread outlives the test
 fn a_circle_through_three_locks() {
     let found = run(|| {
         let l: Arc<[Mutex<()>; 3]> = Arc::new([
@@ -129,6 +133,7 @@ fn a_circle_through_three_locks() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore)] // the deadlock watchdog thread outlives the test
 fn dropped_locks_are_forgotten() {
     let found = run(|| {
         {
@@ -147,6 +152,7 @@ fn dropped_locks_are_forgotten() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore)] // the deadlock watchdog thread outlives the test
 fn reacquiring_a_condition_lock_while_holding_another() {
     // Holding X, take the condition's lock L (X->L); a waiter that instead
     // holds L and then takes X (L->X) is the opposite order.

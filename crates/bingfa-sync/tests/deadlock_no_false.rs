@@ -5,6 +5,7 @@
 //! Each test checks both channels: the deadlock search run by the test
 //! itself while threads are busy or blocked (`check_now`) and the handler,
 //! which also receives what the watchdog finds on its own.
+#![cfg(feature = "detect")]
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
@@ -60,6 +61,7 @@ impl Rng {
 }
 
 #[test]
+#[cfg_attr(miri, ignore)] // the deadlock watchdog thread outlives the test
 fn rlock_reentry_is_not_a_deadlock() {
     assert_none(run(|| {
         let r = Arc::new(RLock::named("R", 0u32));
@@ -89,6 +91,7 @@ fn rlock_reentry_is_not_a_deadlock() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore)] // the deadlock watchdog thread outlives the test
 fn condition_waits_are_not_deadlocks() {
     assert_none(run(|| {
         let c = Arc::new(Condition::named("items", Vec::<u32>::new()));
@@ -130,6 +133,7 @@ fn condition_waits_are_not_deadlocks() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore)] // the deadlock watchdog thread outlives the test
 fn semaphores_as_pool_and_signal() {
     assert_none(run(|| {
         // As many permits as threads: taking "pool" never blocks, so the
@@ -166,6 +170,7 @@ fn semaphores_as_pool_and_signal() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore)] // the deadlock watchdog thread outlives the test
 fn randomised_runs_with_one_global_order_report_nothing() {
     const THREADS: usize = 8;
     const ROUNDS: usize = 300;

@@ -1,6 +1,6 @@
 //! RLock: Python's `threading.RLock` semantics.
 
-use bingfa_sync::{Error, RLock};
+use bingfa_sync::{RLock, Timeout, WouldBlock};
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -45,8 +45,17 @@ fn const_new_in_a_static_and_named() {
     static L: RLock<u8> = RLock::new(3);
     assert_eq!(*L.lock(), 3);
     let n = RLock::named("config", 1);
-    assert_eq!(n.name(), Some("config"));
-    assert_eq!(format!("{n:?}"), r#"RLock { name: "config", data: 1, .. }"#);
+    assert_eq!(n.name(), kept("config"));
+    assert_eq!(
+        format!("{n:?}"),
+        debug(r#"RLock { name: "config", locked: false, count: 0, data: 1, .. }"#)
+    );
+    let g = n.lock();
+    assert_eq!(
+        format!("{n:?}"),
+        debug(r#"RLock { name: "config", locked: true, count: 1, data: 1, .. }"#)
+    );
+    drop(g);
 }
 
 /// Runs `check` on another thread while this thread holds `l` `depth` times.
@@ -62,12 +71,12 @@ fn while_held<T: Send>(l: &RLock<T>, depth: usize, check: impl FnOnce() + Send) 
 fn other_threads_are_excluded_until_the_last_release() {
     let l = RLock::new(0u32);
     while_held(&l, 3, || {
-        assert_eq!(l.try_lock().unwrap_err(), Error::WouldBlock);
+        assert_eq!(l.try_lock().unwrap_err(), WouldBlock);
         assert_eq!(l.count(), 0, "count is per owner: other threads see 0");
         assert!(!l.is_owned_by_current_thread());
         let t = Duration::from_millis(30);
         let start = Instant::now();
-        assert_eq!(l.lock_timeout(t).unwrap_err(), Error::Timeout(t));
+        assert_eq!(l.lock_timeout(t).unwrap_err(), Timeout(t));
         assert!(start.elapsed() >= t);
     });
     // Released as many times as taken: free again.
@@ -145,4 +154,26 @@ fn stress_nested_counter_is_exact() {
         }
     });
     assert_eq!(l.into_inner().get(), threads * iters);
+}
+
+/// The name a primitive reports: kept only when `detect` or `trace` is
+/// compiled in (names exist for reports and traces).
+#[cfg(not(bingfa_loom))]
+fn kept(name: &str) -> Option<&str> {
+    cfg!(any(feature = "detect", feature = "trace")).then_some(name)
+}
+
+/// A `Debug` string as this build prints it: without the `name` field when
+/// names are not kept (neither `detect` nor `trace` compiled in).
+#[cfg(not(bingfa_loom))]
+fn debug(full: &str) -> String {
+    if cfg!(any(feature = "detect", feature = "trace")) {
+        return full.to_string();
+    }
+    let mut out = full.to_string();
+    while let Some(at) = out.find("name: \"") {
+        let end = out[at + 7..].find('"').expect("a closed name") + at + 7;
+        out.replace_range(at..end + 3, "");
+    }
+    out
 }

@@ -71,6 +71,9 @@ pub(crate) enum PushFail<'a, T> {
     /// Another thread's operation must finish first; the item is handed
     /// back, and the caller waits on the producers' side.
     Pending(T, Pending<'a>),
+    /// User code (a priority queue's `Ord`) panicked; the store is as it
+    /// was, the item is handed back, and the caller continues the panic.
+    Panicked(T, locked::Panic),
 }
 
 /// Why a [`Flavor::try_pop`] did not pop.
@@ -82,6 +85,9 @@ pub(crate) enum PopFail<'a> {
     /// Another thread's operation must finish first; the caller waits on
     /// the consumers' side.
     Pending(Pending<'a>),
+    /// User code (a priority queue's `Ord`) panicked; the store is as it
+    /// was (the item stays in), and the caller continues the panic.
+    Panicked(locked::Panic),
 }
 
 /// What the blocking layer needs of a store. No method parks. Where a
@@ -116,6 +122,13 @@ pub(crate) trait Flavor<T> {
     fn close(&self) -> bool;
     /// Whether [`Flavor::close`] was called.
     fn is_closed(&self) -> bool;
+    /// Takes every item out at once, in the order pops would have, for
+    /// `close_immediately` (with the payload of a panic of user code, if
+    /// one came; the items are all there either way). `None`: no faster way
+    /// than popping them one by one.
+    fn drain(&self) -> Option<(Vec<T>, Option<locked::Panic>)> {
+        None
+    }
 }
 
 /// Pads and aligns a value to its own cache line pair, so that producers'

@@ -31,14 +31,15 @@ macro_rules! for_each_queue {
 }
 
 /// Spins (with short sleeps) until `cond` holds, failing the test after
-/// ten seconds. Used to know that another thread has reached a blocking
+/// ten seconds (ten minutes of Miri's clock, which runs fast). Used to know that another thread has reached a blocking
 /// call, never as the evidence of a result.
 #[allow(dead_code)] // not every test file uses it
 pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let start = std::time::Instant::now();
     while !cond() {
+        let limit = if cfg!(miri) { 600 } else { 10 };
         assert!(
-            start.elapsed() < std::time::Duration::from_secs(10),
+            start.elapsed() < std::time::Duration::from_secs(limit),
             "timed out waiting for: {what}"
         );
         std::thread::sleep(std::time::Duration::from_millis(1));

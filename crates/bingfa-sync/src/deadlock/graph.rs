@@ -38,6 +38,10 @@ pub(super) struct ThreadInfo {
 pub(super) struct ResInfo {
     pub(super) kind: PrimitiveKind,
     pub(super) name: Arc<str>,
+    /// A semaphore or `Lock` that some thread released without holding it:
+    /// a signal, which anyone may give, so waiting on it is no longer a
+    /// wait-for edge on its holders.
+    pub(super) signal: bool,
 }
 
 /// A deadlock's identity, to report each one once.
@@ -135,10 +139,17 @@ impl State {
         })
     }
 
-    fn resource(&mut self, id: u64, kind: PrimitiveKind, name: impl FnOnce() -> Arc<str>) {
-        self.resources
-            .entry(id)
-            .or_insert_with(|| ResInfo { kind, name: name() });
+    pub(super) fn resource(
+        &mut self,
+        id: u64,
+        kind: PrimitiveKind,
+        name: impl FnOnce() -> Arc<str>,
+    ) {
+        self.resources.entry(id).or_insert_with(|| ResInfo {
+            kind,
+            name: name(),
+            signal: false,
+        });
     }
 
     fn lockdep(&mut self, key: u64, name: &Arc<str>, b: u64, b_at: Loc) -> Vec<Report> {
@@ -230,8 +241,9 @@ impl State {
     }
 
     /// The thread `key` (or, with `None`, a thread that cannot be named
-    /// any more) released `id`. A semaphore permit released by a thread
-    /// that holds none is taken from another holder (Python allows it).
+    /// any more) released `id`. A semaphore permit, or a [`Lock`](crate::Lock),
+    /// released by a thread that holds none is taken from another holder
+    /// (Python allows it).
     pub(super) fn released(&mut self, key: Option<u64>, id: u64) {
         if let Some(t) = key.and_then(|k| self.threads.get_mut(&k)) {
             if let Some(i) = t.held.iter().rposition(|&(h, _)| h == id) {
@@ -239,11 +251,18 @@ impl State {
                 return;
             }
         }
-        let by_other = key.is_none()
-            || self
-                .resources
-                .get(&id)
-                .is_some_and(|r| r.kind == PrimitiveKind::Semaphore);
+        let releasable_by_anyone = self
+            .resources
+            .get(&id)
+            .is_some_and(|r| matches!(r.kind, PrimitiveKind::Semaphore | PrimitiveKind::Lock));
+        if releasable_by_anyone && key.is_some() {
+            // A live thread released what it does not hold: the primitive
+            // is a signal from now on.
+            if let Some(r) = self.resources.get_mut(&id) {
+                r.signal = true;
+            }
+        }
+        let by_other = key.is_none() || releasable_by_anyone;
         if !by_other {
             // Acquired while detection was off: nothing recorded.
             return;

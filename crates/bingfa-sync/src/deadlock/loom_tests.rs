@@ -51,8 +51,8 @@ fn take<'a>(lock: &'a Mutex<()>, meta: &Meta) -> loom::sync::MutexGuard<'a, ()> 
 fn loom_graph_consistent_as_threads_come_and_go() {
     let runs = model(|| {
         switch_on();
-        let a = Arc::new((Mutex::new(()), Meta::new(Kind::Mutex, Some("A".into()))));
-        let b = Arc::new((Mutex::new(()), Meta::new(Kind::Mutex, Some("B".into()))));
+        let a = Arc::new((Mutex::new(()), Meta::named(Kind::Mutex, Some("A".into()))));
+        let b = Arc::new((Mutex::new(()), Meta::named(Kind::Mutex, Some("B".into()))));
         let t1 = {
             let (a, b) = (a.clone(), b.clone());
             thread::spawn(move || {
@@ -105,7 +105,7 @@ fn loom_graph_consistent_as_threads_come_and_go() {
 fn loom_exit_while_holding_then_waiter_gives_up() {
     let runs = model(|| {
         switch_on();
-        let a = Arc::new(Meta::new(Kind::Mutex, Some("A".into())));
+        let a = Arc::new(Meta::named(Kind::Mutex, Some("A".into())));
         let t1 = {
             let a = a.clone();
             // Takes A and exits without releasing it (a forgotten guard).

@@ -2,9 +2,10 @@
 //! checking (lockdep).
 //!
 //! Off by default. Turn it on with [`enable`] (or `BINGFA_DEADLOCK=1` in the
-//! environment, see below). From then on every Mutex, RLock, Semaphore and
-//! Condition of this crate tells the detector what each thread holds and
-//! what it waits for, with the source line of the call (`#[track_caller]`):
+//! environment, see below). From then on every Mutex, Lock, RLock,
+//! Semaphore, Condition and Condvar of this crate tells the detector what
+//! each thread holds and what it waits for, with the source line of the
+//! call (`#[track_caller]`):
 //!
 //! - **Real deadlocks.** A watchdog thread looks every
 //!   [interval](set_watchdog_interval) (100 ms by default) for threads that
@@ -48,7 +49,17 @@
 //!   release. A cycle through a semaphore is reported when two searches in
 //!   a row find it with the same waits (a permit released by a thread that
 //!   held none can make a wait look stuck for a moment); [`check_now`]
-//!   returns it from the first.
+//!   returns it from the first. Once some thread releases a semaphore
+//!   without holding a permit of it, the semaphore is a signal (anyone may
+//!   give it), and waiting on it is no longer a wait-for edge, as for an
+//!   Event.
+//! - A [`Lock`](crate::Lock) may be released by any thread (Python's
+//!   `Lock`), so it is treated like a one-permit semaphore: a thread blocked
+//!   on it waits for its holder, a cycle through it is reported when two
+//!   searches in a row find it, it becomes a signal once a thread that does
+//!   not hold it releases it, and its order is not recorded (a `Lock` is
+//!   often a signal rather than a guard; use a [`Mutex`](crate::Mutex) to
+//!   have the order checked).
 //! - Waiting on a Condition, an Event or a Barrier is never a wait-for edge:
 //!   any thread may notify, set or arrive. Those waits still show in the
 //!   trace ([`bingfa_trace`]).
@@ -350,6 +361,10 @@ pub(crate) fn on_released(meta: &Meta) {
     let key = graph::current().map(|(k, _)| k);
     graph::with(|s| {
         if s.enabled {
+            // Known from now on even if this release is its first use seen
+            // (a semaphore released by a worker before anyone waited on it
+            // is a signal, and that must not be missed).
+            s.resource(id, meta.kind(), label(meta));
             s.released(key, id);
         }
     });

@@ -17,6 +17,9 @@ pub enum PrimitiveKind {
     RLock,
     /// A counting semaphore (Python: `threading.Semaphore`).
     Semaphore,
+    /// A lock without data that any thread may release (Python's
+    /// `threading.Lock` as Python has it: [`Lock`](crate::Lock)).
+    Lock,
     /// An event flag (Python: `threading.Event`).
     Event,
     /// A condition variable (Python: `threading.Condition`).
@@ -32,6 +35,7 @@ impl PrimitiveKind {
             PrimitiveKind::Mutex => "lock",
             PrimitiveKind::RLock => "RLock",
             PrimitiveKind::Semaphore => "semaphore",
+            PrimitiveKind::Lock => "lock",
             PrimitiveKind::Event => "event",
             PrimitiveKind::Condition => "condition",
             PrimitiveKind::Barrier => "barrier",
@@ -39,18 +43,25 @@ impl PrimitiveKind {
     }
 
     /// Whether a thread blocked on this kind waits for its holders (a
-    /// wait-for edge). A Condition, Event or Barrier can be woken by anyone,
+    /// wait-for edge). A [`Lock`](crate::Lock) may be released by any
+    /// thread, so a cycle through one is only reported when it lasts (as
+    /// for a semaphore). A Condition, Event or Barrier can be woken by anyone,
     /// so waiting on one is never a wait-for edge.
     pub(crate) fn waits_for_holders(self) -> bool {
         matches!(
             self,
-            PrimitiveKind::Mutex | PrimitiveKind::RLock | PrimitiveKind::Semaphore
+            PrimitiveKind::Mutex
+                | PrimitiveKind::RLock
+                | PrimitiveKind::Semaphore
+                | PrimitiveKind::Lock
         )
     }
 
     /// Whether lock order (lockdep) is recorded for this kind. Counting
     /// semaphores are left out: taking permits of two semaphores in both
-    /// orders is often fine, so they would give false reports.
+    /// orders is often fine, so they would give false reports. So is a
+    /// [`Lock`](crate::Lock), which is often a signal (taken by one thread,
+    /// released by another) rather than a guard around data.
     pub(crate) fn ordered(self) -> bool {
         matches!(self, PrimitiveKind::Mutex | PrimitiveKind::RLock)
     }

@@ -55,13 +55,17 @@ impl State {
             }
         }
         let kind = |id: u64| self.resources.get(&id).map(|r| r.kind);
+        // A signal (a semaphore or Lock released by a thread that did not
+        // hold it) can be given by anyone: waiting on it is no edge.
+        let signal = |id: u64| self.resources.get(&id).is_some_and(|r| r.signal);
         let waiting = |k: u64| -> Option<(u64, Loc)> {
             let t = &self.threads[&k];
             let (id, at) = t.wait?;
-            (t.alive && kind(id)?.waits_for_holders()).then_some((id, at))
+            (t.alive && kind(id)?.waits_for_holders() && !signal(id)).then_some((id, at))
         };
         // A dead holder never releases a Mutex or an RLock; a semaphore
-        // permit can be released by anyone, so a dead holder proves nothing.
+        // permit or a Lock can be released by anyone, so a dead holder
+        // proves nothing.
         let dead_blocks = |holder: u64, id: u64| {
             !self.threads[&holder].alive
                 && matches!(kind(id), Some(PrimitiveKind::Mutex | PrimitiveKind::RLock))
@@ -158,9 +162,12 @@ impl State {
                 })
                 .collect();
             key.sort_unstable();
-            let confirm = key
-                .iter()
-                .any(|&(_, id, _)| kind(id) == Some(PrimitiveKind::Semaphore));
+            let confirm = key.iter().any(|&(_, id, _)| {
+                matches!(
+                    kind(id),
+                    Some(PrimitiveKind::Semaphore | PrimitiveKind::Lock)
+                )
+            });
             // Members of the part outside this cycle are stuck with it.
             let also_stuck = members
                 .iter()

@@ -134,6 +134,37 @@ impl RawMutex {
         }
     }
 
+    /// Releases the lock if it is held, whoever holds it, and wakes one
+    /// waiter if there is one; returns `false` (and changes nothing) if it
+    /// was free. For locks that any thread may release (Python's `Lock`).
+    ///
+    /// # Safety
+    /// Nothing may rely on this lock for exclusive access on behalf of the
+    /// holder that this call releases: a lock that protects data must only
+    /// be released through [`unlock`](Self::unlock) by its holder.
+    #[inline]
+    pub unsafe fn unlock_if_locked(&self) -> bool {
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state & LOCKED == 0 {
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state & !LOCKED,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(s) => state = s,
+            }
+        }
+        if state & PARKED != 0 {
+            self.unlock_slow();
+        }
+        true
+    }
+
     fn key(&self) -> usize {
         &self.state as *const AtomicU8 as usize
     }
