@@ -38,6 +38,7 @@ const STEPS: &[Step] = &[
         stress::run(&[CI_STRESS_ROUNDS.to_string()])
     }),
     Step::Xtask("cargo xtask loom", || loom::run(None)),
+    Step::Xtask("cargo xtask miri", crate::miri::run),
 ];
 
 /// Runs every step; the first that fails ends the run with its name.
