@@ -198,6 +198,10 @@ pub fn buy_with_file_lock(
     outcome
 }
 
+/// The longest a buyer process waits for its siblings to be forked before
+/// it starts buying anyway.
+const GATE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The locks every buyer may take, made before any buyer process starts.
 struct Locks {
     thread: Arc<bingfa_sync::Mutex<()>>,
@@ -450,12 +454,17 @@ impl Sale {
         let names = self.mix.names();
         let results: Queue<(String, Outcome)> =
             Queue::new(names.len().max(1)).map_err(Error::ipc)?;
+        // Every buyer process waits here until all of them exist, so that
+        // they start buying together however slowly the machine forks (a
+        // race the lesson shows must not depend on fork speed).
+        let gate = Arc::new(bingfa_process::Event::new().map_err(Error::ipc)?);
 
         // Buyer processes first, before this process starts threads of its own.
         let mut children = Vec::new();
         if self.mix.processes > 0 {
             for p in 0..self.mix.processes {
-                let (sale, locks, results) = (self.clone(), locks.clone(), results.clone());
+                let (sale, locks, results, gate) =
+                    (self.clone(), locks.clone(), results.clone(), gate.clone());
                 let builder = Process::builder().name(format!("p{p}"));
                 // SAFETY: the buyers are forked before this call starts any
                 // thread, and the locks a buyer takes are made by this call
@@ -465,9 +474,13 @@ impl Sale {
                 // which glibc's fork keeps usable. What the caller's own
                 // threads may hold (the recorder's lock, stdout's) is the
                 // condition stated under "Threads" on this method.
-                let child =
-                    unsafe { builder.fork(move || run_process(&sale, p, &locks, &results)) }
-                        .map_err(Error::ipc)?;
+                let body = move || {
+                    // Bounded: a parent that died before opening the gate
+                    // must not leave its buyers waiting forever.
+                    gate.wait_timeout(GATE_TIMEOUT);
+                    run_process(&sale, p, &locks, &results)
+                };
+                let child = unsafe { builder.fork(body) }.map_err(Error::ipc)?;
                 children.push((p, child));
             }
         }
@@ -485,6 +498,7 @@ impl Sale {
                 }
             })
         });
+        gate.set();
         let mut killed = 0;
         if self.mix.processes == 0 {
             run_process(self, 0, &locks, &results);
