@@ -187,7 +187,8 @@ impl Waiter {
     pub(crate) fn block_deferring(&self, deadline: Option<Instant>) -> (bool, bool) {
         match self {
             Waiter::Green { .. } => {
-                let (woke, interrupted) = sched::sched("green wait").park_deferring(deadline);
+                let (woke, interrupted) = sched::sched("green wait")
+                    .park_deferring(deadline, sched::Wait::external("a green put"));
                 (woke == Woke::TimedOut, interrupted)
             }
             Waiter::Thread(sig) => (sig.wait(deadline), false),
