@@ -503,6 +503,37 @@ fn pool_spawn_blocked_forever_gets_loop_exit() {
     assert_loop_exit(r, "Group::spawn", &["'main' in Group::spawn"]);
 }
 
+/// `imap` whose worker waits for ever: the iteration gets LoopExit
+/// instead of ending as if every result was read.
+fn imap_next_blocked_forever_gets_loop_exit() {
+    let r = run(|| {
+        let g = Group::new();
+        let ev = Arc::new(Event::new());
+        let it = g.imap(0..3, move |i| {
+            if i == 1 {
+                ev.wait();
+            }
+            i
+        });
+        it.map(Result::unwrap).collect::<Vec<i32>>()
+    });
+    assert_loop_exit(r, "IMap::next", &["'main' in IMap::next", "in Event::wait"]);
+}
+
+fn imap_next_woken_by_a_timer() {
+    let r = run(|| {
+        let g = Group::new();
+        let it = g.imap_unordered(0..3, move |i| {
+            sleep(Duration::from_millis(10 * (3 - i)));
+            i
+        });
+        let mut v: Vec<u64> = it.map(Result::unwrap).collect();
+        v.sort();
+        v
+    });
+    assert_eq!(r.unwrap(), [0, 1, 2]);
+}
+
 fn wait_blocked_forever_gets_loop_exit() {
     let r = run(|| {
         let (a, b) = (Event::new(), AsyncResult::<u8>::new());
@@ -571,6 +602,8 @@ fn main() {
         group_join_woken_by_a_timer,
         group_join_woken_by_another_thread,
         pool_spawn_blocked_forever_gets_loop_exit,
+        imap_next_blocked_forever_gets_loop_exit,
+        imap_next_woken_by_a_timer,
         wait_blocked_forever_gets_loop_exit,
         wait_woken_by_a_timer_and_another_thread,
     ];

@@ -420,6 +420,14 @@ pub struct PriorityQueue<T: Ord> {
 }
 
 queue_api!(Queue, []);
+
+impl<T> Queue<T> {
+    /// [`get`](Self::get) in the call `on`: what a LoopExit names, and
+    /// whether it is returned or unwinds.
+    pub(crate) fn get_in(&self, on: On) -> Result<T, Error> {
+        self.core.get(Wait::Forever(on))
+    }
+}
 queue_api!(LifoQueue, []);
 queue_api!(PriorityQueue, [: Ord]);
 
