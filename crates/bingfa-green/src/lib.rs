@@ -95,11 +95,21 @@
 //!   socket, no async sleep, no other OS thread that could end a wait on a
 //!   `Send + Sync` primitive), the main green thread's blocking call gets
 //!   [`Error::LoopExit`], naming what it and each other green thread wait
-//!   on, instead of the hub hanging (Python: `gevent.exceptions.LoopExit`);
-//!   a call that returns no `Result` ([`block_on`]) unwinds with it, so
-//!   [`run`] returns it. While another OS thread lives that might end a
-//!   shared wait, the hub cannot know that nobody will, and keeps waiting
-//!   (looking again, at most once a second, whether that thread is gone).
+//!   on, instead of the hub hanging (Python: `gevent.exceptions.LoopExit`).
+//!   Every blocking wait takes part: joins, [`block_on`], and the waits of
+//!   the [`sync`] objects. A call that returns a `Result` returns the
+//!   error (`AsyncResult::get`, the queues' and `Channel`'s `get`, `put`
+//!   (with the item back) and `peek`); one that returns none
+//!   (`Event::wait`, `Semaphore::acquire`, `Lock::lock`, `RLock::lock`,
+//!   `AsyncResult::wait`, `Queue::join`, queue iteration, `Group::join`,
+//!   a `Pool`'s `spawn` waiting for a slot, `sync::wait`, [`block_on`])
+//!   unwinds its green thread with it, so that thread's `join` (or [`run`],
+//!   for the main one) returns it. A wait with a timeout never gets it (its
+//!   timer can end it). The `Send + Sync` objects may be held by another
+//!   OS thread: while another OS thread lives that might end such a wait,
+//!   the hub cannot know that nobody will, and keeps waiting (looking
+//!   again, at most once a second, whether that thread is gone). A plain
+//!   OS thread waiting on a green object never gets a LoopExit.
 //! - **Kill and Timeout unwind.** A killed green thread, or one whose
 //!   [`Timeout`] expired, unwinds from its switch point with a private
 //!   panic payload (destructors run); a `catch_unwind` in user code can

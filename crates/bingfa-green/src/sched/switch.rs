@@ -179,10 +179,11 @@ impl Sched {
     /// interrupts (see [`held`](Self::held)) none is reported: the next
     /// switch point after that unwind sees it.
     ///
-    /// Counts as an external wait (never [`Woke::LoopExit`]).
+    /// Takes part in the LoopExit check as `wait` says (as
+    /// [`park_on`](Self::park_on)).
     ///
     /// [`check_interrupts_now`]: Self::check_interrupts_now
-    pub(crate) fn park_deferring(&self, deadline: Option<Instant>) -> (Woke, bool) {
+    pub(crate) fn park_deferring(&self, deadline: Option<Instant>, wait: Wait) -> (Woke, bool) {
         let t = self.running();
         if self.interrupt_pending(t) {
             // Wakes meant for this wait no longer match.
@@ -204,7 +205,6 @@ impl Sched {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let wait = Wait::external("a green put");
         self.enter_wait(t, wait);
         self.suspend_until(t, at);
         self.leave_wait(wait);

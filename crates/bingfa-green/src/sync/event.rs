@@ -119,11 +119,18 @@ impl Event {
     /// [`clear`](Self::clear) before this waiter runs again.
     ///
     /// Python: `event.wait()`.
+    ///
+    /// In a green thread that would wait here for ever (every green
+    /// thread of its hub waits and nothing can wake one; Python:
+    /// `LoopExit`), unwinds that green thread with
+    /// [`Error::LoopExit`](crate::Error::LoopExit) naming `Event::wait`: its
+    /// `join` (or [`run`](crate::run)) returns that error.
     pub fn wait(&self) {
         let mut seen = None;
         wait_until(
             &self.state,
             None,
+            "Event::wait",
             |s| &mut s.waiters,
             |s| s.released(&mut seen),
         );
@@ -140,6 +147,7 @@ impl Event {
         wait_until(
             &self.state,
             deadline,
+            "Event::wait_timeout",
             |s| &mut s.waiters,
             |s| s.released(&mut seen),
         )

@@ -10,6 +10,7 @@ use std::rc::Rc;
 use super::pool::Group;
 use super::queue::Queue;
 use super::semaphore::Semaphore;
+use super::waiter::On;
 use crate::error::Error;
 use crate::handle::Handle;
 use crate::sched;
@@ -144,8 +145,10 @@ impl<R: 'static> Feed<R> {
                 return None;
             }
             // The queue is never closed; the feeder's `Done` (or
-            // `Panicked`) always comes.
-            match self.q.get().ok()? {
+            // `Panicked`) always comes, unless a worker or the feeder
+            // waits for ever: then this unwinds with the LoopExit (it
+            // must not end the iteration as if every result was read).
+            match self.q.get_in(On::unwinding("IMap::next")).ok()? {
                 Msg::Item(i, r) => return Some((i, r)),
                 Msg::Done(n) => self.total = Some(n),
                 Msg::Panicked(n, p) => {
@@ -221,6 +224,10 @@ impl<R: 'static> Iterator for IMap<R> {
     /// # Panics
     /// Outside a green thread; with the payload of a panic of the items'
     /// iterator, once the results before it are read.
+    /// A green thread whose next result would never come (every green
+    /// thread of its hub waits and nothing can wake one; Python:
+    /// `LoopExit`) unwinds with [`Error::LoopExit`] naming `IMap::next`:
+    /// its `join` (or [`run`](crate::run)) returns that error.
     fn next(&mut self) -> Option<Result<R, Error>> {
         loop {
             if let Some(r) = self.ready.remove(&self.next) {
@@ -270,6 +277,10 @@ impl<R: 'static> Iterator for IMapUnordered<R> {
     /// # Panics
     /// Outside a green thread; with the payload of a panic of the items'
     /// iterator, once the results of the items drawn before it are read.
+    /// A green thread whose next result would never come (every green
+    /// thread of its hub waits and nothing can wake one; Python:
+    /// `LoopExit`) unwinds with [`Error::LoopExit`] naming `IMap::next`:
+    /// its `join` (or [`run`](crate::run)) returns that error.
     fn next(&mut self) -> Option<Result<R, Error>> {
         let (_, r) = self.feed.recv()?;
         self.feed.yielded();

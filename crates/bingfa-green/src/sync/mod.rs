@@ -17,6 +17,16 @@
 //! taken just before reports success (the interrupt then comes at the next
 //! switch point).
 //!
+//! A green wait that nothing can ever end (every green thread of the hub
+//! waits, no timer, socket or other OS thread can wake one) gets
+//! [`Error::LoopExit`](crate::Error::LoopExit) naming the call (gevent's
+//! `LoopExit`): returned by the calls that return a `Result` (a put with
+//! its item back), raised as an unwind of the green thread by the others
+//! (its `join` gives the error). Withdrawing then also takes nothing and
+//! loses nothing. While another OS thread lives, a wait on these
+//! `Send + Sync` objects is not counted as stuck: that thread might still
+//! end it.
+//!
 //! # gevent names
 //!
 //! | gevent | here |

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::wait::sealed::{Armed, Me, Sealed};
 use super::wait::Waitable;
-use super::waiter::{wait_until, Locked, WaitList};
+use super::waiter::{try_wait_until, wait_until, Locked, WaitList};
 use crate::error::Error;
 
 /// The error an [`AsyncResult`] can be set to, shared by every getter.
@@ -143,10 +143,17 @@ impl<T> AsyncResult<T> {
     /// Waits until it is set (value or error).
     ///
     /// Python: `result.wait()`.
+    ///
+    /// In a green thread that would wait here for ever (every green
+    /// thread of its hub waits and nothing can wake one; Python:
+    /// `LoopExit`), unwinds that green thread with
+    /// [`Error::LoopExit`](crate::Error::LoopExit) naming `AsyncResult::wait`: its
+    /// `join` (or [`run`](crate::run)) returns that error.
     pub fn wait(&self) {
         wait_until(
             &self.state,
             None,
+            "AsyncResult::wait",
             |s| &mut s.waiters,
             |s| s.value.is_some().then_some(()),
         );
@@ -159,6 +166,7 @@ impl<T> AsyncResult<T> {
         wait_until(
             &self.state,
             Instant::now().checked_add(timeout),
+            "AsyncResult::wait_timeout",
             |s| &mut s.waiters,
             |s| s.value.is_some().then_some(()),
         )
@@ -182,9 +190,18 @@ impl<T: Clone> AsyncResult<T> {
     ///
     /// # Errors
     /// [`Error::Failed`] with the error given to
-    /// [`set_exception`](Self::set_exception).
+    /// [`set_exception`](Self::set_exception); [`Error::LoopExit`] when it
+    /// would wait for ever (every green thread of the hub waits and nothing
+    /// can wake one; Python: `LoopExit`).
     pub fn get(&self) -> Result<T, Error> {
-        wait_until(&self.state, None, |s| &mut s.waiters, Self::read).expect("no deadline")
+        try_wait_until(
+            &self.state,
+            None,
+            "AsyncResult::get",
+            |s| &mut s.waiters,
+            Self::read,
+        )?
+        .expect("no deadline")
     }
 
     /// As [`get`](Self::get), waiting at most `timeout`.
@@ -195,12 +212,13 @@ impl<T: Clone> AsyncResult<T> {
     /// [`Error::Timeout`] if still not set after `timeout`;
     /// [`Error::Failed`] as [`get`](Self::get).
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, Error> {
-        wait_until(
+        try_wait_until(
             &self.state,
             Instant::now().checked_add(timeout),
+            "AsyncResult::get_timeout",
             |s| &mut s.waiters,
             Self::read,
-        )
+        )?
         .unwrap_or(Err(Error::Timeout(timeout)))
     }
 

@@ -157,12 +157,24 @@ impl<T> RLock<T> {
     ///
     /// Python: `rlock.acquire()` / `with rlock:`.
     ///
+    /// In a green thread that would wait here for ever (every green
+    /// thread of its hub waits and nothing can wake one; Python:
+    /// `LoopExit`), unwinds that green thread with
+    /// [`Error::LoopExit`](crate::Error::LoopExit) naming `RLock::lock`: its
+    /// `join` (or [`run`](crate::run)) returns that error.
+    ///
     /// # Panics
     /// If one holder locked it `usize::MAX` times.
     #[doc(alias = "acquire")]
     pub fn lock(&self) -> RLockGuard<'_, T> {
         let me = Owner::current();
-        wait_until(&self.state, None, |s| &mut s.waiters, |s| s.take(me));
+        wait_until(
+            &self.state,
+            None,
+            "RLock::lock",
+            |s| &mut s.waiters,
+            |s| s.take(me),
+        );
         self.guard()
     }
 
@@ -182,6 +194,7 @@ impl<T> RLock<T> {
         wait_until(
             &self.state,
             Instant::now().checked_add(timeout),
+            "RLock::lock_timeout",
             |s| &mut s.waiters,
             |s| s.take(me),
         )

@@ -65,8 +65,20 @@ impl Semaphore {
     /// Takes a permit, waiting for one.
     ///
     /// Python: `sem.acquire()` / `with sem:`.
+    ///
+    /// In a green thread that would wait here for ever (every green
+    /// thread of its hub waits and nothing can wake one; Python:
+    /// `LoopExit`), unwinds that green thread with
+    /// [`Error::LoopExit`](crate::Error::LoopExit) naming `Semaphore::acquire`: its
+    /// `join` (or [`run`](crate::run)) returns that error.
     pub fn acquire(&self) -> SemaphorePermit<'_> {
-        wait_until(&self.state, None, |s| &mut s.1, Self::take);
+        self.acquire_in("Semaphore::acquire")
+    }
+
+    /// [`acquire`](Self::acquire), waiting in the call `what` (as a
+    /// LoopExit names it).
+    fn acquire_in(&self, what: &'static str) -> SemaphorePermit<'_> {
+        wait_until(&self.state, None, what, |s| &mut s.1, Self::take);
         SemaphorePermit { sem: self }
     }
 
@@ -84,8 +96,14 @@ impl Semaphore {
     /// Python: `sem.acquire(timeout=t)`.
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
         let deadline = Instant::now().checked_add(timeout);
-        wait_until(&self.state, deadline, |s| &mut s.1, Self::take)
-            .map(|()| SemaphorePermit { sem: self })
+        wait_until(
+            &self.state,
+            deadline,
+            "Semaphore::acquire_timeout",
+            |s| &mut s.1,
+            Self::take,
+        )
+        .map(|()| SemaphorePermit { sem: self })
     }
 
     /// Takes a permit with no guard; give it back with
@@ -308,9 +326,15 @@ impl<T> Lock<T> {
     /// Locks, waiting while another holds it.
     ///
     /// Python: `lock.acquire()` / `with lock:`.
+    ///
+    /// In a green thread that would wait here for ever (every green
+    /// thread of its hub waits and nothing can wake one; Python:
+    /// `LoopExit`), unwinds that green thread with
+    /// [`Error::LoopExit`](crate::Error::LoopExit) naming `Lock::lock`: its
+    /// `join` (or [`run`](crate::run)) returns that error.
     #[doc(alias = "acquire")]
     pub fn lock(&self) -> LockGuard<'_, T> {
-        std::mem::forget(self.sem.acquire());
+        std::mem::forget(self.sem.acquire_in("Lock::lock"));
         LockGuard { lock: self }
     }
 

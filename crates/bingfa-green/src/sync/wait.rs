@@ -5,7 +5,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::waiter::Waiter;
+use super::waiter::{On, Waiter, Woken};
 
 pub(crate) mod sealed {
     use super::Waiter;
@@ -153,6 +153,12 @@ impl<T: 'static> Waitable for crate::Handle<T> {
 ///
 /// Python: `gevent.wait(objects, count=count)`.
 ///
+/// In a green thread that would wait here for ever (every green
+/// thread of its hub waits and nothing can wake one; Python:
+/// `LoopExit`), unwinds that green thread with
+/// [`Error::LoopExit`](crate::Error::LoopExit) naming `wait`: its
+/// `join` (or [`run`](crate::run)) returns that error.
+///
 /// ```
 /// use bingfa_green::sync::{wait, AsyncResult, Event};
 /// use bingfa_green::{run, sleep, spawn};
@@ -211,6 +217,7 @@ fn wait_until(
     let mut done = Vec::new();
     let mut pending: Vec<usize> = (0..objects.len()).collect();
     let mut marks: Vec<Option<u64>> = vec![None; objects.len()];
+    let on = On::unwinding("wait");
     // Withdraws every registration on every way out, the unwind of a kill
     // or a Timeout included.
     struct Disarm<'a> {
@@ -236,12 +243,20 @@ fn wait_until(
             any_now |= a.now;
             d.armed.push((i, a));
         }
+        let mut stuck = false;
         let timed_out = if any_now {
             false
         } else if deadline.is_some_and(|t| Instant::now() >= t) {
             true
         } else {
-            me.0.block(deadline)
+            match me.0.block(deadline, on) {
+                Woken::Normal => false,
+                Woken::TimedOut => true,
+                Woken::LoopExit => {
+                    stuck = true;
+                    false
+                }
+            }
         };
         let mut fired = Vec::new();
         for (i, a) in std::mem::take(&mut d.armed) {
@@ -262,6 +277,10 @@ fn wait_until(
         done.extend(fired);
         if timed_out || pending.is_empty() {
             break;
+        }
+        if stuck && done.len() < count {
+            // Every registration is withdrawn by now.
+            on.loop_exit();
         }
     }
     done.truncate(count);

@@ -14,8 +14,9 @@ use bingfa_sync::raw::atomic::{AtomicBool, Ordering};
 use bingfa_sync::raw::cell::UnsafeCell;
 use bingfa_sync::raw::{park, Deadline, RawMutex};
 
+use crate::error::Error;
 use crate::remote::{Msg, Remote};
-use crate::sched::{self, Token, Woke};
+use crate::sched::{self, Token, Wait, Woke};
 
 /// State behind a short spin-then-park lock ([`RawMutex`]). Only a few
 /// instructions are ever done under it (push or pop a waiter, flip a
@@ -182,23 +183,126 @@ impl Waiter {
     /// As [`block`](Self::block), but a kill or an expired `Timeout` of
     /// the green thread does not unwind: it ends the sleep and is
     /// reported as the second value, still pending (then settle, and call
-    /// [`unwind_if_interrupted`]). Whether the deadline ended it, and
-    /// whether an interrupt did.
-    pub(crate) fn block_deferring(&self, deadline: Option<Instant>) -> (bool, bool) {
+    /// [`unwind_if_interrupted`]). How the sleep ended, and whether an
+    /// interrupt did.
+    pub(crate) fn block_deferring(&self, deadline: Option<Instant>, on: On) -> (Woken, bool) {
         match self {
             Waiter::Green { .. } => {
-                let (woke, interrupted) = sched::sched("green wait").park_deferring(deadline);
-                (woke == Woke::TimedOut, interrupted)
+                let (woke, interrupted) = sched::sched(on.what).park_deferring(deadline, on.wait());
+                (Woken::from(woke), interrupted)
             }
-            Waiter::Thread(sig) => (sig.wait(deadline), false),
+            Waiter::Thread(sig) => (Woken::thread(sig.wait(deadline)), false),
         }
     }
 
-    /// Sleeps until woken or `deadline`; true if the deadline ended it.
-    pub(crate) fn block(&self, deadline: Option<Instant>) -> bool {
+    /// Sleeps until woken or `deadline`. A green thread takes part in the
+    /// hub's LoopExit check as `on` says ([`Woken::LoopExit`] when nothing
+    /// can ever wake it); a plain OS thread never gets that.
+    pub(crate) fn block(&self, deadline: Option<Instant>, on: On) -> Woken {
         match self {
-            Waiter::Green { .. } => sched::sched("green wait").park(deadline) == Woke::TimedOut,
-            Waiter::Thread(sig) => sig.wait(deadline),
+            Waiter::Green { .. } => Woken::from(sched::sched(on.what).park_on(deadline, on.wait())),
+            Waiter::Thread(sig) => Woken::thread(sig.wait(deadline)),
+        }
+    }
+}
+
+/// How a [`Waiter::block`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Woken {
+    /// A wake-up (or a spurious return): look at the state again.
+    Normal,
+    /// The deadline passed.
+    TimedOut,
+    /// Nothing can ever wake it (gevent's `LoopExit`).
+    LoopExit,
+}
+
+impl Woken {
+    fn thread(timed_out: bool) -> Woken {
+        if timed_out {
+            Woken::TimedOut
+        } else {
+            Woken::Normal
+        }
+    }
+}
+
+impl From<Woke> for Woken {
+    fn from(w: Woke) -> Woken {
+        match w {
+            Woke::Normal => Woken::Normal,
+            Woke::TimedOut => Woken::TimedOut,
+            Woke::LoopExit => Woken::LoopExit,
+        }
+    }
+}
+
+/// The blocking call a green sync wait is made in, for the hub's LoopExit
+/// check (see `sched::stuck`): its name as the user wrote it
+/// (`"Event::wait"`), and whether the call returns the error or unwinds
+/// with it.
+///
+/// The primitives are `Send + Sync`, so another OS thread may hold them:
+/// their waits are `Shared` (LoopExit only once no other OS thread is
+/// left). A call that unwinds with the error waits as `External` (never a
+/// LoopExit) while its caller is already unwinding, since a second unwind
+/// there would abort the process.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct On {
+    pub(crate) what: &'static str,
+    returns_error: bool,
+    local: bool,
+}
+
+impl On {
+    /// A call that returns `Err(Error::LoopExit)`.
+    pub(crate) const fn returning(what: &'static str) -> On {
+        On {
+            what,
+            returns_error: true,
+            local: false,
+        }
+    }
+
+    /// A call that returns no `Result`: it unwinds with the LoopExit (its
+    /// green thread's `join` gives the error).
+    pub(crate) const fn unwinding(what: &'static str) -> On {
+        On {
+            what,
+            returns_error: false,
+            local: false,
+        }
+    }
+
+    /// As [`unwinding`](Self::unwinding), for a hub-local (`!Send`)
+    /// object only this hub's green threads can end the wait on.
+    pub(crate) const fn unwinding_local(what: &'static str) -> On {
+        On {
+            what,
+            returns_error: false,
+            local: true,
+        }
+    }
+
+    pub(crate) fn wait(self) -> Wait {
+        if !self.returns_error && std::thread::panicking() {
+            Wait::external(self.what)
+        } else if self.local {
+            Wait::local(self.what)
+        } else {
+            Wait::shared(self.what)
+        }
+    }
+
+    /// What the call does once [`Woken::LoopExit`] ended its wait and it
+    /// withdrew: the error to return, or (for an unwinding call) it
+    /// unwinds the green thread with it.
+    pub(crate) fn loop_exit(self) -> Error {
+        let s = sched::sched(self.what);
+        if self.returns_error {
+            s.loop_exit_error(self.what)
+        } else {
+            s.raise_loop_exit(self.what)
         }
     }
 }
@@ -260,14 +364,58 @@ impl WaitList {
 /// A waiter that gives up (timeout, or unwound by a kill or a `Timeout`)
 /// after it was popped passes the wake-up on to the next one, so no
 /// wake-up is lost.
+///
+/// A green caller takes part in the hub's LoopExit check as the call
+/// `what` (see [`On::unwinding`]): when nothing can ever wake it, it
+/// withdraws and unwinds with the error.
 pub(crate) fn wait_until<S, R>(
     lock: &Locked<S>,
     deadline: Option<Instant>,
+    what: &'static str,
+    list: impl Fn(&mut S) -> &mut WaitList,
+    ready: impl FnMut(&mut S) -> Option<R>,
+) -> Option<R> {
+    match wait_in(lock, deadline, On::unwinding(what), list, ready) {
+        Ok(r) => r,
+        Err(_) => unreachable!("an unwinding call unwinds with its LoopExit"),
+    }
+}
+
+/// As [`wait_until`], for a call that returns the LoopExit:
+/// `Err(Error::LoopExit)` naming `what` when nothing can ever wake it.
+pub(crate) fn try_wait_until<S, R>(
+    lock: &Locked<S>,
+    deadline: Option<Instant>,
+    what: &'static str,
+    list: impl Fn(&mut S) -> &mut WaitList,
+    ready: impl FnMut(&mut S) -> Option<R>,
+) -> Result<Option<R>, Error> {
+    wait_in(lock, deadline, On::returning(what), list, ready)
+}
+
+/// As [`wait_until`], in the call `on`: a LoopExit is returned or unwinds
+/// as `on` says.
+pub(crate) fn wait_in<S, R>(
+    lock: &Locked<S>,
+    deadline: Option<Instant>,
+    on: On,
+    list: impl Fn(&mut S) -> &mut WaitList,
+    ready: impl FnMut(&mut S) -> Option<R>,
+) -> Result<Option<R>, Error> {
+    wait_on(lock, deadline, on, list, ready).map_err(|()| on.loop_exit())
+}
+
+/// The wait of [`wait_until`]: `Err(())` when a LoopExit ended it (after
+/// the caller withdrew and found the state still not ready).
+fn wait_on<S, R>(
+    lock: &Locked<S>,
+    deadline: Option<Instant>,
+    on: On,
     list: impl Fn(&mut S) -> &mut WaitList,
     mut ready: impl FnMut(&mut S) -> Option<R>,
-) -> Option<R> {
+) -> Result<Option<R>, ()> {
     if let Some(r) = lock.with(&mut ready) {
-        return Some(r);
+        return Ok(Some(r));
     }
     struct Registered<'a, S, L: Fn(&mut S) -> &mut WaitList> {
         lock: &'a Locked<S>,
@@ -306,6 +454,9 @@ pub(crate) fn wait_until<S, R>(
     // out" together with the clock: under loom the clock never moves and
     // only the park's own timeout (`clock::advance`) ends a timed wait.
     let mut timed_out = false;
+    // Set when the hub found that nothing can ever wake the caller: it
+    // takes what is ready by then, else gives up.
+    let mut stuck = false;
     loop {
         let me = Waiter::current();
         let step = lock.with(|s| {
@@ -313,17 +464,24 @@ pub(crate) fn wait_until<S, R>(
                 (list)(s).remove(id);
             }
             if let Some(r) = ready(s) {
-                return Err(Some(r));
+                return Err(Ok(Some(r)));
+            }
+            if stuck {
+                return Err(Err(()));
             }
             if timed_out || deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(None);
+                return Err(Ok(None));
             }
             reg.id = Some((list)(s).push(me.clone()));
             Ok(())
         });
         match step {
             Err(r) => return r,
-            Ok(()) => timed_out = me.block(deadline),
+            Ok(()) => match me.block(deadline, on) {
+                Woken::Normal => {}
+                Woken::TimedOut => timed_out = true,
+                Woken::LoopExit => stuck = true,
+            },
         }
     }
 }
@@ -349,7 +507,7 @@ mod loom_tests {
                     w.wake();
                 }
             });
-            let r = wait_until(&st, None, |s| &mut s.1, |s| s.0.then_some(()));
+            let r = wait_until(&st, None, "loom", |s| &mut s.1, |s| s.0.then_some(()));
             assert_eq!(r, Some(()));
             setter.join().unwrap();
         });
@@ -365,6 +523,7 @@ mod loom_tests {
                 wait_until(
                     st,
                     None,
+                    "loom",
                     |s| &mut s.1,
                     |s| {
                         if s.0 > 0 {
@@ -409,6 +568,7 @@ mod loom_tests {
                 wait_until(
                     st,
                     deadline,
+                    "loom",
                     |s| &mut s.1,
                     |s| {
                         if s.0 > 0 {

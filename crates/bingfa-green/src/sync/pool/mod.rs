@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::handle::{Handle, Watch};
 use crate::hub::Builder;
 use crate::sched::{self, Token, Woke};
+use crate::sync::waiter::On;
 
 /// A green thread the group tracks.
 struct Member {
@@ -95,6 +96,11 @@ impl Inner {
 
     /// Sleeps until a member may have left, or `deadline`; whether the
     /// deadline ended it.
+    ///
+    /// Only this hub's green threads can end the wait (a group is
+    /// `!Send`): when every one of them waits and nothing can wake one,
+    /// the caller unwinds with the LoopExit of the call `what` (its
+    /// `join` gives [`Error::LoopExit`]).
     fn wait_change(&self, deadline: Option<Instant>, what: &'static str) -> bool {
         let s = sched::sched(what);
         let tok = s.token();
@@ -104,7 +110,17 @@ impl Inner {
                 m.watch.end.wake_on_finish(tok);
             }
         }
-        s.park(deadline) == Woke::TimedOut
+        let on = On::unwinding_local(what);
+        match s.park_on(deadline, on.wait()) {
+            Woke::TimedOut => true,
+            Woke::Normal => false,
+            Woke::LoopExit => {
+                // The token left in `waiters` is stale now: a wake with it
+                // matches nothing.
+                on.loop_exit();
+                unreachable!("an unwinding call unwinds with its LoopExit")
+            }
+        }
     }
 
     /// Waits until `ok` holds (looked at after every change), or
@@ -240,6 +256,12 @@ impl Group {
     /// In a [`Pool`], waits (switching away) for a free slot first.
     ///
     /// Python: `group.spawn(f)`.
+    ///
+    /// In a green thread that would wait for a slot for ever (every green
+    /// thread of its hub waits and nothing can wake one; Python:
+    /// `LoopExit`), unwinds that green thread with
+    /// [`Error::LoopExit`] naming `Group::spawn`: its `join` (or
+    /// [`run`](crate::run)) returns that error.
     ///
     /// # Panics
     /// Outside a green thread, or when no stack can be mapped (use
@@ -432,6 +454,12 @@ impl Group {
     /// the group was empty for a moment may be missed, as in gevent.
     ///
     /// Python: `group.join()`.
+    ///
+    /// In a green thread that would wait here for ever (every green
+    /// thread of its hub waits and nothing can wake one; Python:
+    /// `LoopExit`), unwinds that green thread with
+    /// [`Error::LoopExit`](crate::Error::LoopExit) naming `Group::join`: its
+    /// `join` (or [`run`](crate::run)) returns that error.
     ///
     /// # Panics
     /// Outside a green thread, unless the group is empty.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::core::{Core, Fifo, Wait};
 use super::{Iter, PutError};
 use crate::error::Error;
+use crate::sync::waiter::On;
 
 /// A queue of capacity 0, a rendezvous: [`put`](Self::put) waits until a
 /// green thread [`get`](Self::get)s its item, and then the getter runs
@@ -66,9 +67,12 @@ impl<T> Channel<T> {
     ///
     /// # Errors
     /// [`PutError`] with [`Error::Closed`] and the item if the channel
-    /// is closed before a getter took it.
+    /// is closed before a getter took it; with [`Error::LoopExit`] and the
+    /// item when it would wait for ever (every green thread of the hub
+    /// waits and nothing can wake one; Python: `LoopExit`).
     pub fn put(&self, item: T) -> Result<(), PutError<T>> {
-        self.core.put(item, Wait::Forever)
+        self.core
+            .put(item, Wait::Forever(On::returning("Channel::put")))
     }
 
     /// Hands `item` to a getter that is waiting now. If that getter is
@@ -92,7 +96,10 @@ impl<T> Channel<T> {
     /// # Errors
     /// [`PutError`] with the item: [`Error::Timeout`], [`Error::Closed`].
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
-        self.core.put(item, Wait::For(timeout))
+        self.core.put(
+            item,
+            Wait::For(timeout, On::returning("Channel::put_timeout")),
+        )
     }
 
     /// Takes an item from a putter, waiting for one.
@@ -101,9 +108,9 @@ impl<T> Channel<T> {
     ///
     /// # Errors
     /// [`Error::Closed`] once closed (and no item handed over by
-    /// `try_put` is left).
+    /// `try_put` is left); [`Error::LoopExit`] when it would wait for ever.
     pub fn get(&self) -> Result<T, Error> {
-        self.core.get(Wait::Forever)
+        self.core.get(Wait::Forever(On::returning("Channel::get")))
     }
 
     /// Takes the item of a putter that is waiting now.
@@ -124,7 +131,8 @@ impl<T> Channel<T> {
     /// # Errors
     /// [`Error::Timeout`], [`Error::Closed`].
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, Error> {
-        self.core.get(Wait::For(timeout))
+        self.core
+            .get(Wait::For(timeout, On::returning("Channel::get_timeout")))
     }
 
     /// Always 0: a channel holds no item (an item handed over by
@@ -178,9 +186,19 @@ impl<T> Channel<T> {
     /// closed.
     ///
     /// Python: `for item in channel:`.
+    ///
+    /// In a green thread that would wait here for ever (every green
+    /// thread of its hub waits and nothing can wake one; Python:
+    /// `LoopExit`), unwinds that green thread with
+    /// [`Error::LoopExit`](crate::Error::LoopExit) naming `Channel::iter`: its
+    /// `join` (or [`run`](crate::run)) returns that error.
     pub fn iter(&self) -> Iter<'_, T> {
         Iter {
-            next: Box::new(move || self.get().ok()),
+            next: Box::new(move || {
+                self.core
+                    .get(Wait::Forever(On::unwinding("Channel::iter")))
+                    .ok()
+            }),
         }
     }
 }

@@ -16,7 +16,9 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::sync::waiter::{unwind_if_interrupted, wait_until, Locked, WaitList, Waiter};
+use crate::sync::waiter::{
+    unwind_if_interrupted, wait_in, wait_until, Locked, On, WaitList, Waiter, Woken,
+};
 
 /// A put failed; the item is handed back in [`item`](PutError::item).
 ///
@@ -215,29 +217,37 @@ fn wake_all(ws: impl IntoIterator<Item = Waiter>) {
     }
 }
 
-/// How long a put or get may wait.
+/// How long a put or get may wait, and in which call (for a LoopExit).
 #[derive(Clone, Copy)]
 pub(crate) enum Wait {
     /// Not at all (`try_`).
     No,
     /// Until done.
-    Forever,
+    Forever(On),
     /// At most this long (`_timeout`).
-    For(Duration),
+    For(Duration, On),
 }
 
 impl Wait {
     fn deadline(self) -> Option<Instant> {
         match self {
-            Wait::For(d) => Instant::now().checked_add(d),
+            Wait::For(d, _) => Instant::now().checked_add(d),
             _ => None,
+        }
+    }
+
+    /// The call it waits in; `None` for one that does not wait.
+    fn on(self) -> Option<On> {
+        match self {
+            Wait::No => None,
+            Wait::Forever(on) | Wait::For(_, on) => Some(on),
         }
     }
 
     /// The error of a put or get that could not wait any longer.
     fn gave_up(self, empty_or_full: Error) -> Error {
         match self {
-            Wait::For(d) => Error::Timeout(d),
+            Wait::For(d, _) => Error::Timeout(d),
             _ => empty_or_full,
         }
     }
@@ -250,6 +260,8 @@ enum Settled<T> {
     Failed(Error, T),
     /// A kill or a `Timeout` ended the wait before the item was taken.
     Interrupted(T),
+    /// Nothing can ever take the item (LoopExit).
+    Stuck(T),
     /// Not yet: sleep again.
     Again,
 }
@@ -291,8 +303,8 @@ impl<T, S: Store<T>> Core<T, S> {
         let deadline = how.deadline();
         let expired = || match how {
             Wait::No => true,
-            Wait::Forever => false,
-            Wait::For(_) => deadline.is_some_and(|d| Instant::now() >= d),
+            Wait::Forever(_) => false,
+            Wait::For(..) => deadline.is_some_and(|d| Instant::now() >= d),
         };
         // The first look, without a waiter (it costs an allocation for a
         // plain thread); if the put must wait, the look is made again
@@ -384,11 +396,13 @@ impl<T, S: Store<T>> Core<T, S> {
         };
         wake_all(ws);
         let mut me = me;
+        let on = how.on().expect("a put that waits has a call");
         loop {
             // A kill or a `Timeout` does not unwind out of the sleep: the
             // item may have been taken meanwhile, and then the put has
             // succeeded (the interrupt waits for the next switch point).
-            let (timed_out, interrupted) = me.block_deferring(deadline);
+            let (woken, interrupted) = me.block_deferring(deadline, on);
+            let timed_out = woken == Woken::TimedOut;
             let next = (!interrupted).then(Waiter::current);
             let r = self.state.with(|s| {
                 let Some(p) = s.offers.iter().position(|o| o.id == id) else {
@@ -406,6 +420,11 @@ impl<T, S: Store<T>> Core<T, S> {
                     let o = s.offers.remove(p).expect("found just above");
                     return Settled::Failed(how.gave_up(Error::Full), o.item);
                 }
+                if woken == Woken::LoopExit {
+                    // Nothing can ever take it: the item comes back.
+                    let o = s.offers.remove(p).expect("found just above");
+                    return Settled::Stuck(o.item);
+                }
                 s.offers[p].waiter = next.clone();
                 Settled::Again
             });
@@ -420,6 +439,12 @@ impl<T, S: Store<T>> Core<T, S> {
                     unwind_if_interrupted();
                     unreachable!("an interrupt was pending");
                 }
+                Settled::Stuck(item) => {
+                    return Err(PutError {
+                        error: on.loop_exit(),
+                        item,
+                    })
+                }
                 Settled::Again => {
                     guard.id = Some(id);
                     me = next.expect("not interrupted");
@@ -429,18 +454,19 @@ impl<T, S: Store<T>> Core<T, S> {
     }
 
     pub(crate) fn get(&self, how: Wait) -> Result<T, Error> {
-        let r = match how {
-            Wait::No => self.state.with(|s| s.take().map(Ok)),
-            _ => wait_until(
+        let r = match how.on() {
+            None => self.state.with(|s| s.take().map(Ok)),
+            Some(on) => wait_in(
                 &self.state,
                 how.deadline(),
+                on,
                 |s| &mut s.getters,
                 |s| match s.take() {
                     Some(t) => Some(Ok(t)),
                     None if s.closed => Some(Err(Error::Closed)),
                     None => None,
                 },
-            ),
+            )?,
         };
         match r {
             Some(Ok((v, putter))) => {
@@ -464,9 +490,9 @@ impl<T, S: Store<T>> Core<T, S> {
             None if s.closed => Some(Err(Error::Closed)),
             None => None,
         };
-        let r = match how {
-            Wait::No => self.state.with(look),
-            _ => wait_until(&self.state, how.deadline(), |s| &mut s.peekers, look),
+        let r = match how.on() {
+            None => self.state.with(look),
+            Some(on) => wait_in(&self.state, how.deadline(), on, |s| &mut s.peekers, look)?,
         };
         r.unwrap_or_else(|| Err(how.gave_up(Error::Empty)))
     }
@@ -505,11 +531,12 @@ impl<T, S: Store<T>> Core<T, S> {
         self.state.with(|s| s.unfinished)
     }
 
-    pub(crate) fn join(&self, timeout: Option<Duration>) -> bool {
+    pub(crate) fn join(&self, timeout: Option<Duration>, what: &'static str) -> bool {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         wait_until(
             &self.state,
             deadline,
+            what,
             |s| &mut s.joiners,
             |s| (s.unfinished == 0).then_some(()),
         )

@@ -17,6 +17,7 @@ use std::time::Duration;
 pub use self::channel::Channel;
 pub use self::core::PutError;
 use self::core::{Core, Fifo, Lifo, Priority, Wait};
+use super::waiter::On;
 use crate::error::Error;
 
 /// The API the three queues share, written once, with each type's name in
@@ -65,9 +66,12 @@ macro_rules! queue_api {
             /// [`PutError`] with [`Error::Closed`] and the item, if the
             /// queue is closed before the item went in. A kill or a
             /// [`Timeout`](crate::Timeout) that unwinds the wait drops the
-            /// item (it never went in).
+            /// item (it never went in). [`PutError`] with
+            /// [`Error::LoopExit`] and the item when it would wait for ever
+            /// (every green thread of the hub waits and nothing can wake
+            /// one; Python: `LoopExit`).
             pub fn put(&self, item: T) -> Result<(), PutError<T>> {
-                self.core.put(item, Wait::Forever)
+                self.core.put(item, Wait::Forever(On::returning(concat!(stringify!($name), "::put"))))
             }
 
             /// Puts `item` if there is room now.
@@ -100,7 +104,7 @@ macro_rules! queue_api {
             /// [`PutError`] with the item: [`Error::Timeout`] when still
             /// full after `timeout`, [`Error::Closed`] when closed.
             pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
-                self.core.put(item, Wait::For(timeout))
+                self.core.put(item, Wait::For(timeout, On::returning(concat!(stringify!($name), "::put_timeout"))))
             }
 
             /// Takes the next item, waiting while the queue is empty.
@@ -108,9 +112,12 @@ macro_rules! queue_api {
             /// Python: `q.get()`.
             ///
             /// # Errors
-            /// [`Error::Closed`] once the queue is closed and empty.
+            /// [`Error::Closed`] once the queue is closed and empty;
+            /// [`Error::LoopExit`] when it would wait for ever (every green
+            /// thread of the hub waits and nothing can wake one; Python:
+            /// `LoopExit`).
             pub fn get(&self) -> Result<T, Error> {
-                self.core.get(Wait::Forever)
+                self.core.get(Wait::Forever(On::returning(concat!(stringify!($name), "::get"))))
             }
 
             /// Takes the next item if there is one now.
@@ -133,7 +140,7 @@ macro_rules! queue_api {
             /// [`Error::Timeout`] when still empty after `timeout`,
             /// [`Error::Closed`] when closed and empty.
             pub fn get_timeout(&self, timeout: Duration) -> Result<T, Error> {
-                self.core.get(Wait::For(timeout))
+                self.core.get(Wait::For(timeout, On::returning(concat!(stringify!($name), "::get_timeout"))))
             }
 
             /// A clone of the item [`get`](Self::get) would take next,
@@ -142,12 +149,15 @@ macro_rules! queue_api {
             /// Python: `q.peek()`.
             ///
             /// # Errors
-            /// [`Error::Closed`] once the queue is closed and empty.
+            /// [`Error::Closed`] once the queue is closed and empty;
+            /// [`Error::LoopExit`] when it would wait for ever (every green
+            /// thread of the hub waits and nothing can wake one; Python:
+            /// `LoopExit`).
             pub fn peek(&self) -> Result<T, Error>
             where
                 T: Clone,
             {
-                self.core.peek(Wait::Forever)
+                self.core.peek(Wait::Forever(On::returning(concat!(stringify!($name), "::peek"))))
             }
 
             /// As [`peek`](Self::peek), without waiting.
@@ -176,7 +186,7 @@ macro_rules! queue_api {
             where
                 T: Clone,
             {
-                self.core.peek(Wait::For(timeout))
+                self.core.peek(Wait::For(timeout, On::returning(concat!(stringify!($name), "::peek_timeout"))))
             }
 
             /// Items in the queue now (the items of blocked putters are not
@@ -231,8 +241,14 @@ macro_rules! queue_api {
             /// unfinished. Closing does not end the wait.
             ///
             /// Python: `q.join()`.
+            ///
+            /// In a green thread that would wait here for ever (every green
+            /// thread of its hub waits and nothing can wake one; Python:
+            /// `LoopExit`), unwinds that green thread with
+            /// [`Error::LoopExit`](crate::Error::LoopExit) naming the call
+            /// (`Queue::join`, `LifoQueue::join`, ...): its `join` (or [`run`](crate::run)) returns that error.
             pub fn join(&self) {
-                self.core.join(None);
+                self.core.join(None, concat!(stringify!($name), "::join"));
             }
 
             /// As [`join`](Self::join), giving up after `timeout`; whether
@@ -241,7 +257,7 @@ macro_rules! queue_api {
             /// Python: `q.join(timeout=t)`.
             #[doc(alias = "join")]
             pub fn join_timeout(&self, timeout: Duration) -> bool {
-                self.core.join(Some(timeout))
+                self.core.join(Some(timeout), concat!(stringify!($name), "::join_timeout"))
             }
 
             /// Closes the queue: puts fail from now on (blocked putters too,
@@ -279,8 +295,20 @@ macro_rules! queue_api {
             /// is closed and empty.
             ///
             /// Python: `for item in q:` (until `StopIteration` is put).
+            ///
+            /// In a green thread that would wait here for ever (every green
+            /// thread of its hub waits and nothing can wake one; Python:
+            /// `LoopExit`), unwinds that green thread with
+            /// [`Error::LoopExit`](crate::Error::LoopExit) naming the call
+            /// (`Queue::iter`, `LifoQueue::iter`, ...): its `join` (or [`run`](crate::run)) returns that error.
             pub fn iter(&self) -> Iter<'_, T> {
-                Iter { next: Box::new(move || self.get().ok()) }
+                Iter {
+                    next: Box::new(move || {
+                        self.core
+                            .get(Wait::Forever(On::unwinding(concat!(stringify!($name), "::iter"))))
+                            .ok()
+                    }),
+                }
             }
         }
 
@@ -392,6 +420,14 @@ pub struct PriorityQueue<T: Ord> {
 }
 
 queue_api!(Queue, []);
+
+impl<T> Queue<T> {
+    /// [`get`](Self::get) in the call `on`: what a LoopExit names, and
+    /// whether it is returned or unwinds.
+    pub(crate) fn get_in(&self, on: On) -> Result<T, Error> {
+        self.core.get(Wait::Forever(on))
+    }
+}
 queue_api!(LifoQueue, []);
 queue_api!(PriorityQueue, [: Ord]);
 
