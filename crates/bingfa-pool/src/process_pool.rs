@@ -29,6 +29,7 @@ mod builder;
 mod handler;
 mod worker;
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
 
@@ -38,7 +39,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::completer::Completer;
-use crate::error::Error;
+use crate::error::{panic_message, Error};
 use crate::future::Future;
 use crate::map::Map;
 
@@ -100,10 +101,21 @@ impl<R: Send + Sync + 'static> Pending for Typed<R> {
     }
 }
 
+/// Decodes one result. A `Deserialize` impl that panics (user code, run on
+/// a handler thread) fails this result only: the handler goes on.
 fn decode_one<R: DeserializeOwned>(bytes: Vec<u8>) -> Result<R, Error> {
-    codec::decode_plain(&bytes).map_err(|e| Error::Serialization {
-        message: format!("could not deserialize the task's result: {e}"),
-    })
+    match catch_unwind(AssertUnwindSafe(|| codec::decode_plain(&bytes))) {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => Err(Error::Serialization {
+            message: format!("could not deserialize the task's result: {e}"),
+        }),
+        Err(p) => Err(Error::Serialization {
+            message: format!(
+                "deserializing the task's result panicked: {}",
+                panic_message(&*p)
+            ),
+        }),
+    }
 }
 
 fn decode_chunk<R: DeserializeOwned>(bytes: Vec<u8>) -> Result<Vec<Result<R, Error>>, Error> {

@@ -5,6 +5,7 @@
 //! One thread per slot keeps the accounting exact: the thread knows which
 //! task its worker runs, because it sent it and has not had the answer.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -235,7 +236,17 @@ impl Handler {
             self.worker = self.make_ready(Ok(w));
         }
         while let Ok(job) = self.shared.rx.recv() {
-            self.run_job(job);
+            // Nothing in the handling of one task may end the slot. A panic
+            // here (a bug of ours, or user code: decoding is guarded on its
+            // own) fails that task, whose completer reports
+            // `Error::Abandoned` as it is dropped while unwinding; the
+            // worker may be mid-exchange, so it is replaced.
+            if catch_unwind(AssertUnwindSafe(|| self.run_job(job))).is_err() {
+                if let Some(w) = self.worker.take() {
+                    w.kill_and_reap();
+                }
+                self.shared.set_pid(self.slot, None);
+            }
         }
         if let Some(w) = self.worker.take() {
             w.retire();
