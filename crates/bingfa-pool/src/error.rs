@@ -55,20 +55,34 @@ pub enum Error {
     },
     /// The worker process running the task died (produced by the process
     /// pool, which replaces the worker; Python instead breaks the whole pool
-    /// with `BrokenProcessPool`). `signal` is the signal that killed it, if
-    /// one did.
-    #[error("the worker process {pid} died while running the task{}", match .signal { Some(s) => format!(" (signal {s})"), None => String::new() })]
+    /// with `BrokenProcessPool`, whose cause says "terminated abruptly with
+    /// exit code N"). How it ended: `signal` if a signal killed it,
+    /// `exit_code` if it exited by itself (`std::process::exit` in the
+    /// task); both are `None` only if its status could not be collected.
+    #[error("the worker process {pid} died while running the task{}", death_detail(*.signal, *.exit_code))]
     WorkerDied {
         /// The dead worker's process id.
         pid: u32,
-        /// The signal that ended it, or `None` if it exited by itself.
+        /// The signal that ended it, if one did (9: `SIGKILL`).
         signal: Option<i32>,
+        /// Its exit code, if it exited by itself (Python: the negative
+        /// `exitcode` is a signal; here the two are apart).
+        exit_code: Option<i32>,
     },
     /// The executor dropped a task that had started without giving it a
     /// result. A correct executor never does this; it is reported instead of
     /// leaving the future's waiters blocked forever.
     #[error("the executor dropped a started task without completing it")]
     Abandoned,
+}
+
+/// " (signal 9)", " (exit code 99)", or nothing.
+fn death_detail(signal: Option<i32>, exit_code: Option<i32>) -> String {
+    match (signal, exit_code) {
+        (Some(s), _) => format!(" (signal {s})"),
+        (None, Some(c)) => format!(" (exit code {c})"),
+        (None, None) => String::new(),
+    }
 }
 
 /// The message of a panic payload, as `std` prints it.

@@ -57,7 +57,7 @@
 //! `fn(A) -> R` (a closure that captures nothing coerces to one) with a
 //! serde-serializable argument and result, instead of a closure. A worker
 //! process that dies mid-task fails only that future, with
-//! [`Error::WorkerDied`] (pid and signal), and is replaced; Python instead
+//! [`Error::WorkerDied`] (pid, and the signal or exit code), and is replaced; Python instead
 //! breaks the whole pool (`BrokenProcessPool`).
 //!
 //! ```

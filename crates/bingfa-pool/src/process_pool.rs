@@ -14,7 +14,7 @@
 //!
 //! - the worker's end of the pipe closes when the worker dies, so the
 //!   handler learns of a death at once; it reaps the worker, fails the one
-//!   task with [`Error::WorkerDied`] (pid and signal), starts a replacement
+//!   task with [`Error::WorkerDied`] (pid, signal or exit code), starts a replacement
 //!   and goes on. Queued tasks and the other workers are not touched.
 //! - A worker found dead when a task is being *sent* died idle: it is
 //!   replaced and the task goes to the replacement, unharmed.
@@ -171,7 +171,7 @@ impl Shared {
 ///
 /// **A worker that dies mid-task** (killed by a signal, `abort`, an
 /// `exit` inside the task) fails only that task's future, with
-/// [`Error::WorkerDied`] naming its pid and signal; a new worker takes its
+/// [`Error::WorkerDied`] naming its pid and its signal or exit code; a new worker takes its
 /// place and every other task goes on. Python instead marks the whole pool
 /// broken (`BrokenProcessPool`) and fails every pending future.
 ///

@@ -263,7 +263,8 @@ fn sigkill_of_a_worker_mid_task_fails_only_that_task() {
         victim.result_timeout(PATIENCE),
         Err(Error::WorkerDied {
             pid,
-            signal: Some(libc::SIGKILL)
+            signal: Some(libc::SIGKILL),
+            exit_code: None,
         })
     );
     for (i, f) in others.iter().enumerate() {
@@ -286,11 +287,18 @@ fn sigkill_of_a_worker_mid_task_fails_only_that_task() {
 }
 
 #[test]
-fn a_worker_that_exits_mid_task_reports_no_signal() {
+fn a_worker_that_exits_mid_task_reports_its_exit_code() {
     let pool = ProcessPool::new(1);
     let pid = pool.submit(my_pid, ()).unwrap().result().unwrap();
     let f = pool.submit(exit_with, 3).unwrap();
-    assert_eq!(f.result(), Err(Error::WorkerDied { pid, signal: None }));
+    assert_eq!(
+        f.result(),
+        Err(Error::WorkerDied {
+            pid,
+            signal: None,
+            exit_code: Some(3)
+        })
+    );
     assert_eq!(pool.submit(square, 3).unwrap().result(), Ok(9));
 }
 
@@ -333,7 +341,14 @@ fn a_worker_death_in_a_chunk_fails_that_chunk_only() {
     for (i, r) in results.iter().enumerate() {
         if i == 2 || i == 3 {
             assert!(
-                matches!(r, Err(Error::WorkerDied { signal: None, .. })),
+                matches!(
+                    r,
+                    Err(Error::WorkerDied {
+                        signal: None,
+                        exit_code: Some(7),
+                        ..
+                    })
+                ),
                 "item {i}: {r:?}"
             );
         } else {

@@ -146,3 +146,44 @@ fn a_panic_while_decoding_a_result_does_not_shrink_the_pool() {
     assert_eq!(b.result_timeout(PATIENCE), Ok(true));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+fn my_pid(_: ()) -> u32 {
+    std::process::id()
+}
+
+fn exit_with(code: i32) -> u32 {
+    std::process::exit(code)
+}
+
+#[test]
+fn a_worker_that_exits_with_a_code_reports_it() {
+    let pool = pool(1);
+    let pid = pool.submit(my_pid, ()).unwrap().result().unwrap();
+    let f = pool.submit(exit_with, 99).unwrap();
+    let e = f.result_timeout(PATIENCE).unwrap_err();
+    assert_eq!(
+        e,
+        Error::WorkerDied {
+            pid,
+            signal: None,
+            exit_code: Some(99)
+        }
+    );
+    assert!(e.to_string().contains("exit code 99"), "{e}");
+    // A signal is reported as a signal, with no exit code.
+    let pid = pool.submit(my_pid, ()).unwrap().result().unwrap();
+    let f = pool
+        .submit(|(): ()| -> u32 { std::process::abort() }, ())
+        .unwrap();
+    let e = f.result_timeout(PATIENCE).unwrap_err();
+    assert_eq!(
+        e,
+        Error::WorkerDied {
+            pid,
+            signal: Some(libc::SIGABRT),
+            exit_code: None
+        }
+    );
+    assert!(e.to_string().contains("signal 6"), "{e}");
+    assert_eq!(pool.submit(square, 3).unwrap().result(), Ok(9));
+}

@@ -85,7 +85,8 @@ fn a_killed_spawned_worker_is_replaced() {
         victim.result_timeout(PATIENCE),
         Err(Error::WorkerDied {
             pid,
-            signal: Some(libc::SIGKILL)
+            signal: Some(libc::SIGKILL),
+            exit_code: None,
         })
     );
     let (after, _, inits) = pool.submit(whoami, ()).unwrap().result().unwrap();

@@ -195,17 +195,22 @@ impl Worker {
     }
 
     fn died(&self) -> Death {
-        let signal = self.reap().ok().and_then(|s| s.signal());
+        let status = self.reap().ok();
         Death::Died {
             pid: self.process.pid(),
-            signal,
+            signal: status.and_then(|s| s.signal()),
+            exit_code: status.and_then(|s| s.code()),
         }
     }
 }
 
 /// How a worker was lost during a task.
 enum Death {
-    Died { pid: u32, signal: Option<i32> },
+    Died {
+        pid: u32,
+        signal: Option<i32>,
+        exit_code: Option<i32>,
+    },
     Protocol(String),
 }
 
@@ -374,7 +379,15 @@ impl Handler {
                 self.worker = None;
                 self.shared.set_pid(self.slot, None);
                 let error = match death {
-                    Death::Died { pid, signal } => Error::WorkerDied { pid, signal },
+                    Death::Died {
+                        pid,
+                        signal,
+                        exit_code,
+                    } => Error::WorkerDied {
+                        pid,
+                        signal,
+                        exit_code,
+                    },
                     Death::Protocol(message) => Error::Panicked { message },
                 };
                 pending.complete(Err(error));
