@@ -34,9 +34,12 @@ pub enum Error {
     #[error("cannot submit work: the pool has been shut down")]
     Shutdown,
     /// The pool is broken: a worker's initializer panicked with `message`,
-    /// or (process pool) no worker process could be started, `message`
-    /// saying why. Every pending task fails with this error and new
-    /// submissions are refused with it (Python:
+    /// or (process pool) worker processes failed to start on their own
+    /// five times in a row, or cannot run the worker at all (a spawned
+    /// program without `init`), `message` saying why; see "Worker starts"
+    /// on [`ProcessPool`](crate::ProcessPool). A worker killed from outside
+    /// never breaks a pool. Every pending task fails with this error and
+    /// new submissions are refused with it (Python:
     /// `concurrent.futures.thread.BrokenThreadPool`, `BrokenProcessPool`).
     #[error(
         "the pool is broken (a worker initializer panicked, or no worker could start): {message}"

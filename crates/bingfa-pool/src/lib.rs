@@ -94,7 +94,10 @@
 //!
 //! If a worker's initializer panics, the pool is broken, as Python's
 //! `BrokenThreadPool`: queued and later tasks fail with
-//! [`Error::BrokenPool`], and `submit` refuses work with it.
+//! [`Error::BrokenPool`], and `submit` refuses work with it. A process
+//! pool is also broken when its worker processes fail to start on their
+//! own five times in a row (with back-off between the tries); a worker
+//! killed from outside is replaced, however often it happens.
 //!
 //! ## Differences from Python
 //!

@@ -188,6 +188,27 @@ impl Shared {
 /// With the default [`StartMethod::Fork`], read its caveat about other
 /// threads of the program that may hold locks the tasks need.
 ///
+/// # Worker starts
+///
+/// A worker is started when the pool is built, when one dies, and when one
+/// retires (`max_tasks_per_child`). How a start can fail, and what the
+/// pool does:
+///
+/// - **Killed from outside** before it is ready (a signal it did not raise
+///   itself: `SIGKILL`, `SIGTERM`, the OOM killer): a new worker is
+///   started, every time; after three such kills in a row the slot pauses
+///   between tries (2 ms, doubling up to 100 ms), so that something that
+///   kills every new worker cannot make it spin. Such kills never break
+///   the pool; an idle worker killed before it gets a task is replaced the
+///   same way, and the task goes to the replacement.
+/// - **Fails on its own**: the process cannot be started (`fork` or `exec`
+///   error), or it exits, crashes (`SIGSEGV`, `SIGABRT`, ...) or breaks the
+///   protocol before it is ready. The slot tries again after 10 ms, 40 ms,
+///   160 ms and 640 ms; the fifth failure in a row breaks the pool
+///   ([`Error::BrokenPool`], naming the last failure).
+/// - **Cannot work at all**: the initializer panics, or a spawned worker
+///   never reaches [`crate::init`]. The pool is broken at once.
+///
 /// Python: `concurrent.futures.ProcessPoolExecutor`.
 ///
 /// ```

@@ -187,3 +187,128 @@ fn a_worker_that_exits_with_a_code_reports_it() {
     assert!(e.to_string().contains("signal 6"), "{e}");
     assert_eq!(pool.submit(square, 3).unwrap().result(), Ok(9));
 }
+
+/// The file that holds every worker of this test process in its
+/// initializer while it exists.
+fn block_file(parent: u32) -> PathBuf {
+    std::env::temp_dir().join(format!("bingfa-ppf-{parent}-block-init"))
+}
+
+/// Removes a file when dropped (a failed test leaves no block behind).
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// An initializer that waits while the parent's block file exists, so
+/// that a worker killed meanwhile is killed while starting.
+fn wait_while_blocked() {
+    let parent = bingfa_process::current_process()
+        .parent_pid()
+        .expect("a pool worker has a parent");
+    let deadline = Instant::now() + PATIENCE;
+    while block_file(parent).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Kills (SIGKILL) each new worker pid of `pool` as soon as it appears,
+/// `kills` times; returns the pids killed.
+fn kill_new_workers(pool: &ProcessPool, kills: usize) -> Vec<u32> {
+    let mut killed = Vec::new();
+    let deadline = Instant::now() + PATIENCE;
+    while killed.len() < kills {
+        assert!(
+            Instant::now() < deadline,
+            "only {} workers appeared to be killed: {killed:?}",
+            killed.len()
+        );
+        for pid in pool.worker_pids() {
+            if !killed.contains(&pid) {
+                // SAFETY: SIGKILL to a worker process of our own pool.
+                assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) }, 0);
+                killed.push(pid);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    killed
+}
+
+#[test]
+fn workers_killed_while_starting_do_not_break_the_pool() {
+    let block = RemoveOnDrop(block_file(std::process::id()));
+    std::fs::write(&block.0, "").unwrap();
+    let pool = ProcessPool::builder()
+        .max_workers(1)
+        .start_method(StartMethod::Spawn)
+        .initializer(wait_while_blocked)
+        .build()
+        .unwrap();
+    let queued: Vec<_> = (0..5u64).map(|i| pool.submit(square, i).unwrap()).collect();
+    // Every worker is killed in its initializer: none has started a task.
+    let killed = kill_new_workers(&pool, 8);
+    std::fs::remove_file(&block.0).unwrap();
+    for (i, f) in queued.iter().enumerate() {
+        let i = i as u64;
+        assert_eq!(f.result_timeout(PATIENCE), Ok(i * i), "task {i}");
+    }
+    let pid = pool.submit(my_pid, ()).unwrap().result().unwrap();
+    assert!(!killed.contains(&pid));
+    assert_eq!(pool.submit(square, 9).unwrap().result(), Ok(81));
+}
+
+fn init_exits() {
+    std::process::exit(3);
+}
+
+fn init_aborts() {
+    std::process::abort();
+}
+
+/// Submits until the pool refuses work; returns the refusal.
+fn broken_error(pool: &ProcessPool) -> Error {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        match pool.submit(square, 2) {
+            Err(e) => return e,
+            Ok(f) => {
+                let r = f.result_timeout(PATIENCE);
+                assert!(matches!(r, Err(Error::BrokenPool { .. })), "{r:?}");
+            }
+        }
+        assert!(Instant::now() < deadline, "the pool never broke");
+    }
+}
+
+#[test]
+fn workers_that_cannot_start_on_their_own_break_the_pool_after_five_tries() {
+    for (init, status) in [
+        (init_exits as fn(), "exit code 3"),
+        (init_aborts as fn(), "signal 6"),
+    ] {
+        let t = Instant::now();
+        let pool = ProcessPool::builder()
+            .max_workers(1)
+            .start_method(StartMethod::Spawn)
+            .initializer(init)
+            .build()
+            .unwrap();
+        match broken_error(&pool) {
+            Error::BrokenPool { message } => {
+                assert!(message.contains("5 failures in a row"), "{message}");
+                assert!(message.contains(status), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // With back-off between the tries (10 + 40 + 160 + 640 ms).
+        assert!(
+            t.elapsed() >= Duration::from_millis(850),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+}

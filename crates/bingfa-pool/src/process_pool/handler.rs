@@ -26,8 +26,44 @@ const LIVENESS: Duration = Duration::from_millis(100);
 /// before killing it.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
 
-/// Consecutive failures to start a worker after which the pool is broken.
-const START_ATTEMPTS: u32 = 3;
+/// Consecutive starts of one slot's worker that fail for reasons of their
+/// own (see [`StartError::Failed`]) after which the pool is broken.
+pub(crate) const START_FAILURES: u32 = 5;
+
+/// The pause after the `n`-th failed start in a row (`n >= 1`): 10 ms,
+/// 40 ms, 160 ms, 640 ms (0.85 s in all before the fifth breaks the pool).
+fn failure_backoff(n: u32) -> Duration {
+    Duration::from_millis(10 << (2 * n.saturating_sub(1)).min(8))
+}
+
+/// The pause before restarting a worker that was killed from outside while
+/// it started, after `n` such kills in a row: none for the first three,
+/// then doubling from 2 ms up to 100 ms, so that something that kills every
+/// new worker at once cannot make the handler spin.
+fn kill_backoff(n: u32) -> Duration {
+    match n {
+        0..=3 => Duration::ZERO,
+        n => Duration::from_millis(1 << (n - 3).min(7)).min(Duration::from_millis(100)),
+    }
+}
+
+/// Whether `signal` is one a process raises on its own faults (a crash,
+/// `abort`, a resource limit), as opposed to one sent from outside
+/// (`SIGKILL`, `SIGTERM`, the OOM killer, ...).
+fn is_own_fault(signal: i32) -> bool {
+    matches!(
+        signal,
+        libc::SIGSEGV
+            | libc::SIGBUS
+            | libc::SIGILL
+            | libc::SIGFPE
+            | libc::SIGABRT
+            | libc::SIGSYS
+            | libc::SIGTRAP
+            | libc::SIGXCPU
+            | libc::SIGXFSZ
+    )
+}
 
 /// One running worker process and the parent's end of its pipe.
 pub(super) struct Worker {
@@ -73,10 +109,15 @@ impl Drop for ForkGuard {
 
 /// Why a worker could not be made ready.
 enum StartError {
-    /// Starting it failed, or it died before `Ready`: try again.
-    Transient(String),
-    /// Its initializer panicked, or a spawned child cannot run the worker:
-    /// the pool is broken with this message.
+    /// A signal from outside ended it before `Ready` (someone killed it):
+    /// the normal case the pool exists for, so start another, always.
+    Killed,
+    /// It failed on its own: the process could not be started (fork or
+    /// exec error), or it exited, crashed or broke the protocol before
+    /// `Ready`. Counts toward [`START_FAILURES`].
+    Failed(String),
+    /// Its initializer panicked, or a spawned child cannot run the worker
+    /// (the program lacks `init`): the pool is broken with this message.
     Fatal(String),
 }
 
@@ -120,7 +161,7 @@ impl Worker {
             }
             Ok(other) => {
                 self.kill_and_reap();
-                Err(StartError::Transient(format!(
+                Err(StartError::Failed(format!(
                     "worker sent {other:?} instead of Ready"
                 )))
             }
@@ -128,11 +169,14 @@ impl Worker {
                 Err(fatal @ bingfa_process::Error::NotInitialized { .. }) => {
                     Err(StartError::Fatal(fatal.to_string()))
                 }
-                Ok(status) => Err(StartError::Transient(format!(
-                    "worker {} ended while starting ({status}; {e})",
-                    self.process.pid()
-                ))),
-                Err(other) => Err(StartError::Transient(other.to_string())),
+                Ok(status) => match status.signal() {
+                    Some(s) if !is_own_fault(s) => Err(StartError::Killed),
+                    _ => Err(StartError::Failed(format!(
+                        "worker {} ended while starting ({status}; {e})",
+                        self.process.pid()
+                    ))),
+                },
+                Err(other) => Err(StartError::Failed(other.to_string())),
             },
         }
     }
@@ -259,10 +303,14 @@ impl Handler {
         self.shared.set_pid(self.slot, None);
     }
 
-    /// Waits for a started worker's `Ready`, or starts one, retrying a few
-    /// times; breaks the pool if that fails for good.
+    /// Waits for a started worker's `Ready`, or starts one, until one is
+    /// ready. A worker killed from outside while it starts is replaced
+    /// without limit (with a pause when it keeps happening); starts that
+    /// fail on their own are retried with back-off, and break the pool
+    /// after [`START_FAILURES`] in a row, as does a fatal failure at once.
     fn make_ready(&self, mut started: Result<Worker, bingfa_process::Error>) -> Option<Worker> {
-        let mut attempts = 0;
+        let mut failures = 0;
+        let mut kills = 0;
         loop {
             if self.shared.broken.get().is_some() {
                 if let Ok(w) = started {
@@ -271,7 +319,7 @@ impl Handler {
                 self.shared.set_pid(self.slot, None);
                 return None;
             }
-            let error = match started.map_err(|e| StartError::Transient(e.to_string())) {
+            let error = match started {
                 Ok(w) => {
                     self.shared.set_pid(self.slot, Some(w.process.pid()));
                     match w.ready() {
@@ -279,22 +327,28 @@ impl Handler {
                         Err(e) => e,
                     }
                 }
-                Err(e) => e,
+                Err(e) => StartError::Failed(format!("could not start a worker process: {e}")),
             };
             self.shared.set_pid(self.slot, None);
-            attempts += 1;
             match error {
                 StartError::Fatal(message) => {
                     self.shared.set_broken(message);
                     return None;
                 }
-                StartError::Transient(message) if attempts >= START_ATTEMPTS => {
-                    self.shared
-                        .set_broken(format!("could not start a worker process: {message}"));
-                    return None;
+                StartError::Failed(message) => {
+                    failures += 1;
+                    if failures >= START_FAILURES {
+                        self.shared.set_broken(format!(
+                            "no worker process could start ({failures} failures in a row; \
+                             the last: {message})"
+                        ));
+                        return None;
+                    }
+                    thread::sleep(failure_backoff(failures));
                 }
-                StartError::Transient(_) => {
-                    thread::sleep(Duration::from_millis(10 << (2 * attempts)));
+                StartError::Killed => {
+                    kills += 1;
+                    thread::sleep(kill_backoff(kills));
                 }
             }
             started = Worker::start(&self.shared, self.slot);
@@ -333,8 +387,10 @@ impl Handler {
         } = job;
         let msg = Msg::Task { call, entry, args };
         // Deliver it; a worker found dead here died idle: replace it and
-        // try again (the task has not reached any worker).
-        let mut idle_deaths = 0;
+        // try again (the task has not reached any worker). Idle workers
+        // killed from outside are replaced without limit; ones that die
+        // idle on their own count as failed starts.
+        let mut failures = 0;
         loop {
             let Some(w) = self.worker() else {
                 let e = self.broken_error().unwrap_or(Error::Abandoned);
@@ -343,11 +399,30 @@ impl Handler {
             };
             match w.pipe.send(&msg) {
                 Ok(()) => break,
-                Err(bingfa_process::Error::Closed) if idle_deaths < START_ATTEMPTS => {
-                    idle_deaths += 1;
-                    if let Some(w) = self.worker.take() {
-                        let _ = w.reap();
+                Err(bingfa_process::Error::Closed) => {
+                    let Some(w) = self.worker.take() else {
+                        continue;
+                    };
+                    self.shared.set_pid(self.slot, None);
+                    let Death::Died {
+                        signal, exit_code, ..
+                    } = w.died()
+                    else {
+                        continue;
+                    };
+                    if signal.is_some_and(|s| !is_own_fault(s)) {
+                        continue;
                     }
+                    failures += 1;
+                    if failures >= START_FAILURES {
+                        pending.complete(Err(Error::WorkerDied {
+                            pid: w.process.pid(),
+                            signal,
+                            exit_code,
+                        }));
+                        return;
+                    }
+                    thread::sleep(failure_backoff(failures));
                 }
                 Err(e) => {
                     pending.complete(Err(Error::Panicked {
