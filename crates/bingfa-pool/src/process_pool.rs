@@ -29,11 +29,13 @@ mod builder;
 mod handler;
 mod worker;
 
+use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
-use bingfa_process::{codec, FnRef};
+use bingfa_process::{codec, FnRef, Process};
 use crossbeam_channel::{Receiver, Sender};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -136,17 +138,50 @@ pub(crate) struct Shared {
     rx: Receiver<Job>,
     /// Set (with the initializer's panic message) when the pool is broken.
     broken: OnceLock<String>,
-    /// The pid of each slot's worker, when it has one.
-    pids: Mutex<Vec<Option<u32>>>,
+    /// Each slot's worker process, and the forced stop if any.
+    procs: Mutex<Procs>,
+    /// Handler threads still running, and the condvar `shutdown` waits on.
+    alive: Mutex<usize>,
+    exited: Condvar,
     method: StartMethod,
     initializer: Option<fn()>,
     max_tasks: Option<usize>,
     prefix: String,
 }
 
+/// The worker processes of the slots. One lock orders a slot's new worker
+/// against [`ProcessPool::kill_workers`]: a worker registered after the
+/// force was set is signalled by [`Shared::set_proc`] itself.
+pub(crate) struct Procs {
+    slots: Vec<Option<Arc<Process>>>,
+    /// The signal of `terminate_workers` (`SIGTERM`) or `kill_workers`
+    /// (`SIGKILL`), once either was called.
+    force: Option<i32>,
+}
+
+thread_local! {
+    /// The `Shared` of the pool whose handler thread this is (0: none).
+    static HANDLER_OF: Cell<usize> = const { Cell::new(0) };
+}
+
 impl Shared {
-    fn set_pid(&self, slot: usize, pid: Option<u32>) {
-        self.pids.lock().unwrap_or_else(|e| e.into_inner())[slot] = pid;
+    fn procs(&self) -> std::sync::MutexGuard<'_, Procs> {
+        self.procs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers (or clears) a slot's worker. A worker registered after a
+    /// forced stop is sent its signal at once.
+    fn set_proc(&self, slot: usize, proc: Option<Arc<Process>>) {
+        let mut procs = self.procs();
+        if let (Some(p), Some(sig)) = (&proc, procs.force) {
+            let _ = p.send_signal(sig);
+        }
+        procs.slots[slot] = proc;
+    }
+
+    /// The signal of a forced stop, if one was asked for.
+    fn forced(&self) -> Option<i32> {
+        self.procs().force
     }
 
     fn set_broken(&self, message: String) {
@@ -155,6 +190,29 @@ impl Shared {
 
     fn is_closed(&self) -> bool {
         self.tx.lock().unwrap_or_else(|e| e.into_inner()).is_none()
+    }
+
+    fn id(self: &Arc<Self>) -> usize {
+        Arc::as_ptr(self) as usize
+    }
+}
+
+/// Counts a handler thread out when it ends (however it ends).
+pub(crate) struct HandlerGuard(pub(crate) Arc<Shared>);
+
+impl HandlerGuard {
+    /// Marks the calling thread as a handler of this guard's pool.
+    pub(crate) fn enter(self) -> HandlerGuard {
+        HANDLER_OF.with(|h| h.set(self.0.id()));
+        self
+    }
+}
+
+impl Drop for HandlerGuard {
+    fn drop(&mut self) {
+        let mut alive = self.0.alive.lock().unwrap_or_else(|e| e.into_inner());
+        *alive -= 1;
+        self.0.exited.notify_all();
     }
 }
 
@@ -283,11 +341,7 @@ impl ProcessPool {
     ///
     /// Python: `ProcessPoolExecutor._max_workers`.
     pub fn max_workers(&self) -> usize {
-        self.shared
-            .pids
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
+        self.shared.procs().slots.len()
     }
 
     /// The pids of the worker processes alive now, in slot order (a slot
@@ -295,8 +349,8 @@ impl ProcessPool {
     ///
     /// Python: `ProcessPoolExecutor._processes.keys()`.
     pub fn worker_pids(&self) -> Vec<u32> {
-        let pids = self.shared.pids.lock().unwrap_or_else(|e| e.into_inner());
-        pids.iter().flatten().copied().collect()
+        let procs = self.shared.procs();
+        procs.slots.iter().flatten().map(|p| p.pid()).collect()
     }
 
     /// Whether `shutdown` has been called (or the pool is being dropped).
@@ -446,9 +500,43 @@ impl ProcessPool {
     /// calls it does not wait for its own thread). Calling it again is
     /// allowed (e.g. to wait, or to cancel what is left).
     ///
+    /// A task that never ends keeps `shutdown(true, _)` (and the pool's
+    /// drop) waiting for it: bound the wait with
+    /// [`shutdown_timeout`](Self::shutdown_timeout), and end such a task
+    /// with [`kill_workers`](Self::kill_workers) (from any thread, also
+    /// while another one waits here).
+    ///
     /// Python: `ProcessPoolExecutor.shutdown(wait=True, cancel_futures=False)`.
     #[doc(alias = "cancel_futures")]
     pub fn shutdown(&self, wait: bool, cancel_pending: bool) {
+        self.close(cancel_pending);
+        if wait {
+            self.wait_handlers(None);
+        }
+    }
+
+    /// As `shutdown(wait = true, cancel_pending)`, waiting at most
+    /// `timeout` for the running and queued tasks and the workers' exit.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] if they are not done in time. The pool stays shut
+    /// down and its tasks go on; call this again, `shutdown`, or
+    /// [`kill_workers`](Self::kill_workers).
+    ///
+    /// Python has no such call (`shutdown(wait=True)` waits as long as it
+    /// takes).
+    pub fn shutdown_timeout(&self, timeout: Duration, cancel_pending: bool) -> Result<(), Error> {
+        self.close(cancel_pending);
+        if self.wait_handlers(Some(timeout)) {
+            Ok(())
+        } else {
+            Err(Error::Timeout(timeout))
+        }
+    }
+
+    /// Stops accepting work and, with `cancel_pending`, cancels the queued
+    /// tasks.
+    fn close(&self, cancel_pending: bool) {
         // Dropping the sender lets each handler end once the queue is empty.
         drop(
             self.shared
@@ -463,16 +551,81 @@ impl ProcessPool {
                 drop(job);
             }
         }
-        if wait {
-            let handles =
-                std::mem::take(&mut *self.handles.lock().unwrap_or_else(|e| e.into_inner()));
-            let me = thread::current().id();
-            for h in handles {
-                if h.thread().id() != me {
-                    // Handlers catch task and callback panics.
-                    let _ = h.join();
+    }
+
+    /// Waits until every handler thread (but the calling one) has ended,
+    /// then joins them; `false` if `timeout` passed first.
+    fn wait_handlers(&self, timeout: Option<Duration>) -> bool {
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let me = HANDLER_OF.with(|h| h.get()) == self.shared.id();
+        let mut alive = self.shared.alive.lock().unwrap_or_else(|e| e.into_inner());
+        while *alive > usize::from(me) {
+            alive = match deadline {
+                None => self
+                    .shared
+                    .exited
+                    .wait(alive)
+                    .unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return false;
+                    }
+                    self.shared
+                        .exited
+                        .wait_timeout(alive, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
                 }
+            };
+        }
+        drop(alive);
+        let handles = std::mem::take(&mut *self.handles.lock().unwrap_or_else(|e| e.into_inner()));
+        let current = thread::current().id();
+        for h in handles {
+            if h.thread().id() != current {
+                // Handlers catch task and callback panics.
+                let _ = h.join();
             }
+        }
+        true
+    }
+
+    /// Shuts the pool down at once: cancels the queued tasks, sends
+    /// `SIGTERM` to every worker process (and to any that starts from now
+    /// on: none is replaced), and returns without waiting. The tasks that
+    /// were running fail with [`Error::WorkerDied`] (`signal: Some(15)`) as
+    /// their workers end; `submit` refuses work with [`Error::Shutdown`]. A
+    /// worker that handles or blocks `SIGTERM` may go on; then use
+    /// [`kill_workers`](Self::kill_workers). Calling it on a pool that is
+    /// shut down, or whose workers are dead, is allowed.
+    ///
+    /// Python: `ProcessPoolExecutor.terminate_workers()` (3.14).
+    pub fn terminate_workers(&self) {
+        self.force_shutdown(libc::SIGTERM, "terminate_workers");
+    }
+
+    /// As [`terminate_workers`](Self::terminate_workers) with `SIGKILL`,
+    /// which no worker can handle or block: every worker ends, and a
+    /// `shutdown` or drop waiting for a wedged task returns.
+    ///
+    /// Python: `ProcessPoolExecutor.kill_workers()` (3.14).
+    pub fn kill_workers(&self) {
+        self.force_shutdown(libc::SIGKILL, "kill_workers");
+    }
+
+    fn force_shutdown(&self, signal: i32, name: &str) {
+        self.close(true);
+        self.shared
+            .set_broken(format!("the worker processes were stopped by {name}()"));
+        let mut procs = self.shared.procs();
+        // SIGKILL wins over an earlier SIGTERM.
+        if procs.force != Some(libc::SIGKILL) {
+            procs.force = Some(signal);
+        }
+        for p in procs.slots.iter().flatten() {
+            // A worker that already ended needs nothing.
+            let _ = p.send_signal(signal);
         }
     }
 }

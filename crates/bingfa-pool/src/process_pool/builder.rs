@@ -3,11 +3,11 @@
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread;
 
 use super::handler::Handler;
-use super::{ProcessPool, Shared, StartMethod};
+use super::{HandlerGuard, ProcessPool, Procs, Shared, StartMethod};
 #[cfg(doc)]
 use crate::error::Error;
 
@@ -105,7 +105,12 @@ impl ProcessPoolBuilder {
             tx: Mutex::new(Some(tx)),
             rx,
             broken: OnceLock::new(),
-            pids: Mutex::new(vec![None; n]),
+            procs: Mutex::new(Procs {
+                slots: vec![None; n],
+                force: None,
+            }),
+            alive: Mutex::new(0),
+            exited: Condvar::new(),
             method: self.start_method,
             initializer: self.initializer,
             max_tasks: self.max_tasks_per_child,
@@ -122,15 +127,20 @@ impl ProcessPoolBuilder {
             // The handler thread starts its worker itself: a daemon
             // worker's death signal is tied to the thread that started it,
             // and this thread lives as long as the worker.
+            *shared.alive.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+            let guard = HandlerGuard(shared.clone());
             let spawned = thread::Builder::new()
                 .name(format!("{prefix}_{slot}-handler"))
-                .spawn(move || match Handler::new(shared, slot) {
-                    Ok(h) => {
-                        let _ = started_tx.send(Ok(()));
-                        h.run();
-                    }
-                    Err(e) => {
-                        let _ = started_tx.send(Err(e));
+                .spawn(move || {
+                    let _guard = guard.enter();
+                    match Handler::new(shared, slot) {
+                        Ok(h) => {
+                            let _ = started_tx.send(Ok(()));
+                            h.run();
+                        }
+                        Err(e) => {
+                            let _ = started_tx.send(Err(e));
+                        }
                     }
                 });
             match spawned {

@@ -67,7 +67,7 @@ fn is_own_fault(signal: i32) -> bool {
 
 /// One running worker process and the parent's end of its pipe.
 pub(super) struct Worker {
-    process: Process,
+    process: Arc<Process>,
     pipe: Pipe<Msg>,
     /// Tasks completed by this worker.
     tasks: usize,
@@ -145,7 +145,7 @@ impl Worker {
             }
         };
         Ok(Worker {
-            process,
+            process: Arc::new(process),
             pipe,
             tasks: 0,
         })
@@ -269,7 +269,7 @@ impl Handler {
     /// Starts the slot's first worker (the pool's builder waits for this).
     pub(super) fn new(shared: Arc<Shared>, slot: usize) -> Result<Handler, bingfa_process::Error> {
         let w = Worker::start(&shared, slot)?;
-        shared.set_pid(slot, Some(w.process.pid()));
+        shared.set_proc(slot, Some(w.process.clone()));
         Ok(Handler {
             shared,
             slot,
@@ -294,13 +294,13 @@ impl Handler {
                 if let Some(w) = self.worker.take() {
                     w.kill_and_reap();
                 }
-                self.shared.set_pid(self.slot, None);
+                self.shared.set_proc(self.slot, None);
             }
         }
         if let Some(w) = self.worker.take() {
             w.retire();
         }
-        self.shared.set_pid(self.slot, None);
+        self.shared.set_proc(self.slot, None);
     }
 
     /// Waits for a started worker's `Ready`, or starts one, until one is
@@ -312,16 +312,25 @@ impl Handler {
         let mut failures = 0;
         let mut kills = 0;
         loop {
+            if let Some(sig) = self.shared.forced() {
+                // terminate_workers / kill_workers: no new worker.
+                if let Ok(w) = started {
+                    let _ = w.process.send_signal(sig);
+                    w.kill_and_reap();
+                }
+                self.shared.set_proc(self.slot, None);
+                return None;
+            }
             if self.shared.broken.get().is_some() {
                 if let Ok(w) = started {
                     w.retire();
                 }
-                self.shared.set_pid(self.slot, None);
+                self.shared.set_proc(self.slot, None);
                 return None;
             }
             let error = match started {
                 Ok(w) => {
-                    self.shared.set_pid(self.slot, Some(w.process.pid()));
+                    self.shared.set_proc(self.slot, Some(w.process.clone()));
                     match w.ready() {
                         Ok(w) => return Some(w),
                         Err(e) => e,
@@ -329,7 +338,7 @@ impl Handler {
                 }
                 Err(e) => StartError::Failed(format!("could not start a worker process: {e}")),
             };
-            self.shared.set_pid(self.slot, None);
+            self.shared.set_proc(self.slot, None);
             match error {
                 StartError::Fatal(message) => {
                     self.shared.set_broken(message);
@@ -357,7 +366,7 @@ impl Handler {
 
     /// A ready worker: the current one or a new one.
     fn worker(&mut self) -> Option<&mut Worker> {
-        if self.worker.is_none() {
+        if self.worker.is_none() && self.shared.forced().is_none() {
             let started = Worker::start(&self.shared, self.slot);
             self.worker = self.make_ready(started);
         }
@@ -403,7 +412,7 @@ impl Handler {
                     let Some(w) = self.worker.take() else {
                         continue;
                     };
-                    self.shared.set_pid(self.slot, None);
+                    self.shared.set_proc(self.slot, None);
                     let Death::Died {
                         signal, exit_code, ..
                     } = w.died()
@@ -442,7 +451,7 @@ impl Handler {
                     if let Some(w) = self.worker.take() {
                         w.retire();
                     }
-                    self.shared.set_pid(self.slot, None);
+                    self.shared.set_proc(self.slot, None);
                     // Replace it now, as Python does, so that the next task
                     // does not wait for a start.
                     if !self.shared.is_closed() {
@@ -452,7 +461,7 @@ impl Handler {
             }
             Err(death) => {
                 self.worker = None;
-                self.shared.set_pid(self.slot, None);
+                self.shared.set_proc(self.slot, None);
                 let error = match death {
                     Death::Died {
                         pid,
