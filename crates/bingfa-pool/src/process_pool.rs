@@ -438,8 +438,11 @@ impl ProcessPool {
 
     /// Runs `f` on every item of `items` in the workers and returns the
     /// results in input order. Every item is submitted (one task each)
-    /// before this returns; the iterator blocks for each result in turn,
-    /// and dropping it cancels the tasks that have not started.
+    /// before this returns; the iterator blocks for each result in turn.
+    /// **Dropping the iterator cancels the tasks that have not started**,
+    /// so keep it until you have the results (see [`Map`]).
+    /// [`Map::timeout`] gives it a deadline counted from this call
+    /// (Python's `timeout` argument).
     ///
     /// # Errors
     /// As [`submit`](Self::submit); if submission fails part way, the tasks
