@@ -49,8 +49,10 @@ pub enum Error {
         message: String,
     },
     /// A task's argument or result could not be encoded or decoded for the
-    /// trip to or from a worker process (produced by the process pool;
-    /// Python: the pickling error set on the future).
+    /// trip to or from a worker process, in the parent or in the worker (a
+    /// `Serialize` or `Deserialize` impl that fails or panics, a result
+    /// too large for the pipe). Produced by the process pool; the worker
+    /// survives. Python: the pickling error set on the future.
     #[error("{message}")]
     Serialization {
         /// What could not be (de)serialized, and the codec's reason.

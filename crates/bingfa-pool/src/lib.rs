@@ -121,9 +121,11 @@
 //!   a future may borrow the value from its own thread.
 //! - The process pool: a dead worker fails one future with
 //!   [`Error::WorkerDied`] and is replaced (Python breaks the pool); an
-//!   argument or result that cannot be serialized fails its future with
-//!   [`Error::Panicked`] saying so (Python sets the pickling error on the
-//!   future); `max_tasks_per_child` works with fork too; functions travel
+//!   argument or result that cannot be serialized or deserialized, in the
+//!   parent or in the worker, fails its future with
+//!   [`Error::Serialization`] saying which and why (Python sets the
+//!   pickling error on the future, or breaks the pool when unpickling
+//!   fails in a worker); `max_tasks_per_child` works with fork too; functions travel
 //!   as offsets within the executable, not by name as pickle sends them.
 
 #![deny(unsafe_op_in_unsafe_fn)]

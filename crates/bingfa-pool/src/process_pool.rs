@@ -121,12 +121,12 @@ fn decode_one<R: DeserializeOwned>(bytes: Vec<u8>) -> Result<R, Error> {
 }
 
 fn decode_chunk<R: DeserializeOwned>(bytes: Vec<u8>) -> Result<Vec<Result<R, Error>>, Error> {
-    let items: Vec<Result<Vec<u8>, String>> = decode_one(bytes)?;
+    let items: Vec<Result<Vec<u8>, worker::Failure>> = decode_one(bytes)?;
     Ok(items
         .into_iter()
         .map(|item| match item {
             Ok(b) => decode_one(b),
-            Err(message) => Err(Error::Panicked { message }),
+            Err(failure) => Err(failure.into()),
         })
         .collect())
 }
@@ -413,9 +413,11 @@ impl ProcessPool {
     /// If `f` panics, the future fails with [`Error::Panicked`] and the
     /// worker goes on. If the worker dies while running it, the future fails
     /// with [`Error::WorkerDied`] and a new worker replaces it. If `arg`
-    /// cannot be serialized, or the result cannot be serialized or
-    /// deserialized, the future fails with [`Error::Panicked`] whose message
-    /// says so (Python sets the pickling error on the future the same way).
+    /// cannot be serialized (here) or deserialized (in the worker), or the
+    /// result cannot be serialized (there) or deserialized (here), the
+    /// future fails with [`Error::Serialization`] saying which; the worker
+    /// goes on (Python sets the pickling error on the future, but breaks
+    /// the pool when unpickling fails in a worker).
     ///
     /// # Errors
     /// [`Error::Shutdown`] after [`shutdown`](Self::shutdown);

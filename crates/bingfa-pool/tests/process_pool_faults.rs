@@ -312,3 +312,91 @@ fn workers_that_cannot_start_on_their_own_break_the_pool_after_five_tries() {
         );
     }
 }
+
+/// Serializes fine in the parent; refuses to deserialize (in the worker).
+#[derive(Debug, Clone, PartialEq)]
+struct RefusesToDecode;
+
+impl Serialize for RefusesToDecode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u32(1)
+    }
+}
+
+impl<'de> Deserialize<'de> for RefusesToDecode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let _ = u32::deserialize(d)?;
+        Err(serde::de::Error::custom("refuses to be deserialized"))
+    }
+}
+
+/// Deserializes fine; refuses to serialize (as a result, in the worker).
+#[derive(Debug, Clone, PartialEq)]
+struct RefusesToEncode(u32);
+
+impl Serialize for RefusesToEncode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0 == 13 {
+            return Err(serde::ser::Error::custom("refuses to be serialized"));
+        }
+        s.serialize_u32(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RefusesToEncode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(RefusesToEncode(u32::deserialize(d)?))
+    }
+}
+
+fn take_refuses_to_decode(_: RefusesToDecode) -> u32 {
+    1
+}
+
+fn serialization_message<R: std::fmt::Debug>(r: Result<R, Error>) -> String {
+    match r {
+        Err(Error::Serialization { message }) => message,
+        other => panic!("expected a serialization error, got {other:?}"),
+    }
+}
+
+#[test]
+fn serialization_failures_in_a_worker_are_serialization_errors() {
+    let pool = pool(1);
+    let m = serialization_message(
+        pool.submit(take_refuses_to_decode, RefusesToDecode)
+            .unwrap()
+            .result_timeout(PATIENCE),
+    );
+    assert!(m.contains("deserialize the task's argument"), "{m}");
+    let m = serialization_message(
+        pool.submit(RefusesToEncode, 13)
+            .unwrap()
+            .result_timeout(PATIENCE),
+    );
+    assert!(m.contains("serialize the task's result"), "{m}");
+    // In a chunk, only the item that failed.
+    let got: Vec<_> = pool
+        .map_chunked(RefusesToEncode, 12..15, 3)
+        .unwrap()
+        .collect();
+    assert_eq!(got[0], Ok(RefusesToEncode(12)));
+    assert!(serialization_message(got[1].clone()).contains("serialize the task's result"));
+    assert_eq!(got[2], Ok(RefusesToEncode(14)));
+    let got: Vec<_> = pool
+        .map_chunked(
+            take_refuses_to_decode,
+            [RefusesToDecode, RefusesToDecode],
+            2,
+        )
+        .unwrap()
+        .collect();
+    for r in got {
+        assert!(serialization_message(r).contains("deserialize the task's arguments"));
+    }
+    // A panic is still a panic.
+    assert!(matches!(
+        pool.submit(|(): ()| -> u8 { panic!("plain panic") }, ()).unwrap().result(),
+        Err(Error::Panicked { message }) if message == "plain panic"
+    ));
+}

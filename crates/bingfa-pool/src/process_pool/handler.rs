@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bingfa_process::{Builder as ProcessBuilder, ExitStatus, FnRef, Pipe, Process};
 
-use super::worker::{self, Msg, SpawnArgs};
+use super::worker::{self, Failure, Msg, SpawnArgs};
 use super::{Job, Shared, StartMethod};
 use crate::error::Error;
 
@@ -207,7 +207,7 @@ impl Worker {
     /// Waits for the outcome of the task just sent. `Err(Died)`: the worker
     /// died (it is reaped); `Err(Protocol)`: its answer was damaged or out
     /// of place (the worker was killed and reaped).
-    fn outcome(&self) -> Result<Result<Vec<u8>, String>, Death> {
+    fn outcome(&self) -> Result<Result<Vec<u8>, Failure>, Death> {
         loop {
             match self.pipe.recv_timeout(LIVENESS) {
                 Ok(Msg::Done(outcome)) => return Ok(outcome),
@@ -446,7 +446,7 @@ impl Handler {
             Ok(outcome) => {
                 w.tasks += 1;
                 let retire = self.shared.max_tasks.is_some_and(|m| w.tasks >= m);
-                pending.complete(outcome.map_err(|message| Error::Panicked { message }));
+                pending.complete(outcome.map_err(Error::from));
                 if retire {
                     if let Some(w) = self.worker.take() {
                         w.retire();
