@@ -555,6 +555,25 @@ impl<R> Future<R> {
         Some(outcome)
     }
 
+    /// The outcome of a done future: moved out if this is the last handle
+    /// and the executor has released the slot (so `into_result` does not
+    /// block), else cloned.
+    pub(crate) fn take_or_clone(self) -> Result<R, Error>
+    where
+        R: Clone,
+    {
+        let s = self.inner().state.load(Ordering::Acquire);
+        debug_assert!(is_done(s));
+        // Only this handle can make more handles, so a count of one stays
+        // one; acquire orders the other handles' reads before the move.
+        if is_released(s) && self.inner().handles.load(Ordering::Acquire) == 1 {
+            return self
+                .into_result()
+                .expect("the last handle takes the outcome");
+        }
+        self.try_result_ref().expect("the future is done").cloned()
+    }
+
     /// Runs `f` with the future's outcome once it is done: at once, on this
     /// thread, if it is done already; otherwise on the thread that completes
     /// it (a pool's worker, or the thread that cancels it). Each callback

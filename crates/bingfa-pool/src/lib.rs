@@ -48,6 +48,14 @@
 //! the [`Completer`], which any executor (this crate's thread pool, the
 //! process pool, your own) uses to complete a future from any thread.
 //!
+//! ## From async code
+//!
+//! A [`Future`] is also a Rust future: `future.await` gives its
+//! `Result<R, Error>` (moved out of the last handle, else cloned), and
+//! `(&future).await` a `Result<&R, Error>`, on any async runtime, without
+//! blocking a thread: the awaiting task is woken by a done-callback
+//! ([`Awaiting`], [`AwaitingRef`]). Python: `asyncio.wrap_future`.
+//!
 //! ## One API for threads and processes
 //!
 //! [`ProcessPool`] has the same methods as [`ThreadPool`]: `submit`, `map`,
@@ -131,6 +139,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod awaiting;
 mod completer;
 mod error;
 mod future;
@@ -145,6 +154,7 @@ mod wait;
 #[cfg(all(test, bingfa_loom))]
 mod loom_tests;
 
+pub use awaiting::{Awaiting, AwaitingRef};
 /// Re-exported from `bingfa-process` for pools with [`StartMethod::Spawn`].
 pub use bingfa_process::{enable_test_support, init};
 pub use completer::Completer;
