@@ -26,6 +26,7 @@
 //! monomorphic glue function for the task's `A` and `R`.
 
 mod builder;
+mod codec;
 mod handler;
 mod worker;
 
@@ -35,7 +36,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use bingfa_process::{codec, FnRef, Process};
+use bingfa_process::{FnRef, Process};
 use crossbeam_channel::{Receiver, Sender};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -106,7 +107,7 @@ impl<R: Send + Sync + 'static> Pending for Typed<R> {
 /// Decodes one result. A `Deserialize` impl that panics (user code, run on
 /// a handler thread) fails this result only: the handler goes on.
 fn decode_one<R: DeserializeOwned>(bytes: Vec<u8>) -> Result<R, Error> {
-    match catch_unwind(AssertUnwindSafe(|| codec::decode_plain(&bytes))) {
+    match catch_unwind(AssertUnwindSafe(|| codec::decode(&bytes))) {
         Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => Err(Error::Serialization {
             message: format!("could not deserialize the task's result: {e}"),
@@ -386,7 +387,7 @@ impl ProcessPool {
         &self,
         call: Call,
         entry: u64,
-        args: Result<Vec<u8>, bingfa_process::Error>,
+        args: Result<Vec<u8>, String>,
         decode: fn(Vec<u8>) -> Result<R, Error>,
     ) -> Result<Future<R>, Error> {
         self.check_open()?;
@@ -433,7 +434,7 @@ impl ProcessPool {
         self.submit_encoded(
             worker::call_one::<A, R>,
             FnRef::new(f).into_raw(),
-            codec::encode_plain(&arg),
+            codec::encode(&arg),
             decode_one::<R>,
         )
     }
@@ -491,7 +492,7 @@ impl ProcessPool {
             self.submit_encoded(
                 worker::call_chunk::<A, R>,
                 entry,
-                codec::encode_plain(&chunk),
+                codec::encode(&chunk),
                 decode_chunk::<R>,
             )
         })

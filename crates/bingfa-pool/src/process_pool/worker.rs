@@ -19,7 +19,9 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use bingfa_process::{codec, FnRef, Pipe};
+use bingfa_process::{FnRef, Pipe};
+
+use super::codec;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -86,7 +88,7 @@ fn run_one<A: DeserializeOwned, R>(f: fn(A) -> R, arg: A) -> Result<R, Failure> 
 /// Encodes a result (a `Serialize` impl that panics is a failed
 /// serialization too).
 fn encode_result<R: Serialize>(r: &R) -> Result<Vec<u8>, Failure> {
-    match catch_unwind(AssertUnwindSafe(|| codec::encode_plain(r))) {
+    match catch_unwind(AssertUnwindSafe(|| codec::encode(r))) {
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(e)) => Err(Failure::Serialization(format!(
             "could not serialize the task's result: {e}"
@@ -101,7 +103,7 @@ fn encode_result<R: Serialize>(r: &R) -> Result<Vec<u8>, Failure> {
 /// Decodes an argument (a `Deserialize` impl that panics is a failed
 /// deserialization too).
 fn decode_args<A: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<A, Failure> {
-    match catch_unwind(AssertUnwindSafe(|| codec::decode_plain(bytes))) {
+    match catch_unwind(AssertUnwindSafe(|| codec::decode(bytes))) {
         Ok(Ok(a)) => Ok(a),
         Ok(Err(e)) => Err(Failure::Serialization(format!(
             "could not deserialize the task's {what}: {e}"
@@ -152,7 +154,7 @@ pub(crate) fn call_chunk<A: DeserializeOwned, R: Serialize>(
         .into_iter()
         .map(|item| encode_result(&run_one(f, item)?))
         .collect();
-    codec::encode_plain(&results)
+    codec::encode(&results)
         .map_err(|e| Failure::Serialization(format!("could not serialize the chunk: {e}")))
 }
 
