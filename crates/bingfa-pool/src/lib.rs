@@ -75,28 +75,38 @@
 //!     x * x * x
 //! }
 //!
-//! let pool = ProcessPool::builder()
-//!     .max_workers(2)
-//!     .max_tasks_per_child(100)
-//!     .build()
-//!     .unwrap();
-//! assert_eq!(pool.submit(cube, 3).unwrap().result(), Ok(27));
-//! let cubes: Vec<i64> = pool.map(cube, 1..=4).unwrap().map(Result::unwrap).collect();
-//! assert_eq!(cubes, [1, 8, 27, 64]);
+//! fn main() {
+//!     // First thing in main: a worker started from this program runs
+//!     // here instead of `main`.
+//!     bingfa_pool::init();
 //!
-//! // A task that kills its own worker: only its future fails.
-//! let dies = pool
-//!     .submit(|(): ()| -> i64 { std::process::abort() }, ())
-//!     .unwrap();
-//! assert!(matches!(dies.result(), Err(Error::WorkerDied { signal: Some(6), .. })));
-//! assert_eq!(pool.submit(cube, 2).unwrap().result(), Ok(8));
+//!     let pool = ProcessPool::builder()
+//!         .max_workers(2)
+//!         .max_tasks_per_child(100)
+//!         .build()
+//!         .unwrap();
+//!     assert_eq!(pool.submit(cube, 3).unwrap().result(), Ok(27));
+//!     let cubes: Vec<i64> = pool.map(cube, 1..=4).unwrap().map(Result::unwrap).collect();
+//!     assert_eq!(cubes, [1, 8, 27, 64]);
+//!
+//!     // A task that kills its own worker: only its future fails.
+//!     let dies = pool
+//!         .submit(|(): ()| -> i64 { std::process::abort() }, ())
+//!         .unwrap();
+//!     assert!(matches!(dies.result(), Err(Error::WorkerDied { signal: Some(6), .. })));
+//!     assert_eq!(pool.submit(cube, 2).unwrap().result(), Ok(8));
+//! }
 //! ```
 //!
-//! Workers start by fork by default ([`StartMethod::Fork`]), or by running
-//! the executable again ([`StartMethod::Spawn`], safe when other threads of
-//! the program may hold locks the tasks need); a program that uses spawn
-//! calls [`init`] first thing in `main` (a test crate:
-//! [`enable_test_support!`]).
+//! By default workers are forked by a *fork server*
+//! ([`StartMethod::ForkServer`], as Python 3.14's default): a fresh run of
+//! the program, started once, that forks each worker. That is safe
+//! whatever threads the program has, and a worker starts in well under a
+//! millisecond. The program calls [`init`] first thing in `main` (a test
+//! crate: [`enable_test_support!`]). [`StartMethod::Spawn`] runs the
+//! program again for every worker (slower, as safe);
+//! [`StartMethod::Fork`] forks this process itself (no `init` needed, but
+//! only safe when no other thread may hold a lock the tasks need).
 //!
 //! ## Broken pools
 //!
@@ -133,7 +143,8 @@
 //!   parent or in the worker, fails its future with
 //!   [`Error::Serialization`] saying which and why (Python sets the
 //!   pickling error on the future, or breaks the pool when unpickling
-//!   fails in a worker); `max_tasks_per_child` works with fork too; functions travel
+//!   fails in a worker); `max_tasks_per_child` works with every start
+//!   method (Python refuses it with fork); functions travel
 //!   as offsets within the executable, not by name as pickle sends them.
 
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -155,7 +166,9 @@ mod wait;
 mod loom_tests;
 
 pub use awaiting::{Awaiting, AwaitingRef};
-/// Re-exported from `bingfa-process` for pools with [`StartMethod::Spawn`].
+/// Re-exported from `bingfa-process`: [`init`] first thing in `main`, or
+/// [`enable_test_support!`] at the root of a test crate, for pools with
+/// [`StartMethod::ForkServer`] (the default) or [`StartMethod::Spawn`].
 pub use bingfa_process::{enable_test_support, init};
 pub use completer::Completer;
 pub use error::Error;

@@ -3,8 +3,10 @@
 //! # Design
 //!
 //! Each of the `max_workers` slots has a worker process and, in the parent,
-//! a handler thread that owns the parent's end of the worker's pipe (a
-//! `bingfa_process::Pipe`, a Unix socket pair). `submit` encodes the
+//! a handler thread that owns the parent's end of the worker's link (a
+//! `bingfa_process::Pipe` or a framed Unix stream, see `link`; a Unix
+//! socket pair either way). Workers are started by the fork server
+//! (`fork_server`), by spawn or by fork (`StartMethod`). `submit` encodes the
 //! argument, wraps the future's [`Completer`] with a decoder for `R`, and
 //! queues the job on one unbounded channel. An idle handler takes it, marks
 //! the future running (a cancelled future is skipped), sends the task to its
@@ -22,12 +24,16 @@
 //!   fails with [`Error::Panicked`].
 //!
 //! Functions travel as [`bingfa_process::FnRef`] offsets (valid in a forked
-//! copy and in a spawned process of the same executable), together with a
-//! monomorphic glue function for the task's `A` and `R`.
+//! copy, in a spawned process of the same executable and in a fork of the
+//! fork server, itself a spawned process), together with a monomorphic
+//! glue function for the task's `A` and `R`.
 
 mod builder;
 mod codec;
+mod fork_server;
 mod handler;
+mod link;
+mod proc;
 mod worker;
 
 use std::cell::Cell;
@@ -36,7 +42,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use bingfa_process::{FnRef, Process};
+use bingfa_process::FnRef;
 use crossbeam_channel::{Receiver, Sender};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -47,28 +53,64 @@ use crate::future::Future;
 use crate::map::Map;
 
 pub use builder::ProcessPoolBuilder;
+use proc::Proc;
 use worker::Call;
 
 /// How the pool starts its worker processes. Python: the `mp_context`
-/// argument of `ProcessPoolExecutor` (`get_context("fork")`, `"spawn"`).
+/// argument of `ProcessPoolExecutor` (`get_context("forkserver")`,
+/// `"spawn"`, `"fork"`).
+///
+/// | method | a worker is | start (2 workers, see `BENCHMARKS.md`) | safe with other threads | needs `init` |
+/// |---|---|---|---|---|
+/// | [`ForkServer`](Self::ForkServer) (default) | a fork of a fresh, single-threaded server process | fast (a fork of a small process) | yes | yes |
+/// | [`Spawn`](Self::Spawn) | a fresh run of the executable | slow (an `exec` and the program's start) | yes | yes |
+/// | [`Fork`](Self::Fork) | a fork of this process | fastest, no server | **no** (see below) | no |
+///
+/// Workers started by the fork server or by spawn begin from the program's
+/// initial state (statics as at the start of `main`), not from the
+/// parent's current state as forked workers do; the pool's initializer
+/// runs in every worker either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum StartMethod {
-    /// Each worker is a forked copy of this process (fast: no exec, no
-    /// `init`). The default, as Python's on Linux before 3.14.
+    /// Each worker is forked by the *fork server*: a process of this crate,
+    /// one per program, started (on first use) as a fresh run of this
+    /// executable, which forks a worker whenever a pool asks for one. A
+    /// worker is thus a fork of a single-threaded process that holds no
+    /// lock and no state of the program: safe whatever threads the program
+    /// has, at about a fork's cost. The default, as Python's on Linux since
+    /// 3.14 (`forkserver`).
     ///
-    /// Only the forking thread exists in the child. The workers are forked
-    /// from the pool's own handler threads, which hold no lock a task could
-    /// need; but if *other* threads of the program may hold a lock that the
-    /// tasks (or the initializer) take at the moment a worker is forked
-    /// (a `Mutex` of your own, a logger's, stdout's), the worker inherits it
-    /// held and deadlocks on it. Then use [`Spawn`](StartMethod::Spawn).
+    /// The program must call [`crate::init`] first thing in `main` (a test
+    /// crate: [`crate::enable_test_support!`]); otherwise `build` fails
+    /// with an error that says so. The server ends, and kills its workers,
+    /// when this process ends. `bingfa_process::current_process()` in such
+    /// a worker reports the name `"ForkServerProcess"` and this process as
+    /// its parent.
     #[default]
-    Fork,
+    #[doc(alias = "forkserver")]
+    ForkServer,
     /// Each worker is a fresh run of this executable
     /// (`bingfa_process::spawn`), safe whatever threads the program has.
-    /// Slower to start. The program must call [`crate::init`] first thing
-    /// in `main`; a test crate needs [`crate::enable_test_support!`] instead.
+    /// Slower to start: each worker pays for an `exec` and the program's
+    /// start. The program must call [`crate::init`] first thing in `main`;
+    /// a test crate needs [`crate::enable_test_support!`] instead.
     Spawn,
+    /// Each worker is a forked copy of this process (no `exec`, no `init`,
+    /// no server), as Python's default on Linux before 3.14.
+    ///
+    /// **Only safe when no other thread may hold a lock the worker needs.**
+    /// Only the forking thread exists in the child (here: a handler thread
+    /// of the pool). A lock that another thread of the program held at the
+    /// moment of the fork stays held forever in the worker, which
+    /// deadlocks if the task (or the initializer, or a panic message on
+    /// its way to stderr) takes it: your own `Mutex`es, a logger's,
+    /// stdout's, a test harness's output capture, `parking_lot`'s
+    /// internal tables (which a thread of yours waiting on a contended
+    /// lock holds for an instant). Use it in a program that is
+    /// single-threaded apart from the pool, or for tasks that take no lock
+    /// at all; otherwise use the default.
+    Fork,
 }
 
 /// A queued task: the encoded call and the future to complete.
@@ -154,7 +196,7 @@ pub(crate) struct Shared {
 /// against [`ProcessPool::kill_workers`]: a worker registered after the
 /// force was set is signalled by [`Shared::set_proc`] itself.
 pub(crate) struct Procs {
-    slots: Vec<Option<Arc<Process>>>,
+    slots: Vec<Option<Arc<Proc>>>,
     /// The signal of `terminate_workers` (`SIGTERM`) or `kill_workers`
     /// (`SIGKILL`), once either was called.
     force: Option<i32>,
@@ -172,7 +214,7 @@ impl Shared {
 
     /// Registers (or clears) a slot's worker. A worker registered after a
     /// forced stop is sent its signal at once.
-    fn set_proc(&self, slot: usize, proc: Option<Arc<Process>>) {
+    fn set_proc(&self, slot: usize, proc: Option<Arc<Proc>>) {
         let mut procs = self.procs();
         if let (Some(p), Some(sig)) = (&proc, procs.force) {
             let _ = p.send_signal(sig);
@@ -244,8 +286,10 @@ impl Drop for HandlerGuard {
 /// the executable ([`bingfa_process::FnRef`]): the workers are forks or
 /// runs of this same program.
 ///
-/// With the default [`StartMethod::Fork`], read its caveat about other
-/// threads of the program that may hold locks the tasks need.
+/// Workers are started by the fork server by default
+/// ([`StartMethod::ForkServer`]), which needs [`crate::init`] first thing
+/// in `main` (a test crate: [`crate::enable_test_support!`]); see
+/// [`StartMethod`] for the others.
 ///
 /// # Worker starts
 ///
@@ -281,23 +325,28 @@ impl Drop for HandlerGuard {
 ///     panic!("no luck")
 /// }
 ///
-/// let pool = ProcessPool::new(2);
-/// // Each task runs in another process.
-/// let pid = pool.submit(|(): ()| std::process::id(), ()).unwrap();
-/// assert_ne!(pid.result().unwrap(), std::process::id());
+/// fn main() {
+///     bingfa_pool::init(); // a worker of this program starts here
 ///
-/// let f = pool.submit(square, 7).unwrap();
-/// assert_eq!(f.result(), Ok(49));
+///     let pool = ProcessPool::new(2);
+///     // Each task runs in another process.
+///     let pid = pool.submit(|(): ()| std::process::id(), ()).unwrap();
+///     assert_ne!(pid.result().unwrap(), std::process::id());
 ///
-/// let squares: Vec<u64> = pool.map_chunked(square, 1..=6, 4).unwrap().map(Result::unwrap).collect();
-/// assert_eq!(squares, [1, 4, 9, 16, 25, 36]);
+///     let f = pool.submit(square, 7).unwrap();
+///     assert_eq!(f.result(), Ok(49));
 ///
-/// // A panic fails its future; the worker survives.
-/// let bad = pool.submit(fail, ()).unwrap();
-/// assert!(matches!(bad.result(), Err(Error::Panicked { .. })));
+///     let squares: Vec<u64> =
+///         pool.map_chunked(square, 1..=6, 4).unwrap().map(Result::unwrap).collect();
+///     assert_eq!(squares, [1, 4, 9, 16, 25, 36]);
 ///
-/// pool.shutdown(true, false);
-/// assert_eq!(pool.submit(square, 1).unwrap_err(), Error::Shutdown);
+///     // A panic fails its future; the worker survives.
+///     let bad = pool.submit(fail, ()).unwrap();
+///     assert!(matches!(bad.result(), Err(Error::Panicked { .. })));
+///
+///     pool.shutdown(true, false);
+///     assert_eq!(pool.submit(square, 1).unwrap_err(), Error::Shutdown);
+/// }
 /// ```
 #[doc(alias = "ProcessPoolExecutor")]
 pub struct ProcessPool {
@@ -318,7 +367,9 @@ impl std::fmt::Debug for ProcessPool {
 }
 
 impl ProcessPool {
-    /// A pool of `n` fork-started worker processes with default settings.
+    /// A pool of `n` worker processes with default settings (started by the
+    /// fork server: the program calls [`crate::init`] first thing in
+    /// `main`).
     ///
     /// # Panics
     /// If `n` is 0 (Python: `ValueError`) or a worker cannot be started;

@@ -1,5 +1,7 @@
-//! ProcessPool with the fork start method: results, map order, panics, a
-//! worker killed mid-task, max_tasks_per_child, initializer, shutdown.
+//! ProcessPool with the default start method (the fork server): results,
+//! map order, panics, a worker killed mid-task, max_tasks_per_child,
+//! initializer, shutdown. (The fork start method has its own
+//! single-threaded test binary, tests/fork_start.rs.)
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -7,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use bingfa_pool::{Error, ProcessPool, StartMethod};
 use serde::{Deserialize, Serialize};
+
+bingfa_pool::enable_test_support!();
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -568,7 +572,7 @@ fn builder_rejects_zero_sizes() {
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
     let p = ProcessPool::builder()
         .max_workers(1)
-        .start_method(StartMethod::Fork)
+        .start_method(StartMethod::Spawn)
         .name_prefix("named")
         .build()
         .unwrap();

@@ -39,7 +39,8 @@ impl ProcessPoolBuilder {
     /// Default: workers live as long as the pool.
     ///
     /// Python: `ProcessPoolExecutor(max_tasks_per_child=...)`, which Python
-    /// refuses with the fork start method; here both start methods allow it.
+    /// refuses with the fork start method; here every start method allows
+    /// it.
     pub fn max_tasks_per_child(mut self, n: usize) -> Self {
         self.max_tasks_per_child = Some(n);
         self
@@ -57,8 +58,8 @@ impl ProcessPoolBuilder {
         self
     }
 
-    /// How workers are started: [`StartMethod::Fork`] (default) or
-    /// [`StartMethod::Spawn`].
+    /// How workers are started: [`StartMethod::ForkServer`] (default),
+    /// [`StartMethod::Spawn`] or [`StartMethod::Fork`].
     ///
     /// Python: `ProcessPoolExecutor(mp_context=get_context(...))`.
     #[doc(alias = "mp_context")]
@@ -67,9 +68,10 @@ impl ProcessPoolBuilder {
         self
     }
 
-    /// Worker processes are named `{prefix}_{i}` (see
-    /// `bingfa_process::current_process()`), and the parent's handler
-    /// threads `{prefix}_{i}-handler`. Default: `ProcessPoolExecutor-{k}`,
+    /// Worker processes started by fork or spawn are named `{prefix}_{i}`
+    /// (see `bingfa_process::current_process()`; fork-server workers are
+    /// all named `ForkServerProcess`), and the parent's handler threads
+    /// `{prefix}_{i}-handler`. Default: `ProcessPoolExecutor-{k}`,
     /// `k` counting pools.
     pub fn name_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = Some(prefix.into());
@@ -82,7 +84,11 @@ impl ProcessPoolBuilder {
     /// # Errors
     /// `InvalidInput` if `max_workers` or `max_tasks_per_child` is 0
     /// (Python: `ValueError`); the OS error if a process or thread cannot be
-    /// started (the workers already started are stopped first).
+    /// started (the workers already started are stopped first); with
+    /// [`StartMethod::ForkServer`], an error saying so if the fork server
+    /// cannot start, most often because the program does not call
+    /// [`crate::init`] first thing in `main` (or, in a test crate, lacks
+    /// [`crate::enable_test_support!`]).
     pub fn build(self) -> io::Result<ProcessPool> {
         static POOLS: AtomicUsize = AtomicUsize::new(0);
         let n = self
@@ -161,15 +167,12 @@ impl ProcessPoolBuilder {
             match started_rx.recv() {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => failure = Some(e),
-                Err(_) => failure = Some(bingfa_process::Error::Invalid("a handler thread died")),
+                Err(_) => failure = Some(io::Error::other("a handler thread died")),
             }
         }
         if let Some(e) = failure {
             pool.shutdown(true, true);
-            return Err(match e {
-                bingfa_process::Error::Os(e) => e,
-                other => io::Error::other(other),
-            });
+            return Err(e);
         }
         Ok(pool)
     }

@@ -11,8 +11,13 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use bingfa_process::{Builder as ProcessBuilder, ExitStatus, FnRef, Pipe, Process};
+use std::io;
 
+use bingfa_process::{Builder as ProcessBuilder, ExitStatus, FnRef, Pipe};
+
+use super::fork_server;
+use super::link::{Link, LinkError};
+use super::proc::Proc;
 use super::worker::{self, Failure, Msg, SpawnArgs};
 use super::{Job, Shared, StartMethod};
 use crate::error::Error;
@@ -65,10 +70,10 @@ fn is_own_fault(signal: i32) -> bool {
     )
 }
 
-/// One running worker process and the parent's end of its pipe.
+/// One running worker process and the parent's end of its link.
 pub(super) struct Worker {
-    process: Arc<Process>,
-    pipe: Pipe<Msg>,
+    process: Arc<Proc>,
+    pipe: Link,
     /// Tasks completed by this worker.
     tasks: usize,
 }
@@ -107,6 +112,15 @@ impl Drop for ForkGuard {
     }
 }
 
+/// `bingfa_process`'s error as an `io::Error` (the OS error itself when it
+/// is one).
+fn os_error(e: bingfa_process::Error) -> io::Error {
+    match e {
+        bingfa_process::Error::Os(e) => e,
+        other => io::Error::other(other),
+    }
+}
+
 /// Why a worker could not be made ready.
 enum StartError {
     /// A signal from outside ended it before `Ready` (someone killed it):
@@ -123,25 +137,39 @@ enum StartError {
 
 impl Worker {
     /// Starts the worker process of slot `slot`.
-    fn start(shared: &Shared, slot: usize) -> Result<Worker, bingfa_process::Error> {
+    fn start(shared: &Shared, slot: usize) -> io::Result<Worker> {
         let b = ProcessBuilder::new()
             .name(format!("{}_{slot}", shared.prefix))
             .daemon(true);
         let init = shared.initializer.map(FnRef::new);
         let (pipe, process) = match shared.method {
+            StartMethod::ForkServer => {
+                let (served, conn) = fork_server::fork_worker(init.map(FnRef::into_raw))
+                    .map_err(io::Error::other)?;
+                (Link::Conn(conn), Proc::Served(served))
+            }
             StartMethod::Fork => {
                 let _guard = ForkGuard::lock();
-                let (mine, theirs) = Pipe::<Msg>::new()?;
+                let (mine, theirs) = Pipe::<Msg>::new().map_err(os_error)?;
                 // `theirs` moves into the closure, which the parent drops
                 // (closing that end) when `fork` returns.
-                let p = b.fork(move || worker::run(theirs, init))?;
-                (mine, p)
+                #[allow(unused_unsafe)]
+                // SAFETY: the caller chose the fork start method, whose
+                // docs (`StartMethod::Fork`) state what the program must
+                // ensure; the worker loop itself takes no lock another
+                // thread of the pool may hold. (`unsafe` in case
+                // `bingfa_process::Builder::fork` is an `unsafe fn`.)
+                let p = unsafe { b.fork(move || worker::run(Link::Pipe(theirs), init)) }
+                    .map_err(os_error)?;
+                (Link::Pipe(mine), Proc::Child(p))
             }
             StartMethod::Spawn => {
-                let (mine, theirs) = Pipe::<Msg>::new()?;
+                let (mine, theirs) = Pipe::<Msg>::new().map_err(os_error)?;
                 let args = SpawnArgs { pipe: theirs, init };
-                let p = b.spawn(worker::spawned_main as fn(SpawnArgs), args)?;
-                (mine, p)
+                let p = b
+                    .spawn(worker::spawned_main as fn(SpawnArgs), args)
+                    .map_err(os_error)?;
+                (Link::Pipe(mine), Proc::Child(p))
             }
         };
         Ok(Worker {
@@ -153,7 +181,7 @@ impl Worker {
 
     /// Waits for the worker's `Ready`.
     fn ready(self) -> Result<Worker, StartError> {
-        match self.pipe.recv() {
+        match self.pipe.recv(None) {
             Ok(Msg::Ready) => Ok(self),
             Ok(Msg::InitFailed(message)) => {
                 let _ = self.process.join();
@@ -209,7 +237,7 @@ impl Worker {
     /// of place (the worker was killed and reaped).
     fn outcome(&self) -> Result<Result<Vec<u8>, Failure>, Death> {
         loop {
-            match self.pipe.recv_timeout(LIVENESS) {
+            match self.pipe.recv(Some(LIVENESS)) {
                 Ok(Msg::Done(outcome)) => return Ok(outcome),
                 Ok(other) => {
                     self.kill_and_reap();
@@ -217,17 +245,17 @@ impl Worker {
                         "the worker sent {other:?} instead of a result"
                     )));
                 }
-                Err(bingfa_process::Error::Timeout) => {
+                Err(LinkError::Timeout) => {
                     if let Ok(false) = self.process.is_alive() {
                         // Its pipe end is still open elsewhere: drain what
                         // it sent before dying.
-                        if let Ok(Msg::Done(outcome)) = self.pipe.try_recv() {
+                        if let Ok(Msg::Done(outcome)) = self.pipe.recv(Some(Duration::ZERO)) {
                             return Ok(outcome);
                         }
                         return Err(self.died());
                     }
                 }
-                Err(bingfa_process::Error::Closed) => return Err(self.died()),
+                Err(LinkError::Closed) => return Err(self.died()),
                 Err(e) => {
                     self.kill_and_reap();
                     return Err(Death::Protocol(format!(
@@ -267,7 +295,7 @@ pub(super) struct Handler {
 
 impl Handler {
     /// Starts the slot's first worker (the pool's builder waits for this).
-    pub(super) fn new(shared: Arc<Shared>, slot: usize) -> Result<Handler, bingfa_process::Error> {
+    pub(super) fn new(shared: Arc<Shared>, slot: usize) -> io::Result<Handler> {
         let w = Worker::start(&shared, slot)?;
         shared.set_proc(slot, Some(w.process.clone()));
         Ok(Handler {
@@ -308,7 +336,7 @@ impl Handler {
     /// without limit (with a pause when it keeps happening); starts that
     /// fail on their own are retried with back-off, and break the pool
     /// after [`START_FAILURES`] in a row, as does a fatal failure at once.
-    fn make_ready(&self, mut started: Result<Worker, bingfa_process::Error>) -> Option<Worker> {
+    fn make_ready(&self, mut started: io::Result<Worker>) -> Option<Worker> {
         let mut failures = 0;
         let mut kills = 0;
         loop {
@@ -408,7 +436,7 @@ impl Handler {
             };
             match w.pipe.send(&msg) {
                 Ok(()) => break,
-                Err(bingfa_process::Error::Closed) => {
+                Err(LinkError::Closed) => {
                     let Some(w) = self.worker.take() else {
                         continue;
                     };

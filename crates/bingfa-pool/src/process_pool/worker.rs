@@ -2,7 +2,8 @@
 //! worker's pipe, the monomorphic glue that decodes a task's argument,
 //! calls its `fn(A) -> R` and encodes the result, and the worker's loop.
 //!
-//! # Protocol (one duplex pipe per worker)
+//! # Protocol (one duplex link per worker: a `bingfa_process::Pipe`, or a
+//! framed Unix stream for fork-server workers; see `link`)
 //!
 //! ```text
 //! worker -> parent   Ready | InitFailed(message)       once, after the initializer
@@ -22,6 +23,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use bingfa_process::{FnRef, Pipe};
 
 use super::codec;
+use super::link::{Link, LinkError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -160,12 +162,12 @@ pub(crate) fn call_chunk<A: DeserializeOwned, R: Serialize>(
 
 /// The entry point of a worker started with the spawn start method.
 pub(crate) fn spawned_main(args: SpawnArgs) {
-    run(args.pipe, args.init);
+    run(Link::Pipe(args.pipe), args.init);
 }
 
 /// The worker's life: initializer, `Ready`, then one task at a time until
 /// `Exit` or until the parent's end closes.
-pub(crate) fn run(pipe: Pipe<Msg>, init: Option<FnRef<fn()>>) {
+pub(crate) fn run(pipe: Link, init: Option<FnRef<fn()>>) {
     if let Some(init) = init {
         // SAFETY: the parent made it with `FnRef::new` of a `fn()` (the
         // builder's initializer) in this executable.
@@ -179,7 +181,7 @@ pub(crate) fn run(pipe: Pipe<Msg>, init: Option<FnRef<fn()>>) {
         return;
     }
     loop {
-        let (call, entry, args) = match pipe.recv() {
+        let (call, entry, args) = match pipe.recv(None) {
             Ok(Msg::Task { call, entry, args }) => (call, entry, args),
             // Exit, the parent gone, or a damaged stream: end.
             _ => return,
@@ -190,9 +192,8 @@ pub(crate) fn run(pipe: Pipe<Msg>, init: Option<FnRef<fn()>>) {
         let outcome = call(entry, args);
         match pipe.send(&Msg::Done(outcome)) {
             Ok(()) => {}
-            Err(bingfa_process::Error::Closed) => return,
-            // Too large, or not encodable: say so instead.
-            Err(e) => {
+            // Too large, or not encodable (nothing was sent): say so instead.
+            Err(LinkError::Unsendable(e)) => {
                 let msg = Msg::Done(Err(Failure::Serialization(format!(
                     "could not send the task's result: {e}"
                 ))));
@@ -200,6 +201,8 @@ pub(crate) fn run(pipe: Pipe<Msg>, init: Option<FnRef<fn()>>) {
                     return;
                 }
             }
+            // The parent gone, or the stream damaged: end.
+            Err(_) => return,
         }
     }
 }
