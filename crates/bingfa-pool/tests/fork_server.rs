@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bingfa_pool::{Error, ProcessPool, StartMethod};
 
@@ -105,6 +105,35 @@ fn my_pid(_: ()) -> u32 {
     std::process::id()
 }
 
+/// Writes this worker's pid to `path` (atomically), then sleeps a minute:
+/// the test knows the task runs in that worker before it kills it.
+fn report_then_sleep(path: String) -> u32 {
+    let tmp = format!("{path}.tmp");
+    std::fs::write(&tmp, std::process::id().to_string()).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+    0
+}
+
+/// Waits for the pid that `report_then_sleep` wrote to `path`.
+fn reported_pid(path: &std::path::Path) -> u32 {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Ok(s) = std::fs::read_to_string(path) {
+            let _ = std::fs::remove_file(path);
+            return s.parse().unwrap();
+        }
+        assert!(Instant::now() < deadline, "the task never started");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn marker(name: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("bingfa-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
 fn sleep_ms(ms: u64) -> u64 {
     std::thread::sleep(Duration::from_millis(ms));
     ms
@@ -135,11 +164,11 @@ fn exit_statuses_come_back_through_the_server() {
         })
     );
     // Killed from outside, mid-task.
-    let pid = p.submit(my_pid, ()).unwrap().result().unwrap();
-    let f = p.submit(sleep_ms, 60_000).unwrap();
-    while !f.is_running() {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let path = marker("fs-victim");
+    let f = p
+        .submit(report_then_sleep, path.to_string_lossy().into_owned())
+        .unwrap();
+    let pid = reported_pid(&path);
     // SAFETY: SIGKILL to our pool's worker.
     assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) }, 0);
     assert_eq!(

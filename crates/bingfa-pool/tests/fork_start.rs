@@ -37,9 +37,33 @@ fn square(x: u64) -> u64 {
     x * x
 }
 
-fn sleep_ms(ms: u64) -> u64 {
-    std::thread::sleep(Duration::from_millis(ms));
-    ms
+/// Writes this worker's pid to `path` (atomically), then sleeps a minute:
+/// the test knows the task runs in that worker before it kills it.
+fn report_then_sleep(path: String) -> u32 {
+    let tmp = format!("{path}.tmp");
+    std::fs::write(&tmp, std::process::id().to_string()).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+    0
+}
+
+/// Waits for the pid that `report_then_sleep` wrote to `path`.
+fn reported_pid(path: &std::path::Path) -> u32 {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Ok(s) = std::fs::read_to_string(path) {
+            let _ = std::fs::remove_file(path);
+            return s.parse().unwrap();
+        }
+        assert!(Instant::now() < deadline, "the task never started");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn marker(name: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("bingfa-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    p
 }
 
 fn panics(_: ()) -> u8 {
@@ -76,14 +100,12 @@ fn workers_are_forked_copies_of_this_process() {
 
 fn a_killed_fork_worker_fails_only_its_task() {
     let p = fork_pool(2);
-    let f = p.submit(sleep_ms, 60_000).unwrap();
-    let deadline = Instant::now() + PATIENCE;
-    while !f.is_running() {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let other = p.submit(my_pid, ()).unwrap().result().unwrap();
-    let pid = *p.worker_pids().iter().find(|&&w| w != other).unwrap();
+    let path = marker("fork-victim");
+    let f = p
+        .submit(report_then_sleep, path.to_string_lossy().into_owned())
+        .unwrap();
+    let pid = reported_pid(&path);
+    assert!(p.worker_pids().contains(&pid));
     // SAFETY: SIGKILL to our pool's worker.
     assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) }, 0);
     assert_eq!(
