@@ -518,6 +518,22 @@ impl<R> Future<R> {
         self.result_ref().err()
     }
 
+    /// As [`exception`](Self::exception), giving up after `timeout`:
+    /// `Ok(None)` if the task succeeded, `Ok(Some(error))` if it failed or
+    /// was cancelled.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] if the future is not done in time (it is not
+    /// cancelled by this).
+    ///
+    /// Python: `Future.exception(timeout)`.
+    pub fn exception_timeout(&self, timeout: Duration) -> Result<Option<Error>, Error> {
+        match self.inner().wait_until(is_done, Deadline::after(timeout)) {
+            (s, true) => Ok(self.inner().outcome_ref(s).err()),
+            (_, false) => Err(Error::Timeout(timeout)),
+        }
+    }
+
     /// Waits for the outcome and moves it out, if this is the last handle
     /// of the future; returns `None` (and drops this handle) if other
     /// handles still exist, which keep the value. Of several handles
