@@ -126,7 +126,8 @@
 //! - `map` returns an iterator of `Result`s: a failed item does not end the
 //!   iteration. `map_chunked` honours the chunk size on threads too.
 //!   Python's `timeout` argument is [`Map::timeout`] (counted from the
-//!   call, as in Python).
+//!   call, as in Python), its `buffersize` argument is `map_buffered`
+//!   ([`MapBuffered`]; without chunks).
 //! - Dropping `map`'s iterator ([`Map`], `#[must_use]`) cancels its tasks
 //!   that have not started, even if it was never iterated; a Python `map`
 //!   generator that was never started is not closed, so its tasks run.
@@ -173,7 +174,7 @@ pub use bingfa_process::{enable_test_support, init};
 pub use completer::Completer;
 pub use error::Error;
 pub use future::Future;
-pub use map::{Map, MapTimeout};
+pub use map::{Map, MapBuffered, MapTimeout};
 pub use process_pool::{ProcessPool, ProcessPoolBuilder, StartMethod};
 pub use thread_pool::{Builder, ThreadPool};
 pub use wait::{as_completed, wait, AsCompleted, DoneAndNotDone, ReturnWhen};

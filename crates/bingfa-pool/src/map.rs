@@ -310,3 +310,108 @@ impl<R> Iterator for MapTimeout<R> {
 }
 
 impl<R> std::iter::FusedIterator for MapTimeout<R> {}
+
+/// The results of [`ThreadPool::map_buffered`](crate::ThreadPool::map_buffered)
+/// and [`ProcessPool::map_buffered`](crate::ProcessPool::map_buffered), in
+/// input order, with at most `buffersize` tasks submitted ahead of the
+/// results: the input is read lazily (it may be endless), one item more
+/// each time a result is asked for.
+///
+/// It borrows the pool. Dropping it cancels the buffered tasks that have
+/// not started. If a submission fails on the way (the pool was shut down
+/// meanwhile), the results already buffered come first, then that error,
+/// then the end.
+///
+/// Python: the generator of `Executor.map(fn, iterable, buffersize=n)`
+/// (3.14).
+#[must_use = "dropping a MapBuffered cancels its buffered tasks; iterate it"]
+pub struct MapBuffered<'p, R> {
+    /// Takes the next input item and submits it; `None` when the input is
+    /// exhausted.
+    submit_next: Box<dyn FnMut() -> Option<Result<Future<R>, Error>> + 'p>,
+    futures: VecDeque<Future<R>>,
+    /// A submission that failed, yielded after the buffered results.
+    failed: Option<Error>,
+    /// No more input (or a submission failed).
+    exhausted: bool,
+}
+
+impl<R> std::fmt::Debug for MapBuffered<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MapBuffered")
+            .field("buffered", &self.futures.len())
+            .field("exhausted", &self.exhausted)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'p, R> MapBuffered<'p, R> {
+    /// Submits the first `buffersize` items.
+    ///
+    /// # Panics
+    /// If `buffersize` is 0.
+    pub(crate) fn new(
+        buffersize: usize,
+        submit_next: Box<dyn FnMut() -> Option<Result<Future<R>, Error>> + 'p>,
+    ) -> Result<Self, Error> {
+        assert!(
+            buffersize > 0,
+            "map_buffered: buffersize must be at least 1"
+        );
+        let mut m = MapBuffered {
+            submit_next,
+            futures: VecDeque::with_capacity(buffersize + 1),
+            failed: None,
+            exhausted: false,
+        };
+        for _ in 0..buffersize {
+            match (m.submit_next)() {
+                Some(Ok(f)) => m.futures.push_back(f),
+                // The buffered futures are cancelled as `m` drops.
+                Some(Err(e)) => return Err(e),
+                None => {
+                    m.exhausted = true;
+                    break;
+                }
+            }
+        }
+        Ok(m)
+    }
+
+    /// How many tasks are submitted and not yielded yet.
+    pub fn buffered(&self) -> usize {
+        self.futures.len()
+    }
+}
+
+impl<R> Iterator for MapBuffered<'_, R> {
+    type Item = Result<R, Error>;
+
+    fn next(&mut self) -> Option<Result<R, Error>> {
+        // One more in, one out (as Python's generator does).
+        if !self.exhausted {
+            match (self.submit_next)() {
+                Some(Ok(f)) => self.futures.push_back(f),
+                Some(Err(e)) => {
+                    self.failed = Some(e);
+                    self.exhausted = true;
+                }
+                None => self.exhausted = true,
+            }
+        }
+        match self.futures.pop_front() {
+            Some(f) => Some(take(f)),
+            None => self.failed.take().map(Err),
+        }
+    }
+}
+
+impl<R> std::iter::FusedIterator for MapBuffered<'_, R> {}
+
+impl<R> Drop for MapBuffered<'_, R> {
+    fn drop(&mut self) {
+        for f in &self.futures {
+            f.cancel();
+        }
+    }
+}

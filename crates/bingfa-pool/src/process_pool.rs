@@ -513,6 +513,43 @@ impl ProcessPool {
         Map::submit_all(items, |item| self.submit(f, item))
     }
 
+    /// As [`map`](Self::map), but lazy: at most `buffersize` tasks are
+    /// submitted ahead of the results, the items are taken from `items`
+    /// one at a time as results are asked for, so `items` may be endless
+    /// or too large to hold (see [`MapBuffered`](crate::MapBuffered)).
+    ///
+    /// # Errors
+    /// As [`submit`](Self::submit), for the first `buffersize` items (the
+    /// ones already submitted are cancelled); a later refusal is the last
+    /// item of the iterator.
+    ///
+    /// # Panics
+    /// If `buffersize` is 0 (Python: `ValueError`).
+    ///
+    /// Python: `ProcessPoolExecutor.map(fn, iterable, buffersize=n)` (3.14).
+    #[doc(alias = "buffersize")]
+    pub fn map_buffered<'p, A, R, I>(
+        &'p self,
+        f: fn(A) -> R,
+        items: I,
+        buffersize: usize,
+    ) -> Result<crate::MapBuffered<'p, R>, Error>
+    where
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'p,
+        A: Serialize + DeserializeOwned + 'p,
+        R: Serialize + DeserializeOwned + Send + Sync + 'static,
+    {
+        let mut items = items.into_iter();
+        crate::MapBuffered::new(
+            buffersize,
+            Box::new(move || {
+                let item = items.next()?;
+                Some(self.submit(f, item))
+            }),
+        )
+    }
+
     /// As [`map`](Self::map), but each task carries up to `chunk_size`
     /// consecutive items to one worker, which runs `f` on each: one round
     /// trip and one message per chunk instead of per item, much faster for

@@ -358,6 +358,46 @@ impl ThreadPool {
         })
     }
 
+    /// As [`map`](Self::map), but lazy: at most `buffersize` tasks are
+    /// submitted ahead of the results, the items are taken from `items`
+    /// one at a time as results are asked for, so `items` may be endless
+    /// or too large to hold (see [`MapBuffered`](crate::MapBuffered)).
+    ///
+    /// # Errors
+    /// As [`submit`](Self::submit), for the first `buffersize` items (the
+    /// ones already submitted are cancelled); a later refusal is the last
+    /// item of the iterator.
+    ///
+    /// # Panics
+    /// If `buffersize` is 0 (Python: `ValueError`).
+    ///
+    /// Python: `ThreadPoolExecutor.map(fn, iterable, buffersize=n)` (3.14).
+    #[doc(alias = "buffersize")]
+    pub fn map_buffered<'p, T, R, F, I>(
+        &'p self,
+        f: F,
+        items: I,
+        buffersize: usize,
+    ) -> Result<crate::MapBuffered<'p, R>, Error>
+    where
+        I: IntoIterator<Item = T>,
+        I::IntoIter: 'p,
+        T: Send + 'static,
+        F: Fn(T) -> R + Send + Sync + 'static,
+        R: Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
+        let mut items = items.into_iter();
+        crate::MapBuffered::new(
+            buffersize,
+            Box::new(move || {
+                let item = items.next()?;
+                let f = f.clone();
+                Some(self.submit(move || f(item)))
+            }),
+        )
+    }
+
     /// As [`map`](Self::map), but each task runs `f` on up to `chunk_size`
     /// consecutive items, which cuts queueing costs for tiny tasks (and
     /// serialization costs in the process pool). A panic fails only the

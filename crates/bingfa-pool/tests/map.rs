@@ -244,3 +244,52 @@ fn map_chunked_timeout_cancels_the_chunks_that_have_not_started() {
     pool.shutdown(true, false);
     assert_eq!(ran.load(Ordering::SeqCst), 2, "only the first chunk ran");
 }
+
+#[test]
+fn map_buffered_reads_lazily_and_reports_a_refusal_last() {
+    let pool = ThreadPool::new(2);
+    let taken = Arc::new(AtomicUsize::new(0));
+    let t = taken.clone();
+    let items = (0..).inspect(move |_| {
+        t.fetch_add(1, Ordering::SeqCst);
+    });
+    let mut m = pool.map_buffered(|i: u64| i * 10, items, 3).unwrap();
+    assert_eq!(
+        taken.load(Ordering::SeqCst),
+        3,
+        "the first buffersize items"
+    );
+    assert_eq!(m.next(), Some(Ok(0)));
+    assert_eq!(taken.load(Ordering::SeqCst), 4, "one more per result");
+    assert_eq!(m.buffered(), 3);
+    // The pool shuts down: the buffered results still come, then the
+    // refusal, then the end.
+    pool.shutdown(false, false);
+    let rest: Vec<_> = m.collect();
+    assert_eq!(rest, [Ok(10), Ok(20), Ok(30), Err(Error::Shutdown)]);
+}
+
+#[test]
+fn dropping_map_buffered_cancels_what_has_not_started() {
+    let pool = ThreadPool::new(1);
+    let gate = Arc::new(Gate::new());
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (g, r) = (gate.clone(), ran.clone());
+    let m = pool
+        .map_buffered(
+            move |i: usize| {
+                r.fetch_add(1, Ordering::SeqCst);
+                if i == 0 {
+                    g.pass();
+                }
+            },
+            0..100,
+            4,
+        )
+        .unwrap();
+    drop(m);
+    gate.open();
+    pool.shutdown(true, false);
+    // Item 0 may have started (it waits on the gate); 1..4 were cancelled.
+    assert!(ran.load(Ordering::SeqCst) <= 1);
+}

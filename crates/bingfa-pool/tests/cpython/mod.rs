@@ -24,7 +24,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use bingfa_pool::{Completer, Error, Future, Map, ProcessPool, StartMethod, ThreadPool};
+use bingfa_pool::{
+    Completer, Error, Future, Map, MapBuffered, ProcessPool, StartMethod, ThreadPool,
+};
 use serde::{Deserialize, Serialize};
 
 /// Upstream's `support.SHORT_TIMEOUT` (30 s), the patience of any wait.
@@ -63,6 +65,11 @@ pub enum Op {
     Crash(u64),
     /// `timeout_on_one(x)`: panics with "TimeoutError" when `x` is 1.
     TimeoutOnOne(i64),
+    /// `operator.add(x, y)`.
+    Add(i64, i64),
+    /// `make_dummy_object(_)`: a value whose drops are counted under this
+    /// token (in the process that drops it).
+    MakeDummy(u64),
 }
 
 /// What a task returns.
@@ -72,6 +79,46 @@ pub enum Val {
     Pair(i64, i64),
     Str(String),
     Unit,
+    Dummy(Dummy),
+}
+
+/// Upstream's `MyObject`: counts its drops (per token, in this process),
+/// the way upstream watches a weak reference die.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub struct Dummy(pub u64);
+
+static DROPS: std::sync::Mutex<Vec<(u64, usize)>> = std::sync::Mutex::new(Vec::new());
+
+impl Drop for Dummy {
+    fn drop(&mut self) {
+        let mut d = DROPS.lock().unwrap();
+        match d.iter_mut().find(|(t, _)| *t == self.0) {
+            Some((_, n)) => *n += 1,
+            None => d.push((self.0, 1)),
+        }
+    }
+}
+
+impl Clone for Dummy {
+    fn clone(&self) -> Self {
+        panic!("a Dummy is never cloned (the test counts drops)")
+    }
+}
+
+/// How many `Dummy`s with this token were dropped in this process.
+pub fn dummy_drops(token: u64) -> usize {
+    DROPS
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(t, _)| *t == token)
+        .map_or(0, |(_, n)| *n)
+}
+
+/// A token no other test uses.
+pub fn fresh_token() -> u64 {
+    static N: AtomicUsize = AtomicUsize::new(1);
+    N.fetch_add(1, Ordering::Relaxed) as u64
 }
 
 /// Runs an [`Op`] (in a worker thread or process).
@@ -110,6 +157,8 @@ pub fn task(op: Op) -> Val {
             assert!(x != 1, "TimeoutError");
             Val::Int(x)
         }
+        Op::Add(x, y) => Val::Int(x + y),
+        Op::MakeDummy(token) => Val::Dummy(Dummy(token)),
     }
 }
 
@@ -119,6 +168,11 @@ pub trait Exec: Sync {
     fn submit(&self, op: Op) -> Result<Future<Val>, Error>;
     fn map(&self, ops: Vec<Op>) -> Result<Map<Val>, Error>;
     fn map_chunked(&self, ops: Vec<Op>, chunk: usize) -> Result<Map<Val>, Error>;
+    fn map_buffered<'a>(
+        &'a self,
+        ops: Box<dyn Iterator<Item = Op> + 'a>,
+        buffersize: usize,
+    ) -> Result<MapBuffered<'a, Val>, Error>;
     fn shutdown(&self, wait: bool, cancel_pending: bool);
     fn max_workers(&self) -> usize;
     /// Whether tasks run in other processes.
@@ -134,6 +188,13 @@ impl Exec for ThreadPool {
     }
     fn map_chunked(&self, ops: Vec<Op>, chunk: usize) -> Result<Map<Val>, Error> {
         ThreadPool::map_chunked(self, task, ops, chunk)
+    }
+    fn map_buffered<'a>(
+        &'a self,
+        ops: Box<dyn Iterator<Item = Op> + 'a>,
+        buffersize: usize,
+    ) -> Result<MapBuffered<'a, Val>, Error> {
+        ThreadPool::map_buffered(self, task, ops, buffersize)
     }
     fn shutdown(&self, wait: bool, cancel_pending: bool) {
         ThreadPool::shutdown(self, wait, cancel_pending)
@@ -155,6 +216,13 @@ impl Exec for ProcessPool {
     }
     fn map_chunked(&self, ops: Vec<Op>, chunk: usize) -> Result<Map<Val>, Error> {
         ProcessPool::map_chunked(self, task, ops, chunk)
+    }
+    fn map_buffered<'a>(
+        &'a self,
+        ops: Box<dyn Iterator<Item = Op> + 'a>,
+        buffersize: usize,
+    ) -> Result<MapBuffered<'a, Val>, Error> {
+        ProcessPool::map_buffered(self, task, ops, buffersize)
     }
     fn shutdown(&self, wait: bool, cancel_pending: bool) {
         ProcessPool::shutdown(self, wait, cancel_pending)
