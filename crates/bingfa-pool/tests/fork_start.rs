@@ -190,8 +190,44 @@ fn a_lock_held_by_another_thread_is_inherited_held() {
     );
 }
 
+/// CPython `test_thread_pool.py` `test_hang_global_shutdown_lock`
+/// (bpo-45021), with fork as upstream: process pools forked 50 times while
+/// a thread pool keeps resubmitting a task. The forked workers never
+/// touch the thread pool's locks, so nothing hangs.
+fn test_hang_global_shutdown_lock() {
+    fn submit(pool: Arc<bingfa_pool::ThreadPool>) {
+        let p = pool.clone();
+        let _ = pool.submit(move || submit(p));
+    }
+    let pool = Arc::new(bingfa_pool::ThreadPool::new(1));
+    submit(pool.clone());
+    for _ in 0..50 {
+        let workers = fork_pool(1);
+        assert_eq!(workers.submit(square, 2).unwrap().result(), Ok(4));
+    }
+    pool.shutdown(true, false);
+}
+
+/// CPython `test_thread_pool.py` `test_process_fork_from_a_threadpool`
+/// (bpo-43944): a child forked from a thread-pool task exits with 0.
+fn test_process_fork_from_a_threadpool() {
+    let pool = bingfa_pool::ThreadPool::new(1);
+    let code = pool
+        .submit(|| {
+            #[allow(unused_unsafe)]
+            // SAFETY: the other threads (this test's main thread, blocked
+            // on the future, and bingfa-process's reaper) hold no lock the
+            // child takes: it runs an empty closure and exits.
+            let p = unsafe { bingfa_process::fork(|| {}) }.unwrap();
+            p.join().unwrap().python_exitcode()
+        })
+        .unwrap()
+        .result();
+    assert_eq!(code, Ok(0));
+}
+
 fn main() {
-    let tests: [(&str, fn()); 4] = [
+    let tests: [(&str, fn()); 6] = [
         (
             "workers_are_forked_copies_of_this_process",
             workers_are_forked_copies_of_this_process,
@@ -207,6 +243,14 @@ fn main() {
         (
             "a_lock_held_by_another_thread_is_inherited_held",
             a_lock_held_by_another_thread_is_inherited_held,
+        ),
+        (
+            "test_hang_global_shutdown_lock",
+            test_hang_global_shutdown_lock,
+        ),
+        (
+            "test_process_fork_from_a_threadpool",
+            test_process_fork_from_a_threadpool,
         ),
     ];
     let filters: Vec<String> = std::env::args()
