@@ -149,8 +149,14 @@ pub fn task(op: Op) -> Val {
         Op::Exit(code) => std::process::exit(code),
         Op::Crash(ms) => {
             std::thread::sleep(Duration::from_millis(ms));
-            // SAFETY: raising a signal in this (worker) process on purpose.
-            unsafe { libc::raise(libc::SIGSEGV) };
+            // std handles SIGSEGV (to report stack overflows) and returns for a
+            // raised one: restore the default action first, as a real crash gets.
+            // SAFETY: signal dispositions and a signal of this (worker) process,
+            // on purpose.
+            unsafe {
+                libc::signal(libc::SIGSEGV, libc::SIG_DFL);
+                libc::raise(libc::SIGSEGV);
+            }
             unreachable!("SIGSEGV ends the process")
         }
         Op::TimeoutOnOne(x) => {
