@@ -119,6 +119,11 @@
 //!
 //! ## Differences from Python
 //!
+//! CPython's own tests of `concurrent.futures` (and the pool tests of
+//! `_test_multiprocessing.py`) are ported one by one into `tests/cpython_*.rs`;
+//! `PARITY.md`, in this crate's directory, lists every upstream test as
+//! ported, differing by design (and why), or not applicable. In short:
+//!
 //! - Outcomes are values: `result()` returns `Err(Error::Panicked { .. })`
 //!   instead of re-raising, and `Err(Error::Cancelled)` instead of raising
 //!   `CancelledError`; [`Future::exception`] returns that error too.
@@ -134,8 +139,11 @@
 //! - All workers start when the pool is built (Python starts them lazily).
 //! - `as_completed`'s timeout ([`AsCompleted::next_timeout`]) applies per
 //!   call and does not end the iteration.
+//! - A cancelled future is done at once, also for [`wait`] (Python's
+//!   `wait` waits until the executor has seen the cancellation).
 //! - Dropping a pool is `shutdown(wait = true, cancel_pending = false)`, as
-//!   leaving Python's `with` block is.
+//!   leaving Python's `with` block is (a garbage-collected Python executor
+//!   fails what is left instead).
 //! - `submit` requires `R: Sync` as well as `Send`, because every handle of
 //!   a future may borrow the value from its own thread.
 //! - The process pool: a dead worker fails one future with
@@ -145,8 +153,13 @@
 //!   [`Error::Serialization`] saying which and why (Python sets the
 //!   pickling error on the future, or breaks the pool when unpickling
 //!   fails in a worker); `max_tasks_per_child` works with every start
-//!   method (Python refuses it with fork); functions travel
-//!   as offsets within the executable, not by name as pickle sends them.
+//!   method (Python refuses it with fork); `exit()` in a task ends its
+//!   worker ([`Error::WorkerDied`] with the exit code; Python's
+//!   `SystemExit` comes back as an exception); the worker's traceback does
+//!   not travel, only the panic's message; `terminate_workers` cancels
+//!   the queued tasks (Python fails them with `BrokenProcessPool`);
+//!   functions travel as offsets within the executable, not by name as
+//!   pickle sends them.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
