@@ -12,18 +12,33 @@
 use std::fmt;
 use std::future::IntoFuture;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
+
+use bingfa_sync::Mutex;
 
 use crate::error::Error;
 use crate::future::Future;
 
+#[cfg(bingfa_loom)]
+use loom::sync::Arc;
+#[cfg(not(bingfa_loom))]
+use std::sync::Arc;
+
 /// The waker of the task awaiting a future, and whether the done-callback
-/// that wakes it has been registered.
-#[derive(Default)]
+/// that wakes it has been registered. (`bingfa_sync`'s `Mutex` and the
+/// facade's `Arc`, so that the loom models check this protocol too.)
 struct Wake {
     slot: Arc<Mutex<Option<Waker>>>,
     registered: bool,
+}
+
+impl Default for Wake {
+    fn default() -> Self {
+        Wake {
+            slot: Arc::new(Mutex::new(None)),
+            registered: false,
+        }
+    }
 }
 
 impl Wake {
@@ -34,7 +49,7 @@ impl Wake {
             return true;
         }
         {
-            let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+            let mut slot = self.slot.lock();
             match &mut *slot {
                 Some(w) if w.will_wake(cx.waker()) => {}
                 other => *other = Some(cx.waker().clone()),
@@ -45,7 +60,7 @@ impl Wake {
             let slot = self.slot.clone();
             // Runs at once if the future completed since the look above.
             future.add_done_callback(move |_| {
-                let waker = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+                let waker = slot.lock().take();
                 if let Some(w) = waker {
                     w.wake();
                 }

@@ -229,3 +229,28 @@ fn an_explicit_start_method_is_kept() {
     assert_eq!(p.submit(sleep_ms, 0).unwrap().result(), Ok(0));
     assert_eq!(StartMethod::default(), StartMethod::ForkServer);
 }
+
+/// In a child of this test that ignores SIGCHLD (which its fork server
+/// inherits through exec): a worker's exit status still comes back.
+fn ignore_sigchld_then_exit_a_worker(out: String) {
+    // SAFETY: setting a signal disposition in this (child) process.
+    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+    let p = pool(1);
+    let r = p.submit(exit_with, 42).unwrap().result_timeout(PATIENCE);
+    std::fs::write(out, format!("{r:?}")).unwrap();
+}
+
+#[test]
+fn exit_statuses_survive_an_ignored_sigchld() {
+    let out = std::env::temp_dir().join(format!("bingfa-fs-sigchld-{}", std::process::id()));
+    let _ = std::fs::remove_file(&out);
+    let child = bingfa_process::spawn(
+        ignore_sigchld_then_exit_a_worker as fn(String),
+        out.to_string_lossy().into_owned(),
+    )
+    .unwrap();
+    assert!(child.join().unwrap().success());
+    let got = std::fs::read_to_string(&out).unwrap();
+    let _ = std::fs::remove_file(&out);
+    assert!(got.contains("exit_code: Some(42)"), "{got}");
+}

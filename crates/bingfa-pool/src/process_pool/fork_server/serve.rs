@@ -97,6 +97,11 @@ fn connect(address: &[u8]) -> std::io::Result<OwnedFd> {
 /// The server's loop: requests on `ctl`, exits of its workers. Never
 /// returns: it ends the process when the control link closes.
 fn serve(ctl: OwnedFd) -> ! {
+    // A parent that ignores SIGCHLD passes that on through exec, and then
+    // the kernel reaps the workers itself and their statuses are lost.
+    // SAFETY: restoring the default disposition of SIGCHLD in this
+    // single-threaded process.
+    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
     let me = rustix::process::getpid();
     let mut live: Vec<Live> = Vec::new();
     loop {
