@@ -19,7 +19,7 @@
 
 mod cpython;
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use bingfa_pool::{as_completed, Error, ProcessPool};
@@ -119,22 +119,26 @@ fn test_map_async() {
 }
 
 /// `callback` and `error_callback` are done-callbacks, which receive the
-/// outcome.
+/// outcome. A done-callback runs on the completing thread after the
+/// future's waiters are released (as in `concurrent.futures`; a
+/// `multiprocessing.Pool` runs it before `get()` returns), so the test
+/// waits for the callback itself.
 #[test]
 fn test_map_async_callbacks() {
-    let call_args = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
     for arg in ["1", "a"] {
         let f = shared_pool().submit(int, arg.to_owned()).unwrap();
-        let c = call_args.clone();
-        f.add_done_callback(move |r| c.lock().unwrap().push(r.clone()));
+        let tx = tx.clone();
+        f.add_done_callback(move |r| tx.send(r.clone()).unwrap());
         f.wait();
     }
-    let got = call_args.lock().unwrap().clone();
-    assert_eq!(got.len(), 2);
-    assert_eq!(got[0], Ok(1));
-    assert!(
-        matches!(&got[1], Err(Error::Panicked { message }) if message.contains("invalid literal"))
-    );
+    let got: Vec<_> = (0..2)
+        .map(|_| rx.recv_timeout(SHORT_TIMEOUT).unwrap())
+        .collect();
+    assert!(got.contains(&Ok(1)), "{got:?}");
+    assert!(got.iter().any(
+        |r| matches!(r, Err(Error::Panicked { message }) if message.contains("invalid literal"))
+    ));
 }
 
 /// Refuses to be serialized (upstream: a `__reduce__` that raises).
@@ -409,16 +413,17 @@ fn raising(_: ()) -> i64 {
     panic!("KeyError: 'key'")
 }
 
+/// The error callback is a done-callback: the test waits for it (see
+/// `test_map_async_callbacks`).
 #[test]
 fn test_async_error_callback() {
     let p = ProcessPool::new(2);
-    let scratchpad = Arc::new(Mutex::new(None));
+    let (tx, rx) = std::sync::mpsc::channel();
     let res = p.submit(raising, ()).unwrap();
-    let s = scratchpad.clone();
-    res.add_done_callback(move |r| *s.lock().unwrap() = r.as_ref().err().cloned());
+    res.add_done_callback(move |r| tx.send(r.as_ref().err().cloned()).unwrap());
     assert!(matches!(res.result(), Err(Error::Panicked { .. })));
     assert!(matches!(
-        &*scratchpad.lock().unwrap(),
+        rx.recv_timeout(SHORT_TIMEOUT).unwrap(),
         Some(Error::Panicked { message }) if message.contains("KeyError")
     ));
     p.shutdown(true, false);
@@ -445,13 +450,12 @@ fn test_unpickleable_result() {
     let p = ProcessPool::new(2);
     let pids = p.worker_pids();
     for _ in 0..20 {
-        let scratchpad = Arc::new(Mutex::new(None));
+        let (tx, rx) = std::sync::mpsc::channel();
         let res = p.submit(unpickleable_result, ()).unwrap();
-        let s = scratchpad.clone();
-        res.add_done_callback(move |r| *s.lock().unwrap() = r.as_ref().err().cloned());
+        res.add_done_callback(move |r| tx.send(r.as_ref().err().cloned()).unwrap());
         assert!(matches!(res.result(), Err(Error::Serialization { .. })));
         assert!(matches!(
-            &*scratchpad.lock().unwrap(),
+            rx.recv_timeout(SHORT_TIMEOUT).unwrap(),
             Some(Error::Serialization { .. })
         ));
     }
