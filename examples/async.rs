@@ -50,9 +50,13 @@ loop = asyncio.get_event_loop()
 loop.run_until_complete(asyncio.wait([hello(), hello()]))
 "#;
 
+/// The current OS thread as Python's `threading.current_thread()` prints
+/// it: `<Thread(name, id N)>`.
 fn thread_label() -> String {
     let t = thread::current();
-    format!("{:?} {:?}", t.name().unwrap_or("?"), t.id())
+    let id = format!("{:?}", t.id());
+    let id = id.trim_start_matches("ThreadId(").trim_end_matches(')');
+    format!("<Thread({}, id {id})>", t.name().unwrap_or("?"))
 }
 
 /// `asyncio.wait([a, b])` for two futures: polls both until both are ready.
@@ -171,10 +175,23 @@ fn main() {
         .iter()
         .chain(&async_threads)
         .all(|t| *t == main_thread);
+    let overlapped = |took: Duration| took < nap * 2 * 9 / 10;
+    let how = |took: Duration| {
+        if overlapped(took) {
+            format!("{took:.1?}, about one sleep: they overlapped")
+        } else {
+            format!("{took:.1?}, about two sleeps: they did not overlap")
+        }
+    };
+    let threads: std::collections::BTreeSet<&String> =
+        green_threads.iter().chain(&async_threads).collect();
     demo.say(&format!(
-        "Every hello printed the same thread ({main_thread}): one OS thread ran both coroutines\n\
-         each time, and their sleeps overlapped ({green_took:.1?} and {async_took:.1?} for two\n\
-         sleeps of {nap:?})."
+        "The hellos printed {} OS thread(s): {}.\n\
+         Each way, two coroutines each slept {nap:?}:\n  on the green hub {};\n  with async/await {}.",
+        threads.len(),
+        threads.into_iter().cloned().collect::<Vec<_>>().join(", "),
+        how(green_took),
+        how(async_took)
     ));
     demo.section("What to remember");
     demo.say(
@@ -185,7 +202,7 @@ fn main() {
     );
     let units = |d: Duration| d.as_secs_f64() / nap.as_secs_f64();
     println!(
-        "\nResult: one thread = {one_thread}; green {:.1} s-units, async {:.1} s-units (2 sleeps of 1 unit each).",
+        "\nResult: one thread = {one_thread}; two sleeps of 1 unit took: green {:.1} units, async {:.1} units.",
         units(green_took),
         units(async_took)
     );

@@ -32,7 +32,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bingfa::process::{current_process, Pipe, Process};
-use bingfa::trace::{record_in, EventKind};
+use bingfa::trace::{record, Event, EventKind};
 use common::Demo;
 
 const PYTHON: &str = r#"
@@ -48,6 +48,8 @@ print('主进程')        # the main process ends here, and takes the daemon wit
 
 fn task(nap: Duration) {
     let me = current_process();
+    bingfa::trace::name_process(me.name());
+    record(EventKind::Begin, "task");
     println!(
         "      {} (daemon: {}) start... pid {}",
         me.name(),
@@ -56,6 +58,7 @@ fn task(nap: Duration) {
     );
     thread::sleep(nap);
     println!("      {} over... pid {} (子进程)", me.name(), me.pid());
+    record(EventKind::End, "task");
 }
 
 /// Whether `pid` still runs (a zombie counts as ended).
@@ -91,12 +94,20 @@ fn main() {
     demo.intro("Lesson 7: daemon processes", PYTHON);
     let unit = demo.pause(Duration::from_millis(1000));
 
+    let me = std::process::id();
+    demo.say(&format!(
+        "The course's main program is played by a process this demo forks, \"parent\": it\n\
+         starts a daemon child and a normal child, and ends without joining them. The demo\n\
+         (pid {me}) stays to watch all three through the process table.\n"
+    ));
     let (here, there) = Pipe::<(u32, u32)>::new().expect("pipe");
     demo.record();
     let t0 = Instant::now();
     let parent = Process::builder()
         .name("parent")
         .fork(move || {
+            bingfa::trace::name_process("parent, the course's main program");
+            record(EventKind::Begin, "main program");
             let daemon = Process::builder()
                 .name("cwz (daemon)")
                 .daemon(true)
@@ -111,23 +122,19 @@ fn main() {
                 .expect("send pids");
             thread::sleep(unit);
             println!("    parent: ends now (主进程), without joining its children");
+            record(EventKind::End, "main program");
         })
         .expect("fork the parent");
-    record_in("parent", EventKind::Begin, "alive");
     let (daemon_pid, normal_pid) = here.recv().expect("the parent sent its children's pids");
-    record_in("cwz (daemon)", EventKind::Begin, "alive");
-    record_in("neo (normal)", EventKind::Begin, "alive");
     println!(
         "  parent pid {} started daemon pid {daemon_pid} and normal child pid {normal_pid}",
         parent.pid()
     );
     parent.join().expect("join the parent");
     let parent_ended = t0.elapsed();
-    record_in("parent", EventKind::End, "alive");
     println!("  the parent ended after {parent_ended:.1?}");
 
     let daemon_gone = wait_gone(daemon_pid as i32, unit);
-    record_in("cwz (daemon)", EventKind::End, "alive");
     let daemon_gone_at = daemon_gone.map(|d| parent_ended + d);
     let normal_alive_after_parent = running(normal_pid as i32);
     println!(
@@ -139,19 +146,39 @@ fn main() {
     );
     println!("  normal child: running after its parent ended = {normal_alive_after_parent}");
     let normal_gone = wait_gone(normal_pid as i32, unit * 5);
-    record_in("neo (normal)", EventKind::End, "alive");
     let normal_lifetime = normal_gone.map(|_| t0.elapsed());
     println!(
         "  normal child: ended after {:.1?} (it runs 3 units = {:?})",
         normal_lifetime.unwrap_or_default(),
         unit * 3
     );
-    demo.show("parent, daemon child, normal child");
+    let mut events = bingfa::trace::stop();
+    // A killed process records nothing more: its task ends where the demo
+    // saw it gone from the process table.
+    // (`t0` was taken right after recording started: the same time axis.)
+    let killed_at = daemon_gone_at.unwrap_or_default();
+    let daemon_finished = events
+        .iter()
+        .any(|e| e.pid == daemon_pid && e.kind == EventKind::End);
+    if daemon_gone.is_some() && !daemon_finished {
+        let lane = events
+            .iter()
+            .find(|e| e.pid == daemon_pid && e.kind == EventKind::Begin)
+            .map(|e| e.lane.to_string())
+            .unwrap_or_else(|| "main".into());
+        events.push(Event::new(killed_at, &lane, EventKind::End, "task").in_process(daemon_pid));
+        events.push(
+            Event::new(killed_at, &lane, EventKind::Mark, "killed with its parent")
+                .in_process(daemon_pid),
+        );
+    }
+    demo.show_events("parent, daemon child, normal child", events);
     demo.say(&format!(
-        "The daemon's lane ends with the parent's (at {:.1?}); the normal child's goes on to\n\
-         its own end. bingfa makes a daemon child ask the kernel for SIGKILL when its parent\n\
-         dies (PR_SET_PDEATHSIG), and a parent that exits normally also kills its daemon\n\
-         children itself, so a daemon never outlives its parent however the parent ends.",
+        "Each process recorded its own lane group. The daemon's task is cut where its parent\n\
+         ended (the demo saw it gone at {:.1?}; a killed process records nothing, so that end\n\
+         is the demo's observation); the normal child's runs to its own end. bingfa makes a\n\
+         daemon child ask the kernel for SIGKILL when its parent dies (PR_SET_PDEATHSIG), and\n\
+         a parent that exits normally also kills its daemon children itself.",
         daemon_gone_at.unwrap_or_default()
     ));
     demo.section("What to remember");

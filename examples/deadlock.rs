@@ -114,8 +114,8 @@ fn main() {
     demo.section("1. The course's program: func1 takes A then B, func2 takes B then A");
     demo.say(&format!(
         "Ten threads start. Each runs func1 (A, then B), then func2 (B, sleep {nap:?}, then A).\n\
-         Watch Thread-1: in func2 it holds B and sleeps; meanwhile Thread-2 takes A in func1\n\
-         and waits for B. When Thread-1 wakes it waits for A. Nobody can go on.\n"
+         The trap: one thread holds B in func2 and sleeps; meanwhile another takes A in func1\n\
+         and waits for B. When the first wakes it waits for A. Nobody can go on.\n"
     ));
     let mutex_a = Arc::new(Mutex::named("mutex_a", ()));
     let mutex_b = Arc::new(Mutex::named("mutex_b", ()));
@@ -173,22 +173,33 @@ fn main() {
     println!("{}", deadlock_report.as_ref().expect("reported"));
     demo.show_events("the deadlock", events);
     if let Some(Report::Deadlock(d)) = &deadlock_report {
-        let mut lines = Vec::new();
-        for t in &d.cycle {
-            let holds: Vec<String> = t.holds.iter().map(|h| h.lock.name.to_string()).collect();
-            lines.push(format!(
-                "{} holds {} (solid) and waits for {} (shaded) to the right edge",
-                t.thread,
-                holds.join(" and "),
-                t.waits_for.lock.name
+        // Who fell into the trap in this run, from the detector's cycle.
+        let holds =
+            |t: &deadlock::StuckThread, lock: &str| t.holds.iter().any(|h| &*h.lock.name == lock);
+        let sleeper = d
+            .cycle
+            .iter()
+            .find(|t| holds(t, "mutex_b") && &*t.waits_for.lock.name == "mutex_a");
+        let taker = d
+            .cycle
+            .iter()
+            .find(|t| holds(t, "mutex_a") && &*t.waits_for.lock.name == "mutex_b");
+        if let (Some(s), Some(t)) = (sleeper, taker) {
+            demo.say(&format!(
+                "In this run {s} held mutex_b in func2 and slept; {t} took mutex_a in func1 and\n\
+                 waited for mutex_b; {s} woke and waited for mutex_a. In the timeline: {s}'s and\n\
+                 {t}'s solid bars (held) and shaded bars (waiting) both run to the right edge.",
+                s = s.thread,
+                t = t.thread,
             ));
         }
-        demo.say(&format!(
-            "Read the timeline:\n  {};\n  {} other thread(s) wait behind them.\n\
-             Those threads are stuck for good: the demo leaves them behind and goes on.",
-            lines.join(";\n  "),
-            d.also_stuck.len()
-        ));
+        let others = d.also_stuck.len();
+        if others > 0 {
+            demo.say(&format!(
+                "The {others} other thread(s) wait behind them, for a lock that will never be free."
+            ));
+        }
+        demo.say("Those threads are stuck for good: the demo leaves them behind and goes on.");
     }
 
     // ---------------------------------------------------------------
@@ -206,15 +217,20 @@ fn main() {
     for h in start_threads(move |me| {
         let ga = ra.lock();
         let gb = rb.lock();
-        say(format!("{me} got rlock_ab twice (count {})", rb.count()));
+        let count = rb.count();
         drop(gb);
         drop(ga);
         let gb = rb.lock();
         thread::sleep(short_nap);
         let ga = ra.lock();
-        say(format!("{me} func2 done (count was {})", ra.count()));
+        let count2 = ra.count();
         drop(ga);
         drop(gb);
+        if me == "Thread-1" {
+            say(format!(
+                "{me}: func1 held rlock_ab with count {count}, func2 with count {count2}"
+            ));
+        }
     }) {
         h.join().expect("an RLock thread panicked");
     }
@@ -222,7 +238,9 @@ fn main() {
     demo.show("fix 1: one RLock");
     let fix1_reports: Vec<Report> = rx.try_iter().collect();
     demo.say(&format!(
-        "All ten threads finished in {took:.1?}; the detector reported {} problem(s).",
+        "All ten threads finished in {took:.1?}, the time of {:.1} sleeps of {short_nap:?}: one\n\
+         thread at a time held the lock through its sleep. The detector reported {} problem(s).",
+        took.as_secs_f64() / short_nap.as_secs_f64(),
         fix1_reports.len()
     ));
 
@@ -238,7 +256,7 @@ fn main() {
     demo.record();
     let t = Instant::now();
     let (a, b) = (mutex_a.clone(), mutex_b.clone());
-    for h in start_threads(move |me| {
+    for h in start_threads(move |_me| {
         let ga = a.lock();
         let gb = b.lock();
         drop(gb);
@@ -246,7 +264,6 @@ fn main() {
         let ga = a.lock();
         let gb = b.lock();
         thread::sleep(short_nap);
-        say(format!("{me} func2 done with A then B"));
         drop(gb);
         drop(ga);
     }) {
@@ -256,7 +273,9 @@ fn main() {
     demo.show("fix 2: one order");
     let fix2_reports: Vec<Report> = rx.try_iter().collect();
     demo.say(&format!(
-        "All ten threads finished in {took:.1?}; the detector reported {} problem(s).",
+        "All ten threads finished in {took:.1?} ({:.1} sleeps of {short_nap:?}: func2 sleeps holding\n\
+         both locks). The detector reported {} problem(s).",
+        took.as_secs_f64() / short_nap.as_secs_f64(),
         fix2_reports.len()
     ));
 

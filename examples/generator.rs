@@ -54,9 +54,15 @@ use bingfa::trace::{record_in, EventKind};
 use common::Demo;
 
 const PYTHON: &str = r#"
-def func1():                 # serial: two loops of 10 million, one after the other
+# 1. serial: two loops of 10 million, one after the other
+def func1():
     for i in range(10000000): pass
-def func1():                 # yield: func2 switches into func1 at every step
+def func2():
+    for i in range(10000000): pass
+func1(); func2()                    # 串行用时 0.454 s in the course
+
+# 2. the same work through yield: func2 switches into func1 at every step
+def func1():
     while True:
         yield None
 def func2():
@@ -64,6 +70,7 @@ def func2():
     for i in range(10000000):
         pass
         next(g)
+func2()                             # yield并发用时 1.409 s in the course
 "#;
 
 fn spin(n: u64) -> u64 {

@@ -99,32 +99,61 @@ fn main() {
     let unit = demo.pause(Duration::from_secs(1));
 
     demo.section("1. spawn, join, value; who runs when (the course's eat and play)");
-    let (order, value) = green::run(move || {
+    // Each line carries the name of the OS thread that printed it, as the
+    // course's `threading.current_thread().name` does.
+    let os_thread = || std::thread::current().name().unwrap_or("?").to_string();
+    let (order, value, names) = green::run(move || {
         let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
         let (l1, l2) = (log.clone(), log.clone());
         let g1 = spawn(move || {
-            l1.borrow_mut().push("egon eat 1");
+            l1.borrow_mut().push((os_thread(), "egon eat 1"));
             green::sleep(unit * 2); // gevent.sleep(2)
-            l1.borrow_mut().push("egon eat 2");
+            l1.borrow_mut().push((os_thread(), "egon eat 2"));
             "eat's return value"
         });
         let g2 = spawn(move || {
-            l2.borrow_mut().push("egon play 1");
+            l2.borrow_mut().push((os_thread(), "egon play 1"));
             green::sleep(unit); // gevent.sleep(1)
-            l2.borrow_mut().push("egon play 2");
+            l2.borrow_mut().push((os_thread(), "egon play 2"));
         });
         joinall([&g1]);
         g2.join().expect("play finished");
         let value = g1.value();
-        let order = log.borrow().clone();
-        (order, value)
+        let log = log.borrow().clone();
+        let order: Vec<&str> = log.iter().map(|l| l.1).collect();
+        let mut names: Vec<String> = log.iter().map(|l| l.0.clone()).collect();
+        for (name, line) in &log {
+            println!("  {name} {line}");
+        }
+        names.dedup();
+        (order, value, names)
     })
     .expect("the hub ran");
-    for line in &order {
-        println!("  MainThread {line}");
+    match &value {
+        Some(v) => println!("  g1.value = {v:?}"),
+        None => println!("  g1.value = None"),
     }
-    println!("  g1.value() = {value:?}");
-    println!("  (one OS thread, the main thread, ran both: Python prints MainThread on each line)");
+    println!(
+        "  {} OS thread(s) ran both green threads: {} (Python prints MainThread there)",
+        names.len(),
+        names.join(", ")
+    );
+
+    demo.section("1b. The same without join: the main program ends first");
+    let printed = green::run(move || {
+        let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::<&str>::new()));
+        let (l1, l2) = (log.clone(), log.clone());
+        spawn(move || l1.borrow_mut().push("egon eat 1"));
+        spawn(move || l2.borrow_mut().push("egon play 1"));
+        // No join: main returns at once, the green threads never got a turn.
+        log
+    })
+    .expect("the hub ran");
+    let printed = printed.borrow().len();
+    println!(
+        "  g1 = spawn(eat); g2 = spawn(play); and no join: {printed} line(s) printed. Nothing\n  \
+         waits, so nothing switches to them: they are killed unstarted when main ends."
+    );
 
     demo.section("2. Three sleeps, with the green sleep (monkey-patched time.sleep)");
     demo.record();
@@ -135,10 +164,15 @@ fn main() {
     let (blocking_took, _) = three_sleeps(unit, false, "blocking");
     println!("  joinall took {blocking_took:.2?}");
     demo.show("three sleeps, green then blocking");
+    let (gu, bu) = (
+        green_took.as_secs_f64() / unit.as_secs_f64(),
+        blocking_took.as_secs_f64() / unit.as_secs_f64(),
+    );
     demo.say(&format!(
-        "With green sleeps the three bars overlap: {green_took:.1?}, about the longest (5 units of\n\
-         {unit:?}). With std::thread::sleep each green thread blocked the hub's only OS thread,\n\
-         so the bars run one after the other: {blocking_took:.1?}, about 1 + 3 + 5 = 9 units."
+        "With green sleeps the three bars overlap: {green_took:.1?} = {gu:.1} units of {unit:?}, the\n\
+         longest sleep (5). With std::thread::sleep each green thread blocked the hub's only OS\n\
+         thread, so the bars run one after the other: {blocking_took:.1?} = {bu:.1} units, the sum\n\
+         1 + 3 + 5 = 9."
     ));
 
     demo.section("What to remember");
@@ -149,9 +183,7 @@ fn main() {
          green thread of the hub: use the green versions or bingfa::green::block_in_thread.",
     );
     println!(
-        "\nResult: green {:.1} units, blocking {:.1} units; eat/play order {}.",
-        green_took.as_secs_f64() / unit.as_secs_f64(),
-        blocking_took.as_secs_f64() / unit.as_secs_f64(),
+        "\nResult: green {gu:.1} units, blocking {bu:.1} units; without join {printed} lines; eat/play order {}.",
         order.join(" | ")
     );
     demo.finish();
@@ -160,6 +192,7 @@ fn main() {
     if !(5.0..8.0).contains(&green_units)
         || blocking_units < 9.0
         || order != ["egon eat 1", "egon play 1", "egon play 2", "egon eat 2"]
+        || printed != 0
     {
         std::process::exit(1);
     }

@@ -8,7 +8,7 @@
 //! from greenlet import greenlet
 //! def eat(name):
 //!     print('%s eat 1' % name)
-//!     g2.switch('egon')
+//!     g2.switch('jack')
 //!     print('%s eat 2' % name)
 //!     g2.switch()
 //! def play(name):
@@ -17,7 +17,7 @@
 //!     print('%s play 2' % name)
 //! g1 = greenlet(eat)
 //! g2 = greenlet(play)
-//! g1.switch('egon')     # the first switch passes eat's argument
+//! g1.switch('rose')     # the first switch passes eat's argument
 //!
 //! def Producer():
 //!     while True:
@@ -54,11 +54,11 @@ use common::Demo;
 
 const PYTHON: &str = r#"
 def eat(name):
-    print('%s eat 1' % name); g2.switch('egon'); print('%s eat 2' % name); g2.switch()
+    print('%s eat 1' % name); g2.switch('jack'); print('%s eat 2' % name); g2.switch()
 def play(name):
     print('%s play 1' % name); g1.switch(); print('%s play 2' % name)
 g1 = greenlet(eat); g2 = greenlet(play)
-g1.switch('egon')
+g1.switch('rose')    # 可以在第一次switch时传入参数,以后都不需要再次传
 "#;
 
 /// A greenlet that is created later than the one that switches to it.
@@ -102,7 +102,7 @@ fn main() {
         step(&l, "g1 (eat)", format!("{name} eat 1"));
         let g2 = slot.borrow().clone().expect("g2 exists");
         leaves("g1 (eat)");
-        g2.switch(Some("egon".into())); // g2.switch('egon')
+        g2.switch(Some("jack".into())); // g2.switch('jack'): play's name
         resumed("g1 (eat)");
         step(&l, "g1 (eat)", format!("{name} eat 2"));
         leaves("g1 (eat)");
@@ -122,11 +122,15 @@ fn main() {
         None
     });
     *g2_slot.borrow_mut() = Some(g2.clone());
-    g1.switch(Some("egon".into())); // g1.switch('egon')
+    g1.switch(Some("rose".into())); // g1.switch('rose'): eat's name
     println!(
         "  back in main: g2 is dead = {}, g1 is dead = {}",
-        g2.is_dead(),
-        g1.is_dead()
+        if g2.is_dead() { "True" } else { "False" },
+        if g1.is_dead() { "True" } else { "False" }
+    );
+    println!(
+        "  The first switch into each greenlet passed its argument: rose became eat's name,\n  \
+         jack play's; later switches passed nothing."
     );
     g1.kill(); // g1 still waits in its last switch; end it (destructors run)
     g2_slot.borrow_mut().take();
@@ -193,7 +197,7 @@ fn main() {
     println!("\nResult: eat/play order: {}.", eat_play.join(" | "));
     println!("Result: producer/consumer steps: {}.", prod_cons.len());
     demo.finish();
-    let expected = ["egon eat 1", "egon play 1", "egon eat 2", "egon play 2"];
+    let expected = ["rose eat 1", "jack play 1", "rose eat 2", "jack play 2"];
     if eat_play != expected || prod_cons.len() != 13 {
         std::process::exit(1);
     }

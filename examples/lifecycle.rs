@@ -48,10 +48,11 @@ print('主进程', os.getpid()); print('主主进程', os.getppid())
 fn task(nap: Duration) {
     let me = current_process();
     println!(
-        "    child: {} start... pid {} (parent {:?})",
+        "    child: {} start... pid {} (parent {})",
         me.name(),
         me.pid(),
         me.parent_pid()
+            .map_or("None".to_string(), |p| p.to_string())
     );
     thread::sleep(nap);
     println!(
@@ -95,20 +96,31 @@ fn main() {
         p.daemon()
     );
     let alive_before = p.is_alive().expect("is_alive");
+    let py = |c: Option<i32>| c.map_or("None".to_string(), |c| c.to_string());
     println!(
-        "  is_alive() = {alive_before}, exitcode = {:?}",
-        p.exitcode().expect("exitcode")
+        "  is_alive() = {alive_before}, exitcode = {}",
+        py(p.exitcode().expect("exitcode"))
     );
     thread::sleep(nap / 10); // let it print its first line
-    println!("  terminate()  (SIGTERM)");
+    println!("  terminate()  (sends SIGTERM and returns at once)");
     p.terminate().expect("terminate");
+    record_in("neo", EventKind::Mark, "terminate()");
+    let alive_right_after = p.is_alive().expect("is_alive");
+    println!(
+        "  is_alive() = {alive_right_after}   (right after terminate(): {})",
+        if alive_right_after {
+            "the signal is sent, the child has not ended yet"
+        } else {
+            "the child had already ended"
+        }
+    );
+    println!("  join()   (waits until it has ended)");
     let status = p.join().expect("join");
     record_in("neo", EventKind::End, "alive");
+    record_in("neo", EventKind::Mark, "join() returned");
     let alive_after = p.is_alive().expect("is_alive");
     let terminated_code = status.python_exitcode();
-    println!(
-        "  is_alive() = {alive_after}, exit status {status:?}, exitcode (Python) = {terminated_code}"
-    );
+    println!("  is_alive() = {alive_after}, exitcode = {terminated_code}   (-15: ended by signal 15, SIGTERM)");
 
     demo.section("2. Ends normally");
     let p = Process::builder()
@@ -119,7 +131,7 @@ fn main() {
     let status = p.join().expect("join");
     record_in("wick", EventKind::End, "alive");
     let normal_code = status.python_exitcode();
-    println!("  exit status {status:?}, exitcode = {normal_code}");
+    println!("  join(); exitcode = {normal_code}");
 
     demo.section("3. Panics");
     let p = Process::builder()
@@ -131,7 +143,7 @@ fn main() {
     record_in("cwz", EventKind::End, "alive");
     let panic_code = status.python_exitcode();
     println!(
-        "  exit status {status:?}, exitcode = {panic_code}, panic message: {:?}",
+        "  join(); exitcode = {panic_code}, panic message: {:?}",
         p.panic_message().unwrap_or_default()
     );
 
@@ -145,8 +157,12 @@ fn main() {
     let status = p.join().expect("join");
     record_in("woods", EventKind::End, "alive");
     let killed_code = status.python_exitcode();
-    println!("  kill() (SIGKILL): exit status {status:?}, exitcode = {killed_code}");
+    println!("  kill() (SIGKILL), join(); exitcode = {killed_code}");
     demo.show("four children's lives, seen from the parent");
+    demo.say(
+        "Each lane runs from the fork to the moment join() returned: neo's is cut by\n\
+         terminate(), and join() is what waited for it to really end.",
+    );
 
     demo.section("What to remember");
     demo.say(

@@ -55,6 +55,11 @@ pool.shutdown()
 
 /// A task for the process pool: the square, and the pid that computed it.
 fn square_in_worker(x: u64) -> (u64, u32) {
+    // Recorded into the demo's trace when the pool was forked while it
+    // recorded: a lane group per worker process.
+    record(EventKind::Begin, &format!("square {x}"));
+    thread::sleep(Duration::from_millis(2));
+    record(EventKind::End, &format!("square {x}"));
     (x * x, std::process::id())
 }
 
@@ -107,8 +112,12 @@ fn main() {
             let callbacks = callbacks.clone();
             f.add_done_callback(move |outcome| {
                 record(EventKind::Mark, "callback");
+                let shown = match outcome {
+                    Ok(v) => v.to_string(),
+                    Err(e) => format!("raised {e}"),
+                };
                 println!(
-                    "  callback on {}: the future is done, result() = {outcome:?}",
+                    "  callback on {}: the future is done, result() = {shown}",
                     thread::current().name().unwrap_or("?")
                 );
                 callbacks.fetch_add(1, Ordering::SeqCst);
@@ -160,12 +169,33 @@ fn main() {
         .expect("every task succeeds");
     let took = t.elapsed();
     drop(pool);
-    demo.show("twelve tasks, three workers");
+    let events = demo.show_counted("twelve tasks, three workers", "task", "running");
     let most = most.load(Ordering::SeqCst);
+    // Which task each worker began with, in the order they began.
+    let mut firsts: Vec<(String, String)> = Vec::new();
+    for e in events.iter().filter(|e| e.kind == EventKind::Begin) {
+        if !firsts.iter().any(|f| f.0 == *e.lane) {
+            firsts.push((e.lane.to_string(), e.object.replace("task ", "")));
+        }
+    }
+    let firsts_text: Vec<String> = firsts
+        .iter()
+        .map(|(w, t)| format!("{w} task {t}"))
+        .collect();
+    let mut first_tasks: Vec<u64> = firsts.iter().filter_map(|f| f.1.parse().ok()).collect();
+    first_tasks.sort_unstable();
+    let why = if first_tasks == [1, 2, 3] {
+        "tasks 1, 2 and 3, in input order."
+    } else {
+        "not tasks 1, 2 and 3: a worker takes a batch of up to half of what is queued and runs\n\
+         it in order, and idle workers steal from the others' batches."
+    };
     demo.say(&format!(
-        "map() returned {squares:?} in input order, after {took:.1?} (4 waves of {short:.0?}).\n\
-         At most {most} tasks ran at once: three worker lanes in the timeline, each running\n\
-         one task after another."
+        "map() returned {squares:?} in input order,\n\
+         after {took:.1?} ({:.1} times a task's {short:.0?}). At most {most} tasks ran at once (the\n\
+         counting row). The workers began with\n  {}:\n{why}",
+        took.as_secs_f64() / short.as_secs_f64(),
+        firsts_text.join(", ")
     ));
 
     demo.section("3. ProcessPoolExecutor: the same API, worker processes");
@@ -174,6 +204,7 @@ fn main() {
          pool's worker processes (pids below). A worker killed in the middle of a task fails\n\
          only that task's future, and the pool replaces it (Python breaks the whole pool).\n",
     );
+    demo.record();
     let ppool = ProcessPool::builder()
         .max_workers(2)
         .build()
@@ -185,7 +216,7 @@ fn main() {
     let (x, pid) = f.result().expect("the task ran");
     println!("  submit(square, 12) -> {x}, computed in worker pid {pid} (workers: {pids:?})");
     let squares: Vec<u64> = ppool
-        .map(|n: u64| n * n, 1..=6u64)
+        .map(|n: u64| square_in_worker(n).0, 1..=6u64)
         .expect("the pool is running")
         .collect::<Result<_, _>>()
         .expect("every task ran");
@@ -194,7 +225,11 @@ fn main() {
         .submit(die_in_worker, ())
         .expect("the pool is running");
     let died = doomed.result();
-    println!("  a task whose worker is killed (SIGKILL) -> {died:?}");
+    let died_text = match &died {
+        Ok(v) => format!("{v:?}"),
+        Err(e) => format!("raises: {e}"),
+    };
+    println!("  a task whose worker is killed (SIGKILL) -> {died_text}");
     let after = ppool
         .submit(square_in_worker, 5)
         .expect("the pool is running")
@@ -205,6 +240,17 @@ fn main() {
         after.0, after.1
     );
     drop(ppool);
+    let events = demo.show("the process pool's workers");
+    let worker_groups: std::collections::BTreeSet<u32> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Begin)
+        .map(|e| e.pid)
+        .collect();
+    demo.say(&format!(
+        "Each worker process recorded its own tasks: {} lane group(s), one per process that\n\
+         ran a task.",
+        worker_groups.len()
+    ));
     let worker_died = matches!(died, Err(Error::WorkerDied { .. }));
 
     demo.section("What to remember");

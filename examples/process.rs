@@ -43,7 +43,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bingfa::process::{self, Process};
-use bingfa::trace::{record_in, EventKind};
+use bingfa::trace::{record, EventKind};
 use common::Demo;
 
 const PYTHON: &str = r#"
@@ -59,6 +59,10 @@ p = MyProcess(); p.start(); p.join()       # join: wait for the child
 
 /// The course's `task(name)`, run in a child.
 fn task(name: &str, nap: Duration) {
+    // Recorded into the parent's trace when it records: a lane group per
+    // child process.
+    bingfa::trace::name_process(&format!("child {name}"));
+    record(EventKind::Begin, "task");
     println!(
         "    [{name}, pid {}] task starts   ({name} 的任务开始执行)",
         std::process::id()
@@ -68,10 +72,13 @@ fn task(name: &str, nap: Duration) {
         "    [{name}, pid {}] task ends     ({name} 的任务已经结束)",
         std::process::id()
     );
+    record(EventKind::End, "task");
 }
 
 /// The spawn start method's entry point: a plain `fn` with serde arguments.
 fn spawned_task((name, nap_ms): (String, u64)) {
+    // A spawned child is a new program: it joins the parent's recording.
+    bingfa::trace::attach(std::os::unix::process::parent_id());
     task(&name, Duration::from_millis(nap_ms));
 }
 
@@ -86,6 +93,8 @@ struct MyProcess {
 
 impl Run for MyProcess {
     fn run(&self) {
+        bingfa::trace::name_process("child MyProcess-1");
+        record(EventKind::Begin, "run()");
         println!(
             "    [MyProcess, pid {}] run() starts (开始执行任务)",
             std::process::id()
@@ -95,16 +104,15 @@ impl Run for MyProcess {
             "    [MyProcess, pid {}] run() ends   (结束执行任务)",
             std::process::id()
         );
+        record(EventKind::End, "run()");
     }
 }
 
 /// Watches `p` from a thread of the parent: the lane shows the child alive
 /// from start to exit (the parent cannot see inside the child's memory).
 fn watch(p: Arc<Process>, lane: String) -> thread::JoinHandle<(String, Instant)> {
-    record_in(&lane, EventKind::Begin, "alive");
     thread::spawn(move || {
         let status = p.join().expect("join the child");
-        record_in(&lane, EventKind::End, "alive");
         assert!(status.success(), "{lane} failed: {status:?}");
         (lane, Instant::now())
     })
@@ -120,6 +128,7 @@ fn main() {
     demo.intro("Lesson 3: creating processes, two ways, and join", PYTHON);
     let nap = demo.pause(Duration::from_millis(500));
 
+    demo.record();
     demo.section("1. A function as the target (fork)");
     let p = Process::builder()
         .name("cwz")
@@ -131,7 +140,10 @@ fn main() {
         p.pid()
     );
     let status = p.join().expect("join");
-    println!("  main: join() returned {status:?}");
+    println!(
+        "  main: join() returned; exitcode = {}",
+        status.python_exitcode()
+    );
 
     demo.section("2. A type with run(), Python's subclass of Process (fork)");
     let obj: Box<dyn Run> = Box::new(MyProcess { nap });
@@ -141,7 +153,10 @@ fn main() {
         .expect("fork");
     println!("  main: waits in join() before printing");
     let status = p.join().expect("join");
-    println!("  main: child ended with {status:?}, now main goes on   (主进程)");
+    println!(
+        "  main: child ended with exitcode {}, now main goes on   (主进程)",
+        status.python_exitcode()
+    );
 
     demo.section("3. The spawn start method: this program, started again");
     let p = Process::builder()
@@ -154,7 +169,16 @@ fn main() {
         p.pid()
     );
     let status = p.join().expect("join");
-    println!("  main: join() returned {status:?}");
+    println!(
+        "  main: join() returned; exitcode = {}",
+        status.python_exitcode()
+    );
+
+    demo.show("fork a function, fork a type with run(), spawn");
+    demo.say(
+        "Each child recorded its own lane group, under its own pid: the spawned one too,\n\
+         which joined the recording from a fresh copy of the program (trace::attach).",
+    );
 
     demo.section("4. Start order is not finish order");
     demo.say("Three children start in the order A, B, C; they nap 3, 1 and 2 units.\n");

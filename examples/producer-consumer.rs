@@ -48,7 +48,7 @@ use std::time::Duration;
 
 use bingfa::process::Process;
 use bingfa::queue::Queue;
-use bingfa::trace::{record, record_in, EventKind};
+use bingfa::trace::{record, EventKind};
 use common::Demo;
 
 const PYTHON: &str = r#"
@@ -99,6 +99,11 @@ fn main() {
         demo.section("2. With threads and bingfa::queue::Queue");
         results.push(("threads", with_threads(&mut demo, nap)));
     }
+    let mut daemons = None;
+    if mode != "thread" {
+        demo.section("3. The course's shutdown: daemon consumers die with main");
+        daemons = Some(with_daemons(&mut demo, nap));
+    }
     demo.section("What to remember");
     demo.say(
         "The queue decouples who makes from who uses: producers put, consumers get, and the\n\
@@ -114,6 +119,12 @@ fn main() {
             eaten - distinct
         );
         ok &= eaten == made && distinct == made;
+    }
+    if let Some((made, eaten)) = daemons {
+        println!(
+            "Result (daemon consumers, no close): made {made}, eaten {eaten}, lost {}.",
+            made - eaten
+        );
     }
     demo.finish();
     if !ok {
@@ -137,18 +148,21 @@ fn with_processes(demo: &mut Demo, nap: Duration) -> Tally {
             let p = Process::builder()
                 .name(name)
                 .fork(move || {
+                    bingfa::trace::name_process(&format!("producer {name}"));
                     for i in 0..ITEMS {
                         println!(
                             "  {name} (pid {}) makes ({food}, {i})   (用户{name} 开始制作)",
                             std::process::id()
                         );
+                        // A put waits while the queue is full.
+                        record(EventKind::Begin, "put");
                         q.put((food.to_string(), i))
                             .expect("the queue is open while producing");
+                        record(EventKind::End, "put");
                         thread::sleep(nap);
                     }
                 })
                 .expect("fork a producer");
-            record_in(name, EventKind::Begin, "make");
             (name, p)
         })
         .collect();
@@ -160,37 +174,120 @@ fn with_processes(demo: &mut Demo, nap: Duration) -> Tally {
                 .name(name)
                 .daemon(true) // as the course: c1.daemon = True
                 .fork(move || {
+                    bingfa::trace::name_process(&format!("consumer {name} (daemon)"));
                     // get() fails once the queue is closed and drained.
+                    record(EventKind::Blocked, "an item");
                     while let Ok(item) = q.get() {
+                        record(EventKind::Unblocked, "an item");
                         println!(
                             "      {name} (pid {}) eats {item:?}   (用户{name} 开始吃)",
                             std::process::id()
                         );
+                        record(EventKind::Begin, "eat");
+                        thread::sleep(nap / 4);
+                        record(EventKind::End, "eat");
                         eaten_q.put(item).expect("room for the tally");
+                        record(EventKind::Blocked, "an item");
                     }
+                    record(EventKind::Unblocked, "an item");
                 })
                 .expect("fork a consumer");
-            record_in(name, EventKind::Begin, "eat");
             (name, p)
         })
         .collect();
-    for (name, p) in &producers {
+    for (_, p) in &producers {
         p.join().expect("join a producer");
-        record_in(name, EventKind::End, "make");
     }
     println!("\n  producers done: main closes the queue (Python 3.13: q.shutdown())");
     q.close();
     let mut eaten = Vec::new();
     for (name, p) in &consumers {
         let status = p.join().expect("join a consumer");
-        record_in(name, EventKind::End, "eat");
         assert!(status.success(), "consumer {name} failed: {status:?}");
     }
     while let Ok(item) = eaten_q.try_get() {
         eaten.push(item);
     }
     demo.show("producer and consumer processes");
+    demo.say(
+        "Each process recorded its own lanes. A producer's put (p) is long only if it had to\n\
+         wait for room in the full queue; a consumer waits (shaded) while the queue is empty,\n\
+         and the e bars are it eating.",
+    );
     tally(demo, eaten)
+}
+
+/// The course's own shutdown: consumers are daemons, the main program joins
+/// the producers and ends, and its daemon consumers die with it, with
+/// whatever was still in the queue. A middle process plays the course's
+/// main program, so that this demo can count what was lost.
+fn with_daemons(demo: &mut Demo, nap: Duration) -> (usize, usize) {
+    demo.say(&format!(
+        "The course ends differently: main joins the producers and ends; the consumers are\n\
+         daemons, so they die with it. Here a process the demo forks plays main, the\n\
+         consumers eat slowly ({:?} an item), and the demo counts what was eaten.\n",
+        nap * 3
+    ));
+    let eaten_q: bingfa::process::Queue<(String, usize)> =
+        bingfa::process::Queue::new(64).expect("a queue in shared memory");
+    let tally_q = eaten_q.clone();
+    let main = Process::builder()
+        .name("main")
+        .fork(move || {
+            let q: bingfa::process::Queue<(String, usize)> =
+                bingfa::process::Queue::new(4).expect("a queue in shared memory");
+            let producers: Vec<_> = [("neo", "煎饼"), ("wick", "肉包")]
+                .into_iter()
+                .map(|(name, food)| {
+                    let q = q.clone();
+                    Process::builder()
+                        .name(name)
+                        .fork(move || {
+                            for i in 0..ITEMS {
+                                q.put((food.to_string(), i)).expect("open");
+                                thread::sleep(nap);
+                            }
+                        })
+                        .expect("fork a producer")
+                })
+                .collect();
+            let _consumers: Vec<_> = ["cwz", "woods"]
+                .into_iter()
+                .map(|name| {
+                    let (q, eaten_q) = (q.clone(), tally_q.clone());
+                    Process::builder()
+                        .name(name)
+                        .daemon(true)
+                        .fork(move || {
+                            while let Ok(item) = q.get() {
+                                thread::sleep(nap * 3); // eating
+                                eaten_q.put(item).expect("room for the tally");
+                            }
+                        })
+                        .expect("fork a consumer")
+                })
+                .collect();
+            for p in producers {
+                p.join().expect("join a producer");
+            }
+            // The end of the course's main: no close, no sentinel; the
+            // daemon consumers are killed as this process exits.
+        })
+        .expect("fork main");
+    main.join().expect("join main");
+    // Give a consumer killed in the middle of its tally put no chance to
+    // be counted late: the daemons are gone once main is.
+    thread::sleep(nap);
+    let mut eaten = 0;
+    while eaten_q.try_get().is_ok() {
+        eaten += 1;
+    }
+    let made = 2 * ITEMS;
+    println!(
+        "  made {made}, eaten {eaten}: {} item(s) lost with the daemon consumers",
+        made - eaten
+    );
+    (made, eaten)
 }
 
 fn tally<T: Ord>(demo: &Demo, eaten: Vec<T>) -> Tally {
@@ -208,7 +305,8 @@ fn tally<T: Ord>(demo: &Demo, eaten: Vec<T>) -> Tally {
 fn with_threads(demo: &mut Demo, nap: Duration) -> Tally {
     demo.say(&format!(
         "Producers make {ITEMS} items each, napping {nap:?} between items; the queue holds at\n\
-         most 4, so a producer would wait if the consumers fell behind.\n"
+         most 4, so a producer would wait if the consumers fell behind. (The course's prints\n\
+         are left out here: the timeline shows every item.)\n"
     ));
 
     let q: Queue<(&'static str, usize)> = Queue::new(4);
@@ -221,10 +319,9 @@ fn with_threads(demo: &mut Demo, nap: Duration) -> Tally {
                 .name(name.into())
                 .spawn(move || {
                     for i in 0..ITEMS {
-                        println!("  {name} makes ({food}, {i})   (用户{name} 开始制作)");
-                        record(EventKind::Begin, "make");
+                        record(EventKind::Begin, "put");
                         q.put((food, i)).expect("the queue is open while producing");
-                        record(EventKind::End, "make");
+                        record(EventKind::End, "put");
                         thread::sleep(nap);
                     }
                 })
@@ -239,18 +336,17 @@ fn with_threads(demo: &mut Demo, nap: Duration) -> Tally {
                 .name(name.into())
                 .spawn(move || {
                     let mut eaten = Vec::new();
-                    record(EventKind::Blocked, "queue");
+                    record(EventKind::Blocked, "an item");
                     // get() fails once the queue is closed and drained.
                     while let Ok(item) = q.get() {
-                        record(EventKind::Unblocked, "queue");
-                        println!("      {name} eats {item:?}   (用户{name} 开始吃)");
+                        record(EventKind::Unblocked, "an item");
                         record(EventKind::Begin, "eat");
                         thread::sleep(nap / 4);
                         record(EventKind::End, "eat");
                         eaten.push(item);
-                        record(EventKind::Blocked, "queue");
+                        record(EventKind::Blocked, "an item");
                     }
-                    record(EventKind::Unblocked, "queue");
+                    record(EventKind::Unblocked, "an item");
                     eaten
                 })
                 .expect("spawn")

@@ -39,7 +39,7 @@ use std::thread;
 use std::time::Duration;
 
 use bingfa::process::{Error, Process, Queue};
-use bingfa::trace::{record_in, EventKind};
+use bingfa::trace::{record, EventKind};
 use common::Demo;
 
 const PYTHON: &str = r#"
@@ -84,7 +84,7 @@ fn main() {
     match q.try_put(6) {
         Err(e) if e.is_full() => {
             println!(
-                "  parent: try_put(6) -> Err(Full), and the 6 comes back: {}",
+                "  parent: try_put(6) -> Full (put_nowait raises queue.Full), and the 6 comes back: {}",
                 e.into_inner()
             );
             calls.push("put_nowait=Full".into());
@@ -99,7 +99,7 @@ fn main() {
     }
     match q.try_get() {
         Err(Error::Empty) => {
-            println!("  parent: try_get() -> Err(Empty)   (q.get_nowait() raises queue.Empty)");
+            println!("  parent: try_get() -> Empty   (q.get_nowait() raises queue.Empty)");
             calls.push("get_nowait=Empty".into());
         }
         other => println!("  parent: try_get() -> {other:?} (unexpected)"),
@@ -109,7 +109,10 @@ fn main() {
     calls.push(format!("empty={empty}"));
     match q.get_timeout(nap / 3) {
         Err(Error::Timeout) => {
-            println!("  parent: get_timeout({:?}) -> Err(Timeout)", nap / 3);
+            println!(
+                "  parent: get_timeout({:?}) -> Timeout   (q.get(timeout=...) raises queue.Empty)",
+                nap / 3
+            );
             calls.push("get_timeout=Timeout".into());
         }
         other => println!("  parent: get_timeout -> {other:?} (unexpected)"),
@@ -119,34 +122,55 @@ fn main() {
     let q: Queue<String> = Queue::new(4).expect("a queue in shared memory");
     demo.record();
     let q2 = q.clone();
+    // Recording is on before the forks: each child records its own wait and
+    // put into this trace, under its own pid.
     let p2 = Process::builder()
         .name("process-2")
         .fork(move || {
+            bingfa::trace::name_process("process 2");
+            record(EventKind::Blocked, "queue");
             let data = q2.get().expect("a message");
+            record(EventKind::Unblocked, "queue");
+            record(EventKind::Mark, &format!("got {data:?}"));
             println!("    process 2: got {data:?}   (进程2从队列中获取数据)");
         })
         .expect("fork");
-    record_in("process-2", EventKind::Blocked, "queue");
-    thread::sleep(nap); // process 2 is already waiting in get()
+    thread::sleep(nap); // process 2 is (most likely) already waiting in get()
     let q1 = q.clone();
     let p1 = Process::builder()
         .name("process-1")
         .fork(move || {
+            bingfa::trace::name_process("process 1");
+            record(EventKind::Begin, "put");
             q1.put("hello 你好".to_string()).expect("room");
+            record(EventKind::End, "put");
             println!("    process 1: put \"hello 你好\"   (进程1添加数据到队列)");
         })
         .expect("fork");
-    record_in("process-1", EventKind::Begin, "put");
     p1.join().expect("join process 1");
-    record_in("process-1", EventKind::End, "put");
     p2.join().expect("join process 2");
-    record_in("process-2", EventKind::Unblocked, "queue");
     println!("  parent: 主进程 (both children done)");
-    demo.show("two processes and a queue");
-    demo.say(
-        "Process 2 waited in get() (shaded) until process 1's put arrived through shared\n\
-         memory; the wait is a futex sleep in the kernel, not a busy loop.",
+    let events = demo.show("two processes and a queue");
+    let at = |pid: u32, kind: EventKind| {
+        events
+            .iter()
+            .find(|e| e.pid == pid && e.kind == kind)
+            .map(|e| e.t)
+    };
+    let (waited_from, waited_to) = (
+        at(p2.pid(), EventKind::Blocked),
+        at(p2.pid(), EventKind::Unblocked),
     );
+    let put_at = at(p1.pid(), EventKind::Begin);
+    if let (Some(from), Some(to), Some(put)) = (waited_from, waited_to, put_at) {
+        demo.say(&format!(
+            "Both children recorded their own lanes (their own pids). Process 2 waited in get()\n\
+             for {:.1?} (shaded), until process 1's put, begun at {put:.1?}, arrived through shared\n\
+             memory ({:.1?} later); the wait is a futex sleep in the kernel, not a busy loop.",
+            to.saturating_sub(from),
+            to.saturating_sub(put)
+        ));
+    }
 
     demo.section("What to remember");
     demo.say(

@@ -1,6 +1,6 @@
 //! # Lesson 13: a race on shared data, and the lock that ends it
 //!
-//! `cargo xtask demo race [--quick] [--threads N] [--trace FILE]`
+//! `cargo xtask demo race [--quick] [--threads N] [--explore] [--trace FILE]`
 //!
 //! The course's Python (seed 003):
 //!
@@ -39,6 +39,8 @@
 //! load and store: the same lost update, without undefined behaviour.
 
 mod common;
+#[path = "common/explore.rs"]
+mod explore;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -80,8 +82,13 @@ fn main() {
     let mut demo = Demo::from_args(
         "race",
         "Decrements n = 100 from 100 threads, first without a lock (n ends above 0),\n\
-         then with one (n ends at 0).\n  --threads N    how many threads (default 100)",
+         then with one (n ends at 0).\n  --threads N    how many threads (default 100)\n  \
+         --explore      let a model checker (loom) try every schedule of two threads instead",
     );
+    if demo.rest.iter().any(|a| a == "--explore") {
+        explore_race(demo);
+        return;
+    }
     let threads: i64 = match demo.rest.as_slice() {
         [] => 100,
         [flag, n] if flag == "--threads" => n
@@ -184,6 +191,111 @@ fn main() {
     println!("\nResult: without a lock n = {unguarded}; with the lock n = {guarded}.");
     demo.finish();
     if guarded != 0 || (threads > 1 && unguarded == 0) {
+        std::process::exit(1);
+    }
+}
+
+/// The unguarded decrement, two threads, n = 2: `temp = n; n = temp - 1`.
+/// Each read and each write is atomic on its own (as one bytecode is under
+/// CPython's GIL; here a tiny lock around the single access), but nothing
+/// keeps them together. Whether n ended at 0.
+fn unguarded() -> bool {
+    use loom::sync::Mutex;
+    let n = loom::sync::Arc::new(Mutex::new(2i64));
+    let n2 = n.clone();
+    explore::two_threads(move |me| {
+        let temp = {
+            let cell = n2.lock().expect("not poisoned");
+            explore::log(me, explore::Act::Read(*cell));
+            *cell
+        }; // temp = n
+        let mut cell = n2.lock().expect("not poisoned");
+        *cell = temp - 1; // n = temp - 1
+        explore::log(me, explore::Act::Write(temp - 1));
+    });
+    let left = *n.lock().expect("not poisoned");
+    left == 0
+}
+
+/// The same under a lock: `with mutex: temp = n; n = temp - 1`.
+fn guarded() -> bool {
+    use loom::sync::Mutex;
+    let n = loom::sync::Arc::new(Mutex::new(2i64));
+    let n2 = n.clone();
+    explore::two_threads(move |me| {
+        let mut g = n2.lock().expect("not poisoned");
+        explore::log(me, explore::Act::Lock);
+        let temp = *g;
+        explore::log(me, explore::Act::Read(temp));
+        *g = temp - 1;
+        explore::log(me, explore::Act::Write(temp - 1));
+        explore::log(me, explore::Act::Unlock);
+    });
+    let left = *n.lock().expect("not poisoned");
+    left == 0
+}
+
+/// `--explore`: the race found by loom, replayed, then the lock checked.
+fn explore_race(mut demo: Demo) {
+    demo.intro(
+        "Lesson 13, explored: every schedule of the race, tried by a model checker",
+        PYTHON,
+    );
+    demo.say(
+        "A run of threads shows one schedule, the one the machine happened to pick. loom, a\n\
+         model checker, runs the code once for every way two threads can interleave their\n\
+         steps, on its own scheduler, and checks the result each time.\n\n\
+         The model: n = 2; two threads each do temp = n; n = temp - 1, each read and each\n\
+         write atomic on its own (as a bytecode is under CPython's GIL). Invariant: n ends at 0.",
+    );
+    demo.section("1. Without a lock");
+    let key = explore::key_path("race");
+    let found = explore::explore(unguarded, &key);
+    println!(
+        "  loom ran {} schedules: {} ended with n != 0.",
+        found.schedules, found.failing
+    );
+    let who = |t: usize| format!("thread {t}");
+    if let (Some(steps), Some(key), Some(which)) = (&found.replayed, &found.key, found.which) {
+        let size = std::fs::metadata(key).map(|m| m.len()).unwrap_or(0);
+        println!(
+            "  The first failing one, schedule {which} of {}, replayed from the schedule loom saved\n  \
+             (replay key: {}, {size} bytes; loom::model::Builder::checkpoint_file replays it):\n",
+            found.schedules,
+            key.display()
+        );
+        let (lines, events) = explore::tell(steps, "n", &who);
+        for l in &lines {
+            println!("{l}");
+        }
+        let end = steps
+            .iter()
+            .rev()
+            .find_map(|s| match s.what {
+                explore::Act::Write(v) => Some(v),
+                _ => None,
+            })
+            .unwrap_or(2);
+        demo.show_events("the failing schedule, step by step (1 ms = 1 step)", events);
+        demo.say(&format!(
+            "Two decrements, yet n = {end}: one update was lost, in {} of {} schedules.",
+            found.failing, found.schedules
+        ));
+    }
+    demo.section("2. With a lock");
+    let checked = explore::explore(guarded, &key);
+    println!(
+        "  loom ran {} schedules of the locked version (loom's model of a mutex): {} failing;\n  \
+         n ended at 0 in every one.",
+        checked.schedules, checked.failing
+    );
+    std::fs::remove_file(&key).ok();
+    println!(
+        "\nResult: without a lock {} of {} schedules lose an update; with the lock {} of {} do.",
+        found.failing, found.schedules, checked.failing, checked.schedules
+    );
+    demo.finish();
+    if found.failing == 0 || checked.failing != 0 {
         std::process::exit(1);
     }
 }

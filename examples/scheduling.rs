@@ -248,12 +248,7 @@ fn events(jobs: &[Job], slices: &[Slice]) -> Vec<Event> {
     let cpu: Arc<str> = Arc::from("CPU");
     let mut out = Vec::new();
     let mut push = |t: u32, job: usize, kind: EventKind| {
-        out.push(Event {
-            t: ms(t),
-            lane: Arc::from(jobs[job].name),
-            kind,
-            object: cpu.clone(),
-        })
+        out.push(Event::new(ms(t), jobs[job].name, kind, &cpu))
     };
     for (i, j) in jobs.iter().enumerate() {
         push(j.arrival, i, EventKind::Blocked);
@@ -340,11 +335,16 @@ fn main() {
     ];
 
     let mut table = Vec::new();
-    for (name, explain, slices) in &policies {
+    for (k, (name, explain, slices)) in policies.iter().enumerate() {
         demo.section(name);
         demo.say(explain);
         println!("\n  Gantt: {}", gantt_line(&JOBS, slices));
-        demo.show_events(&format!("{name} (1 ms = 1 tick)"), events(&JOBS, slices));
+        // One legend, under the first chart: the four are drawn alike.
+        demo.show_with(
+            &format!("{name} (1 ms = 1 tick)"),
+            events(&JOBS, slices),
+            |tl| tl.legend(k == 0),
+        );
         table.push((name.clone(), times(&JOBS, slices)));
     }
 

@@ -27,7 +27,6 @@ mod common;
 
 use std::fs;
 use std::hint::black_box;
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -128,6 +127,7 @@ fn main() {
     let mut sent = false;
     let tick = unit / 15;
     let mut seen = [[false; 3]; 2];
+    let mut shared = 0;
     while start.elapsed() < unit * 40 {
         thread::sleep(tick);
         let t = start.elapsed();
@@ -144,9 +144,17 @@ fn main() {
             sent = true;
         }
         let mut all_gone = true;
-        for (i, (_, pid)) in procs.iter().enumerate() {
-            let now = sample(*pid);
-            let state = match (last[i], now) {
+        let now: Vec<Option<(char, u64, u64)>> = procs.iter().map(|(_, p)| sample(*p)).collect();
+        let ran: Vec<u64> = (0..2)
+            .map(|i| match (last[i], now[i]) {
+                (Some((_, r0, _)), Some((_, r1, _))) => r1.saturating_sub(r0),
+                _ => 0,
+            })
+            .collect();
+        let mut states = [State::Gone; 2];
+        for i in 0..2 {
+            let now = now[i];
+            states[i] = match (last[i], now) {
                 (_, None) | (_, Some(('Z', _, _))) | (_, Some(('X', _, _))) => State::Gone,
                 (_, Some(('S', _, _))) | (_, Some(('D', _, _))) => State::Blocked,
                 (Some((_, run0, wait0)), Some((_, run1, wait1))) => {
@@ -159,6 +167,17 @@ fn main() {
                 }
                 (None, Some(_)) => State::Ready,
             };
+        }
+        // One core runs one process at a time: when both ran during this
+        // sample (they took turns), the one that had the core longer is
+        // shown running and the other ready.
+        if states == [State::Running; 2] {
+            let loser = if ran[0] >= ran[1] { 1 } else { 0 };
+            states[loser] = State::Ready;
+            shared += 1;
+        }
+        for i in 0..2 {
+            let state = states[i];
             if state != State::Gone {
                 all_gone = false;
                 seen[i][state as usize] = true;
@@ -166,7 +185,7 @@ fn main() {
             if timeline.iter().rev().find(|e| e.1 == i).map(|e| e.2) != Some(state) {
                 timeline.push((t, i, state));
             }
-            last[i] = now;
+            last[i] = now[i];
         }
         if all_gone {
             break;
@@ -179,12 +198,7 @@ fn main() {
     // "waited for" while ready; blocked is a span.
     let mut events = Vec::new();
     let mut push = |t: Duration, lane: &str, kind: EventKind, object: &str| {
-        events.push(Event {
-            t,
-            lane: Arc::from(lane),
-            kind,
-            object: Arc::from(object),
-        })
+        events.push(Event::new(t, lane, kind, object))
     };
     let mut prev: [Option<State>; 2] = [None, None];
     for &(t, i, s) in &timeline {
@@ -204,12 +218,14 @@ fn main() {
         prev[i] = Some(s);
     }
     demo.show_events("two processes on one core", events);
-    demo.say(
-        "Solid: running (holds the CPU). Shaded: ready (waits for the CPU: on one core, one\n\
-         process runs while the other is ready, and the scheduler swaps them). A span:\n\
-         blocked, the worker waiting for the pipe; when the data came it was ready again,\n\
-         and ran when the scheduler gave it the core.",
-    );
+    demo.say(&format!(
+        "Both processes are pinned to CPU 0. Solid: running (holds the CPU). Shaded: ready\n\
+         (waits for the CPU while the other one runs). A span: blocked, the worker waiting\n\
+         for the pipe; when the data came it was ready again, and ran when the scheduler gave\n\
+         it the core. The parent looked every {tick:.1?}; in {shared} of those looks both had run\n\
+         for part of it (the scheduler swapped them within the look): each column shows the\n\
+         one that had the core longer, so never both at once."
+    ));
     let names = ["running", "ready", "blocked"];
     let worker_states: Vec<&str> = (0..3).filter(|&s| seen[0][s]).map(|s| names[s]).collect();
     println!("  the worker was seen: {}", worker_states.join(", "));
@@ -242,7 +258,11 @@ fn main() {
     let t = Instant::now();
     let nb = q.try_get();
     println!(
-        "  non-blocking: try_get() on an empty queue returned {nb:?} after {:.1?}",
+        "  non-blocking: try_get() on an empty queue returned {} after {:.1?}",
+        match &nb {
+            Ok(v) => format!("{v}"),
+            Err(e) => format!("at once: {e:?} (get_nowait raises queue.Empty)"),
+        },
         t.elapsed()
     );
     let q2 = q.clone();

@@ -83,6 +83,16 @@ impl Run for MyThread {
     }
 }
 
+/// Python's `t.join(); t.is_alive()`: waits until the thread has finished,
+/// asks it whether it is alive (`!is_finished()`), then takes its result.
+fn join<T>(t: thread::JoinHandle<T>) -> (T, bool) {
+    while !t.is_finished() {
+        thread::sleep(Duration::from_millis(1));
+    }
+    let alive = !t.is_finished();
+    (t.join().expect("the thread panicked"), alive)
+}
+
 /// `Thread(...).start()` for anything that implements [`Run`].
 fn start(name: &str, work: impl Run) -> thread::JoinHandle<()> {
     thread::Builder::new()
@@ -106,12 +116,17 @@ fn main() {
     demo.section("1. A function (closure) as the target, with a name");
     let builder = thread::Builder::new().name("Thread-1".into());
     println!("  before start: is_alive = false (there is only a Builder, no thread yet)");
+    // The task also waits until main has asked is_alive: on a busy machine
+    // main may not run again before a short sleep is over.
+    let asked = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let asked2 = asked.clone();
     let t = builder
         .spawn(move || {
             let name = thread::current().name().unwrap_or("?").to_string();
             println!("  {name} started (线程开启{name})");
             record(EventKind::Begin, "task()");
             thread::sleep(nap);
+            asked2.wait();
             record(EventKind::End, "task()");
             println!("  {name} finished (线程结束{name})");
             name.len()
@@ -119,9 +134,12 @@ fn main() {
         .expect("spawn");
     let alive_after_start = !t.is_finished();
     println!("  after start:  is_alive = {alive_after_start}");
+    asked.wait();
     let name = t.thread().name().map(str::to_string);
-    let len = t.join().expect("task panicked");
-    println!("  after join:   is_alive = false (join returned {len}, the closure's result)");
+    let (len, alive_after_join) = join(t);
+    println!(
+        "  after join:   is_alive = {alive_after_join} (join returned {len}, the closure's result)"
+    );
 
     demo.section("2. A type with run(), Python's subclass of Thread");
     let t2 = start("MyThread-1", MyThread { nap });
@@ -131,20 +149,39 @@ fn main() {
         !t2.is_finished(),
         !t3.is_finished()
     );
-    t2.join().expect("MyThread-1 panicked");
-    t3.join().expect("MyThread-2 panicked");
-    println!("  both joined: is_alive = false and false (join consumed the handles)");
+    let (_, alive2) = join(t2);
+    let (_, alive3) = join(t3);
+    println!("  both joined: is_alive = {alive2} and {alive3}");
 
     demo.section("3. current_thread() in the main thread");
     println!(
         "  main thread's name: {:?} (Python: MainThread)",
         thread::current().name().unwrap_or("?")
     );
-    demo.show("three threads");
-    demo.say(
-        "The two MyThread lanes overlap: threads run at the same time, and the main thread\n\
-         waits for both in join().",
-    );
+    let events = demo.show("three threads");
+    let span = |lane: &str| {
+        let t: Vec<_> = events
+            .iter()
+            .filter(|e| &*e.lane == lane)
+            .map(|e| e.t)
+            .collect();
+        (
+            t.first().copied().unwrap_or_default(),
+            t.last().copied().unwrap_or_default(),
+        )
+    };
+    let ((b1, e1), (b2, e2)) = (span("MyThread-1"), span("MyThread-2"));
+    if b1 < e2 && b2 < e1 {
+        demo.say(
+            "The two MyThread lanes overlap: the threads ran at the same time, and the main\n\
+             thread waited for both in join().",
+        );
+    } else {
+        demo.say(
+            "The two MyThread lanes did not overlap in this run: the machine ran one after the\n\
+             other (a busy machine, or one core). Run it again to see them side by side.",
+        );
+    }
     demo.section("What to remember");
     demo.say(
         "thread::Builder::new().name(..).spawn(closure) is Python's Thread(target=..., name=...)\n\
@@ -152,11 +189,11 @@ fn main() {
          whether it ended. A type with a run() method moved into the closure is the subclass way.",
     );
     println!(
-        "\nResult: name {:?}, alive after start = {alive_after_start}, alive after join = false.",
+        "\nResult: name {:?}, alive after start = {alive_after_start}, alive after join = {alive_after_join}.",
         name.as_deref().unwrap_or("?")
     );
     demo.finish();
-    if !alive_after_start || name.as_deref() != Some("Thread-1") {
+    if !alive_after_start || alive_after_join || name.as_deref() != Some("Thread-1") {
         std::process::exit(1);
     }
 }

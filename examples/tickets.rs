@@ -41,6 +41,8 @@
 //! are `bingfa::tickets`.
 
 mod common;
+#[path = "common/explore.rs"]
+mod explore;
 
 use std::time::Duration;
 
@@ -85,8 +87,13 @@ fn main() {
     let mut demo = Demo::from_args(
         "tickets",
         "Ten processes buy the last ticket from data.json: oversold without a lock, exactly\n\
-         one with a process lock; a thread lock does not help processes; 1000 buyers.",
+         one with a process lock; a thread lock does not help processes; 1000 buyers.\n  \
+         --explore      let a model checker (loom) try every schedule of two buyers instead",
     );
+    if demo.rest.iter().any(|a| a == "--explore") {
+        explore_tickets(demo);
+        return;
+    }
     demo.intro("Lesson 9: many processes buy the last ticket", PYTHON);
     let think = demo.pause(Duration::from_millis(100));
     let dir = std::env::temp_dir().join(format!("bingfa-demo-tickets-{}", std::process::id()));
@@ -95,22 +102,58 @@ fn main() {
     println!("  data.json: {}", dir.join("data.json").display());
 
     demo.section("1. Ten processes, no lock");
+    // Recording on before the buyers are forked: each buyer process records
+    // into this trace, a lane group of its own.
+    demo.record();
     let racy = sale
         .clone()
         .mix(10, 0, 0)
         .guard(Guard::Unguarded)
         .run()
         .expect("the sale ran");
+    let events = demo.show("ten buyer processes, no lock");
     show(&racy);
+    let sees_one = events
+        .iter()
+        .filter(|e| e.object.ends_with("sees 1 left"))
+        .count();
+    let before_first_write = {
+        let first_write = events
+            .iter()
+            .find(|e| e.object.contains("bought"))
+            .map(|e| e.t);
+        events
+            .iter()
+            .filter(|e| e.object.ends_with("sees 1 left") && first_write.is_some_and(|w| e.t < w))
+            .count()
+    };
+    demo.say(&format!(
+        "{sees_one} buyers saw 1 ticket left; {before_first_write} of them read it before the first buyer\n\
+         wrote 0, so they all went on to \"buy\" it: their buy bars overlap."
+    ));
 
     demo.section("2. Ten processes, a process lock (multiprocessing.Lock)");
+    demo.record();
     let locked = sale
         .clone()
         .mix(10, 0, 0)
         .guard(Guard::ProcessLock)
         .run()
         .expect("the sale ran");
+    // (Each buyer also takes its process's own copy of a thread lock, which
+    // guards nothing across processes: left out of the picture.)
+    let events: Vec<_> = bingfa::trace::stop()
+        .into_iter()
+        .filter(|e| &*e.object != "ticket lock")
+        .collect();
+    demo.show_with("ten buyer processes, a process lock", events, |tl| {
+        tl.count("process lock", "holding the lock")
+    });
     show(&locked);
+    demo.say(
+        "One holder at a time (the counting row): each buyer's buy reads the store only once it\n\
+         holds the lock, so after the first buyer wrote 0 the others found it sold out.",
+    );
 
     demo.section("3. Ten processes, a thread lock: the wrong kind of lock");
     demo.say(
@@ -124,30 +167,16 @@ fn main() {
         .run()
         .expect("the sale ran");
     show(&wrong);
-
-    demo.section("4. The race, seen: ten threads without and with a lock");
-    demo.record();
-    let threads_racy = sale
-        .clone()
-        .buyers(10)
-        .guard(Guard::Unguarded)
-        .run()
-        .expect("the sale ran");
-    demo.show("ten buyer threads, no lock");
-    show(&threads_racy);
-    demo.say("Every \"buy\" bar overlaps the others: each buyer read 1 before anyone wrote 0.");
-    demo.record();
     let threads_locked = sale
         .clone()
         .buyers(10)
         .guard(Guard::ThreadLock)
         .run()
         .expect("the sale ran");
-    demo.show("ten buyer threads, a thread lock");
+    println!("  the same thread lock among ten threads of one process:");
     show(&threads_locked);
-    demo.say("One holder at a time: the first buyer writes 0 before the next one reads.");
 
-    demo.section("5. A thousand buyers: 10 processes x 4 threads x 25 green threads, 10 tickets");
+    demo.section("4. A thousand buyers: 10 processes x 4 threads x 25 green threads, 10 tickets");
     let big = Sale::new(dir.join("data.json"))
         .tickets(10)
         .mix(10, 4, 25)
@@ -186,6 +215,115 @@ fn main() {
         && big.sold() == 10
         && big.check().is_ok();
     if !ok {
+        std::process::exit(1);
+    }
+}
+
+/// Two buyers of the last ticket, unguarded: each reads `ticket_num` and,
+/// seeing one left, writes it minus one and is told "yes" (the course's
+/// `buy`, with data.json as a cell whose every read and write is atomic on
+/// its own). Whether at most one buyer was told "yes".
+fn buy_unguarded() -> bool {
+    use loom::sync::Mutex;
+    let store = loom::sync::Arc::new(Mutex::new(1i64));
+    let s = store.clone();
+    let yes = explore::two_threads(move |me| {
+        let n = {
+            let cell = s.lock().expect("not poisoned");
+            explore::log(me, explore::Act::Read(*cell));
+            *cell
+        }; // dic = json.load(open('data.json'))
+        if n > 0 {
+            let mut cell = s.lock().expect("not poisoned");
+            *cell = n - 1; // json.dump(dic, open('data.json', 'w'))
+            explore::log(me, explore::Act::Write(n - 1));
+            true // print('抢票成功!')
+        } else {
+            false
+        }
+    });
+    yes.iter().filter(|&&y| y).count() <= 1
+}
+
+/// The same with `mutex.acquire(); buy(); mutex.release()`.
+fn buy_guarded() -> bool {
+    use loom::sync::Mutex;
+    let store = loom::sync::Arc::new(Mutex::new(1i64));
+    let s = store.clone();
+    let yes = explore::two_threads(move |me| {
+        let mut cell = s.lock().expect("not poisoned");
+        explore::log(me, explore::Act::Lock);
+        let n = *cell;
+        explore::log(me, explore::Act::Read(n));
+        let told_yes = n > 0;
+        if told_yes {
+            *cell = n - 1;
+            explore::log(me, explore::Act::Write(n - 1));
+        }
+        explore::log(me, explore::Act::Unlock);
+        told_yes
+    });
+    yes.iter().filter(|&&y| y).count() == 1
+}
+
+/// `--explore`: the oversell found by loom, replayed, then the lock checked.
+fn explore_tickets(mut demo: Demo) {
+    demo.intro(
+        "Lesson 9, explored: every schedule of two buyers, tried by a model checker",
+        PYTHON,
+    );
+    demo.say(
+        "loom runs the buy step once for every way two buyers can interleave their reads and\n\
+         writes of data.json (one ticket left), and checks each time that at most one buyer\n\
+         was told \"抢票成功!\" (got it).",
+    );
+    demo.section("1. Without a lock");
+    let key = explore::key_path("tickets");
+    let found = explore::explore(buy_unguarded, &key);
+    println!(
+        "  loom ran {} schedules: {} oversold the ticket.",
+        found.schedules, found.failing
+    );
+    let who = |t: usize| format!("buyer {t}");
+    if let (Some(steps), Some(key), Some(which)) = (&found.replayed, &found.key, found.which) {
+        let size = std::fs::metadata(key).map(|m| m.len()).unwrap_or(0);
+        println!(
+            "  The first one, schedule {which} of {}, replayed from the schedule loom saved\n  \
+             (replay key: {}, {size} bytes; loom::model::Builder::checkpoint_file replays it):\n",
+            found.schedules,
+            key.display()
+        );
+        let (lines, events) = explore::tell(steps, "ticket_num", &who);
+        for l in &lines {
+            println!("{l}");
+        }
+        let yes = steps
+            .iter()
+            .filter(|s| matches!(s.what, explore::Act::Write(_)))
+            .count();
+        demo.show_events(
+            "the oversold schedule, step by step (1 ms = 1 step)",
+            events,
+        );
+        demo.say(&format!(
+            "{yes} buyers wrote ticket_num = 0 and were told \"yes\" for the one ticket: both read 1\n\
+             before either wrote."
+        ));
+    }
+    demo.section("2. With a lock around buy");
+    let checked = explore::explore(buy_guarded, &key);
+    println!(
+        "  loom ran {} schedules of the locked version (loom's model of a mutex): {} failing;\n  \
+         exactly one buyer was told \"yes\" in every one.",
+        checked.schedules, checked.failing
+    );
+    std::fs::remove_file(&key).ok();
+    println!(
+        "\nResult: without a lock {} of {} schedules oversell; with the lock {} of {} do.",
+        found.failing, found.schedules, checked.failing, checked.schedules
+    );
+    demo.finish();
+    if found.failing == 0 || checked.failing != 0 {
         std::process::exit(1);
     }
 }

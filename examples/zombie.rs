@@ -93,7 +93,7 @@ fn main() {
         unsafe { libc::_exit(0) };
     }
     assert!(pid > 0, "fork failed");
-    record_in("bare child", EventKind::Begin, "zombie");
+    record_in("1. bare child", EventKind::Begin, "zombie, not reaped");
     let became_zombie = wait_for(pid, limit, |s| matches!(s, Some(('Z', _, _))));
     println!("  the child exited at once; the parent has not called waitpid:");
     println!("    {}", describe(pid));
@@ -102,7 +102,7 @@ fn main() {
     let mut status = 0;
     // SAFETY: `pid` is our own child; `status` is a valid out pointer.
     let reaped = unsafe { libc::waitpid(pid, &mut status, 0) };
-    record_in("bare child", EventKind::End, "zombie");
+    record_in("1. bare child", EventKind::End, "zombie, not reaped");
     let gone_after_wait = proc_stat(pid).is_none();
     println!("  waitpid({pid}) = {reaped}: the parent collected the exit status");
     println!("    {}", describe(pid));
@@ -155,9 +155,9 @@ fn main() {
         libc::close(noted[0]);
         libc::close(noted[1]);
     }
-    record_in("middle", EventKind::Begin, "alive");
+    record_in("2. middle", EventKind::Begin, "alive");
     middle.join().expect("join");
-    record_in("middle", EventKind::End, "alive");
+    record_in("2. middle", EventKind::End, "alive");
     // SAFETY: closing our copy of the write end, so that read sees EOF if the
     // grandchild died without writing.
     unsafe { libc::close(wr) };
@@ -187,12 +187,14 @@ fn main() {
     demo.section("3. bingfa's Process handle never leaves a zombie");
     let p = Process::builder().name("quick").fork(|| {}).expect("fork");
     let pid = p.pid() as i32;
-    record_in("quick", EventKind::Begin, "alive");
+    record_in("3. bingfa child", EventKind::Begin, "in the process table");
     let reaped_by_bingfa = wait_for(pid, limit, |s| s.is_none());
-    record_in("quick", EventKind::End, "alive");
+    record_in("3. bingfa child", EventKind::End, "in the process table");
     println!("  a child that ended, never joined: {}", describe(pid));
-    println!("  (the crate's reaper collected its status as soon as it ended; join() still reports it: {:?})",
-        p.join().expect("join"));
+    println!(
+        "  (the crate's reaper collected its status as soon as it ended; join() still reports\n  its exit code: {})",
+        p.join().expect("join").python_exitcode()
+    );
     drop(p);
     let many: Vec<Process> = (0..50)
         .map(|i| {
@@ -210,6 +212,14 @@ fn main() {
         .count();
     println!("  50 more children, dropped without join: {zombies_left} zombies left");
     demo.show("a zombie, an orphan's parent, and reaped children");
+    demo.say(&format!(
+        "All three lanes are the demo's view of its children, through the process table:\n\
+         1. the bare child: a zombie from its exit until the demo's waitpid;\n\
+         2. middle: the process that forked the orphan (pid {}) and ended, orphaning it;\n\
+         3. a child started with bingfa's Process (pid {pid}): in the table only from fork\n\
+         \x20  until its exit, since the crate reaps it at once, without a join.",
+        buf[0]
+    ));
 
     demo.section("What to remember");
     demo.say(

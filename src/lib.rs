@@ -30,3 +30,7 @@ pub use bingfa_green as green;
 
 /// The course's ticket race as a library: see [`bingfa_tickets`].
 pub use bingfa_tickets as tickets;
+
+/// The executor API across hosts, on Redis Streams (Celery, Dask's
+/// `Client`, Ray's `Pool`): see [`bingfa_cluster`].
+pub use bingfa_cluster as cluster;

@@ -39,8 +39,14 @@ fn example(name: &str) -> PathBuf {
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Runs a demo with `--quick` and a Chrome trace; returns its stdout after
-/// checking it exited 0 and wrote a trace that parses as JSON.
+/// checking it exited 0, wrote a trace that parses as JSON and printed no
+/// Rust-only value where Python would print a plain one.
 fn run(name: &str, extra: &[&str]) -> String {
+    run_json(name, extra).0
+}
+
+/// [`run`], also returning the Chrome trace.
+fn run_json(name: &str, extra: &[&str]) -> (String, String) {
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let trace =
         std::env::temp_dir().join(format!("bingfa-demo-{name}-{}.json", std::process::id()));
@@ -66,7 +72,60 @@ fn run(name: &str, extra: &[&str]) -> String {
         "trace of {name} is not JSON"
     );
     assert!(json.contains("\"ph\""), "trace of {name} has no events");
-    stdout
+    // Python-style values: `0`, `-15`, `None`, never Rust's wrappers.
+    for rusty in ["Code(", "Signal(", "Some(", "Ok(", "Err("] {
+        assert!(
+            !stdout.contains(rusty),
+            "demo {name} prints a Rust value ({rusty}...) where Python prints a plain one:\n{stdout}"
+        );
+    }
+    (stdout, json)
+}
+
+/// The number printed right after `prefix` (the first occurrence), e.g.
+/// `number_after("took 1.5x", "took ")` is 1.5.
+fn number_after(text: &str, prefix: &str) -> f64 {
+    let at = text
+        .find(prefix)
+        .unwrap_or_else(|| panic!("`{prefix}` not in:\n{text}"))
+        + prefix.len();
+    let digits: String = text[at..]
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '-')
+        .collect();
+    digits
+        .trim_end_matches('.')
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after `{prefix}` in:\n{text}"))
+}
+
+/// A duration as the demos print it (`850ns`, `12.3µs`, `12.3ms`, `1.234s`),
+/// in seconds, right after `prefix`.
+fn seconds_after(text: &str, prefix: &str) -> f64 {
+    let at = text
+        .find(prefix)
+        .unwrap_or_else(|| panic!("`{prefix}` not in:\n{text}"))
+        + prefix.len();
+    let rest = text[at..].trim_start();
+    let n = number_after(rest, "");
+    let unit: String = rest
+        .chars()
+        .skip_while(|c| c.is_ascii_digit() || *c == '.')
+        .take_while(|c| c.is_alphabetic())
+        .collect();
+    n * match unit.as_str() {
+        "ns" => 1e-9,
+        "µs" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        other => panic!("unit `{other}` after `{prefix}`"),
+    }
+}
+
+/// Process ids of the Chrome trace's `process_name` records.
+fn trace_processes(json: &str) -> usize {
+    json.matches("\"name\":\"process_name\"").count()
 }
 
 #[test]
@@ -97,6 +156,28 @@ fn deadlock_is_reported_then_both_fixes_finish() {
         out.contains("both fixes ran to the end with no report"),
         "{out}"
     );
+    // The threads named in the story are the ones in the detector's cycle.
+    let cycle: &str = out
+        .split("DEADLOCK: 2 threads wait for each other in a cycle:")
+        .nth(1)
+        .and_then(|r| r.split("Also stuck").next())
+        .expect("the cycle");
+    let holder = |lock: &str| -> String {
+        let line = cycle
+            .lines()
+            .find(|l| l.contains(&format!("holds lock \"{lock}\"")))
+            .unwrap_or_else(|| panic!("nobody holds {lock} in:\n{cycle}"));
+        line.split('"').nth(1).expect("a thread name").to_string()
+    };
+    let (sleeper, taker) = (holder("mutex_b"), holder("mutex_a"));
+    assert!(
+        out.contains(&format!(
+            "In this run {sleeper} held mutex_b in func2 and slept; {taker} took mutex_a in func1"
+        )),
+        "the story names other threads than the cycle ({sleeper}, {taker}):\n{out}"
+    );
+    // The front door is short enough to read.
+    assert!(out.lines().count() < 220, "{} lines", out.lines().count());
 }
 
 #[test]
@@ -110,11 +191,52 @@ fn race_loses_updates_without_the_lock_and_none_with_it() {
     assert!(!line.contains("without a lock n = 0;"), "{line}");
 }
 
+/// `--explore`: loom's count of schedules, the failing one replayed with
+/// its saved key, and the locked version with none failing.
+#[test]
+fn race_and_tickets_explore_every_schedule() {
+    for (name, what) in [("race", "lose an update"), ("tickets", "oversell")] {
+        let out = run(name, &["--explore"]);
+        let result = out
+            .lines()
+            .find(|l| l.starts_with("Result: without a lock "))
+            .unwrap_or_else(|| panic!("{name}:\n{out}"));
+        let failing = number_after(result, "without a lock ");
+        let of = number_after(result, &format!("without a lock {failing} of "));
+        let locked_failing = number_after(result, "with the lock ");
+        assert!(failing > 0.0 && of > failing, "{result}");
+        assert_eq!(locked_failing, 0.0, "{result}");
+        assert!(result.contains(&format!("schedules {what}")), "{result}");
+        // The replay: a saved schedule, who read, who was preempted, whose
+        // write was lost.
+        assert!(
+            out.contains("replayed from the schedule loom saved"),
+            "{out}"
+        );
+        assert!(out.contains("(replay key: "), "{out}");
+        assert!(
+            out.contains("is preempted between its read and its write"),
+            "{out}"
+        );
+        assert!(
+            out.contains("from its stale read:") && out.contains("write is lost"),
+            "{out}"
+        );
+        assert!(out.contains("step by step (1 ms = 1 step)"), "{out}");
+    }
+}
+
 #[test]
 fn semaphore_never_lets_more_than_five_in() {
     let out = run("semaphore", &[]);
     assert!(
         out.contains("Result: at most 5 of 20 threads inside at once (limit 5)."),
+        "{out}"
+    );
+    // The counting row agrees with the count the threads kept themselves.
+    assert!(out.contains("| at most 5 at once"), "{out}");
+    assert!(
+        out.contains("At most 5 threads were inside at once"),
         "{out}"
     );
 }
@@ -142,6 +264,10 @@ fn threads_have_names_and_liveness() {
         out.contains("MyThread-1") && out.contains("MyThread-2"),
         "{out}"
     );
+    assert!(
+        out.contains("both joined: is_alive = false and false"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -166,6 +292,8 @@ fn scheduling_compares_four_policies() {
         4,
         "a Gantt chart per policy"
     );
+    assert_eq!(out.matches("legend:").count(), 1, "one legend for the four");
+    assert!(out.lines().count() < 140, "{} lines", out.lines().count());
 }
 
 #[test]
@@ -182,8 +310,8 @@ fn queues_give_three_orders() {
 }
 
 #[test]
-fn producer_consumer_loses_nothing() {
-    let out = run("producer-consumer", &[]);
+fn producer_consumer_loses_nothing_and_the_course_daemons_lose_items() {
+    let (out, json) = run_json("producer-consumer", &[]);
     for how in ["processes", "threads"] {
         assert!(
             out.contains(&format!(
@@ -192,6 +320,24 @@ fn producer_consumer_loses_nothing() {
             "{out}"
         );
     }
+    // The course's shutdown: the lost items are the ones not eaten.
+    let made = number_after(&out, "Result (daemon consumers, no close): made ");
+    let eaten = number_after(&out, "no close): made 20, eaten ");
+    let lost = number_after(&out, &format!("eaten {eaten}, lost "));
+    assert_eq!((made, made - eaten), (20.0, lost), "{out}");
+    assert!(lost > 0.0, "the daemons lost nothing in this run:\n{out}");
+    // The children recorded their own lanes: a lane group per process.
+    for who in [
+        "producer neo (pid",
+        "producer wick (pid",
+        "consumer cwz (daemon) (pid",
+    ] {
+        assert!(out.contains(who), "{who}:\n{out}");
+    }
+    assert!(
+        trace_processes(&json) >= 5,
+        "parent + 4 children in the trace"
+    );
 }
 
 #[test]
@@ -208,6 +354,21 @@ fn pool_runs_callbacks_and_bounds_concurrency() {
         out.contains("Result: process pool squares [1, 4, 9, 16, 25, 36]; killed worker failed only its task = true; pool went on = true."),
         "{out}"
     );
+    // The counting row and the sentence agree with the workers' own count.
+    assert!(
+        out.contains("running  |") || out.contains("running |"),
+        "{out}"
+    );
+    assert!(out.contains("| at most 3 at once"), "{out}");
+    assert!(out.contains("At most 3 tasks ran at once"), "{out}");
+    // Which tasks the workers began with is read from the run.
+    let began = out
+        .split("The workers began with")
+        .nth(1)
+        .and_then(|r| r.lines().nth(1))
+        .expect("the workers' first tasks");
+    assert_eq!(began.matches(" task ").count(), 3, "{began}");
+    assert!(out.contains("the process pool's workers"), "{out}");
 }
 
 #[test]
@@ -216,7 +377,33 @@ fn process_starts_children_two_ways_and_joins() {
     assert!(out.contains("Result: finish order B, C, A."), "{out}");
     assert!(out.contains("[neo, pid"), "the spawned child ran:\n{out}");
     assert!(out.contains("[MyProcess, pid"), "{out}");
-    assert_eq!(out.matches("join() returned Code(0)").count(), 2, "{out}");
+    assert_eq!(
+        out.matches("join() returned; exitcode = 0").count(),
+        2,
+        "{out}"
+    );
+    // Each child recorded its own lane group, the spawned one included, on
+    // the parent's time axis (it runs last).
+    let timeline = out
+        .split("timeline: fork a function")
+        .nth(1)
+        .expect("the first timeline");
+    let (cwz, neo) = (
+        timeline.find("child cwz (pid").expect("cwz's group"),
+        timeline.find("child neo (pid").expect("neo's group"),
+    );
+    let row = |at: usize| {
+        timeline[at..]
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let start = |r: &str| r.find('t').unwrap_or(0);
+    assert!(
+        start(&row(neo)) > start(&row(cwz)),
+        "the spawned child starts after the first fork:\n{timeline}"
+    );
 }
 
 #[test]
@@ -239,6 +426,16 @@ fn lifecycle_exit_codes_follow_python() {
         out.contains("panic message: \"the ticket file is gone"),
         "{out}"
     );
+    // The join between terminate() and is_alive() = false is shown.
+    let t = out.find("terminate()  (sends SIGTERM").expect("terminate");
+    let j = out[t..]
+        .find("join()   (waits")
+        .expect("join after terminate")
+        + t;
+    let dead = out[j..]
+        .find("is_alive() = false, exitcode = -15")
+        .expect("dead after join");
+    assert!(dead > 0, "{out}");
 }
 
 #[test]
@@ -260,6 +457,18 @@ fn daemon_dies_with_its_parent_normal_child_does_not() {
         ),
         "{out}"
     );
+    assert!(
+        out.contains("played by a process this demo forks, \"parent\""),
+        "the middle process is said:\n{out}"
+    );
+    for group in [
+        "parent, the course's main program (pid",
+        "cwz (daemon) (pid",
+        "neo (normal) (pid",
+    ] {
+        assert!(out.contains(group), "{group}:\n{out}");
+    }
+    assert!(out.contains("^killed with its parent"), "{out}");
 }
 
 #[test]
@@ -270,6 +479,13 @@ fn queue_between_processes_shows_every_call() {
         "{out}"
     );
     assert!(out.contains("process 2: got \"hello 你好\""), "{out}");
+    // The wait drawn is process 2's own, recorded in process 2.
+    assert!(
+        out.contains("process 2 (pid") && out.contains("process 1 (pid"),
+        "{out}"
+    );
+    let waited = seconds_after(&out, "Process 2 waited in get()\nfor ");
+    assert!(waited > 0.0, "{out}");
 }
 
 #[test]
@@ -278,6 +494,9 @@ fn generator_switching_costs_time_on_cpu_work() {
     assert!(out.contains("Result: serial "), "{out}");
     assert!(out.contains("through yield"), "{out}");
     assert_eq!(out.matches("    func1\n").count(), 3, "{out}");
+    // The course's code as it is: func1 and func2, twice.
+    assert_eq!(out.matches("def func1():").count(), 2, "{out}");
+    assert_eq!(out.matches("def func2():").count(), 2, "{out}");
 }
 
 #[test]
@@ -285,7 +504,7 @@ fn greenlet_interleaving_is_the_courses() {
     let out = run("greenlet", &[]);
     assert!(
         out.contains(
-            "Result: eat/play order: egon eat 1 | egon play 1 | egon eat 2 | egon play 2."
+            "Result: eat/play order: rose eat 1 | jack play 1 | rose eat 2 | jack play 2."
         ),
         "{out}"
     );
@@ -306,16 +525,25 @@ fn gevent_sleeps_overlap_and_blocking_ones_do_not() {
         line.ends_with("eat/play order egon eat 1 | egon play 1 | egon play 2 | egon eat 2."),
         "{line}"
     );
-    assert!(
-        out.contains("g1.value() = Some(\"eat's return value\")"),
-        "{out}"
-    );
+    assert!(out.contains("g1.value = \"eat's return value\""), "{out}");
+    assert!(out.contains("and no join: 0 line(s) printed"), "{out}");
+    // The OS thread named is the one that ran them (this demo's main).
+    assert!(out.contains("\n  main egon eat 1\n"), "{out}");
+    assert!(!out.contains("MainThread egon"), "{out}");
 }
 
 #[test]
 fn async_hellos_share_one_thread() {
     let out = run("async", &[]);
     assert!(out.contains("Result: one thread = true;"), "{out}");
+    // "about one sleep" is said only of a run that took about one sleep.
+    let green = number_after(&out, "two sleeps of 1 unit took: green ");
+    let said_overlap = out
+        .lines()
+        .find(|l| l.starts_with("  on the green hub "))
+        .expect("the green verdict")
+        .contains("about one sleep: they overlapped");
+    assert_eq!(said_overlap, green < 1.8, "{out}");
 }
 
 #[test]
@@ -332,6 +560,16 @@ fn tickets_oversell_without_a_lock_and_sell_one_with_it() {
         "{line}"
     );
     assert!(out.contains("OVERSOLD:"), "{out}");
+    // The lesson's processes are drawn: a lane group per buyer process.
+    assert_eq!(
+        out.matches("buyer process 0 (pid").count(),
+        2,
+        "one group in each of the two timelines:\n{out}"
+    );
+    assert!(
+        out.contains("holding the lock |") && out.contains("| at most 1 at once"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -339,6 +577,44 @@ fn cpu_vs_io_times_every_way() {
     let out = run("cpu-vs-io", &[]);
     assert!(out.contains("Result: CPU speed-up processes "), "{out}");
     assert!(out.contains("100 green threads:"), "{out}");
+    // The speed-ups quoted are the ones measured: serial time / each time.
+    let serial = seconds_after(&out, "one after the other:");
+    let cores = number_after(&out, "os.cpu_count() = ");
+    for (way, line_start) in [
+        ("processes", "  6 processes:"),
+        ("threads", "  6 threads:"),
+        ("GIL threads", "  6 threads with a GIL:"),
+        ("green", "  6 green threads:"),
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(line_start))
+            .unwrap_or_else(|| panic!("{line_start}:\n{out}"));
+        let took = seconds_after(line, ":");
+        let after_colon = &line[line.find(':').unwrap() + 1..];
+        let quoted: f64 = after_colon
+            .split_whitespace()
+            .nth(1)
+            .map(|t| t.trim_end_matches(|c: char| !c.is_ascii_digit()))
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("no speed-up on:\n{line}"));
+        let measured = serial / took;
+        assert!(
+            (quoted - measured).abs() <= 0.051 + measured * 0.01,
+            "{way}: quoted {quoted}x, measured {measured:.2}x:\n{line}"
+        );
+        // Never "every core" beside a speed-up that says otherwise.
+        if line.contains("used every core") {
+            assert!(quoted >= 0.75 * cores.min(6.0), "{line}");
+        }
+    }
+    let threads = number_after(&out, "Result: CPU speed-up processes ");
+    assert!(threads > 0.0);
+    // The GIL's lesson is told from the numbers, or the run says it could not show it.
+    assert!(
+        out.contains("comes from CPython's GIL") || out.contains("this run could not show it"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -350,6 +626,23 @@ fn states_shows_running_ready_and_blocked() {
         ),
         "{out}"
     );
+    // Two processes pinned to one core are never drawn running at once.
+    let chart = out
+        .split("timeline: two processes on one core")
+        .nth(1)
+        .expect("the chart");
+    let rows: Vec<Vec<char>> = chart
+        .lines()
+        .filter(|l| l.starts_with("worker |") || l.starts_with("rival  |"))
+        .map(|l| l.chars().skip(8).collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{chart}");
+    for (c, (a, b)) in rows[0].iter().zip(&rows[1]).enumerate() {
+        assert!(
+            !(*a == '█' && *b == '█'),
+            "both running in column {c}:\n{chart}"
+        );
+    }
 }
 
 #[test]
@@ -362,4 +655,265 @@ fn echo_serves_every_mode_without_errors() {
         "{out}"
     );
     assert!(out.contains("round trips/s"), "{out}");
+    // The close-up names the mode that ran (green when all ran).
+    assert!(
+        out.contains("timeline: three clients, one green server"),
+        "{out}"
+    );
+    // Hybrid: its shape, and a speed-up only when the numbers show one.
+    assert!(
+        out.contains("process(es) x 2 OS threads x a green thread per client"),
+        "{out}"
+    );
+    let per_second = |server: &str| -> f64 {
+        let table = out.split("--- Side by side ---").nth(1).expect("the table");
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(&format!("  {server} ")))
+            .unwrap_or_else(|| panic!("table row {server}:\n{out}"));
+        row.split_whitespace().nth(2).unwrap().parse().unwrap()
+    };
+    let ratio = per_second("hybrid") / per_second("green");
+    if out.contains("a speed-up of ") {
+        let quoted = number_after(&out, "a speed-up of ");
+        assert!(
+            (quoted - ratio).abs() < 0.006 && quoted >= 1.2,
+            "{quoted} vs {ratio}"
+        );
+    } else {
+        let quoted = number_after(&out, "no speed-up (");
+        assert!(
+            (quoted - ratio).abs() < 0.006 && quoted < 1.2,
+            "{quoted} vs {ratio}"
+        );
+    }
+}
+
+#[test]
+fn echo_close_up_names_the_mode_that_ran() {
+    let (out, json) = run_json(
+        "echo",
+        &["--mode", "process", "--clients", "10", "--seconds", "0.1"],
+    );
+    assert!(
+        out.contains("Up close: three clients of a process server"),
+        "{out}"
+    );
+    assert!(
+        out.contains("timeline: three clients, one process server"),
+        "{out}"
+    );
+    assert!(!out.contains("one green server"), "{out}");
+    // The server's side recorded itself: a lane group per forked process.
+    assert!(out.contains("process conn-1 (pid"), "{out}");
+    assert!(
+        trace_processes(&json) >= 4,
+        "parent and three connection processes"
+    );
+}
+
+/// `echo --serve` on a port that is taken fails at once, clearly, non-zero.
+#[test]
+fn echo_serve_on_a_port_in_use_fails_clearly() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let addr = taken.local_addr().unwrap().to_string();
+    for mode in ["thread", "process", "green", "hybrid"] {
+        let out = Command::new(example("echo"))
+            .args(["--serve", &addr, "--mode", mode])
+            .output()
+            .expect("run echo");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{mode}: {stderr}");
+        assert!(
+            stderr.contains(&format!("echo: cannot listen on {addr}")),
+            "{mode}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{mode}: {stderr}");
+    }
+}
+
+/// `echo --serve` prints one line per connection, as the course's
+/// `print(addr)` does.
+#[test]
+fn echo_serve_prints_each_connection() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut server = Command::new(example("echo"))
+        .args(["--serve", "127.0.0.1:0", "--mode", "thread"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the server");
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let port: u16 = loop {
+        let line = lines.next().expect("the server's output").expect("a line");
+        if let Some(rest) = line.split("listening on port ").nth(1) {
+            break rest.split(';').next().unwrap().parse().expect("a port");
+        }
+    };
+    let mut peers = Vec::new();
+    for _ in 0..2 {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        c.write_all(b"hello").unwrap();
+        let mut reply = [0u8; 5];
+        c.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply, b"HELLO");
+        peers.push(c.local_addr().unwrap().port());
+    }
+    for peer in peers {
+        let line = lines.next().expect("a line per connection").expect("text");
+        assert_eq!(line, format!("('127.0.0.1', {peer})"));
+    }
+    server.kill().ok();
+    server.wait().ok();
+}
+
+/// Where a screenshot of the HTML page goes: `target/artifacts/`.
+fn artifacts() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let target = exe
+        .ancestors()
+        .find(|d| d.file_name().is_some_and(|n| n == "target"))
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = target.join("artifacts");
+    std::fs::create_dir_all(&dir).expect("target/artifacts");
+    dir
+}
+
+/// Runs headless Chromium with `args` and the page, within two minutes.
+fn chromium(bin: &str, profile: &std::path::Path, args: &[String]) -> std::process::Output {
+    let mut child = Command::new(bin)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-dev-shm-usage",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start chromium");
+    let start = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(120) {
+            child.kill().ok();
+            panic!("chromium ran for two minutes: {args:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("chromium's output")
+}
+
+/// `--html FILE` in a real browser: headless Chromium opens the page
+/// offline, its script runs without an error, the lanes of the run are
+/// there, and a screenshot is kept in `target/artifacts/`. Skipped (one
+/// line) where Chromium is not installed, except in CI, where `.ci/run`
+/// installs it and sets `BINGFA_REQUIRE_CHROMIUM`.
+#[test]
+fn html_page_opens_in_headless_chromium() {
+    let bin = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    let Some(bin) = bin else {
+        assert!(
+            std::env::var_os("BINGFA_REQUIRE_CHROMIUM").is_none(),
+            "BINGFA_REQUIRE_CHROMIUM is set but no chromium is installed (apt-get install chromium)"
+        );
+        eprintln!("skipped: chromium is not installed (apt-get install -y chromium)");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("bingfa-html-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("deadlock.html");
+    let out = run("deadlock", &["--html", page.to_str().unwrap()]);
+    assert!(out.contains("HTML page written to"), "{out}");
+    let html = std::fs::read_to_string(&page).expect("the page");
+    for outside in ["src=\"http", "href=\"http", "<link", "@import", "url(http"] {
+        assert!(!html.contains(outside), "the page loads {outside}");
+    }
+    let url = format!("file://{}", page.display());
+    let dom = chromium(
+        bin,
+        &dir.join("profile"),
+        &["--dump-dom".into(), url.clone()],
+    );
+    let dom_text = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    assert!(
+        dom_text.contains("data-ready=\"yes\"") && dom_text.contains("data-errors=\"0\""),
+        "the page's script did not finish cleanly:\n{}",
+        &dom_text[..dom_text.len().min(600)]
+    );
+    // The lanes of this run: the ten threads, in each of the three charts.
+    for i in 1..=10 {
+        assert!(
+            dom_text.contains(&format!("data-lane=\"Thread-{i}\"")),
+            "lane Thread-{i} missing"
+        );
+    }
+    assert_eq!(dom_text.matches("<svg class=\"plot\"").count(), 3);
+    assert!(dom_text.contains("Thread-"), "tooltips");
+    let shot = artifacts().join("deadlock-html.png");
+    std::fs::remove_file(&shot).ok();
+    let taken = chromium(
+        bin,
+        &dir.join("profile"),
+        &[
+            format!("--screenshot={}", shot.display()),
+            "--window-size=1400,2400".into(),
+            url,
+        ],
+    );
+    assert!(
+        taken.status.success(),
+        "{}",
+        String::from_utf8_lossy(&taken.stderr)
+    );
+    let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        size > 10_000,
+        "screenshot {} is {size} bytes",
+        shot.display()
+    );
+    eprintln!("screenshot of the HTML page: {}", shot.display());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn cluster_retries_only_the_lost_hosts_tasks_and_fencing_stops_the_oversell() {
+    let out = run("cluster", &[]);
+    if out.contains("This lesson needs Redis") {
+        assert!(
+            std::env::var_os("BINGFA_REQUIRE_REDIS").is_none(),
+            "BINGFA_REQUIRE_REDIS is set but the cluster demo found no redis-server:\n{out}"
+        );
+        eprintln!("skipped: the cluster demo needs redis-server (apt-get install redis-server)");
+        return;
+    }
+    assert!(
+        out.contains("Every result arrived once: yes"),
+        "a result was lost or delivered twice:\n{out}"
+    );
+    // The ticket race across hosts: unguarded (and with a lease lock whose
+    // holder was paused past its lease) it oversells; with a fencing token
+    // checked by the store exactly one buyer gets the last ticket.
+    assert!(out.contains("OVERSOLD"), "no oversell shown:\n{out}");
+    assert!(
+        out.contains("exactly one buyer got it"),
+        "the fenced run did not sell exactly one:\n{out}"
+    );
 }

@@ -51,6 +51,7 @@ fn client(
     deadline: Instant,
     lat: &RefCell<Vec<u32>>,
     traced: bool,
+    rounds: Option<(u64, Duration)>,
 ) -> (u64, u64) {
     let lane = format!("client-{i}");
     let mut conn = None;
@@ -68,7 +69,10 @@ fn client(
     conn.set_read_timeout(Some(Duration::from_secs(5)));
     let (mut n, mut errors) = (0u64, 0u64);
     let mut reply = [0u8; 64];
-    while Instant::now() < deadline {
+    while Instant::now() < deadline && rounds.is_none_or(|(r, _)| n < r) {
+        if let Some((_, pause)) = rounds.filter(|_| n > 0) {
+            green::sleep(pause);
+        }
         let msg = format!("client-{i} say hello {n}");
         let t = Instant::now();
         if traced {
@@ -99,7 +103,13 @@ fn client(
     (n, errors)
 }
 
-fn measure(port: u16, clients: usize, duration: Duration, traced: bool) -> Stats {
+fn measure(
+    port: u16,
+    clients: usize,
+    duration: Duration,
+    traced: bool,
+    rounds: Option<(u64, Duration)>,
+) -> Stats {
     green::run(move || {
         let lat = Rc::new(RefCell::new(Vec::new()));
         let start = Instant::now();
@@ -107,7 +117,7 @@ fn measure(port: u16, clients: usize, duration: Duration, traced: bool) -> Stats
         let hs: Vec<_> = (0..clients)
             .map(|i| {
                 let lat = lat.clone();
-                green::spawn(move || client(port, i, deadline, &lat, traced))
+                green::spawn(move || client(port, i, deadline, &lat, traced, rounds))
             })
             .collect();
         green::joinall(&hs);
@@ -138,11 +148,18 @@ fn measure(port: u16, clients: usize, duration: Duration, traced: bool) -> Stats
 
 /// Drives the server on `port` with `clients` connections for `duration`.
 pub fn run(port: u16, clients: usize, duration: Duration) -> Stats {
-    measure(port, clients, duration, false)
+    measure(port, clients, duration, false, None)
 }
 
-/// Like [`run`], with every round trip recorded as a span in its client's
-/// lane, for the timeline.
-pub fn run_traced(port: u16, clients: usize, duration: Duration) -> Stats {
-    measure(port, clients, duration, true)
+/// `clients` connections of `rounds` round trips each, `pause` apart, with
+/// every round trip recorded as a span in its client's lane, for the
+/// timeline.
+pub fn run_traced(port: u16, clients: usize, rounds: u64, pause: Duration) -> Stats {
+    measure(
+        port,
+        clients,
+        Duration::from_secs(10),
+        true,
+        Some((rounds, pause)),
+    )
 }

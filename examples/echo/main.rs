@@ -145,7 +145,15 @@ fn start_server(mode: Mode, blocking: bool) -> (Process, u16) {
     let server = Process::builder()
         .name(format!("{} server", mode.name()))
         .daemon(true)
-        .fork(move || servers::serve(mode, "127.0.0.1:0", blocking, Some(there)))
+        .fork(move || {
+            let opts = servers::Opts {
+                blocking,
+                log: false,
+            };
+            if let Err(e) = servers::serve(mode, "127.0.0.1:0", opts, Some(there)) {
+                eprintln!("echo: {e}");
+            }
+        })
         .expect("fork the server");
     let port = here
         .recv_timeout(Duration::from_secs(10))
@@ -166,8 +174,15 @@ fn main() {
     let opts = options(&demo);
     if let Some(addr) = &opts.serve {
         let mode = opts.modes[0];
-        println!("echo: {} server on {addr} (Ctrl-C to stop)", mode.name());
-        servers::serve(mode, addr, false, None);
+        println!("echo: a {} server on {addr}", mode.name());
+        let opts = servers::Opts {
+            blocking: false,
+            log: true,
+        };
+        if let Err(e) = servers::serve(mode, addr, opts, None) {
+            eprintln!("echo: {e}");
+            std::process::exit(1);
+        }
         return;
     }
     demo.intro("Lessons 8, 23 and 25: a TCP echo server, four ways", PYTHON);
@@ -202,17 +217,50 @@ fn main() {
         println!("  {stats}");
         rows.push(("green, blocking".to_string(), stats));
     }
-    demo.section("Up close: three clients of a green server, round trip by round trip");
-    let (server, port) = start_server(Mode::Green, false);
+    // The close-up serves with the mode asked for (green when all ran).
+    let close = if opts.modes.len() == 1 {
+        opts.modes[0]
+    } else {
+        Mode::Green
+    };
+    demo.section(&format!(
+        "Up close: three clients of a {} server, round trip by round trip",
+        close.name()
+    ));
+    // Recording starts before the server is forked, so that the server
+    // records its replies into the same trace, as a lane group of its own.
     demo.record();
-    let close_up = load::run_traced(port, 3, Duration::from_millis(5));
-    demo.show("three clients, one green server");
+    let (server, port) = start_server(close, false);
+    let close_up = load::run_traced(port, 3, 8, Duration::from_micros(300));
     server.kill().ok();
     let _ = server.join();
+    let events = demo.show(&format!("three clients, one {} server", close.name()));
+    let me = std::process::id();
+    let server_pids: std::collections::BTreeSet<u32> = events
+        .iter()
+        .filter(|e| e.pid != me && e.kind != bingfa::trace::EventKind::ProcessName)
+        .map(|e| e.pid)
+        .collect();
+    let replies = events
+        .iter()
+        .filter(|e| {
+            e.pid != me && &*e.object == "reply" && e.kind == bingfa::trace::EventKind::Begin
+        })
+        .count();
     demo.say(&format!(
-        "Each bar is one round trip ({} in all). The clients' round trips overlap: one\n\
-         server thread serves them all, switching whenever a socket would wait.",
-        close_up.round_trips
+        "Top: the three clients, green threads of this process, each bar one round trip\n\
+         ({} in all). Below: the {} server's side, recorded in {} process(es) of its own,\n\
+         a lane per {};\n\
+         each bar one reply ({replies} recorded).",
+        close_up.round_trips,
+        close.name(),
+        server_pids.len(),
+        match close {
+            Mode::Thread => "OS thread it started for a client",
+            Mode::Process => "process it forked for a client",
+            Mode::Green => "green thread it spawned for a client, all on one OS thread",
+            Mode::Hybrid => "green thread, in hubs spread over processes and threads",
+        }
     ));
 
     demo.section("Side by side");
@@ -237,10 +285,22 @@ fn main() {
             .map(|(_, s)| s.per_second())
     };
     if let (Some(h), Some(g)) = (best("hybrid"), best("green")) {
+        let (procs, threads) = servers::hybrid_shape();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let ratio = h / g;
+        let verdict = if ratio >= 1.2 {
+            format!("a speed-up of {ratio:.2}x over one green hub")
+        } else {
+            format!(
+                "no speed-up ({ratio:.2}x of one green hub) on {cores} core(s): the load generator, this\n\
+                 very program, needs the same cores, and more hubs than cores only take turns"
+            )
+        };
         demo.say(&format!(
-            "\nhybrid vs one green hub: {:.2}x (the hybrid runs a hub per core in several processes\n\
-             on one port; on a machine this small the load client competes for the same cores).",
-            h / g
+            "\nhybrid: {procs} process(es) x {threads} OS threads x a green thread per client ({} clients\n\
+             spread by the kernel over {} hubs on one port): {verdict}.",
+            opts.clients,
+            procs * threads
         ));
     }
     if let (Some(b), Some(g)) = (best("green, blocking"), best("green")) {

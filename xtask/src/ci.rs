@@ -1,71 +1,69 @@
 //! `cargo xtask ci`: what `.ci/run` checks, in the same order, stopping at the
-//! first failure.
+//! first failure. (`.ci/run` also installs what the steps need.)
 
 use std::process::ExitCode;
 
-use crate::{cargo, loom, show, Result};
+use crate::{cargo, features, loom, msrv, show, stress, Result};
 
-/// The cargo steps before the loom run, and whether each runs on the loom
-/// build (`--cfg bingfa_loom`, in the loom target directory).
-const STEPS: &[(&[&str], bool)] = &[
-    (&["fmt", "--all", "--", "--check"], false),
-    (
-        &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ],
-        false,
-    ),
+/// Rounds of `cargo xtask stress` in CI: one of each mode (plain, pinned to
+/// one CPU, beside a CPU hog). A short, bounded pass; run more by hand.
+pub(crate) const CI_STRESS_ROUNDS: &str = "3";
+
+/// One step of the run.
+enum Step {
+    /// `cargo ARGS`.
+    Cargo(&'static [&'static str]),
+    /// An xtask subcommand, by the name it is shown under.
+    Xtask(&'static str, fn() -> Result<ExitCode>),
+}
+
+const STEPS: &[Step] = &[
+    Step::Xtask("cargo xtask msrv", msrv::run),
+    Step::Cargo(&["fmt", "--all", "--", "--check"]),
+    Step::Cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]),
     // The loom build compiles other code (the models, loom-only helpers):
     // lint it too, or dead code and warnings there go unseen.
-    (
-        &[
-            "clippy",
-            "--workspace",
-            "--lib",
-            "--tests",
-            "--",
-            "-D",
-            "warnings",
-        ],
-        true,
-    ),
-    (&["test", "--workspace"], false),
+    Step::Xtask("cargo xtask loom --clippy", loom::clippy),
+    Step::Xtask("cargo xtask features", || features::run(&[])),
+    Step::Cargo(&["test", "--workspace"]),
+    Step::Xtask("cargo xtask stress 3", || {
+        stress::run(&[CI_STRESS_ROUNDS.to_string()])
+    }),
+    Step::Xtask("cargo xtask loom", || loom::run(None)),
 ];
 
 /// Runs every step; the first that fails ends the run with its name.
 pub(crate) fn run() -> Result<ExitCode> {
-    for (i, (args, on_loom)) in STEPS.iter().enumerate() {
-        let mut cmd = cargo(args.iter());
-        if *on_loom {
-            cmd.arg("--target-dir")
-                .arg(crate::target_dir().join("loom"))
-                .env("RUSTFLAGS", loom::rustflags());
-        }
-        let loom_note = if *on_loom {
-            "RUSTFLAGS=\"--cfg bingfa_loom\" "
-        } else {
-            ""
-        };
-        println!(
-            "\n=== [{}/{}] {loom_note}{} ===",
-            i + 1,
-            STEPS.len() + 1,
-            show(&cmd)
-        );
-        let status = cmd
-            .status()
-            .map_err(|e| format!("could not run `{}`: {e}", show(&cmd)))?;
-        if !status.success() {
-            return Err(format!("`cargo xtask ci` stopped: `{}` failed", show(&cmd)));
+    let total = STEPS.len();
+    for (i, step) in STEPS.iter().enumerate() {
+        match step {
+            Step::Cargo(args) => {
+                let mut cmd = cargo(args.iter());
+                println!("\n=== [{}/{total}] {} ===", i + 1, show(&cmd));
+                let status = cmd
+                    .status()
+                    .map_err(|e| format!("could not run `{}`: {e}", show(&cmd)))?;
+                if !status.success() {
+                    return Err(format!("`cargo xtask ci` stopped: `{}` failed", show(&cmd)));
+                }
+            }
+            Step::Xtask(name, f) => {
+                println!("\n=== [{}/{total}] {name} ===", i + 1);
+                match f() {
+                    Ok(code) if code == ExitCode::SUCCESS => {}
+                    Ok(_) => return Err(format!("`cargo xtask ci` stopped: `{name}` failed")),
+                    Err(e) => return Err(format!("`cargo xtask ci` stopped at `{name}`: {e}")),
+                }
+            }
         }
     }
-    println!("\n=== [{n}/{n}] cargo xtask loom ===", n = STEPS.len() + 1);
-    loom::run(None).map_err(|e| format!("`cargo xtask ci` stopped at the loom step: {e}"))?;
     println!("\ncargo xtask ci: all steps passed");
     Ok(ExitCode::SUCCESS)
 }

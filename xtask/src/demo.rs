@@ -29,7 +29,8 @@ const fn l(n: u8, demo: &'static str, args: &'static str, shows: &'static str) -
     }
 }
 
-/// The 25 lessons of LESSONS.md, in order.
+/// The 25 lessons of LESSONS.md, in order, and the course's next step
+/// across hosts (26, bingfa-cluster).
 pub(crate) const CATALOGUE: &[Lesson] = &[
     l(
         1,
@@ -83,7 +84,7 @@ pub(crate) const CATALOGUE: &[Lesson] = &[
         9,
         "tickets",
         "",
-        "without a lock the last ticket is oversold; with a process lock exactly one buyer",
+        "the last ticket oversold without a lock, one buyer with a process lock (--explore)",
     ),
     l(
         10,
@@ -95,7 +96,7 @@ pub(crate) const CATALOGUE: &[Lesson] = &[
         11,
         "producer-consumer",
         "",
-        "two producers, two daemon consumers, clean shutdown, no item lost",
+        "two producers, two consumers: close() loses nothing, the course's daemons lose items",
     ),
     l(
         12,
@@ -107,13 +108,13 @@ pub(crate) const CATALOGUE: &[Lesson] = &[
         13,
         "race",
         "",
-        "100 threads decrement n = 100: above 0 without a lock, 0 with it",
+        "100 threads decrement n = 100: above 0 without a lock, 0 with it (--explore: loom)",
     ),
     l(
         14,
         "cpu-vs-io",
         "",
-        "CPU-bound and IO-bound tasks under processes, threads, green threads (no GIL)",
+        "CPU and IO tasks: processes, threads, threads under an imitation GIL, green threads",
     ),
     l(
         15,
@@ -161,7 +162,7 @@ pub(crate) const CATALOGUE: &[Lesson] = &[
         22,
         "gevent",
         "",
-        "sleeping 1, 3 and 5 s in green threads takes 5 s, not 9",
+        "sleeping 1, 3 and 5 s in green threads takes 5 s, not 9; no join, nothing runs",
     ),
     l(
         23,
@@ -181,23 +182,61 @@ pub(crate) const CATALOGUE: &[Lesson] = &[
         "--mode hybrid",
         "processes x threads x green threads on one port, and the speedup",
     ),
+    l(
+        26,
+        "cluster",
+        "",
+        "three worker hosts on Redis, one killed mid-run: only its tasks retried, every result once; the ticket race across hosts: no guard and a lease lock oversell, a fencing token does not",
+    ),
 ];
 
-/// `cargo xtask demo --list | NAME [ARGS...]`.
+/// How to run a demo, printed by `cargo xtask demo`, `--help` and after a
+/// wrong name.
+const HELP: &str = "\
+cargo xtask demo: run a lesson of the course
+
+USAGE:
+    cargo xtask demo NAME [--quick] [--events] [--trace FILE] [--html FILE] [ARGS...]
+    cargo xtask demo --list      the lessons, one line each
+    cargo xtask demo NAME --help what the demo does and the arguments it takes
+
+    --quick        shorter sleeps and fewer rounds
+    --events       list every recorded event under each timeline
+    --trace FILE   also write a Chrome trace (open it in https://ui.perfetto.dev)
+    --html FILE    also write the timelines and the narration as one HTML page
+    race --explore, tickets --explore
+                   a model checker (loom) tries every schedule of two threads,
+                   replays the one that fails, then checks the locked version
+
+Start here: cargo xtask demo deadlock
+";
+
+/// `cargo xtask demo [--list | --help | NAME [ARGS...]]`.
 pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
     let root = project_root();
     let Some((name, rest)) = args.split_first() else {
-        eprintln!("usage: cargo xtask demo NAME [ARGS...] | --list\n");
-        eprint!("{}", list(&root));
-        return Ok(ExitCode::from(2));
+        print!("{HELP}\n{}", list(&root));
+        return Ok(ExitCode::SUCCESS);
     };
     if name == "--list" || name == "-l" {
         print!("{}", list(&root));
         return Ok(ExitCode::SUCCESS);
     }
+    if name == "--help" || name == "-h" || name == "help" {
+        print!("{HELP}\n{}", list(&root));
+        return Ok(ExitCode::SUCCESS);
+    }
     let Some(lesson) = find(name) else {
-        eprintln!("cargo xtask demo: no demo named `{name}`. The lessons are:\n");
-        eprint!("{}", list(&root));
+        match suggest(name) {
+            Some(near) => eprintln!(
+                "cargo xtask demo: no demo named `{name}`. Did you mean `{near}`?\n\
+                 (cargo xtask demo --list shows them all)"
+            ),
+            None => {
+                eprintln!("cargo xtask demo: no demo named `{name}`. The lessons are:\n");
+                eprint!("{}", list(&root));
+            }
+        }
         return Ok(ExitCode::from(2));
     };
     let Some(file) = example_file(&root, lesson.demo) else {
@@ -219,6 +258,41 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
         .status()
         .map_err(|e| format!("could not run `{}`: {e}", show(&cmd)))?;
     Ok(ExitCode::from(exit_code(status)))
+}
+
+/// The demo whose name is closest to `name`, if one is close enough: within
+/// a third of its length in edits, or one that contains `name` (or is
+/// contained in it).
+pub(crate) fn suggest(name: &str) -> Option<&'static str> {
+    let name = name.to_lowercase().replace('_', "-");
+    let mut best: Option<(usize, &'static str)> = None;
+    for l in CATALOGUE {
+        let d = if l.demo.contains(&name) || name.contains(l.demo) {
+            0
+        } else {
+            edit_distance(&name, l.demo)
+        };
+        if best.is_none_or(|b| d < b.0) {
+            best = Some((d, l.demo));
+        }
+    }
+    best.filter(|&(d, demo)| d <= (demo.len().max(name.len()) / 3).max(1))
+        .map(|b| b.1)
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 /// The lesson whose demo is `name`, with `-` and `_` taken as the same.
@@ -280,8 +354,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn catalogue_has_the_25_lessons_in_order() {
-        assert_eq!(CATALOGUE.len(), 25);
+    fn catalogue_has_the_26_lessons_in_order() {
+        assert_eq!(CATALOGUE.len(), 26);
         assert!(CATALOGUE
             .iter()
             .enumerate()
@@ -299,8 +373,8 @@ mod tests {
         std::fs::write(dir.join("examples/producer_consumer.rs"), "fn main() {}").unwrap();
         let text = list(&dir);
         std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(text.lines().count(), 26);
-        assert_eq!(text.matches("(not yet written)").count(), 24);
+        assert_eq!(text.lines().count(), 27);
+        assert_eq!(text.matches("(not yet written)").count(), 25);
         let line = text
             .lines()
             .find(|l| l.contains("producer-consumer"))
@@ -311,6 +385,18 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("15  deadlock "), "{text}");
+    }
+
+    #[test]
+    fn a_wrong_name_gets_the_nearest_demo() {
+        assert_eq!(suggest("deadlok"), Some("deadlock"));
+        assert_eq!(suggest("Deadlock"), Some("deadlock"));
+        assert_eq!(suggest("producer"), Some("producer-consumer"));
+        assert_eq!(suggest("cpu_vs_io"), Some("cpu-vs-io"));
+        assert_eq!(suggest("greenlets"), Some("greenlet"));
+        assert_eq!(suggest("semafore"), Some("semaphore"));
+        assert_eq!(suggest("kubernetes"), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]

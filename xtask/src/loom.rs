@@ -97,7 +97,9 @@ pub(crate) fn run(only: Option<&str>) -> Result<ExitCode> {
     let mut summary = Vec::new();
     for krate in &chosen {
         let mut cmd = cargo(["test", "--release", "-p", krate, "--lib", "--tests"]);
-        cmd.arg("--target-dir").arg(&target).args(["--", "loom"]);
+        cmd.args(["--features", "loom", "--target-dir"])
+            .arg(&target)
+            .args(["--", "loom"]);
         cmd.env("RUSTFLAGS", &rustflags)
             .env("LOOM_MAX_PREEMPTIONS", &preemptions);
         eprintln!(
@@ -155,6 +157,35 @@ pub(crate) fn run(only: Option<&str>) -> Result<ExitCode> {
              `#[cfg(bingfa_loom)]` module; are they written, and compiled with --cfg bingfa_loom?"
                 .into(),
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--features` for a workspace build with loom: every loom crate's
+/// internal `loom` feature (`bingfa-sync/loom,bingfa-queue/loom,...`).
+pub(crate) fn features() -> Result<String> {
+    Ok(loom_crates()?
+        .iter()
+        .map(|c| format!("{c}/loom"))
+        .collect::<Vec<_>>()
+        .join(","))
+}
+
+/// `cargo xtask loom --clippy`: clippy `-D warnings` on the loom build of the
+/// whole workspace (the models and loom-only code are compiled only there).
+pub(crate) fn clippy() -> Result<ExitCode> {
+    let mut cmd = cargo(["clippy", "--workspace", "--lib", "--tests", "--features"]);
+    cmd.arg(features()?)
+        .arg("--target-dir")
+        .arg(target_dir().join("loom"))
+        .args(["--", "-D", "warnings"])
+        .env("RUSTFLAGS", rustflags());
+    eprintln!("$ RUSTFLAGS=\"{}\" {}", rustflags(), show(&cmd));
+    let status = cmd
+        .status()
+        .map_err(|e| format!("could not run `{}`: {e}", show(&cmd)))?;
+    if !status.success() {
+        return Err("clippy on the loom build failed: rerun `cargo xtask loom --clippy`".into());
     }
     Ok(ExitCode::SUCCESS)
 }

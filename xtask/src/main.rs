@@ -7,6 +7,9 @@
 //! cargo xtask demo --list           the catalogue of lessons
 //! cargo xtask loom [CRATE]          the loom models, failing when none ran
 //! cargo xtask bench [CRATE]         criterion benches, one table, BENCHMARKS.md
+//! cargo xtask stress [CRATE] [N]   the tests of CRATE N times: plain, pinned, beside a CPU hog
+//! cargo xtask features [CRATE]     each crate alone: no-default, default, all features; downstream lockfiles
+//! cargo xtask msrv                  the declared rust-version against the dependencies and a build
 //! cargo xtask ci                    what .ci/run checks, in order
 //! ```
 
@@ -17,8 +20,11 @@ mod bench;
 mod ci;
 mod demo;
 mod extra;
+mod features;
 mod json;
 mod loom;
+mod msrv;
+mod stress;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -35,12 +41,21 @@ USAGE:
     cargo xtask demo --list           list the lessons of the course and their demos
     cargo xtask loom [CRATE]          run the loom models of every crate that has them (or of CRATE)
                                       env: LOOM_MAX_PREEMPTIONS (default 2)
+    cargo xtask loom --clippy         clippy -D warnings on the loom build of the workspace
     cargo xtask bench [CRATE]         run the criterion benches (cargo bench -p CRATE --bench '*'),
                                       print one table, write BENCHMARKS.md; benches without
                                       criterion print `bingfa-bench: GROUP MEMBER VALUE UNIT lower|higher`
                                       lines, which get a second table
                                       env: BENCH_ARGS (default: --warm-up-time 1 --measurement-time 3)
     cargo xtask bench --table         only print and write the table of the last results
+    cargo xtask stress [CRATE...] [N] run every test binary of CRATE (default: all crates) N times (10),
+                                      in turn plain, pinned to one CPU, beside a CPU hog; names hung
+                                      tests; flags: --rounds N --timeout SECS --filter NAME --release
+    cargo xtask features [CRATE...]   check each crate alone with --no-default-features, the defaults and
+                                      --all-features, and a downstream crate on it (default and no default
+                                      features) whose Cargo.lock must hold no loom
+    cargo xtask msrv                  check the declared rust-version: every dependency's against it,
+                                      and `cargo +VERSION check` when that toolchain is installed
     cargo xtask ci                    fmt check, clippy -D warnings (also on the loom build), tests, loom: what .ci/run does
     cargo xtask help                  this text
 ";
@@ -58,8 +73,9 @@ fn main() -> ExitCode {
         "demo" => demo::run(rest),
         "loom" => match rest {
             [] => loom::run(None),
+            [flag] if flag == "--clippy" => loom::clippy(),
             [krate] => loom::run(Some(krate)),
-            _ => Err("usage: cargo xtask loom [CRATE]".into()),
+            _ => Err("usage: cargo xtask loom [CRATE | --clippy]".into()),
         },
         "bench" => match rest {
             [] => bench::run(None),
@@ -67,6 +83,9 @@ fn main() -> ExitCode {
             [krate] => bench::run(Some(krate)),
             _ => Err("usage: cargo xtask bench [CRATE | --table]".into()),
         },
+        "stress" => stress::run(rest),
+        "msrv" => msrv::run(),
+        "features" => features::run(rest),
         "ci" => ci::run(),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");

@@ -11,7 +11,7 @@ use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use crate::remote::{Msg, Remote};
-use crate::sched;
+use crate::sched::{self, Wait, Woke};
 use crate::sync::Event;
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -42,6 +42,13 @@ fn pool() -> &'static Pool {
         }),
         cv: Condvar::new(),
     })
+}
+
+/// Pool threads idle now (waiting for a job): they hold nothing that could
+/// wake a green thread until they take a job.
+pub(crate) fn idle_threads() -> usize {
+    let p = pool();
+    p.state.lock().unwrap_or_else(|e| e.into_inner()).idle
 }
 
 fn submit(job: Job) {
@@ -202,22 +209,43 @@ impl Wake for ThreadWaker {
 /// ```
 ///
 /// # Panics
-/// With the future's panic.
+/// With the future's panic. In a green thread, when the future can never
+/// complete because every green thread of the hub waits and nothing can
+/// wake one (the future kept no waker, or only this hub could use the one
+/// it kept, and no other OS thread is left): the green thread unwinds and
+/// its `join` (or `run`, for the main one) gives [`Error::LoopExit`]
+/// (Python: `LoopExit`).
+///
+/// [`Error::LoopExit`]: crate::Error::LoopExit
 pub fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
     if crate::hub::in_green_thread() {
         let s = sched::sched("block_on");
-        let waker = Waker::from(Arc::new(GreenWaker {
+        let green = Arc::new(GreenWaker {
             remote: s.remote.clone(),
             hub: s.id,
             key: s.current(),
-        }));
+        });
+        let waker = Waker::from(green.clone());
         let mut cx = Context::from_waker(&waker);
         loop {
             if let Poll::Ready(v) = future.as_mut().poll(&mut cx) {
                 return v;
             }
-            s.park_permit();
+            // Who can wake it: if the future kept no clone of the waker
+            // (`green` and `waker` are ours), nothing ever will; if it
+            // did, maybe another OS thread. A caller already unwinding
+            // cannot take a LoopExit (it could only abort).
+            let wait = if std::thread::panicking() {
+                Wait::external("block_on")
+            } else if Arc::strong_count(&green) > 2 {
+                Wait::shared("block_on")
+            } else {
+                Wait::local("block_on")
+            };
+            if s.park_permit_on(wait) == Woke::LoopExit {
+                s.raise_loop_exit("block_on");
+            }
         }
     } else {
         let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));

@@ -89,7 +89,16 @@ impl<I: 'static, Y: 'static, R: 'static> Fiber<I, Y, R> {
 
     /// Unwinds the fiber's stack (running its destructors) if it is
     /// suspended, and recycles the stack.
+    ///
+    /// With `panic = "abort"` a suspended fiber cannot be unwound (that
+    /// would abort the process): it is leaked instead, stack and all, and
+    /// what is on its stack is never dropped. (Its memory stays mapped,
+    /// so pointers into it stay valid.)
     pub(crate) fn unwind(&mut self) {
+        if cfg!(panic = "abort") && self.started() && !self.done() {
+            std::mem::forget(self.coro.take());
+            return;
+        }
         if let Some(mut coro) = self.coro.take() {
             {
                 let _g = Enter::new(self.cell, &self.info);

@@ -13,6 +13,7 @@
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
 use corosensei::{CoroutineResult, Yielder};
@@ -218,6 +219,13 @@ impl<T: 'static> Greenlet<T> {
 
     /// The greenlet running now (the root outside every greenlet).
     ///
+    /// The handle keeps the greenlet alive: do not keep it across a switch
+    /// away, or the greenlet holds itself and dropping every other handle
+    /// no longer ends it (see [`Drop`](#impl-Drop-for-Greenlet%3CT%3E)).
+    /// Mind temporaries: in `Greenlet::current().parent().unwrap().switch(v)`
+    /// the handle lives until the statement ends, through the switch; write
+    /// `let p = Greenlet::current().parent().unwrap(); p.switch(v)`.
+    ///
     /// Python: `greenlet.getcurrent()`.
     ///
     /// # Panics
@@ -240,10 +248,13 @@ impl<T: 'static> Greenlet<T> {
     /// Python: `g.switch(value)`.
     ///
     /// # Panics
-    /// A panic in a greenlet ends that greenlet and unwinds out of the
-    /// root's `switch` call (Python: the exception propagates). Also panics
-    /// when greenlets of different `T` are mixed on one thread's switch
-    /// chain.
+    /// A panic in a greenlet ends that greenlet and goes to its parent
+    /// (Python: the exception propagates to the parent): the parent's
+    /// pending `switch` unwinds with the same payload, where the parent
+    /// can catch it (`catch_unwind`); uncaught, it ends the parent too and
+    /// goes on up the chain, out of the root's `switch` call in the end.
+    /// Also panics when greenlets of different `T` are mixed on one
+    /// thread's switch chain.
     pub fn switch(&self, value: T) -> T {
         self.transfer(Resume::Value(value))
     }
@@ -253,8 +264,9 @@ impl<T: 'static> Greenlet<T> {
     /// (no panic message is printed), running destructors as it goes. The
     /// greenlet can catch it with [`std::panic::catch_unwind`] and
     /// `payload.downcast::<E>()`, and go on; uncaught, it ends the greenlet
-    /// (dead) and, like any panic in a greenlet, unwinds out of the root's
-    /// `switch` call with the same payload.
+    /// (dead) and, like any panic in a greenlet, goes to its parent, whose
+    /// pending `switch` unwinds with the same payload (out of the root's
+    /// `switch` call when the parent is the root).
     ///
     /// Otherwise it behaves as `switch`: a greenlet not yet started raises
     /// at its start (its function never runs), a dead one passes the error
@@ -286,8 +298,9 @@ impl<T: 'static> Greenlet<T> {
     /// ```
     ///
     /// # Panics
-    /// With `error` as the payload, out of the root's `switch` (or this
-    /// call, from the root), if the target does not catch it. As `switch`
+    /// With `error` as the payload, out of the parent's pending `switch`
+    /// (this call, when the caller is the parent), if the target does not
+    /// catch it. As `switch`
     /// when greenlets of different `T` are mixed.
     pub fn throw<E: Any + Send>(&self, error: E) -> T {
         self.transfer(Resume::Throw(Box::new(error)))
@@ -300,6 +313,11 @@ impl<T: 'static> Greenlet<T> {
                     return value.deliver();
                 }
                 let y = me.inner.yielder.get();
+                // No handle to itself may stay on its own stack while it
+                // is suspended: that cycle would keep it alive for ever
+                // once every other handle is gone (`CURRENT` holds it
+                // while it runs).
+                drop(me);
                 // SAFETY: `yielder` was set by this greenlet's own function
                 // when it started, points into its own stack, and is used
                 // only while that function runs: we are running inside it
@@ -329,14 +347,14 @@ impl<T: 'static> Greenlet<T> {
     /// Python: `g.parent = p`.
     ///
     /// # Errors
-    /// [`Error::Dead`] if `parent` is this greenlet or one of its
-    /// descendants would form a cycle (Python: `ValueError: cyclic parent
-    /// chain`).
+    /// [`Error::ParentCycle`] if `parent` is this greenlet or one of its
+    /// descendants (a cycle), or this is the root (Python: `ValueError:
+    /// cyclic parent chain`).
     pub fn set_parent(&self, parent: &Greenlet<T>) -> Result<(), Error> {
         let mut p = Some(parent.clone());
         while let Some(g) = p {
             if g == *self {
-                return Err(Error::Dead);
+                return Err(Error::ParentCycle);
             }
             p = g.parent();
         }
@@ -352,12 +370,68 @@ impl<T: 'static> Greenlet<T> {
         self.inner.dead.get()
     }
 
-    /// Whether it has started and not finished.
+    /// Whether it has started and not finished: running now or
+    /// suspended. The root always is.
     ///
     /// Python: `bool(g)` / `g` is active.
     pub fn is_active(&self) -> bool {
-        !self.inner.dead.get()
-            && !self.inner.root
+        if self.inner.dead.get() {
+            return false;
+        }
+        if self.inner.root {
+            return true;
+        }
+        match &*self.inner.fiber.borrow() {
+            Some(f) => f.started(),
+            // Its fiber is out of its slot while it runs.
+            None => true,
+        }
+    }
+
+    /// The name given at creation (`"greenlet"` by default).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Ends a greenlet that is not running: [`GreenletExit`] is raised in
+    /// a suspended one at its switch point, so it unwinds (its destructors
+    /// run) while it is the current greenlet ([`Greenlet::current`] names
+    /// it); one not yet started never runs. It is then dead. Killing the
+    /// running greenlet, the root or a dead one does nothing.
+    ///
+    /// While it unwinds the killer is its parent, so that its end comes
+    /// back here (Python: `g.throw()` goes to `g`'s own parent, which is
+    /// usually the killer; call [`throw`](Self::throw) with
+    /// [`GreenletExit`] for exactly that). It may catch `GreenletExit`
+    /// (`catch_unwind`, `payload.is::<GreenletExit>()`): what it returns
+    /// then is dropped; if it switches elsewhere instead, this call returns
+    /// when something switches back to the caller, and the greenlet lives
+    /// on.
+    ///
+    /// Python: `g.throw()` with no arguments (`GreenletExit`); to raise
+    /// an error of your own there, see [`throw`](Self::throw).
+    ///
+    /// # Panics
+    /// With the greenlet's own error if, instead of dying of
+    /// `GreenletExit`, it raises another (Python: it propagates to the
+    /// caller). In a build with `panic = "abort"`, if the greenlet has
+    /// started and not finished (unwinding it would abort the process;
+    /// this panic does, with a message that says so).
+    #[doc(alias = "GreenletExit")]
+    pub fn kill(&self) {
+        if cfg!(panic = "abort") && self.suspended() {
+            panic!("{}", Error::NeedsUnwind("Greenlet::kill"));
+        }
+        if let Err(p) = self.exit() {
+            panic::resume_unwind(p);
+        }
+    }
+
+    /// Whether it has started and not finished, and is not the running
+    /// one.
+    fn suspended(&self) -> bool {
+        !self.inner.root
+            && !self.inner.dead.get()
             && self
                 .inner
                 .fiber
@@ -366,29 +440,76 @@ impl<T: 'static> Greenlet<T> {
                 .is_some_and(|f| f.started())
     }
 
-    /// The name given at creation (`"greenlet"` by default).
-    pub fn name(&self) -> &str {
-        &self.inner.name
-    }
-
-    /// Ends a greenlet that is not running: a suspended one is unwound
-    /// (its destructors run), one not yet started never runs. It is then
-    /// dead. Killing the running greenlet, the root or a dead one does
-    /// nothing. Unlike Python, the parent does not get control.
-    ///
-    /// Python: `g.throw()` with no arguments (`GreenletExit`); to raise
-    /// an error of your own there, see [`throw`](Self::throw).
-    #[doc(alias = "GreenletExit")]
-    pub fn kill(&self) {
+    /// Raises [`GreenletExit`] in a suspended greenlet with the caller as
+    /// its parent for the time, and waits for control to come back.
+    /// `Err` with any other error the greenlet ended with.
+    fn exit(&self) -> Result<(), Box<dyn Any + Send>> {
         if self.inner.root || self.inner.dead.get() {
-            return;
+            return Ok(());
         }
-        if current::<T>().is_some_and(|c| c == *self) {
-            return;
+        // The running greenlet, whatever its value type (the caller may
+        // belong to another family, or be the root: `None`).
+        let running = CURRENT.with(|c| c.borrow().clone());
+        if running
+            .as_ref()
+            .is_some_and(|r| std::ptr::addr_eq(Rc::as_ptr(r), Rc::as_ptr(&self.inner)))
+        {
+            return Ok(());
         }
-        let fiber = self.inner.fiber.borrow_mut().take();
-        self.inner.dead.set(true);
-        drop(fiber);
+        let started = self
+            .inner
+            .fiber
+            .borrow()
+            .as_ref()
+            .is_some_and(|f| f.started());
+        if !started {
+            // Never started: it never runs (its function is dropped).
+            let fiber = self.inner.fiber.borrow_mut().take();
+            self.inner.dead.set(true);
+            drop(fiber);
+            return Ok(());
+        }
+        let same_family = running
+            .and_then(|r| r.downcast::<Inner<T>>().ok())
+            .map(|inner| Greenlet { inner });
+        let parent = same_family.clone().unwrap_or_else(Greenlet::root);
+        let old_parent = self.inner.parent.replace(Some(parent));
+        let exit = || Resume::Throw(Box::new(GreenletExit));
+        let r = panic::catch_unwind(AssertUnwindSafe(|| match same_family {
+            // A switch from the caller: when the greenlet ends, control
+            // comes back to the caller through the trampoline.
+            Some(me) => {
+                drop(me);
+                self.transfer(exit());
+            }
+            // From the root, or from a greenlet of another family: run
+            // this family's trampoline right here until the greenlet ends
+            // (or something switches to this family's root).
+            None => {
+                trampoline(self.clone(), exit());
+            }
+        }));
+        *self.inner.parent.borrow_mut() = old_parent;
+        match r {
+            Ok(()) => Ok(()),
+            Err(p) if p.is::<GreenletExit>() => Ok(()),
+            Err(p) => Err(p),
+        }
+    }
+}
+
+/// The error [`Greenlet::kill`] raises in a greenlet (and that dropping
+/// the last handle of a suspended greenlet raises in it): a panic payload
+/// it can recognise (`payload.is::<GreenletExit>()`) and, if it must,
+/// catch; uncaught, the greenlet simply ends.
+///
+/// Python: `greenlet.GreenletExit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GreenletExit;
+
+impl fmt::Display for GreenletExit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("GreenletExit")
     }
 }
 
@@ -419,32 +540,61 @@ fn trampoline<T: 'static>(mut to: Greenlet<T>, mut value: Resume<T>) -> T {
             }
         }
         let restore = Restore(prev);
-        let dead_on_panic = DeadOnPanic(&to.inner.dead);
-        let r = fiber.resume(value);
-        std::mem::forget(dead_on_panic);
+        // A panic that leaves the greenlet ends it and goes to its parent,
+        // as an exception does in Python: the parent's pending `switch`
+        // raises it (at the root: this call).
+        let r = panic::catch_unwind(AssertUnwindSafe(|| fiber.resume(value)));
         drop(restore);
         match r {
-            CoroutineResult::Yield(SwitchTo(next, v)) => {
+            Ok(CoroutineResult::Yield(SwitchTo(next, v))) => {
                 *to.inner.fiber.borrow_mut() = Some(fiber);
                 to = next;
                 value = v;
             }
-            CoroutineResult::Return(v) => {
+            Ok(CoroutineResult::Return(v)) => {
                 to.inner.dead.set(true);
                 drop(fiber);
                 to = to.parent().unwrap_or_else(Greenlet::root);
                 value = Resume::Value(v);
             }
+            Err(payload) => {
+                to.inner.dead.set(true);
+                drop(fiber);
+                to = to.parent().unwrap_or_else(Greenlet::root);
+                value = Resume::Throw(payload);
+            }
         }
     }
 }
 
-/// Marks a greenlet dead if its resume unwinds with a panic.
-struct DeadOnPanic<'a>(&'a Cell<bool>);
-
-impl Drop for DeadOnPanic<'_> {
+impl<T: 'static> Drop for Greenlet<T> {
+    /// Dropping the last handle of a suspended greenlet raises
+    /// [`GreenletExit`] in it, as greenlet does when one is collected: it
+    /// unwinds (its destructors run, [`Greenlet::current`] names it) and
+    /// its stack goes back to the pool.
+    ///
+    /// This happens right here, on the thread that drops the handle (the
+    /// greenlet's own thread: greenlets are `!Send`), inside this `drop`:
+    /// the dropper waits, as for [`Greenlet::kill`], with the dropper as
+    /// the dying greenlet's parent meanwhile. An error it ends with other
+    /// than `GreenletExit` is dropped (Python reports it to
+    /// `sys.unraisablehook`). A greenlet never started is simply dropped.
+    ///
+    /// Handles the greenlet holds to itself (captured by its function, or
+    /// kept on its stack) keep it alive, as any `Rc` cycle does: kill it
+    /// to end it.
+    ///
+    /// With `panic = "abort"` it cannot be unwound: its stack is leaked
+    /// instead, and what is on it is never dropped.
     fn drop(&mut self) {
-        self.0.set(true);
+        if Rc::strong_count(&self.inner) != 1
+            || self.inner.root
+            || self.inner.dead.get()
+            || cfg!(panic = "abort")
+        {
+            return;
+        }
+        let _ = self.exit();
     }
 }
 

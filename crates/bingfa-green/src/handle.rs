@@ -1,56 +1,131 @@
 //! `Handle<T>`: what `spawn` gives back, to join a green thread, read its
 //! value or kill it; and `joinall`.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, Ref, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::sched::{self, Token};
+use crate::link::Links;
+use crate::sched::{self, Token, Wait, Woke};
 
 /// Where a green thread leaves its result, shared with its handle.
 pub(crate) struct ResultSlot<T> {
-    result: RefCell<Option<Result<T, Error>>>,
-    done: Cell<bool>,
-    joiners: RefCell<Vec<Token>>,
+    /// `ManuallyDrop`, dropped by hand in `Drop`: the usual slot is empty
+    /// by then (its `join` took the result), and a branch here is cheaper
+    /// than the whole `Error`'s drop glue on every spawn.
+    result: RefCell<ManuallyDrop<Option<Result<T, Error>>>>,
+    pub(crate) done: Cell<bool>,
+    /// When it finished, in the order green threads of its hub finish
+    /// (for `joinall`'s "first failure").
+    pub(crate) finished: Cell<u64>,
+    pub(crate) joiners: RefCell<Vec<Token>>,
+    /// Callbacks to run when it ends ([`Handle::link`]).
+    pub(crate) links: Links<T>,
 }
 
 impl<T> ResultSlot<T> {
     pub(crate) fn new() -> Rc<Self> {
         Rc::new(ResultSlot {
-            result: RefCell::new(None),
+            result: RefCell::new(ManuallyDrop::new(None)),
             done: Cell::new(false),
+            finished: Cell::new(0),
             joiners: RefCell::new(Vec::new()),
+            links: Links::default(),
         })
     }
 
-    /// Stores the result and wakes every green thread joining.
-    pub(crate) fn finish(&self, r: Result<T, Error>) {
-        *self.result.borrow_mut() = Some(r);
+    /// Stores the result, runs the link callbacks (in this green thread,
+    /// which has just finished, before it counts as dead) and wakes every
+    /// green thread joining.
+    pub(crate) fn finish(&self, name: &str, r: Result<T, Error>) {
+        let empty = self.result.borrow_mut().replace(r);
+        debug_assert!(empty.is_none());
+        std::mem::forget(empty);
+        self.notify(name);
         self.done.set(true);
         let joiners = std::mem::take(&mut *self.joiners.borrow_mut());
         if let Some(s) = sched::try_sched() {
+            self.finished.set(s.next_finished());
             for j in joiners {
                 s.wake(j, sched::Woke::Normal);
             }
         }
     }
 
-    /// Waits (switching away) until done or `deadline`; true when done.
-    fn wait(&self, deadline: Option<Instant>, what: &'static str) -> bool {
+    /// The result, once stored.
+    pub(crate) fn result(&self) -> Ref<'_, Option<Result<T, Error>>> {
+        Ref::map(self.result.borrow(), |r| &**r)
+    }
+
+    /// Takes the result out.
+    pub(crate) fn take_result(&self) -> Option<Result<T, Error>> {
+        self.result.borrow_mut().take()
+    }
+
+    /// Waits (switching away) until done or `deadline`: `Ok(true)` when
+    /// done, `Ok(false)` at the deadline, [`Error::LoopExit`] when nothing
+    /// could ever finish it (only the hub's green threads can).
+    pub(crate) fn wait(
+        &self,
+        deadline: Option<Instant>,
+        what: &'static str,
+    ) -> Result<bool, Error> {
         while !self.done.get() {
             let s = sched::sched(what);
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return false;
+                return Ok(false);
             }
-            self.joiners.borrow_mut().push(s.token());
-            s.park(deadline);
+            let tok = s.token();
+            self.joiners.borrow_mut().push(tok);
+            if s.park_on(deadline, Wait::local(what)) == Woke::LoopExit {
+                self.joiners.borrow_mut().retain(|t| *t != tok);
+                return Err(s.loop_exit_error(what));
+            }
         }
-        true
+        Ok(true)
     }
+}
+
+impl<T> Drop for ResultSlot<T> {
+    fn drop(&mut self) {
+        // A result nobody took (its handle was dropped, or never joined).
+        if let Some(r) = self.result.get_mut().take() {
+            drop(r);
+        }
+    }
+}
+
+/// A green thread's end as `sync` sees it, without its result's type:
+/// whether it finished, and a way to be woken when it does.
+pub(crate) trait Finish {
+    /// Whether the green thread has finished.
+    fn is_done(&self) -> bool;
+    /// Wakes `tok` when the green thread finishes (a stale token is
+    /// ignored then, so it needs no withdrawal).
+    fn wake_on_finish(&self, tok: Token);
+}
+
+impl<T> Finish for ResultSlot<T> {
+    fn is_done(&self) -> bool {
+        self.done.get()
+    }
+
+    fn wake_on_finish(&self, tok: Token) {
+        self.joiners.borrow_mut().push(tok);
+    }
+}
+
+/// What `sync`'s `Group`, `Pool` and `wait` keep of a handle they do not
+/// own: the green thread's key, name and end.
+pub(crate) struct Watch {
+    pub(crate) key: u64,
+    pub(crate) name: Arc<str>,
+    pub(crate) end: Rc<dyn Finish>,
 }
 
 /// A spawned green thread: join it, read its value, kill it.
@@ -86,12 +161,15 @@ impl<T> Handle<T> {
         }
     }
 
+    /// Where it leaves its result.
+    pub(crate) fn slot(&self) -> &ResultSlot<T> {
+        &self.slot
+    }
+
     /// The result of a finished green thread.
     pub(crate) fn into_result(self) -> Result<T, Error> {
         self.slot
-            .result
-            .borrow_mut()
-            .take()
+            .take_result()
             .expect("a finished green thread has a result")
     }
 
@@ -101,20 +179,19 @@ impl<T> Handle<T> {
     /// Python: `g.join()` then `g.get()`.
     ///
     /// # Errors
-    /// [`Error::Panicked`] with the panic's message if it panicked,
-    /// [`Error::Killed`] if it was killed. Taking the result a second time
-    /// (after [`join`](Self::join) on a clone is impossible: handles are
-    /// not `Clone`) cannot happen.
+    /// [`Error::Panicked`] with the panic's message and payload (downcastable)
+    /// if it panicked,
+    /// [`Error::Killed`] if it was killed; [`Error::LoopExit`] if it can
+    /// never finish: every green thread of the hub waits and nothing can
+    /// wake one (Python: `LoopExit`).
     ///
     /// # Panics
     /// Outside a green thread of this hub.
     #[doc(alias = "get")]
     pub fn join(self) -> Result<T, Error> {
-        self.slot.wait(None, "Handle::join");
+        self.slot.wait(None, "Handle::join")?;
         self.slot
-            .result
-            .borrow_mut()
-            .take()
+            .take_result()
             .expect("a finished green thread has a result")
     }
 
@@ -124,13 +201,15 @@ impl<T> Handle<T> {
     /// Python: `g.join(timeout)`.
     ///
     /// # Errors
-    /// [`Error::Timeout`] if it is still running after `timeout`.
+    /// [`Error::Timeout`] if it is still running after `timeout`;
+    /// [`Error::LoopExit`] as [`join`](Self::join) (only for a `timeout`
+    /// too long to have a deadline).
     ///
     /// # Panics
     /// Outside a green thread of this hub.
     pub fn join_timeout(&self, timeout: Duration) -> Result<(), Error> {
         let deadline = Instant::now().checked_add(timeout);
-        if self.slot.wait(deadline, "Handle::join_timeout") {
+        if self.slot.wait(deadline, "Handle::join_timeout")? {
             Ok(())
         } else {
             Err(Error::Timeout(timeout))
@@ -145,7 +224,7 @@ impl<T> Handle<T> {
     where
         T: Clone,
     {
-        match &*self.slot.result.borrow() {
+        match &*self.slot.result() {
             Some(Ok(v)) => Some(v.clone()),
             _ => None,
         }
@@ -155,7 +234,7 @@ impl<T> Handle<T> {
     ///
     /// Python: `g.successful()`.
     pub fn successful(&self) -> bool {
-        matches!(&*self.slot.result.borrow(), Some(Ok(_)))
+        matches!(&*self.slot.result(), Some(Ok(_)))
     }
 
     /// Whether it has finished (returned, panicked or was killed).
@@ -179,24 +258,121 @@ impl<T> Handle<T> {
     /// nothing.
     ///
     /// A green thread that does not switch (a busy loop) cannot be killed
-    /// until it does.
+    /// until it does. If its unwinding waits for something that can never
+    /// come (the hub finds every green thread waiting, Python's
+    /// `LoopExit`), this call stops waiting and returns with it not yet
+    /// dead ([`is_dead`](Self::is_dead) says so).
     ///
     /// Python: `g.kill()` (`GreenletExit`; `block=True`).
     ///
     /// # Panics
     /// Outside a green thread of this hub, or called by the green thread on
-    /// itself.
+    /// itself. In a build with `panic = "abort"`, if the green thread has
+    /// started (unwinding it would abort the process; this panic does, with
+    /// a message that says so): use [`try_kill`](Self::try_kill) there.
     pub fn kill(&self) {
+        // It could also fail to die if its unwinding waits for something
+        // that can never come (LoopExit): then stop waiting.
+        if let Err(e @ Error::NeedsUnwind(_)) = self.try_kill() {
+            panic!("{e}")
+        }
+    }
+
+    /// As [`kill`](Self::kill), reporting what keeps it from killing the
+    /// green thread instead of panicking or giving up quietly.
+    ///
+    /// # Errors
+    /// [`Error::NeedsUnwind`] in a build with `panic = "abort"` if the
+    /// green thread has started (it is left running);
+    /// [`Error::LoopExit`] if its unwinding waits for something that can
+    /// never come (it is not dead yet).
+    ///
+    /// # Panics
+    /// Outside a green thread of this hub, or called by the green thread on
+    /// itself.
+    #[doc(alias = "kill")]
+    pub fn try_kill(&self) -> Result<(), Error> {
         if self.slot.done.get() {
-            return;
+            return Ok(());
         }
         let s = sched::sched("Handle::kill");
         assert!(
             s.current() != self.key,
             "a green thread cannot kill itself through its handle"
         );
-        s.kill(self.key);
-        self.slot.wait(None, "Handle::kill");
+        if !s.kill(self.key) {
+            return Err(Error::NeedsUnwind("Handle::kill"));
+        }
+        self.slot.wait(None, "Handle::kill").map(|_| ())
+    }
+
+    /// As [`kill`](Self::kill), raising `error` in the green thread
+    /// instead of the default: it unwinds from its switch point with
+    /// `error` as the panic payload, which it can catch
+    /// (`catch_unwind`, `payload.downcast::<E>()`) and go on. Uncaught, it
+    /// ends the green thread, whose `join` gives [`Error::Panicked`] with
+    /// that payload (downcastable) and the message `killed with <type>`;
+    /// one not yet started never runs and ends the same way. If several
+    /// kills come before the green thread's next switch point, the first
+    /// `kill_with` error is raised.
+    ///
+    /// Python: `g.kill(exception)` (`block=True`).
+    ///
+    /// # Panics
+    /// As [`kill`](Self::kill) (`panic = "abort"` included).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bingfa_green::{run, sleep, spawn, Error};
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// struct Shutdown(u32);
+    ///
+    /// run(|| {
+    ///     let h = spawn(|| sleep(Duration::from_secs(3600)));
+    ///     sleep(Duration::from_millis(1));
+    ///     h.kill_with(Shutdown(3));
+    ///     match h.join() {
+    ///         Err(Error::Panicked { payload, message, .. }) => {
+    ///             assert!(message.starts_with("killed with"));
+    ///             assert_eq!(payload.downcast::<Shutdown>().unwrap(), Shutdown(3));
+    ///         }
+    ///         other => panic!("{other:?}"),
+    ///     }
+    /// })
+    /// .unwrap();
+    /// ```
+    #[doc(alias = "kill")]
+    pub fn kill_with<E: std::any::Any + Send>(&self, error: E) {
+        if self.slot.done.get() {
+            return;
+        }
+        let s = sched::sched("Handle::kill_with");
+        assert!(
+            s.current() != self.key,
+            "a green thread cannot kill itself through its handle"
+        );
+        if !s.kill_with(self.key, Some(kill_error(error))) {
+            panic!("{}", Error::NeedsUnwind("Handle::kill_with"));
+        }
+        let _ = self.slot.wait(None, "Handle::kill_with");
+    }
+
+    /// As [`kill_with`](Self::kill_with), without waiting for it to die.
+    ///
+    /// Python: `g.kill(exception, block=False)`.
+    ///
+    /// # Panics
+    /// Outside the hub the green thread belongs to; as
+    /// [`kill`](Self::kill) with `panic = "abort"`.
+    pub fn kill_nowait_with<E: std::any::Any + Send>(&self, error: E) {
+        if self.slot.done.get() {
+            return;
+        }
+        let s = sched::try_sched().expect("Handle::kill_nowait_with outside the hub");
+        if !s.kill_with(self.key, Some(kill_error(error))) {
+            panic!("{}", Error::NeedsUnwind("Handle::kill_nowait_with"));
+        }
     }
 
     /// Asks the green thread to die at its next switch point without
@@ -205,13 +381,34 @@ impl<T> Handle<T> {
     /// Python: `g.kill(block=False)`.
     ///
     /// # Panics
-    /// Outside the hub the green thread belongs to.
+    /// Outside the hub the green thread belongs to; as
+    /// [`kill`](Self::kill) with `panic = "abort"`.
     pub fn kill_nowait(&self) {
         if self.slot.done.get() {
             return;
         }
         let s = sched::try_sched().expect("Handle::kill_nowait outside the hub");
-        s.kill(self.key);
+        if !s.kill(self.key) {
+            panic!("{}", Error::NeedsUnwind("Handle::kill_nowait"));
+        }
+    }
+}
+
+fn kill_error<E: std::any::Any + Send>(error: E) -> sched::KillError {
+    sched::KillError {
+        payload: Box::new(error),
+        type_name: std::any::type_name::<E>(),
+    }
+}
+
+impl<T: 'static> Handle<T> {
+    /// A view of this green thread for `sync`, sharing its end.
+    pub(crate) fn watch(&self) -> Watch {
+        Watch {
+            key: self.key,
+            name: self.name.clone(),
+            end: self.slot.clone(),
+        }
     }
 }
 
@@ -233,7 +430,9 @@ impl<T> fmt::Debug for Handle<T> {
 /// Outside a green thread.
 pub fn joinall<'a, T: 'a>(handles: impl IntoIterator<Item = &'a Handle<T>>) {
     for h in handles {
-        h.slot.wait(None, "joinall");
+        // A LoopExit ends the wait for this one; the others are looked at
+        // (and would give it at once).
+        let _ = h.slot.wait(None, "joinall");
     }
 }
 
@@ -250,7 +449,7 @@ pub fn joinall_timeout<'a, T: 'a>(
     let deadline = Instant::now().checked_add(timeout);
     let mut n = 0;
     for h in handles {
-        if h.slot.wait(deadline, "joinall_timeout") {
+        if matches!(h.slot.wait(deadline, "joinall_timeout"), Ok(true)) {
             n += 1;
         }
     }

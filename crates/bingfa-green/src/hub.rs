@@ -96,7 +96,10 @@ impl Hub {
     /// # Errors
     /// [`Error::Panicked`] if `main` panicked (its message kept),
     /// [`Error::Io`] if the poll could not be created,
-    /// [`Error::OutOfStacks`] if `main`'s stack could not be mapped.
+    /// [`Error::OutOfStacks`] if `main`'s stack could not be mapped;
+    /// [`Error::LoopExit`] if `main` ended in a call that could never
+    /// return, every green thread waiting with nothing to wake one, and
+    /// that unwound with it ([`block_on`](crate::block_on)).
     ///
     /// # Panics
     /// If a hub already runs on this OS thread (a green thread cannot start
@@ -115,15 +118,9 @@ impl Hub {
         let key = sched.spawn(
             name,
             self.stack_size,
-            Box::new(move |killed| {
-                let r = if killed {
-                    Err(Error::Killed)
-                } else {
-                    sched::catch(&n2, main)
-                };
-                s2.finish(r);
-            }),
+            Box::new(move |killed| s2.finish(&n2, sched::run_body(&n2, killed, main))),
         )?;
+        sched.set_main(key);
         let handle = Handle::new(slot, key, Arc::from("main"));
         let r = sched.run_until(&|| handle.is_dead());
         let r2 = sched.kill_all();
@@ -196,14 +193,7 @@ impl Builder {
         let key = s.spawn(
             name.clone(),
             self.stack_size.unwrap_or(s.default_stack),
-            Box::new(move |killed| {
-                let r = if killed {
-                    Err(Error::Killed)
-                } else {
-                    sched::catch(&n2, f)
-                };
-                s2.finish(r);
-            }),
+            Box::new(move |killed| s2.finish(&n2, sched::run_body(&n2, killed, f))),
         )?;
         Ok(Handle::new(slot, key, name))
     }

@@ -23,6 +23,34 @@
 //! assert!(elapsed < Duration::from_millis(90));
 //! ```
 //!
+//! # greenlet and gevent names
+//!
+//! | Python | here |
+//! |---|---|
+//! | `greenlet.greenlet`, `switch`, `throw`, `parent`, `dead`, `getcurrent()` | [`Greenlet`], [`switch`](Greenlet::switch), [`throw`](Greenlet::throw), [`parent`](Greenlet::parent) / [`set_parent`](Greenlet::set_parent), [`is_dead`](Greenlet::is_dead), [`Greenlet::current`] |
+//! | `greenlet.GreenletExit` (`g.throw()`, collection) | [`GreenletExit`] ([`Greenlet::kill`], dropping the last handle) |
+//! | a generator function, `next`, `send` | [`Generator`], [`resume`](Generator::resume), [`send`](Generator::send) |
+//! | `gevent.spawn`, `Greenlet(...)` | [`spawn`], [`Builder`] |
+//! | `g.join()`, `g.get()`, `g.join(timeout)`, `g.value`, `g.successful()`, `g.dead` | [`Handle::join`], [`Handle::join_timeout`], [`Handle::value`], [`Handle::successful`], [`Handle::is_dead`] |
+//! | `g.kill()`, `g.kill(block=False)`, `g.kill(exception)` | [`Handle::kill`], [`Handle::kill_nowait`], [`Handle::kill_with`] (and [`Handle::try_kill`]) |
+//! | `g.link`, `link_value`, `link_exception`, `rawlink`, `unlink`, `has_links` | [`Handle::link`], [`Handle::link_value`], [`Handle::link_exception`], [`Handle::rawlink`], [`Handle::unlink`], [`Handle::has_links`] |
+//! | `gevent.joinall(gs, timeout, raise_error, count)`, `gevent.killall` | [`joinall`], [`joinall_timeout`], [`JoinAll`], [`killall`] |
+//! | `gevent.sleep`, `sleep(0)` / `idle` | [`sleep`], [`yield_now`] |
+//! | `gevent.Timeout`, `start`, `start_new`, `cancel`, `pending`, `with`, `with_timeout` | [`Timeout`], [`Timeout::start`], [`Timeout::start_new`], [`Timeout::cancel`], [`Timeout::pending`], [`Timeout::run`] / [`Timeout::catch`], [`with_timeout`] |
+//! | `gevent.exceptions.LoopExit` | [`Error::LoopExit`] |
+//! | `gevent.get_hub()`, the hub's loop | [`Hub`], [`run`] |
+//! | `gevent.socket`, `gevent.select.select` / `poll` | [`net`], [`net::select`] |
+//! | the hub's threadpool, `loop.run_until_complete` | [`block_in_thread`], [`block_on`] |
+//! | `gevent.local.local` | [`green_local!`], [`GreenLocal`] |
+//! | `gevent.event`, `gevent.lock`, `gevent.queue`, `gevent.pool` | [`sync`] |
+//!
+//! # Python parity
+//!
+//! greenlet's and gevent's own tests are ported one by one (`tests/upstream_*.rs`);
+//! the module [`parity`] (the crate's `PARITY.md`) lists every upstream
+//! test as ported, differing by design (and why) or not applicable (and
+//! why). The green sync types have their own table, `PARITY-sync.md`.
+//!
 //! # Caveats (differences from Python, and limits)
 //!
 //! - **No migration.** A green thread runs on its hub's OS thread from
@@ -60,10 +88,34 @@
 //!   (and [`spawn`] panics with that message), which names
 //!   `vm.max_map_count` and the fixes; nothing crashes. Raise the limit
 //!   (`sysctl vm.max_map_count=262144`) or use several processes.
+//! - **A hub that can only wait for ever says so (LoopExit).** When every
+//!   green thread of a hub waits and nothing can wake one (no timer, no
+//!   socket, no async sleep, no other OS thread that could end a wait on a
+//!   `Send + Sync` primitive), the main green thread's blocking call gets
+//!   [`Error::LoopExit`], naming what it and each other green thread wait
+//!   on, instead of the hub hanging (Python: `gevent.exceptions.LoopExit`);
+//!   a call that returns no `Result` ([`block_on`]) unwinds with it, so
+//!   [`run`] returns it. While another OS thread lives that might end a
+//!   shared wait, the hub cannot know that nobody will, and keeps waiting
+//!   (looking again, at most once a second, whether that thread is gone).
 //! - **Kill and Timeout unwind.** A killed green thread, or one whose
 //!   [`Timeout`] expired, unwinds from its switch point with a private
 //!   panic payload (destructors run); a `catch_unwind` in user code can
 //!   see it and should re-raise it.
+//! - **`panic = "abort"`.** Kills, [`Timeout`]s and dropping a suspended
+//!   greenlet or generator unwind a stack, and in a build with
+//!   `panic = "abort"` an unwind aborts the process. There (detected at
+//!   compile time, `cfg(panic = "abort")`) those calls refuse instead:
+//!   [`Timeout::start`], [`Timeout::run`] and [`with_timeout`] return
+//!   [`Error::NeedsUnwind`] (without running the code);
+//!   [`Handle::try_kill`] returns it for a green thread that has started
+//!   (one not yet started is killed: it never runs), while
+//!   [`Handle::kill`], `kill_nowait`, `kill_with`, [`killall`] and
+//!   [`Greenlet::kill`] panic with that message (which aborts, saying
+//!   why); what cannot refuse, a drop, leaks: a suspended greenlet or
+//!   generator dropped, or a green thread still running when [`Hub::run`]
+//!   returns, keeps its stack mapped for ever and its destructors never
+//!   run. `examples/panic_abort.rs` checks all of this in both builds.
 //! - **Greenlets and generators are not hub-aware:** a blocking green call
 //!   inside them panics.
 //! - **Miri** cannot run this crate (context switching and `mmap`); the
@@ -71,6 +123,8 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#[cfg(all(bingfa_loom, not(feature = "loom")))]
+compile_error!("`--cfg bingfa_loom` is the model-checking build and needs the internal `loom` feature too: run `cargo xtask loom`");
 mod blocking;
 mod error;
 mod fiber;
@@ -78,8 +132,12 @@ mod generator;
 mod greenlet;
 mod handle;
 mod hub;
+mod joinall;
+mod link;
 mod local;
 pub mod net;
+#[doc = include_str!("../PARITY.md")]
+pub mod parity {}
 mod overflow;
 mod remote;
 mod sched;
@@ -89,13 +147,15 @@ mod timeout;
 mod watchdog;
 
 pub use blocking::{block_in_thread, block_on, sleep_async, SleepAsync};
-pub use error::{Error, Result};
+pub use error::{Error, PanicPayload, Result};
 pub use generator::{Co, Generator, GeneratorState};
-pub use greenlet::Greenlet;
+pub use greenlet::{Greenlet, GreenletExit};
 pub use handle::{joinall, joinall_timeout, Handle};
 pub use hub::{
     current_name, in_green_thread, live_green_threads, run, sleep, spawn, yield_now, Builder, Hub,
 };
+pub use joinall::{killall, JoinAll};
+pub use link::{Finished, LinkId};
 pub use local::GreenLocal;
 pub use stack::{live_stacks, trim_stack_pool, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 pub use timeout::{with_timeout, Timeout};

@@ -16,11 +16,15 @@ use std::cell::{Cell, RefCell};
 use std::io::{self, Read, Write};
 use std::marker::PhantomData;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use mio::{Interest, Token as MioToken};
 
-use crate::sched::{self, Sched, Token, Woke};
+use crate::sched::{self, Sched, Token, Wait, Woke};
+
+mod select;
+pub use select::{select, Selectable};
 
 #[derive(Default)]
 struct IoState {
@@ -28,6 +32,9 @@ struct IoState {
     writable: bool,
     read: Option<Token>,
     write: Option<Token>,
+    /// Green threads in [`select`] on this socket (empty, without an
+    /// allocation, unless one is).
+    select: Vec<(Dir, Token)>,
 }
 
 /// The hub's table of registered sockets, indexed by mio token.
@@ -40,7 +47,7 @@ pub(crate) struct IoTable {
     registered: Cell<usize>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Dir {
     Read,
     Write,
@@ -56,6 +63,7 @@ impl IoTable {
     /// Handles one readiness event from the poll.
     pub(crate) fn ready(&self, s: &Sched, ev: &mio::event::Event) {
         let mut wake = [None, None];
+        let mut selecting = Vec::new();
         {
             let mut slots = self.slots.borrow_mut();
             let Some(Some(st)) = slots.get_mut(ev.token().0) else {
@@ -69,9 +77,48 @@ impl IoTable {
                 st.writable = true;
                 wake[1] = st.write.take();
             }
+            if !st.select.is_empty() {
+                let (readable, writable) = (st.readable, st.writable);
+                st.select.retain(|&(dir, tok)| {
+                    let ready = match dir {
+                        Dir::Read => readable,
+                        Dir::Write => writable,
+                    };
+                    if ready {
+                        selecting.push(tok);
+                    }
+                    !ready
+                });
+            }
         }
-        for t in wake.into_iter().flatten() {
+        for t in wake.into_iter().flatten().chain(selecting) {
             s.wake(t, Woke::Normal);
+        }
+    }
+
+    /// Records whether `dir` of socket `idx` is ready, as the kernel just
+    /// said. (Not ready: the edge-triggered poll reports when it becomes
+    /// so.)
+    fn mark(&self, idx: usize, dir: Dir, ready: bool) {
+        if let Some(Some(st)) = self.slots.borrow_mut().get_mut(idx) {
+            match dir {
+                Dir::Read => st.readable = ready,
+                Dir::Write => st.writable = ready,
+            }
+        }
+    }
+
+    /// A green thread in `select` waits for `dir` of socket `idx`.
+    fn add_select(&self, idx: usize, dir: Dir, tok: Token) {
+        if let Some(Some(st)) = self.slots.borrow_mut().get_mut(idx) {
+            st.select.push((dir, tok));
+        }
+    }
+
+    /// It no longer does.
+    fn remove_select(&self, idx: usize, tok: Token) {
+        if let Some(Some(st)) = self.slots.borrow_mut().get_mut(idx) {
+            st.select.retain(|&(_, t)| t != tok);
         }
     }
 
@@ -115,6 +162,8 @@ impl IoTable {
     }
 
     /// Parks until `dir` is ready or `deadline`; `Err(TimedOut)` then.
+    /// Socket readiness can come from outside the process: an external
+    /// wait, never a LoopExit.
     fn wait(&self, s: &Sched, idx: usize, dir: Dir, deadline: Option<Instant>) -> io::Result<()> {
         loop {
             {
@@ -139,7 +188,7 @@ impl IoTable {
                     Dir::Write => st.write = Some(tok),
                 }
             }
-            s.park(deadline);
+            s.park_on(deadline, Wait::external("a green socket"));
         }
     }
 }
@@ -212,10 +261,26 @@ impl Reg {
     }
 }
 
-fn first_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
-    addr.to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no socket address"))
+/// Runs `f` on each address `addr` resolves to until one succeeds, as
+/// `std::net` does: the first success, or the last attempt's error (or
+/// `InvalidInput` if `addr` resolved to nothing).
+fn each_addr<T>(
+    addr: impl ToSocketAddrs,
+    mut f: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for a in addr.to_socket_addrs()? {
+        match f(a) {
+            Ok(v) => return Ok(v),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "could not resolve to any addresses",
+        )
+    }))
 }
 
 /// A green TCP server socket.
@@ -229,7 +294,8 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
-    /// Binds and listens on `addr` (`SO_REUSEADDR`, backlog 1024).
+    /// Binds and listens on `addr` (`SO_REUSEADDR`, backlog 1024); the
+    /// first of its addresses that can be bound.
     ///
     /// Python: `s.bind(addr); s.listen()`.
     ///
@@ -239,7 +305,7 @@ impl TcpListener {
     /// # Panics
     /// Outside a green thread.
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
-        let mut inner = mio::net::TcpListener::bind(first_addr(addr)?)?;
+        let mut inner = each_addr(addr, mio::net::TcpListener::bind)?;
         let reg = Reg::new(&mut inner, "TcpListener::bind")?;
         Ok(TcpListener {
             inner,
@@ -260,13 +326,15 @@ impl TcpListener {
     /// Outside a green thread.
     pub fn bind_reuseport(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         use socket2::{Domain, Socket, Type};
-        let addr = first_addr(addr)?;
-        let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-        sock.set_reuse_address(true)?;
-        sock.set_reuse_port(true)?;
-        sock.set_nonblocking(true)?;
-        sock.bind(&addr.into())?;
-        sock.listen(1024)?;
+        let sock = each_addr(addr, |addr| {
+            let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+            sock.set_reuse_address(true)?;
+            sock.set_reuse_port(true)?;
+            sock.set_nonblocking(true)?;
+            sock.bind(&addr.into())?;
+            sock.listen(1024)?;
+            Ok(sock)
+        })?;
         let mut inner = mio::net::TcpListener::from_std(sock.into());
         let reg = Reg::new(&mut inner, "TcpListener::bind_reuseport")?;
         Ok(TcpListener {
@@ -344,17 +412,20 @@ impl TcpStream {
         })
     }
 
-    /// Connects to `addr`, switching away while the handshake runs.
+    /// Connects to `addr`, switching away while the handshake runs. If
+    /// `addr` resolves to several addresses, each is tried in turn until
+    /// one connects, as `std::net::TcpStream::connect` does.
     ///
     /// Python: `socket.create_connection(addr)`.
     ///
     /// # Errors
-    /// The OS's (refused, unreachable...).
+    /// The last attempt's (refused, unreachable...); `InvalidInput` if
+    /// `addr` resolves to nothing.
     ///
     /// # Panics
     /// Outside a green thread.
     pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        Self::connect_inner(first_addr(addr)?, None)
+        each_addr(addr, |a| Self::connect_inner(a, None))
     }
 
     /// As [`connect`](Self::connect), giving up after `timeout`.
@@ -522,7 +593,7 @@ impl UdpSocket {
     /// # Panics
     /// Outside a green thread.
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
-        let mut inner = mio::net::UdpSocket::bind(first_addr(addr)?)?;
+        let mut inner = each_addr(addr, mio::net::UdpSocket::bind)?;
         let reg = Reg::new(&mut inner, "UdpSocket::bind")?;
         Ok(UdpSocket {
             inner,
@@ -616,3 +687,26 @@ impl std::fmt::Debug for UdpSocket {
             .finish()
     }
 }
+
+macro_rules! as_fd {
+    ($($t:ty),*) => {$(
+        impl AsRawFd for $t {
+            /// The socket's descriptor: non-blocking and registered with
+            /// its hub's poll. Use it for socket options; reading,
+            /// writing or changing its mode behind the hub's back breaks
+            /// the green calls.
+            fn as_raw_fd(&self) -> RawFd {
+                self.inner.as_raw_fd()
+            }
+        }
+
+        impl AsFd for $t {
+            /// As [`as_raw_fd`](AsRawFd::as_raw_fd), borrowed.
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.inner.as_fd()
+            }
+        }
+    )*};
+}
+
+as_fd!(TcpListener, TcpStream, UdpSocket);

@@ -222,6 +222,27 @@ mod loom_tests {
         });
     }
 
+    /// The hub's LoopExit check looks at `has_pending` after it has seen
+    /// that no other thread is left: a message pushed by a thread that
+    /// has ended (here: joined) is always seen then, so a wake-up sent
+    /// just before a thread ends never turns into a LoopExit.
+    #[test]
+    fn loom_remote_push_of_an_ended_thread_is_pending() {
+        loom::model(|| {
+            let r = Arc::new(Remote::new(None));
+            let r2 = r.clone();
+            let h = loom::thread::spawn(move || {
+                r2.push(Msg::Wake { key: 7, seq: 1 });
+            });
+            h.join().unwrap();
+            assert!(r.has_pending(), "the ended thread's message is seen");
+            let mut got = Vec::new();
+            r.drain(|m| got.push(m));
+            assert_eq!(got, [Msg::Wake { key: 7, seq: 1 }]);
+            assert!(!r.has_pending());
+        });
+    }
+
     /// Pushes from one producer arrive in order.
     #[test]
     fn loom_remote_fifo_per_producer() {

@@ -21,7 +21,9 @@
 //! - [`switch`]: the switch path: parking, yielding, the resume of a green
 //!   thread, and the kill/`Timeout` checks at each switch point;
 //! - [`run`]: the loop: the ready queue's FIFO run, the poll cadence
-//!   ([`POLL_EVERY`]), IO, cross-thread wake-ups and expired timers.
+//!   ([`POLL_EVERY`]), IO, cross-thread wake-ups and expired timers;
+//! - [`stuck`]: what each wait can be woken by, and the LoopExit check
+//!   when nothing can wake any green thread of the hub.
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
@@ -29,7 +31,7 @@ use std::collections::BinaryHeap;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
-use crate::error::Error;
+use crate::error::{Error, PanicPayload};
 use crate::fiber;
 use crate::local::Locals;
 use crate::net::IoTable;
@@ -53,14 +55,40 @@ pub(crate) struct Token {
 /// Panic payload that unwinds a killed green thread.
 pub(crate) struct KillUnwind;
 
+/// The error a `kill_with` raises in a green thread, and its type's name
+/// (for the message of [`Error::Panicked`] when it is not caught).
+pub(crate) struct KillError {
+    pub(crate) payload: Box<dyn std::any::Any + Send>,
+    pub(crate) type_name: &'static str,
+}
+
+/// A green thread's `kill_with`: pending, then raised.
+pub(crate) enum KillState {
+    /// Its error, to raise at the next switch point.
+    Pending(KillError),
+    /// The type (id and name) of the error raised, to name it if it ends
+    /// the green thread.
+    Raised(std::any::TypeId, &'static str),
+}
+
+/// What a green thread's body learns when it starts: `None` if it was not
+/// killed before it started, else the kill's error (`None`: the default,
+/// `GreenletExit`).
+pub(crate) type Killed = Option<Option<KillError>>;
+
 /// Panic payload that unwinds to the [`Timeout`](crate::Timeout) scope
-/// with this id.
-pub(crate) struct TimeoutUnwind(pub(crate) u64);
+/// with this id (of this duration).
+pub(crate) struct TimeoutUnwind(pub(crate) u64, pub(crate) std::time::Duration);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Woke {
     Normal,
     TimedOut,
+    /// Every green thread of the hub waits and nothing can wake one: the
+    /// wait would last for ever (Python: `gevent.exceptions.LoopExit`).
+    /// Only a wait that can stand it gets this ([`Sched::park_on`] with a
+    /// [`WaitKind::Local`] or [`WaitKind::Shared`] wait); see [`stuck`].
+    LoopExit,
 }
 
 pub(crate) struct Sched {
@@ -84,6 +112,13 @@ pub(crate) struct Sched {
     pub(crate) default_stack: usize,
     /// Unique per hub in the process (sockets remember theirs).
     pub(crate) id: u64,
+    /// What the LoopExit check counts ([`stuck`]).
+    pub(super) waits: stuck::Counts,
+    /// Green threads finished so far ([`next_finished`](Self::next_finished)).
+    finished: Cell<u64>,
+    /// The `kill_with` state of the few green threads that have one (kept
+    /// here, not in every task).
+    kills: RefCell<Vec<(u64, KillState)>>,
 }
 
 const NONE: u64 = u64::MAX;
@@ -171,6 +206,9 @@ impl Sched {
                 static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
                 IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             },
+            waits: stuck::Counts::default(),
+            finished: Cell::new(0),
+            kills: RefCell::new(Vec::new()),
         })
     }
 
@@ -217,18 +255,87 @@ impl Sched {
     pub(crate) fn live(&self) -> usize {
         self.live.get()
     }
+
+    /// The next number in the order green threads of this hub finish.
+    #[inline]
+    pub(crate) fn next_finished(&self) -> u64 {
+        let n = self.finished.get() + 1;
+        self.finished.set(n);
+        n
+    }
+}
+
+/// Runs a green thread's function `f` (or not, if it was killed before it
+/// started), turning what it ends with into its result.
+#[inline]
+pub(crate) fn run_body<T>(name: &str, killed: Killed, f: impl FnOnce() -> T) -> Result<T, Error> {
+    match killed {
+        None => catch(name, f),
+        Some(None) => Err(Error::Killed),
+        Some(Some(k)) => Err(Error::Panicked {
+            name: name.to_owned(),
+            message: format!("killed with {}", k.type_name),
+            payload: PanicPayload::new(k.payload),
+        }),
+    }
 }
 
 /// Runs `f`, turning a kill into `Err(Killed)` and a panic into
-/// `Err(Panicked)` with its message.
+/// `Err(Panicked)` with its message and payload.
 pub(crate) fn catch<T>(name: &str, f: impl FnOnce() -> T) -> Result<T, Error> {
     match panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(v) => Ok(v),
         Err(p) if p.is::<KillUnwind>() => Err(Error::Killed),
-        Err(p) => Err(Error::Panicked {
-            name: name.to_owned(),
-            message: panic_message(&*p),
-        }),
+        Err(p) if p.is::<stuck::LoopExitUnwind>() => match p.downcast::<stuck::LoopExitUnwind>() {
+            Ok(e) => Err(e.0),
+            Err(_) => unreachable!("checked with `is` just above"),
+        },
+        // A started `Timeout` that nothing caught ended the green thread.
+        Err(p) if p.is::<TimeoutUnwind>() => match p.downcast::<TimeoutUnwind>() {
+            Ok(t) => Err(Error::Timeout(t.1)),
+            Err(_) => unreachable!("checked with `is` just above"),
+        },
+        Err(p) => {
+            // The error of a `kill_with` that was not caught: say so.
+            let killed_with = try_sched()
+                .and_then(|s| s.take_kill(s.current()))
+                .and_then(|k| match k {
+                    KillState::Raised(id, name) if id == std::any::Any::type_id(&*p) => Some(name),
+                    _ => None,
+                });
+            let message = match killed_with {
+                Some(type_name) => format!("killed with {type_name}"),
+                None => panic_message(&*p),
+            };
+            Err(Error::Panicked {
+                name: name.to_owned(),
+                message,
+                payload: PanicPayload::new(p),
+            })
+        }
+    }
+}
+
+/// Whether `p`, caught by a `catch_unwind` in the running green thread,
+/// is one of the hub's own interrupts (a kill, the error of a
+/// `kill_with`, an expired `Timeout`, a `LoopExit`) rather than a panic
+/// of user code. Code that turns panics into errors (a pool's `apply`,
+/// `imap`) must let these go on unwinding.
+pub(crate) fn is_interrupt(p: &(dyn std::any::Any + Send)) -> bool {
+    if p.is::<KillUnwind>() || p.is::<TimeoutUnwind>() || p.is::<stuck::LoopExitUnwind>() {
+        return true;
+    }
+    let Some(s) = try_sched() else {
+        return false;
+    };
+    let key = s.current();
+    match s.take_kill(key) {
+        Some(k) => {
+            let raised = matches!(&k, KillState::Raised(id, _) if *id == std::any::Any::type_id(p));
+            s.put_kill(key, k);
+            raised
+        }
+        None => false,
     }
 }
 
@@ -245,9 +352,12 @@ pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 }
 
 mod run;
+mod stuck;
 mod switch;
 mod table;
 mod timers;
+
+pub(crate) use stuck::Wait;
 
 #[cfg(test)]
 mod fairness_tests;

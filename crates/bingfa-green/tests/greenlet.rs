@@ -138,8 +138,14 @@ fn set_parent_rejects_cycles() {
     let a = Greenlet::new(|v: ()| v);
     let b = Greenlet::new(|v: ()| v);
     b.set_parent(&a).unwrap();
-    assert!(a.set_parent(&b).is_err());
-    assert!(a.set_parent(&a).is_err());
+    assert!(matches!(
+        a.set_parent(&b),
+        Err(bingfa_green::Error::ParentCycle)
+    ));
+    assert!(matches!(
+        a.set_parent(&a),
+        Err(bingfa_green::Error::ParentCycle)
+    ));
     assert_eq!(b.parent().unwrap(), a);
 }
 
@@ -289,4 +295,193 @@ mod throw {
         });
         assert_eq!(g.switch(0), 9);
     }
+}
+
+/// Regression: a panic leaving a greenlet went to the root, past its
+/// parent, which stayed suspended forever. It goes to the parent, whose
+/// pending `switch` raises it (greenlet: the exception propagates to the
+/// parent).
+#[test]
+fn a_panic_goes_to_the_parent_not_the_root() {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let log: Log = Rc::default();
+    let l = log.clone();
+    let parent = Greenlet::new(move |_: u32| {
+        let child = Greenlet::new(|_: u32| -> u32 { std::panic::panic_any(41u32) });
+        let r = catch_unwind(AssertUnwindSafe(|| child.switch(0)));
+        let caught = *r.unwrap_err().downcast::<u32>().unwrap();
+        l.borrow_mut().push(format!("parent caught {caught}"));
+        assert!(child.is_dead());
+        caught + 1
+    });
+    assert_eq!(parent.switch(0), 42, "the parent went on and returned");
+    assert_eq!(*log.borrow(), ["parent caught 41"]);
+    assert!(parent.is_dead());
+}
+
+/// Regression: `throw` into a greenlet that does not catch it: the error
+/// goes to its parent (here a greenlet), not to the root.
+#[test]
+fn an_uncaught_throw_goes_to_the_parent() {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let slot: Rc<RefCell<Option<Greenlet<u32>>>> = Rc::default();
+    let s2 = slot.clone();
+    let parent = Greenlet::new(move |_: u32| {
+        // The child hands control straight to the root.
+        let child = Greenlet::new(|v: u32| Greenlet::<u32>::root().switch(v));
+        *s2.borrow_mut() = Some(child.clone());
+        // Pending here while the root throws into the child.
+        let r = catch_unwind(AssertUnwindSafe(|| child.switch(5)));
+        assert!(child.is_dead());
+        *r.unwrap_err().downcast::<u32>().unwrap() + 100
+    });
+    assert_eq!(parent.switch(0), 5, "the child switched to the root");
+    let child = slot.borrow_mut().take().unwrap();
+    // The child does not catch it: its parent does, and returns to the
+    // root, whose `throw` call gets that value.
+    assert_eq!(child.throw(7u32), 107);
+    assert!(parent.is_dead());
+}
+
+/// Regression: while a killed greenlet unwound, `Greenlet::current()`
+/// reported the root. It reports the greenlet itself, and the killer is
+/// its parent meanwhile (greenlet's test_parent_restored_on_kill); the
+/// parent is restored afterwards.
+#[test]
+fn current_during_a_kill_is_the_dying_greenlet() {
+    struct Probe(Rc<RefCell<Vec<String>>>);
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            let me = Greenlet::<()>::current();
+            let parent = me.parent().map(|p| p.name().to_owned());
+            self.0
+                .borrow_mut()
+                .push(format!("{} (parent {parent:?})", me.name()));
+        }
+    }
+    let log: Log = Rc::default();
+    let l = log.clone();
+    let hub = Greenlet::try_with_stack_size("hub", 64 * 1024, |()| ()).unwrap();
+    let g = Greenlet::try_with_stack_size("worker", 64 * 1024, move |()| {
+        let _p = Probe(l);
+        Greenlet::<()>::root().switch(());
+    })
+    .unwrap();
+    g.set_parent(&hub).unwrap();
+    g.switch(());
+    g.kill();
+    assert!(g.is_dead());
+    assert_eq!(*log.borrow(), ["worker (parent Some(\"root\"))"]);
+    assert_eq!(g.parent().unwrap(), hub, "the parent is restored");
+
+    // Killed from inside another greenlet: that one is the parent meanwhile.
+    let log: Log = Rc::default();
+    let l = log.clone();
+    let victim = Greenlet::try_with_stack_size("victim", 64 * 1024, move |()| {
+        let _p = Probe(l);
+        Greenlet::<()>::root().switch(());
+    })
+    .unwrap();
+    victim.switch(());
+    let v = victim.clone();
+    let killer = Greenlet::try_with_stack_size("killer", 64 * 1024, move |()| {
+        v.kill();
+        assert!(v.is_dead());
+    })
+    .unwrap();
+    killer.switch(());
+    assert!(killer.is_dead());
+    assert_eq!(*log.borrow(), ["victim (parent Some(\"killer\"))"]);
+}
+
+/// Regression: dropping the last handle of a suspended greenlet leaked it:
+/// its destructors never ran and its stack was never freed (it held a
+/// handle to itself on its own stack while suspended). Now, as greenlet
+/// does when one is collected, `GreenletExit` is raised in it, on the
+/// thread that drops the handle, and it unwinds as the current greenlet.
+#[test]
+fn dropping_the_last_handle_of_a_suspended_greenlet_unwinds_it() {
+    use bingfa_green::GreenletExit;
+    struct Probe(Rc<RefCell<Vec<String>>>);
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            let me = Greenlet::<u32>::current();
+            self.0
+                .borrow_mut()
+                .push(format!("unwound as {}", me.name()));
+        }
+    }
+    let log: Log = Rc::default();
+    let l = log.clone();
+    // A stack size no other test on this thread uses: the stack goes back
+    // to this thread's pool, and the next greenlet of that size gets it.
+    const SIZE: usize = 88 * 1024;
+    let addr = Rc::new(RefCell::new(Vec::new()));
+    let a = addr.clone();
+    let g = Greenlet::try_with_stack_size("doomed", SIZE, move |v: u32| {
+        let _p = Probe(l.clone());
+        let local = 0u8;
+        a.borrow_mut().push(&local as *const u8 as usize);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Greenlet::<u32>::root().switch(v + 1)
+        }));
+        let exit = r.as_ref().err().is_some_and(|p| p.is::<GreenletExit>());
+        l.borrow_mut().push(format!("caught GreenletExit: {exit}"));
+        7
+    })
+    .unwrap();
+    assert_eq!(g.switch(1), 2);
+    drop(g);
+    assert_eq!(
+        *log.borrow(),
+        ["caught GreenletExit: true", "unwound as doomed"]
+    );
+    let a = addr.clone();
+    let next = Greenlet::try_with_stack_size("next", SIZE, move |()| {
+        let local = 0u8;
+        a.borrow_mut().push(&local as *const u8 as usize);
+    })
+    .unwrap();
+    next.switch(());
+    let addr = addr.borrow();
+    assert!(
+        addr[0].abs_diff(addr[1]) < SIZE,
+        "its stack went back to the pool and was reused: {addr:x?}"
+    );
+
+    // A greenlet that was never started is simply dropped.
+    let ran = Rc::new(RefCell::new(false));
+    let r = ran.clone();
+    drop(Greenlet::new(move |()| *r.borrow_mut() = true));
+    assert!(!*ran.borrow());
+}
+
+/// Dropping the last handle from inside another greenlet of the family:
+/// the dying one's end comes back to the dropper, which goes on.
+#[test]
+fn dropping_a_greenlet_from_inside_another_one() {
+    let log: Log = Rc::default();
+    let l = log.clone();
+    let outer = Greenlet::new(move |()| {
+        let l2 = l.clone();
+        let inner = Greenlet::new(move |()| {
+            struct Bye(Log);
+            impl Drop for Bye {
+                fn drop(&mut self) {
+                    self.0.borrow_mut().push("inner unwound".into());
+                }
+            }
+            let _b = Bye(l2);
+            // Not `Greenlet::current().parent().unwrap().switch(())`: that
+            // temporary handle to itself would live through the switch.
+            let parent = Greenlet::<()>::current().parent().unwrap();
+            parent.switch(());
+        });
+        inner.switch(());
+        drop(inner);
+        l.borrow_mut().push("outer goes on".into());
+    });
+    outer.switch(());
+    assert!(outer.is_dead());
+    assert_eq!(*log.borrow(), ["inner unwound", "outer goes on"]);
 }

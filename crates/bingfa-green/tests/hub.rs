@@ -103,7 +103,7 @@ fn a_panic_fails_its_join_and_the_others_go_on() {
             5
         });
         match bad.join() {
-            Err(Error::Panicked { name, message }) => {
+            Err(Error::Panicked { name, message, .. }) => {
                 assert_eq!(name, "bad");
                 assert_eq!(message, "boom 7");
             }
@@ -291,6 +291,221 @@ fn stack_size_per_spawn() {
             })
             .unwrap();
         assert_eq!(h.join().unwrap(), 7 * 600 * 1024);
+    })
+    .unwrap();
+}
+
+/// While a killed green thread unwinds (by `Handle::kill`, and by the
+/// hub's end killing the leftovers), it is still the current green thread:
+/// `current_name` names it and blocking calls in its destructors work.
+#[test]
+fn current_during_a_kill_is_the_dying_green_thread() {
+    struct Probe(Rc<RefCell<Vec<String>>>);
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            let name = bingfa_green::current_name();
+            let green = bingfa_green::in_green_thread();
+            // A switch in a destructor during the unwind still works.
+            yield_now();
+            self.0.borrow_mut().push(format!("{name:?} {green}"));
+        }
+    }
+    let log: Rc<RefCell<Vec<String>>> = Rc::default();
+    let l = log.clone();
+    run(move || {
+        let l2 = l.clone();
+        let h = Builder::new()
+            .name("victim")
+            .spawn(move || {
+                let _p = Probe(l2);
+                sleep(Duration::from_secs(3600));
+            })
+            .unwrap();
+        yield_now();
+        h.kill();
+        assert!(matches!(h.join(), Err(Error::Killed)));
+        Builder::new()
+            .name("leftover")
+            .spawn(move || {
+                let _p = Probe(l);
+                sleep(Duration::from_secs(3600));
+            })
+            .unwrap();
+        yield_now();
+    })
+    .unwrap();
+    assert_eq!(
+        *log.borrow(),
+        ["Some(\"victim\") true", "Some(\"leftover\") true"]
+    );
+}
+
+/// A typed panic payload survives to `join`, downcastable, instead of
+/// becoming the message "<non-string panic payload>" only (gevent keeps
+/// the exception object: `g.exception`).
+#[test]
+fn a_typed_panic_payload_survives_to_join() {
+    #[derive(Debug, PartialEq)]
+    struct Overdrawn {
+        account: u32,
+        by: i64,
+    }
+    run(|| {
+        let h = spawn(|| -> u32 {
+            std::panic::panic_any(Overdrawn {
+                account: 7,
+                by: -20,
+            })
+        });
+        match h.join() {
+            Err(Error::Panicked {
+                message, payload, ..
+            }) => {
+                assert_eq!(message, "<non-string panic payload>");
+                assert!(payload.is::<Overdrawn>());
+                assert_eq!(payload.with(|o: &Overdrawn| o.by), Some(-20));
+                let payload = payload.downcast::<String>().unwrap_err();
+                assert_eq!(
+                    payload.downcast::<Overdrawn>().unwrap(),
+                    Overdrawn {
+                        account: 7,
+                        by: -20
+                    }
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // A string panic keeps its payload too.
+        let n = std::hint::black_box(1);
+        let h = spawn(move || -> u32 { panic!("plain {n}") });
+        let Err(Error::Panicked { payload, .. }) = h.join() else {
+            panic!("expected a panic")
+        };
+        assert_eq!(payload.downcast::<String>().unwrap(), "plain 1");
+    })
+    .unwrap();
+    // And from main, out of `run`.
+    let r = run(|| std::panic::panic_any(42u8));
+    let Err(Error::Panicked { payload, .. }) = r else {
+        panic!("expected a panic")
+    };
+    assert_eq!(payload.downcast::<u8>().unwrap(), 42);
+}
+
+/// The crate's error stays `Send + Sync` (for `?` into `Box<dyn Error +
+/// Send + Sync>`, anyhow...), payload and all.
+#[test]
+fn the_error_is_send_and_sync() {
+    fn check<T: Send + Sync + std::error::Error + 'static>() {}
+    check::<Error>();
+}
+
+/// Regression: a kill (or an expired `Timeout`) that arrived while a
+/// green thread was already unwinding from a kill, and waited in a
+/// destructor, unwound it a second time from inside that destructor,
+/// which aborts the process. It now waits until the first unwind is over
+/// (the green thread then dies of the first).
+#[test]
+fn a_kill_or_timeout_during_a_kill_unwind_is_held() {
+    struct SlowDrop(Rc<Cell<u32>>);
+    impl Drop for SlowDrop {
+        fn drop(&mut self) {
+            // A switch point inside a destructor that runs during a kill.
+            sleep(Duration::from_millis(20));
+            self.0.set(self.0.get() + 1);
+        }
+    }
+    run(|| {
+        let n = Rc::new(Cell::new(0));
+        let n2 = n.clone();
+        let h = spawn(move || {
+            let _d = SlowDrop(n2);
+            sleep(Duration::from_secs(3600));
+        });
+        yield_now();
+        h.kill_nowait();
+        yield_now(); // it starts unwinding and sleeps in its destructor
+        h.kill(); // a second kill, while it does
+        assert!(matches!(h.join(), Err(Error::Killed)));
+        assert_eq!(n.get(), 1, "the destructor ran to its end once");
+
+        // A Timeout scope that expires during the kill's unwind.
+        let n2 = n.clone();
+        let h = spawn(move || {
+            Timeout::new(Duration::from_millis(5)).run(move || {
+                let _d = SlowDrop(n2);
+                sleep(Duration::from_secs(3600));
+            })
+        });
+        yield_now();
+        h.kill();
+        assert!(matches!(h.join(), Err(Error::Killed)));
+        assert_eq!(n.get(), 2);
+    })
+    .unwrap();
+}
+
+/// `kill_with` raises the chosen error in the green thread (gevent's
+/// `kill(exception)`): it may catch it and go on; uncaught, `join` gives
+/// it back downcastable; not yet started, it never runs and ends with it.
+#[test]
+fn kill_with_raises_the_chosen_error() {
+    #[derive(Debug, PartialEq)]
+    struct Shutdown(u32);
+    run(|| {
+        // Uncaught.
+        let h = Builder::new()
+            .name("server")
+            .spawn(|| sleep(Duration::from_secs(3600)))
+            .unwrap();
+        yield_now();
+        h.kill_with(Shutdown(1));
+        match h.join() {
+            Err(Error::Panicked {
+                name,
+                message,
+                payload,
+            }) => {
+                assert_eq!(name, "server");
+                assert!(message.starts_with("killed with "), "{message}");
+                assert!(message.ends_with("Shutdown"), "{message}");
+                assert_eq!(payload.downcast::<Shutdown>().unwrap(), Shutdown(1));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // Caught: the green thread goes on and returns.
+        let h = spawn(|| {
+            let r = std::panic::catch_unwind(|| sleep(Duration::from_secs(3600)));
+            r.unwrap_err().downcast::<Shutdown>().unwrap().0 + 1
+        });
+        yield_now();
+        h.kill_nowait_with(Shutdown(41));
+        assert_eq!(h.join().unwrap(), 42);
+        // Not yet started.
+        let ran = Rc::new(Cell::new(false));
+        let r = ran.clone();
+        let h = spawn(move || r.set(true));
+        h.kill_with(Shutdown(2));
+        assert!(!ran.get());
+        let Err(Error::Panicked { payload, .. }) = h.join() else {
+            panic!("expected the kill's error")
+        };
+        assert_eq!(payload.downcast::<Shutdown>().unwrap(), Shutdown(2));
+        // The first kill's error wins; a plain kill after it keeps it.
+        let h = spawn(|| sleep(Duration::from_secs(3600)));
+        yield_now();
+        h.kill_nowait_with(Shutdown(7));
+        h.kill_nowait_with(Shutdown(8));
+        h.kill();
+        let Err(Error::Panicked { payload, .. }) = h.join() else {
+            panic!("expected the kill's error")
+        };
+        assert_eq!(payload.downcast::<Shutdown>().unwrap(), Shutdown(7));
+        // A plain kill is still Killed (GreenletExit).
+        let h = spawn(|| sleep(Duration::from_secs(3600)));
+        yield_now();
+        h.kill();
+        assert!(matches!(h.join(), Err(Error::Killed)));
     })
     .unwrap();
 }

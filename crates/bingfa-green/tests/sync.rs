@@ -62,6 +62,37 @@ fn event_set_from_a_plain_thread_wakes_green_threads() {
     .unwrap();
 }
 
+/// A set at once undone by a clear, from a plain OS thread, still releases
+/// the green threads that were waiting (through their hub's cross-thread
+/// queue), and a wait that starts after the clear blocks.
+#[test]
+fn event_set_then_clear_from_a_plain_thread_releases_green_waiters() {
+    run(|| {
+        let ev = Arc::new(Event::new());
+        let hs: Vec<_> = (0..50)
+            .map(|_| {
+                let e = ev.clone();
+                spawn(move || e.wait_timeout(Duration::from_secs(30)))
+            })
+            .collect();
+        yield_now();
+        assert_eq!(ev.waiters(), 50);
+        let e = ev.clone();
+        std::thread::spawn(move || {
+            e.set();
+            e.clear();
+        })
+        .join()
+        .unwrap();
+        for h in hs {
+            h.join_timeout(Duration::from_secs(10)).unwrap();
+            assert_eq!(h.value(), Some(true), "released by the set");
+        }
+        assert!(!ev.wait_timeout(Duration::from_millis(5)));
+    })
+    .unwrap();
+}
+
 #[test]
 fn queue_put_from_a_plain_thread_and_from_another_hub() {
     run(|| {
@@ -120,13 +151,21 @@ fn bounded_queue_producer_consumer() {
         // The producer fills the queue (2) then waits for room.
         assert_eq!(&log[..2], ["put 0", "put 1"]);
         assert_eq!(log.iter().filter(|l| l.starts_with("got")).count(), 4);
-        assert!(matches!(q.try_put(9), Err(9)), "closed");
+        let err = q.try_put(9).unwrap_err();
+        assert!(err.is_closed() && !err.is_full());
+        assert_eq!(err.into_inner(), 9);
         assert!(matches!(q.get(), Err(Error::Closed)));
         let q2: Queue<u8> = Queue::bounded(1);
         q2.try_put(1).unwrap();
         assert!(q2.is_full());
-        assert_eq!(q2.put_timeout(2, Duration::from_millis(5)), Err(2));
-        assert_eq!(q2.try_get(), Some(1));
+        let err = q2.put_timeout(2, Duration::from_millis(5)).unwrap_err();
+        assert!(err.is_timeout());
+        assert_eq!(err.into_inner(), 2);
+        let err = q2.try_put(3).unwrap_err();
+        assert!(err.is_full());
+        assert_eq!(err.item, 3);
+        assert_eq!(q2.try_get().unwrap(), 1);
+        assert!(matches!(q2.try_get(), Err(Error::Empty)));
         assert!(matches!(
             q2.get_timeout(Duration::from_millis(5)),
             Err(Error::Timeout(_))
@@ -210,7 +249,7 @@ fn a_killed_waiter_passes_its_wakeup_on() {
             "b got it"
         });
         yield_now();
-        sem.release(); // pops `a`, which is killed before it runs
+        sem.release().unwrap(); // pops `a`, which is killed before it runs
         a.kill();
         b.join_timeout(Duration::from_secs(5)).unwrap();
         assert_eq!(b.value(), Some("b got it"));
@@ -226,29 +265,32 @@ fn pool_and_group() {
             sleep(Duration::from_millis(1));
             i * 2
         });
-        assert_eq!(r, (0..20).map(|i| i * 2).collect::<Vec<_>>());
+        assert_eq!(r.unwrap(), (0..20).map(|i| i * 2).collect::<Vec<_>>());
         assert_eq!(pool.free_count(), 4);
 
         let group = Group::new();
-        for i in 0..5 {
-            group.spawn(move || {
-                sleep(Duration::from_millis(1));
-                i
-            });
-        }
+        let hs: Vec<_> = (0..5)
+            .map(|i| {
+                group.spawn(move || {
+                    sleep(Duration::from_millis(1));
+                    i
+                })
+            })
+            .collect();
         assert_eq!(group.len(), 5);
-        let r: Vec<i32> = group.join().into_iter().map(|r| r.unwrap()).collect();
+        group.join();
+        assert!(group.is_empty());
+        let r: Vec<i32> = hs.into_iter().map(|h| h.join().unwrap()).collect();
         assert_eq!(r, [0, 1, 2, 3, 4]);
-        let g2: Group<()> = Group::new();
-        for _ in 0..3 {
-            g2.spawn(|| sleep(Duration::from_secs(60)));
-        }
+        let g2 = Group::new();
+        let hs: Vec<_> = (0..3)
+            .map(|_| g2.spawn(|| sleep(Duration::from_secs(60))))
+            .collect();
         g2.kill();
         assert!(g2.is_empty());
-        assert!(g2
-            .join()
+        assert!(hs
             .into_iter()
-            .all(|r| matches!(r, Err(Error::Killed))));
+            .all(|h| matches!(h.join(), Err(Error::Killed))));
     })
     .unwrap();
 }
@@ -378,4 +420,144 @@ fn running_out_of_stacks_is_an_error_from_spawn() {
     );
     assert!(text.contains("spawned "), "{text}");
     assert!(text.contains("vm.max_map_count"), "{text}");
+}
+
+/// A `Group::kill` cut short by a `Timeout` (its members take long to die:
+/// their destructors sleep while they unwind) keeps its members: the group
+/// still counts them and a second kill waits for them.
+#[test]
+fn group_kill_interrupted_by_a_timeout_keeps_its_members() {
+    run(|| {
+        struct SlowDrop;
+        impl Drop for SlowDrop {
+            fn drop(&mut self) {
+                sleep(Duration::from_millis(200));
+            }
+        }
+        let group = Group::new();
+        for _ in 0..2 {
+            group.spawn(|| {
+                let _slow = SlowDrop;
+                sleep(Duration::from_secs(60));
+            });
+        }
+        yield_now();
+        let r = bingfa_green::with_timeout(Duration::from_millis(20), || group.kill());
+        assert!(matches!(r, Err(Error::Timeout(_))), "{r:?}");
+        assert_eq!(group.len(), 2, "the members are still dying");
+        let start = Instant::now();
+        group.kill();
+        assert!(group.is_empty());
+        assert!(
+            start.elapsed() >= Duration::from_millis(50),
+            "the second kill waited for the members to finish dying"
+        );
+    })
+    .unwrap();
+}
+
+/// A bounded semaphore released above its bound reports
+/// `Error::ReleasedTooMany` and keeps its count (Python: `ValueError`), as
+/// the thread semaphore does; a semaphore at `usize::MAX` permits reports
+/// `Error::PermitOverflow` instead of panicking or wrapping to 0.
+#[test]
+fn semaphore_release_errors() {
+    let b = Semaphore::bounded(2);
+    assert!(matches!(
+        b.release(),
+        Err(Error::ReleasedTooMany { bound: 2 })
+    ));
+    assert_eq!(b.available(), 2);
+    b.try_acquire().unwrap().forget();
+    b.release().unwrap();
+    assert!(b.release().is_err());
+    assert_eq!(b.available(), 2);
+
+    let s = Semaphore::new(usize::MAX);
+    assert!(matches!(s.release(), Err(Error::PermitOverflow(1))));
+    assert_eq!(s.available(), usize::MAX);
+    let s = Semaphore::new(usize::MAX - 1);
+    s.release().unwrap();
+    assert!(matches!(s.release(), Err(Error::PermitOverflow(1))));
+    assert_eq!(s.available(), usize::MAX);
+}
+
+/// `release_n` wakes as many waiters as it gives permits; a failing
+/// `release_n` gives none back.
+#[test]
+fn semaphore_release_n_wakes_n_waiters() {
+    run(|| {
+        let sem = Rc::new(Semaphore::new(0));
+        let hs: Vec<_> = (0..5)
+            .map(|_| {
+                let s = sem.clone();
+                spawn(move || s.acquire().forget())
+            })
+            .collect();
+        yield_now();
+        sem.release_n(3).unwrap();
+        sleep(Duration::from_millis(1));
+        assert_eq!(hs.iter().filter(|h| h.is_dead()).count(), 3);
+        sem.release_n(2).unwrap();
+        joinall(&hs);
+        assert_eq!(sem.available(), 0);
+        let b = Semaphore::bounded(3);
+        b.try_acquire().unwrap().forget();
+        assert!(matches!(
+            b.release_n(2),
+            Err(Error::ReleasedTooMany { bound: 3 })
+        ));
+        assert_eq!(b.available(), 2, "all or nothing");
+    })
+    .unwrap();
+}
+
+/// The green RLock: its holder locks again at once; another green thread
+/// of the same hub waits (ownership is per green thread, not per OS
+/// thread); a plain thread waits too; timeouts and a `Timeout` give up
+/// cleanly.
+#[test]
+fn rlock_is_reentrant_per_green_thread() {
+    use bingfa_green::sync::RLock;
+    run(|| {
+        let lock = Arc::new(RLock::new(Cell::new(0u32)));
+        let outer = lock.lock();
+        let inner = lock.lock();
+        assert!(lock.is_owned() && lock.is_locked());
+        inner.set(inner.get() + 1);
+        let l = lock.clone();
+        let other = spawn(move || {
+            assert!(!l.is_owned());
+            assert!(l.try_lock().is_none());
+            assert!(l.lock_timeout(Duration::from_millis(5)).is_none());
+            assert!(matches!(
+                bingfa_green::with_timeout(Duration::from_millis(5), || drop(l.lock())),
+                Err(Error::Timeout(_))
+            ));
+            let g = l.lock(); // waits for the main green thread
+            g.set(g.get() + 10);
+            g.get()
+        });
+        sleep(Duration::from_millis(20));
+        assert!(!other.is_dead(), "one level is still held");
+        drop(inner);
+        sleep(Duration::from_millis(5));
+        assert!(!other.is_dead());
+        drop(outer);
+        assert_eq!(other.join().unwrap(), 11);
+        assert!(!lock.is_locked());
+        // A plain OS thread against a green holder.
+        let g = lock.lock();
+        let l = lock.clone();
+        let t = std::thread::spawn(move || {
+            let g = l.lock();
+            g.get()
+        });
+        sleep(Duration::from_millis(10));
+        g.set(20);
+        drop(g);
+        assert_eq!(t.join().unwrap(), 20);
+        assert_eq!(format!("{:?}", lock), "RLock { locked: false, count: 0 }");
+    })
+    .unwrap();
 }

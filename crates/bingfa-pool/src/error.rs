@@ -74,6 +74,22 @@ pub enum Error {
         /// `exitcode` is a signal; here the two are apart).
         exit_code: Option<i32>,
     },
+    /// A remote executor (bingfa-cluster's `ClusterPool`) could not run the
+    /// task for a reason of its own: the workers that took it were lost
+    /// more often than its retry limit allows, no worker has the function,
+    /// or the worker has another version of it. `kind` names the reason in
+    /// a word the executor documents (bingfa-cluster: `"lost"`,
+    /// `"unknown-function"`, `"version-mismatch"`, `"corrupt"`);
+    /// `message` says it in full (function, workers, hosts, attempts,
+    /// versions). Python has no single peer: Dask raises `KilledWorker`,
+    /// Celery `NotRegistered`.
+    #[error("{message}")]
+    Remote {
+        /// The reason, in one word of the executor's vocabulary.
+        kind: String,
+        /// The full explanation.
+        message: String,
+    },
     /// The executor dropped a task that had started without giving it a
     /// result. A correct executor never does this; it is reported instead of
     /// leaving the future's waiters blocked forever.

@@ -92,10 +92,17 @@ impl<R> Map<R> {
     /// Submits every item with `submit`, in order. On the first refusal the
     /// futures submitted so far are cancelled (the partial map's drop does
     /// it) and the refusal is returned.
-    pub(crate) fn submit_all<T>(
+    ///
+    /// Public so that other executors (bingfa-cluster's `ClusterPool`)
+    /// can hand back the same `Map` from their own `map`: `submit` is
+    /// their submit, and `E` their refusal.
+    ///
+    /// # Errors
+    /// The first error `submit` returns.
+    pub fn submit_all<T, E>(
         items: impl IntoIterator<Item = T>,
-        mut submit: impl FnMut(T) -> Result<Future<R>, Error>,
-    ) -> Result<Self, Error> {
+        mut submit: impl FnMut(T) -> Result<Future<R>, E>,
+    ) -> Result<Self, E> {
         let mut map = Map::single(VecDeque::new());
         for item in items {
             let fut = submit(item)?;
@@ -107,15 +114,19 @@ impl<R> Map<R> {
     }
 
     /// As [`submit_all`](Self::submit_all), one task per chunk of up to
-    /// `chunk_size` consecutive items.
+    /// `chunk_size` consecutive items; each chunk's future holds one
+    /// outcome per item, in order.
+    ///
+    /// # Errors
+    /// The first error `submit` returns.
     ///
     /// # Panics
     /// If `chunk_size` is 0.
-    pub(crate) fn submit_chunks<T>(
+    pub fn submit_chunks<T, E>(
         items: impl IntoIterator<Item = T>,
         chunk_size: usize,
-        mut submit: impl FnMut(Vec<T>) -> Result<Future<Chunk<R>>, Error>,
-    ) -> Result<Self, Error> {
+        mut submit: impl FnMut(Vec<T>) -> Result<Future<Chunk<R>>, E>,
+    ) -> Result<Self, E> {
         assert!(chunk_size > 0, "map_chunked: chunk_size must be at least 1");
         let mut items = items.into_iter();
         let mut map = Map::chunked(VecDeque::new());

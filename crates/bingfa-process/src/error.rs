@@ -34,12 +34,19 @@ pub enum Error {
     /// a payload that does not decode as the expected type.
     #[error("corrupt message: {0}")]
     Corrupt(String),
-    /// A value does not fit the channel's maximum message size.
-    #[error("message of {size} bytes is larger than the maximum of {max} bytes")]
+    /// An item's encoding is larger than the channel takes: a [`Queue`]'s
+    /// maximum message size (the one it was made with, see
+    /// [`Queue::with_max_message`]), or a [`Pipe`]'s
+    /// [`MAX_PIPE_MESSAGE`](crate::MAX_PIPE_MESSAGE) less its frame header.
+    ///
+    /// [`Queue`]: crate::Queue
+    /// [`Queue::with_max_message`]: crate::Queue::with_max_message
+    /// [`Pipe`]: crate::Pipe
+    #[error("the item encodes to {size} bytes, more than the {max} bytes this channel takes")]
     TooLarge {
-        /// The encoded size (or a lower bound of it).
+        /// The item's encoded size, in bytes.
         size: usize,
-        /// The channel's limit.
+        /// The channel's limit on an item's encoded size, in bytes.
         max: usize,
     },
     /// A value could not be serialized (a serde `Serialize` impl failed, or a
@@ -62,6 +69,30 @@ pub enum Error {
         /// How it ended.
         status: crate::ExitStatus,
     },
+    /// [`spawn`](crate::spawn) was called in a program that cannot run a
+    /// spawned child's entry point: it never called [`init`](crate::init)
+    /// (which must come first in `main`), and it is not a test binary with
+    /// [`enable_test_support!`](crate::enable_test_support). Nothing was
+    /// started.
+    #[error(
+        "bingfa_process::spawn needs the program to call bingfa_process::init() first thing \
+         in main; in a test crate, put bingfa_process::enable_test_support!(); at the root of \
+         the test file instead (a child started now would never run its entry point)"
+    )]
+    InitMissing,
+    /// While a [`Condition`](crate::Condition) waited, a thread that held
+    /// its lock died holding it. The wait is over and the caller holds the
+    /// lock again (through its guard, at its level): the shared state the
+    /// lock protects may be half-updated, so check it before going on.
+    /// Python has no such case (the lock would stay held forever).
+    #[error("the lock's previous owner died while holding it (the caller holds it again)")]
+    OwnerDied,
+    /// A received message does not fit the buffer given to
+    /// [`Pipe::recv_bytes_into`](crate::Pipe::recv_bytes_into); here is the
+    /// whole message (it was taken off the pipe). Python:
+    /// `multiprocessing.BufferTooShort`.
+    #[error("the message ({} bytes) does not fit the buffer", .0.len())]
+    BufferTooShort(Vec<u8>),
     /// An argument is out of range (a capacity of zero, a message size too
     /// small, an index past the end).
     #[error("invalid argument: {0}")]

@@ -12,6 +12,7 @@
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -36,10 +37,21 @@ extern "C" {
     ) -> libc::c_int;
 }
 
-/// The raw robust mutex, placed in shared memory.
+/// The raw robust mutex, placed in shared memory, with who holds it.
 #[repr(C)]
 pub(crate) struct RawLock {
     m: std::cell::UnsafeCell<libc::pthread_mutex_t>,
+    /// The holder's process and thread ids (0 while free): written by the
+    /// holder once it has the mutex, cleared just before it lets go. They
+    /// stay set when the holder dies with the mutex (it is held until the
+    /// next owner takes it over). Read by `locked` and `Debug` only: the
+    /// mutex itself decides who owns it.
+    owner_pid: AtomicU32,
+    owner_tid: AtomicU32,
+    /// A number that tells this lock from every other (random), so that a
+    /// condition can check that a guard is its lock's whatever mapping of
+    /// it the guard came through.
+    id: u64,
 }
 
 /// How an acquisition ended.
@@ -76,6 +88,7 @@ impl RawLock {
             if r != 0 {
                 return Err(io::Error::from_raw_os_error(r));
             }
+            (*this).id = new_id();
         }
         Ok(())
     }
@@ -87,6 +100,9 @@ impl RawLock {
             // SAFETY: pthread_mutex_t is plain bytes; all-zero is a valid
             // value to store (and `init` replaces it).
             m: std::cell::UnsafeCell::new(unsafe { std::mem::zeroed() }),
+            owner_pid: AtomicU32::new(0),
+            owner_tid: AtomicU32::new(0),
+            id: 0,
         }
     }
 
@@ -100,10 +116,14 @@ impl RawLock {
 
     fn finish(&self, r: libc::c_int) -> Result<Acquired, RawError> {
         match r {
-            0 => Ok(Acquired::Clean),
+            0 => {
+                self.set_owner();
+                Ok(Acquired::Clean)
+            }
             libc::EOWNERDEAD => {
                 // SAFETY: we hold the mutex (EOWNERDEAD means acquired).
                 unsafe { pthread_mutex_consistent(self.m.get()) };
+                self.set_owner();
                 Ok(Acquired::OwnerDied)
             }
             libc::EBUSY | libc::ETIMEDOUT => Err(RawError::WouldBlock),
@@ -134,14 +154,103 @@ impl RawLock {
         self.finish(r)
     }
 
+    /// A non-blocking (`timeout` zero) or timed acquisition, for the
+    /// non-recursive users (Lock, Value, Array): a lock this very thread
+    /// holds is busy like any other held lock (`WouldBlock`, Python's
+    /// `acquire(False)` returning `False`), where the blocking form
+    /// reports `EDEADLK` rather than wait forever.
+    pub(crate) fn try_lock_for(&self, timeout: Duration) -> Result<Acquired, RawError> {
+        match self.lock(Some(timeout)) {
+            Err(RawError::Os(e)) if e.raw_os_error() == Some(libc::EDEADLK) => {
+                Err(RawError::WouldBlock)
+            }
+            r => r,
+        }
+    }
+
     /// Releases the lock.
     ///
     /// # Safety
     /// The calling thread holds it.
     pub(crate) unsafe fn unlock(&self) {
+        self.owner_tid.store(0, Ordering::Relaxed);
+        self.owner_pid.store(0, Ordering::Release);
         // SAFETY: held by this thread (caller).
         unsafe { libc::pthread_mutex_unlock(self.m.get()) };
     }
+
+    fn set_owner(&self) {
+        self.owner_tid.store(sys::gettid(), Ordering::Relaxed);
+        self.owner_pid.store(sys::getpid(), Ordering::Release);
+    }
+
+    /// Whether some thread holds the lock now (a snapshot): one of this
+    /// process, of another, or a dead one whose hold the next owner will
+    /// take over.
+    pub(crate) fn locked(&self) -> bool {
+        self.owner_pid.load(Ordering::Acquire) != 0
+    }
+
+    /// Whether the calling thread holds the lock. Exact for the caller's
+    /// own thread: only it writes its ids there, and clears them before
+    /// it lets go.
+    pub(crate) fn held_by_me(&self) -> bool {
+        self.owner_pid.load(Ordering::Acquire) == sys::getpid()
+            && self.owner_tid.load(Ordering::Relaxed) == sys::gettid()
+    }
+
+    /// This lock's identity (see the field).
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Who holds the lock, as Python's `repr` says it (`None` while free):
+    /// this process's name, followed by `|` and the thread's name when the
+    /// caller holds it from a thread other than the main one;
+    /// `SomeOtherThread` (a thread of this process other than the caller)
+    /// or `SomeOtherProcess`.
+    pub(crate) fn owner_name(&self) -> Option<String> {
+        let pid = self.owner_pid.load(Ordering::Acquire);
+        let tid = self.owner_tid.load(Ordering::Relaxed);
+        if pid == 0 {
+            return None;
+        }
+        if pid != sys::getpid() {
+            return Some("SomeOtherProcess".to_owned());
+        }
+        if tid != sys::gettid() {
+            return Some("SomeOtherThread".to_owned());
+        }
+        let me = crate::current_process();
+        if tid == pid {
+            return Some(me.name().to_owned());
+        }
+        let thread = std::thread::current();
+        let thread = thread.name().map_or_else(|| tid.to_string(), str::to_owned);
+        Some(format!("{}|{thread}", me.name()))
+    }
+}
+
+/// A random lock identity (`getrandom`; a mix of the time, the process id
+/// and a counter if the kernel has no entropy to give).
+fn new_id() -> u64 {
+    let mut id = 0u64;
+    // SAFETY: writing at most 8 bytes into a u64 we own.
+    let n = unsafe {
+        libc::getrandom(
+            (&mut id as *mut u64).cast(),
+            std::mem::size_of::<u64>(),
+            libc::GRND_NONBLOCK,
+        )
+    };
+    if n == 8 && id != 0 {
+        return id;
+    }
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    t ^ (u64::from(sys::getpid()) << 40) ^ COUNT.fetch_add(1, Ordering::Relaxed).rotate_left(20)
 }
 
 pub(crate) enum RawError {
@@ -199,9 +308,17 @@ pub struct Lock {
     raw: ShmBox<RawLock>,
 }
 
+/// `Lock(owner=None)` while free, else who holds it, as Python's `repr`
+/// says: `Lock(owner=MainProcess)` (this process's name, and `|` and the
+/// thread's name when held from a thread other than the main one),
+/// `Lock(owner=SomeOtherThread)`, `Lock(owner=SomeOtherProcess)` (also a
+/// dead one, whose hold the next `lock` takes over).
 impl fmt::Debug for Lock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Lock { .. }")
+        match self.raw.owner_name() {
+            Some(owner) => write!(f, "Lock(owner={owner})"),
+            None => f.write_str("Lock(owner=None)"),
+        }
     }
 }
 
@@ -226,6 +343,13 @@ pub struct LockGuard<'a> {
 impl fmt::Debug for LockGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("LockGuard { .. }")
+    }
+}
+
+impl<'a> LockGuard<'a> {
+    /// The lock this guard holds.
+    pub(crate) fn lock(&self) -> &'a Lock {
+        self.lock
     }
 }
 
@@ -264,23 +388,32 @@ impl Lock {
     /// `Lock.acquire(block=False)`.
     ///
     /// # Errors
-    /// [`LockError::WouldBlock`] if it is held; otherwise as for
+    /// [`LockError::WouldBlock`] if it is held (also by the calling
+    /// thread: Python's `False`); [`LockError::OwnerDied`] as for
     /// [`lock`](Lock::lock).
     pub fn try_lock(&self) -> Result<LockGuard<'_>, LockError<LockGuard<'_>>> {
-        wrap(self.raw.lock(Some(Duration::ZERO)), || self.guard())
+        wrap(self.raw.try_lock_for(Duration::ZERO), || self.guard())
     }
 
     /// Acquires the lock, waiting at most `timeout`. Python:
     /// `Lock.acquire(timeout=t)`.
     ///
     /// # Errors
-    /// [`LockError::WouldBlock`] if it is still held at the deadline;
-    /// otherwise as for [`lock`](Lock::lock).
+    /// [`LockError::WouldBlock`] if it is still held at the deadline (at
+    /// once if the calling thread holds it: no wait could end that);
+    /// [`LockError::OwnerDied`] as for [`lock`](Lock::lock).
     pub fn lock_timeout(
         &self,
         timeout: Duration,
     ) -> Result<LockGuard<'_>, LockError<LockGuard<'_>>> {
-        wrap(self.raw.lock(Some(timeout)), || self.guard())
+        wrap(self.raw.try_lock_for(timeout), || self.guard())
+    }
+
+    /// Whether the lock is held now, by any thread of any process (a
+    /// snapshot; a dead owner's hold counts until the next `lock` takes it
+    /// over). Python 3.14: `Lock.locked()`.
+    pub fn locked(&self) -> bool {
+        self.raw.locked()
     }
 
     fn guard(&self) -> LockGuard<'_> {
@@ -288,6 +421,10 @@ impl Lock {
             lock: self,
             _not_send: PhantomData,
         }
+    }
+
+    pub(crate) fn raw(&self) -> &RawLock {
+        &self.raw
     }
 }
 

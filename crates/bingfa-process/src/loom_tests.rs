@@ -29,7 +29,7 @@ const SLOT: usize = 16;
 impl Mem {
     fn new(cap: u64) -> Arc<Mem> {
         Arc::new(Mem {
-            hdr: Header::new(cap, SLOT as u64),
+            hdr: Header::new(cap, SLOT as u64, (SLOT - crate::codec::HEADER) as u64),
             slots: (0..cap).map(Slot::new).collect(),
             data: vec![0u8; cap as usize * SLOT.next_multiple_of(64)].into_boxed_slice(),
             dead: [(); 4].map(|_| AtomicBool::new(false)),
@@ -264,4 +264,61 @@ fn loom_head_hint_behind_after_racing_consumers() {
         assert_eq!(out, [3]);
         assert_eq!(m.with(|r| r.try_pop(&mut out, 3)), Err(PopError::Empty));
     });
+}
+
+/// The unfinished-task count of `JoinableQueue`: a joiner never sleeps
+/// through the last `task_done`, nor through a failed put taking its task
+/// back (the Dekker pair between the count and the joiner registration).
+mod tasks {
+    use super::*;
+    use crate::joinable::Tasks;
+
+    #[test]
+    fn loom_join_wakes_for_the_last_task_done() {
+        model(|| {
+            let t = Arc::new(Tasks::new());
+            assert!(t.add());
+            assert!(t.add());
+            let a = {
+                let t = t.clone();
+                thread::spawn(move || assert!(t.done()))
+            };
+            let b = {
+                let t = t.clone();
+                thread::spawn(move || assert!(t.done()))
+            };
+            assert!(t.wait(None));
+            assert_eq!(t.unfinished(), 0);
+            a.join().unwrap();
+            b.join().unwrap();
+            // One done too many: refused, nothing changes.
+            assert!(!t.done());
+            assert_eq!(t.unfinished(), 0);
+        });
+    }
+
+    #[test]
+    fn loom_join_wakes_when_a_failed_put_takes_its_task_back() {
+        model(|| {
+            let t = Arc::new(Tasks::new());
+            assert!(t.add());
+            let putter = {
+                let t = t.clone();
+                // Added, then its put failed.
+                thread::spawn(move || t.take_back(1))
+            };
+            let worker = {
+                let t = t.clone();
+                thread::spawn(move || {
+                    // A put and its task_done, racing the failed one.
+                    assert!(t.add());
+                    assert!(t.done());
+                })
+            };
+            assert!(t.wait(None));
+            putter.join().unwrap();
+            worker.join().unwrap();
+            assert_eq!(t.unfinished(), 0);
+        });
+    }
 }

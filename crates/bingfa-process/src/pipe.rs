@@ -95,17 +95,39 @@ impl<T> Pipe<T> {
         Ok((Pipe::from_fd(a), Pipe::from_fd(b)))
     }
 
+    /// Two connected one-way ends: what the writer sends, the reader
+    /// receives. Python: `multiprocessing.Pipe(duplex=False)`, which
+    /// returns `(reader, writer)` in that order too. The ends are separate
+    /// types, so that sending on the reader or receiving on the writer
+    /// does not compile (Python raises `OSError`).
+    ///
+    /// # Errors
+    /// [`Error::Os`] if the socket pair cannot be made.
+    #[doc(alias = "duplex")]
+    pub fn one_way() -> Result<(PipeReader<T>, PipeWriter<T>), Error> {
+        let (r, w) = Pipe::new()?;
+        // The reader never writes and the writer never reads: shut those
+        // directions, so that each end's peer sees the end of its stream.
+        // SAFETY: shutdown on our own sockets.
+        unsafe {
+            libc::shutdown(r.fd.as_raw_fd(), libc::SHUT_WR);
+            libc::shutdown(w.fd.as_raw_fd(), libc::SHUT_RD);
+        }
+        Ok((PipeReader { end: r }, PipeWriter { end: w }))
+    }
+
     /// Sends one already-encoded frame's payload bytes. Python:
     /// `Connection.send_bytes`.
     ///
     /// # Errors
     /// [`Error::Closed`] if the other end is gone; [`Error::TooLarge`]
-    /// beyond [`MAX_PIPE_MESSAGE`]; [`Error::Os`] otherwise.
+    /// beyond [`MAX_PIPE_MESSAGE`] less the frame's header; [`Error::Os`]
+    /// otherwise.
     pub fn send_bytes(&self, bytes: &[u8]) -> Result<(), Error> {
-        if bytes.len() + codec::HEADER > MAX_PIPE_MESSAGE {
+        if bytes.len() > MAX_PIPE_MESSAGE - codec::HEADER {
             return Err(Error::TooLarge {
-                size: bytes.len() + codec::HEADER,
-                max: MAX_PIPE_MESSAGE,
+                size: bytes.len(),
+                max: MAX_PIPE_MESSAGE - codec::HEADER,
             });
         }
         let mut out = self.send_lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -152,6 +174,25 @@ impl<T> Pipe<T> {
     /// call returns `Corrupt` too).
     pub fn recv_bytes(&self) -> Result<Vec<u8>, Error> {
         self.recv_frame(None)
+    }
+
+    /// Receives one message's bytes into `buf`; returns their number.
+    /// Python: `Connection.recv_bytes_into(buf)` (with an offset: pass
+    /// `&mut buf[offset..]`).
+    ///
+    /// # Errors
+    /// [`Error::BufferTooShort`] with the whole message when it does not
+    /// fit `buf` (the message is taken off the pipe, as in Python);
+    /// otherwise as for [`recv_bytes`](Pipe::recv_bytes).
+    pub fn recv_bytes_into(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        let msg = self.recv_frame(None)?;
+        match buf.get_mut(..msg.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(&msg);
+                Ok(msg.len())
+            }
+            None => Err(Error::BufferTooShort(msg)),
+        }
     }
 
     /// Whether a message (or the end of the stream) can be received within
@@ -279,6 +320,140 @@ impl<T: Serialize + DeserializeOwned> Pipe<T> {
             Err(Error::Timeout) => Err(Error::Empty),
             other => codec::decode_plain(&other?),
         }
+    }
+}
+
+/// The receiving end of a one-way pipe ([`Pipe::one_way`]). Python: the
+/// first `Connection` of `multiprocessing.Pipe(duplex=False)`. Receives
+/// as a [`Pipe`] end does; when the writer is gone in every process,
+/// `recv` returns [`Error::Closed`] (Python: `EOFError`).
+pub struct PipeReader<T> {
+    end: Pipe<T>,
+}
+
+/// The sending end of a one-way pipe ([`Pipe::one_way`]). Python: the
+/// second `Connection` of `multiprocessing.Pipe(duplex=False)`. Sends as
+/// a [`Pipe`] end does; when the reader is gone in every process, `send`
+/// returns [`Error::Closed`] (Python: `BrokenPipeError`).
+pub struct PipeWriter<T> {
+    end: Pipe<T>,
+}
+
+impl<T> fmt::Debug for PipeReader<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PipeReader")
+            .field("fd", &self.end.fd.as_raw_fd())
+            .finish()
+    }
+}
+
+impl<T> fmt::Debug for PipeWriter<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PipeWriter")
+            .field("fd", &self.end.fd.as_raw_fd())
+            .finish()
+    }
+}
+
+impl<T> PipeReader<T> {
+    /// As [`Pipe::recv_bytes`]. Python: `Connection.recv_bytes`.
+    ///
+    /// # Errors
+    /// As for [`Pipe::recv_bytes`].
+    pub fn recv_bytes(&self) -> Result<Vec<u8>, Error> {
+        self.end.recv_bytes()
+    }
+
+    /// As [`Pipe::recv_bytes_into`]. Python: `Connection.recv_bytes_into`.
+    ///
+    /// # Errors
+    /// As for [`Pipe::recv_bytes_into`].
+    pub fn recv_bytes_into(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        self.end.recv_bytes_into(buf)
+    }
+
+    /// As [`Pipe::poll`]. Python: `Connection.poll(timeout)`.
+    ///
+    /// # Errors
+    /// As for [`Pipe::poll`].
+    pub fn poll(&self, timeout: Duration) -> Result<bool, Error> {
+        self.end.poll(timeout)
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> PipeReader<T> {
+    /// As [`Pipe::recv`]. Python: `Connection.recv`.
+    ///
+    /// # Errors
+    /// As for [`Pipe::recv`].
+    pub fn recv(&self) -> Result<T, Error> {
+        self.end.recv()
+    }
+
+    /// As [`Pipe::recv_timeout`].
+    ///
+    /// # Errors
+    /// As for [`Pipe::recv_timeout`].
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, Error> {
+        self.end.recv_timeout(timeout)
+    }
+
+    /// As [`Pipe::try_recv`].
+    ///
+    /// # Errors
+    /// As for [`Pipe::try_recv`].
+    pub fn try_recv(&self) -> Result<T, Error> {
+        self.end.try_recv()
+    }
+}
+
+impl<T> PipeWriter<T> {
+    /// As [`Pipe::send_bytes`]. Python: `Connection.send_bytes`.
+    ///
+    /// # Errors
+    /// As for [`Pipe::send_bytes`].
+    pub fn send_bytes(&self, bytes: &[u8]) -> Result<(), Error> {
+        self.end.send_bytes(bytes)
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> PipeWriter<T> {
+    /// As [`Pipe::send`]. Python: `Connection.send`.
+    ///
+    /// # Errors
+    /// As for [`Pipe::send`].
+    pub fn send(&self, value: &T) -> Result<(), Error> {
+        self.end.send(value)
+    }
+}
+
+/// A one-way end serializes as its descriptor, as a [`Pipe`] end does.
+impl<T> Serialize for PipeReader<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.end.serialize(s)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for PipeReader<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(PipeReader {
+            end: Pipe::deserialize(d)?,
+        })
+    }
+}
+
+/// A one-way end serializes as its descriptor, as a [`Pipe`] end does.
+impl<T> Serialize for PipeWriter<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.end.serialize(s)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for PipeWriter<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(PipeWriter {
+            end: Pipe::deserialize(d)?,
+        })
     }
 }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::codec;
 use crate::error::{Error, PutError};
-use crate::ring::{self, Header, PopError, PushError, Ring, Slot};
+use crate::ring::{self, Header, Modulus, PopError, PushError, Ring, Slot};
 use crate::shm::{self, Shm};
 use crate::sys;
 
@@ -80,8 +80,10 @@ pub struct Queue<T> {
     /// The ring's sizes, checked against the mapping when the queue was
     /// made or received, and never read from the shared header again (see
     /// [`Ring::in_cells`]).
-    cap: u64,
+    cap: Modulus,
     slot_bytes: usize,
+    /// The largest encoded item, as the queue's maker set it.
+    max_message: usize,
     _items: PhantomData<fn(T) -> T>,
 }
 
@@ -91,6 +93,7 @@ impl<T> Clone for Queue<T> {
             shm: self.shm.clone(),
             cap: self.cap,
             slot_bytes: self.slot_bytes,
+            max_message: self.max_message,
             _items: PhantomData,
         }
     }
@@ -120,7 +123,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     /// A queue of `capacity` items of at most `max_message` encoded bytes
     /// each. Memory: about `capacity * (max_message + 24)` bytes, each slot
-    /// rounded up to whole 64-byte cache lines. Python:
+    /// rounded up to whole pairs of cache lines (128 bytes). Python:
     /// `multiprocessing.Queue(maxsize)`, whose items have no size limit.
     ///
     /// # Errors
@@ -139,8 +142,11 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         // nobody else sees it yet; the header fits at its start, and each
         // slot at the start of its cell (see `layout`; cells are 64-aligned).
         unsafe {
-            base.cast::<Header>()
-                .write(Header::new(capacity as u64, slot_bytes as u64));
+            base.cast::<Header>().write(Header::new(
+                capacity as u64,
+                slot_bytes as u64,
+                max_message as u64,
+            ));
         }
         let cell = ring::cell(slot_bytes).ok_or(Error::Invalid("queue too large"))?;
         for i in 0..capacity {
@@ -153,8 +159,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         }
         Ok(Queue {
             shm,
-            cap: capacity as u64,
+            cap: Modulus::new(capacity as u64),
             slot_bytes,
+            max_message,
             _items: PhantomData,
         })
     }
@@ -201,23 +208,22 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         push: impl FnOnce(&Ring<'_>, &[u8]) -> Result<(), PushError>,
     ) -> Result<(), PutError<T>> {
         let ring = self.ring();
-        let r = PUT_BUF.with(|s| {
-            let mut buf = s.borrow_mut();
-            let max = ring.max_frame();
-            if buf.len() < max {
-                buf.resize(max, 0);
-            }
-            // Encoded here without its checksum: the checksum is computed
-            // while the frame is copied into its slot, once the slot is
-            // claimed (by then the encoder's stores have left the store
-            // buffer, so reading them back does not stall).
-            let n = codec::encode_unsealed_into(&item, &mut buf[..max])?;
-            push(&ring, &buf[..n]).map_err(|e| match e {
-                PushError::Full => Error::Full,
-                PushError::Closed => Error::Closed,
-                PushError::Timeout => Error::Timeout,
+        // The frame of the largest item allowed (which fits a slot).
+        let max = codec::HEADER + self.max_message;
+        let r = if max <= STACK_FRAME {
+            // Small frames: a buffer on the stack (no thread-local look-up
+            // nor `RefCell` on every put; zeroing it is two stores).
+            let mut buf = [0u8; STACK_FRAME];
+            encode_and_push(&ring, &item, &mut buf[..max], push)
+        } else {
+            PUT_BUF.with(|s| {
+                let mut buf = s.borrow_mut();
+                if buf.len() < max {
+                    buf.resize(max, 0);
+                }
+                encode_and_push(&ring, &item, &mut buf[..max], push)
             })
-        });
+        };
         r.map_err(|error| PutError { error, item })
     }
 
@@ -272,6 +278,30 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 }
 
+/// Frames of at most this many bytes are encoded on the stack.
+const STACK_FRAME: usize = 128;
+
+/// Encodes `item` into `buf` and pushes the frame with `push`.
+#[inline]
+fn encode_and_push<T: Serialize>(
+    ring: &Ring<'_>,
+    item: &T,
+    buf: &mut [u8],
+    push: impl FnOnce(&Ring<'_>, &[u8]) -> Result<(), PushError>,
+) -> Result<(), Error> {
+    // Encoded here without its checksum: the checksum is computed while
+    // the frame is copied into its slot, once the slot is claimed (by then
+    // the claim's locked instruction has drained the encoder's stores from
+    // the store buffer, so reading them back does not stall, as a load
+    // spanning several of those small stores would right after them).
+    let n = codec::encode_unsealed_into(item, buf)?;
+    push(ring, &buf[..n]).map_err(|e| match e {
+        PushError::Full => Error::Full,
+        PushError::Closed => Error::Closed,
+        PushError::Timeout => Error::Timeout,
+    })
+}
+
 impl<T: Serialize> Queue<T> {
     /// For crash tests only: starts a put of `item` and stops for good in
     /// the middle of it, after claiming a slot and writing `upto` bytes of
@@ -282,7 +312,7 @@ impl<T: Serialize> Queue<T> {
     pub fn __crash_test_partial_put(&self, item: &T, upto: usize) -> bool {
         let ring = self.ring();
         let mut buf = Vec::new();
-        if codec::encode_frame(item, &mut buf, ring.max_frame()).is_err() {
+        if codec::encode_frame(item, &mut buf, codec::HEADER + self.max_message).is_err() {
             return false;
         }
         if !ring.claim_and_stop(&buf, sys::getpid(), upto) {
@@ -356,7 +386,7 @@ impl<T> Queue<T> {
     /// The largest encoded item a put accepts, in bytes (Python has no
     /// limit).
     pub fn max_message_size(&self) -> usize {
-        self.ring().max_frame() - codec::HEADER
+        self.max_message
     }
 
     /// Closes the queue for every process: puts fail with
@@ -367,6 +397,31 @@ impl<T> Queue<T> {
     #[doc(alias = "shutdown")]
     pub fn close(&self) {
         self.ring().close()
+    }
+
+    /// Closes the queue like [`close`](Queue::close) and drops every item
+    /// left in it, so that gets fail with [`Error::Closed`] at once;
+    /// returns how many items were dropped. Python 3.13:
+    /// `Queue.shutdown(immediate=True)`.
+    ///
+    /// A put that was under way in another process when the queue closed
+    /// is waited for (briefly) and its item dropped too; gets under way
+    /// meanwhile may still take items.
+    #[doc(alias = "shutdown")]
+    pub fn close_immediate(&self) -> usize {
+        let ring = self.ring();
+        ring.close();
+        let me = sys::getpid();
+        let mut dropped = 0;
+        // Closed: a pop waits only for a put in progress (a live producer's
+        // slot), then reports Closed once the ring is empty.
+        while ring
+            .pop_slot(me, Deadline::after(Duration::from_millis(100)))
+            .is_ok()
+        {
+            dropped += 1;
+        }
+        dropped
     }
 
     /// Whether the queue is closed. Python 3.13: `Queue.is_shutdown`.
@@ -386,31 +441,34 @@ impl<T> Serialize for Queue<T> {
 impl<'de, T> Deserialize<'de> for Queue<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let shm = shm::deserialize_shm(d)?;
-        let not_a_queue =
-            || serde::de::Error::custom("shared memory is not a bingfa-process queue");
+        let not_a_queue = || shm::refuse("shared memory is not a bingfa-process Queue");
         if shm.len() < std::mem::size_of::<Header>() {
             return Err(not_a_queue());
         }
         // SAFETY: reading the capacity fields of a header the parent wrote
         // before spawning us. They are copied and checked here, and only
         // the copies are used from now on.
-        let (cap, slot_bytes) = unsafe {
+        let (cap, slot_bytes, max_message) = unsafe {
             let h = &*shm.ptr().cast::<Header>();
-            (h.cap, h.slot_bytes)
+            (h.cap, h.slot_bytes, h.max_message)
         };
         // What `with_max_message` can have made: a capacity in
-        // 1..=2^31-1, a slot that holds a frame header, a multiple of 8.
-        let sizes_ok = (1..=u64::from(u32::MAX / 2)).contains(&cap)
-            && slot_bytes >= codec::HEADER as u64
-            && slot_bytes % 8 == 0;
-        let (Ok(cap_n), Ok(slot_n)) = (usize::try_from(cap), usize::try_from(slot_bytes)) else {
+        // 1..=2^31-1, the slot its maximum message size rounds up to.
+        let (Ok(cap_n), Ok(slot_n), Ok(max_n)) = (
+            usize::try_from(cap),
+            usize::try_from(slot_bytes),
+            usize::try_from(max_message),
+        ) else {
             return Err(not_a_queue());
         };
+        let sizes_ok = (1..=u64::from(u32::MAX / 2)).contains(&cap)
+            && ring::slot_bytes_for(max_n) == Some(slot_n);
         match ring::layout(cap_n, slot_n) {
             Some(total) if sizes_ok && total <= shm.len() => Ok(Queue {
                 shm,
-                cap,
+                cap: Modulus::new(cap),
                 slot_bytes: slot_n,
+                max_message: max_n,
                 _items: PhantomData,
             }),
             _ => Err(not_a_queue()),
@@ -436,6 +494,7 @@ mod tests {
             let h = q.shm.ptr().cast::<Header>();
             (*h).cap = 0;
             (*h).slot_bytes = 1 << 40;
+            (*h).max_message = 1 << 40;
         }
         for i in 2..=4 {
             q.try_put(i).unwrap();

@@ -116,7 +116,9 @@ impl Semaphore {
     /// Takes a permit if one is available now. Python:
     /// `Semaphore.acquire(block=False)`.
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
-        self.try_take().then_some(SemaphorePermit { sem: self })
+        // `then`, not `then_some`: a permit built eagerly and dropped on
+        // failure would release a permit this call never took.
+        self.try_take().then(|| SemaphorePermit { sem: self })
     }
 
     /// Takes a permit, waiting at most `timeout`. Python:

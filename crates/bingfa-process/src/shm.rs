@@ -24,6 +24,31 @@ thread_local! {
     static PASSING: RefCell<Option<Vec<RawFd>>> = const { RefCell::new(None) };
     /// While `true`: deserializing a spawned child's arguments.
     static ATTACHING: RefCell<bool> = const { RefCell::new(false) };
+    /// Why this crate last refused to deserialize one of its handles (the
+    /// serde format keeps no message of its own: postcard reports any
+    /// custom error as "Serde Deserialization Error").
+    static REFUSAL: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// A deserialization error of this crate's own, for a handle that cannot
+/// be received: the reason is kept for [`decode_attached`] to report.
+pub(crate) fn refuse<E: serde::de::Error>(why: impl std::fmt::Display) -> E {
+    let why = why.to_string();
+    let e = E::custom(&why);
+    REFUSAL.with(|r| *r.borrow_mut() = Some(why));
+    e
+}
+
+/// Decodes a spawned child's arguments (attaching the handles in them); a
+/// handle this crate refused is reported with the crate's own reason.
+pub(crate) fn decode_attached<A: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<A, Error> {
+    REFUSAL.with(|r| r.borrow_mut().take());
+    let r = attaching(|| crate::codec::decode_plain(bytes));
+    let why = REFUSAL.with(|r| r.borrow_mut().take());
+    match (r, why) {
+        (Err(Error::Corrupt(_)), Some(why)) => Err(Error::Corrupt(why)),
+        (r, _) => r,
+    }
 }
 
 /// Runs `f` (which serializes spawn arguments) and returns the descriptors
@@ -68,7 +93,7 @@ pub(crate) fn serialize_fd<S: Serializer>(fd: RawFd, s: S) -> Result<S::Ok, S::E
 pub(crate) fn deserialize_fd<'de, D: Deserializer<'de>>(d: D) -> Result<OwnedFd, D::Error> {
     let fd = RawFd::deserialize(d)?;
     if !ATTACHING.with(|a| *a.borrow()) {
-        return Err(serde::de::Error::custom(
+        return Err(refuse(
             "bingfa-process handles can only be deserialized in a spawned child",
         ));
     }
@@ -76,7 +101,7 @@ pub(crate) fn deserialize_fd<'de, D: Deserializer<'de>>(d: D) -> Result<OwnedFd,
     // gives EBADF, reported below.
     let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
     if dup < 0 {
-        return Err(serde::de::Error::custom(format!(
+        return Err(refuse(format_args!(
             "inherited descriptor {fd}: {}",
             sys::last_error()
         )));
@@ -191,7 +216,7 @@ impl Serialize for Shm {
 /// Deserializes an inherited region (spawned child only).
 pub(crate) fn deserialize_shm<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<Shm>, D::Error> {
     let fd = deserialize_fd(d)?;
-    Shm::attach(fd).map_err(serde::de::Error::custom)
+    Shm::attach(fd).map_err(|e| refuse(format_args!("inherited shared memory: {e}")))
 }
 
 /// One `T` in its own shared memory region: the storage of the locks,
@@ -208,6 +233,19 @@ impl<T> Clone for ShmBox<T> {
             _t: std::marker::PhantomData,
         }
     }
+}
+
+/// A number that stands for the type `T` in every process running this
+/// executable (a spawned child runs the same file: its fingerprint is
+/// checked), kept in shared memory next to typed data so that a handle
+/// received as another type is refused.
+pub(crate) fn type_tag<T: 'static>() -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    std::any::TypeId::of::<T>().hash(&mut h);
+    std::mem::size_of::<T>().hash(&mut h);
+    std::mem::align_of::<T>().hash(&mut h);
+    h.finish()
 }
 
 impl<T> ShmBox<T> {
@@ -256,8 +294,8 @@ impl<'de, T> Deserialize<'de> for ShmBox<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let shm = deserialize_shm(d)?;
         if shm.len() < std::mem::size_of::<T>() {
-            return Err(serde::de::Error::custom(
-                "inherited shared memory is smaller than the object",
+            return Err(refuse(
+                "inherited shared memory is smaller than the object it should hold",
             ));
         }
         Ok(ShmBox {

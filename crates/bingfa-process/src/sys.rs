@@ -250,6 +250,7 @@ extern "C" fn atfork_child() {
     MY_PID.store(0, StdOrdering::Relaxed);
     MEMBARRIER.store(0, StdOrdering::Relaxed);
     crate::process::registry::forget_after_fork();
+    crate::process::threads::forget_after_fork();
 }
 
 /// Registers the fork handler that keeps the caches of this crate right in
@@ -274,6 +275,33 @@ pub(crate) fn getpid() -> u32 {
     let p = unsafe { libc::getpid() };
     MY_PID.store(p, StdOrdering::Relaxed);
     p as u32
+}
+
+thread_local! {
+    /// This thread's id, and the process id it was read in (a forked
+    /// child's thread has a new id: the cache is read again there).
+    static TID: std::cell::Cell<(u32, u32)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// The calling thread's id (`gettid`), cached per thread.
+#[inline]
+pub(crate) fn gettid() -> u32 {
+    let pid = getpid();
+    let read = || {
+        // SAFETY: gettid has no preconditions.
+        unsafe { libc::gettid() as u32 }
+    };
+    TID.try_with(|c| {
+        let (p, t) = c.get();
+        if p == pid {
+            t
+        } else {
+            let t = read();
+            c.set((pid, t));
+            t
+        }
+    })
+    .unwrap_or_else(|_| read())
 }
 
 /// Whether the process `pid` still exists (a zombie counts as dead: it

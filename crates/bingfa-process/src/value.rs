@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, LockError};
 use crate::lock::{wrap, RawLock};
-use crate::shm::ShmBox;
+use crate::shm::{self, type_tag, ShmBox};
 
 /// Plain data that may live in shared memory: `Copy`, no pointers, no
 /// references, no padding that matters, valid for the bit patterns other
@@ -50,6 +50,8 @@ plain_tuple!(A, B, C, D);
 #[repr(C)]
 struct ValueCell<T> {
     lock: RawLock,
+    /// [`type_tag`] of `T`, checked when the value is received.
+    tag: u64,
     value: UnsafeCell<T>,
 }
 
@@ -74,9 +76,31 @@ struct ValueCell<T> {
 /// }
 /// assert_eq!(counter.get(), 400);
 /// ```
-#[derive(Serialize, Deserialize)]
 pub struct Value<T: Plain> {
     cell: ShmBox<ValueCell<T>>,
+}
+
+/// A value serializes as its shared memory descriptor: only as an argument
+/// of [`Builder::spawn`](crate::Builder::spawn).
+impl<T: Plain> Serialize for Value<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.cell.serialize(s)
+    }
+}
+
+/// Received in a spawned child: the shared memory must hold a `Value` of
+/// this very `T` (its type tag), or it is refused.
+impl<'de, T: Plain> Deserialize<'de> for Value<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let cell = ShmBox::<ValueCell<T>>::deserialize(d)?;
+        if cell.tag != type_tag::<T>() {
+            return Err(shm::refuse(format_args!(
+                "shared memory is not a bingfa-process Value of this type ({})",
+                std::any::type_name::<T>()
+            )));
+        }
+        Ok(Value { cell })
+    }
 }
 
 impl<T: Plain> Clone for Value<T> {
@@ -139,6 +163,7 @@ impl<T: Plain> Value<T> {
         let lock = RawLock::placeholder();
         let cell = ShmBox::new(ValueCell {
             lock,
+            tag: type_tag::<T>(),
             value: UnsafeCell::new(value),
         })?;
         // SAFETY: the box is fresh and not shared yet.
@@ -157,6 +182,16 @@ impl<T: Plain> Value<T> {
         wrap(self.cell.lock.lock(None), || self.guard())
     }
 
+    /// Locks the value if the lock is free now. Python:
+    /// `v.get_lock().acquire(block=False)`.
+    ///
+    /// # Errors
+    /// [`LockError::WouldBlock`] if it is held, also by the calling thread
+    /// (nothing changes); otherwise as for [`lock`](Value::lock).
+    pub fn try_lock(&self) -> Result<ValueGuard<'_, T>, LockError<ValueGuard<'_, T>>> {
+        wrap(self.cell.lock.try_lock_for(Duration::ZERO), || self.guard())
+    }
+
     /// Locks the value, waiting at most `timeout`. Python:
     /// `v.get_lock().acquire(timeout=t)`.
     ///
@@ -167,7 +202,7 @@ impl<T: Plain> Value<T> {
         &self,
         timeout: Duration,
     ) -> Result<ValueGuard<'_, T>, LockError<ValueGuard<'_, T>>> {
-        wrap(self.cell.lock.lock(Some(timeout)), || self.guard())
+        wrap(self.cell.lock.try_lock_for(timeout), || self.guard())
     }
 
     fn guard(&self) -> ValueGuard<'_, T> {
@@ -206,6 +241,9 @@ impl<T: Plain> Value<T> {
 struct ArrayHead {
     lock: RawLock,
     len: usize,
+    /// [`type_tag`] of the element type, checked when the array is
+    /// received.
+    tag: u64,
 }
 
 /// A fixed-length array of plain data shared by processes, behind one
@@ -248,8 +286,9 @@ impl<T: Plain> Serialize for Array<T> {
     }
 }
 
-/// Received in a spawned child: the length in the shared head must fit
-/// the mapping (elements of this `T`), or it is not an `Array<T>`.
+/// Received in a spawned child: the shared head must be an array's of this
+/// element type (its type tag), and its length must fit the mapping, or it
+/// is not an `Array<T>`.
 impl<'de, T: Plain> Deserialize<'de> for Array<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let head = ShmBox::<ArrayHead>::deserialize(d)?;
@@ -259,10 +298,11 @@ impl<'de, T: Plain> Deserialize<'de> for Array<T> {
             .checked_mul(std::mem::size_of::<T>())
             .and_then(|b| b.checked_add(Self::data_offset()))
             .is_some_and(|b| b <= room);
-        if !fits {
-            return Err(serde::de::Error::custom(
-                "shared memory is not a bingfa-process Array of this element type",
-            ));
+        if !fits || head.tag != type_tag::<T>() {
+            return Err(shm::refuse(format_args!(
+                "shared memory is not a bingfa-process Array of this element type ({})",
+                std::any::type_name::<T>()
+            )));
         }
         Ok(Array {
             head,
@@ -354,6 +394,7 @@ impl<T: Plain> Array<T> {
             ArrayHead {
                 lock: RawLock::placeholder(),
                 len,
+                tag: type_tag::<T>(),
             },
             bytes,
         )?;
@@ -396,10 +437,37 @@ impl<T: Plain> Array<T> {
     /// As for [`Value::lock`].
     #[doc(alias = "get_lock")]
     pub fn lock(&self) -> Result<ArrayGuard<'_, T>, LockError<ArrayGuard<'_, T>>> {
-        wrap(self.head.lock.lock(None), || ArrayGuard {
+        wrap(self.head.lock.lock(None), || self.guard())
+    }
+
+    /// Locks the array if the lock is free now. Python:
+    /// `a.get_lock().acquire(block=False)`.
+    ///
+    /// # Errors
+    /// [`LockError::WouldBlock`] if it is held, also by the calling thread
+    /// (nothing changes); otherwise as for [`Value::lock`].
+    pub fn try_lock(&self) -> Result<ArrayGuard<'_, T>, LockError<ArrayGuard<'_, T>>> {
+        wrap(self.head.lock.try_lock_for(Duration::ZERO), || self.guard())
+    }
+
+    /// Locks the array, waiting at most `timeout`. Python:
+    /// `a.get_lock().acquire(timeout=t)`.
+    ///
+    /// # Errors
+    /// [`LockError::WouldBlock`] at the deadline (nothing changes);
+    /// otherwise as for [`Value::lock`].
+    pub fn lock_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<ArrayGuard<'_, T>, LockError<ArrayGuard<'_, T>>> {
+        wrap(self.head.lock.try_lock_for(timeout), || self.guard())
+    }
+
+    fn guard(&self) -> ArrayGuard<'_, T> {
+        ArrayGuard {
             array: self,
             _not_send: PhantomData,
-        })
+        }
     }
 
     fn lock_anyway(&self) -> ArrayGuard<'_, T> {
@@ -442,6 +510,50 @@ unsafe impl<T: Plain> Send for ValueCell<T> {}
 #[cfg(all(test, not(bingfa_loom)))]
 mod tests {
     use super::*;
+
+    /// What a spawned child does with its arguments, in this process: the
+    /// handles travel as descriptors (kept open here), and are attached by
+    /// the same code that runs in the child.
+    fn receive_as<A: Serialize, B: serde::de::DeserializeOwned>(a: &A) -> Result<B, Error> {
+        let (bytes, _fds) = shm::passing(|| crate::codec::encode_plain(a));
+        shm::decode_attached::<B>(&bytes.unwrap())
+    }
+
+    #[test]
+    fn a_shared_array_or_value_of_another_type_is_refused_with_the_reason() {
+        let a = Array::from_slice(&[1u32, 2, 3]).unwrap();
+        // Same size, other type: the length alone would let it through.
+        for e in [
+            receive_as::<_, Array<i32>>(&a).unwrap_err(),
+            receive_as::<_, Array<u64>>(&a).unwrap_err(),
+            receive_as::<_, Array<u8>>(&a).unwrap_err(),
+        ] {
+            let text = e.to_string();
+            assert!(
+                text.contains("not a bingfa-process Array of this element type"),
+                "{text}"
+            );
+            assert!(!text.contains("Serde Deserialization Error"), "{text}");
+        }
+        let back: Array<u32> = receive_as(&a).unwrap();
+        back.set(0, 9);
+        assert_eq!(a.to_vec(), [9, 2, 3]);
+
+        let v = Value::new(1.5f32).unwrap();
+        let e = receive_as::<_, Value<u32>>(&v).unwrap_err().to_string();
+        assert!(
+            e.contains("not a bingfa-process Value of this type (u32)"),
+            "{e}"
+        );
+        let back: Value<f32> = receive_as(&v).unwrap();
+        back.set(2.5);
+        assert_eq!(v.get(), 2.5);
+        // Inside a tuple of arguments, the reason is the same.
+        let e = receive_as::<_, (u8, Array<i32>)>(&(1u8, a.clone()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("Array of this element type (i32)"), "{e}");
+    }
 
     #[test]
     fn a_length_written_into_the_shared_head_changes_nothing() {

@@ -38,6 +38,23 @@ fn child_checks_identity(args: (String, u32)) {
     assert_eq!(me.pid(), std::process::id());
 }
 
+fn report_args(q: bingfa_process::Queue<Vec<String>>) {
+    q.put(std::env::args().skip(1).collect()).unwrap();
+}
+
+#[test]
+fn spawned_child_of_a_test_binary_gets_the_libtest_arguments() {
+    // This file has enable_test_support!(): its children run the support
+    // test only (a plain program's children get no arguments: see
+    // tests/spawn_plain_main.rs).
+    let q = bingfa_process::Queue::<Vec<String>>::new(1).unwrap();
+    let p = bingfa_process::spawn(report_args, q.clone()).unwrap();
+    let args = q.get_timeout(Duration::from_secs(60)).unwrap();
+    assert_eq!(p.join().unwrap(), ExitStatus::Code(0));
+    assert_eq!(args[0], bingfa_process::TEST_ENTRY, "{args:?}");
+    assert!(args.iter().any(|a| a == "--test-threads=1"), "{args:?}");
+}
+
 #[test]
 fn spawn_runs_entry_and_reports_status() {
     let p = bingfa_process::spawn(child_exits_with, 5).unwrap();

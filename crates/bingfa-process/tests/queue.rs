@@ -150,14 +150,59 @@ fn too_large_hands_item_back() {
     assert_eq!(q.max_message_size(), 16);
     q.put(vec![1; 10]).unwrap();
     let e = q.put(vec![7; 100]).unwrap_err();
+    // The item's own size (a length byte and 100 bytes) and the limit the
+    // queue was made with, not frame sizes.
     assert!(
-        matches!(e.error, Error::TooLarge { max: 24, .. }),
+        matches!(e.error, Error::TooLarge { size: 101, max: 16 }),
         "{:?}",
         e.error
     );
     assert_eq!(e.item, vec![7; 100]);
     assert_eq!(q.get().unwrap(), vec![1; 10]);
     assert!(matches!(Queue::<u8>::new(0), Err(Error::Invalid(_))));
+}
+
+#[test]
+fn too_large_names_the_item_size_and_the_limit_set() {
+    // The case of issue 11: with_max_message(4, 64), a 1 002-byte item
+    // (a Vec of 1 000 bytes: a 2-byte length, then the bytes). The message
+    // used to speak of frames: "73 bytes is larger than the maximum of 72".
+    let q = Queue::<Vec<u8>>::with_max_message(4, 64).unwrap();
+    let e = q.try_put(vec![0; 1000]).unwrap_err();
+    assert!(
+        matches!(
+            e.error,
+            Error::TooLarge {
+                size: 1002,
+                max: 64
+            }
+        ),
+        "{:?}",
+        e.error
+    );
+    let text = e.to_string();
+    assert!(text.contains("1002") && text.contains("64"), "{text}");
+    assert!(!text.contains("72") && !text.contains("73"), "{text}");
+    // The limit is the one set, not the slot it rounds up to: 61 bytes
+    // take an item of 61 encoded bytes and refuse one of 62.
+    let q = Queue::<Vec<u8>>::with_max_message(2, 61).unwrap();
+    assert_eq!(q.max_message_size(), 61);
+    q.try_put(vec![1; 60]).unwrap();
+    let e = q.try_put(vec![1; 61]).unwrap_err();
+    assert!(
+        matches!(e.error, Error::TooLarge { size: 62, max: 61 }),
+        "{:?}",
+        e.error
+    );
+    assert_eq!(q.try_get().unwrap(), vec![1; 60]);
+    // A pipe names its own limit the same way.
+    let (a, _b) = bingfa_process::Pipe::<Vec<u8>>::new().unwrap();
+    let limit = bingfa_process::MAX_PIPE_MESSAGE - bingfa_process::codec::HEADER;
+    let e = a.send_bytes(&vec![0; limit + 1]).unwrap_err();
+    assert!(
+        matches!(e, Error::TooLarge { size, max } if size == limit + 1 && max == limit),
+        "{e:?}"
+    );
 }
 
 /// A 64-byte message: producer, sequence number, and padding whose bytes
@@ -301,9 +346,12 @@ fn largest_items_fill_their_slots_without_touching_the_neighbours() {
     // processes and come back intact (a frame that ran into the next cell
     // would damage that slot's state word and its item).
     for max in [1usize, 7, 8, 39, 40, 41, 47, 48, 103, 104, 105, 1016] {
+        // (A limit that is a multiple of 8 fills its slot exactly: the
+        // others round their slot up, and their largest frame ends short
+        // of it.)
         let q = Queue::<Vec<u8>>::with_max_message(3, max).unwrap();
         let m = q.max_message_size();
-        assert_eq!(m, max.next_multiple_of(8));
+        assert_eq!(m, max);
         // A Vec<u8> of n bytes encodes as its length (a varint) and the bytes.
         let biggest = if m < 128 { m - 1 } else { m - 2 };
         let item = |i: usize| -> Vec<u8> {

@@ -229,3 +229,22 @@ fn pipe_frame_of_wrong_type_is_corrupt_and_stream_goes_on() {
     assert!(matches!(b.recv(), Err(Error::Corrupt(_))));
     assert_eq!(b.recv().unwrap(), 5);
 }
+
+#[test]
+fn semaphore_failed_try_acquire_adds_no_permit() {
+    // A failed non-blocking acquire must leave the count as it was: a
+    // permit built and dropped on the failure path used to release one
+    // (Semaphore::new(0), failed try_acquire, value() was 1).
+    let sem = Semaphore::new(0).unwrap();
+    for _ in 0..5 {
+        assert!(sem.try_acquire().is_none());
+        assert_eq!(sem.value(), 0);
+    }
+    let b = Semaphore::bounded(1).unwrap();
+    b.acquire().forget();
+    assert!(b.try_acquire().is_none());
+    assert_eq!(b.value(), 0);
+    // The release that follows is the only one a bounded semaphore allows.
+    b.release().unwrap();
+    assert!(matches!(b.release(), Err(Error::Invalid(_))));
+}

@@ -112,6 +112,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+#[cfg(all(bingfa_loom, not(feature = "loom")))]
+compile_error!("`--cfg bingfa_loom` is the model-checking build and needs the internal `loom` feature too: run `cargo xtask loom`");
 #[macro_use]
 mod macros;
 

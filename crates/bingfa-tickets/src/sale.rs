@@ -222,6 +222,9 @@ fn one_buyer(
     let _thread = guard.takes_thread().then(|| locks.thread.lock());
     match guard {
         Guard::ProcessLock => {
+            // The process lock records nothing itself: say when it was waited
+            // for and held, for the timeline.
+            record(EventKind::Blocked, "process lock");
             let _held = match locks.process.lock() {
                 Ok(g) => g,
                 // The last holder died: the lock is ours and stays usable.
@@ -231,7 +234,10 @@ fn one_buyer(
                     )
                 })?,
             };
-            buy(store, name, think)
+            record(EventKind::Acquired, "process lock");
+            let outcome = buy(store, name, think);
+            record(EventKind::Released, "process lock");
+            outcome
         }
         Guard::FileLock => buy_with_file_lock(store, &locks.file, name, think),
         _ => buy(store, name, think),
@@ -240,6 +246,7 @@ fn one_buyer(
 
 /// Runs process `p`'s share of the buyers, putting each outcome on `results`.
 fn run_process(sale: &Sale, p: usize, locks: &Arc<Locks>, results: &Queue<(String, Outcome)>) {
+    bingfa_trace::name_process(&format!("buyer process {p}"));
     let mix = sale.mix;
     let store = FileStore::open(&sale.path);
     let handles: Vec<_> = (0..mix.threads.max(1))

@@ -1,8 +1,10 @@
 //! The Chrome trace writer: the Trace Event Format JSON that Perfetto
 //! (<https://ui.perfetto.dev>) and `chrome://tracing` open.
 //!
-//! Each lane becomes a thread (`tid`) of one process (`pid` 1) with a
-//! `thread_name` metadata event. Holding `X` is a duration slice named
+//! Each OS process of the trace becomes a Perfetto process with its real
+//! `pid` and a `process_name` (the name given with
+//! [`name_process`](crate::record::name_process), else `bingfa`), and each
+//! of its lanes a thread (`tid`) with a `thread_name` metadata event. Holding `X` is a duration slice named
 //! `holds X`, waiting for it `waits for X`, a span keeps its own name; a mark
 //! is an instant event. Duration events must nest on a thread, so a lane
 //! whose intervals overlap without nesting (it holds `A` from 0 to 6 and waits
@@ -26,12 +28,12 @@ use crate::record::Event;
 /// use std::time::Duration;
 /// use bingfa_trace::{chrome, Event, EventKind};
 ///
-/// let json = chrome::to_json(&[Event {
-///     t: Duration::from_micros(10),
-///     lane: "main".into(),
-///     kind: EventKind::Mark,
-///     object: "say \"hi\"".into(),
-/// }]);
+/// let json = chrome::to_json(&[Event::new(
+///     Duration::from_micros(10),
+///     "main",
+///     EventKind::Mark,
+///     "say \"hi\"",
+/// )]);
 /// assert!(json.contains(r#""name":"say \"hi\"","cat":"mark","ph":"i""#));
 /// ```
 ///
@@ -44,7 +46,16 @@ pub fn to_json(events: &[Event]) -> String {
     let mut meta = String::new();
     let mut next_tid = 1;
 
+    for p in &m.processes {
+        let name = p.name.as_deref().unwrap_or("bingfa");
+        meta += &format!(
+            "{{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":{},\"tid\":0,\"args\":{{\"name\":{}}}}},\n",
+            p.pid,
+            string(name)
+        );
+    }
     for lane in &m.lanes {
+        let pid = lane.pid;
         let mut tracks = tracks(&lane.intervals);
         if tracks.is_empty() {
             // A lane with no intervals still gets its thread, for its marks.
@@ -60,11 +71,11 @@ pub fn to_json(events: &[Event]) -> String {
                 format!("{} ({})", lane.name, k + 1)
             };
             meta += &format!(
-                "{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":{tid},\"args\":{{\"name\":{}}}}},\n",
+                "{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":{pid},\"tid\":{tid},\"args\":{{\"name\":{}}}}},\n",
                 string(&name)
             );
             meta += &format!(
-                "{{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":1,\"tid\":{tid},\"args\":{{\"sort_index\":{}}}}},\n",
+                "{{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":{pid},\"tid\":{tid},\"args\":{{\"sort_index\":{}}}}},\n",
                 tid
             );
             for &(t, begin, i) in track {
@@ -77,7 +88,7 @@ pub fn to_json(events: &[Event]) -> String {
                 };
                 let ev = if begin {
                     format!(
-                        "{{\"name\":{},\"cat\":\"{cat}\",\"ph\":\"B\",\"ts\":{},\"pid\":1,\"tid\":{tid},\"args\":{{\"object\":{},\"open_at_end\":{}}}}}",
+                        "{{\"name\":{},\"cat\":\"{cat}\",\"ph\":\"B\",\"ts\":{},\"pid\":{pid},\"tid\":{tid},\"args\":{{\"object\":{},\"open_at_end\":{}}}}}",
                         string(&name),
                         micros(t),
                         string(obj),
@@ -85,7 +96,7 @@ pub fn to_json(events: &[Event]) -> String {
                     )
                 } else {
                     format!(
-                        "{{\"name\":{},\"cat\":\"{cat}\",\"ph\":\"E\",\"ts\":{},\"pid\":1,\"tid\":{tid}}}",
+                        "{{\"name\":{},\"cat\":\"{cat}\",\"ph\":\"E\",\"ts\":{},\"pid\":{pid},\"tid\":{tid}}}",
                         string(&name),
                         micros(t)
                     )
@@ -97,7 +108,7 @@ pub fn to_json(events: &[Event]) -> String {
             out.push((
                 *t,
                 format!(
-                    "{{\"name\":{},\"cat\":\"mark\",\"ph\":\"i\",\"s\":\"t\",\"ts\":{},\"pid\":1,\"tid\":{first_tid}}}",
+                    "{{\"name\":{},\"cat\":\"mark\",\"ph\":\"i\",\"s\":\"t\",\"ts\":{},\"pid\":{pid},\"tid\":{first_tid}}}",
                     string(text),
                     micros(*t)
                 ),
@@ -109,13 +120,14 @@ pub fn to_json(events: &[Event]) -> String {
     out.sort_by_key(|e| e.0);
 
     let mut json = String::from("{\"traceEvents\":[\n");
-    json += "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":0,\"args\":{\"name\":\"bingfa\"}},\n";
     json += &meta;
     for (_, e) in &out {
         json += e;
         json += ",\n";
     }
-    json.truncate(json.len() - 2); // the last ",\n"; there is always a process_name
+    if json.ends_with(",\n") {
+        json.truncate(json.len() - 2); // the last ",\n"
+    }
     json += "\n],\"displayTimeUnit\":\"ms\"}\n";
     json
 }

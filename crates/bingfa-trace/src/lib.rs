@@ -1,7 +1,8 @@
 //! # bingfa-trace
 //!
 //! The instrumentation switchboard shared by every bingfa crate, an event
-//! recorder, a terminal timeline and a Chrome trace writer.
+//! recorder (which child processes join), a terminal timeline and a Chrome
+//! trace writer.
 //!
 //! Every primitive of bingfa checks [`active`] once per operation: a single
 //! relaxed atomic load. When it returns zero (the default) nothing else
@@ -11,7 +12,9 @@
 //!
 //! A lesson records what its threads do, then shows it: [`Timeline`] draws
 //! who held what and who waited for whom in the terminal, [`chrome::write`]
-//! saves the same events for Perfetto (<https://ui.perfetto.dev>).
+//! saves the same events for Perfetto (<https://ui.perfetto.dev>), and
+//! [`html::Page`] writes them with their narration as one self-contained
+//! HTML file, for a classroom without internet.
 //!
 //! ```
 //! use bingfa_trace::{chrome, record, EventKind, Timeline, Colour};
@@ -34,7 +37,8 @@
 //! let timeline = Timeline::new(&events)
 //!     .title("one worker, one lock")
 //!     .width(40)
-//!     .colour(Colour::Never);
+//!     .colour(Colour::Never)
+//!     .max_events(10); // the event list under the chart
 //! let text = timeline.render();
 //! assert!(text.contains("worker"));
 //! assert!(text.contains("acquired lock_a"));
@@ -52,9 +56,9 @@
 //!
 //! ```text
 //! t1 |A███████████████████████████████████████>
-//!    |          B░░░░░░░░░░░░░░░░░░░░░░░░░░░░░>
+//! t1 |          B░░░░░░░░░░░░░░░░░░░░░░░░░░░░░>
 //! t2 |    B███████████████████████████████████>
-//!    |              A░░░░░░░░░░░░░░░░░░░░░░░░░>
+//! t2 |              A░░░░░░░░░░░░░░░░░░░░░░░░░>
 //!
 //! at the end (t=12.0ms):
 //!   t1 holds lock_a, waits for lock_b (held by t2)
@@ -66,10 +70,13 @@
 
 pub mod chrome;
 pub mod flags;
+pub mod html;
 mod model;
 pub mod record;
 mod timeline;
 
 pub use flags::active;
-pub use record::{current_lane, record, record_in, snapshot, start, stop, Event, EventKind};
+pub use record::{
+    attach, current_lane, name_process, record, record_in, snapshot, start, stop, Event, EventKind,
+};
 pub use timeline::{Colour, Timeline};

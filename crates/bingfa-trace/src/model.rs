@@ -36,6 +36,8 @@ pub(crate) struct Interval {
 #[derive(Debug, Clone)]
 pub(crate) struct Lane {
     pub name: Arc<str>,
+    /// The process it belongs to.
+    pub pid: u32,
     /// Sorted by start, the longer first on equal starts (so that an
     /// enclosing interval comes before what it encloses).
     pub intervals: Vec<Interval>,
@@ -51,11 +53,22 @@ pub(crate) struct Object {
     pub span: bool,
 }
 
+/// One OS process of the trace.
+#[derive(Debug, Clone)]
+pub(crate) struct Process {
+    pub pid: u32,
+    /// The name it gave itself with `name_process`, if any.
+    pub name: Option<Arc<str>>,
+}
+
 /// The whole trace, ready to draw.
 #[derive(Debug, Clone)]
 pub(crate) struct Model {
-    /// In order of first appearance.
+    /// Grouped by process (in order of first appearance), then in order of
+    /// first appearance.
     pub lanes: Vec<Lane>,
+    /// The processes, in order of first appearance.
+    pub processes: Vec<Process>,
     /// Objects and span names, in order of first appearance.
     pub objects: Vec<Object>,
     /// The time of the last event: where open intervals are cut.
@@ -85,16 +98,32 @@ impl Model {
         events.sort_by_key(|e| e.t); // stable: equal times keep their order
         let end = events.last().map_or(Duration::ZERO, |e| e.t);
 
-        let mut lane_ix: HashMap<Arc<str>, usize> = HashMap::new();
+        let mut lane_ix: HashMap<(u32, Arc<str>), usize> = HashMap::new();
+        let mut processes: Vec<Process> = Vec::new();
         let mut obj_ix: HashMap<Arc<str>, usize> = HashMap::new();
         let mut lanes: Vec<Lane> = Vec::new();
         let mut open: Vec<Open> = Vec::new();
         let mut objects: Vec<Object> = Vec::new();
 
         for e in &events {
-            let l = *lane_ix.entry(e.lane.clone()).or_insert_with(|| {
+            let p = match processes.iter().position(|p| p.pid == e.pid) {
+                Some(p) => p,
+                None => {
+                    processes.push(Process {
+                        pid: e.pid,
+                        name: None,
+                    });
+                    processes.len() - 1
+                }
+            };
+            if e.kind == EventKind::ProcessName {
+                processes[p].name = Some(e.object.clone());
+                continue;
+            }
+            let l = *lane_ix.entry((e.pid, e.lane.clone())).or_insert_with(|| {
                 lanes.push(Lane {
                     name: e.lane.clone(),
+                    pid: e.pid,
                     intervals: Vec::new(),
                     marks: Vec::new(),
                 });
@@ -161,7 +190,9 @@ impl Model {
                         close(State::Span, since, e.t);
                     }
                 }
-                EventKind::Mark => unreachable!("marks are handled above"),
+                EventKind::Mark | EventKind::ProcessName => {
+                    unreachable!("marks and names are handled above")
+                }
             }
         }
 
@@ -183,13 +214,59 @@ impl Model {
             lane.intervals
                 .sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
         }
+        // The process that draws the trace (the one that recorded it, as a
+        // rule) comes first; then the others as they appeared.
+        let me = std::process::id();
+        if let Some(i) = processes.iter().position(|p| p.pid == me) {
+            let p = processes.remove(i);
+            processes.insert(0, p);
+        }
+        // Group the lanes by process, keeping first-appearance order in each.
+        lanes.sort_by_key(|l| processes.iter().position(|p| p.pid == l.pid));
 
         Model {
             lanes,
+            processes,
             objects,
             end,
             events,
         }
+    }
+
+    /// The title of process `pid`'s lane group: `NAME (pid N)` or `pid N`.
+    pub(crate) fn process_title(&self, pid: u32) -> String {
+        match self
+            .processes
+            .iter()
+            .find(|p| p.pid == pid)
+            .and_then(|p| p.name.as_ref())
+        {
+            Some(name) => format!("{name} (pid {pid})"),
+            None => format!("pid {pid}"),
+        }
+    }
+
+    /// How many lanes are in `state` on an object that `matches`, as
+    /// `(time, +1 | -1)` steps sorted by time, ends before starts at equal
+    /// times (a permit handed over is not two holders at once).
+    pub(crate) fn steps(
+        &self,
+        state: State,
+        matches: impl Fn(&str) -> bool,
+    ) -> Vec<(Duration, i32)> {
+        let mut steps = Vec::new();
+        for lane in &self.lanes {
+            for iv in &lane.intervals {
+                if iv.state == state && matches(&self.objects[iv.object].name) {
+                    steps.push((iv.start, 1));
+                    if !iv.open {
+                        steps.push((iv.end, -1));
+                    }
+                }
+            }
+        }
+        steps.sort();
+        steps
     }
 
     /// Who holds `object` at the end of the trace, other than lane `except`.
@@ -213,12 +290,7 @@ mod tests {
     use super::*;
 
     fn ev(ms: u64, lane: &str, kind: EventKind, object: &str) -> Event {
-        Event {
-            t: Duration::from_millis(ms),
-            lane: lane.into(),
-            kind,
-            object: object.into(),
-        }
+        Event::new(Duration::from_millis(ms), lane, kind, object)
     }
 
     #[test]

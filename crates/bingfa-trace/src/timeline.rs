@@ -1,7 +1,8 @@
 //! The terminal timeline: one lane per thread, process or green thread, time
-//! flowing left to right, and below it a legend, what was still held or
-//! awaited when the trace ended (a deadlock, spelled out) and the events in
-//! order.
+//! flowing left to right, lanes grouped by OS process, counting rows for
+//! what several lanes hold at once, and below it a legend and what was still
+//! held or awaited when the trace ended (a deadlock, spelled out). The event
+//! list is there on request ([`Timeline::max_events`]).
 
 use std::fmt;
 use std::io::IsTerminal;
@@ -47,28 +48,43 @@ impl Colour {
 /// chart.
 ///
 /// Each lane (thread, process, green thread) gets a row, in order of first
-/// appearance; a lane whose intervals overlap (it holds `A` while it waits
-/// for `B`) gets up to [`rows_per_lane`](Timeline::rows_per_lane) rows. Each
-/// run of cells starts with the key of its object, listed in the legend:
+/// appearance, grouped under a title per OS process when the trace holds
+/// several. A lane whose intervals overlap in time (it holds `A` while it
+/// waits for `B`) gets up to [`rows_per_lane`](Timeline::rows_per_lane)
+/// rows, each labelled with the lane's name. Each interval starts with the
+/// key of its object, listed in the legend:
 ///
 /// | cells      | ASCII      | meaning                                 |
 /// |------------|------------|-----------------------------------------|
 /// | `A███`     | `A###`     | holds `A`                               |
 /// | `B░░░`     | `B...`     | waits for `B`                           |
 /// | `r───`     | `r---`     | inside the span `r` (`Begin`..`End`)    |
+/// | `rrr`      | `rrr`      | a new `r` begins in each column: many short ones |
+/// | `A██░░██`  | `A##..##`  | holds `A`, waits for it, holds it again: the fill changes, no key |
 /// | `^text`    | `^text`    | a mark                                  |
 /// | `>` at the right edge | `>` | still so when the trace ended       |
 ///
-/// Below the chart come the legend, the lanes that still held or waited for
-/// something when the trace ended (with who held what they waited for: the
-/// cycle of a deadlock) and the event list, `t=12.3ms  t1  acquired lock_a`.
+/// A column shows the interval that covers most of its time, so an interval
+/// shorter than a column never stretches into a long bar. Keys are a
+/// name's one-letter last word (`mutex_a` -> `A`), the number that tells
+/// names apart (`task 10` -> `10`), or the initial of its first word
+/// (`round trip` -> `r`); objects in upper case, spans in lower case.
+///
+/// [`count`](Timeline::count) adds a counting row under the lanes: how many
+/// lanes at most were inside a span or held an object of a given name in
+/// each column (a semaphore's permits, a pool's tasks).
+///
+/// Below the chart come the legend and the lanes that still held or waited
+/// for something when the trace ended (with who held what they waited for:
+/// the cycle of a deadlock); the event list only when asked for with
+/// [`max_events`](Timeline::max_events).
 ///
 /// ```
 /// use std::time::Duration;
 /// use bingfa_trace::{Event, EventKind, Timeline, Colour};
 ///
-/// let ev = |ms, lane: &str, kind, obj: &str| Event {
-///     t: Duration::from_millis(ms), lane: lane.into(), kind, object: obj.into(),
+/// let ev = |ms, lane: &str, kind, obj: &str| {
+///     Event::new(Duration::from_millis(ms), lane, kind, obj)
 /// };
 /// let events = [
 ///     ev(0, "t1", EventKind::Acquired, "lock_a"),
@@ -93,24 +109,23 @@ pub struct Timeline {
     rows_per_lane: usize,
     max_events: usize,
     label_width: usize,
+    counts: Vec<(String, String)>,
+    legend: bool,
 }
 
-/// A cell of the chart: what state, for which object key, and whether the
-/// interval was still open at the end.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Cell {
-    state: State,
-    object: usize,
-    open: bool,
-}
+/// A counting row to draw: its label, which object names it counts, and
+/// in which state (`None`: holding or inside a span).
+type CountSpec<'a> = (String, Box<dyn Fn(&str) -> bool + 'a>, Option<State>);
 
 const PALETTE: [u8; 6] = [31, 32, 33, 34, 35, 36];
+
+/// Marks' text may run this far past the chart's right edge.
+const OVERHANG: usize = 30;
 
 impl Timeline {
     /// A timeline of `events`, which need not be sorted (they are sorted
     /// stably by time). Defaults: 60 columns of chart, no title,
-    /// [`Colour::Auto`], Unicode blocks, 4 rows per lane, at most 60 listed
-    /// events.
+    /// [`Colour::Auto`], Unicode blocks, 4 rows per lane, no event list.
     ///
     /// Python: no standard equivalent.
     pub fn new(events: &[Event]) -> Timeline {
@@ -121,8 +136,10 @@ impl Timeline {
             colour: Colour::Auto,
             ascii: false,
             rows_per_lane: 4,
-            max_events: 60,
-            label_width: 20,
+            max_events: 0,
+            label_width: 22,
+            counts: Vec::new(),
+            legend: true,
         }
     }
 
@@ -160,9 +177,9 @@ impl Timeline {
         self
     }
 
-    /// Sets how many rows a lane may use for overlapping intervals (at least
-    /// 1). Beyond that, intervals are drawn over the lane's last row, waiting
-    /// over holding over spans; `1` gives one row per lane.
+    /// Sets how many rows a lane may use for intervals that overlap in time
+    /// (at least 1). Beyond that, intervals share the lane's last row, where
+    /// each column shows the one that covers most of it.
     ///
     /// Python: no standard equivalent.
     #[doc(alias = "compact")]
@@ -171,12 +188,38 @@ impl Timeline {
         self
     }
 
-    /// Sets how many events the list below the chart shows; `0` hides the
-    /// list. The first `n` are shown, then a count of the rest.
+    /// Sets how many events the list below the chart shows; `0` (the
+    /// default) hides the list. The first `n` are shown, then a count of the
+    /// rest.
     ///
     /// Python: no standard equivalent.
     pub fn max_events(mut self, n: usize) -> Timeline {
         self.max_events = n;
+        self
+    }
+
+    /// Whether to print the legend under the chart (default: yes). Several
+    /// charts of one kind need it once.
+    ///
+    /// Python: no standard equivalent.
+    pub fn legend(mut self, on: bool) -> Timeline {
+        self.legend = on;
+        self
+    }
+
+    /// Adds a counting row labelled `label`: in each column, how many lanes
+    /// at most were at once inside a span or holding an object named `name`,
+    /// or whose name starts with `name` and a space (`"task"` counts
+    /// `task 1`, `task 2`...).
+    ///
+    /// The count is as exact as the recorded times: a primitive that
+    /// records its release after handing the object over shows one holder
+    /// too many for that instant. Count a span recorded inside the hold
+    /// instead (after acquiring, before releasing) for an exact bound.
+    ///
+    /// Python: no standard equivalent.
+    pub fn count(mut self, name: &str, label: &str) -> Timeline {
+        self.counts.push((name.to_string(), label.to_string()));
         self
     }
 
@@ -187,10 +230,14 @@ impl Timeline {
         let m = &self.model;
         let colour = self.colour.enabled();
         let keys = self.keys();
+        let groups = m.processes.len() > 1;
+        let indent = if groups { 2 } else { 0 };
+        let counts = self.count_rows();
         let label_w = m
             .lanes
             .iter()
-            .map(|l| l.name.chars().count())
+            .map(|l| l.name.chars().count() + indent)
+            .chain(counts.iter().map(|c| c.0.chars().count()))
             .max()
             .unwrap_or(0)
             .min(self.label_width);
@@ -206,31 +253,146 @@ impl Timeline {
         }
         out += &format!("{pad} {}\n", self.axis());
 
+        let mut repeats = false;
+        let mut drawn: Vec<(usize, State)> = Vec::new();
+        let mut pid = None;
         for (li, lane) in m.lanes.iter().enumerate() {
+            if groups && pid != Some(lane.pid) {
+                pid = Some(lane.pid);
+                out += &format!("{}\n", m.process_title(lane.pid));
+            }
+            let label = fit(&format!("{}{}", " ".repeat(indent), lane.name), label_w);
             let rows = self.lane_rows(&lane.intervals);
-            let label = fit(&lane.name, label_w);
-            for (ri, row) in rows.iter().enumerate() {
-                let lbl = if ri == 0 { label.as_str() } else { &pad[1..] };
-                out += &format!("{lbl:<label_w$} |");
-                self.draw_row(&mut out, row, &keys, colour);
-                let open_end = row.last().copied().flatten().is_some_and(|c| c.open);
+            for row in &rows {
+                out += &format!("{label:<label_w$} |");
+                let cells = self.cells(&lane.intervals, row);
+                for &i in cells.iter().flatten() {
+                    let iv = &lane.intervals[i];
+                    if !drawn.contains(&(iv.object, iv.state)) {
+                        drawn.push((iv.object, iv.state));
+                    }
+                }
+                repeats |= self.draw_row(&mut out, &lane.intervals, &cells, &keys, colour);
+                let open_end = cells[self.width - 1].is_some_and(|i| lane.intervals[i].open);
                 out += if open_end { ">\n" } else { "|\n" };
             }
             if rows.is_empty() {
                 out += &format!("{label:<label_w$} |{}|\n", " ".repeat(self.width));
             }
-            if !lane.marks.is_empty() {
-                out += &format!("{pad} {}\n", self.marks_row(li).trim_end());
+            for line in self.marks_rows(li) {
+                out += &format!("{pad} {}\n", line.trim_end());
             }
         }
+        for (label, row, max) in &counts {
+            out += &format!(
+                "{:<label_w$} |{row}| at most {max} at once\n",
+                fit(label, label_w)
+            );
+        }
 
-        // Legend.
+        if self.legend {
+            out += &self.legend_text(&keys, colour, label_w, &drawn, repeats, !counts.is_empty());
+        }
+
+        // What was still going on at the end: the shape of a deadlock.
+        let mut tail = String::new();
+        for (li, lane) in m.lanes.iter().enumerate() {
+            let open: Vec<&Interval> = lane.intervals.iter().filter(|i| i.open).collect();
+            let mut parts = Vec::new();
+            for iv in open.iter().filter(|i| i.state == State::Held) {
+                parts.push(format!("holds {}", m.objects[iv.object].name));
+            }
+            for iv in open.iter().filter(|i| i.state == State::Waiting) {
+                let who = m.holders_at_end(iv.object, li);
+                let by = if who.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (held by {})", who.join(", "))
+                };
+                parts.push(format!("waits for {}{by}", m.objects[iv.object].name));
+            }
+            if !parts.is_empty() {
+                let who = if groups {
+                    format!("{} (pid {})", lane.name, lane.pid)
+                } else {
+                    lane.name.to_string()
+                };
+                tail += &format!("  {who} {}\n", parts.join(", "));
+            }
+        }
+        if !tail.is_empty() {
+            out += &format!("\nat the end (t={}):\n{tail}", fmt_time(m.end));
+        }
+
+        if self.max_events > 0 {
+            out += &self.event_list(groups);
+        }
+        out
+    }
+
+    /// Prints [`render`](Timeline::render) to standard output.
+    ///
+    /// Python: `print(...)`.
+    pub fn print(&self) {
+        print!("{}", self.render());
+    }
+
+    fn fills(&self) -> (char, char, char) {
+        if self.ascii {
+            ('#', '.', '-')
+        } else {
+            ('█', '░', '─')
+        }
+    }
+
+    /// The legend: only the states that the chart shows, then the keys.
+    /// The legend of what was `drawn` (object, state): its states, then
+    /// its keys.
+    fn legend_text(
+        &self,
+        keys: &[String],
+        colour: bool,
+        label_w: usize,
+        drawn: &[(usize, State)],
+        repeats: bool,
+        counted: bool,
+    ) -> String {
+        let m = &self.model;
         let (held, wait, span) = self.fills();
-        out += &format!(
-            "\nlegend: {held} holds   {wait} waits for   {span} span   ^ mark   > still so at the end\n"
-        );
+        let has = |s: State| drawn.iter().any(|d| d.1 == s);
+        let shown = |o: usize| drawn.iter().any(|d| d.0 == o);
+        let mut parts = Vec::new();
+        if has(State::Held) {
+            parts.push(format!("{held} holds"));
+        }
+        if has(State::Waiting) {
+            parts.push(format!("{wait} waits for"));
+        }
+        if has(State::Span) {
+            parts.push(format!("{span} inside a span"));
+        }
+        if m.lanes.iter().any(|l| !l.marks.is_empty()) {
+            parts.push("^ a moment".to_string());
+        }
+        if m.lanes.iter().any(|l| l.intervals.iter().any(|i| i.open)) {
+            parts.push("> still so at the end".to_string());
+        }
+        let mut out = format!("\nlegend: {}\n", parts.join("   "));
+        let mut notes = Vec::new();
+        if repeats {
+            notes.push("a key starts each interval: AAA is a new one in each column");
+        }
+        if counted {
+            notes.push("digits: how many lanes at once");
+        }
+        if !notes.is_empty() {
+            out += &format!("        {}\n", notes.join("; "));
+        }
         let mut line = String::from("      ");
         for (o, obj) in m.objects.iter().enumerate() {
+            if !shown(o) {
+                continue;
+            }
             let entry = format!("  {} {}", keys[o], obj.name);
             if line.chars().count() + entry.chars().count() > (self.width + label_w + 2).max(72)
                 && !line.trim().is_empty()
@@ -252,80 +414,52 @@ impl Timeline {
         if !line.trim().is_empty() {
             out += &format!("{}\n", line.trim_end());
         }
-
-        // What was still going on at the end: the shape of a deadlock.
-        let mut tail = String::new();
-        for (li, lane) in m.lanes.iter().enumerate() {
-            let open: Vec<&Interval> = lane.intervals.iter().filter(|i| i.open).collect();
-            let mut parts = Vec::new();
-            for iv in open.iter().filter(|i| i.state == State::Held) {
-                parts.push(format!("holds {}", m.objects[iv.object].name));
-            }
-            for iv in open.iter().filter(|i| i.state == State::Waiting) {
-                let who = m.holders_at_end(iv.object, li);
-                let by = if who.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (held by {})", who.join(", "))
-                };
-                parts.push(format!("waits for {}{by}", m.objects[iv.object].name));
-            }
-            if !parts.is_empty() {
-                tail += &format!("  {} {}\n", lane.name, parts.join(", "));
-            }
-        }
-        if !tail.is_empty() {
-            out += &format!("\nat the end (t={}):\n{tail}", fmt_time(m.end));
-        }
-
-        // The event list.
-        if self.max_events > 0 {
-            out += "\nevents:\n";
-            let name_w = m
-                .lanes
-                .iter()
-                .map(|l| l.name.chars().count())
-                .max()
-                .unwrap_or(0);
-            let times: Vec<String> = m
-                .events
-                .iter()
-                .take(self.max_events)
-                .map(|e| format!("t={}", fmt_time(e.t)))
-                .collect();
-            let time_w = times.iter().map(|t| t.len()).max().unwrap_or(0);
-            for (e, t) in m.events.iter().zip(&times) {
-                let what = match e.kind {
-                    EventKind::Blocked => "waits for",
-                    EventKind::Acquired => "acquired",
-                    EventKind::Unblocked => "stopped waiting for",
-                    EventKind::Released => "released",
-                    EventKind::Begin => "begins",
-                    EventKind::End => "ends",
-                    EventKind::Mark => "says",
-                };
-                out += &format!("  {t:<time_w$}  {:<name_w$}  {what} {}\n", e.lane, e.object);
-            }
-            if m.events.len() > self.max_events {
-                out += &format!("  ... and {} more\n", m.events.len() - self.max_events);
-            }
-        }
         out
     }
 
-    /// Prints [`render`](Timeline::render) to standard output.
-    ///
-    /// Python: `print(...)`.
-    pub fn print(&self) {
-        print!("{}", self.render());
-    }
-
-    fn fills(&self) -> (char, char, char) {
-        if self.ascii {
-            ('#', '.', '-')
-        } else {
-            ('█', '░', '─')
+    fn event_list(&self, groups: bool) -> String {
+        let m = &self.model;
+        let mut out = String::from("\nevents:\n");
+        let who = |e: &Event| {
+            if groups {
+                format!("{} (pid {})", e.lane, e.pid)
+            } else {
+                e.lane.to_string()
+            }
+        };
+        let shown: Vec<&Event> = m
+            .events
+            .iter()
+            .filter(|e| e.kind != EventKind::ProcessName)
+            .collect();
+        let name_w = shown
+            .iter()
+            .map(|e| who(e).chars().count())
+            .max()
+            .unwrap_or(0);
+        let times: Vec<String> = shown
+            .iter()
+            .take(self.max_events)
+            .map(|e| format!("t={}", fmt_time(e.t)))
+            .collect();
+        let time_w = times.iter().map(|t| t.len()).max().unwrap_or(0);
+        for (e, t) in shown.iter().zip(&times) {
+            let what = match e.kind {
+                EventKind::Blocked => "waits for",
+                EventKind::Acquired => "acquired",
+                EventKind::Unblocked => "stopped waiting for",
+                EventKind::Released => "released",
+                EventKind::Begin => "begins",
+                EventKind::End => "ends",
+                EventKind::Mark => "says",
+                EventKind::ProcessName => "is named",
+            };
+            out += &format!("  {t:<time_w$}  {:<name_w$}  {what} {}\n", who(e), e.object);
         }
+        if shown.len() > self.max_events {
+            out += &format!("  ... and {} more\n", shown.len() - self.max_events);
+        }
+        out
     }
 
     /// The column of time `t`.
@@ -337,137 +471,242 @@ impl Timeline {
         ((t.as_nanos() * self.width as u128 / end) as usize).min(self.width - 1)
     }
 
-    /// The last column that `[start, end)` covers: at least its first one.
-    fn end_col(&self, iv: &Interval) -> usize {
-        let c0 = self.col(iv.start);
-        if iv.open {
-            return self.width - 1;
-        }
+    /// The time span of column `c`: `[from, to)`.
+    fn window(&self, c: usize) -> (u128, u128) {
         let end = self.model.end.as_nanos();
-        if end == 0 {
-            return c0;
-        }
-        let c1 = (iv.end.as_nanos() * self.width as u128).div_ceil(end) as usize;
-        c1.saturating_sub(1).clamp(c0, self.width - 1)
+        let w = self.width as u128;
+        (end * c as u128 / w, end * (c as u128 + 1) / w)
     }
 
-    /// Packs a lane's intervals into rows in which they do not overlap.
-    fn lane_rows(&self, intervals: &[Interval]) -> Vec<Vec<Option<Cell>>> {
-        let mut rows: Vec<Vec<Option<Cell>>> = Vec::new();
-        let mut last: Vec<usize> = Vec::new(); // last used column + 1
-        for iv in intervals {
-            let (c0, c1) = (self.col(iv.start), self.end_col(iv));
-            let cell = Cell {
-                state: iv.state,
-                object: iv.object,
-                open: iv.open,
-            };
-            let r = match last.iter().position(|&l| l <= c0) {
+    /// Packs a lane's intervals into rows in which they do not overlap in
+    /// time; returns the indices of each row's intervals. Intervals of no
+    /// length (an uncontended wait) are left out: there is nothing to draw.
+    fn lane_rows(&self, intervals: &[Interval]) -> Vec<Vec<usize>> {
+        let mut rows: Vec<Vec<usize>> = Vec::new();
+        let mut last_end: Vec<Duration> = Vec::new();
+        for (i, iv) in intervals.iter().enumerate() {
+            if iv.start == iv.end && !iv.open {
+                continue;
+            }
+            let r = match last_end.iter().position(|&e| e <= iv.start) {
                 Some(r) => r,
-                // Something that fits in one column is drawn over the first
-                // row rather than opening a row of its own: an uncontended
-                // lock's zero-length wait is not worth a row.
-                None if c0 == c1 && !iv.open && !rows.is_empty() => 0,
                 None if rows.len() < self.rows_per_lane => {
-                    rows.push(vec![None; self.width]);
-                    last.push(0);
+                    rows.push(Vec::new());
+                    last_end.push(Duration::ZERO);
                     rows.len() - 1
                 }
                 None => rows.len() - 1,
             };
-            for slot in &mut rows[r][c0..=c1] {
-                if slot.is_none_or(|s| s.state <= cell.state) {
-                    *slot = Some(cell);
-                }
-            }
-            last[r] = last[r].max(c1 + 1);
+            rows[r].push(i);
+            last_end[r] = last_end[r].max(iv.end);
         }
         rows
     }
 
-    fn draw_row(&self, out: &mut String, row: &[Option<Cell>], keys: &[char], colour: bool) {
-        let (held, wait, span) = self.fills();
-        let mut prev: Option<Cell> = None;
-        let mut painting = false;
-        for &c in row {
-            // A run starts where the object changes; its state may change
-            // within a run (a one-column wait drawn over a hold of the same
-            // lock) without repeating the key.
-            let same_obj = matches!((prev, c), (Some(p), Some(c)) if p.object == c.object);
-            let same_run = same_obj && prev.map(|p| p.state) == c.map(|c| c.state);
-            if !same_run && painting {
-                *out += "\x1b[0m";
-                painting = false;
-            }
-            match c {
-                None => out.push(' '),
-                Some(c) => {
-                    if colour && !same_obj && c.state != State::Span {
-                        let style = if c.state == State::Held { "1;" } else { "" };
-                        *out += &format!("\x1b[{style}{}m", PALETTE[c.object % 6]);
-                        painting = true;
-                    }
-                    if colour && same_obj && !same_run && c.state != State::Span {
-                        let style = if c.state == State::Held { "1;" } else { "" };
-                        *out += &format!("\x1b[{style}{}m", PALETTE[c.object % 6]);
-                        painting = true;
-                    }
-                    out.push(if !same_obj {
-                        keys[c.object]
-                    } else {
-                        match c.state {
-                            State::Held => held,
-                            State::Waiting => wait,
-                            State::Span => span,
-                        }
-                    });
+    /// For each column, the interval of `row` that covers most of its time
+    /// (on a tie, waiting over holding over spans).
+    fn cells(&self, intervals: &[Interval], row: &[usize]) -> Vec<Option<usize>> {
+        let mut cells = vec![None; self.width];
+        let mut best = vec![(0u128, None::<State>); self.width];
+        for &i in row {
+            let iv = &intervals[i];
+            // The last column is the one of the last instant before the end.
+            let last = iv.end.saturating_sub(Duration::from_nanos(1)).max(iv.start);
+            let (c0, c1) = (self.col(iv.start), self.col(last));
+            let (s, e) = (iv.start.as_nanos(), iv.end.as_nanos());
+            for c in c0..=c1 {
+                let (from, to) = self.window(c);
+                // At least 1: a very short interval still shows where
+                // nothing longer is.
+                let cover = e.min(to).saturating_sub(s.max(from)).max(1);
+                let better = cover > best[c].0
+                    || (cover == best[c].0 && best[c].1.is_none_or(|b| iv.state > b));
+                if better {
+                    best[c] = (cover, Some(iv.state));
+                    cells[c] = Some(i);
                 }
             }
-            prev = c;
         }
-        if painting {
-            *out += "\x1b[0m";
-        }
+        cells
     }
 
-    /// The caret row under lane `li`: `^` at each mark, followed by as much
-    /// of its text as fits before the next one.
-    fn marks_row(&self, li: usize) -> String {
-        let mut row = vec![' '; self.width + 1];
-        let marks = &self.model.lanes[li].marks;
-        let cols: Vec<usize> = marks.iter().map(|(t, _)| self.col(*t)).collect();
-        for (i, (_, text)) in marks.iter().enumerate() {
-            let c = cols[i];
-            let len = text.chars().count();
-            let next = cols[i + 1..].iter().find(|&&n| n > c);
-            row[c] = '^';
-            if next.is_none() && c + len > self.width && c > len {
-                // The last mark near the right edge: its text goes on the
-                // left of the caret if nothing is there.
-                let from = c - len - 1;
-                if row[from..c].iter().all(|&ch| ch == ' ') {
-                    for (k, ch) in text.chars().enumerate() {
-                        row[from + k] = ch;
-                    }
-                    continue;
-                }
+    fn draw_row(
+        &self,
+        out: &mut String,
+        intervals: &[Interval],
+        cells: &[Option<usize>],
+        keys: &[String],
+        colour: bool,
+    ) -> bool {
+        let (held, wait, span) = self.fills();
+        let mut repeats = false;
+        let mut prev: Option<usize> = None;
+        let mut c = 0;
+        while c < cells.len() {
+            let Some(i) = cells[c] else {
+                out.push(' ');
+                prev = None;
+                c += 1;
+                continue;
+            };
+            // The run of columns this interval shows in.
+            let run = cells[c..].iter().take_while(|&&x| x == Some(i)).count();
+            let iv = &intervals[i];
+            // The key marks where an interval starts, unless the fill
+            // already shows it: the same object right before, in the other
+            // state (held, then waited for).
+            let same_object = prev.is_some_and(|p| intervals[p].object == iv.object);
+            let same_state = prev.is_some_and(|p| intervals[p].state == iv.state);
+            let keyed = !same_object || same_state;
+            repeats |= same_object && same_state;
+            prev = Some(i);
+            let fill = match iv.state {
+                State::Held => held,
+                State::Waiting => wait,
+                State::Span => span,
+            };
+            let key: Vec<char> = if keyed {
+                keys[iv.object].chars().collect()
+            } else {
+                Vec::new()
+            };
+            let text: String = (0..run)
+                .map(|k| key.get(k).copied().unwrap_or(fill))
+                .collect();
+            if colour && iv.state != State::Span {
+                let style = if iv.state == State::Held { "1;" } else { "" };
+                *out += &format!("\x1b[{style}{}m{text}\x1b[0m", PALETTE[iv.object % 6]);
+            } else {
+                *out += &text;
             }
-            // Otherwise on its right, up to the next mark (the last one may
-            // run past the chart's edge).
-            let stop = next.map_or(usize::MAX, |&n| n - 1);
-            for (k, ch) in text.chars().enumerate() {
-                let at = c + 1 + k;
-                if at >= stop {
-                    break;
+            c += run;
+        }
+        repeats
+    }
+
+    /// The lines of lane `li`'s marks: a caret at each mark (marks one
+    /// column apart or less are taken together, their texts joined), its
+    /// text right of it on the caret line if it fits, else on a line below
+    /// under a caret of its own; never over another text.
+    fn marks_rows(&self, li: usize) -> Vec<String> {
+        let marks = &self.model.lanes[li].marks;
+        if marks.is_empty() {
+            return Vec::new();
+        }
+        let mut groups: Vec<(usize, Vec<&str>)> = Vec::new();
+        for (t, text) in marks {
+            let c = self.col(*t);
+            match groups.last_mut() {
+                Some((gc, texts)) if c <= *gc + 1 => {
+                    if !texts.contains(&&**text) {
+                        texts.push(text);
+                    }
                 }
-                if at >= row.len() {
-                    row.push(ch);
-                } else {
-                    row[at] = ch;
-                }
+                _ => groups.push((c, vec![text])),
             }
         }
-        row.into_iter().collect()
+        let len = self.width + OVERHANG;
+        let mut lines: Vec<Vec<char>> = vec![vec![' '; len]];
+        for (c, _) in &groups {
+            lines[0][*c] = '^';
+        }
+        let free = |line: &[char], from: usize, to: usize| {
+            to <= line.len() && line[from..to].iter().all(|&ch| ch == ' ')
+        };
+        for (k, (c, texts)) in groups.iter().enumerate() {
+            let c = *c;
+            let mut text = texts.join(", ");
+            if text.chars().count() > self.width {
+                text = fit(&text, self.width);
+            }
+            let chars: Vec<char> = text.chars().collect();
+            let n = chars.len();
+            let next = groups.get(k + 1).map_or(len, |g| g.0);
+            // Inline, left of the caret, when it is the last one and its
+            // text would run past the chart's edge.
+            let past_edge = c + 1 + n > self.width;
+            if past_edge && k + 1 == groups.len() && c > n + 1 && free(&lines[0], c - n - 2, c) {
+                lines[0][c - n - 1..c - 1].copy_from_slice(&chars);
+                continue;
+            }
+            // Inline, right of the caret, a space before the next caret.
+            if c + 1 + n < next && free(&lines[0], c + 1, (c + 2 + n).min(len)) {
+                lines[0][c + 1..c + 1 + n].copy_from_slice(&chars);
+                continue;
+            }
+            // On a line below: `^text` under the caret.
+            let mut placed = false;
+            for line in lines.iter_mut().skip(1) {
+                if free(line, c.saturating_sub(1), (c + 2 + n).min(len)) && c + 1 + n <= len {
+                    line[c] = '^';
+                    line[c + 1..c + 1 + n].copy_from_slice(&chars);
+                    placed = true;
+                    break;
+                }
+            }
+            if !placed {
+                let mut line = vec![' '; len];
+                line[c] = '^';
+                let n = n.min(len - c - 1);
+                line[c + 1..c + 1 + n].copy_from_slice(&chars[..n]);
+                lines.push(line);
+            }
+        }
+        lines.into_iter().map(|l| l.into_iter().collect()).collect()
+    }
+
+    /// The counting rows: `(label, row, max)`, for the names asked for with
+    /// [`count`](Timeline::count).
+    fn count_rows(&self) -> Vec<(String, String, i32)> {
+        let m = &self.model;
+        let mut specs: Vec<CountSpec<'_>> = Vec::new();
+        for (name, label) in &self.counts {
+            let name = name.clone();
+            specs.push((
+                label.clone(),
+                Box::new(move |o: &str| {
+                    o == name || (o.starts_with(name.as_str()) && o[name.len()..].starts_with(' '))
+                }),
+                None,
+            ));
+        }
+        let mut rows = Vec::new();
+        for (label, matches, state) in specs {
+            let steps = match state {
+                Some(s) => m.steps(s, &matches),
+                None => {
+                    let mut s = m.steps(State::Held, &matches);
+                    s.extend(m.steps(State::Span, &matches));
+                    s.sort();
+                    s
+                }
+            };
+            let mut row = String::new();
+            let (mut cur, mut k, mut max) = (0i32, 0usize, 0i32);
+            for c in 0..self.width {
+                let (from, to) = self.window(c);
+                // The count at the column's first instant (a release at
+                // that instant included), then its peak inside.
+                while k < steps.len() && steps[k].0.as_nanos() <= from {
+                    cur += steps[k].1;
+                    k += 1;
+                }
+                let mut col_max = cur;
+                while k < steps.len() && (steps[k].0.as_nanos() < to || c == self.width - 1) {
+                    cur += steps[k].1;
+                    col_max = col_max.max(cur);
+                    k += 1;
+                }
+                max = max.max(col_max);
+                row.push(match col_max {
+                    n if n <= 0 => ' ',
+                    n @ 1..=9 => char::from(b'0' + n as u8),
+                    _ => '+',
+                });
+            }
+            rows.push((label, row, max));
+        }
+        rows
     }
 
     /// The time axis: `0` on the left, the end time on the right, the middle
@@ -497,14 +736,29 @@ impl Timeline {
         row.into_iter().collect::<String>().trim_end().to_string()
     }
 
-    /// A one-character key for each object and span name: the initial of
-    /// its last word (`lock_a` -> `A`, `left fork` -> `F`), else of its first
-    /// word, else any of its letters, else the first free letter; objects in
-    /// upper case, spans in lower case.
-    fn keys(&self) -> Vec<char> {
-        let mut used: Vec<char> = Vec::new();
+    /// A short key for each object and span name. A name ending in a number
+    /// that tells it apart from the others (`task 10`) gets that number;
+    /// a name ending in a one-letter word gets that letter (`lock_a` ->
+    /// `A`); otherwise the initial of its first word (`round trip` -> `r`),
+    /// else of its other words, else any of its letters, else the first
+    /// free letter; objects in upper case, spans in lower case.
+    fn keys(&self) -> Vec<String> {
+        let objects = &self.model.objects;
+        let words = |name: &str| -> Vec<String> {
+            name.split(|c: char| !c.is_ascii_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        let number = |name: &str| {
+            words(name)
+                .last()
+                .filter(|w| w.len() <= 3 && w.chars().all(|c| c.is_ascii_digit()))
+                .cloned()
+        };
+        let mut used: Vec<String> = Vec::new();
         let mut keys = Vec::new();
-        for obj in &self.model.objects {
+        for obj in objects {
             let case = |c: char| {
                 if obj.span {
                     c.to_ascii_lowercase()
@@ -512,21 +766,35 @@ impl Timeline {
                     c.to_ascii_uppercase()
                 }
             };
-            let words: Vec<&str> = obj
-                .name
-                .split(|c: char| !c.is_ascii_alphanumeric())
-                .filter(|w| !w.is_empty())
-                .collect();
-            let initials = words.iter().rev().filter_map(|w| w.chars().next());
-            let letters = obj.name.chars().filter(char::is_ascii_alphanumeric);
-            let pool = ('A'..='Z').chain('0'..='9');
-            let key = initials
-                .chain(letters)
-                .chain(pool)
-                .map(case)
-                .find(|c| !used.contains(c))
-                .unwrap_or('?');
-            used.push(key);
+            // The names that differ from this one only by their number.
+            let stem = |n: &str| {
+                let w = words(n);
+                w[..w.len().saturating_sub(1)].join(" ")
+            };
+            let siblings = objects
+                .iter()
+                .filter(|o| o.span == obj.span && number(&o.name).is_some())
+                .filter(|o| stem(&o.name) == stem(&obj.name))
+                .count();
+            let by_number = number(&obj.name).filter(|n| siblings > 1 && !used.contains(n));
+            let key = by_number.or_else(|| {
+                // A one-letter last word names the object (`lock_a`);
+                // otherwise the first word says what it is (`round trip`).
+                let mut w = words(&obj.name);
+                if w.last().is_some_and(|l| l.chars().count() == 1) {
+                    w.reverse();
+                }
+                let initials = w.iter().filter_map(|w| w.chars().next());
+                let letters = obj.name.chars().filter(char::is_ascii_alphanumeric);
+                let pool = ('A'..='Z').chain('0'..='9');
+                initials
+                    .chain(letters)
+                    .chain(pool)
+                    .map(|c| case(c).to_string())
+                    .find(|c| !used.contains(c))
+            });
+            let key = key.unwrap_or_else(|| "?".to_string());
+            used.push(key.clone());
             keys.push(key);
         }
         keys

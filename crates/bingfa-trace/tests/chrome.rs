@@ -8,12 +8,7 @@ use bingfa_trace::{chrome, Event, EventKind, EventKind::*};
 use serde_json::Value;
 
 fn ev(us: u64, lane: &str, kind: EventKind, object: &str) -> Event {
-    Event {
-        t: Duration::from_micros(us),
-        lane: lane.into(),
-        kind,
-        object: object.into(),
-    }
+    Event::new(Duration::from_micros(us), lane, kind, object)
 }
 
 fn parse(events: &[Event]) -> Vec<Value> {
@@ -76,7 +71,8 @@ fn deadlock_trace_has_thread_names_and_closes_what_is_open() {
         .map(|e| e["args"]["name"].as_str().unwrap())
         .collect();
     assert_eq!(thread_names, ["t1", "t2", "main"]);
-    assert!(evs.iter().all(|e| e["pid"] == 1));
+    let me = std::process::id();
+    assert!(evs.iter().all(|e| e["pid"] == me), "the real pid");
     let n = names(&evs);
     assert!(n.contains(&"holds lock_a".into()) && n.contains(&"waits for lock_b".into()));
     let ends: Vec<f64> = evs
@@ -151,7 +147,37 @@ fn names_with_quotes_newlines_and_unicode_survive() {
 #[test]
 fn empty_trace_is_still_valid() {
     let evs = parse(&[]);
-    assert_eq!(evs.len(), 1); // the process_name
+    assert!(evs.is_empty());
+}
+
+#[test]
+fn each_os_process_is_a_perfetto_process_with_its_pid_and_name() {
+    let events = [
+        ev(0, "main", Begin, "fork"),
+        ev(1, "main", End, "fork"),
+        ev(2, "main", ProcessName, "child-1").in_process(4242),
+        ev(2, "main", Acquired, "lock").in_process(4242),
+        ev(5, "main", Released, "lock").in_process(4242),
+    ];
+    let evs = parse(&events);
+    let procs: Vec<(u64, &str)> = evs
+        .iter()
+        .filter(|e| e["name"] == "process_name")
+        .map(|e| {
+            (
+                e["pid"].as_u64().unwrap(),
+                e["args"]["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        procs,
+        [(u64::from(std::process::id()), "bingfa"), (4242, "child-1")]
+    );
+    let held = evs.iter().find(|e| e["name"] == "holds lock").unwrap();
+    assert_eq!(held["pid"], 4242);
+    let threads = evs.iter().filter(|e| e["name"] == "thread_name").count();
+    assert_eq!(threads, 2, "a `main` lane in each process");
 }
 
 #[test]

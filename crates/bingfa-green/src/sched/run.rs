@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::stuck::Verdict;
 use super::{Sched, Token, Woke, POLL_EVERY, SCHED, WAKER_TOKEN};
 use crate::remote::Msg;
 
@@ -69,7 +70,19 @@ impl Sched {
             // waker (and moves what is queued to the ready queue, in which
             // case the poll does not block).
             self.drain_remote();
-            self.next_timeout()
+            let timeout = self.next_timeout();
+            if self.ready.len() != 0 {
+                timeout
+            } else {
+                match self.verdict() {
+                    Verdict::Live => timeout,
+                    Verdict::Recheck(d) => Some(timeout.map_or(d, |t| t.min(d))),
+                    Verdict::Stuck => {
+                        self.loop_exit();
+                        return Ok(());
+                    }
+                }
+            }
         } else {
             Some(Duration::ZERO)
         };
@@ -114,9 +127,14 @@ impl Sched {
                 .map(|(i, s)| ((s.gen as u64) << 32) | i as u64)
                 .collect()
         };
+        let mut refused = 0;
         for k in keys {
-            self.kill(k);
+            if !self.kill(k) {
+                refused += 1;
+            }
         }
-        self.run_until(&|| self.live.get() == 0)
+        // With `panic = "abort"` the started ones cannot be unwound: they
+        // are left as they are, and dropping the hub leaks their stacks.
+        self.run_until(&|| self.live.get() == refused)
     }
 }

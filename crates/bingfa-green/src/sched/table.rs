@@ -11,11 +11,11 @@
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use corosensei::Yielder;
 
-use super::{try_sched, Sched, Token, Woke};
+use super::{try_sched, KillError, KillState, Killed, Sched, Token, Woke};
 use crate::error::Error;
 use crate::fiber::Fiber;
 use crate::local::Locals;
@@ -50,7 +50,15 @@ pub(super) struct Task {
     pub(super) scoped: Cell<bool>,
     pub(super) early: Cell<bool>,
     pub(super) permit: Cell<bool>,
-    pub(super) scopes: RefCell<Vec<(Instant, u64)>>,
+    /// Its open `Timeout` scopes: deadline, id, duration.
+    pub(super) scopes: RefCell<Vec<(Instant, u64, Duration)>>,
+    /// The call it waits in now (for the LoopExit report).
+    pub(super) wait_what: Cell<&'static str>,
+    /// Whether its wait has a timer that has not fired.
+    pub(super) armed: Cell<bool>,
+    /// Whether it is unwinding from an interrupt of ours (kill, expired
+    /// scope, LoopExit): another one must wait until that is over.
+    pub(super) unwinding: Cell<bool>,
     /// Its green-local values ([`GreenLocal`](crate::GreenLocal)).
     pub(super) locals: Locals,
     pub(crate) name: Arc<str>,
@@ -125,13 +133,13 @@ impl Sched {
 
     /// Adds a green thread that will run `f`, ready to run.
     ///
-    /// `f` gets `true` if the green thread was killed before it started
-    /// (it must then only record that and return).
+    /// `f` learns whether the green thread was killed before it started,
+    /// and with what (it must then only record that and return).
     pub(crate) fn spawn(
         &self,
         name: Arc<str>,
         stack_size: usize,
-        f: Box<dyn FnOnce(bool) + 'static>,
+        f: Box<dyn FnOnce(Killed) + 'static>,
     ) -> Result<u64, Error> {
         let idx = self.free.borrow_mut().pop();
         let idx = match idx {
@@ -152,7 +160,11 @@ impl Sched {
                 let s = try_sched().expect("green threads run inside their hub's loop");
                 let t = s.running();
                 t.yielder.set(y);
-                f(t.kill.replace(false));
+                let killed = t.kill.replace(false).then(|| match s.take_kill(t.key) {
+                    Some(KillState::Pending(e)) => Some(e),
+                    _ => None,
+                });
+                f(killed);
                 // Green-local values die with their green thread, dropped
                 // on its own stack while it is still the running one.
                 t.locals.drop_all();
@@ -177,6 +189,9 @@ impl Sched {
             early: Cell::new(false),
             permit: Cell::new(false),
             scopes: RefCell::new(Vec::new()),
+            wait_what: Cell::new(""),
+            armed: Cell::new(false),
+            unwinding: Cell::new(false),
             locals: Locals::default(),
             name,
             key,
@@ -240,14 +255,48 @@ impl Sched {
 
     /// Asks green thread `key` to die at its next switch point; wakes it if
     /// it is blocked.
-    pub(crate) fn kill(&self, key: u64) {
+    pub(crate) fn kill(&self, key: u64) -> bool {
+        self.kill_with(key, None)
+    }
+
+    /// As [`kill`](Self::kill), raising `error` in it instead of the
+    /// default (`GreenletExit`) if given. A pending `kill_with` error is
+    /// kept: the first one wins.
+    ///
+    /// Returns false, doing nothing, if the kill needs an unwind this
+    /// build cannot do (`panic = "abort"` and the green thread started).
+    pub(crate) fn kill_with(&self, key: u64, error: Option<KillError>) -> bool {
         self.with_task(key, |t| {
+            if cfg!(panic = "abort") && !t.yielder.get().is_null() {
+                return false;
+            }
             t.kill.set(true);
+            if let Some(e) = error {
+                let state = match self.take_kill(key) {
+                    Some(k @ KillState::Pending(_)) => k,
+                    _ => KillState::Pending(e),
+                };
+                self.put_kill(key, state);
+            }
             if matches!(t.state.get(), State::Blocked | State::BlockedPermit) {
                 t.state.set(State::Ready);
                 self.ready.push(t);
             }
-        });
+            true
+        })
+        .unwrap_or(true)
+    }
+
+    /// Takes green thread `key`'s `kill_with` state, if it has one.
+    pub(super) fn take_kill(&self, key: u64) -> Option<KillState> {
+        let mut kills = self.kills.borrow_mut();
+        let i = kills.iter().position(|k| k.0 == key)?;
+        Some(kills.swap_remove(i).1)
+    }
+
+    /// Gives green thread `key` a `kill_with` state (it has none now).
+    pub(super) fn put_kill(&self, key: u64, state: KillState) {
+        self.kills.borrow_mut().push((key, state));
     }
 
     /// Frees the slot of a green thread whose fiber returned.
@@ -262,6 +311,11 @@ impl Sched {
         };
         self.free.borrow_mut().push(idx as u32);
         self.live.set(self.live.get() - 1);
+        if let Some(t) = &task {
+            if !self.kills.borrow().is_empty() {
+                self.take_kill(t.key);
+            }
+        }
         if let (Some(w), Some(t)) = (&self.watch, &task) {
             w.name(t.key, None);
         }

@@ -50,6 +50,9 @@ impl Sched {
     }
 
     pub(crate) fn add_waker_timer(&self, at: Instant, w: Waker) {
+        self.waits
+            .waker_timers
+            .set(self.waits.waker_timers.get() + 1);
         self.push_timer(at, Target::Waker(w));
     }
 
@@ -74,22 +77,43 @@ impl Sched {
         timers.push(Reverse(Timer { at, n, target }));
     }
 
-    /// Opens a [`Timeout`](crate::Timeout) scope in the running green
-    /// thread; returns its id.
-    pub(crate) fn push_scope(&self, at: Instant) -> u64 {
+    /// Opens a [`Timeout`](crate::Timeout) scope of `duration`, due at
+    /// `at`, in the running green thread; returns its key and the scope's
+    /// id.
+    pub(crate) fn push_scope(&self, at: Instant, duration: Duration) -> (u64, u64) {
         let id = self.scope_ids.get() + 1;
         self.scope_ids.set(id);
         let t = self.running();
-        t.scopes.borrow_mut().push((at, id));
+        t.scopes.borrow_mut().push((at, id, duration));
         t.scoped.set(true);
-        id
+        (t.key, id)
     }
 
+    /// Closes scope `id` of the running green thread.
     pub(crate) fn pop_scope(&self, id: u64) {
-        let t = self.running();
+        Self::remove_scope(self.running(), id);
+    }
+
+    /// Closes scope `id` of green thread `key`, if it is still open;
+    /// returns whether it was.
+    pub(crate) fn cancel_scope(&self, key: u64, id: u64) -> bool {
+        self.with_task(key, |t| Self::remove_scope(t, id))
+            .unwrap_or(false)
+    }
+
+    /// Whether scope `id` of green thread `key` is open (not expired, not
+    /// closed).
+    pub(crate) fn scope_open(&self, key: u64, id: u64) -> bool {
+        self.with_task(key, |t| t.scopes.borrow().iter().any(|s| s.1 == id))
+            .unwrap_or(false)
+    }
+
+    fn remove_scope(t: &super::table::Task, id: u64) -> bool {
         let mut scopes = t.scopes.borrow_mut();
+        let before = scopes.len();
         scopes.retain(|s| s.1 != id);
         t.scoped.set(!scopes.is_empty());
+        scopes.len() != before
     }
 
     pub(super) fn next_timeout(&self) -> Option<Duration> {
@@ -118,7 +142,13 @@ impl Sched {
                     // A permit wait is interrupted by its scope timer.
                     let permit = self
                         .with_task(tok.key, |task| {
-                            task.seq.get() == tok.seq && task.state.get() == State::BlockedPermit
+                            let current = task.seq.get() == tok.seq;
+                            // The wait's own timer fired: it is no longer
+                            // armed (a stale one belongs to no wait).
+                            if current && task.armed.replace(false) {
+                                self.waits.armed.set(self.waits.armed.get() - 1);
+                            }
+                            current && task.state.get() == State::BlockedPermit
                         })
                         .unwrap_or(false);
                     if permit {
@@ -127,7 +157,12 @@ impl Sched {
                         self.wake(tok, Woke::TimedOut);
                     }
                 }
-                Target::Waker(w) => w.wake(),
+                Target::Waker(w) => {
+                    self.waits
+                        .waker_timers
+                        .set(self.waits.waker_timers.get() - 1);
+                    w.wake();
+                }
             }
         }
     }

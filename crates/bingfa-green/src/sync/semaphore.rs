@@ -5,7 +5,10 @@ use std::time::{Duration, Instant};
 
 use bingfa_sync::raw::cell::UnsafeCell;
 
+use super::wait::sealed::{Armed, Me, Sealed};
+use super::wait::Waitable;
 use super::waiter::{wait_until, Locked, WaitList};
+use crate::error::Error;
 
 /// A counter of permits: [`acquire`](Self::acquire) takes one (waiting,
 /// switching away, while there are none), dropping the permit (or
@@ -38,9 +41,11 @@ impl Semaphore {
     }
 
     /// A semaphore that may never hold more than `permits`: a
-    /// [`release`](Self::release) above that panics.
+    /// [`release`](Self::release) above that returns
+    /// [`Error::ReleasedTooMany`].
     ///
     /// Python: `BoundedSemaphore(value)`.
+    #[doc(alias = "BoundedSemaphore")]
     pub fn bounded(permits: usize) -> Semaphore {
         Semaphore {
             state: Locked::new((permits, WaitList::default())),
@@ -91,24 +96,53 @@ impl Semaphore {
         std::mem::forget(self.acquire());
     }
 
-    /// Gives one permit back and wakes the longest waiter.
+    /// Gives one permit back and wakes the longest waiter. Callable from
+    /// any green thread or OS thread (a semaphore is not a lock).
     ///
     /// Python: `sem.release()`.
     ///
-    /// # Panics
-    /// For a [`bounded`](Self::bounded) semaphore, when it would hold more
-    /// permits than it started with (Python: `ValueError`).
-    pub fn release(&self) {
-        let w = self.state.with(|s| {
-            if let Some(b) = self.bound {
-                assert!(s.0 < b, "BoundedSemaphore released too many times");
+    /// # Errors
+    /// [`Error::ReleasedTooMany`] for a [`bounded`](Self::bounded)
+    /// semaphore that already holds its bound (Python: `ValueError`);
+    /// [`Error::PermitOverflow`] if the count would pass `usize::MAX`. The
+    /// count is unchanged either way.
+    pub fn release(&self) -> Result<(), Error> {
+        self.release_n(1)
+    }
+
+    /// Gives `n` permits back and wakes up to `n` waiters, longest waiting
+    /// first. All or nothing: on an error no permit is given back.
+    ///
+    /// Python: `threading.Semaphore.release(n)`.
+    ///
+    /// # Errors
+    /// As [`release`](Self::release).
+    #[doc(alias = "release")]
+    pub fn release_n(&self, n: usize) -> Result<(), Error> {
+        let ws = self.state.with(|s| {
+            let limit = self.bound.unwrap_or(usize::MAX);
+            match s.0.checked_add(n) {
+                Some(v) if v <= limit => s.0 = v,
+                _ => {
+                    return Err(match self.bound {
+                        Some(bound) => Error::ReleasedTooMany { bound },
+                        None => Error::PermitOverflow(n),
+                    })
+                }
             }
-            s.0 += 1;
-            s.1.pop()
-        });
-        if let Some(w) = w {
+            let mut ws = Vec::new();
+            while ws.len() < n {
+                match s.1.pop() {
+                    Some(w) => ws.push(w),
+                    None => break,
+                }
+            }
+            Ok(ws)
+        })?;
+        for w in ws {
             w.wake();
         }
+        Ok(())
     }
 
     /// Free permits now.
@@ -126,9 +160,73 @@ impl Semaphore {
     }
 }
 
+impl SemaphorePermit<'_> {
+    /// Keeps the permit taken: the count stays one lower until someone
+    /// calls [`Semaphore::release`].
+    ///
+    /// Python: an `acquire()` without the matching `release()`.
+    pub fn forget(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Sealed for Semaphore {
+    fn arm(&self, me: &Me, _mark: &mut Option<u64>) -> Armed {
+        self.state.with(|s| {
+            if s.0 > 0 {
+                Armed::ready_now()
+            } else {
+                Armed {
+                    now: false,
+                    id: s.1.push(me.0.clone()),
+                    mark: 0,
+                }
+            }
+        })
+    }
+
+    fn disarm(&self, armed: Armed) -> bool {
+        if armed.now {
+            return true;
+        }
+        let (free, next) = self.state.with(|s| {
+            // Popped by a release: `wait` takes no permit, so the wake-up
+            // goes on to the next waiter.
+            let next = if s.1.remove(armed.id) {
+                None
+            } else {
+                s.1.pop()
+            };
+            (s.0 > 0, next)
+        });
+        if let Some(w) = next {
+            w.wake();
+        }
+        free
+    }
+}
+
+/// Ready while a permit is free; [`wait`](super::wait) takes none.
+impl Waitable for Semaphore {
+    fn is_ready(&self) -> bool {
+        self.available() > 0
+    }
+}
+
 impl Drop for SemaphorePermit<'_> {
+    /// Gives the permit back.
+    ///
+    /// # Panics
+    /// If the semaphore is bounded and already full, which means that
+    /// [`Semaphore::release`] was called once too often while this permit
+    /// was held (Python raises `ValueError` at the end of the `with`
+    /// block). Not while the thread is already panicking.
     fn drop(&mut self) {
-        self.sem.release();
+        if let Err(e) = self.sem.release() {
+            if !std::thread::panicking() {
+                panic!("dropping a green SemaphorePermit: {e}");
+            }
+        }
     }
 }
 
@@ -272,7 +370,8 @@ impl<T> DerefMut for LockGuard<'_, T> {
 
 impl<T> Drop for LockGuard<'_, T> {
     fn drop(&mut self) {
-        self.lock.sem.release();
+        // Cannot fail: the guard holds the one permit, so the count is 0.
+        let _ = self.lock.sem.release();
     }
 }
 

@@ -126,15 +126,38 @@ pub(crate) enum Waiter {
     Thread(Arc<ThreadSignal>),
 }
 
+impl Clone for Waiter {
+    fn clone(&self) -> Self {
+        match self {
+            Waiter::Green { remote, hub, tok } => Waiter::Green {
+                remote: remote.clone(),
+                hub: *hub,
+                tok: *tok,
+            },
+            Waiter::Thread(sig) => Waiter::Thread(sig.clone()),
+        }
+    }
+}
+
 impl Waiter {
     /// The caller as a waiter: its green thread, or its OS thread.
-    fn current() -> Waiter {
+    ///
+    /// # Panics
+    /// Inside a generator or greenlet run by a green thread: blocking the
+    /// OS thread there would stop its whole hub for good.
+    pub(crate) fn current() -> Waiter {
         match sched::try_sched() {
             Some(s) if crate::hub::in_green_thread() => Waiter::Green {
                 remote: s.remote.clone(),
                 hub: s.id,
                 tok: s.token(),
             },
+            Some(_) if crate::fiber::nested() => {
+                // Panics with the reason ("cannot run inside a generator
+                // or greenlet").
+                sched::sched("a green sync wait");
+                unreachable!("sched() panics inside a generator or greenlet")
+            }
             _ => Waiter::Thread(Arc::new(ThreadSignal::new())),
         }
     }
@@ -156,12 +179,36 @@ impl Waiter {
         }
     }
 
+    /// As [`block`](Self::block), but a kill or an expired `Timeout` of
+    /// the green thread does not unwind: it ends the sleep and is
+    /// reported as the second value, still pending (then settle, and call
+    /// [`unwind_if_interrupted`]). Whether the deadline ended it, and
+    /// whether an interrupt did.
+    pub(crate) fn block_deferring(&self, deadline: Option<Instant>) -> (bool, bool) {
+        match self {
+            Waiter::Green { .. } => {
+                let (woke, interrupted) = sched::sched("green wait").park_deferring(deadline);
+                (woke == Woke::TimedOut, interrupted)
+            }
+            Waiter::Thread(sig) => (sig.wait(deadline), false),
+        }
+    }
+
     /// Sleeps until woken or `deadline`; true if the deadline ended it.
-    fn block(&self, deadline: Option<Instant>) -> bool {
+    pub(crate) fn block(&self, deadline: Option<Instant>) -> bool {
         match self {
             Waiter::Green { .. } => sched::sched("green wait").park(deadline) == Woke::TimedOut,
             Waiter::Thread(sig) => sig.wait(deadline),
         }
+    }
+}
+
+/// Unwinds the calling green thread if it was killed or one of its
+/// `Timeout`s expired (after a [`Waiter::block_deferring`] that reported
+/// one). Nothing for a plain thread.
+pub(crate) fn unwind_if_interrupted() {
+    if crate::hub::in_green_thread() {
+        sched::sched("green wait").check_interrupts_now();
     }
 }
 
@@ -173,14 +220,14 @@ pub(crate) struct WaitList {
 }
 
 impl WaitList {
-    fn push(&mut self, w: Waiter) -> u64 {
+    pub(crate) fn push(&mut self, w: Waiter) -> u64 {
         self.next_id += 1;
         self.list.push_back((self.next_id, w));
         self.next_id
     }
 
     /// Withdraws waiter `id`; false if it was already taken (woken).
-    fn remove(&mut self, id: u64) -> bool {
+    pub(crate) fn remove(&mut self, id: u64) -> bool {
         match self.list.iter().position(|(i, _)| *i == id) {
             Some(p) => {
                 self.list.remove(p);
@@ -271,15 +318,7 @@ pub(crate) fn wait_until<S, R>(
             if timed_out || deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(None);
             }
-            let waiter = match &me {
-                Waiter::Green { remote, hub, tok } => Waiter::Green {
-                    remote: remote.clone(),
-                    hub: *hub,
-                    tok: *tok,
-                },
-                Waiter::Thread(sig) => Waiter::Thread(sig.clone()),
-            };
-            reg.id = Some((list)(s).push(waiter));
+            reg.id = Some((list)(s).push(me.clone()));
             Ok(())
         });
         match step {

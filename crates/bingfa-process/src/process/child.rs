@@ -98,12 +98,18 @@ fn remember_report_fd(fd: RawFd) {
     REPORT_FD.store(fd, Ordering::Relaxed);
 }
 
-/// In the child: runs the entry point, reports a panic, flushes the
-/// standard streams and ends the process. `fast_exit`: leave with `_exit`
-/// (a forked child must not run the parent's `atexit` handlers) rather than
-/// `exit`.
-pub(crate) fn run_entry(f: impl FnOnce(), fast_exit: bool) -> ! {
+/// In the child: runs the entry point, reports a panic, waits for the
+/// threads the entry point started (unless `join_threads` is `None`; else
+/// the threads that existed before it), flushes the standard streams and
+/// ends the process. `fast_exit`: leave with `_exit` (a forked child must
+/// not run the parent's `atexit` handlers) rather than `exit`.
+pub(crate) fn run_entry(f: impl FnOnce(), fast_exit: bool, join_threads: Option<&[u32]>) -> ! {
     let result = panic::catch_unwind(AssertUnwindSafe(f));
+    if let Some(initial) = join_threads {
+        // As Python's child joins its non-daemon threads, also after an
+        // exception in its target.
+        super::threads::wait_for_new(initial);
+    }
     let code = match result {
         Ok(()) => 0,
         Err(payload) => {
@@ -199,6 +205,12 @@ impl Builder {
     /// and flushes stdout (stderr is not buffered) before forking, so that buffered output
     /// is not printed twice.
     ///
+    /// The child leaves with `_exit` once `f` has returned and the threads
+    /// it started have ended ([`join_threads`](Builder::join_threads)):
+    /// no `atexit` handler runs in it, neither the parent's (which must
+    /// not run twice) nor one registered in `f` (Python runs the latter;
+    /// call such clean-up at the end of `f` instead).
+    ///
     /// # Errors
     /// [`Error::Os`] if `fork`, `pipe` or `pidfd_open` fails. When
     /// `pidfd_open` fails (the descriptor limit), the child has already
@@ -212,6 +224,7 @@ impl Builder {
         let info = Box::into_raw(Box::new(ProcessInfo {
             pid: 0,
             parent_pid: Some(parent_pid),
+            parent_name: Some(super::current_process().name),
             name: name.clone(),
             ident,
             daemon: self.daemon,
@@ -261,13 +274,23 @@ impl Builder {
             }
             CURRENT.store(info, Ordering::Release);
             remember_report_fd(report_w.as_raw_fd());
-            run_entry(f, true);
+            // Only this thread exists in the child; its id is the pid.
+            // SAFETY: getpid has no preconditions.
+            let me = [unsafe { libc::getpid() } as u32];
+            run_entry(f, true, (!self.detach_threads).then_some(&me[..]));
         }
         drop(report_w);
         drop(reclaim);
         let pidfd = sys::pidfd_open_child(pid)?;
-        let child = Arc::new(Child::new(pid as u32, pidfd, self.daemon, false, report_r));
-        Ok(Process::from_child(child, name))
+        let child = Arc::new(Child::new(
+            pid as u32,
+            pidfd,
+            self.daemon,
+            false,
+            report_r,
+            name,
+        ));
+        Ok(Process::from_child(child))
     }
 }
 

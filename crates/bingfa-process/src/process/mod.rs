@@ -2,17 +2,22 @@
 //! [`ExitStatus`], and [`current_process`].
 
 pub(crate) mod child;
+pub(crate) mod exit;
+pub(crate) mod info;
 pub(crate) mod registry;
 pub(crate) mod spawn;
+pub(crate) mod threads;
 
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::{Arc, Mutex};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::sys;
+
+pub use info::{current_process, parent_process, ParentProcess, ProcessInfo};
 
 /// How a child process ended.
 ///
@@ -75,6 +80,7 @@ impl fmt::Display for ExitStatus {
 pub(crate) struct Child {
     pub(crate) pid: u32,
     pub(crate) daemon: bool,
+    pub(crate) name: String,
     /// Started by spawn (so it must run `init`).
     spawned: bool,
     state: Mutex<ChildState>,
@@ -104,10 +110,12 @@ impl Child {
         daemon: bool,
         spawned: bool,
         report: OwnedFd,
+        name: String,
     ) -> Child {
         Child {
             pid,
             daemon,
+            name,
             spawned,
             state: Mutex::new(ChildState {
                 pidfd: Some(Arc::new(pidfd)),
@@ -237,14 +245,16 @@ impl Child {
 /// whenever it exits.
 pub struct Process {
     child: Arc<Child>,
-    name: String,
+    /// This handle's own descriptor for [`sentinel`](Process::sentinel),
+    /// made on first use.
+    sentinel: OnceLock<OwnedFd>,
 }
 
 impl fmt::Debug for Process {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Process")
             .field("pid", &self.child.pid)
-            .field("name", &self.name)
+            .field("name", &self.child.name)
             .field("daemon", &self.child.daemon)
             .field("status", &self.child.status())
             .finish()
@@ -252,9 +262,17 @@ impl fmt::Debug for Process {
 }
 
 impl Process {
-    pub(crate) fn from_child(child: Arc<Child>, name: String) -> Process {
+    pub(crate) fn from_child(child: Arc<Child>) -> Process {
         registry::register(child.clone());
-        Process { child, name }
+        Process::handle(child)
+    }
+
+    /// One more handle to a child the registry already tracks.
+    pub(crate) fn handle(child: Arc<Child>) -> Process {
+        Process {
+            child,
+            sentinel: OnceLock::new(),
+        }
     }
 
     /// A builder for a child with a name or the daemon flag. Python: the
@@ -272,7 +290,7 @@ impl Process {
     /// The child's name (`Process-N` unless the builder set one). Python:
     /// `Process.name`.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.child.name
     }
 
     /// Whether the child is a daemon: killed when this process ends.
@@ -369,6 +387,17 @@ impl Process {
         Ok(self.child.signal(libc::SIGTERM)?)
     }
 
+    /// Sends `SIGINT`: the child ends with `ExitStatus::Signal(2)` unless
+    /// it handles the signal (Python raises `KeyboardInterrupt` in the
+    /// child, which then exits with code 1; Rust has no such exception).
+    /// Python 3.14: `Process.interrupt`.
+    ///
+    /// # Errors
+    /// [`Error::Os`] if the signal cannot be sent.
+    pub fn interrupt(&self) -> Result<(), Error> {
+        Ok(self.child.signal(libc::SIGINT)?)
+    }
+
     /// Sends `SIGKILL` (exit code -9). Python: `Process.kill`.
     ///
     /// # Errors
@@ -385,6 +414,64 @@ impl Process {
     pub fn send_signal(&self, signal: i32) -> Result<(), Error> {
         Ok(self.child.signal(signal)?)
     }
+
+    /// A descriptor that becomes readable when the child ends, to wait for
+    /// it together with other descriptors (`poll`, `epoll`, an async
+    /// reactor). Python: `Process.sentinel`, for
+    /// `multiprocessing.connection.wait`. The descriptor belongs to this
+    /// handle (made on first use: a duplicate of the child's pidfd, or,
+    /// once the child has been reaped, a descriptor that is always
+    /// readable) and stays valid as long as the handle; readiness says only
+    /// that the child ended: [`join`](Process::join) collects the status.
+    ///
+    /// # Errors
+    /// [`Error::Os`] if the descriptor cannot be made (the descriptor
+    /// limit).
+    pub fn sentinel(&self) -> Result<BorrowedFd<'_>, Error> {
+        if let Some(fd) = self.sentinel.get() {
+            return Ok(fd.as_fd());
+        }
+        let fd = match self.child.pidfd() {
+            // SAFETY: F_DUPFD_CLOEXEC on a pidfd the Arc keeps open.
+            Some(pidfd) => {
+                sys::cvt(unsafe { libc::fcntl(pidfd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) })?
+            }
+            // Reaped: an eventfd whose counter is 1 is always readable.
+            // SAFETY: eventfd with integer arguments.
+            None => sys::cvt(unsafe { libc::eventfd(1, libc::EFD_CLOEXEC) })?,
+        };
+        // SAFETY: a fresh descriptor we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // Another thread may have made one meanwhile: keep the first.
+        let _ = self.sentinel.set(fd);
+        Ok(self
+            .sentinel
+            .get()
+            .expect("the sentinel was just set")
+            .as_fd())
+    }
+}
+
+/// The child's [`sentinel`](Process::sentinel): readable once it ended.
+///
+/// # Panics
+/// If the descriptor cannot be made (the descriptor limit); call
+/// [`Process::sentinel`] to get the error instead.
+impl AsFd for Process {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sentinel()
+            .expect("bingfa-process: cannot make the process sentinel descriptor")
+    }
+}
+
+/// As [`AsFd`]. Python: `Process.sentinel` is this integer.
+///
+/// # Panics
+/// As for the `AsFd` implementation.
+impl AsRawFd for Process {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
 }
 
 /// Sets a child's name and daemon flag, then starts it with
@@ -396,6 +483,8 @@ impl Process {
 pub struct Builder {
     pub(crate) name: Option<String>,
     pub(crate) daemon: bool,
+    /// `join_threads(false)`: the child ends when its entry point returns.
+    pub(crate) detach_threads: bool,
 }
 
 impl Builder {
@@ -426,6 +515,29 @@ impl Builder {
         self
     }
 
+    /// Whether the child, once its entry point has returned (or panicked),
+    /// waits for the threads the entry point started before it exits
+    /// (default: `true`). Python: a child process joins its non-daemon
+    /// threads before it exits; `false` is Rust's rule for `main`, which
+    /// ends the process and every thread in it.
+    ///
+    /// Every thread that did not exist when the entry point started is
+    /// waited for, except this library family's service threads (named
+    /// `bingfa-...`: the reaper, the deadlock and green-thread watchdogs,
+    /// the green blocking pool). Rust threads have no daemon flag, so a
+    /// thread that never ends (a global thread pool's, say) keeps the
+    /// child alive: use `join_threads(false)` there, or stop such threads
+    /// before the entry point returns.
+    ///
+    /// An entry point that leaves through `std::process::exit` ends the
+    /// process at once, threads and all (Python's `sys.exit` in a child
+    /// still joins them). The check costs one read of `/proc/self/task`
+    /// (microseconds) when the entry point returns.
+    pub fn join_threads(mut self, join: bool) -> Builder {
+        self.detach_threads = !join;
+        self
+    }
+
     pub(crate) fn resolve_name(&self) -> (String, String) {
         let ident = registry::next_ident();
         let name = self
@@ -433,60 +545,5 @@ impl Builder {
             .clone()
             .unwrap_or_else(|| format!("Process-{ident}"));
         (name, ident)
-    }
-}
-
-/// Who the current process is. Python: `multiprocessing.current_process()`
-/// (and `parent_process().pid`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProcessInfo {
-    pub(crate) pid: u32,
-    pub(crate) parent_pid: Option<u32>,
-    pub(crate) name: String,
-    pub(crate) ident: String,
-    pub(crate) daemon: bool,
-}
-
-impl ProcessInfo {
-    /// This process's id. Python: `current_process().pid`.
-    pub fn pid(&self) -> u32 {
-        self.pid
-    }
-
-    /// The pid of the process that started this one with this crate;
-    /// `None` in the main process. Python: `parent_process().pid`.
-    pub fn parent_pid(&self) -> Option<u32> {
-        self.parent_pid
-    }
-
-    /// `"MainProcess"`, or the name the parent gave this child. Python:
-    /// `current_process().name`.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Whether this process is a daemon child. Python:
-    /// `current_process().daemon`.
-    pub fn daemon(&self) -> bool {
-        self.daemon
-    }
-}
-
-/// Who the current process is: pid, parent pid, name, daemon flag. Python:
-/// `multiprocessing.current_process()`.
-#[doc(alias = "parent_process")]
-pub fn current_process() -> ProcessInfo {
-    match child::current() {
-        Some(info) => ProcessInfo {
-            pid: sys::getpid(),
-            ..info.clone()
-        },
-        None => ProcessInfo {
-            pid: sys::getpid(),
-            parent_pid: None,
-            name: "MainProcess".to_owned(),
-            ident: String::new(),
-            daemon: false,
-        },
     }
 }

@@ -93,6 +93,15 @@ pub(crate) fn next_ident() -> String {
     }
 }
 
+/// Every child this process tracks (running, or ended and not yet
+/// pruned).
+pub(crate) fn children() -> Vec<Arc<Child>> {
+    match existing() {
+        Some(r) => r.lock().children.clone(),
+        None => Vec::new(),
+    }
+}
+
 /// Tracks `child` until it is reaped.
 pub(crate) fn register(child: Arc<Child>) {
     let r = registry();
@@ -134,6 +143,7 @@ fn reap_ready(r: &Registry) {
 /// The reaper: polls every tracked child's pidfd (for at most one round),
 /// reaps the ones that ended, drops them from the registry.
 fn reaper(r: &'static Registry) {
+    super::threads::mark_reaper();
     loop {
         let round = Instant::now();
         let list: Vec<Arc<Child>> = {

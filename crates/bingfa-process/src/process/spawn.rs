@@ -20,6 +20,7 @@ use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -42,6 +43,39 @@ pub const TEST_ENTRY: &str = "__bingfa_process_child";
 /// unreadable pipe).
 const BAD_PAYLOAD: i32 = 101;
 
+/// Set before `main` by [`enable_test_support!`](crate::enable_test_support)
+/// in a test binary: spawned children are started with the libtest
+/// arguments that run its test.
+static TEST_SUPPORT: AtomicBool = AtomicBool::new(false);
+
+/// Set by [`init`]: the program calls it (a spawned child of this
+/// executable will run its entry point).
+static INIT_CALLED: AtomicBool = AtomicBool::new(false);
+
+/// Called before `main` by the constructor that
+/// [`enable_test_support!`](crate::enable_test_support) defines. One atomic
+/// store: safe to run before the Rust runtime is set up.
+#[doc(hidden)]
+pub fn __register_test_support() {
+    TEST_SUPPORT.store(true, Ordering::Relaxed);
+}
+
+/// The arguments a spawned child of this executable needs to reach
+/// [`init`]: libtest's, to run only the support test, in a test binary
+/// that has it; none in a program that calls `init` in `main`; and an
+/// error when neither is the case (the child would run the program's
+/// `main` or all its tests, and never the entry point).
+fn child_args() -> Result<&'static [&'static str], Error> {
+    if TEST_SUPPORT.load(Ordering::Relaxed) {
+        // A filter, not `--exact`: the support test may sit in a module.
+        Ok(&[TEST_ENTRY, "--nocapture", "--test-threads=1", "-q"])
+    } else if INIT_CALLED.load(Ordering::Relaxed) {
+        Ok(&[])
+    } else {
+        Err(Error::InitMissing)
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct Payload {
     exe: [i64; 4],
@@ -52,7 +86,9 @@ struct Payload {
     name: String,
     ident: String,
     daemon: bool,
+    join_threads: bool,
     parent_pid: u32,
+    parent_name: String,
     fds: Vec<RawFd>,
 }
 
@@ -75,8 +111,7 @@ fn exe_fingerprint() -> std::io::Result<[i64; 4]> {
 
 /// The monomorphic glue the child calls: decode `A`, call the entry point.
 fn trampoline<A: DeserializeOwned>(entry: usize, args: &[u8]) {
-    let decoded: Result<A, Error> = shm::attaching(|| crate::codec::decode_plain(args));
-    match decoded {
+    match shm::decode_attached::<A>(args) {
         Ok(a) => {
             // SAFETY: `entry` is the address of a `fn(A)` in this very
             // binary: the parent computed it from a `fn(A)` with the same
@@ -91,7 +126,10 @@ fn trampoline<A: DeserializeOwned>(entry: usize, args: &[u8]) {
 
 /// Runs the entry point if this process is a child started by
 /// [`Builder::spawn`], and then exits; returns at once otherwise. Call it
-/// first thing in `main`, before any other thread starts.
+/// first thing in `main`, before any other thread starts: [`spawn`] refuses
+/// to start children ([`Error::InitMissing`]) in a program that has not
+/// called it (or, in a test binary, that lacks
+/// [`enable_test_support!`](crate::enable_test_support)).
 ///
 /// Python has no such call: its spawn start method imports the main module
 /// in the child instead (hence `if __name__ == "__main__":`).
@@ -100,6 +138,7 @@ fn trampoline<A: DeserializeOwned>(entry: usize, args: &[u8]) {
 /// Never in the parent. In a spawned child, a failure to read the payload
 /// ends the child with exit code 101 and a message to the parent.
 pub fn init() {
+    INIT_CALLED.store(true, Ordering::Relaxed);
     let Ok(v) = std::env::var(ENV) else { return };
     std::env::remove_var(ENV);
     let parsed = v
@@ -150,6 +189,7 @@ pub fn init() {
     child::set_current(ProcessInfo {
         pid: sys::getpid(),
         parent_pid: Some(payload.parent_pid),
+        parent_name: Some(payload.parent_name),
         name: payload.name,
         ident: payload.ident,
         daemon: payload.daemon,
@@ -162,6 +202,9 @@ pub fn init() {
     let entry = base().wrapping_add(payload.entry);
     let args = payload.args;
     let fds = payload.fds;
+    // The threads that are not the entry point's (libtest's, in a test
+    // binary): not waited for.
+    let initial = super::threads::current();
     run_entry(
         move || {
             tramp(entry, &args);
@@ -172,6 +215,7 @@ pub fn init() {
             }
         },
         false,
+        payload.join_threads.then_some(&initial[..]),
     )
 }
 
@@ -200,9 +244,13 @@ impl Builder {
     /// [`enable_test_support!`](crate::enable_test_support) instead.
     ///
     /// # Errors
-    /// [`Error::Encode`] if `args` cannot be serialized; [`Error::Os`] if the
-    /// executable cannot be started, or if it started but cannot be
-    /// tracked (`pidfd_open` failed: it is then killed and reaped).
+    /// [`Error::InitMissing`] if this program never called [`init`] (and,
+    /// in a test binary, lacks
+    /// [`enable_test_support!`](crate::enable_test_support)): nothing is
+    /// started. [`Error::Encode`] if `args` cannot be serialized;
+    /// [`Error::Os`] if the executable cannot be started, or if it started
+    /// but cannot be tracked (`pidfd_open` failed: it is then killed and
+    /// reaped).
     ///
     /// # Panics
     /// If called in a spawned child that did not call [`init`] (which would
@@ -218,6 +266,7 @@ impl Builder {
              in main (or lacks bingfa_process::enable_test_support!() in a test crate)"
         );
         sys::ensure_atfork();
+        let child_args = child_args()?;
         let (name, ident) = self.resolve_name();
         let (args, fds) = shm::passing(|| crate::codec::encode_plain(&args));
         let args = args?;
@@ -230,7 +279,9 @@ impl Builder {
             name: name.clone(),
             ident,
             daemon: self.daemon,
+            join_threads: !self.detach_threads,
             parent_pid: sys::getpid(),
+            parent_name: super::current_process().name,
             fds: fds.clone(),
         };
         let bytes = crate::codec::encode_plain(&payload)?;
@@ -243,13 +294,7 @@ impl Builder {
         if let Some(arg0) = std::env::args_os().next() {
             cmd.arg0(arg0);
         }
-        cmd.args([
-            TEST_ENTRY,
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-            "-q",
-        ]);
+        cmd.args(child_args);
         cmd.env(
             ENV,
             format!("{},{}", payload_r.as_raw_fd(), report_w.as_raw_fd()),
@@ -285,8 +330,8 @@ impl Builder {
         drop(payload_r);
         drop(report_w);
         let pidfd = sys::pidfd_open_child(pid as libc::pid_t)?;
-        let child = Arc::new(Child::new(pid, pidfd, self.daemon, true, report_r));
-        let process = Process::from_child(child, name);
+        let child = Arc::new(Child::new(pid, pidfd, self.daemon, true, report_r, name));
+        let process = Process::from_child(child);
         // The child reads while we write, so a payload larger than the pipe
         // buffer is fine; EPIPE means it died early, and join will tell.
         let _ = sys::write_all(payload_w.as_raw_fd(), &bytes);
@@ -313,10 +358,15 @@ pub fn spawn<A: Serialize + DeserializeOwned>(entry: fn(A), args: A) -> Result<P
 /// (file in `tests/`) that uses [`spawn`](crate::spawn). In a binary with
 /// its own `main`, call [`init`] there instead.
 ///
-/// The child is started with the arguments `__bingfa_process_child --exact
-/// --nocapture --test-threads=1 -q`, so libtest runs only the test this
-/// macro defines, which calls [`init`]; in the parent, that test does
-/// nothing.
+/// In a test binary with this macro, a child is started with the arguments
+/// `__bingfa_process_child --nocapture --test-threads=1 -q`, so libtest
+/// runs only the test this macro defines, which calls [`init`]; in the
+/// parent, that test does nothing. The macro also defines a constructor
+/// (an `.init_array` entry, run before `main`, that only sets a flag)
+/// through which the crate knows it is in such a binary: elsewhere a
+/// spawned child gets no extra arguments, and a test binary without the
+/// macro gets [`Error::InitMissing`](crate::Error::InitMissing) from
+/// `spawn` instead of a child that never runs its entry point.
 #[macro_export]
 macro_rules! enable_test_support {
     () => {
@@ -324,5 +374,17 @@ macro_rules! enable_test_support {
         fn __bingfa_process_child() {
             $crate::init();
         }
+
+        // Before `main`: tells bingfa-process that this test binary has
+        // the support test above.
+        #[cfg(test)]
+        #[used]
+        #[unsafe(link_section = ".init_array")]
+        static __BINGFA_PROCESS_TEST_SUPPORT: extern "C" fn() = {
+            extern "C" fn register() {
+                $crate::__register_test_support();
+            }
+            register
+        };
     };
 }

@@ -7,17 +7,28 @@ use bingfa_sync::raw::cell::UnsafeCell;
 use super::word::{word, EMPTY};
 use crate::codec;
 
-/// One cache line.
-#[repr(C, align(64))]
+/// The unit a ring lays its parts out in: two cache lines, 128 bytes. CPUs
+/// fetch lines in aligned pairs (Intel's adjacent-line prefetcher; AMD
+/// Zen's L2 up/down prefetcher fetches the neighbouring line as well), so
+/// two parts written by different processes must not even share a pair:
+/// a read of one would pull in the other, and its writer would then wait
+/// for that copy to be invalidated.
+pub(crate) const PAIR: usize = 128;
+
+/// A part of the header alone in its own [`PAIR`] of cache lines.
+#[repr(C, align(128))]
 pub(crate) struct Padded<T>(pub(crate) T);
 
-/// The ring's shared header: a read-mostly line (sizes, closed flag), then
-/// one line per side for its ticket counter, then one line per futex word
-/// with its waiter count.
+/// The ring's shared header: a read-mostly part (sizes, closed flag), then
+/// one part per side for its ticket counter, then one part per futex word
+/// with its waiter count, each alone in its [`PAIR`] of lines.
 #[repr(C)]
 pub(crate) struct Header {
     pub(crate) cap: u64,
     pub(crate) slot_bytes: u64,
+    /// The largest encoded item the queue's maker allowed (at most
+    /// `slot_bytes - codec::HEADER`: a slot is rounded up to 8 bytes).
+    pub(crate) max_message: u64,
     pub(super) closed: AtomicU32,
     pub(super) tail: Padded<AtomicU64>,
     pub(super) head: Padded<AtomicU64>,
@@ -42,10 +53,11 @@ impl Waiters {
 }
 
 impl Header {
-    pub(crate) fn new(cap: u64, slot_bytes: u64) -> Header {
+    pub(crate) fn new(cap: u64, slot_bytes: u64, max_message: u64) -> Header {
         Header {
             cap,
             slot_bytes,
+            max_message,
             closed: AtomicU32::new(0),
             tail: Padded(AtomicU64::new(0)),
             head: Padded(AtomicU64::new(0)),
@@ -60,8 +72,9 @@ impl Header {
 /// heads its own cell (see [`cell`]): the state word, the length and the
 /// frame's first bytes share one cache line, so a message moves between
 /// two processes in as few lines as its size allows (two for a 64-byte
-/// message), and no two slots share a line (a producer publishing slot
-/// `i + 1` does not steal the line a consumer is reading slot `i` from).
+/// message), and no two slots share a line or a [`PAIR`] (a producer
+/// publishing slot `i + 1` does not steal the line a consumer is reading
+/// slot `i` from, nor one the hardware prefetcher fetched with it).
 #[repr(C)]
 pub(crate) struct Slot {
     pub(super) word: AtomicU64,
@@ -106,17 +119,19 @@ const _: () =
     assert!(std::mem::size_of::<Slot>() <= SLOT_HEAD && std::mem::align_of::<Slot>() <= SLOT_HEAD);
 
 /// The bytes of one cell: a slot's head and its frame of `slot_bytes`,
-/// rounded up to whole cache lines (so that neighbouring cells never share
-/// one). `None` on overflow.
+/// rounded up to whole [`PAIR`]s of cache lines (so that neighbouring
+/// cells never share a line, nor a pair the prefetcher fetches as one).
+/// `None` on overflow.
 #[inline]
 pub(crate) fn cell(slot_bytes: usize) -> Option<usize> {
     SLOT_HEAD
         .checked_add(slot_bytes)?
-        .checked_next_multiple_of(64)
+        .checked_next_multiple_of(PAIR)
 }
 
-/// Where the cells start in a ring's shared memory: after the header.
-pub(crate) const CELLS_AT: usize = std::mem::size_of::<Header>().next_multiple_of(64);
+/// Where the cells start in a ring's shared memory: after the header, on
+/// a [`PAIR`] boundary.
+pub(crate) const CELLS_AT: usize = std::mem::size_of::<Header>().next_multiple_of(PAIR);
 
 /// The bytes a ring over `cap` slots of `slot_bytes` needs in shared
 /// memory: the header, then `cap` cells from [`CELLS_AT`]. `None` on

@@ -78,6 +78,7 @@ use bingfa_sync::raw::atomic::Ordering;
 use crate::sys;
 
 mod layout;
+mod modulus;
 mod pop;
 mod prefetch;
 mod push;
@@ -86,6 +87,7 @@ mod word;
 
 use layout::SLOT_HEAD;
 pub(crate) use layout::{cell, layout, slot_bytes_for, Header, Slot, CELLS_AT};
+pub(crate) use modulus::Modulus;
 use word::{decode, lap, ABANDONED_PID, EMPTY, FULL, READING};
 
 /// Why a push did not happen.
@@ -111,7 +113,7 @@ pub(crate) enum PopError {
 /// keep them in two arrays ([`Ring::new`]).
 pub(crate) struct Ring<'a> {
     hdr: &'a Header,
-    cap: u64,
+    cap: Modulus,
     slots: *const Slot,
     slot_stride: usize,
     data: *mut u8,
@@ -138,7 +140,7 @@ impl<'a> Ring<'a> {
         debug_assert_eq!(slots.len() as u64, hdr.cap);
         Ring {
             hdr,
-            cap: hdr.cap,
+            cap: Modulus::new(hdr.cap),
             slots: slots.as_ptr(),
             slot_stride: std::mem::size_of::<Slot>(),
             data,
@@ -157,24 +159,25 @@ impl<'a> Ring<'a> {
     /// `cap` and `slot_bytes` are the caller's own validated copies, never
     /// the header's fields read again: any process that maps the memory
     /// can write those, and a stray write must not turn into an access out
-    /// of the mapping.
+    /// of the mapping. (`cap` comes with its reciprocal, computed once by
+    /// the caller: a ring is made for every put and get.)
     ///
     /// # Safety
-    /// `base` is 64-aligned and valid for reads and writes of
+    /// `base` is 128-aligned and valid for reads and writes of
     /// `layout(cap, slot_bytes)` bytes (which is `Some`) for `'a`, with an
     /// initialized header and slots, accessed only through rings over this
-    /// same memory; `cap > 0`.
+    /// same memory.
     #[inline]
     pub(crate) unsafe fn in_cells(
         base: *mut u8,
-        cap: u64,
+        cap: Modulus,
         slot_bytes: usize,
         alive: &'a dyn Fn(u32) -> bool,
     ) -> Ring<'a> {
         // SAFETY: the caller's contract: an initialized header at `base`.
         let hdr = unsafe { &*base.cast::<Header>() };
         // No overflow: `layout(cap, slot_bytes)` is Some (the contract).
-        let cell = (slot_bytes + SLOT_HEAD).next_multiple_of(64);
+        let cell = (slot_bytes + SLOT_HEAD).next_multiple_of(layout::PAIR);
         // SAFETY: the cells lie inside the mapping (caller's contract).
         let cells = unsafe { base.add(CELLS_AT) };
         Ring {
@@ -192,21 +195,23 @@ impl<'a> Ring<'a> {
 
     #[inline]
     fn cap(&self) -> u64 {
-        self.cap
+        self.cap.get()
     }
 
-    /// The slot of ticket `pos`: an index below `cap`.
+    /// The slot of ticket `pos`: an index below `cap` (no division, see
+    /// [`Modulus`]).
     #[inline]
     fn index(&self, pos: u64) -> usize {
-        (pos % self.cap) as usize
+        self.cap.rem(pos) as usize
     }
 
-    /// The index `ahead` slots after index `i` (a division only on wrapping).
+    /// The index `ahead` slots after index `i`, for `ahead < cap`.
     #[inline]
     fn index_after(&self, i: usize, ahead: usize) -> usize {
+        debug_assert!((ahead as u64) < self.cap());
         let j = i + ahead;
-        if j as u64 >= self.cap {
-            (j as u64 % self.cap) as usize
+        if j as u64 >= self.cap() {
+            j - self.cap() as usize
         } else {
             j
         }
@@ -215,7 +220,7 @@ impl<'a> Ring<'a> {
     /// Slot `i` (below `cap`) and the address of its frame.
     #[inline]
     fn at(&self, i: usize) -> (&Slot, *mut u8) {
-        debug_assert!((i as u64) < self.cap);
+        debug_assert!((i as u64) < self.cap());
         // SAFETY: i < cap: the slot lies inside the slots' memory (see the
         // constructors), initialized, and lives for 'a; the frame address
         // lies inside the frames' memory.
@@ -231,12 +236,6 @@ impl<'a> Ring<'a> {
     #[inline]
     fn slot(&self, pos: u64) -> (&Slot, *mut u8) {
         self.at(self.index(pos))
-    }
-
-    /// Largest frame a slot holds.
-    #[inline]
-    pub(crate) fn max_frame(&self) -> usize {
-        self.slot_bytes
     }
 
     /// Number of messages in the ring (a snapshot).

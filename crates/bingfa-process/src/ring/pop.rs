@@ -6,7 +6,7 @@ use bingfa_sync::raw::atomic::Ordering;
 use bingfa_sync::raw::Deadline;
 
 use super::layout::Slot;
-use super::prefetch::{prefetch_read, CONSUMER_AHEAD, FRAME_BYTES};
+use super::prefetch::CONSUMER_AHEAD;
 use super::wait::{Backoff, Blocked};
 use super::word::{decode, lap, word, ABANDONED_PID, EMPTY, FULL, READING, WRITING};
 use super::{PopError, Ring};
@@ -75,6 +75,17 @@ impl<'a> Ring<'a> {
             let i = self.index(pos);
             let (slot, bytes) = self.at(i);
             let w = slot.word.load(Ordering::Acquire);
+            if w == word(pos, FULL, 0) {
+                // The common case first, with one comparison: published
+                // at this lap, not taken yet. Start fetching the frame's
+                // lines now, so that their misses overlap the claim's
+                // instead of following it.
+                self.prefetch_slot(i, false);
+                if !slot.claim(w, pos, READING, me) {
+                    continue;
+                }
+                return Ok(self.took(pos, i, slot, bytes));
+            }
             let (seq, state, pid) = decode(w);
             let d = lap(seq, pos);
             if d > 0 || (d == 0 && state == READING) {
@@ -100,31 +111,13 @@ impl<'a> Ring<'a> {
                 continue;
             }
             if d == 0 && state == FULL {
-                // Start fetching the frame's lines now, so that their
-                // misses overlap the claim's instead of following it.
-                prefetch_read(bytes, self.slot_bytes.min(FRAME_BYTES));
+                // Published, but with a pid no producer writes (a stray
+                // write into the state word): take it anyway; the frame's
+                // checksum judges what it holds.
                 if !slot.claim(w, pos, READING, me) {
                     continue;
                 }
-                // A hint, as the tail is for producers.
-                head.store(pos + 1, Ordering::Relaxed);
-                self.prefetch_ahead(i, CONSUMER_AHEAD);
-                // SAFETY: the CAS gave this consumer the slot, published by
-                // the producer's Release store of FULL that we acquired.
-                let len = slot.len.with(|l| unsafe { *l }) as usize;
-                let len = len.min(self.slot_bytes);
-                // SAFETY: `bytes` is valid for `slot_bytes` reads; `len` is
-                // clamped to it (a corrupt length gives a corrupt frame,
-                // which the codec rejects, never an out-of-bounds read).
-                // The slot is ours until the `Popped` drops: no producer
-                // writes it meanwhile.
-                let frame = unsafe { std::slice::from_raw_parts(bytes, len) };
-                return Ok(Popped {
-                    ring: self,
-                    slot,
-                    pos,
-                    frame,
-                });
+                return Ok(self.took(pos, i, slot, bytes));
             }
             if head.load(Ordering::Relaxed) != pos {
                 continue;
@@ -153,6 +146,30 @@ impl<'a> Ring<'a> {
                 return Err((PopError::Closed, Blocked::Plain));
             }
             return Err((PopError::Empty, Blocked::Plain));
+        }
+    }
+
+    /// The frame of ticket `pos` (in slot `i`, its frame at `bytes`), just
+    /// claimed `READING` by this consumer.
+    #[inline(always)]
+    fn took<'r>(&'r self, pos: u64, i: usize, slot: &'r Slot, bytes: *mut u8) -> Popped<'r, 'a> {
+        // A hint, as the tail is for producers.
+        self.hdr.head.0.store(pos + 1, Ordering::Relaxed);
+        self.prefetch_ahead(i, CONSUMER_AHEAD);
+        // SAFETY: the CAS gave this consumer the slot, published by the
+        // producer's Release store of FULL that we acquired.
+        let len = slot.len.with(|l| unsafe { *l }) as usize;
+        let len = len.min(self.slot_bytes);
+        // SAFETY: `bytes` is valid for `slot_bytes` reads; `len` is clamped
+        // to it (a corrupt length gives a corrupt frame, which the codec
+        // rejects, never an out-of-bounds read). The slot is ours until the
+        // `Popped` drops: no producer writes it meanwhile.
+        let frame = unsafe { std::slice::from_raw_parts(bytes, len) };
+        Popped {
+            ring: self,
+            slot,
+            pos,
+            frame,
         }
     }
 

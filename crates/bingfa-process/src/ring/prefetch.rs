@@ -18,94 +18,106 @@ pub(super) const PRODUCER_AHEAD: usize = 8;
 /// the producer alone while it waits.
 pub(super) const CONSUMER_AHEAD: usize = 8;
 
-/// The most bytes of a cell prefetched at once: its first two cache lines
-/// (the slot's head, then the start of the frame). A frame of unknown
-/// length (one ahead, or one about to be read) may be much shorter than
-/// its slot (1 KiB by default), and ownership prefetches of lines nobody
-/// writes would only pull them back and forth between the two sides; the
-/// CPU's own prefetcher follows a longer frame as it is read or written.
-pub(super) const CELL_BYTES: usize = 128;
-/// The most bytes of a frame prefetched at once: what of [`CELL_BYTES`]
-/// follows the slot's head.
-pub(super) const FRAME_BYTES: usize = CELL_BYTES - SLOT_HEAD;
-
 impl Ring<'_> {
-    /// Hints the CPU to fetch, for writing, the state word and frame of the
-    /// slot `ahead` slots after slot `i`: one this side is likely to claim
-    /// soon. Its lines then move over while other messages are being
-    /// handled, instead of in the middle of that claim (whose locked
-    /// instruction cannot overlap a miss).
+    /// Hints the CPU to fetch the lines of slot `i`'s cell a put or get
+    /// touches first: for writing (`prefetchw`) if `write`, else for
+    /// reading. One or two hints, no loop: this runs on every put and get.
+    ///
+    /// At most the cell's first two lines, one `PAIR` (cells start on a
+    /// pair): the slot's head and the start of the frame. A frame of
+    /// unknown length (one ahead, or one about to be read) may be much
+    /// shorter than its slot (1 KiB by default), and ownership prefetches
+    /// of lines nobody writes would only pull them back and forth between
+    /// the two sides; the CPU's own prefetcher follows a longer frame as it
+    /// is read or written.
+    #[inline(always)]
+    pub(super) fn prefetch_slot(&self, i: usize, write: bool) {
+        let (slot, _bytes) = self.at(i);
+        let cell = (slot as *const Slot).cast::<u8>();
+        // Slot and frame share a cell in shared memory (loom's rings,
+        // where they do not, prefetch nothing).
+        #[cfg(not(bingfa_loom))]
+        debug_assert_eq!(_bytes.cast_const(), cell.wrapping_add(SLOT_HEAD));
+        let second = SLOT_HEAD + self.slot_bytes > 64;
+        if write && has_prefetchw() {
+            prefetch_line_write(cell);
+            if second {
+                prefetch_line_write(cell.wrapping_add(64));
+            }
+        } else {
+            prefetch_line_read(cell);
+            if second {
+                prefetch_line_read(cell.wrapping_add(64));
+            }
+        }
+    }
+
+    /// Hints the CPU to fetch, for writing, the cell of the slot `ahead`
+    /// slots after slot `i`: one this side is likely to claim soon. Its
+    /// lines then move over while other messages are being handled,
+    /// instead of in the middle of that claim (whose locked instruction
+    /// cannot overlap a miss).
     ///
     /// Nothing when the ring is too small for `ahead` to be another slot
     /// than those in use now.
     #[inline(always)]
     pub(super) fn prefetch_ahead(&self, i: usize, ahead: usize) {
-        if ahead as u64 >= self.cap() {
-            return;
-        }
-        let (slot, bytes) = self.at(self.index_after(i, ahead));
-        let slot = (slot as *const Slot).cast::<u8>();
-        let frame = self.slot_bytes.min(FRAME_BYTES);
-        if bytes.cast_const() == slot.wrapping_add(SLOT_HEAD) {
-            // Slot and frame share a cell (shared memory): one range, at
-            // most the cell's first CELL_BYTES.
-            prefetch_write(slot, SLOT_HEAD + frame);
-        } else {
-            prefetch_write(slot, 1);
-            prefetch_write(bytes, frame);
+        if (ahead as u64) < self.cap() {
+            self.prefetch_slot(self.index_after(i, ahead), true);
         }
     }
 }
 
-/// Hints the CPU to fetch the cache lines of `len` bytes at `p` for
-/// reading. Only a hint: no memory is accessed as far as the program is
-/// concerned (nothing under loom).
+/// Hints the CPU to fetch the cache line at `p` for reading. Only a hint:
+/// no memory is accessed as far as the program is concerned (nothing under
+/// loom).
 #[inline(always)]
-pub(super) fn prefetch_read(p: *const u8, len: usize) {
+fn prefetch_line_read(p: *const u8) {
     #[cfg(all(target_arch = "x86_64", not(bingfa_loom), not(miri)))]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        for line in lines(p, len) {
-            // SAFETY: prefetch never faults and has no effect on the
-            // program's memory, whatever the address.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(line) };
-        }
+        // SAFETY: prefetch never faults and has no effect on the program's
+        // memory, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) };
     }
-    let _ = (p, len);
+    let _ = p;
 }
 
-/// As [`prefetch_read`], for lines about to be written: `prefetchw`, which
-/// fetches each line for ownership, so that the locked claim and the
+/// As [`prefetch_line_read`], for a line about to be written: `prefetchw`,
+/// which fetches the line for ownership, so that the locked claim and the
 /// stores that follow find it writable (a read prefetch brings it shared,
-/// and the claim then waits for the other copies to be invalidated). On
-/// CPUs without `prefetchw` it falls back to a read prefetch.
+/// and the claim then waits for the other copies to be invalidated). Only
+/// on CPUs that have it: the caller checks [`has_prefetchw`] (once for the
+/// lines of a cell).
 ///
 /// (`_mm_prefetch::<_MM_HINT_ET0>` is no substitute: without the `prfchw`
 /// target feature, which the default x86-64 target lacks, it compiles to a
 /// read prefetch.)
 #[inline(always)]
-pub(super) fn prefetch_write(p: *const u8, len: usize) {
+fn prefetch_line_write(p: *const u8) {
     #[cfg(all(target_arch = "x86_64", not(bingfa_loom), not(miri)))]
     {
-        if has_prefetchw() {
-            for line in lines(p, len) {
-                // SAFETY: `prefetchw` exists on this CPU (checked above);
-                // like every prefetch it never faults and changes no
-                // memory, whatever the address, and it touches no stack
-                // or flags.
-                unsafe {
-                    std::arch::asm!(
-                        "prefetchw byte ptr [{0}]",
-                        in(reg) line,
-                        options(nostack, preserves_flags, readonly)
-                    )
-                };
-            }
-        } else {
-            prefetch_read(p, len);
-        }
+        debug_assert!(has_prefetchw());
+        // SAFETY: `prefetchw` exists on this CPU (the caller checked);
+        // like every prefetch it never faults and changes no memory,
+        // whatever the address, and it touches no stack or flags.
+        unsafe {
+            std::arch::asm!(
+                "prefetchw byte ptr [{0}]",
+                in(reg) p,
+                options(nostack, preserves_flags, readonly)
+            )
+        };
     }
-    let _ = (p, len);
+    let _ = p;
+}
+
+/// Whether the CPU has `prefetchw` (CPUID `0x8000_0001`, ECX bit 8),
+/// asked once per process.
+#[cfg(not(all(target_arch = "x86_64", not(bingfa_loom), not(miri))))]
+#[inline(always)]
+fn has_prefetchw() -> bool {
+    false
 }
 
 /// Whether the CPU has `prefetchw` (CPUID `0x8000_0001`, ECX bit 8),
@@ -139,52 +151,25 @@ fn has_prefetchw() -> bool {
     }
 }
 
-/// The cache lines `len` bytes at `p` touch (at least the first): the
-/// address of each line's first byte (never dereferenced).
-#[cfg(all(target_arch = "x86_64", not(bingfa_loom), not(miri)))]
-#[inline(always)]
-fn lines(p: *const u8, len: usize) -> impl Iterator<Item = *const i8> {
-    let skip = p as usize & 63;
-    let mut off = 0;
-    let end = skip + len.max(1);
-    std::iter::from_fn(move || {
-        let line = (off < end).then(|| p.wrapping_add(off).wrapping_sub(skip).cast());
-        off += 64;
-        line
-    })
-}
-
 #[cfg(all(test, target_arch = "x86_64", not(bingfa_loom), not(miri)))]
 mod tests {
     use super::*;
 
     #[test]
-    fn lines_are_every_line_a_range_touches() {
-        let base = 0x1000usize;
-        let at = |off: usize, len: usize| -> Vec<usize> {
-            lines((base + off) as *const u8, len)
-                .map(|p| p as usize - base)
-                .collect()
-        };
-        assert_eq!(at(0, 0), [0]);
-        assert_eq!(at(0, 64), [0]);
-        assert_eq!(at(0, 65), [0, 64]);
-        // A frame 16 bytes into its cell: 80 bytes end in the second line,
-        // 120 bytes in the third (which a walk from the unaligned start in
-        // steps of 64 would miss).
-        assert_eq!(at(16, 80), [0, 64]);
-        assert_eq!(at(16, 120), [0, 64, 128]);
-        assert_eq!(at(63, 2), [0, 64]);
-    }
-
-    #[test]
     fn prefetches_of_any_address_are_harmless() {
         // Hints only: never a fault, even for addresses nothing maps.
         let v = [0u8; 200];
-        prefetch_write(v.as_ptr(), v.len());
-        prefetch_read(v.as_ptr(), v.len());
-        prefetch_write(std::ptr::null(), 4096);
-        prefetch_read(64 as *const u8, 128);
+        for p in [
+            v.as_ptr(),
+            std::ptr::null(),
+            64 as *const u8,
+            usize::MAX as *const u8,
+        ] {
+            if has_prefetchw() {
+                prefetch_line_write(p);
+            }
+            prefetch_line_read(p);
+        }
         assert_eq!(v, [0u8; 200]);
     }
 }

@@ -4,7 +4,7 @@
 use bingfa_sync::raw::atomic::Ordering;
 use bingfa_sync::raw::Deadline;
 
-use super::prefetch::{prefetch_write, FRAME_BYTES, PRODUCER_AHEAD};
+use super::prefetch::PRODUCER_AHEAD;
 use super::wait::{Backoff, Blocked};
 use super::word::{decode, lap, word, EMPTY, FULL, READING, WRITING};
 use super::{PushError, Ring};
@@ -55,7 +55,7 @@ impl Ring<'_> {
             let d = lap(seq, pos);
             if d == 0 && state == EMPTY {
                 // The frame's lines, for writing, alongside the claim.
-                prefetch_write(bytes, frame.len().min(FRAME_BYTES));
+                self.prefetch_slot(i, true);
                 if !slot.claim(w, pos, WRITING, me) {
                     continue;
                 }

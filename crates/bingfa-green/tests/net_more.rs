@@ -1,0 +1,158 @@
+//! Green sockets: `connect` tries every resolved address (as `std` does),
+//! `AsFd`/`AsRawFd`, and `select` over several sockets.
+
+use std::net::SocketAddr;
+
+use bingfa_green::net::{TcpListener, TcpStream};
+use bingfa_green::run;
+
+/// A port nothing listens on (bound, then closed).
+fn closed_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// Regression: `connect` tried only the first resolved address.
+#[test]
+fn connect_tries_every_address() {
+    run(|| {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let good = l.local_addr().unwrap();
+        let bad = closed_port();
+        let s = TcpStream::connect(&[bad, good][..]).unwrap();
+        assert_eq!(s.peer_addr().unwrap(), good);
+        // None works: the last attempt's error.
+        let e = TcpStream::connect(&[bad, closed_port()][..]).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+        // Nothing to try.
+        let e = TcpStream::connect(&[][..] as &[SocketAddr]).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    })
+    .unwrap();
+}
+
+/// Green sockets give their descriptor, for socket options and the like.
+#[test]
+fn sockets_give_their_descriptor() {
+    use std::os::fd::{AsFd, AsRawFd};
+    run(|| {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let s = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let u = bingfa_green::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let fds = [l.as_raw_fd(), s.as_raw_fd(), u.as_raw_fd()];
+        assert!(fds.iter().all(|&fd| fd >= 0));
+        assert_eq!(s.as_fd().as_raw_fd(), fds[1]);
+        // A socket option through the descriptor (socket2 borrows it).
+        let sock = socket2::SockRef::from(&s);
+        sock.set_nodelay(true).unwrap();
+        assert!(sock.nodelay().unwrap());
+        assert_eq!(
+            sock.local_addr().unwrap().as_socket().unwrap(),
+            s.local_addr().unwrap()
+        );
+    })
+    .unwrap();
+}
+
+mod select {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+
+    use bingfa_green::net::{select, TcpListener, TcpStream, UdpSocket};
+    use bingfa_green::{run, sleep, spawn};
+
+    /// Three connections; data arrives on the middle one only.
+    #[test]
+    fn select_names_the_connection_with_data() {
+        run(|| {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = l.local_addr().unwrap();
+            let clients: Vec<TcpStream> =
+                (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+            let served: Vec<TcpStream> = (0..3).map(|_| l.accept().unwrap().0).collect();
+            let writer = spawn(move || {
+                sleep(Duration::from_millis(20));
+                (&clients[1]).write_all(b"ping").unwrap();
+                clients
+            });
+            let (r, w) = select(&[&served[0], &served[1], &served[2]], &[], None).unwrap();
+            assert_eq!((r, w), (vec![1], vec![]));
+            let mut buf = [0u8; 4];
+            (&served[1]).read_exact(&mut buf).unwrap();
+            assert_eq!(&buf, b"ping");
+            // Read everything: not ready any more.
+            let (r, _) = select(&[&served[1]], &[], Some(Duration::from_millis(20))).unwrap();
+            assert!(r.is_empty());
+            // The peer's close makes it readable (a read then gives 0).
+            drop(writer.join().unwrap());
+            let (r, _) = select(&[&served[0], &served[1], &served[2]], &[], None).unwrap();
+            assert!(!r.is_empty());
+            assert_eq!((&served[r[0]]).read(&mut buf).unwrap(), 0);
+        })
+        .unwrap();
+    }
+
+    /// A listener is ready to read when a connection waits to be
+    /// accepted; a connected stream is ready to write.
+    #[test]
+    fn select_on_a_listener_and_for_writing() {
+        run(|| {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = l.local_addr().unwrap();
+            let t = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                std::net::TcpStream::connect(addr).unwrap()
+            });
+            let (r, w) = select(&[&l], &[], None).unwrap();
+            assert_eq!((r, w), (vec![0], vec![]));
+            let (conn, _) = l.accept().unwrap();
+            let (r, w) = select(&[&l], &[&conn], None).unwrap();
+            assert_eq!((r, w), (vec![], vec![0]));
+            drop(t.join().unwrap());
+        })
+        .unwrap();
+    }
+
+    /// Nothing ready: empty after the timeout, and others run meanwhile.
+    #[test]
+    fn select_times_out_and_lets_others_run() {
+        run(|| {
+            let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let ticker = spawn(|| {
+                for _ in 0..5 {
+                    sleep(Duration::from_millis(5));
+                }
+                "ticked"
+            });
+            let start = Instant::now();
+            let r = select(&[&a, &b], &[], Some(Duration::from_millis(100))).unwrap();
+            assert_eq!(r, (vec![], vec![]));
+            assert!(start.elapsed() >= Duration::from_millis(100));
+            assert_eq!(ticker.join().unwrap(), "ticked");
+            // A datagram from another OS thread wakes it.
+            let addr = b.local_addr().unwrap();
+            let t = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                s.send_to(b"x", addr).unwrap();
+            });
+            let r = select(&[&a, &b], &[], Some(Duration::from_secs(30))).unwrap();
+            assert_eq!(r, (vec![1], vec![]));
+            t.join().unwrap();
+        })
+        .unwrap();
+    }
+
+    /// A socket of another hub (here one that has ended, on this same
+    /// OS thread) is refused.
+    #[test]
+    fn select_refuses_a_socket_of_another_hub() {
+        let s = run(|| UdpSocket::bind("127.0.0.1:0").unwrap()).unwrap();
+        run(move || {
+            let e = select(&[&s], &[], Some(Duration::ZERO)).unwrap_err();
+            assert!(e.to_string().contains("hub that created it"), "{e}");
+        })
+        .unwrap();
+    }
+}

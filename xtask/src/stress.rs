@@ -1,0 +1,683 @@
+//! `cargo xtask stress`: run the test binaries of the concurrency crates many
+//! times, under three kinds of scheduling, and report every failure with
+//! what is needed to rerun it.
+//!
+//! A timing-sensitive test that fails once in 50 runs is a bug, not noise
+//! (the project's brief). One `cargo test` shows none of that; this does:
+//!
+//! - **rounds**: each test binary runs `N` times (`--rounds N`, default 10);
+//! - **modes**: round `i` runs in mode `i % 3`: `plain`; `pinned` (the whole
+//!   binary on one CPU, `taskset -c 0`, where wake-ups and preemption
+//!   interleave differently); `hog` (one spinning thread per CPU beside the
+//!   tests, so they are descheduled at odd points);
+//! - **hangs**: a binary that runs longer than `--timeout SECS` (default
+//!   300) is killed with its whole process group, and the tests that had
+//!   started but not finished are named;
+//! - **seeds**: every run gets `BINGFA_STRESS_SEED` (a test that draws
+//!   random choices may seed from it) and `BINGFA_STRESS=1`; a failure is
+//!   printed with its round, mode, seed and the command that reruns it.
+//!
+//! It builds with `cargo test --no-run` (the same profile as `cargo test`,
+//! so after `cargo test` nothing is rebuilt) and runs the binaries itself
+//! with libtest's JSON output (`RUSTC_BOOTSTRAP=1 ... --format json
+//! -Z unstable-options`), which says when each test starts.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::json::Json;
+use crate::{cargo, crates, show, Result};
+
+/// How the binaries of one round are scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// As `cargo test` runs them.
+    Plain,
+    /// The binary and every thread and child of it on CPU 0.
+    Pinned,
+    /// One busy thread per CPU spinning beside the tests.
+    Hog,
+}
+
+impl Mode {
+    const ALL: [Mode; 3] = [Mode::Plain, Mode::Pinned, Mode::Hog];
+
+    /// The mode of round `round` (0-based).
+    pub(crate) fn of_round(round: u32) -> Mode {
+        Mode::ALL[round as usize % Mode::ALL.len()]
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Plain => "plain",
+            Mode::Pinned => "pinned",
+            Mode::Hog => "hog",
+        }
+    }
+}
+
+/// The options of one `cargo xtask stress` call.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Options {
+    /// Packages to stress (empty: every crate under `crates/`).
+    pub crates: Vec<String>,
+    /// Runs of each binary.
+    pub rounds: u32,
+    /// Time one run of a binary may take before it counts as hung.
+    pub timeout: Duration,
+    /// Passed to each test binary as its name filter.
+    pub filter: Option<String>,
+    /// Build and run with `--release`.
+    pub release: bool,
+}
+
+pub(crate) const USAGE: &str = "\
+usage: cargo xtask stress [CRATE...] [N] [--rounds N] [--timeout SECS] [--filter NAME] [--release]
+  runs every test binary of CRATE (default: every crate under crates/) N times (default 10),
+  round i in mode i%3: plain, pinned to one CPU (taskset -c 0), beside a CPU hog;
+  a run longer than --timeout (default 300 s) is killed and its unfinished tests named";
+
+/// Reads the command line after `stress`.
+pub(crate) fn parse_args(args: &[String]) -> Result<Options> {
+    let mut o = Options {
+        crates: Vec::new(),
+        rounds: 10,
+        timeout: Duration::from_secs(300),
+        filter: None,
+        release: false,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |flag: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+        };
+        match a.as_str() {
+            "--rounds" | "-n" => o.rounds = number(&value(a)?)?,
+            "--timeout" => o.timeout = Duration::from_secs(number(&value(a)?)?.into()),
+            "--filter" => o.filter = Some(value(a)?),
+            "--release" => o.release = true,
+            "-h" | "--help" => return Err(USAGE.into()),
+            flag if flag.starts_with('-') => return Err(format!("unknown flag `{flag}`\n{USAGE}")),
+            n if n.bytes().all(|b| b.is_ascii_digit()) => o.rounds = number(n)?,
+            krate => o.crates.push(krate.to_string()),
+        }
+    }
+    if o.rounds == 0 {
+        return Err(format!("the number of rounds must be at least 1\n{USAGE}"));
+    }
+    Ok(o)
+}
+
+fn number(s: &str) -> Result<u32> {
+    s.parse()
+        .map_err(|_| format!("`{s}` is not a whole number\n{USAGE}"))
+}
+
+/// A test executable cargo built.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Binary {
+    pub package: String,
+    /// The target's name (`lib` for unit tests, else the test file's name).
+    pub target: String,
+    pub path: PathBuf,
+    /// The package's directory, where `cargo test` runs the binary.
+    pub dir: PathBuf,
+}
+
+/// The test executables in cargo's `--message-format=json` output.
+pub(crate) fn parse_artifacts(output: &str) -> Vec<Binary> {
+    let mut out = Vec::new();
+    for line in output.lines().filter(|l| l.starts_with('{')) {
+        let Ok(msg) = Json::parse(line) else { continue };
+        if msg.get("reason").and_then(Json::str) != Some("compiler-artifact")
+            || msg.at(&["profile", "test"]) != Some(&Json::Bool(true))
+        {
+            continue;
+        }
+        let (Some(path), Some(manifest), Some(id)) = (
+            msg.get("executable").and_then(Json::str),
+            msg.get("manifest_path").and_then(Json::str),
+            msg.get("package_id").and_then(Json::str),
+        ) else {
+            continue;
+        };
+        let kinds: Vec<&str> = match msg.at(&["target", "kind"]) {
+            Some(Json::Arr(k)) => k.iter().filter_map(Json::str).collect(),
+            _ => Vec::new(),
+        };
+        let target = if kinds.contains(&"test") {
+            msg.at(&["target", "name"])
+                .and_then(Json::str)
+                .unwrap_or("?")
+                .to_string()
+        } else {
+            "lib".to_string()
+        };
+        out.push(Binary {
+            package: package_name(id),
+            target,
+            path: PathBuf::from(path),
+            dir: Path::new(manifest)
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+        });
+    }
+    out
+}
+
+/// The package name in a package id: `path+file:///w/crates/bingfa-sync#0.1.0`
+/// (or `...#name@0.1.0` when the directory differs from the name).
+fn package_name(id: &str) -> String {
+    let tail = id.rsplit('/').next().unwrap_or(id);
+    match tail.split_once('#') {
+        Some((dir, rest)) => match rest.split_once('@') {
+            Some((name, _)) => name.to_string(),
+            None => dir.to_string(),
+        },
+        None => tail.split(' ').next().unwrap_or(tail).to_string(),
+    }
+}
+
+/// What libtest's JSON said about one run.
+#[derive(Debug, Default)]
+pub(crate) struct RunLog {
+    pub started: BTreeSet<String>,
+    pub finished: BTreeSet<String>,
+    /// Failed tests with what they printed.
+    pub failed: Vec<(String, String)>,
+    pub passed: u64,
+    /// Lines that were not libtest JSON (a test's own prints when it does
+    /// not capture, a crash message), kept for the report.
+    pub other: Vec<String>,
+}
+
+impl RunLog {
+    /// Takes one line of a test binary's standard output.
+    pub(crate) fn line(&mut self, line: &str) {
+        let Some(ev) = line
+            .starts_with('{')
+            .then(|| Json::parse(line).ok())
+            .flatten()
+        else {
+            if !line.trim().is_empty() && self.other.len() < 200 {
+                self.other.push(line.to_string());
+            }
+            return;
+        };
+        if ev.get("type").and_then(Json::str) != Some("test") {
+            return;
+        }
+        let name = ev
+            .get("name")
+            .and_then(Json::str)
+            .unwrap_or("?")
+            .to_string();
+        match ev.get("event").and_then(Json::str) {
+            Some("started") => {
+                self.started.insert(name);
+            }
+            Some("ok") => {
+                self.passed += 1;
+                self.finished.insert(name);
+            }
+            Some("failed") | Some("timeout") => {
+                let out = ev
+                    .get("stdout")
+                    .and_then(Json::str)
+                    .unwrap_or("")
+                    .to_string();
+                self.failed.push((name.clone(), out));
+                self.finished.insert(name);
+            }
+            Some(_) => {
+                self.finished.insert(name);
+            }
+            None => {}
+        }
+    }
+
+    /// Tests that started and never finished.
+    pub(crate) fn unfinished(&self) -> Vec<&str> {
+        self.started
+            .difference(&self.finished)
+            .map(String::as_str)
+            .collect()
+    }
+}
+
+/// One failed run, for the report.
+struct Failure {
+    binary: Binary,
+    round: u32,
+    mode: Mode,
+    seed: u64,
+    what: String,
+    rerun: String,
+}
+
+/// The seed of one run: different for every round and binary, the same
+/// for the same round and binary in every call.
+fn seed(round: u32, bin: &Binary) -> u64 {
+    // FNV-1a over the names and the round.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bin
+        .package
+        .bytes()
+        .chain(bin.target.bytes())
+        .chain(round.to_le_bytes())
+    {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Spinning threads, one per CPU, until dropped.
+struct Hog {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Hog {
+    fn start() -> Hog {
+        let n = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..n)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut x = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        for _ in 0..10_000 {
+                            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+                        }
+                    }
+                })
+            })
+            .collect();
+        Hog { stop, threads }
+    }
+}
+
+impl Drop for Hog {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn have_taskset() -> bool {
+    Command::new("taskset")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The command that runs `bin` once in `mode`.
+fn command(bin: &Binary, mode: Mode, seed: u64, filter: Option<&str>, pin: bool) -> Command {
+    let mut cmd = if mode == Mode::Pinned && pin {
+        let mut c = Command::new("taskset");
+        c.args(["-c", "0"]).arg(&bin.path);
+        c
+    } else {
+        Command::new(&bin.path)
+    };
+    cmd.args(["--format", "json", "-Z", "unstable-options"]);
+    if let Some(f) = filter {
+        cmd.arg(f);
+    }
+    cmd.current_dir(&bin.dir)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("BINGFA_STRESS", "1")
+        .env("BINGFA_STRESS_SEED", seed.to_string())
+        .env("CARGO_MANIFEST_DIR", &bin.dir)
+        .env("CARGO_PKG_NAME", &bin.package)
+        .env("RUST_BACKTRACE", "1");
+    cmd
+}
+
+/// Runs one binary once; `Some(what)` when it failed.
+fn run_once(cmd: &mut Command, timeout: Duration) -> Result<Option<String>> {
+    use std::os::unix::process::CommandExt;
+    // A group of its own, so a hang is ended with every child it forked.
+    cmd.process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("could not run `{}`: {e}", show(cmd)))?;
+    let log = Arc::new(Mutex::new(RunLog::default()));
+    let out = child.stdout.take().expect("piped");
+    let err = child.stderr.take().expect("piped");
+    let reader = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
+                log.lock().unwrap().line(&line);
+            }
+        })
+    };
+    let err_reader = std::thread::spawn(move || {
+        let mut tail: Vec<String> = Vec::new();
+        for line in BufReader::new(err).lines().map_while(|l| l.ok()) {
+            tail.push(line);
+            if tail.len() > 40 {
+                tail.remove(0);
+            }
+        }
+        tail
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
+            break Some(st);
+        }
+        if start.elapsed() > timeout {
+            // The whole group: the binary and whatever it forked.
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // A grandchild that kept the pipes open must not stall the report.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !reader.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stderr_tail = if err_reader.is_finished() {
+        err_reader.join().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let log = log.lock().unwrap();
+    let mut what = String::new();
+    match status {
+        None => {
+            what += &format!(
+                "HUNG: still running after {} s; unfinished tests: {}\n",
+                timeout.as_secs(),
+                join_or(&log.unfinished(), "(none had started)")
+            );
+        }
+        Some(st) if !st.success() && log.failed.is_empty() => {
+            what += &format!(
+                "CRASHED ({}); tests running at the time: {}\n",
+                describe(st),
+                join_or(&log.unfinished(), "(none)")
+            );
+        }
+        _ => {}
+    }
+    for (name, out) in &log.failed {
+        what += &format!("FAILED: {name}\n");
+        for l in out.lines().take(30) {
+            what += &format!("    {l}\n");
+        }
+    }
+    if what.is_empty() {
+        return Ok(None);
+    }
+    if status.is_none_or(|s| !s.success()) && log.failed.is_empty() {
+        for l in log.other.iter().rev().take(20).rev() {
+            what += &format!("    | {l}\n");
+        }
+        for l in &stderr_tail {
+            what += &format!("    ! {l}\n");
+        }
+    }
+    Ok(Some(what))
+}
+
+fn join_or(names: &[&str], empty: &str) -> String {
+    if names.is_empty() {
+        empty.to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn describe(st: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (st.code(), st.signal()) {
+        (Some(c), _) => format!("exit code {c}"),
+        (None, Some(s)) => format!("signal {s}"),
+        _ => "unknown status".into(),
+    }
+}
+
+/// Builds the test binaries of `opts.crates`.
+fn build(opts: &Options) -> Result<Vec<Binary>> {
+    let chosen: Vec<String> = if opts.crates.is_empty() {
+        crates()?.into_iter().map(|(n, _)| n).collect()
+    } else {
+        let known: Vec<String> = crates()?.into_iter().map(|(n, _)| n).collect();
+        for c in &opts.crates {
+            if !known.contains(c) {
+                return Err(format!(
+                    "no crate `{c}` under crates/ (there are: {})",
+                    known.join(", ")
+                ));
+            }
+        }
+        opts.crates.clone()
+    };
+    let mut cmd = cargo(["test", "--no-run", "--message-format=json"]);
+    if opts.release {
+        cmd.arg("--release");
+    }
+    if opts.crates.is_empty() {
+        // The same packages as `cargo test --workspace`, so the same feature
+        // set: after it nothing is rebuilt.
+        cmd.arg("--workspace");
+    } else {
+        for c in &chosen {
+            cmd.args(["-p", c]);
+        }
+    }
+    cmd.args(["--lib", "--tests"]);
+    eprintln!("$ {}", show(&cmd));
+    let out = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("could not run `{}`: {e}", show(&cmd)))?;
+    if !out.status.success() {
+        return Err(format!("`{}` failed", show(&cmd)));
+    }
+    let bins: Vec<Binary> = parse_artifacts(&String::from_utf8_lossy(&out.stdout))
+        .into_iter()
+        .filter(|b| chosen.contains(&b.package))
+        .collect();
+    if bins.is_empty() {
+        return Err(format!("`{}` built no test binary", show(&cmd)));
+    }
+    Ok(bins)
+}
+
+/// `cargo xtask stress ...`.
+pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
+    let opts = parse_args(args)?;
+    let bins = build(&opts)?;
+    let pin = have_taskset();
+    if !pin {
+        eprintln!("stress: `taskset` not found (util-linux): the pinned rounds run unpinned");
+    }
+    println!(
+        "stress: {} test binaries x {} rounds (modes plain, pinned, hog in turn), timeout {} s a run",
+        bins.len(),
+        opts.rounds,
+        opts.timeout.as_secs()
+    );
+    let started = Instant::now();
+    let mut failures: Vec<Failure> = Vec::new();
+    let mut runs = 0u64;
+    for round in 0..opts.rounds {
+        let mode = Mode::of_round(round);
+        let round_start = Instant::now();
+        let _hog = (mode == Mode::Hog).then(Hog::start);
+        let mut failed_now = 0;
+        for bin in &bins {
+            let seed = seed(round, bin);
+            let mut cmd = command(bin, mode, seed, opts.filter.as_deref(), pin);
+            let rerun = format!(
+                "cd {} && BINGFA_STRESS_SEED={seed} {}",
+                bin.dir.display(),
+                show(&command(bin, mode, seed, opts.filter.as_deref(), pin))
+                    .replace(" --format json -Z unstable-options", "")
+            );
+            runs += 1;
+            if let Some(what) = run_once(&mut cmd, opts.timeout)? {
+                failed_now += 1;
+                failures.push(Failure {
+                    binary: bin.clone(),
+                    round,
+                    mode,
+                    seed,
+                    what,
+                    rerun,
+                });
+                let f = failures.last().unwrap();
+                println!(
+                    "\n--- failure: {} [{}], round {}, mode {}, seed {} ---\n{}rerun: {}\n",
+                    f.binary.package,
+                    f.binary.target,
+                    f.round + 1,
+                    f.mode.name(),
+                    f.seed,
+                    f.what,
+                    f.rerun
+                );
+            }
+        }
+        println!(
+            "round {:>3}/{} ({:<6}) {:>6.1} s  {}",
+            round + 1,
+            opts.rounds,
+            mode.name(),
+            round_start.elapsed().as_secs_f64(),
+            if failed_now == 0 {
+                "ok".to_string()
+            } else {
+                format!("{failed_now} binaries failed")
+            }
+        );
+    }
+    println!(
+        "\nstress: {runs} runs of {} binaries in {:.0} s, {} failed",
+        bins.len(),
+        started.elapsed().as_secs_f64(),
+        failures.len()
+    );
+    if failures.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    for f in &failures {
+        let first = f.what.lines().next().unwrap_or("");
+        println!(
+            "  {} [{}] round {} {} seed {}: {first}",
+            f.binary.package,
+            f.binary.target,
+            f.round + 1,
+            f.mode.name(),
+            f.seed
+        );
+    }
+    Err(format!(
+        "{} of {runs} runs failed (each is printed above with the command that reruns it)",
+        failures.len()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn args_take_crate_and_rounds() {
+        let o = parse_args(&["bingfa-sync".into(), "50".into()]).unwrap();
+        assert_eq!(o.crates, vec!["bingfa-sync".to_string()]);
+        assert_eq!(o.rounds, 50);
+        let o = parse_args(&[
+            "--rounds".into(),
+            "3".into(),
+            "--timeout".into(),
+            "9".into(),
+        ])
+        .unwrap();
+        assert_eq!((o.rounds, o.timeout), (3, Duration::from_secs(9)));
+        assert!(o.crates.is_empty());
+        assert!(parse_args(&["0".into()]).is_err());
+        assert!(parse_args(&["--bogus".into()]).is_err());
+        assert!(parse_args(&["--rounds".into()]).is_err());
+    }
+
+    #[test]
+    fn modes_turn_by_round() {
+        let m: Vec<Mode> = (0..4).map(Mode::of_round).collect();
+        assert_eq!(m, [Mode::Plain, Mode::Pinned, Mode::Hog, Mode::Plain]);
+    }
+
+    #[test]
+    fn reads_test_executables_from_cargo_json() {
+        let out = r#"{"reason":"compiler-artifact","package_id":"path+file:///w/crates/bingfa-sync#0.1.0","manifest_path":"/w/crates/bingfa-sync/Cargo.toml","target":{"kind":["lib"],"name":"bingfa_sync"},"profile":{"test":true},"executable":"/w/target/debug/deps/bingfa_sync-1"}
+{"reason":"compiler-artifact","package_id":"path+file:///w/crates/bingfa-sync#0.1.0","manifest_path":"/w/crates/bingfa-sync/Cargo.toml","target":{"kind":["lib"],"name":"bingfa_sync"},"profile":{"test":false},"executable":null}
+{"reason":"compiler-artifact","package_id":"path+file:///w#bingfa@0.1.0","manifest_path":"/w/Cargo.toml","target":{"kind":["test"],"name":"demos"},"profile":{"test":true},"executable":"/w/target/debug/deps/demos-2"}
+{"reason":"build-finished","success":true}"#;
+        let bins = parse_artifacts(out);
+        assert_eq!(bins.len(), 2);
+        assert_eq!(bins[0].package, "bingfa-sync");
+        assert_eq!(bins[0].target, "lib");
+        assert_eq!(bins[0].dir, PathBuf::from("/w/crates/bingfa-sync"));
+        assert_eq!(bins[1].package, "bingfa");
+        assert_eq!(bins[1].target, "demos");
+    }
+
+    #[test]
+    fn names_the_tests_a_hung_run_left_unfinished() {
+        let mut log = RunLog::default();
+        for l in [
+            r#"{ "type": "suite", "event": "started", "test_count": 3 }"#,
+            r#"{ "type": "test", "event": "started", "name": "a" }"#,
+            r#"{ "type": "test", "event": "started", "name": "b" }"#,
+            r#"{ "type": "test", "name": "a", "event": "ok" }"#,
+            r#"{ "type": "test", "event": "started", "name": "c" }"#,
+            r#"{ "type": "test", "name": "c", "event": "failed", "stdout": "boom\n" }"#,
+            "thread 'x' panicked",
+        ] {
+            log.line(l);
+        }
+        assert_eq!(log.unfinished(), vec!["b"]);
+        assert_eq!(log.passed, 1);
+        assert_eq!(log.failed, vec![("c".to_string(), "boom\n".to_string())]);
+        assert_eq!(log.other, vec!["thread 'x' panicked".to_string()]);
+    }
+
+    #[test]
+    fn seeds_differ_by_round_and_binary() {
+        let b = |t: &str| Binary {
+            package: "p".into(),
+            target: t.into(),
+            path: PathBuf::new(),
+            dir: PathBuf::new(),
+        };
+        assert_ne!(seed(0, &b("x")), seed(1, &b("x")));
+        assert_ne!(seed(0, &b("x")), seed(0, &b("y")));
+        assert_eq!(seed(3, &b("x")), seed(3, &b("x")));
+    }
+}
