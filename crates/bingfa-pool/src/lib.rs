@@ -69,12 +69,15 @@
 //! breaks the whole pool (`BrokenProcessPool`).
 //!
 //! ```
+//! # #[cfg(not(feature = "process"))] fn main() {}
+//! # #[cfg(feature = "process")]
 //! use bingfa_pool::{Error, ProcessPool};
 //!
 //! fn cube(x: i64) -> i64 {
 //!     x * x * x
 //! }
 //!
+//! # #[cfg(feature = "process")]
 //! fn main() {
 //!     // First thing in main: a worker started from this program runs
 //!     // here instead of `main`.
@@ -107,6 +110,18 @@
 //! program again for every worker (slower, as safe);
 //! [`StartMethod::Fork`] forks this process itself (no `init` needed, but
 //! only safe when no other thread may hold a lock the tasks need).
+//!
+//! ## Features and platforms
+//!
+//! - `process` (on by default): [`ProcessPool`] and the re-exported
+//!   `init` / `enable_test_support!`. Linux only (fork, pidfd, SCM_RIGHTS,
+//!   prctl); on another target the crate refuses to build with the
+//!   default features and a message that says so.
+//! - Without default features (`default-features = false`), the crate is
+//!   the thread half: [`ThreadPool`], [`Future`], [`Completer`], [`Map`],
+//!   [`as_completed`], [`wait`], `IntoFuture`. It depends on neither
+//!   bingfa-process nor serde and builds on any target std supports
+//!   (checked for `x86_64-apple-darwin`).
 //!
 //! ## Broken pools
 //!
@@ -167,11 +182,20 @@
 #[cfg(all(bingfa_loom, not(feature = "loom")))]
 compile_error!("`--cfg bingfa_loom` is the model-checking build and needs the internal `loom` feature too: run `cargo xtask loom`");
 
+#[cfg(all(feature = "process", not(target_os = "linux")))]
+compile_error!(
+    "bingfa-pool: the process pool (feature `process`, on by default) is Linux-only \
+     (it forks, and uses pidfd, SCM_RIGHTS and prctl). On this target depend on \
+     bingfa-pool with `default-features = false`: ThreadPool, Future, Map, \
+     as_completed and wait build everywhere."
+);
+
 mod awaiting;
 mod completer;
 mod error;
 mod future;
 mod map;
+#[cfg(all(feature = "process", target_os = "linux"))]
 mod process_pool;
 mod queue;
 mod slab;
@@ -186,11 +210,13 @@ pub use awaiting::{Awaiting, AwaitingRef};
 /// Re-exported from `bingfa-process`: [`init`] first thing in `main`, or
 /// [`enable_test_support!`] at the root of a test crate, for pools with
 /// [`StartMethod::ForkServer`] (the default) or [`StartMethod::Spawn`].
+#[cfg(all(feature = "process", target_os = "linux"))]
 pub use bingfa_process::{enable_test_support, init};
 pub use completer::Completer;
 pub use error::Error;
 pub use future::Future;
 pub use map::{Map, MapBuffered, MapTimeout};
+#[cfg(all(feature = "process", target_os = "linux"))]
 pub use process_pool::{ProcessPool, ProcessPoolBuilder, StartMethod};
 pub use thread_pool::{Builder, ThreadPool};
 pub use wait::{as_completed, wait, AsCompleted, DoneAndNotDone, ReturnWhen};
