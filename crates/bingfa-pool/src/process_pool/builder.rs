@@ -132,11 +132,16 @@ impl ProcessPoolBuilder {
             let started_tx = started_tx.clone();
             // The handler thread starts its worker itself: a daemon
             // worker's death signal is tied to the thread that started it,
-            // and this thread lives as long as the worker.
+            // and this thread lives as long as the worker. Named `bingfa-`
+            // as bingfa-process's service threads are: a spawned child
+            // whose entry point returns with a pool still alive (kept in a
+            // static, say) is not held open by its handlers (bingfa-process
+            // joins the other threads an entry point started), so it ends
+            // and its daemon workers with it, as Python's does at exit.
             *shared.alive.lock().unwrap_or_else(|e| e.into_inner()) += 1;
             let guard = HandlerGuard(shared.clone());
             let spawned = thread::Builder::new()
-                .name(format!("{prefix}_{slot}-handler"))
+                .name(format!("bingfa-pool:{prefix}_{slot}-handler"))
                 .spawn(move || {
                     let _guard = guard.enter();
                     match Handler::new(shared, slot) {
