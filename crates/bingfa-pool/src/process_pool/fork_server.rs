@@ -203,7 +203,13 @@ fn start() -> Result<Server, String> {
         .name("ForkServerProcess")
         .daemon(true)
         .spawn(server_main as fn(ServerArgs), ServerArgs { address })
-        .map_err(|e| format!("could not spawn the fork server: {e}"))?;
+        .map_err(|e| match e {
+            // bingfa-process refuses at once in a program without init.
+            bingfa_process::Error::InitMissing => {
+                format!("could not spawn the fork server: {HINT}")
+            }
+            e => format!("could not spawn the fork server: {e}"),
+        })?;
     let deadline = Instant::now() + PATIENCE;
     loop {
         match rustix::net::accept_with(&listener, SocketFlags::CLOEXEC) {
