@@ -102,14 +102,13 @@ impl<R> Drop for Inner<R> {
     }
 }
 
-/// Runs one done-callback, reporting a panic on stderr instead of letting
-/// it reach the executor (Python logs "exception calling callback for ...").
+/// Runs one done-callback; a panic does not reach the executor and is
+/// reported (`tracing` feature) instead (Python logs "exception calling
+/// callback for ...").
 fn run_callback<R>(cb: Callback<R>, outcome: &Result<R, Error>) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(move || cb(outcome))) {
-        eprintln!(
-            "bingfa-pool: a done-callback panicked (ignored): {}",
-            panic_message(&*payload)
-        );
+        let message = panic_message(&*payload);
+        report!(error, "a done-callback panicked (ignored): {message}");
     }
 }
 

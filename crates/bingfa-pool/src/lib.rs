@@ -122,6 +122,13 @@
 //!   [`as_completed`], [`wait`], `IntoFuture`. It depends on neither
 //!   bingfa-process nor serde and builds on any target std supports
 //!   (checked for `x86_64-apple-darwin`).
+//! - `tracing` (off by default): what the crate notices by itself and can
+//!   return to no caller (a done-callback or an `execute` task that
+//!   panicked, a worker process that died or could not start, a broken
+//!   pool, a fork server found dead) becomes a `tracing` event with target
+//!   `bingfa_pool`. Without it the crate reports nothing: it never writes
+//!   to stderr (what a task returns or how it failed is always in its
+//!   [`Future`]).
 //!
 //! ## Broken pools
 //!
@@ -142,7 +149,9 @@
 //! - Outcomes are values: `result()` returns `Err(Error::Panicked { .. })`
 //!   instead of re-raising, and `Err(Error::Cancelled)` instead of raising
 //!   `CancelledError`; [`Future::exception`] returns that error too.
-//! - Done-callbacks receive the outcome, not the future.
+//! - Done-callbacks receive the outcome, not the future. A callback that
+//!   panics is ignored as in Python, but not logged unless the `tracing`
+//!   feature is on (Python logs it on stderr).
 //! - `map` returns an iterator of `Result`s: a failed item does not end the
 //!   iteration. `map_chunked` honours the chunk size on threads too.
 //!   Python's `timeout` argument is [`Map::timeout`] (counted from the
@@ -189,6 +198,25 @@ compile_error!(
      bingfa-pool with `default-features = false`: ThreadPool, Future, Map, \
      as_completed and wait build everywhere."
 );
+
+/// Reports something the crate noticed by itself and cannot return to a
+/// caller: with the `tracing` feature a `tracing` event at `$level`
+/// (target `bingfa_pool`, the fields Debug-recorded); without it nothing
+/// at all (the arguments are still type-checked, in a closure never
+/// called). The crate never prints.
+macro_rules! report {
+    ($level:ident, $($field:ident = $value:expr,)* $fmt:literal $(, $arg:expr)* $(,)?) => {{
+        #[cfg(feature = "tracing")]
+        ::tracing::$level!(target: "bingfa_pool", $($field = ?$value,)* $fmt $(, $arg)*);
+        #[cfg(not(feature = "tracing"))]
+        {
+            let _ = || {
+                $(let _ = &$value;)*
+                let _ = ::std::format!($fmt $(, $arg)*);
+            };
+        }
+    }};
+}
 
 mod awaiting;
 mod completer;

@@ -228,6 +228,7 @@ impl Shared {
     }
 
     fn set_broken(&self, message: String) {
+        report!(error, "the process pool is broken: {message}");
         let _ = self.broken.set(message);
     }
 

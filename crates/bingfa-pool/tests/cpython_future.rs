@@ -59,9 +59,9 @@ fn test_done_callback_with_cancel() {
 }
 
 /// Upstream also checks that stderr says "Exception: doh!"; here the
-/// report goes to stderr as "bingfa-pool: a done-callback panicked
-/// (ignored): doh!" (not captured in-process): the test checks that the
-/// panic reaches neither the completer nor the other callbacks.
+/// report is a `tracing` event with the `tracing` feature (checked in
+/// tests/tracing_events.rs) and nothing without it: this test checks that
+/// the panic reaches neither the completer nor the other callbacks.
 #[test]
 fn test_done_callback_raises() {
     let raising_was_called = Arc::new(AtomicBool::new(false));
@@ -113,7 +113,8 @@ fn test_done_callback_already_cancelled() {
 }
 
 /// A callback added to a done future runs at once; its panic is reported
-/// (stderr) and does not reach the caller of `add_done_callback`.
+/// (`tracing` feature) and does not reach the caller of
+/// `add_done_callback`.
 #[test]
 fn test_done_callback_raises_already_succeeded() {
     let (f, c) = Future::<i32>::pending();

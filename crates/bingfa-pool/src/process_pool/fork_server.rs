@@ -337,6 +337,11 @@ pub(crate) fn fork_worker(init: Option<u64>) -> Result<(Served, Conn), String> {
             return r;
         }
         // The control link is broken: the server is gone.
+        report!(
+            warn,
+            pid = server.process.pid(),
+            "the fork server is gone ({e}); starting another"
+        );
         server.dead.store(true, Ordering::Relaxed);
         {
             let mut slot = SERVER.lock().unwrap_or_else(|e| e.into_inner());

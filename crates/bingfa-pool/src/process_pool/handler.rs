@@ -319,6 +319,12 @@ impl Handler {
             // `Error::Abandoned` as it is dropped while unwinding; the
             // worker may be mid-exchange, so it is replaced.
             if catch_unwind(AssertUnwindSafe(|| self.run_job(job))).is_err() {
+                report!(
+                    error,
+                    slot = self.slot,
+                    "a process pool handler panicked while handling a task (the task failed); \
+                     its worker process is replaced"
+                );
                 if let Some(w) = self.worker.take() {
                     w.kill_and_reap();
                 }
@@ -374,6 +380,12 @@ impl Handler {
                 }
                 StartError::Failed(message) => {
                     failures += 1;
+                    report!(
+                        warn,
+                        slot = self.slot,
+                        failures = failures,
+                        "a worker process failed to start: {message}"
+                    );
                     if failures >= START_FAILURES {
                         self.shared.set_broken(format!(
                             "no worker process could start ({failures} failures in a row; \
@@ -385,6 +397,11 @@ impl Handler {
                 }
                 StartError::Killed => {
                     kills += 1;
+                    report!(
+                        warn,
+                        slot = self.slot,
+                        "a starting worker process was killed from outside; starting another"
+                    );
                     thread::sleep(kill_backoff(kills));
                 }
             }
@@ -442,18 +459,28 @@ impl Handler {
                     };
                     self.shared.set_proc(self.slot, None);
                     let Death::Died {
-                        signal, exit_code, ..
+                        pid,
+                        signal,
+                        exit_code,
                     } = w.died()
                     else {
                         continue;
                     };
+                    report!(
+                        warn,
+                        slot = self.slot,
+                        pid = pid,
+                        signal = signal,
+                        exit_code = exit_code,
+                        "an idle worker process died; replacing it"
+                    );
                     if signal.is_some_and(|s| !is_own_fault(s)) {
                         continue;
                     }
                     failures += 1;
                     if failures >= START_FAILURES {
                         pending.complete(Err(Error::WorkerDied {
-                            pid: w.process.pid(),
+                            pid,
                             signal,
                             exit_code,
                         }));
@@ -495,12 +522,29 @@ impl Handler {
                         pid,
                         signal,
                         exit_code,
-                    } => Error::WorkerDied {
-                        pid,
-                        signal,
-                        exit_code,
-                    },
-                    Death::Protocol(message) => Error::Panicked { message },
+                    } => {
+                        report!(
+                            warn,
+                            slot = self.slot,
+                            pid = pid,
+                            signal = signal,
+                            exit_code = exit_code,
+                            "a worker process died during a task (the task failed); replacing it"
+                        );
+                        Error::WorkerDied {
+                            pid,
+                            signal,
+                            exit_code,
+                        }
+                    }
+                    Death::Protocol(message) => {
+                        report!(
+                            error,
+                            slot = self.slot,
+                            "a worker process broke the protocol (killed; the task failed): {message}"
+                        );
+                        Error::Panicked { message }
+                    }
                 };
                 pending.complete(Err(error));
                 if !self.shared.is_closed() {
