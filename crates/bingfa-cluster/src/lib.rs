@@ -71,7 +71,7 @@
 //! | what happened | the future | retried? |
 //! |---|---|---|
 //! | the function panicked | `Error::Panicked { message }` | no |
-//! | the function crashed its worker process | `Error::WorkerDied { pid, signal }` (the process is replaced) | no |
+//! | the function crashed its worker process | `Error::WorkerDied { pid, signal, exit_code }` (the process is replaced) | no |
 //! | the worker (or its whole host) died, was cut off, or paused past its lease | nothing yet: another worker takes the task over | yes, up to [`max_retries`](ClusterPoolBuilder::max_retries) (default 3) |
 //! | ... more often than the retry limit | `Error::Remote { kind: "lost", .. }` naming every worker, host and the attempts | - |
 //! | the worker has no such function | `Error::Remote { kind: "unknown-function", .. }` | no |

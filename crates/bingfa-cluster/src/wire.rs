@@ -292,8 +292,14 @@ impl Attempt {
 pub(crate) enum Failure {
     /// The function panicked.
     Panicked { message: String },
-    /// The worker process running it died (not the agent).
-    ProcessDied { pid: u32, signal: Option<i32> },
+    /// The worker process running it died (not the agent): by a signal,
+    /// or by exiting with a code (absent in entries of older workers).
+    ProcessDied {
+        pid: u32,
+        signal: Option<i32>,
+        #[serde(default)]
+        exit_code: Option<i32>,
+    },
     /// The argument did not decode as the function's argument.
     BadPayload { message: String },
     /// The entry was damaged.
@@ -349,7 +355,15 @@ impl Failure {
         };
         match self {
             Failure::Panicked { message } => E::Panicked { message },
-            Failure::ProcessDied { pid, signal } => E::WorkerDied { pid, signal },
+            Failure::ProcessDied {
+                pid,
+                signal,
+                exit_code,
+            } => E::WorkerDied {
+                pid,
+                signal,
+                exit_code,
+            },
             Failure::BadPayload { message } => E::Serialization { message },
             Failure::Corrupt { message } => remote(kind::CORRUPT, message),
             Failure::UnknownFunction {

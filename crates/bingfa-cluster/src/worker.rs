@@ -24,7 +24,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use bingfa_pool::ProcessPool;
+use bingfa_pool::{ProcessPool, StartMethod};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use redis::Value;
 
@@ -212,9 +212,13 @@ impl WorkerBuilder {
             )));
         }
         // The process pool first: its processes are forked before this
-        // process opens any connection, so they inherit none.
+        // process opens any connection, so they inherit none. The fork
+        // start method explicitly (bingfa-pool's default became the fork
+        // server, which needs `init()` in every program that starts a
+        // Worker: the binary, tests, demos; not asked of them yet).
         let pool = ProcessPool::builder()
             .max_workers(concurrency)
+            .start_method(StartMethod::Fork)
             .name_prefix(format!("{id}-proc"))
             .initializer(ignore_stop_signals)
             .build()
@@ -580,10 +584,15 @@ impl WShared {
                             }),
                             String::new(),
                         ),
-                        Err(bingfa_pool::Error::WorkerDied { pid, signal }) => (
+                        Err(bingfa_pool::Error::WorkerDied {
+                            pid,
+                            signal,
+                            exit_code,
+                        }) => (
                             Err(Failure::ProcessDied {
                                 pid: *pid,
                                 signal: *signal,
+                                exit_code: *exit_code,
                             }),
                             String::new(),
                         ),

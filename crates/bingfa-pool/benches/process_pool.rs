@@ -59,7 +59,9 @@ fn process_trivial(c: &mut Criterion) {
 }
 
 fn main() {
-    // procspawn's workers are runs of this binary: they stop here.
+    // Workers (and the fork server) of both pools are runs of this binary:
+    // they stop here.
+    bingfa_pool::init();
     procspawn::init();
     let mut c = Criterion::default().configure_from_args();
     process_trivial(&mut c);

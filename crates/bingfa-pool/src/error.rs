@@ -34,9 +34,12 @@ pub enum Error {
     #[error("cannot submit work: the pool has been shut down")]
     Shutdown,
     /// The pool is broken: a worker's initializer panicked with `message`,
-    /// or (process pool) no worker process could be started, `message`
-    /// saying why. Every pending task fails with this error and new
-    /// submissions are refused with it (Python:
+    /// or (process pool) worker processes failed to start on their own
+    /// five times in a row, or cannot run the worker at all (a spawned
+    /// program without `init`), `message` saying why; see "Worker starts"
+    /// on [`ProcessPool`](crate::ProcessPool). A worker killed from outside
+    /// never breaks a pool. Every pending task fails with this error and
+    /// new submissions are refused with it (Python:
     /// `concurrent.futures.thread.BrokenThreadPool`, `BrokenProcessPool`).
     #[error(
         "the pool is broken (a worker initializer panicked, or no worker could start): {message}"
@@ -46,8 +49,10 @@ pub enum Error {
         message: String,
     },
     /// A task's argument or result could not be encoded or decoded for the
-    /// trip to or from a worker process (produced by the process pool;
-    /// Python: the pickling error set on the future).
+    /// trip to or from a worker process, in the parent or in the worker (a
+    /// `Serialize` or `Deserialize` impl that fails or panics, a result
+    /// too large for the pipe). Produced by the process pool; the worker
+    /// survives. Python: the pickling error set on the future.
     #[error("{message}")]
     Serialization {
         /// What could not be (de)serialized, and the codec's reason.
@@ -55,14 +60,19 @@ pub enum Error {
     },
     /// The worker process running the task died (produced by the process
     /// pool, which replaces the worker; Python instead breaks the whole pool
-    /// with `BrokenProcessPool`). `signal` is the signal that killed it, if
-    /// one did.
-    #[error("the worker process {pid} died while running the task{}", match .signal { Some(s) => format!(" (signal {s})"), None => String::new() })]
+    /// with `BrokenProcessPool`, whose cause says "terminated abruptly with
+    /// exit code N"). How it ended: `signal` if a signal killed it,
+    /// `exit_code` if it exited by itself (`std::process::exit` in the
+    /// task); both are `None` only if its status could not be collected.
+    #[error("the worker process {pid} died while running the task{}", death_detail(*.signal, *.exit_code))]
     WorkerDied {
         /// The dead worker's process id.
         pid: u32,
-        /// The signal that ended it, or `None` if it exited by itself.
+        /// The signal that ended it, if one did (9: `SIGKILL`).
         signal: Option<i32>,
+        /// Its exit code, if it exited by itself (Python: the negative
+        /// `exitcode` is a signal; here the two are apart).
+        exit_code: Option<i32>,
     },
     /// A remote executor (bingfa-cluster's `ClusterPool`) could not run the
     /// task for a reason of its own: the workers that took it were lost
@@ -85,6 +95,15 @@ pub enum Error {
     /// leaving the future's waiters blocked forever.
     #[error("the executor dropped a started task without completing it")]
     Abandoned,
+}
+
+/// " (signal 9)", " (exit code 99)", or nothing.
+fn death_detail(signal: Option<i32>, exit_code: Option<i32>) -> String {
+    match (signal, exit_code) {
+        (Some(s), _) => format!(" (signal {s})"),
+        (None, Some(c)) => format!(" (exit code {c})"),
+        (None, None) => String::new(),
+    }
 }
 
 /// The message of a panic payload, as `std` prints it.

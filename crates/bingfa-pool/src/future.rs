@@ -102,14 +102,13 @@ impl<R> Drop for Inner<R> {
     }
 }
 
-/// Runs one done-callback, reporting a panic on stderr instead of letting
-/// it reach the executor (Python logs "exception calling callback for ...").
+/// Runs one done-callback; a panic does not reach the executor and is
+/// reported (`tracing` feature) instead (Python logs "exception calling
+/// callback for ...").
 fn run_callback<R>(cb: Callback<R>, outcome: &Result<R, Error>) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(move || cb(outcome))) {
-        eprintln!(
-            "bingfa-pool: a done-callback panicked (ignored): {}",
-            panic_message(&*payload)
-        );
+        let message = panic_message(&*payload);
+        report!(error, "a done-callback panicked (ignored): {message}");
     }
 }
 
@@ -518,6 +517,22 @@ impl<R> Future<R> {
         self.result_ref().err()
     }
 
+    /// As [`exception`](Self::exception), giving up after `timeout`:
+    /// `Ok(None)` if the task succeeded, `Ok(Some(error))` if it failed or
+    /// was cancelled.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] if the future is not done in time (it is not
+    /// cancelled by this).
+    ///
+    /// Python: `Future.exception(timeout)`.
+    pub fn exception_timeout(&self, timeout: Duration) -> Result<Option<Error>, Error> {
+        match self.inner().wait_until(is_done, Deadline::after(timeout)) {
+            (s, true) => Ok(self.inner().outcome_ref(s).err()),
+            (_, false) => Err(Error::Timeout(timeout)),
+        }
+    }
+
     /// Waits for the outcome and moves it out, if this is the last handle
     /// of the future; returns `None` (and drops this handle) if other
     /// handles still exist, which keep the value. Of several handles
@@ -553,6 +568,25 @@ impl<R> Future<R> {
         // SAFETY: the last handle gives up the handles' reference, once.
         unsafe { task::release_handles(this.ptr) };
         Some(outcome)
+    }
+
+    /// The outcome of a done future: moved out if this is the last handle
+    /// and the executor has released the slot (so `into_result` does not
+    /// block), else cloned.
+    pub(crate) fn take_or_clone(self) -> Result<R, Error>
+    where
+        R: Clone,
+    {
+        let s = self.inner().state.load(Ordering::Acquire);
+        debug_assert!(is_done(s));
+        // Only this handle can make more handles, so a count of one stays
+        // one; acquire orders the other handles' reads before the move.
+        if is_released(s) && self.inner().handles.load(Ordering::Acquire) == 1 {
+            return self
+                .into_result()
+                .expect("the last handle takes the outcome");
+        }
+        self.try_result_ref().expect("the future is done").cloned()
     }
 
     /// Runs `f` with the future's outcome once it is done: at once, on this

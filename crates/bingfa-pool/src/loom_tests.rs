@@ -143,3 +143,43 @@ fn loom_dropped_completer_wakes_waiter() {
         assert_eq!(waiter.join().unwrap(), Err(Error::Cancelled));
     });
 }
+
+/// `future.await` racing with the completion: either the poll sees the
+/// future done, or the waker it left is woken (no lost wake-up), and the
+/// next poll gives the value.
+#[test]
+fn loom_await_is_woken_by_a_racing_completion() {
+    use std::future::{Future as _, IntoFuture};
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    use loom::sync::atomic::AtomicBool;
+
+    struct Flag(Arc<AtomicBool>);
+
+    impl Wake for Flag {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    loom::model(|| {
+        let (f, c) = Future::<usize>::pending();
+        let worker = thread::spawn(move || {
+            assert!(c.set_result(5));
+        });
+        let woken = Arc::new(AtomicBool::new(false));
+        let waker = Waker::from(std::sync::Arc::new(Flag(woken.clone())));
+        let mut cx = Context::from_waker(&waker);
+        let mut aw = f.into_future();
+        let first = Pin::new(&mut aw).poll(&mut cx);
+        worker.join().unwrap();
+        match first {
+            Poll::Ready(v) => assert_eq!(v, Ok(5)),
+            Poll::Pending => {
+                assert!(woken.load(Ordering::SeqCst), "a lost wake-up");
+                assert_eq!(Pin::new(&mut aw).poll(&mut cx), Poll::Ready(Ok(5)));
+            }
+        }
+    });
+}

@@ -236,11 +236,12 @@ impl<F: FnOnce() + Send> ExecTask<F> {
         // SAFETY: called through the task's `JobRef`.
         if let Some(f) = unsafe { Self::take_f(ptr) } {
             if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
-                // Nobody can see this outcome: report it, as an uncaught
-                // exception in a Python thread is reported.
-                eprintln!(
-                    "bingfa-pool: a task passed to execute panicked (ignored): {}",
-                    panic_message(&*p)
+                // Nobody can see this outcome: report it (`tracing`
+                // feature), as an uncaught exception in a Python thread is.
+                let message = panic_message(&*p);
+                report!(
+                    error,
+                    "a task passed to execute panicked (ignored): {message}"
                 );
             }
         }

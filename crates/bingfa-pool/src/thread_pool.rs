@@ -333,8 +333,10 @@ impl ThreadPool {
 
     /// Runs `f` on every item of `items` and returns the results in input
     /// order. Every item is submitted before this returns (as in Python);
-    /// the iterator blocks for each result in turn, and dropping it cancels
-    /// the tasks that have not started.
+    /// the iterator blocks for each result in turn. **Dropping the iterator
+    /// cancels the tasks that have not started**, so keep it until you have
+    /// the results (see [`Map`]). [`Map::timeout`] gives it a deadline
+    /// counted from this call (Python's `timeout` argument).
     ///
     /// # Errors
     /// As [`submit`](Self::submit); if submission fails part way, the tasks
@@ -354,6 +356,46 @@ impl ThreadPool {
             let f = f.clone();
             self.submit(move || f(item))
         })
+    }
+
+    /// As [`map`](Self::map), but lazy: at most `buffersize` tasks are
+    /// submitted ahead of the results, the items are taken from `items`
+    /// one at a time as results are asked for, so `items` may be endless
+    /// or too large to hold (see [`MapBuffered`](crate::MapBuffered)).
+    ///
+    /// # Errors
+    /// As [`submit`](Self::submit), for the first `buffersize` items (the
+    /// ones already submitted are cancelled); a later refusal is the last
+    /// item of the iterator.
+    ///
+    /// # Panics
+    /// If `buffersize` is 0 (Python: `ValueError`).
+    ///
+    /// Python: `ThreadPoolExecutor.map(fn, iterable, buffersize=n)` (3.14).
+    #[doc(alias = "buffersize")]
+    pub fn map_buffered<'p, T, R, F, I>(
+        &'p self,
+        f: F,
+        items: I,
+        buffersize: usize,
+    ) -> Result<crate::MapBuffered<'p, R>, Error>
+    where
+        I: IntoIterator<Item = T>,
+        I::IntoIter: 'p,
+        T: Send + 'static,
+        F: Fn(T) -> R + Send + Sync + 'static,
+        R: Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
+        let mut items = items.into_iter();
+        crate::MapBuffered::new(
+            buffersize,
+            Box::new(move || {
+                let item = items.next()?;
+                let f = f.clone();
+                Some(self.submit(move || f(item)))
+            }),
+        )
     }
 
     /// As [`map`](Self::map), but each task runs `f` on up to `chunk_size`

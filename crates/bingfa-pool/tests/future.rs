@@ -95,10 +95,12 @@ fn errors_and_exception() {
     c.set_error(Error::WorkerDied {
         pid: 12,
         signal: Some(9),
+        exit_code: None,
     });
     let e = Error::WorkerDied {
         pid: 12,
         signal: Some(9),
+        exit_code: None,
     };
     assert_eq!(f.exception(), Some(e.clone()));
     assert_eq!(f.result_ref().unwrap_err(), e);

@@ -154,3 +154,142 @@ fn map_after_shutdown_is_an_error() {
         Error::Shutdown
     );
 }
+
+#[test]
+fn map_timeout_counts_from_the_map_call_and_cancels_the_rest() {
+    let pool = ThreadPool::new(1);
+    let gate = Arc::new(Gate::new());
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (g, r) = (gate.clone(), ran.clone());
+    let timeout = std::time::Duration::from_secs(3);
+    let t0 = std::time::Instant::now();
+    let m = pool
+        .map(
+            move |i: usize| {
+                r.fetch_add(1, Ordering::SeqCst);
+                if i == 1 {
+                    g.pass();
+                }
+                i
+            },
+            0..4,
+        )
+        .unwrap();
+    let mut m = m.timeout(timeout);
+    assert_eq!(m.size_hint(), (0, Some(4)));
+    assert_eq!(m.next(), Some(Ok(0)));
+    // Item 1 waits on the gate. Let the deadline (3 s after the map call)
+    // pass before asking: the timeout is then immediate, where a deadline
+    // counted from `timeout()` or from this `next` would wait 3 s more.
+    std::thread::sleep(
+        (t0 + timeout + std::time::Duration::from_millis(200)) - std::time::Instant::now(),
+    );
+    let asked = std::time::Instant::now();
+    assert_eq!(m.next(), Some(Err(Error::Timeout(timeout))));
+    assert!(asked.elapsed() < timeout, "{:?}", asked.elapsed());
+    // The iteration is over; the tasks that had not started are cancelled.
+    assert_eq!(m.remaining(), 0);
+    assert_eq!(m.next(), None);
+    assert_eq!(m.next(), None);
+    gate.open();
+    pool.shutdown(true, false);
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        2,
+        "items 2 and 3 were cancelled"
+    );
+}
+
+#[test]
+fn map_timeout_yields_ready_results_after_the_deadline() {
+    let pool = ThreadPool::new(2);
+    let m = pool.map(|i: u32| i * 2, 0..6).unwrap();
+    // Wait until every task is done, then give a deadline that has passed.
+    pool.shutdown(true, false);
+    let got: Vec<_> = m.timeout(std::time::Duration::ZERO).collect();
+    assert_eq!(got, (0..6).map(|i| Ok(i * 2)).collect::<Vec<_>>());
+    // Chunked too.
+    let pool = ThreadPool::new(2);
+    let m = pool.map_chunked(|i: u32| i + 1, 0..7, 3).unwrap();
+    pool.shutdown(true, false);
+    let got: Vec<_> = m.timeout(std::time::Duration::ZERO).collect();
+    assert_eq!(got, (1..8).map(Ok).collect::<Vec<_>>());
+}
+
+#[test]
+fn map_chunked_timeout_cancels_the_chunks_that_have_not_started() {
+    let pool = ThreadPool::new(1);
+    let gate = Arc::new(Gate::new());
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (g, r) = (gate.clone(), ran.clone());
+    let timeout = std::time::Duration::from_millis(100);
+    let mut m = pool
+        .map_chunked(
+            move |i: usize| {
+                r.fetch_add(1, Ordering::SeqCst);
+                if i == 0 {
+                    g.pass();
+                }
+                i
+            },
+            0..6,
+            2,
+        )
+        .unwrap()
+        .timeout(timeout);
+    // The first chunk is held by the gate until after the deadline.
+    assert_eq!(m.next(), Some(Err(Error::Timeout(timeout))));
+    assert_eq!(m.next(), None);
+    gate.open();
+    pool.shutdown(true, false);
+    assert_eq!(ran.load(Ordering::SeqCst), 2, "only the first chunk ran");
+}
+
+#[test]
+fn map_buffered_reads_lazily_and_reports_a_refusal_last() {
+    let pool = ThreadPool::new(2);
+    let taken = Arc::new(AtomicUsize::new(0));
+    let t = taken.clone();
+    let items = (0..).inspect(move |_| {
+        t.fetch_add(1, Ordering::SeqCst);
+    });
+    let mut m = pool.map_buffered(|i: u64| i * 10, items, 3).unwrap();
+    assert_eq!(
+        taken.load(Ordering::SeqCst),
+        3,
+        "the first buffersize items"
+    );
+    assert_eq!(m.next(), Some(Ok(0)));
+    assert_eq!(taken.load(Ordering::SeqCst), 4, "one more per result");
+    assert_eq!(m.buffered(), 3);
+    // The pool shuts down: the buffered results still come, then the
+    // refusal, then the end.
+    pool.shutdown(false, false);
+    let rest: Vec<_> = m.collect();
+    assert_eq!(rest, [Ok(10), Ok(20), Ok(30), Err(Error::Shutdown)]);
+}
+
+#[test]
+fn dropping_map_buffered_cancels_what_has_not_started() {
+    let pool = ThreadPool::new(1);
+    let gate = Arc::new(Gate::new());
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (g, r) = (gate.clone(), ran.clone());
+    let m = pool
+        .map_buffered(
+            move |i: usize| {
+                r.fetch_add(1, Ordering::SeqCst);
+                if i == 0 {
+                    g.pass();
+                }
+            },
+            0..100,
+            4,
+        )
+        .unwrap();
+    drop(m);
+    gate.open();
+    pool.shutdown(true, false);
+    // Item 0 may have started (it waits on the gate); 1..4 were cancelled.
+    assert!(ran.load(Ordering::SeqCst) <= 1);
+}

@@ -69,10 +69,20 @@ fn panic_error_display_names_the_message() {
     let e = Error::WorkerDied {
         pid: 7,
         signal: Some(9),
+        exit_code: None,
     };
     assert_eq!(
         e.to_string(),
         "the worker process 7 died while running the task (signal 9)"
+    );
+    let e = Error::WorkerDied {
+        pid: 7,
+        signal: None,
+        exit_code: Some(99),
+    };
+    assert_eq!(
+        e.to_string(),
+        "the worker process 7 died while running the task (exit code 99)"
     );
 }
 

@@ -1,5 +1,7 @@
-//! ProcessPool with the fork start method: results, map order, panics, a
-//! worker killed mid-task, max_tasks_per_child, initializer, shutdown.
+//! ProcessPool with the default start method (the fork server): results,
+//! map order, panics, a worker killed mid-task, max_tasks_per_child,
+//! initializer, shutdown. (The fork start method has its own
+//! single-threaded test binary, tests/fork_start.rs.)
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -7,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use bingfa_pool::{Error, ProcessPool, StartMethod};
 use serde::{Deserialize, Serialize};
+
+bingfa_pool::enable_test_support!();
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -263,7 +267,8 @@ fn sigkill_of_a_worker_mid_task_fails_only_that_task() {
         victim.result_timeout(PATIENCE),
         Err(Error::WorkerDied {
             pid,
-            signal: Some(libc::SIGKILL)
+            signal: Some(libc::SIGKILL),
+            exit_code: None,
         })
     );
     for (i, f) in others.iter().enumerate() {
@@ -286,11 +291,18 @@ fn sigkill_of_a_worker_mid_task_fails_only_that_task() {
 }
 
 #[test]
-fn a_worker_that_exits_mid_task_reports_no_signal() {
+fn a_worker_that_exits_mid_task_reports_its_exit_code() {
     let pool = ProcessPool::new(1);
     let pid = pool.submit(my_pid, ()).unwrap().result().unwrap();
     let f = pool.submit(exit_with, 3).unwrap();
-    assert_eq!(f.result(), Err(Error::WorkerDied { pid, signal: None }));
+    assert_eq!(
+        f.result(),
+        Err(Error::WorkerDied {
+            pid,
+            signal: None,
+            exit_code: Some(3)
+        })
+    );
     assert_eq!(pool.submit(square, 3).unwrap().result(), Ok(9));
 }
 
@@ -333,7 +345,14 @@ fn a_worker_death_in_a_chunk_fails_that_chunk_only() {
     for (i, r) in results.iter().enumerate() {
         if i == 2 || i == 3 {
             assert!(
-                matches!(r, Err(Error::WorkerDied { signal: None, .. })),
+                matches!(
+                    r,
+                    Err(Error::WorkerDied {
+                        signal: None,
+                        exit_code: Some(7),
+                        ..
+                    })
+                ),
                 "item {i}: {r:?}"
             );
         } else {
@@ -553,7 +572,7 @@ fn builder_rejects_zero_sizes() {
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
     let p = ProcessPool::builder()
         .max_workers(1)
-        .start_method(StartMethod::Fork)
+        .start_method(StartMethod::Spawn)
         .name_prefix("named")
         .build()
         .unwrap();

@@ -26,9 +26,33 @@ fn add(pair: (i64, i64)) -> i64 {
     pair.0 + pair.1
 }
 
-fn sleep_then_pid(ms: u64) -> u32 {
-    std::thread::sleep(Duration::from_millis(ms));
-    std::process::id()
+/// Writes this worker's pid to `path` (atomically), then sleeps a minute:
+/// the test knows the task runs in that worker before it kills it.
+fn report_then_sleep(path: String) -> u32 {
+    let tmp = format!("{path}.tmp");
+    std::fs::write(&tmp, std::process::id().to_string()).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+    0
+}
+
+/// Waits for the pid that `report_then_sleep` wrote to `path`.
+fn reported_pid(path: &std::path::Path) -> u32 {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Ok(s) = std::fs::read_to_string(path) {
+            let _ = std::fs::remove_file(path);
+            return s.parse().unwrap();
+        }
+        assert!(Instant::now() < deadline, "the task never started");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn marker(name: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("bingfa-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    p
 }
 
 fn panics(_: ()) -> u8 {
@@ -69,23 +93,22 @@ fn spawned_workers_run_tasks_and_the_initializer() {
 #[test]
 fn a_killed_spawned_worker_is_replaced() {
     let pool = spawn_pool(2);
-    let victim = pool.submit(sleep_then_pid, 30_000).unwrap();
-    let deadline = Instant::now() + PATIENCE;
-    while !victim.is_running() {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    // The other worker is idle; find the victim's by elimination.
-    let other = pool.submit(sleep_then_pid, 0).unwrap().result().unwrap();
-    let pids = pool.worker_pids();
-    let pid = *pids.iter().find(|&&p| p != other).unwrap();
+    let path = marker("spawn-victim");
+    let victim = pool
+        .submit(report_then_sleep, path.to_string_lossy().into_owned())
+        .unwrap();
+    // The task runs in that worker: killing it now fails the task (a kill
+    // before the task reached the worker would not).
+    let pid = reported_pid(&path);
+    assert!(pool.worker_pids().contains(&pid));
     // SAFETY: sending SIGKILL to our own worker process.
     assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) }, 0);
     assert_eq!(
         victim.result_timeout(PATIENCE),
         Err(Error::WorkerDied {
             pid,
-            signal: Some(libc::SIGKILL)
+            signal: Some(libc::SIGKILL),
+            exit_code: None,
         })
     );
     let (after, _, inits) = pool.submit(whoami, ()).unwrap().result().unwrap();

@@ -252,11 +252,11 @@ macro_rules! linux_only {
 
 linux_only! {
     // The wire format: internal, not for users, no stability promise.
-    // Hidden but still `pub` only because bingfa-pool (on main) still
-    // imports `bingfa_process::codec`; it goes private (visible only under
-    // the `__test-hooks` feature, for this crate's own tests and benches)
-    // once bingfa-pool has its own codec (wp/pool). `encode_frame_into` is
-    // used by codec.rs's own unit tests only.
+    // Hidden but still `pub` because bingfa-cluster frames its task
+    // arguments and results with it (bingfa-pool has its own codec now); it
+    // goes private (visible only under the `__test-hooks` feature, for this
+    // crate's own tests and benches) once bingfa-cluster has its own too.
+    // `encode_frame_into` is used by codec.rs's own unit tests only.
     #[doc(hidden)]
     pub mod codec;
     mod condition;

@@ -146,7 +146,8 @@ fn sigkill_of_a_task_process_fails_only_that_task() {
         victim.result_timeout(PATIENCE),
         Err(Error::WorkerDied {
             pid,
-            signal: Some(libc::SIGKILL)
+            signal: Some(libc::SIGKILL),
+            exit_code: None,
         })
     );
     for (i, f) in others.iter().enumerate() {
@@ -170,7 +171,11 @@ fn a_worker_that_exits_mid_task_reports_no_signal() {
     assert!(
         matches!(
             f.result_timeout(PATIENCE),
-            Err(Error::WorkerDied { signal: None, .. })
+            Err(Error::WorkerDied {
+                signal: None,
+                exit_code: Some(3),
+                ..
+            })
         ),
         "{f:?}"
     );
@@ -189,7 +194,14 @@ fn a_worker_death_in_a_chunk_fails_that_chunk_only() {
     for (i, r) in results.iter().enumerate() {
         if i == 2 || i == 3 {
             assert!(
-                matches!(r, Err(Error::WorkerDied { signal: None, .. })),
+                matches!(
+                    r,
+                    Err(Error::WorkerDied {
+                        signal: None,
+                        exit_code: Some(7),
+                        ..
+                    })
+                ),
                 "item {i}: {r:?}"
             );
         } else {

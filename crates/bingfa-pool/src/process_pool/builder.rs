@@ -3,11 +3,11 @@
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread;
 
 use super::handler::Handler;
-use super::{ProcessPool, Shared, StartMethod};
+use super::{HandlerGuard, ProcessPool, Procs, Shared, StartMethod};
 #[cfg(doc)]
 use crate::error::Error;
 
@@ -39,7 +39,8 @@ impl ProcessPoolBuilder {
     /// Default: workers live as long as the pool.
     ///
     /// Python: `ProcessPoolExecutor(max_tasks_per_child=...)`, which Python
-    /// refuses with the fork start method; here both start methods allow it.
+    /// refuses with the fork start method; here every start method allows
+    /// it.
     pub fn max_tasks_per_child(mut self, n: usize) -> Self {
         self.max_tasks_per_child = Some(n);
         self
@@ -57,8 +58,8 @@ impl ProcessPoolBuilder {
         self
     }
 
-    /// How workers are started: [`StartMethod::Fork`] (default) or
-    /// [`StartMethod::Spawn`].
+    /// How workers are started: [`StartMethod::ForkServer`] (default),
+    /// [`StartMethod::Spawn`] or [`StartMethod::Fork`].
     ///
     /// Python: `ProcessPoolExecutor(mp_context=get_context(...))`.
     #[doc(alias = "mp_context")]
@@ -67,9 +68,10 @@ impl ProcessPoolBuilder {
         self
     }
 
-    /// Worker processes are named `{prefix}_{i}` (see
-    /// `bingfa_process::current_process()`), and the parent's handler
-    /// threads `{prefix}_{i}-handler`. Default: `ProcessPoolExecutor-{k}`,
+    /// Worker processes started by fork or spawn are named `{prefix}_{i}`
+    /// (see `bingfa_process::current_process()`; fork-server workers are
+    /// all named `ForkServerProcess`), and the parent's handler threads
+    /// `{prefix}_{i}-handler`. Default: `ProcessPoolExecutor-{k}`,
     /// `k` counting pools.
     pub fn name_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = Some(prefix.into());
@@ -82,7 +84,11 @@ impl ProcessPoolBuilder {
     /// # Errors
     /// `InvalidInput` if `max_workers` or `max_tasks_per_child` is 0
     /// (Python: `ValueError`); the OS error if a process or thread cannot be
-    /// started (the workers already started are stopped first).
+    /// started (the workers already started are stopped first); with
+    /// [`StartMethod::ForkServer`], an error saying so if the fork server
+    /// cannot start, most often because the program does not call
+    /// [`crate::init`] first thing in `main` (or, in a test crate, lacks
+    /// [`crate::enable_test_support!`]).
     pub fn build(self) -> io::Result<ProcessPool> {
         static POOLS: AtomicUsize = AtomicUsize::new(0);
         let n = self
@@ -105,7 +111,12 @@ impl ProcessPoolBuilder {
             tx: Mutex::new(Some(tx)),
             rx,
             broken: OnceLock::new(),
-            pids: Mutex::new(vec![None; n]),
+            procs: Mutex::new(Procs {
+                slots: vec![None; n],
+                force: None,
+            }),
+            alive: Mutex::new(0),
+            exited: Condvar::new(),
             method: self.start_method,
             initializer: self.initializer,
             max_tasks: self.max_tasks_per_child,
@@ -121,16 +132,26 @@ impl ProcessPoolBuilder {
             let started_tx = started_tx.clone();
             // The handler thread starts its worker itself: a daemon
             // worker's death signal is tied to the thread that started it,
-            // and this thread lives as long as the worker.
+            // and this thread lives as long as the worker. Named `bingfa-`
+            // as bingfa-process's service threads are: a spawned child
+            // whose entry point returns with a pool still alive (kept in a
+            // static, say) is not held open by its handlers (bingfa-process
+            // joins the other threads an entry point started), so it ends
+            // and its daemon workers with it, as Python's does at exit.
+            *shared.alive.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+            let guard = HandlerGuard(shared.clone());
             let spawned = thread::Builder::new()
-                .name(format!("{prefix}_{slot}-handler"))
-                .spawn(move || match Handler::new(shared, slot) {
-                    Ok(h) => {
-                        let _ = started_tx.send(Ok(()));
-                        h.run();
-                    }
-                    Err(e) => {
-                        let _ = started_tx.send(Err(e));
+                .name(format!("bingfa-pool:{prefix}_{slot}-handler"))
+                .spawn(move || {
+                    let _guard = guard.enter();
+                    match Handler::new(shared, slot) {
+                        Ok(h) => {
+                            let _ = started_tx.send(Ok(()));
+                            h.run();
+                        }
+                        Err(e) => {
+                            let _ = started_tx.send(Err(e));
+                        }
                     }
                 });
             match spawned {
@@ -151,15 +172,12 @@ impl ProcessPoolBuilder {
             match started_rx.recv() {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => failure = Some(e),
-                Err(_) => failure = Some(bingfa_process::Error::Invalid("a handler thread died")),
+                Err(_) => failure = Some(io::Error::other("a handler thread died")),
             }
         }
         if let Some(e) = failure {
             pool.shutdown(true, true);
-            return Err(match e {
-                bingfa_process::Error::Os(e) => e,
-                other => io::Error::other(other),
-            });
+            return Err(e);
         }
         Ok(pool)
     }

@@ -5,14 +5,20 @@
 //! One thread per slot keeps the accounting exact: the thread knows which
 //! task its worker runs, because it sent it and has not had the answer.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use bingfa_process::{Builder as ProcessBuilder, ExitStatus, FnRef, Pipe, Process};
+use std::io;
 
-use super::worker::{self, Msg, SpawnArgs};
+use bingfa_process::{Builder as ProcessBuilder, ExitStatus, FnRef, Pipe};
+
+use super::fork_server;
+use super::link::{Link, LinkError};
+use super::proc::Proc;
+use super::worker::{self, Failure, Msg, SpawnArgs};
 use super::{Job, Shared, StartMethod};
 use crate::error::Error;
 
@@ -25,13 +31,49 @@ const LIVENESS: Duration = Duration::from_millis(100);
 /// before killing it.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
 
-/// Consecutive failures to start a worker after which the pool is broken.
-const START_ATTEMPTS: u32 = 3;
+/// Consecutive starts of one slot's worker that fail for reasons of their
+/// own (see [`StartError::Failed`]) after which the pool is broken.
+pub(crate) const START_FAILURES: u32 = 5;
 
-/// One running worker process and the parent's end of its pipe.
+/// The pause after the `n`-th failed start in a row (`n >= 1`): 10 ms,
+/// 40 ms, 160 ms, 640 ms (0.85 s in all before the fifth breaks the pool).
+fn failure_backoff(n: u32) -> Duration {
+    Duration::from_millis(10 << (2 * n.saturating_sub(1)).min(8))
+}
+
+/// The pause before restarting a worker that was killed from outside while
+/// it started, after `n` such kills in a row: none for the first three,
+/// then doubling from 2 ms up to 100 ms, so that something that kills every
+/// new worker at once cannot make the handler spin.
+fn kill_backoff(n: u32) -> Duration {
+    match n {
+        0..=3 => Duration::ZERO,
+        n => Duration::from_millis(1 << (n - 3).min(7)).min(Duration::from_millis(100)),
+    }
+}
+
+/// Whether `signal` is one a process raises on its own faults (a crash,
+/// `abort`, a resource limit), as opposed to one sent from outside
+/// (`SIGKILL`, `SIGTERM`, the OOM killer, ...).
+fn is_own_fault(signal: i32) -> bool {
+    matches!(
+        signal,
+        libc::SIGSEGV
+            | libc::SIGBUS
+            | libc::SIGILL
+            | libc::SIGFPE
+            | libc::SIGABRT
+            | libc::SIGSYS
+            | libc::SIGTRAP
+            | libc::SIGXCPU
+            | libc::SIGXFSZ
+    )
+}
+
+/// One running worker process and the parent's end of its link.
 pub(super) struct Worker {
-    process: Process,
-    pipe: Pipe<Msg>,
+    process: Arc<Proc>,
+    pipe: Link,
     /// Tasks completed by this worker.
     tasks: usize,
 }
@@ -70,26 +112,45 @@ impl Drop for ForkGuard {
     }
 }
 
+/// `bingfa_process`'s error as an `io::Error` (the OS error itself when it
+/// is one).
+fn os_error(e: bingfa_process::Error) -> io::Error {
+    match e {
+        bingfa_process::Error::Os(e) => e,
+        other => io::Error::other(other),
+    }
+}
+
 /// Why a worker could not be made ready.
 enum StartError {
-    /// Starting it failed, or it died before `Ready`: try again.
-    Transient(String),
-    /// Its initializer panicked, or a spawned child cannot run the worker:
-    /// the pool is broken with this message.
+    /// A signal from outside ended it before `Ready` (someone killed it):
+    /// the normal case the pool exists for, so start another, always.
+    Killed,
+    /// It failed on its own: the process could not be started (fork or
+    /// exec error), or it exited, crashed or broke the protocol before
+    /// `Ready`. Counts toward [`START_FAILURES`].
+    Failed(String),
+    /// Its initializer panicked, or a spawned child cannot run the worker
+    /// (the program lacks `init`): the pool is broken with this message.
     Fatal(String),
 }
 
 impl Worker {
     /// Starts the worker process of slot `slot`.
-    fn start(shared: &Shared, slot: usize) -> Result<Worker, bingfa_process::Error> {
+    fn start(shared: &Shared, slot: usize) -> io::Result<Worker> {
         let b = ProcessBuilder::new()
             .name(format!("{}_{slot}", shared.prefix))
             .daemon(true);
         let init = shared.initializer.map(FnRef::new);
         let (pipe, process) = match shared.method {
+            StartMethod::ForkServer => {
+                let (served, conn) = fork_server::fork_worker(init.map(FnRef::into_raw))
+                    .map_err(io::Error::other)?;
+                (Link::Conn(conn), Proc::Served(served))
+            }
             StartMethod::Fork => {
                 let _guard = ForkGuard::lock();
-                let (mine, theirs) = Pipe::<Msg>::new()?;
+                let (mine, theirs) = Pipe::<Msg>::new().map_err(os_error)?;
                 // `theirs` moves into the closure, which the parent drops
                 // (closing that end) when `fork` returns.
                 // SAFETY: the fork start method is the caller's choice, and
@@ -98,21 +159,23 @@ impl Worker {
                 // that the worker (the task, the initializer) takes. The
                 // worker loop itself takes no lock another thread of the
                 // pool may hold: it talks to the pool through `theirs`, a
-                // pipe made for this worker alone. (wp/pool makes a fork
-                // server, safe whatever threads the program has, the
-                // default.)
-                let p = unsafe { b.fork(move || worker::run(theirs, init)) }?;
-                (mine, p)
+                // pipe made for this worker alone. The default start method,
+                // the fork server, is safe whatever threads the program has.
+                let p = unsafe { b.fork(move || worker::run(Link::Pipe(theirs), init)) }
+                    .map_err(os_error)?;
+                (Link::Pipe(mine), Proc::Child(p))
             }
             StartMethod::Spawn => {
-                let (mine, theirs) = Pipe::<Msg>::new()?;
+                let (mine, theirs) = Pipe::<Msg>::new().map_err(os_error)?;
                 let args = SpawnArgs { pipe: theirs, init };
-                let p = b.spawn(worker::spawned_main as fn(SpawnArgs), args)?;
-                (mine, p)
+                let p = b
+                    .spawn(worker::spawned_main as fn(SpawnArgs), args)
+                    .map_err(os_error)?;
+                (Link::Pipe(mine), Proc::Child(p))
             }
         };
         Ok(Worker {
-            process,
+            process: Arc::new(process),
             pipe,
             tasks: 0,
         })
@@ -120,7 +183,7 @@ impl Worker {
 
     /// Waits for the worker's `Ready`.
     fn ready(self) -> Result<Worker, StartError> {
-        match self.pipe.recv() {
+        match self.pipe.recv(None) {
             Ok(Msg::Ready) => Ok(self),
             Ok(Msg::InitFailed(message)) => {
                 let _ = self.process.join();
@@ -128,7 +191,7 @@ impl Worker {
             }
             Ok(other) => {
                 self.kill_and_reap();
-                Err(StartError::Transient(format!(
+                Err(StartError::Failed(format!(
                     "worker sent {other:?} instead of Ready"
                 )))
             }
@@ -136,11 +199,14 @@ impl Worker {
                 Err(fatal @ bingfa_process::Error::NotInitialized { .. }) => {
                     Err(StartError::Fatal(fatal.to_string()))
                 }
-                Ok(status) => Err(StartError::Transient(format!(
-                    "worker {} ended while starting ({status}; {e})",
-                    self.process.pid()
-                ))),
-                Err(other) => Err(StartError::Transient(other.to_string())),
+                Ok(status) => match status.signal() {
+                    Some(s) if !is_own_fault(s) => Err(StartError::Killed),
+                    _ => Err(StartError::Failed(format!(
+                        "worker {} ended while starting ({status}; {e})",
+                        self.process.pid()
+                    ))),
+                },
+                Err(other) => Err(StartError::Failed(other.to_string())),
             },
         }
     }
@@ -171,9 +237,9 @@ impl Worker {
     /// Waits for the outcome of the task just sent. `Err(Died)`: the worker
     /// died (it is reaped); `Err(Protocol)`: its answer was damaged or out
     /// of place (the worker was killed and reaped).
-    fn outcome(&self) -> Result<Result<Vec<u8>, String>, Death> {
+    fn outcome(&self) -> Result<Result<Vec<u8>, Failure>, Death> {
         loop {
-            match self.pipe.recv_timeout(LIVENESS) {
+            match self.pipe.recv(Some(LIVENESS)) {
                 Ok(Msg::Done(outcome)) => return Ok(outcome),
                 Ok(other) => {
                     self.kill_and_reap();
@@ -181,17 +247,17 @@ impl Worker {
                         "the worker sent {other:?} instead of a result"
                     )));
                 }
-                Err(bingfa_process::Error::Timeout) => {
+                Err(LinkError::Timeout) => {
                     if let Ok(false) = self.process.is_alive() {
                         // Its pipe end is still open elsewhere: drain what
                         // it sent before dying.
-                        if let Ok(Msg::Done(outcome)) = self.pipe.try_recv() {
+                        if let Ok(Msg::Done(outcome)) = self.pipe.recv(Some(Duration::ZERO)) {
                             return Ok(outcome);
                         }
                         return Err(self.died());
                     }
                 }
-                Err(bingfa_process::Error::Closed) => return Err(self.died()),
+                Err(LinkError::Closed) => return Err(self.died()),
                 Err(e) => {
                     self.kill_and_reap();
                     return Err(Death::Protocol(format!(
@@ -203,17 +269,22 @@ impl Worker {
     }
 
     fn died(&self) -> Death {
-        let signal = self.reap().ok().and_then(|s| s.signal());
+        let status = self.reap().ok();
         Death::Died {
             pid: self.process.pid(),
-            signal,
+            signal: status.and_then(|s| s.signal()),
+            exit_code: status.and_then(|s| s.code()),
         }
     }
 }
 
 /// How a worker was lost during a task.
 enum Death {
-    Died { pid: u32, signal: Option<i32> },
+    Died {
+        pid: u32,
+        signal: Option<i32>,
+        exit_code: Option<i32>,
+    },
     Protocol(String),
 }
 
@@ -226,9 +297,9 @@ pub(super) struct Handler {
 
 impl Handler {
     /// Starts the slot's first worker (the pool's builder waits for this).
-    pub(super) fn new(shared: Arc<Shared>, slot: usize) -> Result<Handler, bingfa_process::Error> {
+    pub(super) fn new(shared: Arc<Shared>, slot: usize) -> io::Result<Handler> {
         let w = Worker::start(&shared, slot)?;
-        shared.set_pid(slot, Some(w.process.pid()));
+        shared.set_proc(slot, Some(w.process.clone()));
         Ok(Handler {
             shared,
             slot,
@@ -244,50 +315,96 @@ impl Handler {
             self.worker = self.make_ready(Ok(w));
         }
         while let Ok(job) = self.shared.rx.recv() {
-            self.run_job(job);
+            // Nothing in the handling of one task may end the slot. A panic
+            // here (a bug of ours, or user code: decoding is guarded on its
+            // own) fails that task, whose completer reports
+            // `Error::Abandoned` as it is dropped while unwinding; the
+            // worker may be mid-exchange, so it is replaced.
+            if catch_unwind(AssertUnwindSafe(|| self.run_job(job))).is_err() {
+                report!(
+                    error,
+                    slot = self.slot,
+                    "a process pool handler panicked while handling a task (the task failed); \
+                     its worker process is replaced"
+                );
+                if let Some(w) = self.worker.take() {
+                    w.kill_and_reap();
+                }
+                self.shared.set_proc(self.slot, None);
+            }
         }
         if let Some(w) = self.worker.take() {
             w.retire();
         }
-        self.shared.set_pid(self.slot, None);
+        self.shared.set_proc(self.slot, None);
     }
 
-    /// Waits for a started worker's `Ready`, or starts one, retrying a few
-    /// times; breaks the pool if that fails for good.
-    fn make_ready(&self, mut started: Result<Worker, bingfa_process::Error>) -> Option<Worker> {
-        let mut attempts = 0;
+    /// Waits for a started worker's `Ready`, or starts one, until one is
+    /// ready. A worker killed from outside while it starts is replaced
+    /// without limit (with a pause when it keeps happening); starts that
+    /// fail on their own are retried with back-off, and break the pool
+    /// after [`START_FAILURES`] in a row, as does a fatal failure at once.
+    fn make_ready(&self, mut started: io::Result<Worker>) -> Option<Worker> {
+        let mut failures = 0;
+        let mut kills = 0;
         loop {
+            if let Some(sig) = self.shared.forced() {
+                // terminate_workers / kill_workers: no new worker.
+                if let Ok(w) = started {
+                    let _ = w.process.send_signal(sig);
+                    w.kill_and_reap();
+                }
+                self.shared.set_proc(self.slot, None);
+                return None;
+            }
             if self.shared.broken.get().is_some() {
                 if let Ok(w) = started {
                     w.retire();
                 }
-                self.shared.set_pid(self.slot, None);
+                self.shared.set_proc(self.slot, None);
                 return None;
             }
-            let error = match started.map_err(|e| StartError::Transient(e.to_string())) {
+            let error = match started {
                 Ok(w) => {
-                    self.shared.set_pid(self.slot, Some(w.process.pid()));
+                    self.shared.set_proc(self.slot, Some(w.process.clone()));
                     match w.ready() {
                         Ok(w) => return Some(w),
                         Err(e) => e,
                     }
                 }
-                Err(e) => e,
+                Err(e) => StartError::Failed(format!("could not start a worker process: {e}")),
             };
-            self.shared.set_pid(self.slot, None);
-            attempts += 1;
+            self.shared.set_proc(self.slot, None);
             match error {
                 StartError::Fatal(message) => {
                     self.shared.set_broken(message);
                     return None;
                 }
-                StartError::Transient(message) if attempts >= START_ATTEMPTS => {
-                    self.shared
-                        .set_broken(format!("could not start a worker process: {message}"));
-                    return None;
+                StartError::Failed(message) => {
+                    failures += 1;
+                    report!(
+                        warn,
+                        slot = self.slot,
+                        failures = failures,
+                        "a worker process failed to start: {message}"
+                    );
+                    if failures >= START_FAILURES {
+                        self.shared.set_broken(format!(
+                            "no worker process could start ({failures} failures in a row; \
+                             the last: {message})"
+                        ));
+                        return None;
+                    }
+                    thread::sleep(failure_backoff(failures));
                 }
-                StartError::Transient(_) => {
-                    thread::sleep(Duration::from_millis(10 << (2 * attempts)));
+                StartError::Killed => {
+                    kills += 1;
+                    report!(
+                        warn,
+                        slot = self.slot,
+                        "a starting worker process was killed from outside; starting another"
+                    );
+                    thread::sleep(kill_backoff(kills));
                 }
             }
             started = Worker::start(&self.shared, self.slot);
@@ -296,7 +413,7 @@ impl Handler {
 
     /// A ready worker: the current one or a new one.
     fn worker(&mut self) -> Option<&mut Worker> {
-        if self.worker.is_none() {
+        if self.worker.is_none() && self.shared.forced().is_none() {
             let started = Worker::start(&self.shared, self.slot);
             self.worker = self.make_ready(started);
         }
@@ -326,8 +443,10 @@ impl Handler {
         } = job;
         let msg = Msg::Task { call, entry, args };
         // Deliver it; a worker found dead here died idle: replace it and
-        // try again (the task has not reached any worker).
-        let mut idle_deaths = 0;
+        // try again (the task has not reached any worker). Idle workers
+        // killed from outside are replaced without limit; ones that die
+        // idle on their own count as failed starts.
+        let mut failures = 0;
         loop {
             let Some(w) = self.worker() else {
                 let e = self.broken_error().unwrap_or(Error::Abandoned);
@@ -336,11 +455,40 @@ impl Handler {
             };
             match w.pipe.send(&msg) {
                 Ok(()) => break,
-                Err(bingfa_process::Error::Closed) if idle_deaths < START_ATTEMPTS => {
-                    idle_deaths += 1;
-                    if let Some(w) = self.worker.take() {
-                        let _ = w.reap();
+                Err(LinkError::Closed) => {
+                    let Some(w) = self.worker.take() else {
+                        continue;
+                    };
+                    self.shared.set_proc(self.slot, None);
+                    let Death::Died {
+                        pid,
+                        signal,
+                        exit_code,
+                    } = w.died()
+                    else {
+                        continue;
+                    };
+                    report!(
+                        warn,
+                        slot = self.slot,
+                        pid = pid,
+                        signal = signal,
+                        exit_code = exit_code,
+                        "an idle worker process died; replacing it"
+                    );
+                    if signal.is_some_and(|s| !is_own_fault(s)) {
+                        continue;
                     }
+                    failures += 1;
+                    if failures >= START_FAILURES {
+                        pending.complete(Err(Error::WorkerDied {
+                            pid,
+                            signal,
+                            exit_code,
+                        }));
+                        return;
+                    }
+                    thread::sleep(failure_backoff(failures));
                 }
                 Err(e) => {
                     pending.complete(Err(Error::Panicked {
@@ -355,12 +503,12 @@ impl Handler {
             Ok(outcome) => {
                 w.tasks += 1;
                 let retire = self.shared.max_tasks.is_some_and(|m| w.tasks >= m);
-                pending.complete(outcome.map_err(|message| Error::Panicked { message }));
+                pending.complete(outcome.map_err(Error::from));
                 if retire {
                     if let Some(w) = self.worker.take() {
                         w.retire();
                     }
-                    self.shared.set_pid(self.slot, None);
+                    self.shared.set_proc(self.slot, None);
                     // Replace it now, as Python does, so that the next task
                     // does not wait for a start.
                     if !self.shared.is_closed() {
@@ -370,10 +518,35 @@ impl Handler {
             }
             Err(death) => {
                 self.worker = None;
-                self.shared.set_pid(self.slot, None);
+                self.shared.set_proc(self.slot, None);
                 let error = match death {
-                    Death::Died { pid, signal } => Error::WorkerDied { pid, signal },
-                    Death::Protocol(message) => Error::Panicked { message },
+                    Death::Died {
+                        pid,
+                        signal,
+                        exit_code,
+                    } => {
+                        report!(
+                            warn,
+                            slot = self.slot,
+                            pid = pid,
+                            signal = signal,
+                            exit_code = exit_code,
+                            "a worker process died during a task (the task failed); replacing it"
+                        );
+                        Error::WorkerDied {
+                            pid,
+                            signal,
+                            exit_code,
+                        }
+                    }
+                    Death::Protocol(message) => {
+                        report!(
+                            error,
+                            slot = self.slot,
+                            "a worker process broke the protocol (killed; the task failed): {message}"
+                        );
+                        Error::Panicked { message }
+                    }
                 };
                 pending.complete(Err(error));
                 if !self.shared.is_closed() {

@@ -2,12 +2,13 @@
 //! worker's pipe, the monomorphic glue that decodes a task's argument,
 //! calls its `fn(A) -> R` and encodes the result, and the worker's loop.
 //!
-//! # Protocol (one duplex pipe per worker)
+//! # Protocol (one duplex link per worker: a `bingfa_process::Pipe`, or a
+//! framed Unix stream for fork-server workers; see `link`)
 //!
 //! ```text
 //! worker -> parent   Ready | InitFailed(message)       once, after the initializer
 //! parent -> worker   Task { call, entry, args }         at most one outstanding
-//! worker -> parent   Done(Ok(result bytes) | Err(msg))  one per Task, in order
+//! worker -> parent   Done(Ok(result bytes) | Err(Failure)) one per Task, in order
 //! parent -> worker   Exit                               retire (max_tasks_per_child, shutdown)
 //! ```
 //!
@@ -19,11 +20,14 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use bingfa_process::{codec, FnRef, Pipe};
+use bingfa_process::{FnRef, Pipe};
+
+use super::codec;
+use super::link::{Link, LinkError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::error::panic_message;
+use crate::error::{panic_message, Error};
 
 /// A message on a worker's pipe (both directions; see the module docs).
 #[derive(Debug, Serialize, Deserialize)]
@@ -45,12 +49,31 @@ pub(crate) enum Msg {
     /// worker exits.
     InitFailed(String),
     /// Worker to parent: the outcome of the task just sent: the encoded
-    /// result, or a panic (or serialization) message.
-    Done(Result<Vec<u8>, String>),
+    /// result, or why there is none.
+    Done(Result<Vec<u8>, Failure>),
+}
+
+/// Why a task (or one item of a chunk) has no result, as the worker saw it.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Failure {
+    /// The function panicked with this message.
+    Panicked(String),
+    /// The argument could not be deserialized, or the result serialized
+    /// or sent (too large for the pipe).
+    Serialization(String),
+}
+
+impl From<Failure> for Error {
+    fn from(f: Failure) -> Error {
+        match f {
+            Failure::Panicked(message) => Error::Panicked { message },
+            Failure::Serialization(message) => Error::Serialization { message },
+        }
+    }
 }
 
 /// The glue a worker calls for one task: `(entry, args) -> outcome`.
-pub(crate) type Call = fn(u64, Vec<u8>) -> Result<Vec<u8>, String>;
+pub(crate) type Call = fn(u64, Vec<u8>) -> Result<Vec<u8>, Failure>;
 
 /// What a spawned worker receives as its entry point's argument.
 #[derive(Serialize, Deserialize)]
@@ -60,8 +83,38 @@ pub(crate) struct SpawnArgs {
 }
 
 /// Runs `entry` on one decoded argument, catching its panic.
-fn run_one<A: DeserializeOwned, R>(f: fn(A) -> R, arg: A) -> Result<R, String> {
-    catch_unwind(AssertUnwindSafe(|| f(arg))).map_err(|p| panic_message(&*p))
+fn run_one<A: DeserializeOwned, R>(f: fn(A) -> R, arg: A) -> Result<R, Failure> {
+    catch_unwind(AssertUnwindSafe(|| f(arg))).map_err(|p| Failure::Panicked(panic_message(&*p)))
+}
+
+/// Encodes a result (a `Serialize` impl that panics is a failed
+/// serialization too).
+fn encode_result<R: Serialize>(r: &R) -> Result<Vec<u8>, Failure> {
+    match catch_unwind(AssertUnwindSafe(|| codec::encode(r))) {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => Err(Failure::Serialization(format!(
+            "could not serialize the task's result: {e}"
+        ))),
+        Err(p) => Err(Failure::Serialization(format!(
+            "serializing the task's result panicked: {}",
+            panic_message(&*p)
+        ))),
+    }
+}
+
+/// Decodes an argument (a `Deserialize` impl that panics is a failed
+/// deserialization too).
+fn decode_args<A: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<A, Failure> {
+    match catch_unwind(AssertUnwindSafe(|| codec::decode(bytes))) {
+        Ok(Ok(a)) => Ok(a),
+        Ok(Err(e)) => Err(Failure::Serialization(format!(
+            "could not deserialize the task's {what}: {e}"
+        ))),
+        Err(p) => Err(Failure::Serialization(format!(
+            "deserializing the task's {what} panicked: {}",
+            panic_message(&*p)
+        ))),
+    }
 }
 
 /// The user's function named by `entry`.
@@ -78,15 +131,14 @@ unsafe fn entry_fn<A, R>(entry: u64) -> fn(A) -> R {
 pub(crate) fn call_one<A: DeserializeOwned, R: Serialize>(
     entry: u64,
     args: Vec<u8>,
-) -> Result<Vec<u8>, String> {
-    let arg: A = codec::decode_plain(&args)
-        .map_err(|e| format!("could not deserialize the task's argument: {e}"))?;
+) -> Result<Vec<u8>, Failure> {
+    let arg: A = decode_args(&args, "argument")?;
     // SAFETY: the parent built this task with `call_one::<A, R>` as `call`
     // and a `fn(A) -> R` as `entry` (ProcessPool::submit), in this
     // executable.
     let f = unsafe { entry_fn::<A, R>(entry) };
     let r = run_one(f, arg)?;
-    codec::encode_plain(&r).map_err(|e| format!("could not serialize the task's result: {e}"))
+    encode_result(&r)
 }
 
 /// [`Call`] for a chunk: decode `Vec<A>`, call on each item (each panic
@@ -95,31 +147,27 @@ pub(crate) fn call_one<A: DeserializeOwned, R: Serialize>(
 pub(crate) fn call_chunk<A: DeserializeOwned, R: Serialize>(
     entry: u64,
     args: Vec<u8>,
-) -> Result<Vec<u8>, String> {
-    let items: Vec<A> = codec::decode_plain(&args)
-        .map_err(|e| format!("could not deserialize the task's arguments: {e}"))?;
+) -> Result<Vec<u8>, Failure> {
+    let items: Vec<A> = decode_args(&args, "arguments")?;
     // SAFETY: as in `call_one` (ProcessPool::map_chunked pairs
     // `call_chunk::<A, R>` with a `fn(A) -> R`).
     let f = unsafe { entry_fn::<A, R>(entry) };
-    let results: Vec<Result<Vec<u8>, String>> = items
+    let results: Vec<Result<Vec<u8>, Failure>> = items
         .into_iter()
-        .map(|item| {
-            let r = run_one(f, item)?;
-            codec::encode_plain(&r)
-                .map_err(|e| format!("could not serialize the task's result: {e}"))
-        })
+        .map(|item| encode_result(&run_one(f, item)?))
         .collect();
-    codec::encode_plain(&results).map_err(|e| format!("could not serialize the chunk: {e}"))
+    codec::encode(&results)
+        .map_err(|e| Failure::Serialization(format!("could not serialize the chunk: {e}")))
 }
 
 /// The entry point of a worker started with the spawn start method.
 pub(crate) fn spawned_main(args: SpawnArgs) {
-    run(args.pipe, args.init);
+    run(Link::Pipe(args.pipe), args.init);
 }
 
 /// The worker's life: initializer, `Ready`, then one task at a time until
 /// `Exit` or until the parent's end closes.
-pub(crate) fn run(pipe: Pipe<Msg>, init: Option<FnRef<fn()>>) {
+pub(crate) fn run(pipe: Link, init: Option<FnRef<fn()>>) {
     if let Some(init) = init {
         // SAFETY: the parent made it with `FnRef::new` of a `fn()` (the
         // builder's initializer) in this executable.
@@ -133,7 +181,7 @@ pub(crate) fn run(pipe: Pipe<Msg>, init: Option<FnRef<fn()>>) {
         return;
     }
     loop {
-        let (call, entry, args) = match pipe.recv() {
+        let (call, entry, args) = match pipe.recv(None) {
             Ok(Msg::Task { call, entry, args }) => (call, entry, args),
             // Exit, the parent gone, or a damaged stream: end.
             _ => return,
@@ -144,14 +192,17 @@ pub(crate) fn run(pipe: Pipe<Msg>, init: Option<FnRef<fn()>>) {
         let outcome = call(entry, args);
         match pipe.send(&Msg::Done(outcome)) {
             Ok(()) => {}
-            Err(bingfa_process::Error::Closed) => return,
-            // Too large, or not encodable: say so instead.
-            Err(e) => {
-                let msg = Msg::Done(Err(format!("could not send the task's result: {e}")));
+            // Too large, or not encodable (nothing was sent): say so instead.
+            Err(LinkError::Unsendable(e)) => {
+                let msg = Msg::Done(Err(Failure::Serialization(format!(
+                    "could not send the task's result: {e}"
+                ))));
                 if pipe.send(&msg).is_err() {
                     return;
                 }
             }
+            // The parent gone, or the stream damaged: end.
+            Err(_) => return,
         }
     }
 }
