@@ -34,6 +34,20 @@ const STEPS: &[Step] = &[
     Step::Xtask("cargo xtask features", || features::run(&[])),
     Step::Xtask("cargo xtask publish-check", publish::run),
     Step::Cargo(&["test", "--workspace"]),
+    // What `--workspace` leaves out: the tests of features off by default.
+    Step::Cargo(&[
+        "test",
+        "-p",
+        "bingfa-sync",
+        "-p",
+        "bingfa-pool",
+        "--features",
+        "bingfa-sync/tracing,bingfa-pool/tracing",
+        "--test",
+        "tracing_report",
+        "--test",
+        "tracing_events",
+    ]),
     Step::Xtask("cargo xtask stress 3", || {
         stress::run(&[CI_STRESS_ROUNDS.to_string()])
     }),

@@ -70,11 +70,18 @@ impl Hub {
     }
 
     /// Reports, on standard error, any green thread that runs longer than
-    /// `threshold` without switching.
+    /// `threshold` without switching. With the crate's `tracing` feature
+    /// each report is a `tracing` event instead (target
+    /// `bingfa_green::watchdog`, level WARN).
     ///
     /// Python: gevent's `config.monitor_thread` + `max_blocking_time`.
     pub fn watchdog(self, threshold: Duration) -> Self {
-        self.watchdog_with(threshold, |r| eprintln!("{r}"))
+        self.watchdog_with(threshold, |r| {
+            #[cfg(feature = "tracing")]
+            tracing::warn!(target: "bingfa_green::watchdog", "{r}");
+            #[cfg(not(feature = "tracing"))]
+            eprintln!("{r}");
+        })
     }
 
     /// As [`watchdog`](Self::watchdog), calling `report` (on the watchdog's

@@ -51,6 +51,14 @@
 //! test as ported, differing by design (and why) or not applicable (and
 //! why). The green sync types have their own table, `PARITY-sync.md`.
 //!
+//! # Features
+//!
+//! One, off by default: **`tracing`** turns the reports of the watchdog's
+//! default printer ([`Hub::watchdog`]) into `tracing` events (target
+//! `bingfa_green::watchdog`, level WARN) instead of lines on standard
+//! error. The crate prints nothing else by itself, except the message
+//! before it aborts when it cannot protect a stack.
+//!
 //! # Caveats (differences from Python, and limits)
 //!
 //! - **No migration.** A green thread runs on its hub's OS thread from

@@ -147,6 +147,12 @@
 //! so within noise; `cargo bench -p bingfa-sync -- detection-cost` has
 //! the figures with detection and recording on).
 //!
+//! Off by default:
+//! - **`tracing`**: a deadlock report that no handler takes (see
+//!   `deadlock::set_handler`) becomes a `tracing` event (target
+//!   `bingfa_sync::deadlock`, level WARN) instead of lines on standard
+//!   error. The crate prints nothing else by itself.
+//!
 //! With both compiled out (`default-features = false`) a `Mutex<()>` is as
 //! small as parking_lot's (1 byte; a test checks it), `Lock` and `Event`
 //! are 1 byte, the hooks are gone, and names are not kept: `name()` returns

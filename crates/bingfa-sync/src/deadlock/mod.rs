@@ -298,19 +298,31 @@ fn scan() -> Vec<Report> {
     all
 }
 
-/// Calls the handler (or prints) for each report, with no lock held.
+/// Calls the handler (or the default printer) for each report, with no
+/// lock held.
 fn deliver(reports: &[Report], handler: Option<Handler>) {
     for r in reports {
         match &handler {
             Some(h) => {
                 let run = std::panic::AssertUnwindSafe(|| h(r));
                 if std::panic::catch_unwind(run).is_err() {
-                    eprintln!("bingfa: the deadlock report handler panicked; the report was:\n{r}");
+                    default_print(&format!(
+                        "bingfa: the deadlock report handler panicked; the report was:\n{r}"
+                    ));
                 }
             }
-            None => eprintln!("{r}\n"),
+            None => default_print(&r.to_string()),
         }
     }
+}
+
+/// The default printer: a `tracing` event (target `bingfa_sync::deadlock`,
+/// WARN) with the `tracing` feature, standard error without it.
+fn default_print(text: &str) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(target: "bingfa_sync::deadlock", "{text}");
+    #[cfg(not(feature = "tracing"))]
+    eprintln!("{text}\n");
 }
 
 // ---- hooks, called by `crate::instrument` when the DEADLOCK flag is on ----
