@@ -463,9 +463,15 @@ impl Sale {
         let mut children = Vec::new();
         if self.mix.processes > 0 {
             for p in 0..self.mix.processes {
-                let (sale, locks, results, gate) =
+                let (sale, locks, results, child_gate) =
                     (self.clone(), locks.clone(), results.clone(), gate.clone());
                 let builder = Process::builder().name(format!("p{p}"));
+                let body = move || {
+                    // Bounded: a parent that died before opening the gate
+                    // must not leave its buyers waiting forever.
+                    child_gate.wait_timeout(GATE_TIMEOUT);
+                    run_process(&sale, p, &locks, &results)
+                };
                 // SAFETY: the buyers are forked before this call starts any
                 // thread, and the locks a buyer takes are made by this call
                 // (the thread Mutex, not yet shared with any thread), live in
@@ -474,13 +480,16 @@ impl Sale {
                 // which glibc's fork keeps usable. What the caller's own
                 // threads may hold (the recorder's lock, stdout's) is the
                 // condition stated under "Threads" on this method.
-                let body = move || {
-                    // Bounded: a parent that died before opening the gate
-                    // must not leave its buyers waiting forever.
-                    gate.wait_timeout(GATE_TIMEOUT);
-                    run_process(&sale, p, &locks, &results)
+                let forked = unsafe { builder.fork(body) };
+                let child = match forked {
+                    Ok(child) => child,
+                    Err(e) => {
+                        // The buyers already forked start now instead of
+                        // waiting out the gate's time limit.
+                        gate.set();
+                        return Err(Error::ipc(e));
+                    }
                 };
-                let child = unsafe { builder.fork(body) }.map_err(Error::ipc)?;
                 children.push((p, child));
             }
         }
