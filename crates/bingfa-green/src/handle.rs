@@ -482,13 +482,21 @@ impl<T> fmt::Debug for Handle<T> {
 ///
 /// Python: `gevent.joinall(greenlets)`.
 ///
+/// When nothing can ever finish them (every green thread left is blocked
+/// and nothing outside the hub can wake one), the calling green thread
+/// unwinds with [`Error::LoopExit`] (`waited_on: "joinall"`), which its
+/// `join` (or [`run`](crate::run)) returns, as gevent's `joinall` raises
+/// `LoopExit`; [`JoinAll::wait`](crate::JoinAll::wait) returns it instead.
+/// A `joinall` in a destructor that runs during an unwind returns instead
+/// (a second unwind would abort).
+///
 /// # Panics
 /// Outside a green thread.
 pub fn joinall<'a, T: 'a>(handles: impl IntoIterator<Item = &'a Handle<T>>) {
     for h in handles {
-        // A LoopExit ends the wait for this one; the others are looked at
-        // (and would give it at once).
-        let _ = h.slot.wait(None, "joinall");
+        if h.slot.wait(None, "joinall").is_err() && !std::thread::panicking() {
+            sched::sched("joinall").raise_loop_exit("joinall");
+        }
     }
 }
 

@@ -125,3 +125,24 @@ fn joinall_that_can_never_end_gets_loop_exit() {
         })
     ));
 }
+
+#[test]
+fn joinall_function_that_can_never_end_unwinds_with_loop_exit() {
+    // Before: the LoopExit was dropped and joinall returned as if the
+    // stuck green thread had finished.
+    let r = run(|| {
+        let stuck = spawn(|| bingfa_green::block_on(std::future::pending::<()>()));
+        bingfa_green::joinall([&stuck]);
+        unreachable!("joinall returned though its green thread never ends");
+    });
+    assert!(
+        matches!(
+            r,
+            Err(Error::LoopExit {
+                waited_on: "joinall",
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+}
