@@ -44,6 +44,9 @@ pub(crate) struct BenchResult {
     pub median_ns: f64,
     pub mean_ns: f64,
     pub throughput: Option<Throughput>,
+    /// The regular expression that makes criterion run this group alone
+    /// (its argument after `--`).
+    pub filter: String,
 }
 
 /// Reads one result from the contents of criterion's `benchmark.json` and
@@ -57,13 +60,20 @@ pub(crate) fn parse_result(benchmark: &str, estimates: &str) -> Result<BenchResu
         .ok_or("benchmark.json: no group_id")?;
     let function = b.get("function_id").and_then(Json::str);
     let value = b.get("value_str").and_then(Json::str);
-    let (group, member) = match (function, value) {
-        (Some(f), Some(v)) => (format!("{group_id}/{v}"), f.to_string()),
-        (Some(f), None) => (group_id.to_string(), f.to_string()),
+    let whole_group = format!("^{}/", regex_escape(group_id));
+    let (group, member, filter) = match (function, value) {
+        // `BenchmarkId::new(f, v)`: criterion's id is `group_id/f/v`, and
+        // the comparison is every `f` of one `v`.
+        (Some(f), Some(v)) => (
+            format!("{group_id}/{v}"),
+            f.to_string(),
+            format!("^{}/[^/]+/{}$", regex_escape(group_id), regex_escape(v)),
+        ),
+        (Some(f), None) => (group_id.to_string(), f.to_string(), whole_group),
         // `bench_with_input(BenchmarkId::from_parameter(v))`: the values
         // are the contenders.
-        (None, Some(v)) => (group_id.to_string(), v.to_string()),
-        (None, None) => (group_id.to_string(), String::new()),
+        (None, Some(v)) => (group_id.to_string(), v.to_string(), whole_group),
+        (None, None) => (group_id.to_string(), String::new(), whole_group),
     };
     let point = |stat: &str| {
         e.at(&[stat, "point_estimate"])
@@ -88,6 +98,7 @@ pub(crate) fn parse_result(benchmark: &str, estimates: &str) -> Result<BenchResu
         median_ns: point("median")?,
         mean_ns: point("mean")?,
         throughput,
+        filter,
     })
 }
 
@@ -140,6 +151,7 @@ fn render(results: &[BenchResult], spread: Option<&Spread>) -> String {
         groups.entry(&r.group).or_default().push(r);
     }
     let is_ref = |r: &BenchResult| r.member.starts_with("bingfa");
+    let ratio = ratios(results);
     let mut rows = vec![[
         "group".to_string(),
         "member".into(),
@@ -150,16 +162,6 @@ fn render(results: &[BenchResult], spread: Option<&Spread>) -> String {
     ]];
     for (group, mut members) in groups {
         members.sort_by(|a, b| (!is_ref(a), &a.member).cmp(&(!is_ref(b), &b.member)));
-        let reference = members
-            .iter()
-            .find(|r| is_ref(r))
-            .or_else(|| {
-                members
-                    .iter()
-                    .min_by(|a, b| a.median_ns.total_cmp(&b.median_ns))
-            })
-            .map(|r| r.median_ns)
-            .unwrap_or(f64::NAN);
         for (i, r) in members.iter().enumerate() {
             rows.push([
                 if i == 0 {
@@ -172,11 +174,14 @@ fn render(results: &[BenchResult], spread: Option<&Spread>) -> String {
                 fmt_ns(r.mean_ns),
                 r.throughput
                     .map_or(String::new(), |t| fmt_throughput(t, r.median_ns)),
-                match spread.and_then(|s| s.get(&(group.to_string(), r.member.clone()))) {
-                    Some(&(med, lo, hi, n)) if n > 1 => {
-                        format!("{med:.2}x ({lo:.2}-{hi:.2}, {n} runs)")
+                {
+                    let key = (group.to_string(), r.member.clone());
+                    match spread.and_then(|s| s.get(&key)) {
+                        Some(&(med, lo, hi, n)) if n > 1 => {
+                            format!("{med:.2}x ({lo:.2}-{hi:.2}, {n} runs)")
+                        }
+                        _ => ratio.get(&key).map_or("?".into(), |x| format!("{x:.2}x")),
                     }
-                    _ => format!("{:.2}x", r.median_ns / reference),
                 },
             ]);
         }
@@ -281,6 +286,9 @@ pub(crate) fn run_args(args: &[String]) -> Result<ExitCode> {
 /// median ratio with its range. A group whose ratios disagree on the side
 /// of 1.00x across rounds (bingfa faster in one, slower in another) is run
 /// again, alone, up to [`MAX_REPEATS`] more times.
+///
+/// With `only`, the groups of BENCHMARKS.md that this run did not measure
+/// keep their rows, and the file's head says which run they came from.
 pub(crate) fn run(only: Option<&str>, rounds: usize) -> Result<ExitCode> {
     let with_benches: Vec<String> = crates()?
         .into_iter()
@@ -307,7 +315,8 @@ pub(crate) fn run(only: Option<&str>, rounds: usize) -> Result<ExitCode> {
     let mut figures = Vec::new();
     // Every round's results, and which crate each group came from.
     let mut runs: Vec<Vec<BenchResult>> = Vec::new();
-    let mut home: BTreeMap<String, String> = BTreeMap::new();
+    // group -> (its crate, the filter that runs it alone)
+    let mut home: BTreeMap<String, (String, String)> = BTreeMap::new();
     for round in 1..=rounds {
         let mut this_round = Vec::new();
         for krate in &chosen {
@@ -318,7 +327,7 @@ pub(crate) fn run(only: Option<&str>, rounds: usize) -> Result<ExitCode> {
             };
             let (results, these) = bench_once(krate, &label, &args, None)?;
             for r in &results {
-                home.insert(r.group.clone(), krate.clone());
+                home.insert(r.group.clone(), (krate.clone(), r.filter.clone()));
             }
             this_round.extend(results);
             figures = merge_figures(figures, these);
@@ -332,11 +341,11 @@ pub(crate) fn run(only: Option<&str>, rounds: usize) -> Result<ExitCode> {
                 break;
             }
             for group in unsettled {
-                let Some(krate) = home.get(&group) else {
+                let Some((krate, filter)) = home.get(&group) else {
                     continue;
                 };
                 let label = format!("{krate}, group {group} again ({repeat}/{MAX_REPEATS})");
-                let (results, _) = bench_once(krate, &label, &args, Some(&group))?;
+                let (results, _) = bench_once(krate, &label, &args, Some(filter))?;
                 runs.push(results.into_iter().filter(|r| r.group == group).collect());
             }
         }
@@ -352,20 +361,24 @@ pub(crate) fn run(only: Option<&str>, rounds: usize) -> Result<ExitCode> {
             String::new()
         }
     );
-    report(&runs, &figures, &args, &conditions)
+    if only.is_some() {
+        // The other crates' figures, as their last run stored them.
+        figures = merge_figures(extra::load_all(), figures);
+    }
+    report(&runs, &figures, &args, &conditions, only.is_some())
 }
 
 /// How many more times a group whose rounds disagree is run, at most.
 const MAX_REPEATS: usize = 2;
 
-/// Runs one crate's benches once (only `group` when given: criterion's
-/// filter `^group/`) and returns the results this run wrote, with the
+/// Runs one crate's benches once (only those `filter`, a criterion
+/// filter such as `^group/`, matches, when given) and returns the results this run wrote, with the
 /// `bingfa-bench:` figures it printed.
 fn bench_once(
     krate: &str,
     label: &str,
     args: &str,
-    group: Option<&str>,
+    filter: Option<&str>,
 ) -> Result<(Vec<BenchResult>, Vec<extra::Figure>)> {
     let started = SystemTime::now();
     // `--bench '*'`: the bench targets only. Plain `cargo bench` (and
@@ -373,13 +386,13 @@ fn bench_once(
     // under libtest, which refuses criterion's arguments.
     let mut cmd = cargo(["bench", "-p", krate, "--bench", "*", "--"]);
     cmd.args(args.split_whitespace());
-    if let Some(g) = group {
-        cmd.arg(format!("^{}/", regex_escape(g)));
+    if let Some(f) = filter {
+        cmd.arg(f);
     }
     println!("\n=== bench: {label} ===\n$ {}", show(&cmd));
     let shown = show(&cmd);
     let (status, these) = extra::run_capturing(cmd)?;
-    if group.is_none() {
+    if filter.is_none() {
         extra::store(krate, &these)?;
     }
     if !status.success() {
@@ -493,6 +506,7 @@ pub(crate) fn summarize(runs: &[Vec<BenchResult>]) -> (Vec<BenchResult>, Spread)
             median_ns: median(&mut medians),
             mean_ns: median(&mut means),
             throughput: list[0].throughput,
+            filter: list[0].filter.clone(),
         });
     }
     let mut spread = BTreeMap::new();
@@ -515,6 +529,7 @@ pub(crate) fn table_only() -> Result<ExitCode> {
         &extra::load_all(),
         "(from earlier runs)",
         &format!("- now: {}\n", conditions()),
+        false,
     )
 }
 
@@ -523,6 +538,7 @@ fn report(
     figures: &[extra::Figure],
     args: &str,
     conditions: &str,
+    partial: bool,
 ) -> Result<ExitCode> {
     if runs.iter().all(|r| r.is_empty()) {
         return Err(format!(
@@ -536,15 +552,37 @@ fn report(
     } else {
         table(&runs[0])
     };
-    if !figures.is_empty() {
-        table += &format!(
+    let outside = if figures.is_empty() {
+        String::new()
+    } else {
+        format!(
             "\nMeasurements outside criterion (memory, echo servers; see `xtask/src/extra.rs`). \
              **ratio**: how many times bingfa's cost the member costs (for a rate, bingfa's rate / \
              the member's), so above 1.00x bingfa is better.\n\n{}",
             extra::table(figures)
-        );
+        )
+    };
+    println!("\n{table}{outside}");
+    let path = project_root().join("BENCHMARKS.md");
+    let mut conditions = conditions.to_string();
+    if partial {
+        // One crate's run: the other groups keep their rows from the file
+        // (the figures outside criterion come from each crate's last run).
+        let old = std::fs::read_to_string(&path).unwrap_or_default();
+        let (merged, kept) = merge_tables(&table, &old);
+        if kept > 0 {
+            table = merged;
+            conditions += &format!(
+                "- {kept} groups that this run did not measure keep their rows from the file's \
+                 earlier run, which said:\n{}",
+                header_items(&old)
+                    .iter()
+                    .map(|l| format!("  {l}\n"))
+                    .collect::<String>()
+            );
+        }
     }
-    println!("\n{table}");
+    table += &outside;
     // Hand-written notes on the figures live in benches/NOTES.md and are
     // appended, so that a new run keeps them.
     let notes_path = project_root().join("benches").join("NOTES.md");
@@ -560,10 +598,68 @@ fn report(
          `1.25x` takes 1.25 times as long as bingfa, `0.80x` takes 0.8 times as long.\n\n{table}{notes}",
         machine()
     );
-    let path = project_root().join("BENCHMARKS.md");
     std::fs::write(&path, md).map_err(|e| format!("{}: {e}", path.display()))?;
     println!("written to {}", path.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// A table's row lines by group.
+type Blocks<'a> = BTreeMap<String, Vec<&'a str>>;
+
+/// The first Markdown table of `md` (the criterion table of a
+/// BENCHMARKS.md): its header and rule lines, and each group's row lines,
+/// verbatim (a row with an empty first cell continues the group above).
+fn table_blocks(md: &str) -> Option<(Vec<&str>, Blocks<'_>)> {
+    let mut lines = md.lines().skip_while(|l| !l.starts_with("| group "));
+    let head = vec![lines.next()?, lines.next()?];
+    let mut blocks = Blocks::new();
+    let mut current = String::new();
+    for line in lines.take_while(|l| l.starts_with('|')) {
+        let first = line
+            .trim_start_matches('|')
+            .split('|')
+            .next()
+            .unwrap_or("")
+            .trim();
+        if !first.is_empty() {
+            current = first.to_string();
+        }
+        blocks.entry(current.clone()).or_default().push(line);
+    }
+    Some((head, blocks))
+}
+
+/// `table` (this run's) with the groups of `old_md`'s table that it does
+/// not have, in group order; and how many groups were kept.
+pub(crate) fn merge_tables(table: &str, old_md: &str) -> (String, usize) {
+    let (Some((head, mut blocks)), Some((_, old))) = (table_blocks(table), table_blocks(old_md))
+    else {
+        return (table.to_string(), 0);
+    };
+    let mut kept = 0;
+    for (group, lines) in old {
+        if let std::collections::btree_map::Entry::Vacant(e) = blocks.entry(group) {
+            e.insert(lines);
+            kept += 1;
+        }
+    }
+    let mut out: String = head.iter().map(|l| format!("{l}\n")).collect();
+    for lines in blocks.values() {
+        for l in lines {
+            out += l;
+            out.push('\n');
+        }
+    }
+    (out, kept)
+}
+
+/// The list items at the head of a BENCHMARKS.md (machine, commit, date,
+/// load...), nested ones included.
+fn header_items(md: &str) -> Vec<&str> {
+    md.lines()
+        .skip_while(|l| !l.starts_with("- "))
+        .take_while(|l| l.starts_with("- ") || l.starts_with("  "))
+        .collect()
 }
 
 /// The machine, compiler, commit and date, as Markdown list items.
@@ -653,6 +749,7 @@ mod tests {
             median_ns: median,
             mean_ns: median * 1.1,
             throughput: None,
+            filter: format!("^{group}/"),
         }
     }
 
@@ -668,6 +765,7 @@ mod tests {
                 median_ns: 19.2,
                 mean_ns: 19.7,
                 throughput: Some(Throughput::Elements(1000.0)),
+                filter: "^mutex/uncontended/".into(),
             }
         );
         let param = r#"{"group_id":"mutex/contended","function_id":"std","value_str":"8","throughput":null}"#;
@@ -676,6 +774,9 @@ mod tests {
             (got.group.as_str(), got.member.as_str(), got.throughput),
             ("mutex/contended/8", "std", None)
         );
+        // Run alone again, a parameterized comparison must match
+        // criterion's id `mutex/contended/std/8`, not `mutex/contended/8/`.
+        assert_eq!(got.filter, "^mutex/contended/[^/]+/8$");
         assert!(parse_result("{}", ESTIMATES).is_err());
         assert!(parse_result(param, "{\"mean\":{}}").is_err());
     }
@@ -752,6 +853,39 @@ mod tests {
         let t = table_with_spread(&rows, &spread);
         assert!(t.contains("| 1.20x (0.91-1.50, 3 runs) |"), "{t}");
         assert_eq!(regex_escape("ipc/queue-spsc-64B"), "ipc/queue\\-spsc\\-64B");
+    }
+
+    #[test]
+    fn one_crates_run_keeps_the_other_groups_rows() {
+        let old = format!(
+            "# Benchmarks\n\n- machine: old\n  - nested\n- commit: abc\n\nEach group...\n\n{}\nnotes\n",
+            table(&[
+                r("a", "bingfa", 1.0),
+                r("a", "x", 2.0),
+                r("m", "bingfa", 10.0),
+                r("m", "std", 20.0),
+                r("z", "bingfa", 3.0),
+            ])
+        );
+        let new = table(&[r("m", "bingfa", 10.0), r("m", "std", 5.0)]);
+        let (merged, kept) = merge_tables(&new, &old);
+        assert_eq!(kept, 2);
+        let groups: Vec<&str> = merged
+            .lines()
+            .skip(2)
+            .map(|l| l.split('|').nth(1).unwrap().trim())
+            .collect();
+        assert_eq!(groups, ["a", "", "m", "", "z"], "{merged}");
+        assert!(merged.contains("| 0.50x |"), "the new m/std row: {merged}");
+        assert!(
+            !merged.contains("| 2.00x |\n|            | std"),
+            "{merged}"
+        );
+        assert_eq!(
+            header_items(&old),
+            ["- machine: old", "  - nested", "- commit: abc"]
+        );
+        assert_eq!(merge_tables(&new, "no table here"), (new.clone(), 0));
     }
 
     #[test]
