@@ -3,6 +3,10 @@
 //! Groups (one comparison each; the `bingfa` member is the reference):
 //! - `sync/mutex-uncontended`: one lock+unlock pair; bingfa, parking_lot, std.
 //! - `sync/mutex-contended-2`: two threads, 10 000 lock+increment+unlock each.
+//! - `sync/mutex-contended-2-one-cpu`: the same with both threads pinned to
+//!   one CPU (as under `taskset -c 0`; Linux only): every hand-over is a
+//!   context switch, so what counts is how long a waiter spins before it
+//!   yields or parks.
 //! - `sync/rlock-uncontended`: one lock+unlock; bingfa RLock,
 //!   parking_lot::ReentrantMutex.
 //! - `sync/rlock-nested`: lock, lock again, unlock twice.
@@ -89,6 +93,48 @@ fn contended<S: Send + Sync + 'static>(
     shared: Arc<S>,
     op: fn(&S),
 ) -> Duration {
+    contended_on(iters, threads, shared, op, None)
+}
+
+/// The first CPU this process may run on (Linux).
+#[cfg(target_os = "linux")]
+fn first_cpu() -> Option<usize> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set, and the call fills
+    // at most its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return None;
+        }
+        (0..libc::CPU_SETSIZE as usize).find(|&c| libc::CPU_ISSET(c, &set))
+    }
+}
+
+/// Pins the calling thread to CPU `cpu`.
+#[cfg(target_os = "linux")]
+fn pin(cpu: usize) {
+    // SAFETY: as in `first_cpu`; the set holds one CPU of ours.
+    let ok = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+    };
+    assert!(ok, "could not pin a thread to CPU {cpu}");
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pin(_cpu: usize) {
+    unreachable!("the one-CPU group runs on Linux only")
+}
+
+/// [`contended`], with every thread pinned to CPU `cpu` when given.
+fn contended_on<S: Send + Sync + 'static>(
+    iters: u64,
+    threads: usize,
+    shared: Arc<S>,
+    op: fn(&S),
+    cpu: Option<usize>,
+) -> Duration {
     let mut total = Duration::ZERO;
     for _ in 0..iters {
         let barrier = Arc::new(std::sync::Barrier::new(threads + 1));
@@ -96,6 +142,9 @@ fn contended<S: Send + Sync + 'static>(
             .map(|_| {
                 let (shared, barrier) = (shared.clone(), barrier.clone());
                 thread::spawn(move || {
+                    if let Some(cpu) = cpu {
+                        pin(cpu);
+                    }
                     barrier.wait();
                     for _ in 0..CONTENDED_OPS {
                         op(&shared);
@@ -140,6 +189,26 @@ fn mutex(c: &mut Criterion) {
         b.iter_custom(|n| contended(n, 2, m.clone(), |m| *m.lock().unwrap() += 1))
     });
     g.finish();
+
+    #[cfg(target_os = "linux")]
+    if let Some(cpu) = first_cpu() {
+        let mut g = c.benchmark_group("sync/mutex-contended-2-one-cpu");
+        g.throughput(Throughput::Elements(2 * CONTENDED_OPS));
+        g.sample_size(20);
+        g.bench_function("bingfa", |b| {
+            let m = Arc::new(bingfa_sync::Mutex::new(0u64));
+            b.iter_custom(|n| contended_on(n, 2, m.clone(), |m| *m.lock() += 1, Some(cpu)))
+        });
+        g.bench_function("parking_lot", |b| {
+            let m = Arc::new(parking_lot::Mutex::new(0u64));
+            b.iter_custom(|n| contended_on(n, 2, m.clone(), |m| *m.lock() += 1, Some(cpu)))
+        });
+        g.bench_function("std", |b| {
+            let m = Arc::new(std::sync::Mutex::new(0u64));
+            b.iter_custom(|n| contended_on(n, 2, m.clone(), |m| *m.lock().unwrap() += 1, Some(cpu)))
+        });
+        g.finish();
+    }
 }
 
 fn rlock(c: &mut Criterion) {
