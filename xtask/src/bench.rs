@@ -177,6 +177,8 @@ fn render(results: &[BenchResult], spread: Option<&Spread>) -> String {
                 {
                     let key = (group.to_string(), r.member.clone());
                     match spread.and_then(|s| s.get(&key)) {
+                        // The reference row: 1.00x in every run.
+                        Some(&(_, lo, hi, _)) if lo == 1.0 && hi == 1.0 => "1.00x".into(),
                         Some(&(med, lo, hi, n)) if n > 1 => {
                             format!("{med:.2}x ({lo:.2}-{hi:.2}, {n} runs)")
                         }
@@ -312,13 +314,15 @@ pub(crate) fn run(only: Option<&str>, rounds: usize) -> Result<ExitCode> {
         .unwrap_or_else(|_| "--warm-up-time 1 --measurement-time 3".into());
     let rounds = rounds.max(1);
     let conditions_before = conditions();
-    let mut figures = Vec::new();
+    // Every round's figures outside criterion (echo, memory, IPC rounds).
+    let mut figure_rounds: Vec<Vec<extra::Figure>> = Vec::new();
     // Every round's results, and which crate each group came from.
     let mut runs: Vec<Vec<BenchResult>> = Vec::new();
     // group -> (its crate, the filter that runs it alone)
     let mut home: BTreeMap<String, (String, String)> = BTreeMap::new();
     for round in 1..=rounds {
         let mut this_round = Vec::new();
+        let mut these_figures = Vec::new();
         for krate in &chosen {
             let label = if rounds > 1 {
                 format!("{krate}, round {round}/{rounds}")
@@ -330,9 +334,10 @@ pub(crate) fn run(only: Option<&str>, rounds: usize) -> Result<ExitCode> {
                 home.insert(r.group.clone(), (krate.clone(), r.filter.clone()));
             }
             this_round.extend(results);
-            figures = merge_figures(figures, these);
+            these_figures.extend(these);
         }
         runs.push(this_round);
+        figure_rounds.push(these_figures);
     }
     if rounds > 1 {
         for repeat in 1..=MAX_REPEATS {
@@ -362,10 +367,20 @@ pub(crate) fn run(only: Option<&str>, rounds: usize) -> Result<ExitCode> {
         }
     );
     if only.is_some() {
-        // The other crates' figures, as their last run stored them.
-        figures = merge_figures(extra::load_all(), figures);
+        // The other crates' figures, as their last run stored them (once:
+        // they are one run's).
+        let measured: Vec<(String, String)> = figure_rounds
+            .iter()
+            .flatten()
+            .map(|f| (f.group.clone(), f.member.clone()))
+            .collect();
+        figure_rounds[0].extend(
+            extra::load_all()
+                .into_iter()
+                .filter(|f| !measured.contains(&(f.group.clone(), f.member.clone()))),
+        );
     }
-    report(&runs, &figures, &args, &conditions, only.is_some())
+    report(&runs, &figure_rounds, &args, &conditions, only.is_some())
 }
 
 /// How many more times a group whose rounds disagree is run, at most.
@@ -401,15 +416,6 @@ fn bench_once(
         ));
     }
     Ok((collect(&criterion_dir(), Some(started))?, these))
-}
-
-/// The later round's figures replace the earlier ones of the same row.
-fn merge_figures(mut old: Vec<extra::Figure>, new: Vec<extra::Figure>) -> Vec<extra::Figure> {
-    for f in new {
-        old.retain(|o| !(o.group == f.group && o.member == f.member));
-        old.push(f);
-    }
-    old
 }
 
 /// `s` with the characters a regular expression gives a meaning escaped.
@@ -487,15 +493,6 @@ pub(crate) fn summarize(runs: &[Vec<BenchResult>]) -> (Vec<BenchResult>, Spread)
             rs.entry(k).or_default().push(v);
         }
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        }
-    };
     let mut results = Vec::new();
     for ((group, member), list) in &rows {
         let mut medians: Vec<f64> = list.iter().map(|r| r.median_ns).collect();
@@ -521,12 +518,25 @@ pub(crate) fn summarize(runs: &[Vec<BenchResult>]) -> (Vec<BenchResult>, Spread)
     (results, spread)
 }
 
+/// The median of `v` (sorts it); NaN when empty.
+pub(crate) fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
 /// `cargo xtask bench --table`: the table of every result criterion keeps.
 pub(crate) fn table_only() -> Result<ExitCode> {
     let results = collect(&criterion_dir(), None)?;
     report(
         &[results],
-        &extra::load_all(),
+        &[extra::load_all()],
         "(from earlier runs)",
         &format!("- now: {}\n", conditions()),
         false,
@@ -535,7 +545,7 @@ pub(crate) fn table_only() -> Result<ExitCode> {
 
 fn report(
     runs: &[Vec<BenchResult>],
-    figures: &[extra::Figure],
+    figure_rounds: &[Vec<extra::Figure>],
     args: &str,
     conditions: &str,
     partial: bool,
@@ -552,14 +562,19 @@ fn report(
     } else {
         table(&runs[0])
     };
-    let outside = if figures.is_empty() {
+    let outside = if figure_rounds.iter().all(|f| f.is_empty()) {
         String::new()
     } else {
         format!(
             "\nMeasurements outside criterion (memory, echo servers; see `xtask/src/extra.rs`). \
              **ratio**: how many times bingfa's cost the member costs (for a rate, bingfa's rate / \
              the member's), so above 1.00x bingfa is better.\n\n{}",
-            extra::table(figures)
+            if figure_rounds.len() > 1 {
+                let (figures, spread) = extra::summarize(figure_rounds);
+                extra::table_with_spread(&figures, Some(&spread))
+            } else {
+                extra::table(&figure_rounds[0])
+            }
         )
     };
     println!("\n{table}{outside}");

@@ -143,22 +143,99 @@ fn fmt_value(v: f64) -> String {
     }
 }
 
+/// Each figure's ratio inside one run: how many times bingfa's cost the
+/// member costs (above 1.00x bingfa is better). Groups without a `bingfa`
+/// row have none.
+pub(crate) fn ratios(figures: &[Figure]) -> BTreeMap<(String, String), f64> {
+    let mut out = BTreeMap::new();
+    for f in figures {
+        let reference = figures
+            .iter()
+            .filter(|r| r.group == f.group && r.member.starts_with("bingfa"))
+            .min_by(|a, b| a.member.cmp(&b.member));
+        if let Some(r) = reference {
+            let ratio = if f.lower_is_better {
+                f.value / r.value
+            } else {
+                r.value / f.value
+            };
+            out.insert((f.group.clone(), f.member.clone()), ratio);
+        }
+    }
+    out
+}
+
+/// Over several rounds: each (group, member)'s median value, and its
+/// ratio's median, lowest, highest and count, each ratio taken inside its
+/// own round.
+pub(crate) fn summarize(rounds: &[Vec<Figure>]) -> (Vec<Figure>, crate::bench::Spread) {
+    let mut values: BTreeMap<(String, String), Vec<&Figure>> = BTreeMap::new();
+    let mut rs: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+    for round in rounds {
+        for f in round {
+            values
+                .entry((f.group.clone(), f.member.clone()))
+                .or_default()
+                .push(f);
+        }
+        for (k, r) in ratios(round) {
+            rs.entry(k).or_default().push(r);
+        }
+    }
+    let figures = values
+        .into_values()
+        .map(|list| {
+            let mut v: Vec<f64> = list.iter().map(|f| f.value).collect();
+            Figure {
+                value: crate::bench::median(&mut v),
+                ..list[0].clone()
+            }
+        })
+        .collect();
+    let spread = rs
+        .into_iter()
+        .map(|(k, mut v)| {
+            let (lo, hi) = (
+                v.iter().copied().fold(f64::INFINITY, f64::min),
+                v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            );
+            let n = v.len();
+            (k, (crate::bench::median(&mut v), lo, hi, n))
+        })
+        .collect();
+    (figures, spread)
+}
+
 /// The second table: one block per group, bingfa's row first.
 pub(crate) fn table(figures: &[Figure]) -> String {
+    table_with_spread(figures, None)
+}
+
+/// [`table`], with each ratio as median (range) over several rounds
+/// where `spread` has more than one.
+pub(crate) fn table_with_spread(
+    figures: &[Figure],
+    spread: Option<&crate::bench::Spread>,
+) -> String {
     let mut groups: BTreeMap<&str, Vec<&Figure>> = BTreeMap::new();
     for f in figures {
         groups.entry(&f.group).or_default().push(f);
     }
+    let ratio = ratios(figures);
     let is_ref = |f: &Figure| f.member.starts_with("bingfa");
     let mut out = String::from("| group | member | value | ratio |\n|---|---|---:|---:|\n");
     for (group, mut members) in groups {
         members.sort_by(|a, b| (!is_ref(a), &a.member).cmp(&(!is_ref(b), &b.member)));
-        let reference = members.iter().find(|f| is_ref(f)).map(|f| f.value);
         for (i, f) in members.iter().enumerate() {
-            let ratio = match reference {
-                Some(r) if f.lower_is_better => format!("{:.2}x", f.value / r),
-                Some(r) => format!("{:.2}x", r / f.value),
-                None => String::new(),
+            let key = (f.group.clone(), f.member.clone());
+            let ratio = match spread.and_then(|s| s.get(&key)) {
+                Some(&(_, lo, hi, _)) if lo == 1.0 && hi == 1.0 => "1.00x".into(),
+                Some(&(med, lo, hi, n)) if n > 1 => {
+                    format!("{med:.2}x ({lo:.2}-{hi:.2}, {n} runs)")
+                }
+                _ => ratio
+                    .get(&key)
+                    .map_or(String::new(), |r| format!("{r:.2}x")),
             };
             out += &format!(
                 "| {} | {} | {} {} | {ratio} |\n",
@@ -215,5 +292,19 @@ mod tests {
         // Rates: tokio does twice bingfa's, so it costs 0.5x.
         let t = table(&[f("bingfa", 100.0, false), f("tokio", 200.0, false)]);
         assert!(t.contains("|  | tokio | 200 u | 0.50x |"), "{t}");
+        // Three rounds: the ratio of each round, then their median (range);
+        // the value is the median value.
+        let rounds = vec![
+            vec![f("bingfa", 100.0, false), f("tokio", 200.0, false)],
+            vec![f("bingfa", 300.0, false), f("tokio", 200.0, false)],
+            vec![f("bingfa", 100.0, false), f("tokio", 100.0, false)],
+        ];
+        let (figs, spread) = summarize(&rounds);
+        let t = table_with_spread(&figs, Some(&spread));
+        assert!(t.contains("| g | bingfa | 100 u | 1.00x |"), "{t}");
+        assert!(
+            t.contains("|  | tokio | 200 u | 1.00x (0.50-1.50, 3 runs) |"),
+            "{t}"
+        );
     }
 }
