@@ -244,11 +244,22 @@ fn refuses_off_linux(krate: &str) -> Result<()> {
             show(&cmd)
         ));
     }
+    // That one error, not a list of missing Linux names after it.
+    let errors = stderr
+        .lines()
+        .filter(|l| l.starts_with("error") && !l.starts_with("error: could not compile"))
+        .count();
     match first_error(&stderr) {
-        Some(line) if line.contains(krate) && line.contains("Linux") => {
+        Some(line) if line.contains(krate) && line.contains("Linux") && errors == 1 => {
             println!("  {krate} on {OTHER_TARGET}: {line}");
             Ok(())
         }
+        Some(line) if line.contains(krate) && line.contains("Linux") => Err(format!(
+            "`{}`: {krate}'s compile_error! is followed by {} more errors; gate the \
+             Linux-only items so that it stands alone",
+            show(&cmd),
+            errors - 1
+        )),
         other => Err(format!(
             "`{}` failed, but its first error is not {krate}'s compile_error! naming Linux: {}",
             show(&cmd),

@@ -151,40 +151,48 @@ compile_error!("`--cfg bingfa_loom` is the model-checking build and needs the in
 // any other target instead of a list of missing names.
 #[cfg(not(target_os = "linux"))]
 compile_error!("bingfa-green supports Linux only: its hub and stacks use Linux-only system calls and flags (epoll, POLLRDHUP, MAP_STACK, MADV_GUARD_INSTALL); bingfa-sync and bingfa-queue are the portable crates");
-mod blocking;
-mod error;
-mod fiber;
-mod generator;
-mod greenlet;
-mod handle;
-mod hub;
-mod joinall;
-mod link;
-mod local;
-pub mod net;
-#[doc = include_str!("../PARITY.md")]
-pub mod parity {}
-mod overflow;
-mod remote;
-mod sched;
-mod stack;
-pub mod sync;
-mod timeout;
-mod watchdog;
+// Every item of the crate exists on Linux only, so that another target
+// gets the one error above and not a list of missing Linux names after it.
+macro_rules! linux_only {
+    ($($item:item)*) => { $( #[cfg(target_os = "linux")] $item )* };
+}
 
-pub use blocking::{block_in_thread, block_on, sleep_async, SleepAsync};
-pub use error::{Error, PanicPayload, Result};
-pub use generator::{Co, Generator, GeneratorState};
-pub use greenlet::{Greenlet, GreenletExit};
-pub use handle::{joinall, joinall_timeout, Handle};
-pub use hub::{
-    current_name, in_green_thread, live_green_threads, run, sleep, spawn, yield_now, Builder, Hub,
-};
-pub use joinall::{killall, JoinAll};
-pub use link::{Finished, LinkId};
-pub use local::GreenLocal;
-#[doc(hidden)]
-pub use stack::__force_mprotect_guards;
-pub use stack::{live_stacks, trim_stack_pool, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
-pub use timeout::{with_timeout, Timeout};
-pub use watchdog::WatchdogReport;
+linux_only! {
+    mod blocking;
+    mod error;
+    mod fiber;
+    mod generator;
+    mod greenlet;
+    mod handle;
+    mod hub;
+    mod joinall;
+    mod link;
+    mod local;
+    pub mod net;
+    #[doc = include_str!("../PARITY.md")]
+    pub mod parity {}
+    mod overflow;
+    mod remote;
+    mod sched;
+    mod stack;
+    pub mod sync;
+    mod timeout;
+    mod watchdog;
+
+    pub use blocking::{block_in_thread, block_on, sleep_async, SleepAsync};
+    pub use error::{Error, PanicPayload, Result};
+    pub use generator::{Co, Generator, GeneratorState};
+    pub use greenlet::{Greenlet, GreenletExit};
+    pub use handle::{joinall, joinall_timeout, Handle};
+    pub use hub::{
+        current_name, in_green_thread, live_green_threads, run, sleep, spawn, yield_now, Builder, Hub,
+    };
+    pub use joinall::{killall, JoinAll};
+    pub use link::{Finished, LinkId};
+    pub use local::GreenLocal;
+    #[doc(hidden)]
+    pub use stack::__force_mprotect_guards;
+    pub use stack::{live_stacks, trim_stack_pool, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
+    pub use timeout::{with_timeout, Timeout};
+    pub use watchdog::WatchdogReport;
+}
