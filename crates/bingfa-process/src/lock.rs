@@ -182,13 +182,7 @@ impl RawLock {
 
     /// One `pthread_mutex_clocklock` of at most `t`: its raw result.
     fn lock_until(&self, t: Duration) -> libc::c_int {
-        // A libc timespec: `sys::timespec` is rustix's, for its futex and
-        // poll calls.
-        let d = sys::monotonic_now().saturating_add(t);
-        let abs = libc::timespec {
-            tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
-            tv_nsec: d.subsec_nanos() as libc::c_long,
-        };
+        let abs = sys::libc_timespec(sys::monotonic_now().saturating_add(t));
         // SAFETY: an initialized mutex in live shared memory; a valid
         // absolute time.
         unsafe { pthread_mutex_clocklock(self.m.get(), libc::CLOCK_MONOTONIC, &abs) }

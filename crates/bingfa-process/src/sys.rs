@@ -207,6 +207,16 @@ pub(crate) fn timespec(d: Duration) -> rustix::time::Timespec {
     }
 }
 
+/// A `Duration` as the C library's `timespec`, for libc calls
+/// (`pthread_mutex_clocklock`); [`timespec`] gives rustix's, for its futex
+/// and poll calls.
+pub(crate) fn libc_timespec(d: Duration) -> libc::timespec {
+    libc::timespec {
+        tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    }
+}
+
 /// `CLOCK_MONOTONIC` now, as a `Duration` since its origin: the clock
 /// `pthread_mutex_clocklock` deadlines are measured on.
 pub(crate) fn monotonic_now() -> Duration {
