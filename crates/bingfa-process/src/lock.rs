@@ -19,11 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, LockError};
 use crate::shm::ShmBox;
-use crate::sys;
-
-/// The longest a blocked `lock` sleeps before it tries again by itself
-/// (see [`RawLock::lock`]): a bound on what a lost wake-up can cost.
-const WAKE_CHECK: Duration = Duration::from_millis(100);
+use crate::sys::{self, WAKE_CHECK};
 
 /// `PTHREAD_MUTEX_ROBUST` (glibc).
 const ROBUST: libc::c_int = 1;
