@@ -15,22 +15,20 @@
 //! start when the pool is built (upstream starts them on demand, except
 //! with fork).
 
+mod common;
 mod cpython;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bingfa_pool::{Error, ProcessPool, StartMethod};
+use common::{exit_with, my_pid};
 use cpython::{FileEvent, SHORT_TIMEOUT};
 use serde::{Deserialize, Serialize};
 
 bingfa_pool::enable_test_support!();
 
 // ---- task functions (they run in the workers) ----
-
-fn my_pid(_: ()) -> u32 {
-    std::process::id()
-}
 
 fn mul((x, y): (i64, i64)) -> i64 {
     x * y
@@ -43,10 +41,6 @@ fn pow((x, y): (i64, u32)) -> i64 {
 
 fn sleep_ms(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
-}
-
-fn exit_with(code: i32) -> u32 {
-    std::process::exit(code)
 }
 
 /// Waits for the event file.

@@ -4,11 +4,14 @@
 //! the server. (The server's death: tests/fork_server_killed.rs, a binary
 //! of its own, since it would disturb these tests.)
 
+mod common;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bingfa_pool::{Error, ProcessPool, StartMethod};
+use common::{exit_with, marker, my_pid, parent_pid, report_then_sleep, reported_pid};
 
 bingfa_pool::enable_test_support!();
 
@@ -29,10 +32,6 @@ fn who(_: ()) -> (u32, u32, Option<u32>, String) {
         me.parent_pid(),
         me.name().to_owned(),
     )
-}
-
-fn parent_pid(_: ()) -> u32 {
-    std::os::unix::process::parent_id()
 }
 
 #[test]
@@ -97,43 +96,6 @@ fn a_lock_held_by_another_thread_does_not_reach_the_workers() {
     holder.join().unwrap();
 }
 
-fn exit_with(code: i32) -> u32 {
-    std::process::exit(code)
-}
-
-fn my_pid(_: ()) -> u32 {
-    std::process::id()
-}
-
-/// Writes this worker's pid to `path` (atomically), then sleeps a minute:
-/// the test knows the task runs in that worker before it kills it.
-fn report_then_sleep(path: String) -> u32 {
-    let tmp = format!("{path}.tmp");
-    std::fs::write(&tmp, std::process::id().to_string()).unwrap();
-    std::fs::rename(&tmp, &path).unwrap();
-    std::thread::sleep(Duration::from_secs(60));
-    0
-}
-
-/// Waits for the pid that `report_then_sleep` wrote to `path`.
-fn reported_pid(path: &std::path::Path) -> u32 {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Ok(s) = std::fs::read_to_string(path) {
-            let _ = std::fs::remove_file(path);
-            return s.parse().unwrap();
-        }
-        assert!(Instant::now() < deadline, "the task never started");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-fn marker(name: &str) -> std::path::PathBuf {
-    let p = std::env::temp_dir().join(format!("bingfa-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_file(&p);
-    p
-}
-
 fn sleep_ms(ms: u64) -> u64 {
     std::thread::sleep(Duration::from_millis(ms));
     ms
@@ -168,7 +130,7 @@ fn exit_statuses_come_back_through_the_server() {
     let f = p
         .submit(report_then_sleep, path.to_string_lossy().into_owned())
         .unwrap();
-    let pid = reported_pid(&path);
+    let pid = reported_pid(&path, PATIENCE);
     // SAFETY: SIGKILL to our pool's worker.
     assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) }, 0);
     assert_eq!(

@@ -9,11 +9,14 @@
 //!
 //! Run: `cargo test -p bingfa-pool --test fork_start [FILTER]`.
 
+mod common;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bingfa_pool::{Error, ProcessPool, StartMethod};
+use common::{marker, my_pid, parent_pid, report_then_sleep, reported_pid};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -25,45 +28,8 @@ fn fork_pool(workers: usize) -> ProcessPool {
         .unwrap()
 }
 
-fn my_pid(_: ()) -> u32 {
-    std::process::id()
-}
-
-fn parent_pid(_: ()) -> u32 {
-    std::os::unix::process::parent_id()
-}
-
 fn square(x: u64) -> u64 {
     x * x
-}
-
-/// Writes this worker's pid to `path` (atomically), then sleeps a minute:
-/// the test knows the task runs in that worker before it kills it.
-fn report_then_sleep(path: String) -> u32 {
-    let tmp = format!("{path}.tmp");
-    std::fs::write(&tmp, std::process::id().to_string()).unwrap();
-    std::fs::rename(&tmp, &path).unwrap();
-    std::thread::sleep(Duration::from_secs(60));
-    0
-}
-
-/// Waits for the pid that `report_then_sleep` wrote to `path`.
-fn reported_pid(path: &std::path::Path) -> u32 {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Ok(s) = std::fs::read_to_string(path) {
-            let _ = std::fs::remove_file(path);
-            return s.parse().unwrap();
-        }
-        assert!(Instant::now() < deadline, "the task never started");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-fn marker(name: &str) -> std::path::PathBuf {
-    let p = std::env::temp_dir().join(format!("bingfa-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_file(&p);
-    p
 }
 
 fn panics(_: ()) -> u8 {
@@ -104,7 +70,7 @@ fn a_killed_fork_worker_fails_only_its_task() {
     let f = p
         .submit(report_then_sleep, path.to_string_lossy().into_owned())
         .unwrap();
-    let pid = reported_pid(&path);
+    let pid = reported_pid(&path, PATIENCE);
     assert!(p.worker_pids().contains(&pid));
     // SAFETY: SIGKILL to our pool's worker.
     assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) }, 0);

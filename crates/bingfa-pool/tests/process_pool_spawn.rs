@@ -1,10 +1,13 @@
 //! ProcessPool with the spawn start method: workers are fresh runs of this
 //! test binary, which `enable_test_support!` lets run the worker loop.
 
+mod common;
+
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bingfa_pool::{Error, ProcessPool, StartMethod};
+use common::{marker, report_then_sleep, reported_pid};
 
 bingfa_pool::enable_test_support!();
 
@@ -24,35 +27,6 @@ fn whoami(_: ()) -> (u32, Option<u32>, u32) {
 
 fn add(pair: (i64, i64)) -> i64 {
     pair.0 + pair.1
-}
-
-/// Writes this worker's pid to `path` (atomically), then sleeps a minute:
-/// the test knows the task runs in that worker before it kills it.
-fn report_then_sleep(path: String) -> u32 {
-    let tmp = format!("{path}.tmp");
-    std::fs::write(&tmp, std::process::id().to_string()).unwrap();
-    std::fs::rename(&tmp, &path).unwrap();
-    std::thread::sleep(Duration::from_secs(60));
-    0
-}
-
-/// Waits for the pid that `report_then_sleep` wrote to `path`.
-fn reported_pid(path: &std::path::Path) -> u32 {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Ok(s) = std::fs::read_to_string(path) {
-            let _ = std::fs::remove_file(path);
-            return s.parse().unwrap();
-        }
-        assert!(Instant::now() < deadline, "the task never started");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-fn marker(name: &str) -> std::path::PathBuf {
-    let p = std::env::temp_dir().join(format!("bingfa-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_file(&p);
-    p
 }
 
 fn panics(_: ()) -> u8 {
@@ -99,7 +73,7 @@ fn a_killed_spawned_worker_is_replaced() {
         .unwrap();
     // The task runs in that worker: killing it now fails the task (a kill
     // before the task reached the worker would not).
-    let pid = reported_pid(&path);
+    let pid = reported_pid(&path, PATIENCE);
     assert!(pool.worker_pids().contains(&pid));
     // SAFETY: sending SIGKILL to our own worker process.
     assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) }, 0);

@@ -108,7 +108,9 @@ impl Tasks {
             self.waiters.fetch_add(1, Ordering::SeqCst);
             fence(Ordering::SeqCst);
             let n = self.unfinished.load(Ordering::SeqCst);
-            let woke = n == 0 || sys::wait(&self.unfinished, n, deadline);
+            // Checked: a `task_done` killed between taking the count to
+            // zero and its wake would leave this joiner asleep for good.
+            let woke = n == 0 || sys::wait_checked(&self.unfinished, n, deadline);
             self.waiters.fetch_sub(1, Ordering::SeqCst);
             if !woke {
                 return self.unfinished.load(Ordering::SeqCst) == 0;
@@ -390,5 +392,27 @@ impl<'de, T> Deserialize<'de> for JoinableQueue<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let (queue, tasks) = <(Queue<T>, ShmBox<Tasks>)>::deserialize(d)?;
         Ok(JoinableQueue { queue, tasks })
+    }
+}
+
+#[cfg(all(test, not(bingfa_loom)))]
+mod tests {
+    use super::*;
+    use crate::sys::lost_wake_up;
+
+    /// A last `task_done` whose wake-up never comes (its process killed
+    /// between the decrement and the wake) costs a blocked `join` a slice,
+    /// not the rest of its life.
+    #[test]
+    fn join_survives_a_lost_wake_up() {
+        let tasks: &'static Tasks = Box::leak(Box::new(Tasks::new()));
+        assert!(tasks.add());
+        lost_wake_up::check(
+            move || tasks.wait(None),
+            || tasks.waiters.load(Ordering::SeqCst) > 0,
+            || {
+                tasks.unfinished.fetch_sub(1, Ordering::SeqCst);
+            },
+        );
     }
 }

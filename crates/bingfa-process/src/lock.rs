@@ -19,11 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, LockError};
 use crate::shm::ShmBox;
-use crate::sys;
-
-/// The longest a blocked `lock` sleeps before it tries again by itself
-/// (see [`RawLock::lock`]): a bound on what a lost wake-up can cost.
-const WAKE_CHECK: Duration = Duration::from_millis(100);
+use crate::sys::{self, WAKE_CHECK};
 
 /// `PTHREAD_MUTEX_ROBUST` (glibc).
 const ROBUST: libc::c_int = 1;
@@ -182,13 +178,7 @@ impl RawLock {
 
     /// One `pthread_mutex_clocklock` of at most `t`: its raw result.
     fn lock_until(&self, t: Duration) -> libc::c_int {
-        // A libc timespec: `sys::timespec` is rustix's, for its futex and
-        // poll calls.
-        let d = sys::monotonic_now().saturating_add(t);
-        let abs = libc::timespec {
-            tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
-            tv_nsec: d.subsec_nanos() as libc::c_long,
-        };
+        let abs = sys::libc_timespec(sys::monotonic_now().saturating_add(t));
         // SAFETY: an initialized mutex in live shared memory; a valid
         // absolute time.
         unsafe { pthread_mutex_clocklock(self.m.get(), libc::CLOCK_MONOTONIC, &abs) }

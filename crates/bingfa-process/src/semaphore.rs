@@ -152,7 +152,11 @@ impl Semaphore {
             }
             let st = &*self.state;
             st.waiters.fetch_add(1, Ordering::SeqCst);
-            let woke = sys::wait(&st.value, 0, deadline);
+            // Checked: a releaser killed between its increment and its
+            // wake, or a waiter killed after taking the wake-up and before
+            // the permit, would leave this sleeper asleep with a permit
+            // free; a slice ends the wait and the loop tries again.
+            let woke = sys::wait_checked(&st.value, 0, deadline);
             st.waiters.fetch_sub(1, Ordering::SeqCst);
             if !woke && !self.try_take() {
                 return Err(Error::Timeout);
@@ -276,11 +280,55 @@ impl Event {
                 return false;
             }
             st.waiters.fetch_add(1, Ordering::SeqCst);
-            let woke = sys::wait(&st.flag, 0, deadline);
+            // Checked: a `set` killed between its store and its wake would
+            // leave this sleeper asleep with the flag set.
+            let woke = sys::wait_checked(&st.flag, 0, deadline);
             st.waiters.fetch_sub(1, Ordering::SeqCst);
             if !woke {
                 return self.is_set();
             }
         }
+    }
+}
+
+#[cfg(all(test, not(bingfa_loom)))]
+mod tests {
+    use super::*;
+    use crate::sys::lost_wake_up;
+
+    /// A release whose wake-up never comes (its process killed between
+    /// the increment and the wake) costs a blocked `acquire` a slice, not
+    /// the rest of its life.
+    #[test]
+    fn acquire_survives_a_lost_wake_up() {
+        let sem = Semaphore::new(0).unwrap();
+        let s = sem.clone();
+        lost_wake_up::check(
+            move || {
+                s.acquire().forget();
+                true
+            },
+            || sem.state.waiters.load(Ordering::SeqCst) > 0,
+            || {
+                sem.state.value.fetch_add(1, Ordering::SeqCst);
+            },
+        );
+        assert_eq!(sem.value(), 0, "the waiter took the permit");
+    }
+
+    /// The same for `Event::wait` and a `set` killed between its store and
+    /// its wake.
+    #[test]
+    fn event_wait_survives_a_lost_wake_up() {
+        let ev = Event::new().unwrap();
+        let e = ev.clone();
+        lost_wake_up::check(
+            move || {
+                e.wait();
+                e.is_set()
+            },
+            || ev.state.waiters.load(Ordering::SeqCst) > 0,
+            || ev.state.flag.store(1, Ordering::SeqCst),
+        );
     }
 }

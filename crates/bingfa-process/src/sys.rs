@@ -84,6 +84,50 @@ pub(crate) fn wake(atom: &AtomicU32, n: u32) {
     let _ = futex::wake(atom, futex::Flags::empty(), n);
 }
 
+/// The longest a wait for another process sleeps before it looks again by
+/// itself: a bound on what a lost wake-up costs. A process can be killed
+/// between changing what a waiter waits for and waking it (a release, a
+/// set, a put, a last `task_done`), or right after a wake-up was handed to
+/// it and before it acted on it; then nothing else wakes the sleepers. A
+/// blocked [`Lock`](crate::Lock) sleeps in slices of this length, and so
+/// does every [`wait_checked`].
+pub(crate) const WAKE_CHECK: Duration = Duration::from_millis(100);
+
+/// [`wait`] for at most `slice` at a time: returns `false` only when
+/// `deadline` passed; a slice that ends first is a spurious return
+/// (`true`), after which the caller re-checks its condition as after any
+/// wake-up. Under loom too (a slice there ends when the model calls
+/// `advance`).
+pub(crate) fn wait_sliced(
+    atom: &AtomicU32,
+    expected: u32,
+    deadline: Option<Deadline>,
+    slice: Duration,
+) -> bool {
+    let (until, sliced) = match (deadline, Deadline::after(slice)) {
+        (Some(d), Some(s)) if s.remaining() < d.remaining() => (Some(s), true),
+        (Some(d), _) => (Some(d), false),
+        (None, s) => (s, s.is_some()),
+    };
+    wait(atom, expected, until) || sliced
+}
+
+/// [`wait`] where the waker is another process that may die before it
+/// wakes: sleeps at most [`WAKE_CHECK`] at a time (see
+/// [`wait_sliced`]), so a lost wake-up costs one slice, not forever.
+#[cfg(not(bingfa_loom))]
+pub(crate) fn wait_checked(atom: &AtomicU32, expected: u32, deadline: Option<Deadline>) -> bool {
+    wait_sliced(atom, expected, deadline, WAKE_CHECK)
+}
+
+/// Loom: a plain [`wait`]. No process dies in a model, and a slice that
+/// `advance` ended would re-check as after a wake-up, hiding a wake-up the
+/// protocol itself lost: the models must see those.
+#[cfg(bingfa_loom)]
+pub(crate) fn wait_checked(atom: &AtomicU32, expected: u32, deadline: Option<Deadline>) -> bool {
+    wait(atom, expected, deadline)
+}
+
 /// Loom: parks on the atomic's address; the compare runs under the parking
 /// lot's queue lock, as the kernel's compare runs under the futex hash
 /// bucket lock.
@@ -204,6 +248,16 @@ pub(crate) fn timespec(d: Duration) -> rustix::time::Timespec {
     rustix::time::Timespec {
         tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
         tv_nsec: d.subsec_nanos().into(),
+    }
+}
+
+/// A `Duration` as the C library's `timespec`, for libc calls
+/// (`pthread_mutex_clocklock`); [`timespec`] gives rustix's, for its futex
+/// and poll calls.
+pub(crate) fn libc_timespec(d: Duration) -> libc::timespec {
+    libc::timespec {
+        tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
     }
 }
 
@@ -541,4 +595,39 @@ pub(crate) fn try_wait_pidfd(pidfd: BorrowedFd<'_>) -> io::Result<Option<crate::
             (None, None) => unreachable!("waitid(WEXITED) reports only ended children"),
         }),
     )
+}
+
+/// The test of a bounded wait: a wake-up lost by hand.
+#[cfg(all(test, not(bingfa_loom)))]
+pub(crate) mod lost_wake_up {
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    /// Runs `wait` (which blocks until the change `lose` makes, then
+    /// returns `true`) on a thread of its own; once `asleep` says it
+    /// registered to sleep, gives it 50 ms to reach the futex wait, then
+    /// runs `lose`: the change without its wake-up, as a waker killed
+    /// between the two leaves it. Checks that `wait` returns anyway, in a
+    /// few [`WAKE_CHECK`](super::WAKE_CHECK) slices (30 s allowed, for a
+    /// loaded machine), where an unbounded sleep would never end.
+    pub(crate) fn check(
+        wait: impl FnOnce() -> bool + Send + 'static,
+        asleep: impl Fn() -> bool,
+        lose: impl FnOnce(),
+    ) {
+        let (done_tx, done_rx) = mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let _ = done_tx.send(wait());
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !asleep() {
+            assert!(Instant::now() < deadline, "the waiter never went to sleep");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        lose();
+        let got = done_rx.recv_timeout(Duration::from_secs(30));
+        assert_eq!(got, Ok(true), "the waiter slept through the change");
+        waiter.join().unwrap();
+    }
 }

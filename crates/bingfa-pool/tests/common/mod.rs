@@ -1,8 +1,14 @@
 //! Helpers shared by the test files: a gate that holds tasks until opened,
-//! and a barrier whose wait fails the test instead of hanging.
+//! a barrier whose wait fails the test instead of hanging, and task
+//! functions for process pools' workers.
+//!
+//! The task functions need no registration: a worker finds a function by
+//! its offset in the executable (`bingfa_process::FnRef`), and each test
+//! binary that declares `mod common;` compiles its own copy of them.
 
 #![allow(dead_code)]
 
+use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -66,4 +72,53 @@ impl Barrier {
             g = self.cv.wait_timeout(g, left).unwrap().0;
         }
     }
+}
+
+// ---- process pools' task functions (they run in the workers) ----
+
+/// The worker's pid.
+pub fn my_pid(_: ()) -> u32 {
+    std::process::id()
+}
+
+/// The worker's parent's pid.
+pub fn parent_pid(_: ()) -> u32 {
+    std::os::unix::process::parent_id()
+}
+
+/// Ends the worker with exit code `code`.
+pub fn exit_with(code: i32) -> u32 {
+    std::process::exit(code)
+}
+
+/// Writes this worker's pid to `path` (atomically), then sleeps a minute:
+/// the test knows the task runs in that worker before it kills it.
+pub fn report_then_sleep(path: String) -> u32 {
+    let tmp = format!("{path}.tmp");
+    std::fs::write(&tmp, std::process::id().to_string()).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+    0
+}
+
+/// Waits up to `patience` for the pid that `report_then_sleep` wrote to
+/// `path`.
+pub fn reported_pid(path: &Path, patience: Duration) -> u32 {
+    let deadline = Instant::now() + patience;
+    loop {
+        if let Ok(s) = std::fs::read_to_string(path) {
+            let _ = std::fs::remove_file(path);
+            return s.parse().unwrap();
+        }
+        assert!(Instant::now() < deadline, "the task never started");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A path in the temporary directory, unique to this test process and
+/// `name`, with no file at it.
+pub fn marker(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("bingfa-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    p
 }

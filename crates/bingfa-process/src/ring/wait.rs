@@ -42,9 +42,10 @@ impl Ring<'_> {
 
     /// Registers as a waiter, re-checks with `blocked` (`None`: something
     /// to do now; else what still blocks), sleeps on `word`. The sleep is
-    /// capped when either the try before it or the re-check met a slot in
-    /// progress: its owner may die before it wakes anyone. Returns `false`
-    /// when `deadline` passed.
+    /// capped at [`LIVENESS_PERIOD`] when either the try before it or the
+    /// re-check met a slot in progress (its owner may die before it wakes
+    /// anyone), else at [`sys::WAKE_CHECK`]. Returns `false` when
+    /// `deadline` passed.
     pub(super) fn sleep(
         &self,
         w: &Waiters,
@@ -72,24 +73,16 @@ impl Ring<'_> {
             } else {
                 why
             };
-            // A slot in progress: sleep at most LIVENESS_PERIOD, then look
-            // at its owner again.
-            let capped = match why {
-                Blocked::InProgress => {
-                    let cap = Deadline::after(LIVENESS_PERIOD);
-                    match (deadline, cap) {
-                        (Some(d), Some(c)) if c.remaining() < d.remaining() => Some((c, true)),
-                        (Some(d), _) => Some((d, false)),
-                        (None, Some(c)) => Some((c, true)),
-                        (None, None) => None,
-                    }
-                }
-                Blocked::Plain => deadline.map(|d| (d, false)),
+            ok = match why {
+                // A slot in progress: sleep at most LIVENESS_PERIOD, then
+                // look at its owner again.
+                Blocked::InProgress => sys::wait_sliced(&w.word, seen, deadline, LIVENESS_PERIOD),
+                // Checked: a waker killed between publishing its slot and
+                // its `notify`, or a waiter killed after `notify` woke it
+                // and before it took its turn, would leave this sleeper
+                // asleep while it could go on.
+                Blocked::Plain => sys::wait_checked(&w.word, seen, deadline),
             };
-            let woke = sys::wait(&w.word, seen, capped.map(|(d, _)| d));
-            if !woke && !capped.is_some_and(|(_, is_cap)| is_cap) {
-                ok = false;
-            }
         }
         w.waiting.fetch_sub(1, Ordering::SeqCst);
         ok
@@ -165,5 +158,68 @@ impl Backoff {
         {
             false
         }
+    }
+}
+
+#[cfg(all(test, not(bingfa_loom)))]
+mod tests {
+    use super::super::{cell, layout, Header, Modulus, Slot, CELLS_AT};
+    use super::*;
+    use crate::sys::lost_wake_up;
+
+    const CAP: usize = 4;
+    const SLOT_BYTES: usize = 16;
+
+    /// A ring laid out as in shared memory, in heap memory leaked for the
+    /// life of the test process (its address, to cross threads).
+    fn leaked_ring() -> usize {
+        let total = layout(CAP, SLOT_BYTES).unwrap();
+        let l = std::alloc::Layout::from_size_align(total, 128).unwrap();
+        // SAFETY: a non-zero size.
+        let base = unsafe { std::alloc::alloc_zeroed(l) };
+        assert!(!base.is_null());
+        let hdr = Header::new(CAP as u64, SLOT_BYTES as u64, 8);
+        // SAFETY: `total` fresh bytes, 128-aligned: the header at the
+        // start, each slot at the start of its cell, as `Queue` lays them.
+        unsafe {
+            base.cast::<Header>().write(hdr);
+            for i in 0..CAP {
+                base.add(CELLS_AT + i * cell(SLOT_BYTES).unwrap())
+                    .cast::<Slot>()
+                    .write(Slot::new(i as u64));
+            }
+        }
+        base as usize
+    }
+
+    fn ring(base: usize) -> Ring<'static> {
+        // SAFETY: laid out and initialized by `leaked_ring` for these
+        // sizes, never freed.
+        unsafe { Ring::in_cells(base as *mut u8, Modulus::new(CAP as u64), SLOT_BYTES, &|_| true) }
+    }
+
+    /// A put whose wake-up never comes (the producer killed between
+    /// publishing its slot and its `notify`; here the sleeping consumer is
+    /// hidden from the `notify` instead) costs that consumer, asleep on an
+    /// empty ring, a slice, not the rest of its life.
+    #[test]
+    fn a_get_survives_a_lost_wake_up() {
+        let base = leaked_ring();
+        let waiting = || &ring(base).hdr.not_empty.0.waiting;
+        lost_wake_up::check(
+            move || {
+                let got = ring(base).pop_slot(1, None).map(|f| f.to_vec());
+                got == Ok(vec![7, 8, 9])
+            },
+            || waiting().load(Ordering::SeqCst) > 0,
+            || {
+                let hidden = waiting().swap(0, Ordering::SeqCst);
+                let put = ring(base).try_push_with(&[7, 8, 9], 2, |f, dst| {
+                    dst[..f.len()].copy_from_slice(f)
+                });
+                assert!(put.is_ok());
+                waiting().fetch_add(hidden, Ordering::SeqCst);
+            },
+        );
     }
 }
