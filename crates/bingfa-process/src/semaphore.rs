@@ -196,9 +196,17 @@ impl Semaphore {
 
 #[repr(C)]
 struct EventState {
+    /// Bit 0: the flag. Bits 1..: how many times `set` raised it (mod
+    /// 2^31), so that a waiter can tell a set that `clear` already undid
+    /// from a spurious or sliced wake-up. The futex word.
     flag: AtomicU32,
     waiters: AtomicU32,
 }
+
+/// The flag bit of [`EventState::flag`].
+const SET: u32 = 1;
+/// One `set` in the count above the flag bit.
+const RAISED: u32 = 2;
 
 /// A flag that processes wait for. Python: `multiprocessing.Event`.
 ///
@@ -242,29 +250,49 @@ impl Event {
 
     /// Sets the flag and wakes every waiter. Python: `Event.set`.
     pub fn set(&self) {
+        self.raise();
         let st = &*self.state;
-        st.flag.store(1, Ordering::SeqCst);
         if st.waiters.load(Ordering::SeqCst) > 0 {
             sys::wake(&st.flag, u32::MAX);
         }
     }
 
+    /// Sets the flag (counting the set when it was clear), without a
+    /// wake-up.
+    fn raise(&self) {
+        let _ = self
+            .state
+            .flag
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |w| {
+                (w & SET == 0).then(|| w.wrapping_add(RAISED) | SET)
+            });
+    }
+
     /// Clears the flag. Python: `Event.clear`.
     pub fn clear(&self) {
-        self.state.flag.store(0, Ordering::SeqCst);
+        self.state.flag.fetch_and(!SET, Ordering::SeqCst);
     }
 
     /// Whether the flag is set. Python: `Event.is_set`.
     pub fn is_set(&self) -> bool {
-        self.state.flag.load(Ordering::SeqCst) != 0
+        self.state.flag.load(Ordering::SeqCst) & SET != 0
     }
 
-    /// Waits until the flag is set. Python: `Event.wait()`.
+    /// Waits until the flag is set, or until a [`set`](Self::set) that
+    /// came after this call began, even if a [`clear`](Self::clear) undid
+    /// it before this waiter ran again: a `set()` then `clear()` wakes
+    /// every waiter, as in Python. Python: `Event.wait()`, which returns
+    /// the flag (`False` after such a pulse); call [`is_set`](Self::is_set)
+    /// or use [`wait_timeout`](Self::wait_timeout) to see it.
     pub fn wait(&self) {
         self.wait_until(None);
     }
 
-    /// Waits at most `timeout`; returns whether the flag is set. Python:
+    /// Waits at most `timeout`, or until the flag is set, or until a `set`
+    /// after this call began (see [`wait`](Self::wait)); returns whether
+    /// the flag is set when it returns: `false` after a timeout, and after
+    /// a `set()` that a `clear()` already undid, as Python's
+    /// `multiprocessing.Event.wait(timeout)` does. Python:
     /// `Event.wait(timeout)`.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.wait_until(Deadline::after(timeout))
@@ -272,21 +300,32 @@ impl Event {
 
     fn wait_until(&self, deadline: Option<Deadline>) -> bool {
         let st = &*self.state;
+        let start = st.flag.load(Ordering::SeqCst);
+        if start & SET != 0 {
+            return true;
+        }
         loop {
-            if self.is_set() {
-                return true;
-            }
             if deadline.is_some_and(|d| d.has_passed()) {
-                return false;
+                return self.is_set();
             }
             st.waiters.fetch_add(1, Ordering::SeqCst);
             // Checked: a `set` killed between its store and its wake would
             // leave this sleeper asleep with the flag set.
-            let woke = sys::wait_checked(&st.flag, 0, deadline);
+            let woke = sys::wait_checked(&st.flag, start, deadline);
             st.waiters.fetch_sub(1, Ordering::SeqCst);
-            if !woke {
-                return self.is_set();
+            let now = st.flag.load(Ordering::SeqCst);
+            if now & SET != 0 {
+                return true;
             }
+            if now != start {
+                // Raised and cleared again since we began: the pulse
+                // ends the wait, the flag is what we return.
+                return false;
+            }
+            if !woke {
+                return false;
+            }
+            // A spurious or sliced wake-up: the word is as we left it.
         }
     }
 }
@@ -328,7 +367,55 @@ mod tests {
                 e.is_set()
             },
             || ev.state.waiters.load(Ordering::SeqCst) > 0,
-            || ev.state.flag.store(1, Ordering::SeqCst),
+            || ev.raise(),
         );
+    }
+
+    /// A `set()` then `clear()` while a process waits: the waiter wakes
+    /// (it does not sleep on until the next set), and `wait_timeout`
+    /// returns the flag as it finds it, as `multiprocessing.Event.wait`
+    /// does: `true` if it ran between the two, else `false`.
+    #[test]
+    fn a_set_then_clear_pulse_ends_every_wait() {
+        let ev = Event::new().unwrap();
+        let waiters = |n: u32| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while ev.state.waiters.load(Ordering::SeqCst) < n {
+                assert!(std::time::Instant::now() < deadline, "the waiters never slept");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let spawn_two = || {
+            let (timed, untimed) = (ev.clone(), ev.clone());
+            (
+                std::thread::spawn(move || timed.wait_timeout(Duration::from_secs(60))),
+                std::thread::spawn(move || untimed.wait()),
+            )
+        };
+        // Woken by the set: either value.
+        let (t, u) = spawn_two();
+        waiters(2);
+        ev.set();
+        ev.clear();
+        let _either = t.join().unwrap();
+        u.join().unwrap();
+        // The set's wake-up hidden from them, so that they only look once
+        // the clear is done (at the end of a slice): `false`.
+        let (t, u) = spawn_two();
+        waiters(2);
+        let hidden = ev.state.waiters.swap(0, Ordering::SeqCst);
+        ev.set();
+        ev.clear();
+        ev.state.waiters.fetch_add(hidden, Ordering::SeqCst);
+        assert!(!t.join().unwrap(), "the flag was clear again when it looked");
+        u.join().unwrap();
+        // A wait that begins after a pulse still waits for a set.
+        assert!(!ev.wait_timeout(Duration::from_millis(50)));
+        ev.set();
+        assert!(ev.wait_timeout(Duration::ZERO));
+        ev.set(); // already set: no change
+        ev.clear();
+        assert!(!ev.is_set());
     }
 }
