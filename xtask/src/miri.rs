@@ -53,10 +53,10 @@ const RUNS: &[Run] = &[
             "slab::",
             "future::",
         ],
-        // The future keeps a tagged pointer in an AtomicUsize (a state word
-        // whose low bits are flags): an integer-to-pointer cast, which Miri
-        // checks with exposed provenance rather than warn about it.
-        flags: "-Zmiri-permissive-provenance",
+        // Strict provenance: the future's tagged state word is an
+        // AtomicPtr whose bits move with `map_addr`, with no
+        // integer-to-pointer cast left for Miri to allow.
+        flags: "-Zmiri-strict-provenance",
     },
 ];
 

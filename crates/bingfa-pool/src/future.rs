@@ -3,7 +3,7 @@
 //!
 //! # The state machine
 //!
-//! One `AtomicUsize` holds everything that changes:
+//! One atomic word holds everything that changes:
 //!
 //! ```text
 //!  bits 0-1  PENDING -> RUNNING -> FINISHED        (set_running, then set_result/set_error)
@@ -20,6 +20,11 @@
 //! runs on the completing thread, one that arrives after it sees a done state
 //! and runs at once on its own thread, so each runs exactly once.
 //!
+//! The word is an `AtomicPtr` (strict provenance): a callback stack's head
+//! keeps the provenance of its node, the state bits are put on and taken off
+//! with `map_addr`, and a word with no stack is a pointer without
+//! provenance. Miri checks the module with strict provenance.
+//!
 //! Everything is written against `bingfa_sync::raw`, which is loom's types
 //! under `--cfg bingfa_loom`, so the loom models in `loom_tests` check this
 //! very code.
@@ -31,7 +36,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 use std::time::Duration;
 
-use bingfa_sync::raw::atomic::{fence, AtomicUsize, Ordering};
+use bingfa_sync::raw::atomic::{fence, AtomicPtr, AtomicUsize, Ordering};
 use bingfa_sync::raw::cell::UnsafeCell;
 use bingfa_sync::raw::{self, Deadline, SpinWait};
 
@@ -60,6 +65,18 @@ fn is_released(s: usize) -> bool {
 
 type Callback<R> = Box<dyn FnOnce(&Result<R, Error>) + Send>;
 
+/// A state word with no callback stack: the bits, no provenance.
+#[inline]
+fn bits<R>(b: usize) -> *mut Node<R> {
+    ptr::without_provenance_mut(b)
+}
+
+/// The callback stack's head in the word `w`, with `w`'s provenance.
+#[inline]
+fn stack<R>(w: *mut Node<R>) -> *mut Node<R> {
+    w.map_addr(|a| a & PTR)
+}
+
 /// One entry of the callback stack. The alignment frees the low four bits
 /// of its address for the state.
 #[repr(align(16))]
@@ -70,7 +87,8 @@ struct Node<R> {
 
 /// The shared part of a future: its state word and its result.
 pub(crate) struct Inner<R> {
-    state: AtomicUsize,
+    /// The state word (see the module docs).
+    state: AtomicPtr<Node<R>>,
     /// How many [`Future`] handles exist (the completer is not one), so that
     /// [`Future::into_result`] knows when it may move the result out.
     handles: AtomicUsize,
@@ -92,7 +110,7 @@ impl<R> Drop for Inner<R> {
     fn drop(&mut self) {
         // A completer always completes or cancels before it goes, which
         // empties the stack; free whatever is left all the same.
-        let mut p = (self.state.load(Ordering::Relaxed) & PTR) as *mut Node<R>;
+        let mut p = stack(self.state.load(Ordering::Relaxed));
         while !p.is_null() {
             // SAFETY: nodes on the stack came from `Box::into_raw` and are
             // owned by the stack; `&mut self` means nobody else sees them.
@@ -116,10 +134,21 @@ impl<R> Inner<R> {
     /// A pending future with one handle.
     pub(crate) fn new() -> Self {
         Self {
-            state: AtomicUsize::new(PENDING),
+            state: AtomicPtr::new(bits(PENDING)),
             handles: AtomicUsize::new(1),
             slot: UnsafeCell::new(None),
         }
+    }
+
+    /// The state word's bits (no pointer to follow).
+    #[inline]
+    fn word(&self, order: Ordering) -> usize {
+        self.state.load(order).addr()
+    }
+
+    /// The key this future parks on: its state word's address.
+    fn key(&self) -> usize {
+        ptr::from_ref(&self.state).addr()
     }
 
     /// The outcome, by reference, once the caller has seen a done state
@@ -146,7 +175,8 @@ impl<R> Inner<R> {
     fn wait_until(&self, want: fn(usize) -> bool, deadline: Option<Deadline>) -> (usize, bool) {
         let mut spin = SpinWait::new();
         loop {
-            let s = self.state.load(Ordering::Acquire);
+            let w = self.state.load(Ordering::Acquire);
+            let s = w.addr();
             if want(s) {
                 return (s, true);
             }
@@ -156,17 +186,22 @@ impl<R> Inner<R> {
                 }
                 if self
                     .state
-                    .compare_exchange_weak(s, s | PARKED, Ordering::Relaxed, Ordering::Relaxed)
+                    .compare_exchange_weak(
+                        w,
+                        w.map_addr(|a| a | PARKED),
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    )
                     .is_err()
                 {
                     continue;
                 }
             }
             if deadline.is_some_and(|d| d.has_passed()) {
-                let s = self.state.load(Ordering::Acquire);
+                let s = self.word(Ordering::Acquire);
                 return (s, want(s));
             }
-            let key = &self.state as *const AtomicUsize as usize;
+            let key = self.key();
             // SAFETY: the key is this future's own state word, on which only
             // futures park; `validate` only loads an atomic and calls a
             // bit test, so it neither panics nor parks.
@@ -174,7 +209,7 @@ impl<R> Inner<R> {
                 raw::park::park(
                     key,
                     || {
-                        let s = self.state.load(Ordering::Relaxed);
+                        let s = self.word(Ordering::Relaxed);
                         s & PARKED != 0 && !want(s)
                     },
                     || {},
@@ -184,7 +219,7 @@ impl<R> Inner<R> {
                 )
             };
             if r == raw::ParkResult::TimedOut {
-                let s = self.state.load(Ordering::Acquire);
+                let s = self.word(Ordering::Acquire);
                 return (s, want(s));
             }
         }
@@ -193,35 +228,37 @@ impl<R> Inner<R> {
     /// Wakes every thread parked on this future if `prev` says one may be.
     fn wake(&self, prev: usize) {
         if prev & PARKED != 0 {
-            let key = &self.state as *const AtomicUsize as usize;
             // SAFETY: the key is this future's own state word.
-            unsafe { raw::park::unpark_all(key, 0) };
+            unsafe { raw::park::unpark_all(self.key(), 0) };
         }
     }
 
     /// Moves the state from `from` (the current state kind) to the done
     /// state `to`, taking the callback stack; returns the previous word.
-    fn publish(&self, to: usize) -> usize {
-        let mut s = self.state.load(Ordering::Relaxed);
+    fn publish(&self, to: usize) -> *mut Node<R> {
+        let mut w = self.state.load(Ordering::Relaxed);
         loop {
+            let s = w.addr();
             debug_assert!(!is_done(s));
             // With no callbacks to run, the executor is done with the slot
             // right away.
             let new = if s & PTR == 0 { to | RELEASED } else { to };
-            match self
-                .state
-                .compare_exchange_weak(s, new, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => return s,
-                Err(cur) => s = cur,
+            match self.state.compare_exchange_weak(
+                w,
+                bits(new),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return w,
+                Err(cur) => w = cur,
             }
         }
     }
 
     /// After [`publish`](Self::publish): runs the callbacks taken from the
     /// stack in the order they were added, then marks the slot released.
-    fn run_taken_callbacks(&self, prev: usize, done: usize, outcome: &Result<R, Error>) {
-        let mut p = (prev & PTR) as *mut Node<R>;
+    fn run_taken_callbacks(&self, prev: *mut Node<R>, done: usize, outcome: &Result<R, Error>) {
+        let mut p = stack(prev);
         if p.is_null() {
             return;
         }
@@ -239,28 +276,28 @@ impl<R> Inner<R> {
         for cb in list.into_iter().rev() {
             run_callback(cb, outcome);
         }
-        let prev = self.state.swap(done | RELEASED, Ordering::AcqRel);
-        self.wake(prev);
+        let prev = self.state.swap(bits(done | RELEASED), Ordering::AcqRel);
+        self.wake(prev.addr());
     }
 
     /// PENDING -> RUNNING; `false` if the future was cancelled.
     pub(crate) fn set_running(&self) -> bool {
-        let mut s = self.state.load(Ordering::Relaxed);
+        let mut w = self.state.load(Ordering::Relaxed);
         loop {
-            match s & STATE {
+            match w.addr() & STATE {
                 PENDING => {}
                 RUNNING => return true,
                 CANCELLED => return false,
                 _ => panic!("Completer: the future is already finished"),
             }
             match self.state.compare_exchange_weak(
-                s,
-                (s & !STATE) | RUNNING,
+                w,
+                w.map_addr(|a| (a & !STATE) | RUNNING),
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
                 Ok(_) => return true,
-                Err(cur) => s = cur,
+                Err(cur) => w = cur,
             }
         }
     }
@@ -272,8 +309,8 @@ impl<R> Inner<R> {
         // the release in `publish`.
         self.slot.with_mut(|p| unsafe { *p = Some(outcome) });
         let prev = self.publish(FINISHED);
-        self.wake(prev);
-        if prev & PTR != 0 {
+        self.wake(prev.addr());
+        if prev.addr() & PTR != 0 {
             // SAFETY: written above by this thread; others only read it.
             let outcome = self.slot.with(|p| unsafe { &*p });
             let outcome = outcome.as_ref().expect("the slot was just filled");
@@ -283,7 +320,7 @@ impl<R> Inner<R> {
 
     /// Whether the future was cancelled.
     pub(crate) fn is_cancelled(&self) -> bool {
-        self.state.load(Ordering::Acquire) & STATE == CANCELLED
+        self.word(Ordering::Acquire) & STATE == CANCELLED
     }
 
     /// For an executor that drops a task without completing it: cancels the
@@ -298,8 +335,9 @@ impl<R> Inner<R> {
 
     /// PENDING -> CANCELLED; `true` if the future is cancelled afterwards.
     pub(crate) fn cancel(&self) -> bool {
-        let mut s = self.state.load(Ordering::Relaxed);
+        let mut w = self.state.load(Ordering::Relaxed);
         loop {
+            let s = w.addr();
             match s & STATE {
                 PENDING => {}
                 CANCELLED => return true,
@@ -310,16 +348,18 @@ impl<R> Inner<R> {
             } else {
                 CANCELLED
             };
-            match self
-                .state
-                .compare_exchange_weak(s, new, Ordering::AcqRel, Ordering::Relaxed)
-            {
+            match self.state.compare_exchange_weak(
+                w,
+                bits(new),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => break,
-                Err(cur) => s = cur,
+                Err(cur) => w = cur,
             }
         }
-        self.wake(s);
-        self.run_taken_callbacks(s, CANCELLED, &Err(Error::Cancelled));
+        self.wake(w.addr());
+        self.run_taken_callbacks(w, CANCELLED, &Err(Error::Cancelled));
         true
     }
 }
@@ -390,7 +430,7 @@ impl<R> Future<R> {
     /// Python: `Future.done`.
     #[doc(alias = "done")]
     pub fn is_done(&self) -> bool {
-        is_done(self.inner().state.load(Ordering::Acquire))
+        is_done(self.inner().word(Ordering::Acquire))
     }
 
     /// Whether the future was cancelled. Never blocks.
@@ -398,7 +438,7 @@ impl<R> Future<R> {
     /// Python: `Future.cancelled`.
     #[doc(alias = "cancelled")]
     pub fn is_cancelled(&self) -> bool {
-        self.inner().state.load(Ordering::Acquire) & STATE == CANCELLED
+        self.inner().word(Ordering::Acquire) & STATE == CANCELLED
     }
 
     /// Whether the task is running right now (started, not finished).
@@ -406,7 +446,7 @@ impl<R> Future<R> {
     /// Python: `Future.running`.
     #[doc(alias = "running")]
     pub fn is_running(&self) -> bool {
-        self.inner().state.load(Ordering::Acquire) & STATE == RUNNING
+        self.inner().word(Ordering::Acquire) & STATE == RUNNING
     }
 
     /// Cancels the future if it has not started. Returns `true` if the
@@ -467,7 +507,7 @@ impl<R> Future<R> {
     ///
     /// Python: `Future.result(timeout=0)`.
     pub fn try_result_ref(&self) -> Option<Result<&R, Error>> {
-        let s = self.inner().state.load(Ordering::Acquire);
+        let s = self.inner().word(Ordering::Acquire);
         is_done(s).then(|| self.inner().outcome_ref(s))
     }
 
@@ -577,7 +617,7 @@ impl<R> Future<R> {
     where
         R: Clone,
     {
-        let s = self.inner().state.load(Ordering::Acquire);
+        let s = self.inner().word(Ordering::Acquire);
         debug_assert!(is_done(s));
         // Only this handle can make more handles, so a count of one stays
         // one; acquire orders the other handles' reads before the move.
@@ -603,30 +643,31 @@ impl<R> Future<R> {
     where
         F: FnOnce(&Result<R, Error>) + Send + 'static,
     {
-        let mut s = self.inner().state.load(Ordering::Acquire);
-        if is_done(s) {
-            return self.run_now(Box::new(f), s);
+        let mut w = self.inner().state.load(Ordering::Acquire);
+        if is_done(w.addr()) {
+            return self.run_now(Box::new(f), w.addr());
         }
         let node = Box::into_raw(Box::new(Node {
             callback: Box::new(f) as Callback<R>,
             next: ptr::null_mut(),
         }));
         loop {
+            let s = w.addr();
             if is_done(s) {
                 // SAFETY: the node was never published; we still own it.
                 let node = unsafe { Box::from_raw(node) };
                 return self.run_now(node.callback, s);
             }
             // SAFETY: not yet published, so this thread has exclusive access.
-            unsafe { (*node).next = (s & PTR) as *mut Node<R> };
+            unsafe { (*node).next = stack(w) };
             match self.inner().state.compare_exchange_weak(
-                s,
-                node as usize | (s & !PTR),
+                w,
+                node.map_addr(|a| a | (s & !PTR)),
                 Ordering::Release,
                 Ordering::Acquire,
             ) {
                 Ok(_) => return,
-                Err(cur) => s = cur,
+                Err(cur) => w = cur,
             }
         }
     }
@@ -646,7 +687,7 @@ impl<R> Future<R> {
 
     /// The address of the shared state: equal for handles of one future.
     pub(crate) fn addr(&self) -> usize {
-        self.ptr.as_ptr() as usize
+        self.ptr.as_ptr().addr()
     }
 
     /// Whether two handles share one future.
@@ -685,12 +726,85 @@ impl<R> Drop for Future<R> {
 
 impl<R> fmt::Debug for Future<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match self.inner().state.load(Ordering::Acquire) & STATE {
+        let state = match self.inner().word(Ordering::Acquire) & STATE {
             PENDING => "pending",
             RUNNING => "running",
             FINISHED => "finished",
             _ => "cancelled",
         };
         f.debug_struct("Future").field("state", &state).finish()
+    }
+}
+
+#[cfg(all(test, not(bingfa_loom)))]
+mod tests {
+    //! The callback stack's tagged pointers (Miri runs these with strict
+    //! provenance: `cargo xtask miri`).
+
+    use std::sync::{Arc, Mutex};
+    use std::thread;
+
+    use super::*;
+
+    /// Callbacks pushed from several threads while another completes:
+    /// each runs once.
+    #[test]
+    fn callbacks_race_the_completion_and_each_runs_once() {
+        let rounds = if cfg!(miri) { 3 } else { 200 };
+        for _ in 0..rounds {
+            let (f, c) = Future::<u32>::pending();
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let pushers: Vec<_> = (0..3)
+                .map(|t| {
+                    let (f, seen) = (f.clone(), seen.clone());
+                    thread::spawn(move || {
+                        for k in 0..2 {
+                            let seen = seen.clone();
+                            f.add_done_callback(move |r| {
+                                assert_eq!(r.as_ref().ok(), Some(&7));
+                                seen.lock().unwrap().push((t, k));
+                            });
+                        }
+                    })
+                })
+                .collect();
+            let completer = thread::spawn(move || c.set_result(7));
+            for p in pushers {
+                p.join().unwrap();
+            }
+            assert!(completer.join().unwrap());
+            // (One thread's two callbacks may run out of order: the first
+            // taken with the stack, the second run at once on its own
+            // thread before the completer gets to the first.)
+            let mut seen = seen.lock().unwrap().clone();
+            seen.sort();
+            let all: Vec<_> = (0..3).flat_map(|t| [(t, 0), (t, 1)]).collect();
+            assert_eq!(seen, all, "each callback once");
+            assert_eq!(f.result(), Ok(7));
+        }
+    }
+
+    /// Cancelling a future with callbacks runs them with `Cancelled`, in
+    /// the order they were added; a callback added afterwards runs at once.
+    #[test]
+    fn cancel_takes_the_stack() {
+        let (f, c) = Future::<u32>::pending();
+        let runs = Arc::new(AtomicUsize::new(0));
+        for k in 0..3 {
+            let runs = runs.clone();
+            f.add_done_callback(move |r| {
+                assert_eq!(r, &Err(Error::Cancelled));
+                assert_eq!(runs.fetch_add(1, Ordering::SeqCst), k, "in order");
+            });
+        }
+        assert!(f.cancel());
+        assert_eq!(runs.load(Ordering::SeqCst), 3);
+        let r = runs.clone();
+        f.add_done_callback(move |_| {
+            r.fetch_add(1, Ordering::SeqCst);
+        });
+        assert_eq!(runs.load(Ordering::SeqCst), 4);
+        assert!(!c.set_running(), "a cancelled future does not start");
+        assert!(f.is_cancelled() && f.is_done());
     }
 }
