@@ -107,12 +107,24 @@ fn measure(peer: &str) -> f64 {
     }
 }
 
+/// Whether this run is for us: no filter (a word after `--` that is
+/// neither an option nor a number, as criterion takes it), or one that
+/// names `what` (`cargo xtask bench` reruns one criterion group with a
+/// filter; then this bench has nothing to add).
+fn asked_for(args: &[String], what: &str) -> bool {
+    args.iter()
+        .skip(1)
+        .find(|a| !a.starts_with('-') && a.parse::<f64>().is_err())
+        .is_none_or(|f| f.contains(what))
+}
+
 fn main() {
     if let Ok(peer) = std::env::var("BINGFA_MEM_PEER") {
         println!("{}", measure(&peer));
         return;
     }
-    if std::env::args().any(|a| a == "--list") {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--list") || !asked_for(&args, "memory") {
         return;
     }
     println!("green/memory-per-idle (resident bytes per idle green thread; lower is better)");
