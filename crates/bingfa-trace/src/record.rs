@@ -253,6 +253,48 @@ pub fn record(kind: EventKind, object: &str) {
     }
 }
 
+/// This process's id, cached once a fork's child handler is in place to
+/// forget it: `std::process::id()` is a system call (glibc stopped caching
+/// `getpid`), and a recording makes an event of every lock and unlock.
+/// A child made by a raw `fork` system call that skips the C library's
+/// fork handlers would keep its parent's id: bingfa-process and the pool
+/// fork with `libc::fork`, which runs them.
+fn current_pid() -> u32 {
+    #[cfg(unix)]
+    {
+        /// The cached id; 0: ask the kernel.
+        static PID: AtomicU32 = AtomicU32::new(0);
+        /// 0: no fork handler yet, 1: being registered, 2: registered.
+        static HANDLER: AtomicU32 = AtomicU32::new(0);
+        extern "C" fn forget_in_child() {
+            // Async-signal-safe: one atomic store.
+            PID.store(0, Ordering::Relaxed);
+        }
+        let cached = PID.load(Ordering::Relaxed);
+        if cached != 0 {
+            return cached;
+        }
+        if HANDLER
+            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            // SAFETY: registers a handler that only stores to an atomic;
+            // it is never unregistered and lives as long as the program.
+            let ok = unsafe { libc::pthread_atfork(None, None, Some(forget_in_child)) } == 0;
+            HANDLER.store(if ok { 2 } else { 0 }, Ordering::Release);
+        }
+        let me = std::process::id();
+        // Cached only once the handler is in place, so that no child can
+        // inherit a cache it will not forget.
+        if HANDLER.load(Ordering::Acquire) == 2 {
+            PID.store(me, Ordering::Relaxed);
+        }
+        me
+    }
+    #[cfg(not(unix))]
+    std::process::id()
+}
+
 /// Records `kind` on `object` in the lane named `lane` (a green thread, a
 /// process...), if recording is on.
 ///
@@ -261,7 +303,7 @@ pub fn record_in(lane: &str, kind: EventKind, object: &str) {
     if !flags::is_on(flags::TRACE) {
         return;
     }
-    let me = std::process::id();
+    let me = current_pid();
     if me != OWNER.load(Ordering::Relaxed) || ATTACHED.load(Ordering::Relaxed) {
         // A child: no lock (a thread of the parent may have held it at the
         // fork), one append of one line.
