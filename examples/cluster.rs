@@ -357,6 +357,9 @@ fn clean(url: &str) {
 }
 
 fn main() -> ExitCode {
+    // First thing, as every program that starts processes: a worker's
+    // processes then come from a fork server (a fresh run of this demo).
+    bingfa::process::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("worker") {
         return bingfa::cluster::cli::run(&args, registry());

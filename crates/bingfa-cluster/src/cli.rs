@@ -25,7 +25,13 @@ holds and takes nothing new.";
 
 /// Runs the command line in `std::env::args()` with the functions of
 /// `registry`, printing to stdout and stderr; returns the exit code.
+///
+/// Call it first thing in `main`, before any other thread starts: it calls
+/// [`bingfa_pool::init`] first, so that a worker's processes come from a
+/// fork server (a fresh run of this program) rather than from a fork of
+/// the worker process and its threads.
 pub fn main_with(registry: Registry) -> ExitCode {
+    bingfa_pool::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     run(&args, registry)
 }

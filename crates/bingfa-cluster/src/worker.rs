@@ -211,14 +211,22 @@ impl WorkerBuilder {
                 "worker name {id:?}: use 1 to 64 of A-Z a-z 0-9 . _ -"
             )));
         }
-        // The process pool first: its processes are forked before this
-        // process opens any connection, so they inherit none. The fork
-        // start method explicitly (bingfa-pool's default became the fork
-        // server, which needs `init()` in every program that starts a
-        // Worker: the binary, tests, demos; not asked of them yet).
+        // The process pool first: its processes are started before this
+        // process opens any connection, so they inherit none. From the
+        // fork server when the program can start one (it called `init`
+        // first thing, as `cli::main_with` does, or it is a test binary
+        // with `enable_test_support!`): a fresh single-threaded process,
+        // whatever threads this one has. Otherwise forked from this
+        // process, which is sound only while no other thread of it holds
+        // a lock that the tasks need (see `Worker`'s docs).
+        let method = if bingfa_process::can_spawn() {
+            StartMethod::ForkServer
+        } else {
+            StartMethod::Fork
+        };
         let pool = ProcessPool::builder()
             .max_workers(concurrency)
-            .start_method(StartMethod::Fork)
+            .start_method(method)
             .name_prefix(format!("{id}-proc"))
             .initializer(ignore_stop_signals)
             .build()
@@ -920,6 +928,15 @@ fn beat_loop(sh: Arc<WShared>, mut conn: Conn) {
 /// takes nothing new and finishes what it holds. Dropping it stops it and
 /// waits (for as long as Redis is unreachable, if it has outcomes still to
 /// publish: use [`join_timeout`](Self::join_timeout) to bound that).
+///
+/// The local processes come from bingfa-pool's fork server when the
+/// program can start one ([`bingfa_process::can_spawn`]: it called
+/// `bingfa_pool::init()` first thing in `main`, as
+/// [`cli::main_with`](crate::cli::main_with) does, or it is a test crate
+/// with `enable_test_support!`); otherwise the worker forks itself
+/// (`StartMethod::Fork`), which is only sound while none of the program's
+/// other threads holds a lock that a task needs (the allocator's is safe:
+/// the C library resets it in the child).
 ///
 /// Python: a `celery worker` process; a Dask `distributed.Worker`.
 #[doc(alias = "celery worker")]

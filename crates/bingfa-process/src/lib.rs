@@ -295,7 +295,7 @@ linux_only! {
     pub use process::exit::{active_children, exit_guard, ExitGuard};
     #[doc(hidden)]
     pub use process::spawn::{__register_test_support, TEST_ENTRY};
-    pub use process::spawn::{init, spawn};
+    pub use process::spawn::{can_spawn, init, spawn};
     pub use process::{
         current_process, parent_process, Builder, ExitStatus, ParentProcess, Process, ProcessInfo,
     };

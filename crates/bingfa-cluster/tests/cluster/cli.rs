@@ -47,6 +47,26 @@ fn the_binary_runs_a_worker_and_prints_the_status() {
         .unwrap();
     assert_ne!(pid, std::process::id());
     assert!(!host.is_empty());
+    // The binary calls `init` first thing (`cli::main_with`), so the task
+    // ran in a process of the fork server, not in a fork of the worker
+    // process and its threads: its parent is the server, whose parent is
+    // the worker.
+    let parent = |p: u32| -> u32 {
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap();
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        after.split(' ').nth(1).unwrap().parse().unwrap()
+    };
+    let server = parent(pid);
+    let worker_pid = worker.child.id();
+    assert_ne!(
+        server, worker_pid,
+        "the task process is a fork of the worker"
+    );
+    assert_eq!(
+        parent(server),
+        worker_pid,
+        "the fork server is the worker's child"
+    );
     let mut cmd = Command::new(EXE);
     cmd.args(["status", "--redis", url]);
     let out = run(cmd);

@@ -124,6 +124,19 @@ fn trampoline<A: DeserializeOwned>(entry: usize, args: &[u8]) {
     }
 }
 
+/// Whether a child started by running this program again will reach its
+/// entry point: the program called [`init`], or the test binary has
+/// [`enable_test_support!`](crate::enable_test_support). When it is
+/// `false`, [`spawn`] (and bingfa-pool's fork server) refuse with
+/// [`Error::InitMissing`]; a library that starts processes on its user's
+/// behalf can ask first and fall back to [`fork`](crate::fork).
+///
+/// Python has no such call (its spawn start method can always import the
+/// main module).
+pub fn can_spawn() -> bool {
+    INIT_CALLED.load(Ordering::Relaxed) || TEST_SUPPORT.load(Ordering::Relaxed)
+}
+
 /// Runs the entry point if this process is a child started by
 /// [`Builder::spawn`], and then exits; returns at once otherwise. Call it
 /// first thing in `main`, before any other thread starts: [`spawn`] refuses
