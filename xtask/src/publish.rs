@@ -66,6 +66,44 @@ pub(crate) fn package_of(line: &str) -> Option<&str> {
     rest.split_whitespace().next()
 }
 
+/// Removes the sources that an earlier dry run extracted from its
+/// temporary registry (`$CARGO_HOME/registry/src/-<hash>/NAME-VERSION`).
+/// Cargo extracts a registry package once and reuses the directory for
+/// the same name and version, so a sibling built against them would see
+/// the workspace as it was then (a function added since "not found").
+/// crates.io's own directories (`index.*`) are left alone.
+fn forget_extracted_packages(names: &[&str]) {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")));
+    let Some(src) = home.map(|h| h.join("registry").join("src")) else {
+        return;
+    };
+    let Ok(registries) = std::fs::read_dir(&src) else {
+        return;
+    };
+    for registry in registries.flatten() {
+        if registry.file_name().to_string_lossy().starts_with("index.") {
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(registry.path()) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name();
+            let file = file.to_string_lossy();
+            let ours = names.iter().any(|n| {
+                file.strip_prefix(n)
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+            });
+            if ours {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
 /// `cargo xtask publish-check`.
 pub(crate) fn run() -> Result<ExitCode> {
     let meta = msrv::metadata()?;
@@ -100,6 +138,7 @@ pub(crate) fn run() -> Result<ExitCode> {
         ));
     }
 
+    forget_extracted_packages(&names);
     let mut cmd = cargo(["publish", "--dry-run", "--workspace", "--allow-dirty"]);
     println!("$ {}", show(&cmd));
     let mut child = cmd
