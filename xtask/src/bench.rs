@@ -176,14 +176,8 @@ fn render(results: &[BenchResult], spread: Option<&Spread>) -> String {
                     .map_or(String::new(), |t| fmt_throughput(t, r.median_ns)),
                 {
                     let key = (group.to_string(), r.member.clone());
-                    match spread.and_then(|s| s.get(&key)) {
-                        // The reference row: 1.00x in every run.
-                        Some(&(_, lo, hi, _)) if lo == 1.0 && hi == 1.0 => "1.00x".into(),
-                        Some(&(med, lo, hi, n)) if n > 1 => {
-                            format!("{med:.2}x ({lo:.2}-{hi:.2}, {n} runs)")
-                        }
-                        _ => ratio.get(&key).map_or("?".into(), |x| format!("{x:.2}x")),
-                    }
+                    ratio_cell(spread.and_then(|s| s.get(&key)), ratio.get(&key))
+                        .unwrap_or_else(|| "?".into())
                 },
             ]);
         }
@@ -506,16 +500,28 @@ pub(crate) fn summarize(runs: &[Vec<BenchResult>]) -> (Vec<BenchResult>, Spread)
             filter: list[0].filter.clone(),
         });
     }
-    let mut spread = BTreeMap::new();
-    for (k, mut v) in rs {
-        let n = v.len();
-        let (lo, hi) = (
-            v.iter().copied().fold(f64::INFINITY, f64::min),
-            v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        );
-        spread.insert(k, (median(&mut v), lo, hi, n));
-    }
+    let spread = rs.into_iter().map(|(k, v)| (k, spread_of(v))).collect();
     (results, spread)
+}
+
+/// One row's ratios over several runs: (median, lowest, highest, runs).
+pub(crate) fn spread_of(mut v: Vec<f64>) -> (f64, f64, f64, usize) {
+    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (median(&mut v), lo, hi, v.len())
+}
+
+/// A table's ratio cell: `1.00x` for the reference row, the median with
+/// its range over several runs, else the one run's ratio (`None`: none).
+pub(crate) fn ratio_cell(
+    spread: Option<&(f64, f64, f64, usize)>,
+    single: Option<&f64>,
+) -> Option<String> {
+    match spread {
+        Some(&(_, lo, hi, _)) if lo == 1.0 && hi == 1.0 => Some("1.00x".into()),
+        Some(&(med, lo, hi, n)) if n > 1 => Some(format!("{med:.2}x ({lo:.2}-{hi:.2}, {n} runs)")),
+        _ => single.map(|x| format!("{x:.2}x")),
+    }
 }
 
 /// The median of `v` (sorts it); NaN when empty.

@@ -194,14 +194,7 @@ pub(crate) fn summarize(rounds: &[Vec<Figure>]) -> (Vec<Figure>, crate::bench::S
         .collect();
     let spread = rs
         .into_iter()
-        .map(|(k, mut v)| {
-            let (lo, hi) = (
-                v.iter().copied().fold(f64::INFINITY, f64::min),
-                v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            );
-            let n = v.len();
-            (k, (crate::bench::median(&mut v), lo, hi, n))
-        })
+        .map(|(k, v)| (k, crate::bench::spread_of(v)))
         .collect();
     (figures, spread)
 }
@@ -228,15 +221,8 @@ pub(crate) fn table_with_spread(
         members.sort_by(|a, b| (!is_ref(a), &a.member).cmp(&(!is_ref(b), &b.member)));
         for (i, f) in members.iter().enumerate() {
             let key = (f.group.clone(), f.member.clone());
-            let ratio = match spread.and_then(|s| s.get(&key)) {
-                Some(&(_, lo, hi, _)) if lo == 1.0 && hi == 1.0 => "1.00x".into(),
-                Some(&(med, lo, hi, n)) if n > 1 => {
-                    format!("{med:.2}x ({lo:.2}-{hi:.2}, {n} runs)")
-                }
-                _ => ratio
-                    .get(&key)
-                    .map_or(String::new(), |r| format!("{r:.2}x")),
-            };
+            let ratio = crate::bench::ratio_cell(spread.and_then(|s| s.get(&key)), ratio.get(&key))
+                .unwrap_or_default();
             out += &format!(
                 "| {} | {} | {} {} | {ratio} |\n",
                 if i == 0 { group } else { "" },
