@@ -40,6 +40,11 @@ fn ten_thousand_tasks_each_result_once() {
         let left = deadline.saturating_duration_since(Instant::now());
         assert_eq!(f.result_timeout(left), Ok(i as u64 * i as u64), "task {i}");
     }
+    // A waiter may return before the completing thread has run the
+    // callbacks: wait for them, then count exactly.
+    wait_until("every callback ran", || {
+        calls.iter().all(|c| c.load(Ordering::SeqCst) >= 1)
+    });
     assert!(calls.iter().all(|c| c.load(Ordering::SeqCst) == 1));
     wait_until("nothing is outstanding", || pool.stats().outstanding == 0);
     let stats = pool.stats();

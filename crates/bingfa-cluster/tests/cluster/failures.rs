@@ -224,6 +224,9 @@ fn a_worker_paused_past_its_lease_has_its_late_result_dropped() {
         pool.status()
             .is_ok_and(|s| s.late + pool.stats().duplicates == 1)
     });
+    // A waiter may return before the completing thread has run the
+    // callbacks: wait for them, then count exactly.
+    wait_until("the callback ran", || calls.load(Ordering::SeqCst) >= 1);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     let task = format!("{}/1", pool.client_id());
     assert_eq!(completed(&events, &task).len(), 1);

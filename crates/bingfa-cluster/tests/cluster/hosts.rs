@@ -186,6 +186,9 @@ fn a_host_cut_off_mid_task_has_its_late_result_dropped() {
         pool.status()
             .is_ok_and(|s| s.late + pool.stats().duplicates == 1)
     });
+    // A waiter may return before the completing thread has run the
+    // callbacks: wait for them, then count exactly.
+    wait_until("the callback ran", || calls.load(Ordering::SeqCst) >= 1);
     assert_eq!(calls.load(Ordering::SeqCst), 1, "the future completed once");
     let status = pool.status().unwrap();
     assert_eq!(status.retried, 1, "{status}");
