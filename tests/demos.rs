@@ -241,6 +241,29 @@ fn semaphore_never_lets_more_than_five_in() {
     );
 }
 
+/// `--html` draws the terminal's counting row too, with the same peak as
+/// the count the threads kept themselves.
+#[test]
+fn semaphore_html_page_counts_who_is_inside() {
+    let page = std::env::temp_dir().join(format!("bingfa-sem-{}.html", std::process::id()));
+    let out = run("semaphore", &["--html", page.to_str().unwrap()]);
+    let html = std::fs::read_to_string(&page).expect("the page");
+    let _ = std::fs::remove_file(&page);
+    let most = out
+        .split("At most ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or_else(|| panic!("no count in {out}"));
+    assert!((1..=5).contains(&most), "{out}");
+    assert!(
+        html.contains(&format!("data-count=\"task\" data-peak=\"{most}\"")),
+        "the page's counting row does not peak at {most}"
+    );
+    assert!(html.contains(&format!(">inside (at most {most})</div>")));
+    assert!(html.contains("<rect class=\"count\""));
+}
+
 #[test]
 fn event_cars_wait_for_the_green_light() {
     let out = run("event", &[]);

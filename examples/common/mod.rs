@@ -32,7 +32,15 @@ pub struct Demo {
     pub rest: Vec<String>,
     /// The demo's name, for the title of its own lane group.
     name: String,
-    phases: Vec<(String, Vec<Event>)>,
+    phases: Vec<Phase>,
+}
+
+/// A phase of the demo: its timeline's title, events and counting rows
+/// (`(name, label)`, as `Timeline::count` took them).
+struct Phase {
+    name: String,
+    events: Vec<Event>,
+    counts: Vec<(String, String)>,
 }
 
 impl Demo {
@@ -161,7 +169,14 @@ impl Demo {
         if let Some(tee) = &self.tee {
             tee.mark(); // the timeline's text ends here
         }
-        self.phases.push((phase.to_string(), events.clone()));
+        self.phases.push(Phase {
+            name: phase.to_string(),
+            counts: tl
+                .counts()
+                .map(|(n, l)| (n.to_string(), l.to_string()))
+                .collect(),
+            events: events.clone(),
+        });
         events
     }
 
@@ -175,7 +190,12 @@ impl Demo {
         let Some(path) = &self.trace else { return };
         let mut all = Vec::new();
         let mut offset = Duration::ZERO;
-        for (phase, events) in &self.phases {
+        for Phase {
+            name: phase,
+            events,
+            ..
+        } in &self.phases
+        {
             let end = events.iter().map(|e| e.t).max().unwrap_or_default();
             for e in events {
                 let mut e = e.clone();
@@ -208,15 +228,19 @@ impl Demo {
         let mut page = trace::html::Page::new(&title);
         let mut from = 0;
         // Marks come in pairs around each timeline's text.
-        for (k, (phase, events)) in self.phases.iter().enumerate() {
+        for (k, phase) in self.phases.iter().enumerate() {
             let (Some(&before), Some(&after)) = (marks.get(2 * k), marks.get(2 * k + 1)) else {
                 break;
             };
             page.section(
-                &format!("timeline: {phase}"),
+                &format!("timeline: {}", phase.name),
                 &text[from.min(before)..before],
-                Some(events.clone()),
+                Some(phase.events.clone()),
             );
+            // The same counting rows as the terminal's timeline.
+            for (name, label) in &phase.counts {
+                page.count(name, label);
+            }
             from = after;
         }
         page.section("", &text[from.min(text.len())..], None);

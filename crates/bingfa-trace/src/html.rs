@@ -38,6 +38,8 @@ struct Section {
     heading: String,
     narration: String,
     events: Option<Vec<Event>>,
+    /// Counting rows under the chart: `(name, label)`.
+    counts: Vec<(String, String)>,
 }
 
 /// A page of narrated timelines, written with [`Page::write`].
@@ -71,15 +73,43 @@ impl Page {
     }
 
     /// Adds a part: its heading, its narration (plain text, kept as
-    /// printed) and the events of its timeline, if any.
+    /// printed) and the events of its timeline, if any. Returns the page,
+    /// so that [`count`](Page::count) can add counting rows to this part.
     ///
     /// Python: no standard equivalent.
-    pub fn section(&mut self, heading: &str, narration: &str, events: Option<Vec<Event>>) {
+    pub fn section(
+        &mut self,
+        heading: &str,
+        narration: &str,
+        events: Option<Vec<Event>>,
+    ) -> &mut Page {
         self.sections.push(Section {
             heading: heading.to_string(),
             narration: narration.to_string(),
             events,
+            counts: Vec::new(),
         });
+        self
+    }
+
+    /// Adds a counting row under the chart of the section added last, as
+    /// [`Timeline::count`](crate::Timeline::count) does in the terminal:
+    /// over time, how many lanes at once were inside a span or held an
+    /// object named `name`, or whose name is `name`, a space and more
+    /// (`"task"` counts `task 1`, `task 2`...). The row is labelled `label`
+    /// and its peak; a tooltip on each step says how many and when.
+    ///
+    /// # Panics
+    /// If no section was added yet (there is no chart to count under).
+    ///
+    /// Python: no standard equivalent.
+    pub fn count(&mut self, name: &str, label: &str) -> &mut Page {
+        let section = self
+            .sections
+            .last_mut()
+            .expect("html::Page::count: add a section (with events) first");
+        section.counts.push((name.to_string(), label.to_string()));
+        self
     }
 
     /// The page as one HTML document.
@@ -110,7 +140,7 @@ impl Page {
                 escape(s.narration.trim_matches('\n'))
             );
             if let Some(events) = &s.events {
-                out += &svg_chart(chart, events);
+                out += &svg_chart(chart, events, &s.counts);
                 chart += 1;
             }
             out += "</div>\n</section>\n";
@@ -130,9 +160,10 @@ impl Page {
     }
 }
 
-/// One chart: lane labels on the left, the SVG of the lanes on the right, an
-/// axis and zoom buttons above.
-fn svg_chart(id: usize, events: &[Event]) -> String {
+/// One chart: lane labels on the left, the SVG of the lanes on the right
+/// (and under them the counting rows `counts` asks for), an axis and zoom
+/// buttons above.
+fn svg_chart(id: usize, events: &[Event], counts: &[(String, String)]) -> String {
     let m = Model::build(events);
     if m.lanes.is_empty() {
         return "<p class=\"empty\">(no events)</p>\n".to_string();
@@ -219,6 +250,9 @@ fn svg_chart(id: usize, events: &[Event]) -> String {
         }
         y += ROW * n as f64;
     }
+    for (name, label) in counts {
+        y = count_row(&m, name, label, y, &x, &mut labels, &mut body);
+    }
     let height = y.max(ROW);
     let mut legend = String::new();
     for (o, obj) in m.objects.iter().enumerate() {
@@ -243,6 +277,78 @@ fn svg_chart(id: usize, events: &[Event]) -> String {
          <div class=\"info\">&nbsp;</div>\n</div>\n",
         m.end.as_nanos()
     )
+}
+
+/// Height of a counting row.
+const COUNT_ROW: f64 = 2.0 * ROW;
+
+/// Draws the counting row of `name` at height `y` (its label into
+/// `labels`, a step area into `body`: one bar per stretch of time at one
+/// count, as tall as the count against the row's peak, with a tooltip),
+/// and returns the height under it.
+fn count_row(
+    m: &Model,
+    name: &str,
+    label: &str,
+    y: f64,
+    x: &dyn Fn(Duration) -> f64,
+    labels: &mut String,
+    body: &mut String,
+) -> f64 {
+    let steps = m.count_steps(name);
+    // Stretches of constant count: (from, to, count). Steps at one instant
+    // are applied together: a hand-over at that instant is no peak.
+    let mut stretches = Vec::new();
+    let (mut cur, mut since, mut k) = (0i32, Duration::ZERO, 0);
+    while k < steps.len() {
+        let t = steps[k].0;
+        let mut next = cur;
+        while k < steps.len() && steps[k].0 == t {
+            next += steps[k].1;
+            k += 1;
+        }
+        if next != cur {
+            if cur > 0 {
+                stretches.push((since, t, cur));
+            }
+            cur = next;
+            since = t;
+        }
+    }
+    if cur > 0 {
+        stretches.push((since, m.end, cur));
+    }
+    let peak = stretches.iter().map(|s| s.2).max().unwrap_or(0);
+    let _ = writeln!(
+        labels,
+        "<div class=\"count\" data-count=\"{}\" data-peak=\"{peak}\" style=\"height:{COUNT_ROW}px;\
+         line-height:{COUNT_ROW}px\">{} (at most {peak})</div>",
+        escape(name),
+        escape(label)
+    );
+    let _ = writeln!(
+        body,
+        "<rect class=\"countband\" x=\"0\" y=\"{y}\" width=\"{W}\" height=\"{COUNT_ROW}\"/>"
+    );
+    for (from, to, n) in stretches {
+        let x0 = x(from);
+        let w = (x(to) - x0).max(0.5);
+        let h = (COUNT_ROW - 2.0) * f64::from(n) / f64::from(peak.max(1));
+        let tip = format!(
+            "{label}: {n} from {} to {} ({})",
+            fmt_time(from),
+            fmt_time(to),
+            fmt_time(to.saturating_sub(from))
+        );
+        let _ = writeln!(
+            body,
+            "<rect class=\"count\" x=\"{x0:.3}\" y=\"{:.3}\" width=\"{w:.3}\" height=\"{h:.3}\">\
+             <title>{}</title></rect>",
+            y + COUNT_ROW - h,
+            escape(&tip)
+        );
+    }
+    y + COUNT_ROW
 }
 
 /// A lane's intervals packed into rows in which they do not overlap in time
@@ -303,6 +409,9 @@ h1 { font-size: 1.4em; } h2 { font-size: 1.1em; margin-top: 1.5em; }
 .plot rect.span { fill-opacity: .55; }
 .plot rect.held { fill-opacity: .95; }
 .plot rect.groupband { fill: #eee; }
+.plot rect.countband { fill: #f3f3f3; }
+.plot rect.count { fill: #555; fill-opacity: .75; }
+.labels .count { color: #333; font-style: italic; border-top: 1px solid #ddd; }
 .plot .mark { fill: #000; }
 .plot rect:hover, .plot path:hover { stroke: #000; stroke-width: 2; vector-effect: non-scaling-stroke; }
 .legend { font-size: 12px; color: #444; margin-top: .3em; }
@@ -431,5 +540,51 @@ mod tests {
         for outside in ["src=\"http", "href=\"http", "@import", "url(http", "<link"] {
             assert!(!html.contains(outside), "{outside}");
         }
+        assert!(
+            !html.contains("class=\"count\""),
+            "no counting row asked for"
+        );
+    }
+
+    #[test]
+    fn a_counting_row_shows_how_many_were_inside_and_when() {
+        let ms = Duration::from_millis;
+        let ev = |t, lane, kind, obj| Event::new(ms(t), lane, kind, obj);
+        // t1 holds slot 0-4 ms, t2 2-6 ms, t3 4-8 ms (taking it at the
+        // instant t1 gives it back: no third holder then); t3 waits first,
+        // which does not count; "slots" is another object.
+        let events = vec![
+            ev(0, "t1", EventKind::Acquired, "slot"),
+            ev(1, "t3", EventKind::Blocked, "slot"),
+            ev(2, "t2", EventKind::Begin, "slot 2"),
+            ev(3, "t4", EventKind::Acquired, "slots"),
+            ev(4, "t1", EventKind::Released, "slot"),
+            ev(4, "t3", EventKind::Acquired, "slot"),
+            ev(6, "t2", EventKind::End, "slot 2"),
+            ev(8, "t3", EventKind::Released, "slot"),
+        ];
+        let mut page = Page::new("counting");
+        page.section("part", "words", Some(events))
+            .count("slot", "inside");
+        let html = page.render();
+        assert!(
+            html.contains("data-count=\"slot\" data-peak=\"2\""),
+            "{html}"
+        );
+        assert!(html.contains(">inside (at most 2)</div>"), "{html}");
+        for tip in [
+            "inside: 1 from 0 to 2.0ms (2.0ms)",
+            "inside: 2 from 2.0ms to 6.0ms (4.0ms)",
+            "inside: 1 from 6.0ms to 8.0ms (2.0ms)",
+        ] {
+            assert!(html.contains(tip), "{tip} in {html}");
+        }
+        assert_eq!(html.matches("<rect class=\"count\"").count(), 3);
+    }
+
+    #[test]
+    #[should_panic(expected = "add a section")]
+    fn counting_needs_a_section() {
+        Page::new("empty").count("slot", "inside");
     }
 }

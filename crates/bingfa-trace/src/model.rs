@@ -269,6 +269,19 @@ impl Model {
         steps
     }
 
+    /// The steps of a counting row (`Timeline::count`, `html::Page::count`):
+    /// how many lanes are inside a span or hold an object named `name`, or
+    /// whose name is `name`, a space and more (`"task"` counts `task 1`,
+    /// `task 2`...), as `(time, +1 | -1)` steps sorted by time.
+    pub(crate) fn count_steps(&self, name: &str) -> Vec<(Duration, i32)> {
+        let matches =
+            |o: &str| o == name || (o.starts_with(name) && o[name.len()..].starts_with(' '));
+        let mut steps = self.steps(State::Held, matches);
+        steps.extend(self.steps(State::Span, matches));
+        steps.sort();
+        steps
+    }
+
     /// Who holds `object` at the end of the trace, other than lane `except`.
     pub(crate) fn holders_at_end(&self, object: usize, except: usize) -> Vec<&str> {
         self.lanes

@@ -113,10 +113,6 @@ pub struct Timeline {
     legend: bool,
 }
 
-/// A counting row to draw: its label, which object names it counts, and
-/// in which state (`None`: holding or inside a span).
-type CountSpec<'a> = (String, Box<dyn Fn(&str) -> bool + 'a>, Option<State>);
-
 const PALETTE: [u8; 6] = [31, 32, 33, 34, 35, 36];
 
 /// Marks' text may run this far past the chart's right edge.
@@ -221,6 +217,16 @@ impl Timeline {
     pub fn count(mut self, name: &str, label: &str) -> Timeline {
         self.counts.push((name.to_string(), label.to_string()));
         self
+    }
+
+    /// The counting rows asked for with [`count`](Timeline::count), in
+    /// order: `(name, label)`. A program that draws the same events
+    /// elsewhere (an HTML page: [`crate::html::Page::count`]) asks for the
+    /// same rows there.
+    ///
+    /// Python: no standard equivalent.
+    pub fn counts(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.counts.iter().map(|(n, l)| (n.as_str(), l.as_str()))
     }
 
     /// Renders the timeline as text, ending in a newline.
@@ -658,29 +664,9 @@ impl Timeline {
     /// The counting rows: `(label, row, max)`, for the names asked for with
     /// [`count`](Timeline::count).
     fn count_rows(&self) -> Vec<(String, String, i32)> {
-        let m = &self.model;
-        let mut specs: Vec<CountSpec<'_>> = Vec::new();
-        for (name, label) in &self.counts {
-            let name = name.clone();
-            specs.push((
-                label.clone(),
-                Box::new(move |o: &str| {
-                    o == name || (o.starts_with(name.as_str()) && o[name.len()..].starts_with(' '))
-                }),
-                None,
-            ));
-        }
         let mut rows = Vec::new();
-        for (label, matches, state) in specs {
-            let steps = match state {
-                Some(s) => m.steps(s, &matches),
-                None => {
-                    let mut s = m.steps(State::Held, &matches);
-                    s.extend(m.steps(State::Span, &matches));
-                    s.sort();
-                    s
-                }
-            };
+        for (name, label) in &self.counts {
+            let steps = self.model.count_steps(name);
             let mut row = String::new();
             let (mut cur, mut k, mut max) = (0i32, 0usize, 0i32);
             for c in 0..self.width {
@@ -704,7 +690,7 @@ impl Timeline {
                     _ => '+',
                 });
             }
-            rows.push((label, row, max));
+            rows.push((label.clone(), row, max));
         }
         rows
     }
