@@ -83,10 +83,26 @@ fn main() {
         "race",
         "Decrements n = 100 from 100 threads, first without a lock (n ends above 0),\n\
          then with one (n ends at 0).\n  --threads N    how many threads (default 100)\n  \
-         --explore      let a model checker (loom) try every schedule of two threads instead",
+         --explore      let a model checker (loom) try every schedule of two threads instead;\n                        with --threads N (3 to 8), a randomized scheduler (shuttle) tries\n                        1000 schedules of N threads",
     );
     if demo.rest.iter().any(|a| a == "--explore") {
-        explore_race(demo);
+        let rest: Vec<&str> = demo
+            .rest
+            .iter()
+            .map(String::as_str)
+            .filter(|a| *a != "--explore")
+            .collect();
+        match rest.as_slice() {
+            [] | ["--threads", "2"] => explore_race(demo),
+            ["--threads", n] => match n.parse::<usize>() {
+                Ok(n @ 3..=8) => explore_race_random(demo, n),
+                _ => common::fail(
+                    "race",
+                    "--explore --threads takes 2 (loom, every schedule) or 3 to 8 (shuttle)",
+                ),
+            },
+            other => common::fail("race", &format!("unknown arguments {other:?}; try --help")),
+        }
         return;
     }
     let threads: i64 = match demo.rest.as_slice() {
@@ -195,35 +211,43 @@ fn main() {
     }
 }
 
-/// The unguarded decrement, two threads, n = 2: `temp = n; n = temp - 1`.
-/// Each read and each write is atomic on its own (as one bytecode is under
-/// CPython's GIL; here a tiny lock around the single access), but nothing
-/// keeps them together. Whether n ended at 0.
-fn unguarded() -> bool {
-    use loom::sync::Mutex;
-    let n = loom::sync::Arc::new(Mutex::new(2i64));
-    let n2 = n.clone();
-    explore::two_threads(move |me| {
-        let temp = {
-            let cell = n2.lock().expect("not poisoned");
-            explore::log(me, explore::Act::Read(*cell));
-            *cell
-        }; // temp = n
-        let mut cell = n2.lock().expect("not poisoned");
+/// The shared `n` of a model, behind the model checker's own mutex (loom's
+/// or shuttle's), which makes each access one atomic step, as one bytecode
+/// is under CPython's GIL.
+trait Shared: Send + Sync + 'static {
+    /// One atomic access to `n`.
+    fn access<R>(&self, f: impl FnOnce(&mut i64) -> R) -> R;
+}
+
+impl Shared for loom::sync::Mutex<i64> {
+    fn access<R>(&self, f: impl FnOnce(&mut i64) -> R) -> R {
+        f(&mut self.lock().expect("not poisoned"))
+    }
+}
+
+impl Shared for shuttle::sync::Mutex<i64> {
+    fn access<R>(&self, f: impl FnOnce(&mut i64) -> R) -> R {
+        f(&mut self.lock().expect("not poisoned"))
+    }
+}
+
+/// One thread's unguarded decrement: `temp = n; n = temp - 1`, the read
+/// and the write each atomic on its own, nothing keeping them together.
+fn racy_decrement(n: &impl Shared, me: usize) {
+    let temp = n.access(|cell| {
+        explore::log(me, explore::Act::Read(*cell));
+        *cell
+    }); // temp = n
+    n.access(|cell| {
         *cell = temp - 1; // n = temp - 1
         explore::log(me, explore::Act::Write(temp - 1));
     });
-    let left = *n.lock().expect("not poisoned");
-    left == 0
 }
 
-/// The same under a lock: `with mutex: temp = n; n = temp - 1`.
-fn guarded() -> bool {
-    use loom::sync::Mutex;
-    let n = loom::sync::Arc::new(Mutex::new(2i64));
-    let n2 = n.clone();
-    explore::two_threads(move |me| {
-        let mut g = n2.lock().expect("not poisoned");
+/// The same under a lock: `with mutex: temp = n; n = temp - 1`, one
+/// atomic step.
+fn locked_decrement(n: &impl Shared, me: usize) {
+    n.access(|g| {
         explore::log(me, explore::Act::Lock);
         let temp = *g;
         explore::log(me, explore::Act::Read(temp));
@@ -231,8 +255,149 @@ fn guarded() -> bool {
         explore::log(me, explore::Act::Write(temp - 1));
         explore::log(me, explore::Act::Unlock);
     });
-    let left = *n.lock().expect("not poisoned");
-    left == 0
+}
+
+/// The unguarded decrement under loom, two threads, n = 2. Whether n ended
+/// at 0.
+fn unguarded() -> bool {
+    let n = loom::sync::Arc::new(loom::sync::Mutex::new(2i64));
+    let n2 = n.clone();
+    explore::two_threads(move |me| racy_decrement(&*n2, me));
+    n.access(|n| *n) == 0
+}
+
+/// The locked decrement under loom, two threads, n = 2.
+fn guarded() -> bool {
+    let n = loom::sync::Arc::new(loom::sync::Mutex::new(2i64));
+    let n2 = n.clone();
+    explore::two_threads(move |me| locked_decrement(&*n2, me));
+    n.access(|n| *n) == 0
+}
+
+/// How many threads the shuttle models run (`--explore --threads N`).
+static MODEL_THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(3);
+
+/// The unguarded decrement under shuttle, N threads, n = N. Whether n
+/// ended at 0.
+fn unguarded_n() -> bool {
+    let threads = MODEL_THREADS.load(std::sync::atomic::Ordering::SeqCst);
+    let n = std::sync::Arc::new(shuttle::sync::Mutex::new(threads as i64));
+    let n2 = n.clone();
+    explore::shuttle_threads(threads, move |me| racy_decrement(&*n2, me));
+    n.access(|n| *n) == 0
+}
+
+/// The locked decrement under shuttle, N threads, n = N.
+fn guarded_n() -> bool {
+    let threads = MODEL_THREADS.load(std::sync::atomic::Ordering::SeqCst);
+    let n = std::sync::Arc::new(shuttle::sync::Mutex::new(threads as i64));
+    let n2 = n.clone();
+    explore::shuttle_threads(threads, move |me| locked_decrement(&*n2, me));
+    n.access(|n| *n) == 0
+}
+
+/// Prints the first failing schedule `found` replayed (saved by
+/// `checker`, replayed by `replays`), step by step and as a timeline;
+/// returns the value n ended at in it (`None`: nothing failed).
+fn show_failing(
+    demo: &mut Demo,
+    found: &explore::Explored,
+    checker: &str,
+    replays: &str,
+) -> Option<i64> {
+    let (Some(steps), Some(key), Some(which)) = (&found.replayed, &found.key, found.which) else {
+        return None;
+    };
+    let size = std::fs::metadata(key).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "  The first failing one, schedule {which} of {}, replayed from the schedule {checker} saved\n  \
+         (replay key: {}, {size} bytes; {replays} replays it):\n",
+        found.schedules,
+        key.display()
+    );
+    let (lines, events) = explore::tell(steps, "n", &|t| format!("thread {t}"));
+    for l in &lines {
+        println!("{l}");
+    }
+    demo.show_events("the failing schedule, step by step (1 ms = 1 step)", events);
+    // The last write is what n ended at.
+    steps.iter().rev().find_map(|s| match s.what {
+        explore::Act::Write(v) => Some(v),
+        _ => None,
+    })
+}
+
+/// The explored demos' last line, and their exit status: 1 unless the
+/// unguarded version failed somewhere and the locked one nowhere.
+fn finish_explore(demo: Demo, found: &explore::Explored, checked: &explore::Explored) {
+    println!(
+        "\nResult: without a lock {} of {} schedules lose an update; with the lock {} of {} do.",
+        found.failing, found.schedules, checked.failing, checked.schedules
+    );
+    demo.finish();
+    if found.failing == 0 || checked.failing != 0 {
+        std::process::exit(1);
+    }
+}
+
+/// Schedules shuttle tries, and the seed of its choices (fixed: the same
+/// run, and the same replay, every time).
+const RANDOM_SCHEDULES: usize = 1000;
+const SEED: u64 = 13;
+
+/// `--explore --threads N`: the race with N threads found by shuttle's
+/// randomized scheduler, replayed from the file it saved, then the lock
+/// tried on as many schedules.
+fn explore_race_random(mut demo: Demo, threads: usize) {
+    MODEL_THREADS.store(threads, std::sync::atomic::Ordering::SeqCst);
+    demo.intro(
+        &format!("Lesson 13, explored: the race with {threads} threads, on a randomized scheduler"),
+        PYTHON,
+    );
+    demo.say(&format!(
+        "With two threads loom can run every schedule (--explore alone). With {threads}, the\n\
+         schedules are too many to try them all, so shuttle, a randomized scheduler, runs\n\
+         {RANDOM_SCHEDULES} of them, chosen by PCT (probabilistic concurrency testing: random thread\n\
+         priorities, changed at a few random steps), from a fixed seed, {SEED}: the same\n\
+         schedules every run.\n\n\
+         The model: n = {threads}; {threads} threads each do temp = n; n = temp - 1, each read and\n\
+         each write atomic on its own. Invariant: n ends at 0."
+    ));
+    demo.section("1. Without a lock");
+    let dir = std::env::temp_dir().join(format!("bingfa-race-schedules-{}", std::process::id()));
+    let found = explore::explore_random(unguarded_n, RANDOM_SCHEDULES, SEED, &dir);
+    println!(
+        "  shuttle ran {} schedules: {} ended with n != 0.",
+        found.schedules, found.failing
+    );
+    if let Some(end) = show_failing(&mut demo, &found, "shuttle", "shuttle::replay_from_file") {
+        demo.say(&format!(
+            "{threads} decrements, yet n = {end}: {} lost, in {} of {} schedules tried.",
+            if end == 1 {
+                "one update was".to_string()
+            } else {
+                format!("{end} updates were")
+            },
+            found.failing,
+            found.schedules
+        ));
+    }
+    demo.section("2. With a lock");
+    let checked = explore::explore_random(guarded_n, RANDOM_SCHEDULES, SEED, &dir);
+    println!(
+        "  shuttle ran {} schedules of the locked version: {} failing{}.\n  \
+         Random schedules are evidence, not proof: loom's every-schedule run (--explore)\n  \
+         is the proof for two threads.",
+        checked.schedules,
+        checked.failing,
+        if checked.failing == 0 {
+            "; n ended at 0 in every one"
+        } else {
+            ""
+        }
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    finish_explore(demo, &found, &checked);
 }
 
 /// `--explore`: the race found by loom, replayed, then the lock checked.
@@ -255,28 +420,12 @@ fn explore_race(mut demo: Demo) {
         "  loom ran {} schedules: {} ended with n != 0.",
         found.schedules, found.failing
     );
-    let who = |t: usize| format!("thread {t}");
-    if let (Some(steps), Some(key), Some(which)) = (&found.replayed, &found.key, found.which) {
-        let size = std::fs::metadata(key).map(|m| m.len()).unwrap_or(0);
-        println!(
-            "  The first failing one, schedule {which} of {}, replayed from the schedule loom saved\n  \
-             (replay key: {}, {size} bytes; loom::model::Builder::checkpoint_file replays it):\n",
-            found.schedules,
-            key.display()
-        );
-        let (lines, events) = explore::tell(steps, "n", &who);
-        for l in &lines {
-            println!("{l}");
-        }
-        let end = steps
-            .iter()
-            .rev()
-            .find_map(|s| match s.what {
-                explore::Act::Write(v) => Some(v),
-                _ => None,
-            })
-            .unwrap_or(2);
-        demo.show_events("the failing schedule, step by step (1 ms = 1 step)", events);
+    if let Some(end) = show_failing(
+        &mut demo,
+        &found,
+        "loom",
+        "loom::model::Builder::checkpoint_file",
+    ) {
         demo.say(&format!(
             "Two decrements, yet n = {end}: one update was lost, in {} of {} schedules.",
             found.failing, found.schedules
@@ -285,17 +434,15 @@ fn explore_race(mut demo: Demo) {
     demo.section("2. With a lock");
     let checked = explore::explore(guarded, &key);
     println!(
-        "  loom ran {} schedules of the locked version (loom's model of a mutex): {} failing;\n  \
-         n ended at 0 in every one.",
-        checked.schedules, checked.failing
+        "  loom ran {} schedules of the locked version (loom's model of a mutex): {} failing{}.",
+        checked.schedules,
+        checked.failing,
+        if checked.failing == 0 {
+            ";\n  n ended at 0 in every one"
+        } else {
+            ""
+        }
     );
     std::fs::remove_file(&key).ok();
-    println!(
-        "\nResult: without a lock {} of {} schedules lose an update; with the lock {} of {} do.",
-        found.failing, found.schedules, checked.failing, checked.schedules
-    );
-    demo.finish();
-    if found.failing == 0 || checked.failing != 0 {
-        std::process::exit(1);
-    }
+    finish_explore(demo, &found, &checked);
 }

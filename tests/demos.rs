@@ -191,6 +191,56 @@ fn race_loses_updates_without_the_lock_and_none_with_it() {
     assert!(!line.contains("without a lock n = 0;"), "{line}");
 }
 
+/// `race --explore --threads 4`: shuttle's randomized schedules, the first
+/// failing one replayed from the file shuttle saved, the locked version
+/// failing in none, and the same counts in a second run (a fixed seed).
+#[test]
+fn race_explores_four_threads_on_random_schedules() {
+    let out = run("race", &["--explore", "--threads", "4"]);
+    let result = out
+        .lines()
+        .find(|l| l.starts_with("Result: without a lock "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let failing = number_after(result, "without a lock ");
+    let of = number_after(result, &format!("without a lock {failing} of "));
+    assert!(failing > 0.0 && of == 1000.0, "{result}");
+    assert!(result.ends_with("with the lock 0 of 1000 do."), "{result}");
+    assert!(
+        out.contains("replayed from the schedule shuttle saved"),
+        "{out}"
+    );
+    assert!(out.contains("schedule000.txt"), "{out}");
+    assert!(
+        out.contains("is preempted between its read and its write"),
+        "{out}"
+    );
+    assert!(out.contains("from its stale read:"), "{out}");
+    // The four threads' lanes are drawn.
+    for t in 1..=4 {
+        assert!(
+            out.contains(&format!("\nthread {t} |")),
+            "thread {t}: {out}"
+        );
+    }
+    // What the replay shows agrees with its count: n = 4 - (writes kept).
+    let story = out
+        .lines()
+        .find(|l| l.starts_with("4 decrements, yet n = "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let n = number_after(story, "yet n = ");
+    assert!((1.0..4.0).contains(&n), "{story}");
+    // A fixed seed: the same schedules, the same counts.
+    let again = run("race", &["--explore", "--threads", "4"]);
+    assert!(again.contains(result), "{result} / {again}");
+    // Out of range: a clear error, not a run.
+    let bad = Command::new(example("race"))
+        .args(["--explore", "--threads", "9"])
+        .output()
+        .expect("run race");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("3 to 8 (shuttle)"));
+}
+
 /// `--explore`: loom's count of schedules, the failing one replayed with
 /// its saved key, and the locked version with none failing.
 #[test]

@@ -5,6 +5,13 @@
 //! key), replayed, and drawn as a timeline: who read, who was preempted,
 //! whose write was lost. Then the guarded version is explored the same way.
 //!
+//! More threads than loom can try every schedule of (its schedules grow
+//! factorially) go to shuttle ([`explore_random`]): a randomized scheduler
+//! (PCT, probabilistic concurrency testing) that runs a fixed number of
+//! schedules from a fixed seed, saves the first failing one to a file, and
+//! replays it from there. Random, not exhaustive: it finds the race, and
+//! its passing runs are evidence for the lock, not a proof.
+//!
 //! Included by the demos that explore (`race`, `tickets`) with
 //! `#[path = "common/explore.rs"] mod explore;`.
 
@@ -21,7 +28,7 @@ use bingfa::trace::{Event, EventKind};
 /// One step of one thread in a schedule, as the model logged it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
-    /// 1 or 2.
+    /// 1, 2, ... (the model's threads, from 1).
     pub thread: usize,
     /// What it did: `Read(v)`, `Write(v)`, `Lock`, `Unlock`, `Told(yes)`.
     pub what: Act,
@@ -41,7 +48,7 @@ pub enum Act {
 /// schedule's order).
 static LOG: StdMutex<Vec<Step>> = StdMutex::new(Vec::new());
 
-/// Logs a step of thread `thread` (1 or 2).
+/// Logs a step of thread `thread` (from 1).
 pub fn log(thread: usize, what: Act) {
     LOG.lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -64,6 +71,19 @@ pub struct Explored {
     pub key: Option<PathBuf>,
     /// Its number among the schedules, from 1.
     pub which: Option<usize>,
+}
+
+impl Explored {
+    /// `schedules` ran and none failed: nothing to replay.
+    fn none_failing(schedules: usize) -> Explored {
+        Explored {
+            schedules,
+            failing: 0,
+            replayed: None,
+            key: None,
+            which: None,
+        }
+    }
 }
 
 /// Runs `f` with panics kept quiet (loom's own stops and ours).
@@ -108,13 +128,7 @@ pub fn explore(model: fn() -> bool, key: &Path) -> Explored {
     let schedules = RUNS.load(Ordering::SeqCst);
     let failing = FAILS.load(Ordering::SeqCst);
     if failing == 0 {
-        return Explored {
-            schedules,
-            failing,
-            replayed: None,
-            key: None,
-            which: None,
-        };
+        return Explored::none_failing(schedules);
     }
 
     // 2. The same exploration, stopped at the first failing schedule: loom
@@ -165,6 +179,161 @@ pub fn explore(model: fn() -> bool, key: &Path) -> Explored {
     }
 }
 
+/// Tries `iterations` random schedules of `model` (which runs its threads
+/// on shuttle's types and returns whether the invariant held) under
+/// shuttle's PCT scheduler from `seed`, counts the failing ones, and
+/// replays the first from the file shuttle saved it to, in `dir` (the
+/// replay key).
+///
+/// Two passes from the same seed, as `explore` does with loom: the first
+/// counts, the second stops at the first failure, which is the same
+/// schedule (the seed decides every choice), so shuttle saves it.
+pub fn explore_random(model: fn() -> bool, iterations: usize, seed: u64, dir: &Path) -> Explored {
+    use shuttle::scheduler::PctScheduler;
+    use shuttle::{Config, FailurePersistence, Runner};
+    // PCT's depth: how many priority changes a schedule may have; a lost
+    // update needs one (a thread preempted between its read and write).
+    const DEPTH: usize = 3;
+    let config = |persist: bool| {
+        let mut c = Config::new();
+        c.silence_warnings = true;
+        c.failure_persistence = if persist {
+            FailurePersistence::File(Some(dir.to_path_buf()))
+        } else {
+            FailurePersistence::None
+        };
+        c
+    };
+
+    // 1. Every schedule of the run, counted.
+    static FAILS: AtomicUsize = AtomicUsize::new(0);
+    static RUN: AtomicUsize = AtomicUsize::new(0);
+    static FIRST: AtomicUsize = AtomicUsize::new(0);
+    FAILS.store(0, Ordering::SeqCst);
+    RUN.store(0, Ordering::SeqCst);
+    FIRST.store(0, Ordering::SeqCst);
+    let runner = Runner::new(
+        PctScheduler::new_from_seed(seed, DEPTH, iterations),
+        config(false),
+    );
+    let schedules = runner.run(move || {
+        take_log();
+        let k = RUN.fetch_add(1, Ordering::SeqCst) + 1;
+        if !model() && FAILS.fetch_add(1, Ordering::SeqCst) == 0 {
+            FIRST.store(k, Ordering::SeqCst);
+        }
+    });
+    let failing = FAILS.load(Ordering::SeqCst);
+    if failing == 0 {
+        return Explored::none_failing(schedules);
+    }
+
+    // 2. The same run, stopped at its first failure: shuttle saves that
+    // schedule to a file in `dir` (made empty here, so the file is the
+    // only one). Shuttle's panic hook tells how to replay it on stderr,
+    // which the demo tells in its own words instead: stderr is muted.
+    std::fs::remove_dir_all(dir).ok();
+    std::fs::create_dir_all(dir).expect("a directory for the schedule");
+    let runner = Runner::new(
+        PctScheduler::new_from_seed(seed, DEPTH, iterations),
+        config(true),
+    );
+    // The runner is not touched after a panic: unwind safety holds.
+    let runner = panic::AssertUnwindSafe(runner);
+    let stopped = muted_stderr(|| {
+        quietly(move || {
+            // The whole wrapper moves in (a pattern would capture the field).
+            let wrapped = runner;
+            wrapped.0.run(move || {
+                take_log();
+                if !model() {
+                    panic!("found: stop here, shuttle saves this schedule");
+                }
+            })
+        })
+    });
+    assert!(stopped.is_err(), "the failing schedule came back");
+    let key = std::fs::read_dir(dir)
+        .expect("the schedule's directory")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "txt"))
+        .expect("shuttle saved the failing schedule");
+
+    // 3. Replay from the file: one execution, the failing one.
+    static STEPS: StdMutex<Vec<Step>> = StdMutex::new(Vec::new());
+    let file = key.clone();
+    let _ = quietly(move || {
+        shuttle::replay_from_file(
+            move || {
+                take_log();
+                let held = model();
+                *STEPS.lock().unwrap_or_else(|e| e.into_inner()) = take_log();
+                assert!(!held, "the replayed schedule fails again");
+            },
+            &file,
+        )
+    });
+    let replayed = std::mem::take(&mut *STEPS.lock().unwrap_or_else(|e| e.into_inner()));
+    Explored {
+        schedules,
+        failing,
+        replayed: Some(replayed),
+        key: Some(key),
+        which: Some(FIRST.load(Ordering::SeqCst)),
+    }
+}
+
+/// Runs `f` with this process's stderr sent to /dev/null (and restored
+/// after, also if `f` panics).
+fn muted_stderr<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(i32);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if self.0 >= 0 {
+                // SAFETY: `self.0` is our own duplicate of the old stderr,
+                // open until this close.
+                unsafe {
+                    libc::dup2(self.0, 2);
+                    libc::close(self.0);
+                }
+            }
+        }
+    }
+    // SAFETY: plain descriptor calls on descriptors this function owns
+    // (the duplicate, /dev/null's) and on 2, which it restores.
+    let saved = unsafe {
+        let saved = libc::dup(2);
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if saved >= 0 && null >= 0 {
+            libc::dup2(null, 2);
+        }
+        if null >= 0 {
+            libc::close(null);
+        }
+        saved
+    };
+    let _restore = Restore(saved);
+    f()
+}
+
+/// The model's `threads` threads on shuttle's scheduler: each runs
+/// `step(thread)` (from 1); returns their results in thread order.
+pub fn shuttle_threads<T, F>(threads: usize, step: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> T + Clone + Send + Sync + 'static,
+{
+    let hs: Vec<_> = (1..=threads)
+        .map(|i| {
+            let step = step.clone();
+            shuttle::thread::spawn(move || step(i))
+        })
+        .collect();
+    hs.into_iter()
+        .map(|h| h.join().expect("a model thread"))
+        .collect()
+}
+
 /// The model's two threads: each runs `step(thread)`; returns their
 /// results in thread order.
 pub fn two_threads<T, F>(step: F) -> Vec<T>
@@ -194,27 +363,30 @@ pub fn tell(
     let mut lines = Vec::new();
     let mut events = Vec::new();
     let at = |k: usize| Duration::from_millis(k as u64 + 1);
-    // The last value each thread read, and who wrote each value last.
-    let mut read: [Option<(usize, i64)>; 3] = [None; 3];
-    let mut preempted: [bool; 3] = [false; 3];
+    // The last value each thread read, and whether it is preempted (it
+    // read, and another thread runs before its write).
+    let threads = steps.iter().map(|s| s.thread).max().unwrap_or(0) + 1;
+    let mut read: Vec<Option<(usize, i64)>> = vec![None; threads];
+    let mut preempted = vec![false; threads];
     for (k, s) in steps.iter().enumerate() {
         let me = who(s.thread);
         let lane = &me;
-        let other = 3 - s.thread;
-        // The other thread read and has not written yet: it is preempted,
+        // Another thread read and has not written yet: it is preempted,
         // its read now stale if this step writes.
-        if read[other].is_some() && !preempted[other] {
-            preempted[other] = true;
-            events.push(Event::new(
-                at(k),
-                &who(other),
-                EventKind::Begin,
-                "preempted",
-            ));
-            lines.push(format!(
-                "          ({} is preempted between its read and its write)",
-                who(other)
-            ));
+        for other in (1..threads).filter(|&t| t != s.thread) {
+            if read[other].is_some() && !preempted[other] {
+                preempted[other] = true;
+                events.push(Event::new(
+                    at(k),
+                    &who(other),
+                    EventKind::Begin,
+                    "preempted",
+                ));
+                lines.push(format!(
+                    "          ({} is preempted between its read and its write)",
+                    who(other)
+                ));
+            }
         }
         let text = match s.what {
             Act::Read(v) => {
@@ -223,35 +395,54 @@ pub fn tell(
                 format!("{me} reads {thing} = {v}")
             }
             Act::Write(v) => {
-                // Another thread wrote between this thread's read and this
+                // Other threads wrote between this thread's read and this
                 // write: this write, computed from the old value, wipes
-                // that one out.
-                let lost = read[s.thread].and_then(|(rk, _)| {
-                    steps[rk + 1..k]
-                        .iter()
-                        .find(|x| x.thread != s.thread && matches!(x.what, Act::Write(_)))
-                        .map(|x| (x.thread, ()))
-                });
+                // theirs out.
+                let mut lost: Vec<usize> = read[s.thread]
+                    .map(|(rk, _)| {
+                        steps[rk + 1..k]
+                            .iter()
+                            .filter(|x| x.thread != s.thread && matches!(x.what, Act::Write(_)))
+                            .map(|x| x.thread)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                lost.dedup();
                 if preempted[s.thread] {
                     preempted[s.thread] = false;
                     events.push(Event::new(at(k), lane, EventKind::End, "preempted"));
                 }
                 read[s.thread] = None;
                 events.push(Event::new(at(k), lane, EventKind::End, "read .. write"));
-                match lost {
-                    Some((t, _)) => {
+                let whose = lost
+                    .iter()
+                    .map(|&t| format!("{}'s", who(t)))
+                    .collect::<Vec<_>>();
+                match whose.as_slice() {
+                    [one] => {
                         events.push(Event::new(
                             at(k),
                             lane,
                             EventKind::Mark,
-                            &format!("writes {v}: {}'s write lost", who(t)),
+                            &format!("writes {v}: {one} write lost"),
                         ));
                         format!(
-                            "{me} writes {thing} = {v}, from its stale read: {}'s write is lost",
-                            who(t)
+                            "{me} writes {thing} = {v}, from its stale read: {one} write is lost"
                         )
                     }
-                    None => {
+                    [first @ .., last] if !first.is_empty() => {
+                        let names = format!("{} and {last}", first.join(", "));
+                        events.push(Event::new(
+                            at(k),
+                            lane,
+                            EventKind::Mark,
+                            &format!("writes {v}: {} writes lost", lost.len()),
+                        ));
+                        format!(
+                            "{me} writes {thing} = {v}, from its stale read: {names} writes are lost"
+                        )
+                    }
+                    _ => {
                         events.push(Event::new(
                             at(k),
                             lane,

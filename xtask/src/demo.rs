@@ -108,7 +108,7 @@ pub(crate) const CATALOGUE: &[Lesson] = &[
         13,
         "race",
         "",
-        "100 threads decrement n = 100: above 0 without a lock, 0 with it (--explore: loom)",
+        "100 threads decrement n = 100: above 0 without a lock, 0 with it (--explore: loom; with --threads N: shuttle)",
     ),
     l(
         14,
@@ -207,6 +207,9 @@ USAGE:
     race --explore, tickets --explore
                    a model checker (loom) tries every schedule of two threads,
                    replays the one that fails, then checks the locked version
+    race --explore --threads N (3 to 8)
+                   the same with N threads on a randomized scheduler (shuttle):
+                   1000 schedules from a fixed seed, the first failing one replayed
 
 Start here: cargo xtask demo deadlock
 ";
