@@ -446,6 +446,30 @@ fn other_thread_alive(pid: u32) -> bool {
 // file descriptors
 // ---------------------------------------------------------------------------
 
+/// Makes descriptor 0 read `/dev/null`, in a child (Python's
+/// `_close_stdin`). Async-signal-safe: `open`, `dup2`, `close` and
+/// `fcntl`, no allocation, no lock. If `/dev/null` cannot be opened,
+/// descriptor 0 stays as it was.
+pub(crate) fn stdin_from_dev_null() {
+    // SAFETY: plain system calls on a literal path and on descriptors this
+    // function opened (and on 0, which it means to replace).
+    unsafe {
+        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return;
+        }
+        if fd == 0 {
+            // Descriptor 0 was closed, and the open took it: keep it, and
+            // let programs this child executes inherit it.
+            libc::fcntl(0, libc::F_SETFD, 0);
+        } else {
+            // dup2 clears close-on-exec on the copy.
+            libc::dup2(fd, 0);
+            libc::close(fd);
+        }
+    }
+}
+
 /// A pipe, both ends close-on-exec: `(read, write)`.
 pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)

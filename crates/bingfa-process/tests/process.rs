@@ -239,3 +239,82 @@ fn handles_are_shareable_between_threads() {
     assert_eq!(p.join().unwrap(), ExitStatus::Code(0));
     assert_eq!(t.join().unwrap(), ExitStatus::Code(0));
 }
+
+/// What reading descriptor 0 gives: 0 at end of file (`/dev/null`), 3 if
+/// it read bytes, 4 on an error. A child's exit code.
+fn stdin_verdict() -> i32 {
+    let mut buf = [0u8; 32];
+    // SAFETY: a read into a local buffer of its own length.
+    match unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) } {
+        0 => 0,
+        n if n > 0 => 3,
+        _ => 4,
+    }
+}
+
+fn child_reads_stdin(_: ()) {
+    std::process::exit(stdin_verdict());
+}
+
+/// Python replaces a child's `sys.stdin` with `os.devnull`: a child does not
+/// take input meant for its parent. Here the parent's standard input is a
+/// pipe holding a line; a forked and a spawned child read end of file, and
+/// only a child started with `inherit_stdin(true)` reads the line.
+#[test]
+fn children_read_dev_null_unless_they_inherit_stdin() {
+    /// Restores this process's descriptor 0 when dropped (also on panic).
+    struct Restore(i32);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: `self.0` is our duplicate of the old descriptor 0.
+            unsafe {
+                libc::dup2(self.0, 0);
+                libc::close(self.0);
+            }
+        }
+    }
+    let mut fds = [0i32; 2];
+    // SAFETY: plain descriptor calls on descriptors this test owns, and on
+    // 0, which it restores (no other test reads standard input).
+    let _restore = unsafe {
+        assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
+        let line = b"for the parent\n";
+        assert_eq!(
+            libc::write(fds[1], line.as_ptr().cast(), line.len()),
+            line.len() as isize
+        );
+        libc::close(fds[1]);
+        let saved = libc::dup(0);
+        assert!(saved >= 0);
+        assert_eq!(libc::dup2(fds[0], 0), 0);
+        libc::close(fds[0]);
+        Restore(saved)
+    };
+    // SAFETY: the closure makes one read and `_exit` (see the note at the
+    // top of this file).
+    let forked = unsafe { bingfa_process::fork(|| libc::_exit(stdin_verdict())) }.unwrap();
+    assert_eq!(
+        forked.join().unwrap(),
+        ExitStatus::Code(0),
+        "fork: end of file"
+    );
+    let spawned = bingfa_process::spawn(child_reads_stdin, ()).unwrap();
+    assert_eq!(
+        spawned.join().unwrap(),
+        ExitStatus::Code(0),
+        "spawn: end of file"
+    );
+    // The line is still there for a child that keeps the parent's stdin.
+    // SAFETY: as above.
+    let keeps = unsafe {
+        Builder::new()
+            .inherit_stdin(true)
+            .fork(|| libc::_exit(stdin_verdict()))
+    }
+    .unwrap();
+    assert_eq!(
+        keeps.join().unwrap(),
+        ExitStatus::Code(3),
+        "inherited: the line"
+    );
+}

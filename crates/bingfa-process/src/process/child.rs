@@ -306,7 +306,9 @@ impl Builder {
     ///   steps that take no lock and allocate nothing. This crate's
     ///   `pthread_atfork` handler makes a few atomic stores; a daemon calls
     ///   `prctl(PR_SET_PDEATHSIG)` and `getppid` (and `_exit` if its parent
-    ///   is already gone); the child's identity is stored in atomics.
+    ///   is already gone); standard input becomes `/dev/null` (`open`,
+    ///   `dup2`, `close`; see [`inherit_stdin`](Builder::inherit_stdin));
+    ///   the child's identity is stored in atomics.
     ///   (Other libraries' `pthread_atfork` handlers and the C library's
     ///   own resets run inside `fork` itself.)
     /// - After `f`, in the child: the check that no thread `f` started
@@ -400,6 +402,9 @@ impl Builder {
                 // death signal will never come.
                 // SAFETY: ends the process at once.
                 unsafe { libc::_exit(1) };
+            }
+            if !self.inherit_stdin {
+                sys::stdin_from_dev_null();
             }
             sys::FORKED.current.store(info, Ordering::Release);
             remember_report_slot(for_child);

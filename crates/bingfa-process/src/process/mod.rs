@@ -515,6 +515,9 @@ pub struct Builder {
     pub(crate) daemon: bool,
     /// `join_threads(false)`: the child ends when its entry point returns.
     pub(crate) detach_threads: bool,
+    /// `inherit_stdin(true)`: the child keeps this process's standard
+    /// input instead of `/dev/null`.
+    pub(crate) inherit_stdin: bool,
 }
 
 impl Builder {
@@ -565,6 +568,23 @@ impl Builder {
     /// (microseconds) when the entry point returns.
     pub fn join_threads(mut self, join: bool) -> Builder {
         self.detach_threads = !join;
+        self
+    }
+
+    /// Whether the child keeps this process's standard input (default:
+    /// `false`: the child's descriptor 0 reads `/dev/null`, so it sees end
+    /// of file at once and never takes input meant for the parent, from a
+    /// terminal or a pipe). Python: a child's `sys.stdin` is closed and
+    /// replaced by `os.devnull`, whatever the start method (the
+    /// multiprocessing guide, "Beware of replacing sys.stdin"); Python has
+    /// no switch to keep it.
+    ///
+    /// Only descriptor 0 changes; the others are inherited as they are
+    /// (all of them with `fork`, the standard streams and the ones the
+    /// crate passes with `spawn`). If `/dev/null` cannot be opened, the
+    /// child keeps its standard input, as Python's child does.
+    pub fn inherit_stdin(mut self, inherit: bool) -> Builder {
+        self.inherit_stdin = inherit;
         self
     }
 

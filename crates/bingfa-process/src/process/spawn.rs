@@ -321,6 +321,10 @@ impl Builder {
             cmd.arg0(arg0);
         }
         cmd.args(child_args);
+        if !self.inherit_stdin {
+            // As a forked child's (see `Builder::inherit_stdin`).
+            cmd.stdin(std::process::Stdio::null());
+        }
         cmd.env(
             ENV,
             format!("{},{}", payload_r.as_raw_fd(), report_w.as_raw_fd()),
@@ -349,7 +353,8 @@ impl Builder {
         }
         let started = cmd.spawn()?;
         let pid = started.id();
-        // `started` holds no pipes (all streams are inherited); dropping it
+        // `started` holds no pipes (the streams are inherited, or /dev/null
+        // for stdin); dropping it
         // neither waits nor kills, the registry reaps.
         drop(started);
         drop(payload_r);
