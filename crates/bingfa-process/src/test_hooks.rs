@@ -1,4 +1,5 @@
-//! The queue's crash and fault hooks, for this crate's own tests (feature
+//! The queue's crash and fault hooks, and what the children's standard
+//! input is made from, for this crate's own tests (feature
 //! `__test-hooks`, turned on by its dev-dependency on itself). Not for
 //! users: no stability promise.
 
@@ -40,4 +41,10 @@ impl<T> QueueTestHooks<T> for Queue<T> {
     fn __fault_test_damage_oldest(&self, at: usize) -> bool {
         Queue::__fault_test_damage_oldest(self, at)
     }
+}
+
+/// The descriptor of `/dev/null` this process keeps for its forked
+/// children's standard input, once a fork has opened it.
+pub fn dev_null_fd() -> Option<i32> {
+    crate::sys::dev_null_fd()
 }

@@ -371,6 +371,9 @@ impl Builder {
         let reclaim = Reclaim(info);
         let slot = registry::take_slot()?;
         let for_child = slot.for_child();
+        if !self.inherit_stdin {
+            sys::prepare_dev_null();
+        }
         // Buffered output would be printed twice, by both processes
         // (stderr is not buffered).
         let _ = std::io::stdout().flush();
