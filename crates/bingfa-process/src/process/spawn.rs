@@ -354,8 +354,8 @@ impl Builder {
         let started = cmd.spawn()?;
         let pid = started.id();
         // `started` holds no pipes (the streams are inherited, or /dev/null
-        // for stdin); dropping it
-        // neither waits nor kills, the registry reaps.
+        // for stdin); dropping it neither waits nor kills, the registry
+        // reaps.
         drop(started);
         drop(payload_r);
         drop(report_w);
