@@ -262,7 +262,7 @@ pub fn explore_random(model: fn() -> bool, iterations: usize, seed: u64, dir: &P
     // 3. Replay from the file: one execution, the failing one.
     static STEPS: StdMutex<Vec<Step>> = StdMutex::new(Vec::new());
     let file = key.clone();
-    let _ = quietly(move || {
+    let replay = quietly(move || {
         shuttle::replay_from_file(
             move || {
                 take_log();
@@ -273,6 +273,9 @@ pub fn explore_random(model: fn() -> bool, iterations: usize, seed: u64, dir: &P
             &file,
         )
     });
+    // The replay ran the failing schedule to its end (shuttle panics if the
+    // program asks for a choice the file does not have) and failed again.
+    assert!(replay.is_ok(), "the saved schedule replays");
     let replayed = std::mem::take(&mut *STEPS.lock().unwrap_or_else(|e| e.into_inner()));
     Explored {
         schedules,
