@@ -306,8 +306,8 @@ impl Builder {
     ///   steps that take no lock and allocate nothing. This crate's
     ///   `pthread_atfork` handler makes a few atomic stores; a daemon calls
     ///   `prctl(PR_SET_PDEATHSIG)` and `getppid` (and `_exit` if its parent
-    ///   is already gone); standard input becomes `/dev/null` (`fstat` and
-    ///   `dup2` of a descriptor the parent opened before the fork, or
+    ///   is already gone); standard input becomes `/dev/null` (a `dup2` of
+    ///   a descriptor the parent opened and checked before the fork, or
     ///   `open`, `dup2` and `close`; see
     ///   [`inherit_stdin`](Builder::inherit_stdin)); the child's identity
     ///   is stored in atomics.

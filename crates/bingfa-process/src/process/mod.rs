@@ -584,9 +584,10 @@ impl Builder {
     /// crate passes with `spawn`). If `/dev/null` cannot be opened, the
     /// child keeps its standard input, as Python's child does. For `fork`,
     /// this process opens `/dev/null` once (close-on-exec) and keeps that
-    /// descriptor, so that a child needs one `dup2`; closing it does no
-    /// harm (the next fork opens another; a child never takes a reused
-    /// number for it).
+    /// descriptor, so that a child needs one `dup2`; it checks the
+    /// descriptor (device and inode) before each fork, so closing it does
+    /// no harm: the next fork opens another, and never takes a reused
+    /// number for it.
     pub fn inherit_stdin(mut self, inherit: bool) -> Builder {
         self.inherit_stdin = inherit;
         self
