@@ -50,6 +50,7 @@ use std::time::{Duration, Instant};
 use bingfa::sync::Mutex;
 use bingfa::trace::{record, Event, EventKind};
 use common::Demo;
+use explore::Shared;
 
 const PYTHON: &str = r#"
 mutex = Lock()
@@ -208,26 +209,6 @@ fn main() {
     demo.finish();
     if guarded != 0 || (threads > 1 && unguarded == 0) {
         std::process::exit(1);
-    }
-}
-
-/// The shared `n` of a model, behind the model checker's own mutex (loom's
-/// or shuttle's), which makes each access one atomic step, as one bytecode
-/// is under CPython's GIL.
-trait Shared: Send + Sync + 'static {
-    /// One atomic access to `n`.
-    fn access<R>(&self, f: impl FnOnce(&mut i64) -> R) -> R;
-}
-
-impl Shared for loom::sync::Mutex<i64> {
-    fn access<R>(&self, f: impl FnOnce(&mut i64) -> R) -> R {
-        f(&mut self.lock().expect("not poisoned"))
-    }
-}
-
-impl Shared for shuttle::sync::Mutex<i64> {
-    fn access<R>(&self, f: impl FnOnce(&mut i64) -> R) -> R {
-        f(&mut self.lock().expect("not poisoned"))
     }
 }
 

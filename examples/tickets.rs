@@ -49,6 +49,7 @@ use std::time::Duration;
 
 use bingfa_tickets::{Guard, Report, Sale};
 use common::Demo;
+use explore::Shared;
 
 const PYTHON: &str = r#"
 def buy(user):
@@ -89,10 +90,29 @@ fn main() {
         "tickets",
         "Ten processes buy the last ticket from data.json: oversold without a lock, exactly\n\
          one with a process lock; a thread lock does not help processes; 1000 buyers.\n  \
-         --explore      let a model checker (loom) try every schedule of two buyers instead",
+         --explore      let a model checker (loom) try every schedule of two buyers instead;\n                        with --buyers N (3 to 8), a randomized scheduler (shuttle) tries\n                        1000 schedules of N buyers",
     );
     if demo.rest.iter().any(|a| a == "--explore") {
-        explore_tickets(demo);
+        let rest: Vec<&str> = demo
+            .rest
+            .iter()
+            .map(String::as_str)
+            .filter(|a| *a != "--explore")
+            .collect();
+        match rest.as_slice() {
+            [] | ["--buyers", "2"] => explore_tickets(demo),
+            ["--buyers", n] => match n.parse::<usize>() {
+                Ok(n @ 3..=8) => explore_tickets_random(demo, n),
+                _ => common::fail(
+                    "tickets",
+                    "--explore --buyers takes 2 (loom, every schedule) or 3 to 8 (shuttle)",
+                ),
+            },
+            other => common::fail(
+                "tickets",
+                &format!("unknown arguments {other:?}; try --help"),
+            ),
+        }
         return;
     }
     demo.intro("Lesson 9: many processes buy the last ticket", PYTHON);
@@ -220,39 +240,30 @@ fn main() {
     }
 }
 
-/// Two buyers of the last ticket, unguarded: each reads `ticket_num` and,
-/// seeing one left, writes it minus one and is told "yes" (the course's
-/// `buy`, with data.json as a cell whose every read and write is atomic on
-/// its own). Whether at most one buyer was told "yes".
-fn buy_unguarded() -> bool {
-    use loom::sync::Mutex;
-    let store = loom::sync::Arc::new(Mutex::new(1i64));
-    let s = store.clone();
-    let yes = explore::two_threads(move |me| {
-        let n = {
-            let cell = s.lock().expect("not poisoned");
-            explore::log(me, explore::Act::Read(*cell));
-            *cell
-        }; // dic = json.load(open('data.json'))
-        if n > 0 {
-            let mut cell = s.lock().expect("not poisoned");
+/// One buyer of the last ticket, unguarded: reads `ticket_num` and, seeing
+/// one left, writes it minus one and is told "yes" (the course's `buy`,
+/// with data.json as a cell whose every read and write is atomic on its
+/// own). Whether it was told "yes".
+fn buy_racy(store: &impl Shared, me: usize) -> bool {
+    let n = store.access(|cell| {
+        explore::log(me, explore::Act::Read(*cell));
+        *cell
+    }); // dic = json.load(open('data.json'))
+    if n > 0 {
+        store.access(|cell| {
             *cell = n - 1; // json.dump(dic, open('data.json', 'w'))
             explore::log(me, explore::Act::Write(n - 1));
-            true // print('抢票成功!')
-        } else {
-            false
-        }
-    });
-    yes.iter().filter(|&&y| y).count() <= 1
+        });
+        true // print('抢票成功!')
+    } else {
+        false
+    }
 }
 
-/// The same with `mutex.acquire(); buy(); mutex.release()`.
-fn buy_guarded() -> bool {
-    use loom::sync::Mutex;
-    let store = loom::sync::Arc::new(Mutex::new(1i64));
-    let s = store.clone();
-    let yes = explore::two_threads(move |me| {
-        let mut cell = s.lock().expect("not poisoned");
+/// The same with `mutex.acquire(); buy(); mutex.release()`: one atomic
+/// step.
+fn buy_locked(store: &impl Shared, me: usize) -> bool {
+    store.access(|cell| {
         explore::log(me, explore::Act::Lock);
         let n = *cell;
         explore::log(me, explore::Act::Read(n));
@@ -263,8 +274,122 @@ fn buy_guarded() -> bool {
         }
         explore::log(me, explore::Act::Unlock);
         told_yes
-    });
+    })
+}
+
+/// Two unguarded buyers under loom, one ticket: whether at most one was
+/// told "yes".
+fn buy_unguarded() -> bool {
+    let store = loom::sync::Arc::new(loom::sync::Mutex::new(1i64));
+    let yes = explore::two_threads(move |me| buy_racy(&*store, me));
+    yes.iter().filter(|&&y| y).count() <= 1
+}
+
+/// Two locked buyers under loom: whether exactly one was told "yes".
+fn buy_guarded() -> bool {
+    let store = loom::sync::Arc::new(loom::sync::Mutex::new(1i64));
+    let yes = explore::two_threads(move |me| buy_locked(&*store, me));
     yes.iter().filter(|&&y| y).count() == 1
+}
+
+/// How many buyers the shuttle models run (`--explore --buyers N`).
+static MODEL_BUYERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(3);
+
+/// N unguarded buyers under shuttle, one ticket.
+fn buy_unguarded_n() -> bool {
+    let buyers = MODEL_BUYERS.load(std::sync::atomic::Ordering::SeqCst);
+    let store = std::sync::Arc::new(shuttle::sync::Mutex::new(1i64));
+    let yes = explore::shuttle_threads(buyers, move |me| buy_racy(&*store, me));
+    yes.iter().filter(|&&y| y).count() <= 1
+}
+
+/// N locked buyers under shuttle, one ticket.
+fn buy_guarded_n() -> bool {
+    let buyers = MODEL_BUYERS.load(std::sync::atomic::Ordering::SeqCst);
+    let store = std::sync::Arc::new(shuttle::sync::Mutex::new(1i64));
+    let yes = explore::shuttle_threads(buyers, move |me| buy_locked(&*store, me));
+    yes.iter().filter(|&&y| y).count() == 1
+}
+
+/// `--explore --buyers N`: the oversell with N buyers found by shuttle's
+/// randomized scheduler, replayed from the file it saved, then the lock
+/// tried on as many schedules.
+fn explore_tickets_random(mut demo: Demo, buyers: usize) {
+    const SCHEDULES: usize = 1000;
+    const SEED: u64 = 9;
+    MODEL_BUYERS.store(buyers, std::sync::atomic::Ordering::SeqCst);
+    demo.intro(
+        &format!(
+            "Lesson 9, explored: {buyers} buyers of the last ticket, on a randomized scheduler"
+        ),
+        PYTHON,
+    );
+    demo.say(&format!(
+        "With two buyers loom can run every schedule (--explore alone). With {buyers}, shuttle, a\n\
+         randomized scheduler (PCT), runs {SCHEDULES} schedules from a fixed seed, {SEED}, and checks\n\
+         each time that at most one buyer was told \"抢票成功!\" (got it) for the one ticket."
+    ));
+    demo.section("1. Without a lock");
+    let dir = std::env::temp_dir().join(format!("bingfa-tickets-schedules-{}", std::process::id()));
+    let found = explore::explore_random(buy_unguarded_n, SCHEDULES, SEED, &dir);
+    println!(
+        "  shuttle ran {} schedules: {} oversold the ticket.",
+        found.schedules, found.failing
+    );
+    if let (Some(steps), Some(key), Some(which)) = (&found.replayed, &found.key, found.which) {
+        let size = std::fs::metadata(key).map(|m| m.len()).unwrap_or(0);
+        println!(
+            "  The first one, schedule {which} of {}, replayed from the schedule shuttle saved\n  \
+             (replay key: {}, {size} bytes; shuttle::replay_from_file replays it):\n",
+            found.schedules,
+            key.display()
+        );
+        let (lines, events) = explore::tell(steps, "ticket_num", &|t| format!("buyer {t}"));
+        for l in &lines {
+            println!("{l}");
+        }
+        let yes = steps
+            .iter()
+            .filter(|s| matches!(s.what, explore::Act::Write(_)))
+            .count();
+        demo.show_events(
+            "the oversold schedule, step by step (1 ms = 1 step)",
+            events,
+        );
+        demo.say(&format!(
+            "{yes} of {buyers} buyers wrote ticket_num = 0 and were told \"yes\" for the one ticket:\n\
+             each read 1 before the first write."
+        ));
+    }
+    demo.section("2. With a lock around buy");
+    let checked = explore::explore_random(buy_guarded_n, SCHEDULES, SEED, &dir);
+    println!(
+        "  shuttle ran {} schedules of the locked version: {} failing{}.\n  \
+         Random schedules are evidence, not proof: loom's every-schedule run (--explore)\n  \
+         is the proof for two buyers.",
+        checked.schedules,
+        checked.failing,
+        if checked.failing == 0 {
+            "; exactly one buyer was told \"yes\" in every one"
+        } else {
+            ""
+        }
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    finish_explore(demo, &found, &checked);
+}
+
+/// The explored demo's last line, and its exit status: 1 unless the
+/// unguarded version oversold somewhere and the locked one nowhere.
+fn finish_explore(demo: Demo, found: &explore::Explored, checked: &explore::Explored) {
+    println!(
+        "\nResult: without a lock {} of {} schedules oversell; with the lock {} of {} do.",
+        found.failing, found.schedules, checked.failing, checked.schedules
+    );
+    demo.finish();
+    if found.failing == 0 || checked.failing != 0 {
+        std::process::exit(1);
+    }
 }
 
 /// `--explore`: the oversell found by loom, replayed, then the lock checked.
@@ -324,12 +449,5 @@ fn explore_tickets(mut demo: Demo) {
         }
     );
     std::fs::remove_file(&key).ok();
-    println!(
-        "\nResult: without a lock {} of {} schedules oversell; with the lock {} of {} do.",
-        found.failing, found.schedules, checked.failing, checked.schedules
-    );
-    demo.finish();
-    if found.failing == 0 || checked.failing != 0 {
-        std::process::exit(1);
-    }
+    finish_explore(demo, &found, &checked);
 }

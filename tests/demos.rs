@@ -241,6 +241,39 @@ fn race_explores_four_threads_on_random_schedules() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("3 to 8 (shuttle)"));
 }
 
+/// `tickets --explore --buyers 4`: shuttle's schedules of four buyers, the
+/// first oversold one replayed (buyers who saw no ticket write nothing),
+/// and the locked version never overselling.
+#[test]
+fn tickets_explores_four_buyers_on_random_schedules() {
+    let out = run("tickets", &["--explore", "--buyers", "4"]);
+    let result = out
+        .lines()
+        .find(|l| l.starts_with("Result: without a lock "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let failing = number_after(result, "without a lock ");
+    assert!(failing > 0.0, "{result}");
+    assert!(
+        result.ends_with("schedules oversell; with the lock 0 of 1000 do."),
+        "{result}"
+    );
+    assert!(
+        out.contains("replayed from the schedule shuttle saved"),
+        "{out}"
+    );
+    let story = out
+        .lines()
+        .find(|l| l.contains(" of 4 buyers wrote ticket_num = 0"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let yes = number_after(story, "");
+    assert!((2.0..=4.0).contains(&yes), "{story}");
+    // A buyer who read 0 is not told it was preempted before a write it
+    // never makes.
+    for l in out.lines().filter(|l| l.contains("reads ticket_num = 0")) {
+        assert!(l.ends_with(", and writes nothing"), "{l}");
+    }
+}
+
 /// `--explore`: loom's count of schedules, the failing one replayed with
 /// its saved key, and the locked version with none failing.
 #[test]

@@ -337,6 +337,26 @@ where
         .collect()
 }
 
+/// The shared value of a model (`n`, `ticket_num`), behind the model checker's own mutex (loom's
+/// or shuttle's), which makes each access one atomic step, as one bytecode
+/// is under CPython's GIL.
+pub trait Shared: Send + Sync + 'static {
+    /// One atomic access to `n`.
+    fn access<R>(&self, f: impl FnOnce(&mut i64) -> R) -> R;
+}
+
+impl Shared for loom::sync::Mutex<i64> {
+    fn access<R>(&self, f: impl FnOnce(&mut i64) -> R) -> R {
+        f(&mut self.lock().expect("not poisoned"))
+    }
+}
+
+impl Shared for shuttle::sync::Mutex<i64> {
+    fn access<R>(&self, f: impl FnOnce(&mut i64) -> R) -> R {
+        f(&mut self.lock().expect("not poisoned"))
+    }
+}
+
 /// The model's two threads: each runs `step(thread)`; returns their
 /// results in thread order.
 pub fn two_threads<T, F>(step: F) -> Vec<T>
@@ -392,11 +412,16 @@ pub fn tell(
             }
         }
         let text = match s.what {
-            Act::Read(v) => {
+            // A read its thread writes after (a read-modify-write in
+            // progress, open to preemption) ...
+            Act::Read(v) if writes_later(steps, k) => {
                 read[s.thread] = Some((k, v));
                 events.push(Event::new(at(k), lane, EventKind::Begin, "read .. write"));
                 format!("{me} reads {thing} = {v}")
             }
+            // ... or one it acts on no further (a buyer who saw no ticket
+            // left): nothing of it can go stale.
+            Act::Read(v) => format!("{me} reads {thing} = {v}, and writes nothing"),
             Act::Write(v) => {
                 // Other threads wrote between this thread's read and this
                 // write: this write, computed from the old value, wipes
@@ -476,6 +501,13 @@ pub fn tell(
         lines.push(format!("  step {}: {text}", k + 1));
     }
     (lines, events)
+}
+
+/// Whether the thread of step `k` writes at a later step.
+fn writes_later(steps: &[Step], k: usize) -> bool {
+    steps[k + 1..]
+        .iter()
+        .any(|x| x.thread == steps[k].thread && matches!(x.what, Act::Write(_)))
 }
 
 /// A place for loom's checkpoint of demo `name`.

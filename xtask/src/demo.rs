@@ -207,7 +207,7 @@ USAGE:
     race --explore, tickets --explore
                    a model checker (loom) tries every schedule of two threads,
                    replays the one that fails, then checks the locked version
-    race --explore --threads N (3 to 8)
+    race --explore --threads N, tickets --explore --buyers N (N from 3 to 8)
                    the same with N threads on a randomized scheduler (shuttle):
                    1000 schedules from a fixed seed, the first failing one replayed
 
