@@ -52,6 +52,85 @@ enum State {
     Gone,
 }
 
+/// The columns of the chart of section 1.
+const COLUMNS: u32 = 60;
+
+/// The looks of `timeline` (when each process's state changed) redrawn on
+/// `columns` columns of equal time: in each column a process is in the
+/// state it spent most of that column in, and when both spent most of it
+/// running (they took turns within it), the one that ran longer is
+/// running and the other is in its next most frequent state. So a column
+/// never shows both running, as the one core never ran both. The chart's
+/// end is rounded up to a whole number of nanoseconds per column, and
+/// every change falls on a column's first instant, so that the timeline's
+/// columns are exactly these.
+fn on_columns(
+    timeline: &[(Duration, usize, State)],
+    columns: u32,
+) -> Vec<(Duration, usize, State)> {
+    let cols = u128::from(columns);
+    let Some(last) = timeline.last().map(|e| e.0.as_nanos()) else {
+        return Vec::new();
+    };
+    let end = last.div_ceil(cols).max(1) * cols;
+    // Each process's states as (from, state), until its next change.
+    let lanes: [Vec<(u128, State)>; 2] = [0, 1].map(|i| {
+        timeline
+            .iter()
+            .filter(|e| e.1 == i)
+            .map(|e| (e.0.as_nanos(), e.2))
+            .collect()
+    });
+    // How long lane `i` spent in each state during [from, to) (Gone
+    // before its first look).
+    let time_in = |i: usize, from: u128, to: u128| -> [u128; 4] {
+        let mut t = [0u128; 4];
+        let lane = &lanes[i];
+        let first = lane.first().map_or(to, |e| e.0).clamp(from, to);
+        t[State::Gone as usize] += first - from;
+        for (k, &(s, state)) in lane.iter().enumerate() {
+            let e = lane.get(k + 1).map_or(end, |n| n.0);
+            let (a, b) = (s.max(from), e.min(to));
+            if b > a {
+                t[state as usize] += b - a;
+            }
+        }
+        t
+    };
+    let most = |t: &[u128; 4], but: Option<State>| -> State {
+        [State::Running, State::Ready, State::Blocked, State::Gone]
+            .into_iter()
+            .filter(|&s| Some(s) != but)
+            .max_by_key(|&s| t[s as usize])
+            .expect("four states")
+    };
+    let mut out = Vec::new();
+    let mut shown: [Option<State>; 2] = [None, None];
+    for c in 0..cols {
+        let (from, to) = (end * c / cols, end * (c + 1) / cols);
+        let t = [time_in(0, from, to), time_in(1, from, to)];
+        let mut states = [most(&t[0], None), most(&t[1], None)];
+        if states == [State::Running; 2] {
+            let run = |i: usize| t[i][State::Running as usize];
+            let loser = if run(0) >= run(1) { 1 } else { 0 };
+            states[loser] = most(&t[loser], Some(State::Running));
+        }
+        for i in 0..2 {
+            if shown[i] != Some(states[i]) && !(shown[i].is_none() && states[i] == State::Gone) {
+                out.push((Duration::from_nanos(from as u64), i, states[i]));
+                shown[i] = Some(states[i]);
+            }
+        }
+    }
+    // The chart ends at `end`: a last change there.
+    for i in 0..2 {
+        if shown[i].is_some_and(|s| s != State::Gone) {
+            out.push((Duration::from_nanos(end as u64), i, State::Gone));
+        }
+    }
+    out
+}
+
 /// (state letter, ns on the CPU, ns waiting for the CPU).
 fn sample(pid: i32) -> Option<(char, u64, u64)> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -198,8 +277,10 @@ fn main() {
     worker.join().expect("join");
     rival.join().expect("join");
 
-    // The samples as recorder events: the CPU is "held" while running and
+    // The samples on the chart's columns (a column spans more than one
+    // look), then as recorder events: the CPU is "held" while running and
     // "waited for" while ready; blocked is a span.
+    let timeline = on_columns(&timeline, COLUMNS);
     let mut events = Vec::new();
     let mut push = |t: Duration, lane: &str, kind: EventKind, object: &str| {
         events.push(Event::new(t, lane, kind, object))
@@ -221,7 +302,9 @@ fn main() {
         }
         prev[i] = Some(s);
     }
-    demo.show_events("two processes on one core", events);
+    demo.show_with("two processes on one core", events, |tl| {
+        tl.width(COLUMNS as usize)
+    });
     demo.say(&format!(
         "Both processes are pinned to CPU 0. Solid: running (holds the CPU). Shaded: ready\n\
          (waits for the CPU while the other one runs). A span: blocked, the worker waiting\n\
