@@ -123,8 +123,8 @@ fn on_columns(
         }
     }
     // The chart ends at `end`: a last change there.
-    for i in 0..2 {
-        if shown[i].is_some_and(|s| s != State::Gone) {
+    for (i, shown) in shown.iter().enumerate() {
+        if shown.is_some_and(|s| s != State::Gone) {
             out.push((Duration::from_nanos(end as u64), i, State::Gone));
         }
     }
