@@ -337,11 +337,11 @@ where
         .collect()
 }
 
-/// The shared value of a model (`n`, `ticket_num`), behind the model checker's own mutex (loom's
-/// or shuttle's), which makes each access one atomic step, as one bytecode
-/// is under CPython's GIL.
+/// The shared value of a model (`n`, `ticket_num`), behind the model
+/// checker's own mutex (loom's or shuttle's), which makes each access one
+/// atomic step, as one bytecode is under CPython's GIL.
 pub trait Shared: Send + Sync + 'static {
-    /// One atomic access to `n`.
+    /// One atomic access to the value.
     fn access<R>(&self, f: impl FnOnce(&mut i64) -> R) -> R;
 }
 
