@@ -277,50 +277,6 @@ fn guarded_n() -> bool {
     n.access(|n| *n) == 0
 }
 
-/// Prints the first failing schedule `found` replayed (saved by
-/// `checker`, replayed by `replays`), step by step and as a timeline;
-/// returns the value n ended at in it (`None`: nothing failed).
-fn show_failing(
-    demo: &mut Demo,
-    found: &explore::Explored,
-    checker: &str,
-    replays: &str,
-) -> Option<i64> {
-    let (Some(steps), Some(key), Some(which)) = (&found.replayed, &found.key, found.which) else {
-        return None;
-    };
-    let size = std::fs::metadata(key).map(|m| m.len()).unwrap_or(0);
-    println!(
-        "  The first failing one, schedule {which} of {}, replayed from the schedule {checker} saved\n  \
-         (replay key: {}, {size} bytes; {replays} replays it):\n",
-        found.schedules,
-        key.display()
-    );
-    let (lines, events) = explore::tell(steps, "n", &|t| format!("thread {t}"));
-    for l in &lines {
-        println!("{l}");
-    }
-    demo.show_events("the failing schedule, step by step (1 ms = 1 step)", events);
-    // The last write is what n ended at.
-    steps.iter().rev().find_map(|s| match s.what {
-        explore::Act::Write(v) => Some(v),
-        _ => None,
-    })
-}
-
-/// The explored demos' last line, and their exit status: 1 unless the
-/// unguarded version failed somewhere and the locked one nowhere.
-fn finish_explore(demo: Demo, found: &explore::Explored, checked: &explore::Explored) {
-    println!(
-        "\nResult: without a lock {} of {} schedules lose an update; with the lock {} of {} do.",
-        found.failing, found.schedules, checked.failing, checked.schedules
-    );
-    demo.finish();
-    if found.failing == 0 || checked.failing != 0 {
-        std::process::exit(1);
-    }
-}
-
 /// Schedules shuttle tries, and the seed of its choices (fixed: the same
 /// run, and the same replay, every time).
 const RANDOM_SCHEDULES: usize = 1000;
@@ -351,7 +307,14 @@ fn explore_race_random(mut demo: Demo, threads: usize) {
         "  shuttle ran {} schedules: {} ended with n != 0.",
         found.schedules, found.failing
     );
-    if let Some(end) = show_failing(&mut demo, &found, "shuttle", "shuttle::replay_from_file") {
+    let failing = explore::show_failing(
+        &mut demo,
+        &found,
+        ("shuttle", "shuttle::replay_from_file"),
+        ("n", &|t| format!("thread {t}")),
+        "the failing schedule, step by step (1 ms = 1 step)",
+    );
+    if let Some(end) = failing.and_then(explore::last_write) {
         demo.say(&format!(
             "{threads} decrements, yet n = {end}: {} lost, in {} of {} schedules tried.",
             if end == 1 {
@@ -365,20 +328,9 @@ fn explore_race_random(mut demo: Demo, threads: usize) {
     }
     demo.section("2. With a lock");
     let checked = explore::explore_random(guarded_n, RANDOM_SCHEDULES, SEED, &dir);
-    println!(
-        "  shuttle ran {} schedules of the locked version: {} failing{}.\n  \
-         Random schedules are evidence, not proof: loom's every-schedule run (--explore)\n  \
-         is the proof for two threads.",
-        checked.schedules,
-        checked.failing,
-        if checked.failing == 0 {
-            "; n ended at 0 in every one"
-        } else {
-            ""
-        }
-    );
+    explore::print_locked_random(&checked, "n ended at 0", "threads");
     std::fs::remove_dir_all(&dir).ok();
-    finish_explore(demo, &found, &checked);
+    explore::finish(demo, &found, &checked, "lose an update");
 }
 
 /// `--explore`: the race found by loom, replayed, then the lock checked.
@@ -401,12 +353,14 @@ fn explore_race(mut demo: Demo) {
         "  loom ran {} schedules: {} ended with n != 0.",
         found.schedules, found.failing
     );
-    if let Some(end) = show_failing(
+    let failing = explore::show_failing(
         &mut demo,
         &found,
-        "loom",
-        "loom::model::Builder::checkpoint_file",
-    ) {
+        ("loom", "loom::model::Builder::checkpoint_file"),
+        ("n", &|t| format!("thread {t}")),
+        "the failing schedule, step by step (1 ms = 1 step)",
+    );
+    if let Some(end) = failing.and_then(explore::last_write) {
         demo.say(&format!(
             "Two decrements, yet n = {end}: one update was lost, in {} of {} schedules.",
             found.failing, found.schedules
@@ -425,5 +379,5 @@ fn explore_race(mut demo: Demo) {
         }
     );
     std::fs::remove_file(&key).ok();
-    finish_explore(demo, &found, &checked);
+    explore::finish(demo, &found, &checked, "lose an update");
 }

@@ -336,26 +336,18 @@ fn explore_tickets_random(mut demo: Demo, buyers: usize) {
         "  shuttle ran {} schedules: {} oversold the ticket.",
         found.schedules, found.failing
     );
-    if let (Some(steps), Some(key), Some(which)) = (&found.replayed, &found.key, found.which) {
-        let size = std::fs::metadata(key).map(|m| m.len()).unwrap_or(0);
-        println!(
-            "  The first one, schedule {which} of {}, replayed from the schedule shuttle saved\n  \
-             (replay key: {}, {size} bytes; shuttle::replay_from_file replays it):\n",
-            found.schedules,
-            key.display()
-        );
-        let (lines, events) = explore::tell(steps, "ticket_num", &|t| format!("buyer {t}"));
-        for l in &lines {
-            println!("{l}");
-        }
+    let oversold = explore::show_failing(
+        &mut demo,
+        &found,
+        ("shuttle", "shuttle::replay_from_file"),
+        ("ticket_num", &|t| format!("buyer {t}")),
+        "the oversold schedule, step by step (1 ms = 1 step)",
+    );
+    if let Some(steps) = oversold {
         let yes = steps
             .iter()
             .filter(|s| matches!(s.what, explore::Act::Write(_)))
             .count();
-        demo.show_events(
-            "the oversold schedule, step by step (1 ms = 1 step)",
-            events,
-        );
         demo.say(&format!(
             "{yes} of {buyers} buyers wrote ticket_num = 0 and were told \"yes\" for the one ticket:\n\
              each read 1 before the first write."
@@ -363,33 +355,9 @@ fn explore_tickets_random(mut demo: Demo, buyers: usize) {
     }
     demo.section("2. With a lock around buy");
     let checked = explore::explore_random(buy_guarded_n, SCHEDULES, SEED, &dir);
-    println!(
-        "  shuttle ran {} schedules of the locked version: {} failing{}.\n  \
-         Random schedules are evidence, not proof: loom's every-schedule run (--explore)\n  \
-         is the proof for two buyers.",
-        checked.schedules,
-        checked.failing,
-        if checked.failing == 0 {
-            "; exactly one buyer was told \"yes\" in every one"
-        } else {
-            ""
-        }
-    );
+    explore::print_locked_random(&checked, "exactly one buyer was told \"yes\"", "buyers");
     std::fs::remove_dir_all(&dir).ok();
-    finish_explore(demo, &found, &checked);
-}
-
-/// The explored demo's last line, and its exit status: 1 unless the
-/// unguarded version oversold somewhere and the locked one nowhere.
-fn finish_explore(demo: Demo, found: &explore::Explored, checked: &explore::Explored) {
-    println!(
-        "\nResult: without a lock {} of {} schedules oversell; with the lock {} of {} do.",
-        found.failing, found.schedules, checked.failing, checked.schedules
-    );
-    demo.finish();
-    if found.failing == 0 || checked.failing != 0 {
-        std::process::exit(1);
-    }
+    explore::finish(demo, &found, &checked, "oversell");
 }
 
 /// `--explore`: the oversell found by loom, replayed, then the lock checked.
@@ -410,27 +378,18 @@ fn explore_tickets(mut demo: Demo) {
         "  loom ran {} schedules: {} oversold the ticket.",
         found.schedules, found.failing
     );
-    let who = |t: usize| format!("buyer {t}");
-    if let (Some(steps), Some(key), Some(which)) = (&found.replayed, &found.key, found.which) {
-        let size = std::fs::metadata(key).map(|m| m.len()).unwrap_or(0);
-        println!(
-            "  The first one, schedule {which} of {}, replayed from the schedule loom saved\n  \
-             (replay key: {}, {size} bytes; loom::model::Builder::checkpoint_file replays it):\n",
-            found.schedules,
-            key.display()
-        );
-        let (lines, events) = explore::tell(steps, "ticket_num", &who);
-        for l in &lines {
-            println!("{l}");
-        }
+    let oversold = explore::show_failing(
+        &mut demo,
+        &found,
+        ("loom", "loom::model::Builder::checkpoint_file"),
+        ("ticket_num", &|t| format!("buyer {t}")),
+        "the oversold schedule, step by step (1 ms = 1 step)",
+    );
+    if let Some(steps) = oversold {
         let yes = steps
             .iter()
             .filter(|s| matches!(s.what, explore::Act::Write(_)))
             .count();
-        demo.show_events(
-            "the oversold schedule, step by step (1 ms = 1 step)",
-            events,
-        );
         demo.say(&format!(
             "{yes} buyers wrote ticket_num = 0 and were told \"yes\" for the one ticket: both read 1\n\
              before either wrote."
@@ -449,5 +408,5 @@ fn explore_tickets(mut demo: Demo) {
         }
     );
     std::fs::remove_file(&key).ok();
-    finish_explore(demo, &found, &checked);
+    explore::finish(demo, &found, &checked, "oversell");
 }

@@ -503,6 +503,76 @@ pub fn tell(
     (lines, events)
 }
 
+/// Prints the first failing schedule of `found`, replayed (saved by
+/// `checker`, replayed by `replays`): the steps told about `thing`, with
+/// `who` naming the threads, then the timeline `title`. Returns the steps
+/// (`None`: nothing failed).
+pub fn show_failing<'a>(
+    demo: &mut crate::common::Demo,
+    found: &'a Explored,
+    (checker, replays): (&str, &str),
+    (thing, who): (&str, &dyn Fn(usize) -> String),
+    title: &str,
+) -> Option<&'a [Step]> {
+    let (Some(steps), Some(key), Some(which)) = (&found.replayed, &found.key, found.which) else {
+        return None;
+    };
+    let size = std::fs::metadata(key).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "  The first failing one, schedule {which} of {}, replayed from the schedule {checker} saved\n  \
+         (replay key: {}, {size} bytes; {replays} replays it):\n",
+        found.schedules,
+        key.display()
+    );
+    let (lines, events) = tell(steps, thing, who);
+    for l in &lines {
+        println!("{l}");
+    }
+    demo.show_events(title, events);
+    Some(steps)
+}
+
+/// What shuttle found for the locked version: its count, what held in
+/// every schedule (`held`) if none failed, and that random schedules are
+/// evidence for the lock, while loom's run of two (`two`) is the proof.
+pub fn print_locked_random(checked: &Explored, held: &str, two: &str) {
+    println!(
+        "  shuttle ran {} schedules of the locked version: {} failing{}.\n  \
+         Random schedules are evidence, not proof: loom's every-schedule run (--explore)\n  \
+         is the proof for two {two}.",
+        checked.schedules,
+        checked.failing,
+        if checked.failing == 0 {
+            format!("; {held} in every one")
+        } else {
+            String::new()
+        }
+    );
+}
+
+/// An explored demo's last line (`lose` says what an unguarded schedule
+/// did wrong: "lose an update", "oversell"), and its exit status: 1 unless
+/// the unguarded version failed somewhere and the locked one nowhere.
+pub fn finish(demo: crate::common::Demo, found: &Explored, checked: &Explored, lose: &str) {
+    println!(
+        "\nResult: without a lock {} of {} schedules {lose}; with the lock {} of {} do.",
+        found.failing, found.schedules, checked.failing, checked.schedules
+    );
+    demo.finish();
+    if found.failing == 0 || checked.failing != 0 {
+        std::process::exit(1);
+    }
+}
+
+/// The value the last write of `steps` left (what n or ticket_num ended
+/// at), if any.
+pub fn last_write(steps: &[Step]) -> Option<i64> {
+    steps.iter().rev().find_map(|s| match s.what {
+        Act::Write(v) => Some(v),
+        _ => None,
+    })
+}
+
 /// Whether the thread of step `k` writes at a later step.
 fn writes_later(steps: &[Step], k: usize) -> bool {
     steps[k + 1..]
