@@ -51,16 +51,18 @@ fn sleep_and_write((ms, path, msg): (u64, String, String)) {
 /// `shutdown(wait = false)` then the end; 2: `shutdown(wait = false,
 /// cancel_pending = true)` then the end).
 fn scenario((kind, out, how): (Kind, String, u8)) {
-    let job = (1000, out, "apple".to_owned());
+    let job = (1000, out.clone(), "apple".to_owned());
     match kind {
         Kind::Thread => {
             let t = ThreadPool::new(5);
-            let _ = t.submit(move || sleep_and_write(job));
+            let f = t.submit(move || sleep_and_write(job)).unwrap();
             match how {
                 1 => t.shutdown(false, false),
                 2 => t.shutdown(false, true),
                 _ => {}
             }
+            drop(t);
+            check_outcome(f.result(), how, &out);
         }
         Kind::ForkServer | Kind::Spawn => {
             let method = match kind {
@@ -72,12 +74,35 @@ fn scenario((kind, out, how): (Kind, String, u8)) {
                 .start_method(method)
                 .build()
                 .unwrap();
-            let _ = t.submit(sleep_and_write, job);
+            let f = t.submit(sleep_and_write, job).unwrap();
             match how {
                 1 => t.shutdown(false, false),
                 2 => t.shutdown(false, true),
                 _ => {}
             }
+            drop(t);
+            check_outcome(f.result(), how, &out);
+        }
+    }
+}
+
+/// In the child, after the pool's drop: the task ran without error (or,
+/// for `how == 2`, was cancelled). Otherwise the child appends why to the
+/// output file and exits with 3, so that a failed task is not only an
+/// empty file to the test.
+fn check_outcome(outcome: Result<(), Error>, how: u8, out: &str) {
+    match outcome {
+        Ok(()) => {}
+        Err(Error::Cancelled) if how == 2 => {}
+        Err(e) => {
+            use std::io::Write;
+            let why = format!(" (the task failed: {e:?})");
+            let _ = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(out)
+                .and_then(|mut f| f.write_all(why.as_bytes()));
+            std::process::exit(3);
         }
     }
 }
@@ -89,7 +114,11 @@ fn run_child(kind: Kind, how: u8) -> (i32, String) {
     let p =
         bingfa_process::spawn(scenario as fn((Kind, String, u8)), (kind, out.path(), how)).unwrap();
     let status = p.join().unwrap();
-    let written = std::fs::read_to_string(out.path()).unwrap_or_default();
+    let written = match std::fs::read_to_string(out.path()) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => panic!("could not read what the child wrote: {e}"),
+    };
     (status.python_exitcode(), written)
 }
 
