@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use bingfa_pool::{Error, ProcessPool, StartMethod};
 use common::{exit_with, my_pid};
-use cpython::{FileEvent, SHORT_TIMEOUT};
+use cpython::{FileEvent, ScratchDir, SHORT_TIMEOUT};
 use serde::{Deserialize, Serialize};
 
 bingfa_pool::enable_test_support!();
@@ -76,11 +76,9 @@ fn started(dir: &Path, value: i64) -> u32 {
     }
 }
 
-/// A fresh directory for reports.
-fn scratch() -> PathBuf {
-    let d = FileEvent::new().path();
-    std::fs::create_dir_all(&d).unwrap();
-    PathBuf::from(d)
+/// A fresh directory for reports, removed at the end of the test.
+fn scratch() -> ScratchDir {
+    ScratchDir::new()
 }
 
 /// Writes "dropped" to its path when it is dropped (in the worker).

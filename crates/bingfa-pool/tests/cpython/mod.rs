@@ -304,6 +304,25 @@ macro_rules! for_each_executor {
     };
 }
 
+/// A name in the temporary directory that no other process uses: this
+/// process's id, its start (so that a later process given the same id,
+/// which the stress pass makes likely, cannot meet this one's leftovers),
+/// and a counter.
+fn fresh_temp_path(kind: &str) -> PathBuf {
+    static START: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let start = START.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    });
+    std::env::temp_dir().join(format!(
+        "bingfa-cpython-{kind}-{}-{start:x}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
 /// A cross-process `Event`: set = a file exists. Removed when dropped.
 pub struct FileEvent {
     path: PathBuf,
@@ -312,14 +331,14 @@ pub struct FileEvent {
 
 impl FileEvent {
     /// A fresh, unset event.
+    ///
+    /// # Panics
+    /// If its path exists (it never should: see [`fresh_temp_path`]).
     pub fn new() -> FileEvent {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "bingfa-cpython-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_file(&path);
+        let path = fresh_temp_path("event");
+        // A leftover under this name would read as set (and a directory
+        // would refuse the writes of a task that appends to the path).
+        assert!(!path.exists(), "{} exists already", path.display());
         FileEvent { path, owner: true }
     }
 
@@ -351,6 +370,34 @@ impl FileEvent {
             assert!(Instant::now() < deadline, "event never set");
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+}
+
+/// A fresh, empty directory in the temporary directory, removed with its
+/// contents when dropped.
+pub struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    /// # Panics
+    /// If the directory cannot be made.
+    pub fn new() -> ScratchDir {
+        let path = fresh_temp_path("dir");
+        std::fs::create_dir(&path)
+            .unwrap_or_else(|e| panic!("cannot make {}: {e}", path.display()));
+        ScratchDir(path)
+    }
+}
+
+impl std::ops::Deref for ScratchDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
