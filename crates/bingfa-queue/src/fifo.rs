@@ -7,6 +7,10 @@ use crate::raw::list::List;
 use crate::raw::ring::Ring;
 use crate::raw::{Flavor, PopFail, PushFail};
 
+/// The most free slots a spinning producer of a full bounded FIFO waits
+/// for ([`Flavor::room_batch`]): a few cache lines of slots.
+const ROOM_BATCH: usize = 64;
+
 /// A first-in, first-out queue for many producers and many consumers.
 ///
 /// Bounded queues are a lock-free ring (Vyukov's bounded MPMC queue, as in
@@ -100,6 +104,14 @@ impl<T> Flavor<T> for Fifo<T> {
         match self {
             Fifo::Bounded(f) => f.capacity(),
             Fifo::Unbounded(f) => f.capacity(),
+        }
+    }
+    #[inline]
+    fn room_batch(&self) -> usize {
+        match self {
+            // An eighth of the ring, at most a few cache lines of slots.
+            Fifo::Bounded(f) => (f.capacity() / 8).min(ROOM_BATCH),
+            Fifo::Unbounded(_) => 0,
         }
     }
     #[inline]

@@ -211,3 +211,38 @@ fn items_left_are_dropped_with_the_queue() {
         }
     });
 }
+
+/// A full queue of many slots: a producer that spins for a batch of room
+/// before it tries again (a bounded `Queue` does, see `Core::spin_for_room`)
+/// still gets in when a slow consumer frees one slot at a time, and its
+/// last `put` gets in after a single `get`. Nothing is lost or doubled.
+#[test]
+fn full_large_queue_lets_a_producer_in_after_each_get() {
+    let (cap, extra) = if cfg!(miri) { (64, 4) } else { (1024, 200) };
+    for_each_queue!(|make| {
+        let q = make(cap);
+        for i in 0..cap {
+            q.put(i).unwrap();
+        }
+        let producer = {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                for i in cap..cap + extra {
+                    q.put_timeout(i, Duration::from_secs(60)).unwrap();
+                }
+            })
+        };
+        let mut got = Vec::new();
+        for _ in 0..extra {
+            std::thread::sleep(Duration::from_micros(100));
+            got.push(q.get().unwrap());
+        }
+        producer.join().unwrap();
+        assert_eq!(q.len(), cap);
+        while let Ok(x) = q.try_get() {
+            got.push(x);
+        }
+        got.sort_unstable();
+        assert_eq!(got, (0..cap + extra).collect::<Vec<_>>());
+    });
+}

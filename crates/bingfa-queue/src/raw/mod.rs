@@ -122,6 +122,15 @@ pub(crate) trait Flavor<T> {
     fn close(&self) -> bool;
     /// Whether [`Flavor::close`] was called.
     fn is_closed(&self) -> bool;
+    /// How many free slots a spinning producer of the full store waits for
+    /// before it tries again (`Core::spin_for_room`); 0 or 1: the first.
+    /// A ring of slots, which producer and consumer write in the same
+    /// cache lines when one takes each slot the other frees, gains from a
+    /// batch; a locked store, measured, does not (its producers then read
+    /// the lock's line while the consumer holds it).
+    fn room_batch(&self) -> usize {
+        0
+    }
     /// Takes every item out at once, in the order pops would have, for
     /// `close_immediately` (with the payload of a panic of user code, if
     /// one came; the items are all there either way). `None`: no faster way
