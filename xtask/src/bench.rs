@@ -568,28 +568,23 @@ fn report(
     } else {
         table(&runs[0])
     };
-    let outside = if figure_rounds.iter().all(|f| f.is_empty()) {
+    let mut figures = if figure_rounds.iter().all(|f| f.is_empty()) {
         String::new()
+    } else if figure_rounds.len() > 1 {
+        let (figures, spread) = extra::summarize(figure_rounds);
+        extra::table_with_spread(&figures, Some(&spread))
     } else {
-        format!(
-            "\nMeasurements outside criterion (memory, echo servers; see `xtask/src/extra.rs`). \
-             **ratio**: how many times bingfa's cost the member costs (for a rate, bingfa's rate / \
-             the member's), so above 1.00x bingfa is better.\n\n{}",
-            if figure_rounds.len() > 1 {
-                let (figures, spread) = extra::summarize(figure_rounds);
-                extra::table_with_spread(&figures, Some(&spread))
-            } else {
-                extra::table(&figure_rounds[0])
-            }
-        )
+        extra::table(&figure_rounds[0])
     };
-    println!("\n{table}{outside}");
+    println!("\n{table}\n{figures}");
     let path = project_root().join("BENCHMARKS.md");
     let mut conditions = conditions.to_string();
     if partial {
         // One crate's run: the other groups keep their rows from the file
-        // (the figures outside criterion come from each crate's last run).
+        // (the figures outside criterion: from each crate's last run stored
+        // on this machine, else from the file).
         let old = std::fs::read_to_string(&path).unwrap_or_default();
+        figures = merge_figures(&figures, &old);
         let (merged, kept) = merge_tables(&table, &old);
         if kept > 0 {
             table = merged;
@@ -603,7 +598,9 @@ fn report(
             );
         }
     }
-    table += &outside;
+    if !figures.is_empty() {
+        table += &format!("\n{OUTSIDE_INTRO}\n\n{figures}");
+    }
     // Hand-written notes on the figures live in benches/NOTES.md and are
     // appended, so that a new run keeps them.
     let notes_path = project_root().join("benches").join("NOTES.md");
@@ -672,6 +669,33 @@ pub(crate) fn merge_tables(table: &str, old_md: &str) -> (String, usize) {
         }
     }
     (out, kept)
+}
+
+/// The first line of the section of BENCHMARKS.md that holds the figures
+/// measured outside criterion.
+const OUTSIDE_INTRO: &str = "Measurements outside criterion (memory, echo servers; see \
+    `xtask/src/extra.rs`). **ratio**: how many times bingfa's cost the member costs (for a \
+    rate, bingfa's rate / the member's), so above 1.00x bingfa is better.";
+
+/// `figures` (this run's table of figures outside criterion, maybe empty)
+/// with the groups of `old_md`'s figures table that it does not have: a
+/// one-crate run keeps the other crates' figures (the echo servers, the
+/// memory, the IPC rounds) instead of dropping the table.
+pub(crate) fn merge_figures(figures: &str, old_md: &str) -> String {
+    let Some(at) = old_md.find("Measurements outside criterion") else {
+        return figures.to_string();
+    };
+    let old = &old_md[at..];
+    if figures.trim().is_empty() {
+        // The old table alone: its header, rule and rows.
+        let rows: Vec<&str> = old
+            .lines()
+            .skip_while(|l| !l.starts_with("| group "))
+            .take_while(|l| l.starts_with('|'))
+            .collect();
+        return rows.iter().map(|l| format!("{l}\n")).collect();
+    }
+    merge_tables(figures, old).0
 }
 
 /// The list items at the head of a BENCHMARKS.md (machine, commit, date,
@@ -907,6 +931,30 @@ mod tests {
             ["- machine: old", "  - nested", "- commit: abc"]
         );
         assert_eq!(merge_tables(&new, "no table here"), (new.clone(), 0));
+    }
+
+    #[test]
+    fn one_crates_run_keeps_the_figures_outside_criterion() {
+        let fig = "| group | member | value | ratio |\n|---|---|---:|---:|\n";
+        let old = format!(
+            "# Benchmarks\n\n{}\n{OUTSIDE_INTRO}\n\n{fig}| echo | bingfa | 5 us | 1.00x |\n\
+             |  | tokio | 6 us | 1.20x |\n| mem | bingfa | 4 KiB | 1.00x |\n\n## Notes\n",
+            table(&[r("a", "bingfa", 1.0)])
+        );
+        // A run that measured no figures keeps the old table as it was.
+        let kept = merge_figures("", &old);
+        assert_eq!(
+            kept,
+            format!("{fig}| echo | bingfa | 5 us | 1.00x |\n|  | tokio | 6 us | 1.20x |\n| mem | bingfa | 4 KiB | 1.00x |\n")
+        );
+        // A run that measured one group replaces that group only.
+        let new = format!("{fig}| mem | bingfa | 3 KiB | 1.00x |\n");
+        let merged = merge_figures(&new, &old);
+        assert!(merged.contains("| mem | bingfa | 3 KiB |"), "{merged}");
+        assert!(!merged.contains("4 KiB"), "{merged}");
+        assert!(merged.contains("|  | tokio | 6 us | 1.20x |"), "{merged}");
+        // No old figures: this run's, as they are.
+        assert_eq!(merge_figures(&new, "# Benchmarks\n"), new);
     }
 
     #[test]
