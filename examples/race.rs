@@ -86,23 +86,11 @@ fn main() {
          then with one (n ends at 0).\n  --threads N    how many threads (default 100)\n  \
          --explore      let a model checker (loom) try every schedule of two threads instead;\n                        with --threads N (3 to 8), a randomized scheduler (shuttle) tries\n                        1000 schedules of N threads",
     );
-    if demo.rest.iter().any(|a| a == "--explore") {
-        let rest: Vec<&str> = demo
-            .rest
-            .iter()
-            .map(String::as_str)
-            .filter(|a| *a != "--explore")
-            .collect();
-        match rest.as_slice() {
-            [] | ["--threads", "2"] => explore_race(demo),
-            ["--threads", n] => match n.parse::<usize>() {
-                Ok(n @ 3..=8) => explore_race_random(demo, n),
-                _ => common::fail(
-                    "race",
-                    "--explore --threads takes 2 (loom, every schedule) or 3 to 8 (shuttle)",
-                ),
-            },
-            other => common::fail("race", &format!("unknown arguments {other:?}; try --help")),
+    if let Some(n) = explore::explore_count(&demo, "race", "--threads") {
+        if n == 2 {
+            explore_race(demo);
+        } else {
+            explore_race_random(demo, n);
         }
         return;
     }

@@ -92,26 +92,11 @@ fn main() {
          one with a process lock; a thread lock does not help processes; 1000 buyers.\n  \
          --explore      let a model checker (loom) try every schedule of two buyers instead;\n                        with --buyers N (3 to 8), a randomized scheduler (shuttle) tries\n                        1000 schedules of N buyers",
     );
-    if demo.rest.iter().any(|a| a == "--explore") {
-        let rest: Vec<&str> = demo
-            .rest
-            .iter()
-            .map(String::as_str)
-            .filter(|a| *a != "--explore")
-            .collect();
-        match rest.as_slice() {
-            [] | ["--buyers", "2"] => explore_tickets(demo),
-            ["--buyers", n] => match n.parse::<usize>() {
-                Ok(n @ 3..=8) => explore_tickets_random(demo, n),
-                _ => common::fail(
-                    "tickets",
-                    "--explore --buyers takes 2 (loom, every schedule) or 3 to 8 (shuttle)",
-                ),
-            },
-            other => common::fail(
-                "tickets",
-                &format!("unknown arguments {other:?}; try --help"),
-            ),
+    if let Some(n) = explore::explore_count(&demo, "tickets", "--buyers") {
+        if n == 2 {
+            explore_tickets(demo);
+        } else {
+            explore_tickets_random(demo, n);
         }
         return;
     }

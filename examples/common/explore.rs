@@ -580,6 +580,35 @@ fn writes_later(steps: &[Step], k: usize) -> bool {
         .any(|x| x.thread == steps[k].thread && matches!(x.what, Act::Write(_)))
 }
 
+/// How many threads demo `name`'s `--explore` asks for, or `None` without
+/// `--explore`: 2 (loom, every schedule) for `--explore` alone or with
+/// `COUNT_FLAG 2`, 3 to 8 (shuttle) with `COUNT_FLAG N`. Anything else ends
+/// the demo with a message.
+pub fn explore_count(demo: &crate::common::Demo, name: &str, count_flag: &str) -> Option<usize> {
+    if !demo.rest.iter().any(|a| a == "--explore") {
+        return None;
+    }
+    let rest: Vec<&str> = demo
+        .rest
+        .iter()
+        .map(String::as_str)
+        .filter(|a| *a != "--explore")
+        .collect();
+    match rest.as_slice() {
+        [] => Some(2),
+        [flag, n] if *flag == count_flag => match n.parse::<usize>() {
+            Ok(n @ 2..=8) => Some(n),
+            _ => crate::common::fail(
+                name,
+                &format!(
+                    "--explore {count_flag} takes 2 (loom, every schedule) or 3 to 8 (shuttle)"
+                ),
+            ),
+        },
+        other => crate::common::fail(name, &format!("unknown arguments {other:?}; try --help")),
+    }
+}
+
 /// A place for loom's checkpoint of demo `name`.
 pub fn key_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!(
