@@ -60,21 +60,45 @@ fn a_lost_host_costs_only_its_in_flight_tasks() {
     let _wc = worker_on(&lab, &server, "c", 2);
     let dir = scratch("lost-host");
     let d = dir.to_string_lossy().into_owned();
-    // Each task records where it started (`i.host`), then sleeps.
-    let futures: Vec<_> = (0..30u64)
+    // Each task records where it started (`i.start`), then sleeps. Enough
+    // of them that a and c alone cannot drain the queue before b, slowed
+    // down by a loaded machine, has finished its first two.
+    const TASKS: u64 = 48;
+    let futures: Vec<_> = (0..TASKS)
         .map(|i| {
-            pool.submit(&REPORT_AND_SLEEP, (format!("{d}/{i}.start"), 300))
+            pool.submit(&REPORT_AND_SLEEP, (format!("{d}/{i}.start"), 500))
                 .unwrap()
         })
         .collect();
-    wait_until("host b runs two tasks", || {
-        let done_on_b = events
+    let client = pool.client_id().to_owned();
+    let task_of = |i: u64| format!("{client}/{}", i + 1);
+    // Lose b only while it holds a task: one it started (by its file) less
+    // than half its sleep ago, so neither done nor about to be. Without
+    // that wait, b could be between tasks (or out of them) when it dies,
+    // and there would be nothing to take over.
+    wait_until("host b has finished two tasks and runs another", || {
+        let done_on_b: BTreeSet<String> = events
             .lock()
             .unwrap()
             .iter()
-            .filter(|e| matches!(e, Event::Completed { host, .. } if host == "b"))
-            .count();
-        done_on_b >= 2 && lab.pids("b").len() >= 3
+            .filter_map(|e| match e {
+                Event::Completed { task, host, .. } if host == "b" => Some(task.clone()),
+                _ => None,
+            })
+            .collect();
+        let running_on_b = (0..TASKS).any(|i| {
+            let path = format!("{d}/{i}.start");
+            let fresh = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| {
+                    t.elapsed()
+                        .is_ok_and(|age| age < Duration::from_millis(250))
+                });
+            fresh
+                && !done_on_b.contains(&task_of(i))
+                && std::fs::read_to_string(&path).is_ok_and(|s| s.ends_with(" b"))
+        });
+        done_on_b.len() >= 2 && running_on_b && lab.pids("b").len() >= 3
     });
     // The tasks b holds now: started there (by their file), not completed.
     lab.kill_host("b");
@@ -91,8 +115,6 @@ fn a_lost_host_costs_only_its_in_flight_tasks() {
     for (i, f) in futures.iter().enumerate() {
         assert_eq!(f.result_timeout(PATIENCE), Ok(7), "task {i}");
     }
-    let client = pool.client_id().to_owned();
-    let task_of = |i: u64| format!("{client}/{}", i + 1);
     // Where each task started last (a retried task rewrote its file).
     let mut attempts: BTreeMap<String, u32> = BTreeMap::new();
     let mut hosts: BTreeMap<String, String> = BTreeMap::new();
@@ -125,7 +147,7 @@ fn a_lost_host_costs_only_its_in_flight_tasks() {
         assert_ne!(hosts[t], "b");
     }
     // Every other task ran once: not disturbed.
-    for i in 0..30u64 {
+    for i in 0..TASKS {
         let t = task_of(i);
         if !retried.contains(&t) {
             assert_eq!(attempts[&t], 1, "{t}");
