@@ -56,7 +56,7 @@ USAGE:
                                       as median (range); a group whose rounds disagree on the
                                       side of 1.00x runs again, alone, up to 2 more times
     cargo xtask bench --table         only print and write the table of the last results
-    cargo xtask stress [CRATE...] [N] run every test binary of CRATE (default: all crates) N times (10),
+    cargo xtask stress [CRATE...] [N] run every test binary of CRATE (default: all crates and the facade) N times (10),
                                       in turn plain, pinned to one CPU, beside a CPU hog; names hung
                                       tests; flags: --rounds N --timeout SECS --filter NAME --release
     cargo xtask features [CRATE...]   check each crate (and the facade) alone with --no-default-features,

@@ -66,7 +66,7 @@ impl Mode {
 /// The options of one `cargo xtask stress` call.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Options {
-    /// Packages to stress (empty: every crate under `crates/`).
+    /// Packages to stress (empty: every crate under `crates/` and the facade `bingfa`).
     pub crates: Vec<String>,
     /// Runs of each binary.
     pub rounds: u32,
@@ -80,7 +80,7 @@ pub(crate) struct Options {
 
 pub(crate) const USAGE: &str = "\
 usage: cargo xtask stress [CRATE...] [N] [--rounds N] [--timeout SECS] [--filter NAME] [--release]
-  runs every test binary of CRATE (default: every crate under crates/) N times (default 10),
+  runs every test binary of CRATE (default: every crate under crates/ and the facade, bingfa) N times (default 10),
   round i in mode i%3: plain, pinned to one CPU (taskset -c 0), beside a CPU hog;
   a run longer than --timeout (default 300 s) is killed and its unfinished tests named";
 
@@ -468,16 +468,23 @@ fn describe(st: std::process::ExitStatus) -> String {
     }
 }
 
-/// Builds the test binaries of `opts.crates`.
+/// The facade package, at the workspace's root (not under crates/).
+const FACADE: &str = "bingfa";
+
+/// Builds the test binaries of `opts.crates` (all: every crate and the
+/// facade).
 fn build(opts: &Options) -> Result<Vec<Binary>> {
+    // Every crate under crates/, and the facade at the root, whose tests run
+    // the demos a learner runs.
+    let mut known: Vec<String> = crates()?.into_iter().map(|(n, _)| n).collect();
+    known.push(FACADE.to_string());
     let chosen: Vec<String> = if opts.crates.is_empty() {
-        crates()?.into_iter().map(|(n, _)| n).collect()
+        known
     } else {
-        let known: Vec<String> = crates()?.into_iter().map(|(n, _)| n).collect();
         for c in &opts.crates {
             if !known.contains(c) {
                 return Err(format!(
-                    "no crate `{c}` under crates/ (there are: {})",
+                    "no crate `{c}` in the workspace (there are: {})",
                     known.join(", ")
                 ));
             }
