@@ -584,10 +584,11 @@ fn report(
         // (the figures outside criterion: from each crate's last run stored
         // on this machine, else from the file).
         let old = std::fs::read_to_string(&path).unwrap_or_default();
-        figures = merge_figures(&figures, &old);
+        figures = align_table(&merge_figures(&figures, &old));
         let (merged, kept) = merge_tables(&table, &old);
         if kept > 0 {
-            table = merged;
+            // The kept rows were padded for their own run's widths.
+            table = align_table(&merged);
             conditions += &format!(
                 "- {kept} groups that this run did not measure keep their rows from the file's \
                  earlier run, which said:\n{}",
@@ -669,6 +670,73 @@ pub(crate) fn merge_tables(table: &str, old_md: &str) -> (String, usize) {
         }
     }
     (out, kept)
+}
+
+/// `table` (Markdown lines: a header, a rule, rows) with every column
+/// padded to its widest cell again, keeping each column's alignment (a
+/// rule cell ending in `:` is right-aligned); lines that are not table
+/// rows pass through. Rows merged from two runs then line up.
+pub(crate) fn align_table(table: &str) -> String {
+    let cells = |l: &str| -> Vec<String> {
+        let inner = l.trim().trim_start_matches('|').trim_end_matches('|');
+        inner.split('|').map(|c| c.trim().to_string()).collect()
+    };
+    let rows: Vec<Option<Vec<String>>> = table
+        .lines()
+        .map(|l| l.trim_start().starts_with('|').then(|| cells(l)))
+        .collect();
+    let is_rule = |r: &[String]| {
+        !r.is_empty()
+            && r.iter()
+                .all(|c| !c.is_empty() && c.chars().all(|ch| ch == '-' || ch == ':'))
+    };
+    let n = rows.iter().flatten().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![3; n];
+    let mut right = vec![false; n];
+    for r in rows.iter().flatten() {
+        if is_rule(r) {
+            for (k, c) in r.iter().enumerate() {
+                right[k] = c.ends_with(':');
+            }
+        } else {
+            for (k, c) in r.iter().enumerate() {
+                widths[k] = widths[k].max(c.chars().count());
+            }
+        }
+    }
+    let mut out = String::new();
+    for (line, row) in table.lines().zip(&rows) {
+        let Some(r) = row else {
+            out += line;
+            out.push('\n');
+            continue;
+        };
+        let rule = is_rule(r);
+        let padded: Vec<String> = (0..n)
+            .map(|k| {
+                let c = r.get(k).map_or("", String::as_str);
+                let w = widths[k];
+                if rule {
+                    // The rule spans the cell's two spaces too.
+                    if right[k] {
+                        format!("{}:", "-".repeat(w + 1))
+                    } else {
+                        "-".repeat(w + 2)
+                    }
+                } else if right[k] {
+                    format!("{c:>w$}")
+                } else {
+                    format!("{c:<w$}")
+                }
+            })
+            .collect();
+        if rule {
+            out += &format!("|{}|\n", padded.join("|"));
+        } else {
+            out += &format!("| {} |\n", padded.join(" | "));
+        }
+    }
+    out
 }
 
 /// The first line of the section of BENCHMARKS.md that holds the figures
@@ -931,6 +999,30 @@ mod tests {
             ["- machine: old", "  - nested", "- commit: abc"]
         );
         assert_eq!(merge_tables(&new, "no table here"), (new.clone(), 0));
+    }
+
+    #[test]
+    fn merged_rows_line_up_again() {
+        let t = "| group | member | value | ratio |\n|---|---|---:|---:|\n\
+                 | echo-long-name | bingfa | 5 us | 1.00x |\n|  | tokio | 16 us | 3.20x |\n";
+        let a = align_table(t);
+        assert_eq!(
+            a,
+            "| group          | member | value | ratio |\n\
+             |----------------|--------|------:|------:|\n\
+             | echo-long-name | bingfa |  5 us | 1.00x |\n\
+             |                | tokio  | 16 us | 3.20x |\n"
+        );
+        // Every line of an aligned table is equally long, and aligning is
+        // idempotent; a line that is not a row passes through.
+        assert!(a
+            .lines()
+            .all(|l| l.len() == a.lines().next().unwrap().len()));
+        assert_eq!(align_table(&a), a);
+        assert_eq!(align_table("text\n"), "text\n");
+        // The criterion table as render() writes it is already aligned.
+        let t = table(&[r("a", "bingfa", 1.0), r("a", "x", 2.0)]);
+        assert_eq!(align_table(&t), t);
     }
 
     #[test]

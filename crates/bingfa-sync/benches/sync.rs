@@ -2,7 +2,9 @@
 //!
 //! Groups (one comparison each; the `bingfa` member is the reference):
 //! - `sync/mutex-uncontended`: one lock+unlock pair; bingfa, parking_lot, std.
-//! - `sync/mutex-contended-2`: two threads, 10 000 lock+increment+unlock each.
+//! - `sync/mutex-contended-2`: two threads, 10 000 lock+increment+unlock each,
+//!   started together (see `contended_on`); the time is from the first
+//!   thread's start to the last one's end.
 //! - `sync/mutex-contended-2-one-cpu`: the same with both threads pinned to
 //!   one CPU (as under `taskset -c 0`; Linux only): every hand-over is a
 //!   context switch, so what counts is how long a waiter spins before it
@@ -128,6 +130,15 @@ fn pin(_cpu: usize) {
 }
 
 /// [`contended`], with every thread pinned to CPU `cpu` when given.
+///
+/// The threads start together: each one, once running, waits (yielding)
+/// until all of them run, and the time counted is from the first one's
+/// start to the last one's end. A parking barrier is not enough: in a VM a
+/// thread it wakes may start 150-250 us after the others, by when one
+/// thread has done its 10 000 operations alone. Such runs, with two owner
+/// changes instead of about a thousand, measured no contention at all, and
+/// made std's `Mutex` look twice as fast as it is in whole criterion runs
+/// (BENCHMARKS.md's notes, "std's two modes").
 fn contended_on<S: Send + Sync + 'static>(
     iters: u64,
     threads: usize,
@@ -135,29 +146,36 @@ fn contended_on<S: Send + Sync + 'static>(
     op: fn(&S),
     cpu: Option<usize>,
 ) -> Duration {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let mut total = Duration::ZERO;
     for _ in 0..iters {
-        let barrier = Arc::new(std::sync::Barrier::new(threads + 1));
+        let running = Arc::new(AtomicUsize::new(0));
         let handles: Vec<_> = (0..threads)
             .map(|_| {
-                let (shared, barrier) = (shared.clone(), barrier.clone());
+                let (shared, running) = (shared.clone(), running.clone());
                 thread::spawn(move || {
                     if let Some(cpu) = cpu {
                         pin(cpu);
                     }
-                    barrier.wait();
+                    running.fetch_add(1, Ordering::SeqCst);
+                    while running.load(Ordering::SeqCst) < threads {
+                        // Yield, not spin: pinned to one CPU, the others
+                        // need it to arrive.
+                        thread::yield_now();
+                    }
+                    let start = Instant::now();
                     for _ in 0..CONTENDED_OPS {
                         op(&shared);
                     }
+                    (start, Instant::now())
                 })
             })
             .collect();
-        barrier.wait();
-        let t = Instant::now();
-        for h in handles {
-            h.join().unwrap();
-        }
-        total += t.elapsed();
+        let spans: Vec<(Instant, Instant)> =
+            handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let first = spans.iter().map(|s| s.0).min().expect("threads > 0");
+        let last = spans.iter().map(|s| s.1).max().expect("threads > 0");
+        total += last - first;
     }
     total
 }
