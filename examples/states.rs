@@ -144,15 +144,18 @@ fn sample(pid: i32) -> Option<(char, u64, u64)> {
     Some((state, it.next()??, it.next()??))
 }
 
-/// Pins the calling process to CPU 0.
+/// Pins the calling process to the first CPU it may run on (CPU 0 on most
+/// machines): the two processes then share one core.
 fn pin_to_one_core() {
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and
-    // sched_setaffinity only read and write that local set.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(0, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
+    let Ok(allowed) = rustix::thread::sched_getaffinity(None) else {
+        return;
+    };
+    let Some(first) = (0..rustix::thread::CpuSet::MAX_CPU).find(|&c| allowed.is_set(c)) else {
+        return;
+    };
+    let mut one = rustix::thread::CpuSet::new();
+    one.set(first);
+    let _ = rustix::thread::sched_setaffinity(None, &one);
 }
 
 fn compute_for(d: Duration) {

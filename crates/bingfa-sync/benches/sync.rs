@@ -101,27 +101,18 @@ fn contended<S: Send + Sync + 'static>(
 /// The first CPU this process may run on (Linux).
 #[cfg(target_os = "linux")]
 fn first_cpu() -> Option<usize> {
-    // SAFETY: a zeroed cpu_set_t is a valid empty set, and the call fills
-    // at most its size.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return None;
-        }
-        (0..libc::CPU_SETSIZE as usize).find(|&c| libc::CPU_ISSET(c, &set))
-    }
+    let set = rustix::thread::sched_getaffinity(None).ok()?;
+    (0..rustix::thread::CpuSet::MAX_CPU).find(|&c| set.is_set(c))
 }
 
 /// Pins the calling thread to CPU `cpu`.
 #[cfg(target_os = "linux")]
 fn pin(cpu: usize) {
-    // SAFETY: as in `first_cpu`; the set holds one CPU of ours.
-    let ok = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
-    };
-    assert!(ok, "could not pin a thread to CPU {cpu}");
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu);
+    if let Err(e) = rustix::thread::sched_setaffinity(None, &set) {
+        panic!("could not pin a thread to CPU {cpu}: {e}");
+    }
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -71,34 +71,27 @@ pub fn cpu_model() -> String {
 
 /// The CPUs this process may run on.
 pub fn usable_cpus() -> Vec<usize> {
-    // SAFETY: a zeroed cpu_set_t is a valid (empty) set; the call fills it
-    // within its size.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return Vec::new();
-        }
-        (0..libc::CPU_SETSIZE as usize)
-            .filter(|&c| libc::CPU_ISSET(c, &set))
-            .collect()
-    }
+    let Ok(set) = rustix::thread::sched_getaffinity(None) else {
+        return Vec::new();
+    };
+    (0..rustix::thread::CpuSet::MAX_CPU)
+        .filter(|&c| set.is_set(c))
+        .collect()
 }
 
 /// Pins the calling thread to CPU `c`; whether that worked.
 pub fn pin(c: usize) -> bool {
-    // SAFETY: as in `usable_cpus`.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(c, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
-    }
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(c);
+    rustix::thread::sched_setaffinity(None, &set).is_ok()
 }
 
 /// Pins this thread to one CPU (`taskset -c`) and says which CPU a child
 /// should pin itself to: another one (`apart`, when there are two), or the
 /// same one. Restores the old affinity when dropped.
 pub struct Pinned {
-    old: libc::cpu_set_t,
+    /// The affinity before (`None`: could not be read, nothing to restore).
+    old: Option<rustix::thread::CpuSet>,
     child: Option<usize>,
 }
 
@@ -123,12 +116,7 @@ impl Pinned {
             .unwrap()
             .join()
             .unwrap();
-        // SAFETY: as in `usable_cpus`.
-        let old = unsafe {
-            let mut old: libc::cpu_set_t = std::mem::zeroed();
-            libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut old);
-            old
-        };
+        let old = rustix::thread::sched_getaffinity(None).ok();
         let cpus = usable_cpus();
         let child = if together {
             cpus.first().copied().filter(|&c| pin(c))
@@ -153,8 +141,9 @@ impl Pinned {
 
 impl Drop for Pinned {
     fn drop(&mut self) {
-        // SAFETY: restoring the set read in `new`.
-        unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &self.old) };
+        if let Some(old) = &self.old {
+            let _ = rustix::thread::sched_setaffinity(None, old);
+        }
     }
 }
 
