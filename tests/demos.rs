@@ -20,6 +20,11 @@ fn example(name: &str) -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.args(["build", "--quiet", "-p", "bingfa", "--examples"]);
+        if std::env::var_os("BINGFA_STRESS_ADDED_RUSTC_BOOTSTRAP").is_some() {
+            // `cargo xtask stress` set it for libtest only; the examples were
+            // built without it, and cargo rebuilds everything when it changes.
+            cmd.env_remove("RUSTC_BOOTSTRAP");
+        }
         if profile_dir.ends_with("release") {
             cmd.arg("--release");
         }

@@ -340,6 +340,13 @@ fn command(bin: &Binary, mode: Mode, seed: u64, filter: Option<&str>, pin: bool)
     if let Some(f) = filter {
         cmd.arg(f);
     }
+    if std::env::var_os("RUSTC_BOOTSTRAP").is_none() {
+        // Only libtest needs it (for `--format json`). Cargo fingerprints
+        // it: a test that runs cargo itself (the facade's demo tests build
+        // the examples) would rebuild them, and the next plain build would
+        // rebuild them back. This tells such a test to leave it out.
+        cmd.env("BINGFA_STRESS_ADDED_RUSTC_BOOTSTRAP", "1");
+    }
     cmd.current_dir(&bin.dir)
         .env("RUSTC_BOOTSTRAP", "1")
         .env("BINGFA_STRESS", "1")
