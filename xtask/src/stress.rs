@@ -199,21 +199,70 @@ pub(crate) struct RunLog {
     /// Lines that were not libtest JSON (a test's own prints when it does
     /// not capture, a crash message), kept for the report.
     pub other: Vec<String>,
+    /// The start of a JSON event that another process's write cut in two
+    /// (see [`RunLog::line`]), waiting for its rest.
+    cut: String,
 }
+
+/// The most of a cut event kept while waiting for its rest.
+const CUT_MAX: usize = 1 << 20;
 
 impl RunLog {
     /// Takes one line of a test binary's standard output.
+    ///
+    /// The children a test starts write to the same pipe: a spawned
+    /// `bingfa-process` child runs the test binary's own harness, whose
+    /// human-readable lines (`running 1 test`, `test result: ...`) land
+    /// between libtest's JSON events. An event longer than the pipe's
+    /// atomic write (4 KiB: a failure with its captured output) can be cut
+    /// by such a line. So a line that starts an event but does not parse is
+    /// kept, and the lines after it are tried as its rest; a line that
+    /// does not complete it is a child's (and reported as such) unless it
+    /// starts with neither `{` nor a harness word, when it is taken as a
+    /// middle piece of the event.
     pub(crate) fn line(&mut self, line: &str) {
-        let Some(ev) = line
-            .starts_with('{')
-            .then(|| Json::parse(line).ok())
-            .flatten()
-        else {
-            if !line.trim().is_empty() && self.other.len() < 200 {
-                self.other.push(line.to_string());
+        if !self.cut.is_empty() {
+            let joined = format!("{}{line}", self.cut);
+            if let Ok(ev) = Json::parse(&joined) {
+                self.cut.clear();
+                return self.event(&ev);
             }
-            return;
-        };
+            if !line.starts_with('{') && !is_harness_line(line) {
+                if joined.len() <= CUT_MAX {
+                    self.cut = joined;
+                }
+                return;
+            }
+        }
+        if line.starts_with('{') {
+            match Json::parse(line) {
+                Ok(ev) => return self.event(&ev),
+                Err(_) if self.cut.is_empty() && line.len() <= CUT_MAX => {
+                    self.cut = line.to_string();
+                    return;
+                }
+                Err(_) => {}
+            }
+        }
+        self.other_line(line);
+    }
+
+    fn other_line(&mut self, line: &str) {
+        if !line.trim().is_empty() && self.other.len() < 200 {
+            self.other.push(line.to_string());
+        }
+    }
+
+    /// Ends the output: a cut event whose rest never came is reported as
+    /// the text it is.
+    pub(crate) fn end(&mut self) {
+        let cut = std::mem::take(&mut self.cut);
+        if !cut.is_empty() {
+            self.other_line(&cut);
+        }
+    }
+
+    fn event(&mut self, ev: &Json) {
         if ev.get("type").and_then(Json::str) != Some("test") {
             return;
         }
@@ -253,6 +302,23 @@ impl RunLog {
             .map(String::as_str)
             .collect()
     }
+}
+
+/// A line libtest's human format writes (what a spawned child's harness
+/// prints), or an empty one.
+fn is_harness_line(line: &str) -> bool {
+    let l = line.trim();
+    l.is_empty()
+        || l.chars().all(|c| c == '.')
+        || [
+            "running ",
+            "test result: ",
+            "test ",
+            "successes:",
+            "failures:",
+        ]
+        .iter()
+        .any(|p| l.starts_with(p))
 }
 
 /// One failed run, for the report.
@@ -377,6 +443,7 @@ fn run_once(cmd: &mut Command, timeout: Duration) -> Result<Option<String>> {
             for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
                 log.lock().unwrap().line(&line);
             }
+            log.lock().unwrap().end();
         })
     };
     let err_reader = std::thread::spawn(move || {
@@ -734,6 +801,52 @@ mod tests {
         assert_eq!(log.passed, 1);
         assert_eq!(log.failed, vec![("c".to_string(), "boom\n".to_string())]);
         assert_eq!(log.other, vec!["thread 'x' panicked".to_string()]);
+    }
+
+    #[test]
+    fn mends_an_event_a_child_cut_in_two() {
+        // A failure event (long, so written in more than one piece) with a
+        // spawned child's harness lines in the middle, as seen in CI.
+        let mut log = RunLog::default();
+        for l in [
+            r#"{ "type": "test", "event": "started", "name": "c" }"#,
+            r#"{ "type": "test", "name": "c", "event": "failed", "stdout": "bo"#,
+            "",
+            "running 1 test",
+            ".",
+            r#"om\n" }"#,
+            "test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 9 filtered out; finished in 0.01s",
+            r#"{ "type": "test", "event": "started", "name": "d" }"#,
+        ] {
+            log.line(l);
+        }
+        log.end();
+        assert_eq!(log.failed, vec![("c".to_string(), "boom\n".to_string())]);
+        assert_eq!(log.unfinished(), vec!["d"]);
+        assert_eq!(log.other.len(), 3, "{:?}", log.other);
+        assert!(log.other.iter().all(|l| is_harness_line(l)));
+    }
+
+    #[test]
+    fn mends_an_event_cut_more_than_once_and_reports_one_never_finished() {
+        let mut log = RunLog::default();
+        for l in [
+            r#"{ "type": "test", "name": "c", "event": "failed", "stdout": "a"#,
+            "running 1 test",
+            "b",
+            "test result: ok. 1 passed",
+            r#"c" }"#,
+        ] {
+            log.line(l);
+        }
+        assert_eq!(log.failed, vec![("c".to_string(), "abc".to_string())]);
+
+        let mut log = RunLog::default();
+        log.line(r#"{ "type": "test", "name": "c", "event": "failed", "stdout": "a"#);
+        log.end();
+        assert!(log.failed.is_empty());
+        assert_eq!(log.other.len(), 1);
+        assert!(log.other[0].contains(r#""name": "c""#));
     }
 
     #[test]
