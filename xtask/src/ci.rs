@@ -1,5 +1,8 @@
 //! `cargo xtask ci`: what `.ci/run` checks, in the same order, stopping at the
-//! first failure. (`.ci/run` also installs what the steps need.)
+//! first failure. (`.ci/run` also installs what the steps need and, since it
+//! runs on a clean clone of a machine whose disk may be short, builds without
+//! incremental caches or full debug info and removes each step's own build
+//! once the step is done; here your `target/` is left as it is.)
 
 use std::process::ExitCode;
 

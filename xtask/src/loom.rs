@@ -3,8 +3,9 @@
 //! models away, and an empty run must not look like a pass).
 
 use std::io::{BufRead, BufReader};
-use std::process::{ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 
+use crate::stress::{parse_artifacts, Binary};
 use crate::{cargo, crates, files_with_ext, show, target_dir, Result};
 
 /// The totals of one `test result:` line of libtest.
@@ -91,35 +92,39 @@ pub(crate) fn run(only: Option<&str>) -> Result<ExitCode> {
         None => all,
     };
     let preemptions = std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| "2".into());
-    let rustflags = rustflags();
-    let target = target_dir().join("loom");
+    let bins = build(&chosen)?;
 
     let mut summary = Vec::new();
     for krate in &chosen {
-        let mut cmd = cargo(["test", "--release", "-p", krate, "--lib", "--tests"]);
-        cmd.args(["--features", "loom", "--target-dir"])
-            .arg(&target)
-            .args(["--", "loom"]);
-        cmd.env("RUSTFLAGS", &rustflags)
-            .env("LOOM_MAX_PREEMPTIONS", &preemptions);
-        eprintln!(
-            "\n=== loom: {krate} ===\n$ RUSTFLAGS=\"{rustflags}\" LOOM_MAX_PREEMPTIONS={preemptions} {}",
-            show(&cmd)
-        );
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("could not run `{}`: {e}", show(&cmd)))?;
+        eprintln!("\n=== loom: {krate} ===");
         let mut output = String::new();
-        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-            let line = line.map_err(|e| e.to_string())?;
-            println!("{line}");
-            output += &line;
-            output.push('\n');
+        let mut ran = true;
+        for bin in bins.iter().filter(|b| &b.package == krate) {
+            // As `cargo test` runs it: from the package's directory.
+            let mut cmd = Command::new(&bin.path);
+            cmd.arg("loom")
+                .current_dir(&bin.dir)
+                .env("LOOM_MAX_PREEMPTIONS", &preemptions);
+            eprintln!(
+                "$ cd {} && LOOM_MAX_PREEMPTIONS={preemptions} {}",
+                bin.dir.display(),
+                show(&cmd)
+            );
+            let mut child = cmd
+                .stdout(Stdio::piped())
+                .spawn()
+                .map_err(|e| format!("could not run `{}`: {e}", show(&cmd)))?;
+            for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+                let line = line.map_err(|e| e.to_string())?;
+                println!("{line}");
+                output += &line;
+                output.push('\n');
+            }
+            let status = child.wait().map_err(|e| e.to_string())?;
+            ran &= status.success();
         }
-        let status = child.wait().map_err(|e| e.to_string())?;
         let (mut r, binaries) = sum_results(&output);
-        r.ok &= status.success();
+        r.ok &= ran;
         summary.push((krate.clone(), r, binaries));
     }
 
@@ -159,6 +164,42 @@ pub(crate) fn run(only: Option<&str>) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Builds the loom tests of `chosen` in one cargo call (one feature set, so
+/// every dependency is built once, not once per crate) and returns the
+/// test executables.
+fn build(chosen: &[String]) -> Result<Vec<Binary>> {
+    let rustflags = rustflags();
+    let mut cmd = cargo(["test", "--release", "--no-run", "--message-format=json"]);
+    for krate in chosen {
+        cmd.args(["-p", krate]);
+    }
+    let features: Vec<String> = chosen.iter().map(|c| format!("{c}/loom")).collect();
+    cmd.args(["--lib", "--tests", "--features"])
+        .arg(features.join(","))
+        .arg("--target-dir")
+        .arg(target_dir().join("loom"))
+        .env("RUSTFLAGS", &rustflags);
+    eprintln!("$ RUSTFLAGS=\"{rustflags}\" {}", show(&cmd));
+    let out = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("could not run `{}`: {e}", show(&cmd)))?;
+    if !out.status.success() {
+        return Err(format!(
+            "the loom build failed (`{}`): read the errors above",
+            show(&cmd)
+        ));
+    }
+    let bins: Vec<Binary> = parse_artifacts(&String::from_utf8_lossy(&out.stdout))
+        .into_iter()
+        .filter(|b| chosen.contains(&b.package))
+        .collect();
+    if bins.is_empty() {
+        return Err(format!("`{}` built no test binary", show(&cmd)));
+    }
+    Ok(bins)
 }
 
 /// `--features` for a workspace build with loom: every loom crate's
