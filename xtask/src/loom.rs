@@ -171,7 +171,12 @@ pub(crate) fn run(only: Option<&str>) -> Result<ExitCode> {
 /// test executables.
 fn build(chosen: &[String]) -> Result<Vec<Binary>> {
     let rustflags = rustflags();
-    let mut cmd = cargo(["test", "--release", "--no-run", "--message-format=json"]);
+    let mut cmd = cargo([
+        "test",
+        "--release",
+        "--no-run",
+        "--message-format=json-render-diagnostics",
+    ]);
     for krate in chosen {
         cmd.args(["-p", krate]);
     }

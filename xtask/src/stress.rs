@@ -133,7 +133,9 @@ pub(crate) struct Binary {
     pub dir: PathBuf,
 }
 
-/// The test executables in cargo's `--message-format=json` output.
+/// The test executables in cargo's `--message-format=json` output (also
+/// `json-render-diagnostics`, which prints the compiler's errors as text
+/// on standard error, so that a failed build shows them).
 pub(crate) fn parse_artifacts(output: &str) -> Vec<Binary> {
     let mut out = Vec::new();
     for line in output.lines().filter(|l| l.starts_with('{')) {
@@ -565,7 +567,11 @@ fn build(opts: &Options) -> Result<Vec<Binary>> {
         }
         opts.crates.clone()
     };
-    let mut cmd = cargo(["test", "--no-run", "--message-format=json"]);
+    let mut cmd = cargo([
+        "test",
+        "--no-run",
+        "--message-format=json-render-diagnostics",
+    ]);
     if opts.release {
         cmd.arg("--release");
     }
