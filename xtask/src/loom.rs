@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, ExitCode, Stdio};
 
-use crate::stress::{parse_artifacts, Binary};
+use crate::stress::{test_binaries, Binary};
 use crate::{cargo, crates, files_with_ext, show, target_dir, Result};
 
 /// The totals of one `test result:` line of libtest.
@@ -187,24 +187,7 @@ fn build(chosen: &[String]) -> Result<Vec<Binary>> {
         .arg(target_dir().join("loom"))
         .env("RUSTFLAGS", &rustflags);
     eprintln!("$ RUSTFLAGS=\"{rustflags}\" {}", show(&cmd));
-    let out = cmd
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("could not run `{}`: {e}", show(&cmd)))?;
-    if !out.status.success() {
-        return Err(format!(
-            "the loom build failed (`{}`): read the errors above",
-            show(&cmd)
-        ));
-    }
-    let bins: Vec<Binary> = parse_artifacts(&String::from_utf8_lossy(&out.stdout))
-        .into_iter()
-        .filter(|b| chosen.contains(&b.package))
-        .collect();
-    if bins.is_empty() {
-        return Err(format!("`{}` built no test binary", show(&cmd)));
-    }
-    Ok(bins)
+    test_binaries(&mut cmd, chosen)
 }
 
 /// `--features` for a workspace build with loom: every loom crate's

@@ -586,19 +586,25 @@ fn build(opts: &Options) -> Result<Vec<Binary>> {
     }
     cmd.args(["--lib", "--tests"]);
     eprintln!("$ {}", show(&cmd));
+    test_binaries(&mut cmd, &chosen)
+}
+
+/// Runs `cmd`, a `cargo test --no-run --message-format=json...`, and returns
+/// the test executables it built for the packages in `chosen`.
+pub(crate) fn test_binaries(cmd: &mut Command, chosen: &[String]) -> Result<Vec<Binary>> {
     let out = cmd
         .stderr(Stdio::inherit())
         .output()
-        .map_err(|e| format!("could not run `{}`: {e}", show(&cmd)))?;
+        .map_err(|e| format!("could not run `{}`: {e}", show(cmd)))?;
     if !out.status.success() {
-        return Err(format!("`{}` failed", show(&cmd)));
+        return Err(format!("`{}` failed: its errors are above", show(cmd)));
     }
     let bins: Vec<Binary> = parse_artifacts(&String::from_utf8_lossy(&out.stdout))
         .into_iter()
         .filter(|b| chosen.contains(&b.package))
         .collect();
     if bins.is_empty() {
-        return Err(format!("`{}` built no test binary", show(&cmd)));
+        return Err(format!("`{}` built no test binary", show(cmd)));
     }
     Ok(bins)
 }
