@@ -232,6 +232,10 @@ impl RunLog {
             if !line.starts_with('{') && !is_harness_line(line) {
                 if joined.len() <= CUT_MAX {
                     self.cut = joined;
+                } else {
+                    // Too long to wait for: both go to the report as text.
+                    self.end();
+                    self.other_line(line);
                 }
                 return;
             }
