@@ -15,7 +15,11 @@
 //! - `process/queue-spsc-64B`: one producer process -> one consumer, on
 //!   two different CPUs: bingfa's `Queue` sized for the message, the same
 //!   with `Queue::new`'s 1 KiB slots, the Lamport ring (the SPSC floor:
-//!   cached indices, batched publication), bingfa's `Pipe`, ipc-channel.
+//!   cached indices, batched publication), the same ring with 128-byte
+//!   slots (two lines a message, as bingfa's cells) and with bingfa's
+//!   frames in them (serialization and checksum: what the queue would
+//!   reach with Lamport indices; see `spsc_lamport_framed`), bingfa's
+//!   `Pipe`, ipc-channel.
 //! - `process/queue-mpmc-2x2-64B`, `-4x4-`: producers -> consumers, all
 //!   separate processes, not pinned: bingfa's `Queue`, Vyukov's bounded
 //!   MPMC ring (the floor), a POSIX message queue (the kernel's MPMC
@@ -142,6 +146,7 @@ fn main() {
         let sized = Queue::<Msg>::with_max_message(CAP as usize, MSG_ENCODED).unwrap();
         let kib = Queue::<Msg>::new(CAP as usize).unwrap();
         let ring = LamportRing::new();
+        let framed = LamportRing::<128>::new();
         let cpus = &cpus;
         group(
             "process/queue-spsc-64B",
@@ -152,6 +157,12 @@ fn main() {
                 member("bingfa", 200_000, |n| spsc_queue(cpus, &sized, n)),
                 member("bingfa-1KiB-slots", 200_000, |n| spsc_queue(cpus, &kib, n)),
                 member("lamport-ring", 200_000, |n| spsc_lamport(cpus, &ring, n)),
+                member("lamport-ring-128B", 200_000, |n| {
+                    spsc_lamport_framed(cpus, &framed, n, false)
+                }),
+                member("lamport-ring-codec", 200_000, |n| {
+                    spsc_lamport_framed(cpus, &framed, n, true)
+                }),
                 member("pipe", 20_000, |n| spsc_pipe(cpus, n)),
                 member("ipc-channel", 20_000, |n| spsc_ipc_channel(cpus, n)),
             ],

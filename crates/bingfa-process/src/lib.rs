@@ -256,7 +256,8 @@ linux_only! {
     // arguments and results with it (bingfa-pool has its own codec now); it
     // goes private (visible only under the `__test-hooks` feature, for this
     // crate's own tests and benches) once bingfa-cluster has its own too.
-    // `encode_frame_into` is used by codec.rs's own unit tests only.
+    // `encode_frame_into` is used by codec.rs's own unit tests and by
+    // the benches (`spsc_lamport_framed`) only.
     #[doc(hidden)]
     pub mod codec;
     mod condition;

@@ -224,8 +224,9 @@ pub fn spin(n: &mut u32) {
 /// Ring capacity of every floor and of bingfa's queues in these loads.
 pub const CAP: u64 = 1024;
 
-/// The SPSC floor: a Lamport ring of raw 64-byte slots in shared memory,
-/// written as carefully as we know how (MCRingBuffer / FastForward-style):
+/// The SPSC floor: a Lamport ring of raw `SLOT`-byte slots (64 unless
+/// said) in shared memory, written as carefully as we know how
+/// (MCRingBuffer / FastForward-style):
 ///
 /// - the producer's `tail` and the consumer's `head` each sit alone in
 ///   their own 128-byte pair of cache lines (so the adjacent-line
@@ -237,8 +238,10 @@ pub const CAP: u64 = 1024;
 ///   before it waits (so neither waits on the other with messages or
 ///   slots unpublished), and at the end of a run ([`Producer::flush`]).
 ///
-/// No serialization, no checksum, no crash safety, no sleeping.
-pub struct LamportRing {
+/// No serialization, no checksum, no crash safety, no sleeping. (With
+/// 128-byte slots and bingfa's frames in them, [`spsc_lamport_framed`]
+/// adds the first two back.)
+pub struct LamportRing<const SLOT: usize = 64> {
     mem: SharedMem,
 }
 
@@ -248,26 +251,26 @@ const TAIL_AT: usize = 0;
 const HEAD_AT: usize = 128;
 const SLOTS_AT: usize = 256;
 
-impl Default for LamportRing {
+impl<const SLOT: usize> Default for LamportRing<SLOT> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl LamportRing {
-    pub fn new() -> LamportRing {
+impl<const SLOT: usize> LamportRing<SLOT> {
+    pub fn new() -> Self {
         LamportRing {
-            mem: SharedMem::new(SLOTS_AT + CAP as usize * 64),
+            mem: SharedMem::new(SLOTS_AT + CAP as usize * SLOT),
         }
     }
 
     #[inline(always)]
     fn slot(&self, pos: u64) -> *mut u8 {
-        self.mem.at(SLOTS_AT + (pos % CAP) as usize * 64)
+        self.mem.at(SLOTS_AT + (pos % CAP) as usize * SLOT)
     }
 
     /// The producer side (one process), starting where the ring is now.
-    pub fn producer(&self) -> Producer<'_> {
+    pub fn producer(&self) -> Producer<'_, SLOT> {
         let tail = self.mem.u64_at(TAIL_AT).load(Ordering::Relaxed);
         Producer {
             ring: self,
@@ -278,7 +281,7 @@ impl LamportRing {
     }
 
     /// The consumer side (one process), starting where the ring is now.
-    pub fn consumer(&self) -> Consumer<'_> {
+    pub fn consumer(&self) -> Consumer<'_, SLOT> {
         let head = self.mem.u64_at(HEAD_AT).load(Ordering::Relaxed);
         Consumer {
             ring: self,
@@ -289,8 +292,8 @@ impl LamportRing {
     }
 }
 
-pub struct Producer<'r> {
-    ring: &'r LamportRing,
+pub struct Producer<'r, const SLOT: usize = 64> {
+    ring: &'r LamportRing<SLOT>,
     /// Next position to write.
     tail: u64,
     /// The tail the consumer can see.
@@ -299,9 +302,17 @@ pub struct Producer<'r> {
     head: u64,
 }
 
-impl Producer<'_> {
+impl Producer<'_, 64> {
     #[inline]
     pub fn push(&mut self, m: &[u8; 64]) {
+        self.push_with(|slot| *slot = *m);
+    }
+}
+
+impl<const SLOT: usize> Producer<'_, SLOT> {
+    /// Waits for a free slot, lets `write` fill it, and moves on.
+    #[inline]
+    pub fn push_with(&mut self, write: impl FnOnce(&mut [u8; SLOT])) {
         if self.tail - self.head == CAP {
             self.flush();
             let mut spins = 0;
@@ -314,8 +325,8 @@ impl Producer<'_> {
             }
         }
         // SAFETY: the slot is free (the consumer's published head is past
-        // it) and only this producer writes it until it publishes.
-        unsafe { std::ptr::copy_nonoverlapping(m.as_ptr(), self.ring.slot(self.tail), 64) };
+        // it) and only this producer touches it until it publishes.
+        write(unsafe { &mut *self.ring.slot(self.tail).cast::<[u8; SLOT]>() });
         self.tail += 1;
         if self.tail - self.published >= BATCH {
             self.flush();
@@ -333,22 +344,31 @@ impl Producer<'_> {
     }
 }
 
-impl Drop for Producer<'_> {
+impl<const SLOT: usize> Drop for Producer<'_, SLOT> {
     fn drop(&mut self) {
         self.flush();
     }
 }
 
-pub struct Consumer<'r> {
-    ring: &'r LamportRing,
+pub struct Consumer<'r, const SLOT: usize = 64> {
+    ring: &'r LamportRing<SLOT>,
     head: u64,
     published: u64,
     tail: u64,
 }
 
-impl Consumer<'_> {
+impl Consumer<'_, 64> {
     #[inline]
     pub fn pop(&mut self) -> [u8; 64] {
+        self.pop_with(|slot| *slot)
+    }
+}
+
+impl<const SLOT: usize> Consumer<'_, SLOT> {
+    /// Waits for a message, lets `read` read it in its slot, and gives the
+    /// slot back.
+    #[inline]
+    pub fn pop_with<R>(&mut self, read: impl FnOnce(&[u8; SLOT]) -> R) -> R {
         if self.head == self.tail {
             self.flush();
             let mut spins = 0;
@@ -360,15 +380,15 @@ impl Consumer<'_> {
                 spin(&mut spins);
             }
         }
-        let mut m = [0u8; 64];
         // SAFETY: the slot was published by the producer's Release store
-        // of a tail past it, which we acquired.
-        unsafe { std::ptr::copy_nonoverlapping(self.ring.slot(self.head), m.as_mut_ptr(), 64) };
+        // of a tail past it, which we acquired, and the producer does not
+        // touch it again until our head is past it.
+        let r = read(unsafe { &*self.ring.slot(self.head).cast::<[u8; SLOT]>() });
         self.head += 1;
         if self.head - self.published >= BATCH {
             self.flush();
         }
-        m
+        r
     }
 
     /// Gives back every slot read so far.
@@ -382,7 +402,7 @@ impl Consumer<'_> {
     }
 }
 
-impl Drop for Consumer<'_> {
+impl<const SLOT: usize> Drop for Consumer<'_, SLOT> {
     fn drop(&mut self) {
         self.flush();
     }
@@ -663,6 +683,70 @@ pub fn spsc_lamport(cpus: &Pinned, ring: &LamportRing, n: u64) -> Duration {
         let mut rx = ring.consumer();
         for _ in 0..n {
             black_box(rx.pop());
+        }
+    }
+    let d = t.elapsed();
+    assert!(p.join().unwrap().success());
+    d
+}
+
+/// The Lamport ring with what a queue's message needs beyond its 64 bytes:
+/// a 128-byte slot per message (the size of bingfa's cell for it: the
+/// message and a header do not fit one line), and, if `codec`, bingfa's own
+/// work per message: each put encodes the message as bingfa's frame
+/// (postcard, then the checksum) and copies it into its slot, each get
+/// checks the frame in its slot and decodes it. Without `codec` the same 73
+/// bytes (a frame's length) are copied raw.
+///
+/// Together with the plain ring they split the gap between bingfa and the
+/// floor: two lines a message instead of one, serialization and checksum,
+/// and what is left, bingfa's own protocol (the slot's state word, the
+/// claim, crash safety, waking), which a queue with Lamport indices would
+/// save.
+pub fn spsc_lamport_framed(
+    cpus: &Pinned,
+    ring: &LamportRing<128>,
+    n: u64,
+    codec: bool,
+) -> Duration {
+    use bingfa_process::codec::{decode_frame, encode_frame_into, frame_len, HEADER};
+    const FRAME: usize = HEADER + MSG_ENCODED;
+    // SAFETY: as in `spsc_lamport`.
+    let p = unsafe {
+        bingfa_process::fork(|| {
+            cpus.child();
+            let mut tx = ring.producer();
+            for i in 0..n {
+                if codec {
+                    let mut frame = [0u8; 128];
+                    let len = encode_frame_into(&msg(i), &mut frame).unwrap();
+                    tx.push_with(|slot| slot[..len].copy_from_slice(&frame[..len]));
+                } else {
+                    let mut frame = [0u8; FRAME];
+                    frame[HEADER..HEADER + 64].copy_from_slice(&msg(i).0);
+                    tx.push_with(|slot| slot[..FRAME].copy_from_slice(&frame));
+                }
+            }
+            tx.flush();
+        })
+    }
+    .unwrap();
+    let t = Instant::now();
+    {
+        let mut rx = ring.consumer();
+        for _ in 0..n {
+            if codec {
+                black_box(rx.pop_with(|slot| {
+                    let len = frame_len(slot).unwrap();
+                    decode_frame::<Msg>(&slot[..len]).unwrap()
+                }));
+            } else {
+                black_box(rx.pop_with(|slot| {
+                    let mut m = [0u8; 64];
+                    m.copy_from_slice(&slot[HEADER..HEADER + 64]);
+                    Msg(m)
+                }));
+            }
         }
     }
     let d = t.elapsed();
