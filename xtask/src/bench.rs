@@ -350,8 +350,12 @@ pub(crate) fn run(only: Option<&str>, rounds: usize) -> Result<ExitCode> {
         }
     }
     let conditions_after = conditions();
+    let measured = match only {
+        Some(krate) => format!("- measured: the groups of {krate} only\n"),
+        None => String::new(),
+    };
     let conditions = format!(
-        "- before the run: {conditions_before}\n- after the run: {conditions_after}\n- rounds: {rounds}{}\n",
+        "{measured}- before the run: {conditions_before}\n- after the run: {conditions_after}\n- rounds: {rounds}{}\n",
         if rounds > 1 {
             format!(
                 " (a group whose ratio fell on both sides of 1.00x was run up to {MAX_REPEATS} more times)"
@@ -589,14 +593,7 @@ fn report(
         if kept > 0 {
             // The kept rows were padded for their own run's widths.
             table = align_table(&merged);
-            conditions += &format!(
-                "- {kept} groups that this run did not measure keep their rows from the file's \
-                 earlier run, which said:\n{}",
-                header_items(&old)
-                    .iter()
-                    .map(|l| format!("  {l}\n"))
-                    .collect::<String>()
-            );
+            conditions += &earlier_runs_items(kept, &earlier_runs(&header_items(&old)));
         }
     }
     if !figures.is_empty() {
@@ -764,6 +761,66 @@ pub(crate) fn merge_figures(figures: &str, old_md: &str) -> String {
         return rows.iter().map(|l| format!("{l}\n")).collect();
     }
     merge_tables(figures, old).0
+}
+
+/// The line of a partial run's head that introduces the earlier runs whose
+/// rows it kept.
+const KEPT: &str = "groups that this run did not measure keep their rows from";
+/// The item that opens one of those earlier runs.
+const EARLIER: &str = "- an earlier run:";
+
+/// The runs a BENCHMARKS.md head describes (its [`header_items`]), newest
+/// first, each as its own list items without indentation: the run that
+/// wrote the file, then the earlier runs whose rows it kept. Reads the flat
+/// list [`earlier_runs_items`] writes and the nested form of older files
+/// (each run's head inside the next one's), so that the list does not nest
+/// one level deeper with every one-crate run.
+fn earlier_runs(items: &[&str]) -> Vec<Vec<String>> {
+    let mut own = Vec::new();
+    let mut kept = Vec::new();
+    let mut in_kept = false;
+    for line in items {
+        if let Some(rest) = line.strip_prefix("  ").filter(|_| in_kept) {
+            kept.push(rest);
+            continue;
+        }
+        in_kept = line.starts_with("- ") && line.contains(KEPT);
+        if !in_kept {
+            own.push(line.to_string());
+        }
+    }
+    let mut runs = vec![own];
+    if kept.first() == Some(&EARLIER) {
+        // The flat form: one block per run, its items indented under it.
+        for block in kept.split(|l| *l == EARLIER).filter(|b| !b.is_empty()) {
+            let block: Vec<&str> = block
+                .iter()
+                .map(|l| l.strip_prefix("  ").unwrap_or(l))
+                .collect();
+            runs.extend(earlier_runs(&block));
+        }
+    } else if !kept.is_empty() {
+        runs.extend(earlier_runs(&kept));
+    }
+    runs.retain(|r| !r.is_empty());
+    runs
+}
+
+/// The items a partial run adds to its head: how many groups it kept, and
+/// every earlier run (`runs`, newest first, from [`earlier_runs`]) as one
+/// flat list.
+fn earlier_runs_items(kept: usize, runs: &[Vec<String>]) -> String {
+    let mut out = format!(
+        "- {kept} {KEPT} earlier runs, newest first (a later run may have replaced some \
+         of an earlier one's rows):\n"
+    );
+    for run in runs {
+        out += &format!("  {EARLIER}\n");
+        for item in run {
+            out += &format!("    {item}\n");
+        }
+    }
+    out
 }
 
 /// The list items at the head of a BENCHMARKS.md (machine, commit, date,
@@ -999,6 +1056,55 @@ mod tests {
             ["- machine: old", "  - nested", "- commit: abc"]
         );
         assert_eq!(merge_tables(&new, "no table here"), (new.clone(), 0));
+    }
+
+    #[test]
+    fn earlier_runs_are_listed_flat() {
+        // A head as one-crate runs used to nest it: each run's head inside
+        // the next one's.
+        let nested = "# Benchmarks\n\ntext\n\n- machine: c\n- date: 3\n\
+                      - 5 groups that this run did not measure keep their rows from the \
+                      file's earlier run, which said:\n\
+                      \x20 - machine: b\n  - date: 2\n\
+                      \x20 - 4 groups that this run did not measure keep their rows from the \
+                      file's earlier run, which said:\n\
+                      \x20   - machine: a\n    - date: 1\n    - note:\n      - by hand\n\
+                      \x20 - criterion arguments: b\n\
+                      - criterion arguments: c\n\nEach group...\n";
+        let runs = earlier_runs(&header_items(nested));
+        let want = [
+            vec!["- machine: c", "- date: 3", "- criterion arguments: c"],
+            vec!["- machine: b", "- date: 2", "- criterion arguments: b"],
+            vec!["- machine: a", "- date: 1", "- note:", "  - by hand"],
+        ];
+        assert_eq!(runs, want, "{runs:#?}");
+
+        // A new one-crate run lists them flat, and reads its own list back
+        // the same: the next run does not nest one level deeper.
+        let head = format!(
+            "# Benchmarks\n\n- machine: d\n- measured: the groups of x only\n{}\
+             - criterion arguments: d\n\nEach group...\n",
+            earlier_runs_items(7, &runs)
+        );
+        assert!(
+            head.contains(
+                "- 7 groups that this run did not measure keep their rows from earlier runs"
+            ),
+            "{head}"
+        );
+        assert!(
+            head.lines()
+                .all(|l| !l.starts_with("      -") || l.ends_with("by hand")),
+            "nothing deeper than a run's own nested items: {head}"
+        );
+        let again = earlier_runs(&header_items(&head));
+        assert_eq!(again[0][0], "- machine: d");
+        assert_eq!(again[1..], want[..], "{again:#?}");
+        // And once more, one run later.
+        let next = earlier_runs_items(9, &again);
+        let again2 = earlier_runs(&header_items(&format!("- machine: e\n{next}")));
+        assert_eq!(again2.len(), 5);
+        assert_eq!(again2[2..], want[..]);
     }
 
     #[test]
