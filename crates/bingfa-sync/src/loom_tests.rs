@@ -74,6 +74,30 @@ fn loom_mutex_mutual_exclusion() {
     });
 }
 
+/// Three threads that all block in `lock`: two can be parked at once, so
+/// an unlock's swap clears `PARKED` while a thread is left parked, and a
+/// third thread may take and release the lock before the unlocker's
+/// callback sets it again. No wake-up may be lost (loom reports a
+/// deadlock) and no increment.
+#[test]
+fn loom_mutex_three_blocking_lockers() {
+    model(|| {
+        let m = Arc::new(Mutex::new(0usize));
+        let hs: Vec<_> = (0..2)
+            .map(|_| {
+                let m = m.clone();
+                thread::spawn(move || *m.lock() += 1)
+            })
+            .collect();
+        *m.lock() += 1;
+        for h in hs {
+            h.join().unwrap();
+        }
+        assert_eq!(*m.lock(), 3);
+        assert!(!m.is_locked());
+    });
+}
+
 #[test]
 fn loom_mutex_timeout_is_a_branch() {
     model(|| {
