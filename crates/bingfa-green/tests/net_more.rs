@@ -156,3 +156,91 @@ mod select {
         .unwrap();
     }
 }
+
+/// Short transfers on a stream: a read of fewer bytes than asked marks the
+/// socket not readable (the next read waits for the poll's next edge
+/// instead of asking the kernel), and a write of fewer bytes than given
+/// marks it not writable. Data that arrives later, from another OS thread
+/// while the hub may be blocked in its poll, must still wake the reader;
+/// every byte must arrive, in order, both ways.
+mod short_transfers {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+
+    use bingfa_green::net::TcpListener;
+    use bingfa_green::run;
+
+    #[test]
+    fn a_reader_after_a_short_read_still_gets_later_data() {
+        run(|| {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = l.local_addr().unwrap();
+            // The writer: a plain OS thread, in pieces of 7 bytes with
+            // pauses, so that most reads are short and the next piece
+            // comes after the socket was marked not readable.
+            let writer = std::thread::spawn(move || {
+                let mut c = std::net::TcpStream::connect(addr).unwrap();
+                c.set_nodelay(true).unwrap();
+                for i in 0..60u8 {
+                    c.write_all(&[i; 7]).unwrap();
+                    if i % 3 == 0 {
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                }
+            });
+            let (mut s, _) = l.accept().unwrap();
+            // A lost wake-up shows as a timeout, not a hang.
+            s.set_read_timeout(Some(Duration::from_secs(20)));
+            let mut got = Vec::new();
+            let mut buf = [0u8; 64];
+            loop {
+                let n = (&s).read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            let want: Vec<u8> = (0..60u8).flat_map(|i| [i; 7]).collect();
+            assert_eq!(got, want);
+            writer.join().unwrap();
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn a_writer_after_a_short_write_still_finishes() {
+        run(|| {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = l.local_addr().unwrap();
+            // 8 MiB, far more than the kernel's buffers: the green writer's
+            // writes come back short, and only the slow reader's progress
+            // (another OS thread) makes room again.
+            const TOTAL: usize = 8 << 20;
+            let reader = std::thread::spawn(move || {
+                let mut c = std::net::TcpStream::connect(addr).unwrap();
+                let mut buf = vec![0u8; 4096];
+                let (mut n, mut sum) = (0usize, 0u64);
+                loop {
+                    let k = c.read(&mut buf).unwrap();
+                    if k == 0 {
+                        break;
+                    }
+                    sum += buf[..k].iter().map(|&b| u64::from(b)).sum::<u64>();
+                    n += k;
+                    if n % (1 << 20) < 4096 {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+                (n, sum)
+            });
+            let (mut s, _) = l.accept().unwrap();
+            s.set_write_timeout(Some(Duration::from_secs(20)));
+            let data: Vec<u8> = (0..TOTAL).map(|i| (i % 251) as u8).collect();
+            (&s).write_all(&data).unwrap();
+            drop(s);
+            let want: u64 = data.iter().map(|&b| u64::from(b)).sum();
+            assert_eq!(reader.join().unwrap(), (TOTAL, want));
+        })
+        .unwrap();
+    }
+}
