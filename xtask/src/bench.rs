@@ -365,18 +365,21 @@ pub(crate) fn run(only: Option<&str>, rounds: usize) -> Result<ExitCode> {
         }
     );
     if only.is_some() {
-        // The other crates' figures, as their last run stored them (once:
-        // they are one run's).
+        // The other crates' figures: the file's rows where it has them
+        // (`report` keeps those, with the spread of their rounds), else as
+        // their last run stored them on this machine (once: one run's; a
+        // stored run is only a crate's last round, or the repeat of one
+        // group, so it must not replace a summary of several rounds).
         let measured: Vec<(String, String)> = figure_rounds
             .iter()
             .flatten()
             .map(|f| (f.group.clone(), f.member.clone()))
             .collect();
-        figure_rounds[0].extend(
-            extra::load_all()
-                .into_iter()
-                .filter(|f| !measured.contains(&(f.group.clone(), f.member.clone()))),
-        );
+        let old = std::fs::read_to_string(project_root().join("BENCHMARKS.md")).unwrap_or_default();
+        let in_file = figure_groups(&old);
+        figure_rounds[0].extend(extra::load_all().into_iter().filter(|f| {
+            !measured.contains(&(f.group.clone(), f.member.clone())) && !in_file.contains(&f.group)
+        }));
     }
     report(&runs, &figure_rounds, &args, &conditions, only.is_some())
 }
@@ -761,6 +764,23 @@ pub(crate) fn merge_figures(figures: &str, old_md: &str) -> String {
         return rows.iter().map(|l| format!("{l}\n")).collect();
     }
     merge_tables(figures, old).0
+}
+
+/// The groups of `md`'s table of figures outside criterion (none when it
+/// has no such table).
+pub(crate) fn figure_groups(md: &str) -> std::collections::BTreeSet<String> {
+    let Some(at) = md.find("Measurements outside criterion") else {
+        return Default::default();
+    };
+    md[at..]
+        .lines()
+        .skip_while(|l| !l.starts_with("| group "))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| l.split('|').nth(1).map(str::trim))
+        .filter(|g| !g.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// The line of a partial run's head that introduces the earlier runs whose
@@ -1153,6 +1173,11 @@ mod tests {
         assert!(merged.contains("|  | tokio | 6 us | 1.20x |"), "{merged}");
         // No old figures: this run's, as they are.
         assert_eq!(merge_figures(&new, "# Benchmarks\n"), new);
+        // The groups the file has figures for: a one-crate run takes the
+        // other crates' stored figures only for groups not among them.
+        let groups: Vec<String> = figure_groups(&old).into_iter().collect();
+        assert_eq!(groups, ["echo", "mem"]);
+        assert!(figure_groups("# Benchmarks\n").is_empty());
     }
 
     #[test]
