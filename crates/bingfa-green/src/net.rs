@@ -253,12 +253,20 @@ impl Reg {
     ) -> io::Result<R> {
         let s = self.sched(what)?;
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let mut tried = false;
         loop {
             // A direction known not to be ready (after a `WouldBlock`, or
             // a short transfer on a stream: `io_stream`) waits for the
             // poll's next edge before the system call; a ready one returns
-            // at once.
-            s.io.wait(s, self.idx, dir, deadline)?;
+            // at once. A call whose deadline has already passed (a zero
+            // timeout: Python's non-blocking socket) still makes its one
+            // system call: data may have come since the poll last looked.
+            if let Err(e) = s.io.wait(s, self.idx, dir, deadline) {
+                if tried || e.kind() != io::ErrorKind::TimedOut {
+                    return Err(e);
+                }
+            }
+            tried = true;
             match op() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     s.io.clear(self.idx, dir);

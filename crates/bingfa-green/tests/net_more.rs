@@ -207,6 +207,32 @@ mod short_transfers {
         .unwrap();
     }
 
+    /// A zero timeout (Python's non-blocking socket) after a short read:
+    /// data that came since must be returned, not a timeout, although the
+    /// poll has not reported it yet.
+    #[test]
+    fn a_zero_timeout_read_after_a_short_read_sees_new_data() {
+        run(|| {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let mut c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+            let (mut s, _) = l.accept().unwrap();
+            c.write_all(b"abc").unwrap();
+            let mut buf = [0u8; 64];
+            assert_eq!((&s).read(&mut buf).unwrap(), 3);
+            // Marked not readable now; more data arrives while no green
+            // thread switches (so no poll runs).
+            c.write_all(b"defg").unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            s.set_read_timeout(Some(Duration::ZERO));
+            assert_eq!((&s).read(&mut buf).unwrap(), 4);
+            assert_eq!(&buf[..4], b"defg");
+            // Nothing more: a timeout at once.
+            let e = (&s).read(&mut buf).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        })
+        .unwrap();
+    }
+
     #[test]
     fn a_writer_after_a_short_write_still_finishes() {
         run(|| {
