@@ -295,6 +295,7 @@ fn main() {
     } else {
         for r in fix1_reports.iter().chain(&fix2_reports) {
             println!("unexpected report: {r}");
+            eprintln!("deadlock: unexpected report during a fix: {r}");
         }
     }
     demo.finish();

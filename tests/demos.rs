@@ -65,9 +65,11 @@ fn run_json(name: &str, extra: &[&str]) -> (String, String) {
         .expect("run the demo");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    // stderr first: it says why, and a stress run shows only the first
+    // lines of a failure.
     assert!(
         out.status.success(),
-        "demo {name} failed ({}):\n{stdout}\n{stderr}",
+        "demo {name} failed ({}); its stderr:\n{stderr}\nits stdout:\n{stdout}",
         out.status
     );
     let json = std::fs::read_to_string(&trace).expect("the demo wrote its trace");

@@ -65,6 +65,11 @@ pub(super) struct State {
     /// Everything reported so far (bounded), for [`super::reports`].
     pub(super) log: VecDeque<Report>,
     pub(super) handler: Option<Handler>,
+    /// Reports found but not yet handed to a handler, oldest first, each
+    /// with the handler in force when it was found (see `super::deliver`).
+    pub(super) outbox: VecDeque<(Report, Option<Handler>)>,
+    /// Whether a thread is handing the outbox to the handlers now.
+    pub(super) delivering: bool,
 }
 
 /// How many reports the log keeps.
@@ -81,16 +86,19 @@ impl State {
             present: BTreeSet::new(),
             log: VecDeque::new(),
             handler: None,
+            outbox: VecDeque::new(),
+            delivering: false,
         }
     }
 
-    /// Adds `reports` to the log.
-    pub(super) fn log_all(&mut self, reports: &[Report]) {
+    /// Adds new `reports` to the log and to the outbox, in the order found.
+    pub(super) fn publish(&mut self, reports: Vec<Report>) {
         for r in reports {
             if self.log.len() == LOG_CAP {
                 self.log.pop_front();
             }
             self.log.push_back(r.clone());
+            self.outbox.push_back((r, self.handler.clone()));
         }
     }
 

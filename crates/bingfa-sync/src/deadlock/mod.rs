@@ -205,8 +205,15 @@ pub fn enable_from_env() -> bool {
 
 /// Sets the function that receives each report (a deadlock once, when the
 /// watchdog or [`check_now`] first finds it; an inversion once per pair of
-/// locks, from the thread that closes the circle). It replaces the default,
-/// which prints the report to stderr.
+/// locks, when a thread closes the circle). It replaces the default, which
+/// prints the report to stderr.
+///
+/// Reports reach the handler one at a time and in the order they were found
+/// (the order of [`reports`]): an inversion always comes before the
+/// deadlock it led to. So the handler may run on another thread than the
+/// one that found the report (the thread delivering reports at that
+/// moment), and a handler that blocks holds back the reports after its
+/// own. Each report goes to the handler in force when it was found.
 ///
 /// The handler runs with no detector lock held; it may use bingfa's
 /// primitives. A panic in it is caught and printed, so that it never
@@ -283,35 +290,76 @@ pub fn reset() {
 /// Runs the search, logs the new deadlocks, hands them to the handler and
 /// returns all deadlocks present.
 fn scan() -> Vec<Report> {
-    let (all, new, handler) = graph::with(|s| {
+    let all = graph::with(|s| {
         let found = s.search();
         let new: Vec<Report> = found
             .iter()
             .filter(|(_, new)| *new)
             .map(|(r, _)| r.clone())
             .collect();
-        s.log_all(&new);
-        let all = found.into_iter().map(|(r, _)| r).collect::<Vec<_>>();
-        (all, new, s.handler.clone())
+        s.publish(new);
+        found.into_iter().map(|(r, _)| r).collect::<Vec<_>>()
     });
-    deliver(&new, handler);
+    deliver();
     all
 }
 
-/// Calls the handler (or the default printer) for each report, with no
-/// lock held.
-fn deliver(reports: &[Report], handler: Option<Handler>) {
-    for r in reports {
-        match &handler {
+/// Hands the outbox to the handlers (or the default printer), oldest first,
+/// with no detector lock held.
+///
+/// Reports are found under the detector's lock but handed over after it is
+/// released, so two threads that found one each could otherwise hand them
+/// over in the opposite order: a deadlock before the inversion that led to
+/// it. Here one thread at a time delivers, and it takes every report queued
+/// meanwhile, by any thread, in the order found; a thread that finds
+/// another delivering leaves its reports to it. That also covers a handler
+/// that uses bingfa's locks: its own reports wait until it returns.
+fn deliver() {
+    let first = graph::with(|s| {
+        if s.delivering {
+            return None;
+        }
+        let next = s.outbox.pop_front();
+        s.delivering = next.is_some();
+        next
+    });
+    let Some(mut next) = first else {
+        return;
+    };
+    // Gives the outbox up if a panic escapes (the default printer's, when
+    // stderr is gone), so that later reports still reach a handler.
+    struct Delivering;
+    impl Drop for Delivering {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                graph::with(|s| s.delivering = false);
+            }
+        }
+    }
+    let _delivering = Delivering;
+    loop {
+        let (report, handler) = &next;
+        match handler {
             Some(h) => {
-                let run = std::panic::AssertUnwindSafe(|| h(r));
+                let run = std::panic::AssertUnwindSafe(|| h(report));
                 if std::panic::catch_unwind(run).is_err() {
                     default_print(&format!(
-                        "bingfa: the deadlock report handler panicked; the report was:\n{r}"
+                        "bingfa: the deadlock report handler panicked; the report was:\n{report}"
                     ));
                 }
             }
-            None => default_print(&r.to_string()),
+            None => default_print(&report.to_string()),
+        }
+        // The flag is cleared in the same critical section that finds the
+        // outbox empty, so no report queued meanwhile is stranded.
+        let more = graph::with(|s| {
+            let n = s.outbox.pop_front();
+            s.delivering = n.is_some();
+            n
+        });
+        match more {
+            Some(n) => next = n,
+            None => return,
         }
     }
 }
@@ -339,15 +387,13 @@ fn update(f: impl FnOnce(&mut graph::State, u64, &Arc<str>) -> Vec<Report>) {
     let Some((key, name)) = graph::current() else {
         return;
     };
-    let (reports, handler) = graph::with(|s| {
-        if !s.enabled {
-            return (Vec::new(), None);
+    graph::with(|s| {
+        if s.enabled {
+            let reports = f(s, key, &name);
+            s.publish(reports);
         }
-        let reports = f(s, key, &name);
-        s.log_all(&reports);
-        (reports, s.handler.clone())
     });
-    deliver(&reports, handler);
+    deliver();
 }
 
 pub(crate) fn on_blocking(meta: &Meta, loc: &'static Location<'static>) {
