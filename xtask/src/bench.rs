@@ -629,11 +629,11 @@ type Blocks<'a> = BTreeMap<String, Vec<&'a str>>;
 /// BENCHMARKS.md): its header and rule lines, and each group's row lines,
 /// verbatim (a row with an empty first cell continues the group above).
 fn table_blocks(md: &str) -> Option<(Vec<&str>, Blocks<'_>)> {
-    let mut lines = md.lines().skip_while(|l| !l.starts_with("| group "));
+    let mut lines = table_lines(md);
     let head = vec![lines.next()?, lines.next()?];
     let mut blocks = Blocks::new();
     let mut current = String::new();
-    for line in lines.take_while(|l| l.starts_with('|')) {
+    for line in lines {
         let first = line
             .trim_start_matches('|')
             .split('|')
@@ -750,18 +750,12 @@ const OUTSIDE_INTRO: &str = "Measurements outside criterion (memory, echo server
 /// one-crate run keeps the other crates' figures (the echo servers, the
 /// memory, the IPC rounds) instead of dropping the table.
 pub(crate) fn merge_figures(figures: &str, old_md: &str) -> String {
-    let Some(at) = old_md.find("Measurements outside criterion") else {
+    let Some(old) = figures_section(old_md) else {
         return figures.to_string();
     };
-    let old = &old_md[at..];
     if figures.trim().is_empty() {
         // The old table alone: its header, rule and rows.
-        let rows: Vec<&str> = old
-            .lines()
-            .skip_while(|l| !l.starts_with("| group "))
-            .take_while(|l| l.starts_with('|'))
-            .collect();
-        return rows.iter().map(|l| format!("{l}\n")).collect();
+        return table_lines(old).map(|l| format!("{l}\n")).collect();
     }
     merge_tables(figures, old).0
 }
@@ -769,18 +763,30 @@ pub(crate) fn merge_figures(figures: &str, old_md: &str) -> String {
 /// The groups of `md`'s table of figures outside criterion (none when it
 /// has no such table).
 pub(crate) fn figure_groups(md: &str) -> std::collections::BTreeSet<String> {
-    let Some(at) = md.find("Measurements outside criterion") else {
+    let Some(section) = figures_section(md) else {
         return Default::default();
     };
-    md[at..]
-        .lines()
-        .skip_while(|l| !l.starts_with("| group "))
+    table_lines(section)
         .skip(2)
-        .take_while(|l| l.starts_with('|'))
         .filter_map(|l| l.split('|').nth(1).map(str::trim))
         .filter(|g| !g.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+/// `md` from its section of figures measured outside criterion on, if it
+/// has one.
+fn figures_section(md: &str) -> Option<&str> {
+    md.find("Measurements outside criterion")
+        .map(|at| &md[at..])
+}
+
+/// The lines of the first table in `md` whose header starts with
+/// `| group `: header, rule and rows.
+fn table_lines(md: &str) -> impl Iterator<Item = &str> {
+    md.lines()
+        .skip_while(|l| !l.starts_with("| group "))
+        .take_while(|l| l.starts_with('|'))
 }
 
 /// The line of a partial run's head that introduces the earlier runs whose

@@ -249,9 +249,20 @@ impl Reg {
         dir: Dir,
         timeout: Option<Duration>,
         what: &'static str,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.io_on(self.sched(what)?, dir, timeout, op)
+    }
+
+    /// [`io`](Self::io) on the hub `s`, already checked to be this
+    /// socket's.
+    fn io_on<R>(
+        &self,
+        s: &Sched,
+        dir: Dir,
+        timeout: Option<Duration>,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
-        let s = self.sched(what)?;
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut tried = false;
         loop {
@@ -297,11 +308,10 @@ impl Reg {
         len: usize,
         op: impl FnMut() -> io::Result<usize>,
     ) -> io::Result<usize> {
-        let n = self.io(dir, timeout, what, op)?;
+        let s = self.sched(what)?;
+        let n = self.io_on(s, dir, timeout, op)?;
         if 0 < n && n < len {
-            if let Ok(s) = self.sched(what) {
-                s.io.clear(self.idx, dir);
-            }
+            s.io.clear(self.idx, dir);
         }
         Ok(n)
     }
