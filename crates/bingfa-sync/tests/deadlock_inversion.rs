@@ -170,3 +170,80 @@ fn reacquiring_a_condition_lock_while_holding_another() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(&*found[0].now.then.lock.name, "X");
 }
+
+#[test]
+#[cfg_attr(miri, ignore)] // the deadlock watchdog thread outlives the test
+fn a_handler_that_closes_a_circle_gets_that_report_after_its_own() {
+    // The handler may use bingfa's locks, and so find an inversion while a
+    // report is being delivered: that one waits until the handler returns
+    // and comes next, on the same thread, neither lost nor re-entrant.
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    deadlock::enable();
+    deadlock::reset();
+    let c = Arc::new(Mutex::named("C", ()));
+    let d = Arc::new(Mutex::named("D", ()));
+    {
+        let _d = d.lock();
+        let _c = c.lock();
+    }
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<(String, bool)>::new()));
+    let s = seen.clone();
+    let depth = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    deadlock::set_handler(move |r: &Report| {
+        use std::sync::atomic::Ordering::SeqCst;
+        let nested = depth.fetch_add(1, SeqCst) > 0;
+        let first = {
+            let mut s = s.lock().unwrap();
+            s.push((r.to_string(), nested));
+            s.len() == 1
+        };
+        if first {
+            // C then D: the opposite of the order taken above.
+            let _c = c.lock();
+            let _d = d.lock();
+        }
+        depth.fetch_sub(1, SeqCst);
+    });
+    let a = Arc::new(Mutex::named("A", ()));
+    let b = Arc::new(Mutex::named("B", ()));
+    let (a1, b1) = (a.clone(), b.clone());
+    in_thread("handler-t1", move || {
+        let _a = a1.lock();
+        let _b = b1.lock();
+    });
+    in_thread("handler-t2", move || {
+        let _b = b.lock();
+        let _a = a.lock();
+    });
+    // The handler owns the last references to C and D, so replacing it
+    // drops two locks, which tell the detector: that must not happen
+    // under the detector's own lock (it once did, and hung here).
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        deadlock::reset_handler();
+        let _ = tx.send(());
+    });
+    if rx.recv_timeout(std::time::Duration::from_secs(60)).is_err() {
+        // The detector's lock stays held for good: every later test of
+        // this process would hang on it, and so would `exit` (this
+        // thread's exit hook tells the detector), so abort.
+        eprintln!("reset_handler hung dropping a handler that owned bingfa locks");
+        std::process::abort();
+    }
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    let logged: Vec<String> = deadlock::take_reports()
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(
+        seen[0].0.contains("\"B\" and lock \"A\"") && seen[1].0.contains("\"C\" and lock \"D\""),
+        "{seen:?}"
+    );
+    assert!(seen.iter().all(|(_, nested)| !nested), "{seen:?}");
+    let delivered: Vec<String> = seen.into_iter().map(|(r, _)| r).collect();
+    assert_eq!(
+        delivered, logged,
+        "the handler and the log saw the same order"
+    );
+}

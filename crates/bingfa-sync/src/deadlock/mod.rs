@@ -216,14 +216,15 @@ pub fn enable_from_env() -> bool {
 /// own. Each report goes to the handler in force when it was found.
 ///
 /// The handler runs with no detector lock held; it may use bingfa's
-/// primitives. A panic in it is caught and printed, so that it never
-/// unwinds out of a lock call.
+/// primitives, and own some (the handler it replaces is dropped with no
+/// detector lock held too). A panic in it is caught and printed, so that
+/// it never unwinds out of a lock call.
 ///
 /// Python: no equivalent.
 pub fn set_handler(handler: impl Fn(&Report) + Send + Sync + 'static) {
     env_once();
     let h: Handler = Arc::new(handler);
-    graph::with(|s| s.handler = Some(h));
+    drop_outside(graph::with(|s| s.handler.replace(h)));
 }
 
 /// Goes back to the default handler, which prints each report to stderr.
@@ -231,7 +232,15 @@ pub fn set_handler(handler: impl Fn(&Report) + Send + Sync + 'static) {
 /// Python: no equivalent.
 pub fn reset_handler() {
     env_once();
-    graph::with(|s| s.handler = None);
+    drop_outside(graph::with(|s| s.handler.take()));
+}
+
+/// Drops a handler taken out of the detector's state, after its lock is
+/// released: a handler may own the last reference to one of bingfa's
+/// primitives, whose drop tells the detector (and would otherwise wait
+/// forever for the lock its own thread holds).
+fn drop_outside(old: Option<Handler>) {
+    drop(old);
 }
 
 /// Runs the deadlock search now, on the calling thread, and returns every
