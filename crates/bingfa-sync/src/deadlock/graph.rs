@@ -65,11 +65,13 @@ pub(super) struct State {
     /// Everything reported so far (bounded), for [`super::reports`].
     pub(super) log: VecDeque<Report>,
     pub(super) handler: Option<Handler>,
-    /// Reports found but not yet handed to a handler, oldest first, each
-    /// with the handler in force when it was found (see `super::deliver`).
-    pub(super) outbox: VecDeque<(Report, Option<Handler>)>,
-    /// Whether a thread is handing the outbox to the handlers now.
-    pub(super) delivering: bool,
+    /// Reports found by lock calls (inversions, on the hooks' threads) and
+    /// not yet handed to the handler (see `super::update`).
+    pub(super) in_flight: usize,
+    /// Deadlocks found by a search while `in_flight` was not zero, each
+    /// with the handler in force when it was found: handed over once the
+    /// reports found before them have been (see `super::scan`).
+    pub(super) held_back: VecDeque<(Report, Option<Handler>)>,
 }
 
 /// How many reports the log keeps.
@@ -86,19 +88,18 @@ impl State {
             present: BTreeSet::new(),
             log: VecDeque::new(),
             handler: None,
-            outbox: VecDeque::new(),
-            delivering: false,
+            in_flight: 0,
+            held_back: VecDeque::new(),
         }
     }
 
-    /// Adds new `reports` to the log and to the outbox, in the order found.
-    pub(super) fn publish(&mut self, reports: Vec<Report>) {
+    /// Adds `reports` to the log.
+    pub(super) fn log_all(&mut self, reports: &[Report]) {
         for r in reports {
             if self.log.len() == LOG_CAP {
                 self.log.pop_front();
             }
             self.log.push_back(r.clone());
-            self.outbox.push_back((r, self.handler.clone()));
         }
     }
 

@@ -104,6 +104,7 @@ mod loom_tests;
 mod tests;
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::panic::Location;
 use std::sync::{Arc, Once};
 use std::time::Duration;
@@ -208,12 +209,12 @@ pub fn enable_from_env() -> bool {
 /// locks, when a thread closes the circle). It replaces the default, which
 /// prints the report to stderr.
 ///
-/// Reports reach the handler one at a time and in the order they were found
-/// (the order of [`reports`]): an inversion always comes before the
-/// deadlock it led to. So the handler may run on another thread than the
-/// one that found the report (the thread delivering reports at that
-/// moment), and a handler that blocks holds back the reports after its
-/// own. Each report goes to the handler in force when it was found.
+/// An inversion is handed to the handler by the thread whose lock call
+/// found it, before that call returns. A deadlock found by the watchdog
+/// or [`check_now`] while such a call is still handing over its report
+/// waits for it, and goes to the handler on that call's thread right
+/// after: an inversion always reaches the handler before the deadlock it
+/// led to. Each report goes to the handler in force when it was found.
 ///
 /// The handler runs with no detector lock held; it may use bingfa's
 /// primitives, and own some (the handler it replaces is dropped with no
@@ -298,77 +299,50 @@ pub fn reset() {
 
 /// Runs the search, logs the new deadlocks, hands them to the handler and
 /// returns all deadlocks present.
+///
+/// A deadlock found while a lock call is still handing over a report it
+/// found before (an inversion, in the moment between the detector's lock
+/// and its handler) is held back, and that call hands it over after its
+/// own: so an inversion always reaches the handler before the deadlock
+/// it led to. Nothing waits for that.
 fn scan() -> Vec<Report> {
-    let all = graph::with(|s| {
+    let (all, now) = graph::with(|s| {
         let found = s.search();
         let new: Vec<Report> = found
             .iter()
             .filter(|(_, new)| *new)
             .map(|(r, _)| r.clone())
             .collect();
-        s.publish(new);
-        found.into_iter().map(|(r, _)| r).collect::<Vec<_>>()
+        s.log_all(&new);
+        let handler = s.handler.clone();
+        let now: Vec<(Report, Option<Handler>)> =
+            new.into_iter().map(|r| (r, handler.clone())).collect();
+        let now = if s.in_flight == 0 {
+            now
+        } else {
+            s.held_back.extend(now);
+            Vec::new()
+        };
+        (found.into_iter().map(|(r, _)| r).collect::<Vec<_>>(), now)
     });
-    deliver();
+    deliver(now);
     all
 }
 
-/// Hands the outbox to the handlers (or the default printer), oldest first,
-/// with no detector lock held.
-///
-/// Reports are found under the detector's lock but handed over after it is
-/// released, so two threads that found one each could otherwise hand them
-/// over in the opposite order: a deadlock before the inversion that led to
-/// it. Here one thread at a time delivers, and it takes every report queued
-/// meanwhile, by any thread, in the order found; a thread that finds
-/// another delivering leaves its reports to it. That also covers a handler
-/// that uses bingfa's locks: its own reports wait until it returns.
-fn deliver() {
-    let first = graph::with(|s| {
-        if s.delivering {
-            return None;
-        }
-        let next = s.outbox.pop_front();
-        s.delivering = next.is_some();
-        next
-    });
-    let Some(mut next) = first else {
-        return;
-    };
-    // Gives the outbox up if a panic escapes (the default printer's, when
-    // stderr is gone), so that later reports still reach a handler.
-    struct Delivering;
-    impl Drop for Delivering {
-        fn drop(&mut self) {
-            if std::thread::panicking() {
-                graph::with(|s| s.delivering = false);
-            }
-        }
-    }
-    let _delivering = Delivering;
-    loop {
-        let (report, handler) = &next;
-        match handler {
+/// Calls each report's handler (or the default printer), with no lock
+/// held.
+fn deliver(reports: impl IntoIterator<Item = (Report, Option<Handler>)>) {
+    for (r, handler) in reports {
+        match &handler {
             Some(h) => {
-                let run = std::panic::AssertUnwindSafe(|| h(report));
+                let run = std::panic::AssertUnwindSafe(|| h(&r));
                 if std::panic::catch_unwind(run).is_err() {
                     default_print(&format!(
-                        "bingfa: the deadlock report handler panicked; the report was:\n{report}"
+                        "bingfa: the deadlock report handler panicked; the report was:\n{r}"
                     ));
                 }
             }
-            None => default_print(&report.to_string()),
-        }
-        // The flag is cleared in the same critical section that finds the
-        // outbox empty, so no report queued meanwhile is stranded.
-        let more = graph::with(|s| {
-            let n = s.outbox.pop_front();
-            s.delivering = n.is_some();
-            n
-        });
-        match more {
-            Some(n) => next = n,
-            None => return,
+            None => default_print(&r.to_string()),
         }
     }
 }
@@ -396,13 +370,38 @@ fn update(f: impl FnOnce(&mut graph::State, u64, &Arc<str>) -> Vec<Report>) {
     let Some((key, name)) = graph::current() else {
         return;
     };
-    graph::with(|s| {
-        if s.enabled {
-            let reports = f(s, key, &name);
-            s.publish(reports);
+    let (reports, handler) = graph::with(|s| {
+        if !s.enabled {
+            return (Vec::new(), None);
         }
+        let reports = f(s, key, &name);
+        s.log_all(&reports);
+        s.in_flight += reports.len();
+        (reports, s.handler.clone())
     });
-    deliver();
+    if reports.is_empty() {
+        return;
+    }
+    // Counts the reports as handed over even if a panic escapes (the
+    // default printer's, when stderr is gone), so that held-back
+    // deadlocks are not held for good.
+    struct InFlight(usize);
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            let unwinding = std::thread::panicking();
+            let held = graph::with(|s| {
+                s.in_flight -= self.0;
+                if s.in_flight == 0 && !unwinding {
+                    std::mem::take(&mut s.held_back)
+                } else {
+                    VecDeque::new()
+                }
+            });
+            deliver(held);
+        }
+    }
+    let _in_flight = InFlight(reports.len());
+    deliver(reports.into_iter().map(|r| (r, handler.clone())));
 }
 
 pub(crate) fn on_blocking(meta: &Meta, loc: &'static Location<'static>) {
