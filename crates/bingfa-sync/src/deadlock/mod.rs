@@ -214,7 +214,9 @@ pub fn enable_from_env() -> bool {
 /// or [`check_now`] while such a call is still handing over its report
 /// waits for it, and goes to the handler on that call's thread right
 /// after: an inversion always reaches the handler before the deadlock it
-/// led to. Each report goes to the handler in force when it was found.
+/// led to. Each report goes to the handler in force when it was found. So
+/// a handler that never returns also holds back the deadlocks found after
+/// the report it was given ([`check_now`] and [`reports`] still have them).
 ///
 /// The handler runs with no detector lock held; it may use bingfa's
 /// primitives, and own some (the handler it replaces is dropped with no
