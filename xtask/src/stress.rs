@@ -513,9 +513,7 @@ fn run_once(cmd: &mut Command, timeout: Duration) -> Result<Option<String>> {
     }
     for (name, out) in &log.failed {
         what += &format!("FAILED: {name}\n");
-        for l in out.lines().take(30) {
-            what += &format!("    {l}\n");
-        }
+        what += &head_and_tail(out, 20, 20, "    ");
     }
     if what.is_empty() {
         return Ok(None);
@@ -529,6 +527,32 @@ fn run_once(cmd: &mut Command, timeout: Duration) -> Result<Option<String>> {
         }
     }
     Ok(Some(what))
+}
+
+/// `text`'s first `head` and last `tail` lines, each after `indent`, with
+/// one line saying how many were left out between them: a failure's
+/// message comes first and its cause (the end of a demo's output, a
+/// backtrace's last frames) often last.
+fn head_and_tail(text: &str, head: usize, tail: usize, indent: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = String::new();
+    if lines.len() <= head + tail {
+        for l in &lines {
+            out += &format!("{indent}{l}\n");
+        }
+        return out;
+    }
+    for l in &lines[..head] {
+        out += &format!("{indent}{l}\n");
+    }
+    out += &format!(
+        "{indent}[... {} lines left out ...]\n",
+        lines.len() - head - tail
+    );
+    for l in &lines[lines.len() - tail..] {
+        out += &format!("{indent}{l}\n");
+    }
+    out
 }
 
 fn join_or(names: &[&str], empty: &str) -> String {
@@ -776,6 +800,18 @@ mod tests {
         assert!(parse_args(&["0".into()]).is_err());
         assert!(parse_args(&["--bogus".into()]).is_err());
         assert!(parse_args(&["--rounds".into()]).is_err());
+    }
+
+    #[test]
+    fn a_failure_shows_its_first_and_last_lines() {
+        let short = "a\nb\n";
+        assert_eq!(head_and_tail(short, 2, 2, "  "), "  a\n  b\n");
+        let long: String = (1..=10).map(|i| format!("l{i}\n")).collect();
+        assert_eq!(
+            head_and_tail(&long, 2, 3, ""),
+            "l1\nl2\n[... 5 lines left out ...]\nl8\nl9\nl10\n"
+        );
+        assert_eq!(head_and_tail(&long, 5, 5, ""), long);
     }
 
     #[test]
