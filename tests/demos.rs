@@ -65,8 +65,8 @@ fn run_json(name: &str, extra: &[&str]) -> (String, String) {
         .expect("run the demo");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    // stderr first: it says why, and a stress run shows only the first
-    // lines of a failure.
+    // stderr first: it says why, and a stress run shows only a failure's
+    // first and last lines.
     assert!(
         out.status.success(),
         "demo {name} failed ({}); its stderr:\n{stderr}\nits stdout:\n{stdout}",
