@@ -112,6 +112,68 @@ fn loom_mpmc_each_message_once() {
 }
 
 #[test]
+fn loom_lease_holder_and_revoker_each_message_once() {
+    // Pid 1 takes the producer lease with its first put; its second put,
+    // a plain-store claim, races with pid 2's, which revokes the lease.
+    // No slot may be claimed twice: each message comes out once, and pid
+    // 1's in order.
+    model(|| {
+        let m = Mem::new(2);
+        m.with(|r| r.push(&[1], 1, None)).unwrap();
+        let holder = {
+            let m = m.clone();
+            thread::spawn(move || m.with(|r| r.push(&[2], 1, None)).unwrap())
+        };
+        let revoker = {
+            let m = m.clone();
+            thread::spawn(move || m.with(|r| r.push(&[9], 2, None)).unwrap())
+        };
+        let mut got = Vec::new();
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            m.with(|r| r.pop(&mut out, 3, None)).unwrap();
+            got.push(out[0]);
+        }
+        holder.join().unwrap();
+        revoker.join().unwrap();
+        let ones: Vec<u8> = got.iter().copied().filter(|&x| x != 9).collect();
+        assert_eq!(ones, [1, 2]);
+        assert_eq!(got.iter().filter(|&&x| x == 9).count(), 1);
+        assert_eq!(m.with(|r| r.try_pop(&mut out, 3)), Err(PopError::Empty));
+    });
+}
+
+#[test]
+fn loom_lease_holder_dead_mid_claim_is_revoked() {
+    // Pid 1 holds the lease and dies inside a claim, its mark left on.
+    // Pid 2's put waits for it, sees it dead, and goes on.
+    model(|| {
+        let m = Mem::new(2);
+        m.with(|r| r.push(&[1], 1, None)).unwrap();
+        let dying = {
+            let m = m.clone();
+            thread::spawn(move || {
+                // (Pid 2 may have revoked the lease already: then this
+                // stops nothing, and pid 1 simply dies.)
+                m.with(|r| r.stop_mid_claim(1));
+                m.dead[1].store(true, Ordering::SeqCst);
+            })
+        };
+        let live = {
+            let m = m.clone();
+            thread::spawn(move || m.with(|r| r.push(&[2], 2, None)).unwrap())
+        };
+        let mut out = Vec::new();
+        m.with(|r| r.pop(&mut out, 3, None)).unwrap();
+        assert_eq!(out, [1]);
+        m.with(|r| r.pop(&mut out, 3, None)).unwrap();
+        assert_eq!(out, [2]);
+        dying.join().unwrap();
+        live.join().unwrap();
+    });
+}
+
+#[test]
 fn loom_dead_producer_is_skipped() {
     model(|| {
         let m = Mem::new(2);

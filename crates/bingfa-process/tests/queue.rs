@@ -325,6 +325,86 @@ fn eight_producers_eight_consumers_every_message_once() {
     unsafe { libc::munmap(counts.as_ptr() as *mut _, total) };
 }
 
+/// A producer that puts alone claims its slots under the producer lease
+/// (a plain store instead of a compare-and-swap). A second producer that
+/// joins it mid-stream revokes the lease: a thread of the same process,
+/// or a thread of another process. Nothing may be lost, doubled or
+/// reordered within a producer on the way.
+#[test]
+fn a_producer_that_joins_a_lone_producer_mid_stream_loses_nothing() {
+    let n: u32 = if cfg!(debug_assertions) {
+        5_000
+    } else {
+        50_000
+    };
+    for same_process in [true, false] {
+        let q = Queue::<(u32, u32)>::new(64).unwrap();
+        let alone = {
+            let q = q.clone();
+            // SAFETY: the closure takes no lock the harness's other threads may hold
+            // (see the note at the top of this file).
+            unsafe {
+                bingfa_process::fork(move || {
+                    let mut sibling = None;
+                    for i in 0..n {
+                        if same_process && i == n / 4 {
+                            let q = q.clone();
+                            sibling = Some(std::thread::spawn(move || {
+                                for i in 0..n {
+                                    q.put((1, i)).unwrap();
+                                }
+                            }));
+                        }
+                        q.put((0, i)).unwrap();
+                    }
+                    if let Some(s) = sibling {
+                        s.join().unwrap();
+                    }
+                })
+            }
+            .unwrap()
+        };
+        // A lost message would leave it blocked on a full queue: never
+        // leave it behind when an assertion below fails.
+        struct KillOnDrop<'a>(&'a bingfa_process::Process);
+        impl Drop for KillOnDrop<'_> {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+            }
+        }
+        let _guard = KillOnDrop(&alone);
+        let mut next = [0u32; 2];
+        let mut other = None;
+        for _ in 0..2 * n {
+            let (p, i) = q.get_timeout(Duration::from_secs(60)).unwrap();
+            assert_eq!(
+                i, next[p as usize],
+                "producer {p} (same process: {same_process}): out of order or doubled"
+            );
+            next[p as usize] += 1;
+            if !same_process && p == 0 && i == n / 4 {
+                let q = q.clone();
+                other = Some(std::thread::spawn(move || {
+                    for i in 0..n {
+                        q.put((1, i)).unwrap();
+                    }
+                }));
+            }
+        }
+        assert_eq!(next, [n; 2]);
+        assert!(matches!(q.try_get(), Err(Error::Empty)));
+        if let Some(o) = other {
+            o.join().unwrap();
+        }
+        assert_eq!(
+            alone.join().unwrap(),
+            ExitStatus::Code(0),
+            "{:?}",
+            alone.panic_message()
+        );
+    }
+}
+
 /// A value whose `Deserialize` panics on 13: a user's decoder failing
 /// while its frame is still held in its slot.
 #[derive(Debug, PartialEq, serde::Serialize)]

@@ -4,7 +4,7 @@
 use bingfa_sync::raw::atomic::{AtomicU32, AtomicU64, Ordering};
 use bingfa_sync::raw::cell::UnsafeCell;
 
-use super::word::{word, EMPTY};
+use super::word::{word, EMPTY, WRITING};
 use crate::codec;
 
 /// The unit a ring lays its parts out in: two cache lines, 128 bytes. CPUs
@@ -21,7 +21,8 @@ pub(crate) struct Padded<T>(pub(crate) T);
 
 /// The ring's shared header: a read-mostly part (sizes, closed flag), then
 /// one part per side for its ticket counter, then one part per futex word
-/// with its waiter count, each alone in its [`PAIR`] of lines.
+/// with its waiter count, then the producer lease and its holder's mark,
+/// each alone in its [`PAIR`] of lines.
 #[repr(C)]
 pub(crate) struct Header {
     pub(crate) cap: u64,
@@ -34,6 +35,11 @@ pub(crate) struct Header {
     pub(super) head: Padded<AtomicU64>,
     pub(super) not_empty: Padded<Waiters>,
     pub(super) not_full: Padded<Waiters>,
+    /// The producer lease (see `lease`): read by every put.
+    pub(super) lease: Padded<AtomicU64>,
+    /// The lease holder's mark of a claim in progress: written by the
+    /// holder only, read by the producer that revokes its lease.
+    pub(super) busy: Padded<AtomicU64>,
 }
 
 /// A futex word and the number of processes sleeping on it.
@@ -63,6 +69,8 @@ impl Header {
             head: Padded(AtomicU64::new(0)),
             not_empty: Padded(Waiters::new()),
             not_full: Padded(Waiters::new()),
+            lease: Padded(AtomicU64::new(0)),
+            busy: Padded(AtomicU64::new(0)),
         }
     }
 }
@@ -104,6 +112,18 @@ impl Slot {
                 Ordering::Relaxed,
             )
             .is_ok()
+    }
+}
+
+impl Slot {
+    /// Claims the slot for ticket `pos` with a plain store: only for a
+    /// producer holding the lease (see `lease`), which no other producer
+    /// races, on a slot it saw `EMPTY` at this lap (no consumer changes an
+    /// empty slot). The `Acquire` load that saw it `EMPTY` already orders
+    /// the previous owner's accesses before this producer's.
+    #[inline]
+    pub(super) fn claim_alone(&self, pos: u64, me: u32) {
+        self.word.store(word(pos, WRITING, me), Ordering::Relaxed);
     }
 }
 

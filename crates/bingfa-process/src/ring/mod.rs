@@ -17,7 +17,8 @@
 //! ```
 //!
 //! A ticket is claimed on the **slot** (one CAS that also records the pid:
-//! the only locked instruction of a put or a get on its fast path), and
+//! the only locked instruction of a put or a get on its fast path; a lone
+//! producer holding the lease in `lease` claims with a plain store), and
 //! `tail`/`head` are advanced afterwards by the claimer with a plain store,
 //! or by any other party that finds the slot claimed ("helping", with a
 //! CAS). So a process killed at any point leaves either an unclaimed slot,
@@ -66,6 +67,8 @@
 //!
 //! - `layout`: the shared header, the slots, and where they lie in memory;
 //! - `word`: a slot's state word and its encoding;
+//! - `lease`: the producer lease, under which a lone producer claims with
+//!   a plain store;
 //! - `push`: the producer side;
 //! - `pop`: the consumer side, and the [`Popped`](pop::Popped) it hands out;
 //! - `wait`: spinning, sleeping on a futex word, and waking;
@@ -78,6 +81,7 @@ use bingfa_sync::raw::atomic::Ordering;
 use crate::sys;
 
 mod layout;
+mod lease;
 mod modulus;
 mod pop;
 mod prefetch;
@@ -287,5 +291,35 @@ impl<'a> Ring<'a> {
         self.hdr.not_full.0.word.fetch_add(1, Ordering::SeqCst);
         sys::wake(&self.hdr.not_empty.0.word, u32::MAX);
         sys::wake(&self.hdr.not_full.0.word, u32::MAX);
+    }
+}
+
+/// Rings in plain heap memory, laid out as in shared memory, for unit
+/// tests of the real (not loom) code.
+#[cfg(all(test, not(bingfa_loom)))]
+pub(crate) mod test_ring {
+    use super::{cell, layout, Header, Slot, CELLS_AT};
+
+    /// A ring of `cap` slots of `slot_bytes` laid out as in shared memory,
+    /// in heap memory leaked for the life of the test process (its
+    /// address, to cross threads).
+    pub(crate) fn leaked(cap: usize, slot_bytes: usize) -> usize {
+        let total = layout(cap, slot_bytes).unwrap();
+        let l = std::alloc::Layout::from_size_align(total, 128).unwrap();
+        // SAFETY: a non-zero size.
+        let base = unsafe { std::alloc::alloc_zeroed(l) };
+        assert!(!base.is_null());
+        let hdr = Header::new(cap as u64, slot_bytes as u64, 8);
+        // SAFETY: `total` fresh bytes, 128-aligned: the header at the
+        // start, each slot at the start of its cell, as `Queue` lays them.
+        unsafe {
+            base.cast::<Header>().write(hdr);
+            for i in 0..cap {
+                base.add(CELLS_AT + i * cell(slot_bytes).unwrap())
+                    .cast::<Slot>()
+                    .write(Slot::new(i as u64));
+            }
+        }
+        base as usize
     }
 }

@@ -4,6 +4,7 @@
 use bingfa_sync::raw::atomic::Ordering;
 use bingfa_sync::raw::Deadline;
 
+use super::lease::Claim;
 use super::prefetch::PRODUCER_AHEAD;
 use super::wait::{Backoff, Blocked};
 use super::word::{decode, lap, word, EMPTY, FULL, READING, WRITING};
@@ -45,6 +46,12 @@ impl Ring<'_> {
         if self.is_closed() {
             return Err((PushError::Closed, Blocked::Plain));
         }
+        // A revoked lease's holder in the middle of a claim: like a slot
+        // in progress (it ends within instructions unless the holder lost
+        // its CPU).
+        let Some(lease) = self.producer_claim(me) else {
+            return Err((PushError::Full, Blocked::InProgress));
+        };
         let tail = &self.hdr.tail.0;
         loop {
             let pos = tail.load(Ordering::Relaxed);
@@ -56,9 +63,16 @@ impl Ring<'_> {
             if d == 0 && state == EMPTY {
                 // The frame's lines, for writing, alongside the claim.
                 self.prefetch_slot(i, true);
-                if !slot.claim(w, pos, WRITING, me) {
-                    continue;
+                match &lease {
+                    Claim::Alone(_) => slot.claim_alone(pos, me),
+                    Claim::Shared => {
+                        if !slot.claim(w, pos, WRITING, me) {
+                            continue;
+                        }
+                    }
                 }
+                // Claimed: the lease holder's mark ends here.
+                drop(lease);
                 // The tail is a hint (see "Tickets" in the module docs): a
                 // plain store, no second locked instruction.
                 tail.store(pos + 1, Ordering::Relaxed);
@@ -112,6 +126,9 @@ impl Ring<'_> {
     /// the middle of its put would leave it. Returns whether a slot was
     /// claimed.
     pub(crate) fn claim_and_stop(&self, frame: &[u8], me: u32, upto: usize) -> bool {
+        let Some(lease) = self.producer_claim(me) else {
+            return false;
+        };
         let tail = &self.hdr.tail.0;
         loop {
             let pos = tail.load(Ordering::Relaxed);
@@ -126,8 +143,13 @@ impl Ring<'_> {
                 let _ = tail.compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
                 continue;
             }
-            if !slot.claim(w, pos, WRITING, me) {
-                continue;
+            match &lease {
+                Claim::Alone(_) => slot.claim_alone(pos, me),
+                Claim::Shared => {
+                    if !slot.claim(w, pos, WRITING, me) {
+                        continue;
+                    }
+                }
             }
             tail.store(pos + 1, Ordering::Relaxed);
             let upto = upto.min(frame.len());

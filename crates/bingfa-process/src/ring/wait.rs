@@ -163,33 +163,15 @@ impl Backoff {
 
 #[cfg(all(test, not(bingfa_loom)))]
 mod tests {
-    use super::super::{cell, layout, Header, Modulus, Slot, CELLS_AT};
+    use super::super::{test_ring, Modulus};
     use super::*;
     use crate::sys::lost_wake_up;
 
     const CAP: usize = 4;
     const SLOT_BYTES: usize = 16;
 
-    /// A ring laid out as in shared memory, in heap memory leaked for the
-    /// life of the test process (its address, to cross threads).
     fn leaked_ring() -> usize {
-        let total = layout(CAP, SLOT_BYTES).unwrap();
-        let l = std::alloc::Layout::from_size_align(total, 128).unwrap();
-        // SAFETY: a non-zero size.
-        let base = unsafe { std::alloc::alloc_zeroed(l) };
-        assert!(!base.is_null());
-        let hdr = Header::new(CAP as u64, SLOT_BYTES as u64, 8);
-        // SAFETY: `total` fresh bytes, 128-aligned: the header at the
-        // start, each slot at the start of its cell, as `Queue` lays them.
-        unsafe {
-            base.cast::<Header>().write(hdr);
-            for i in 0..CAP {
-                base.add(CELLS_AT + i * cell(SLOT_BYTES).unwrap())
-                    .cast::<Slot>()
-                    .write(Slot::new(i as u64));
-            }
-        }
-        base as usize
+        test_ring::leaked(CAP, SLOT_BYTES)
     }
 
     fn ring(base: usize) -> Ring<'static> {
