@@ -200,6 +200,16 @@ impl<'a> Ring<'a> {
         }
     }
 
+    /// Whether a put must wait for a revoked lease's holder, which is alive
+    /// and in the middle of a claim (a blocked producer's re-check before
+    /// it sleeps: it then sleeps in slices instead of spinning on it).
+    pub(super) fn lease_blocks(&self) -> bool {
+        let w = self.hdr.lease.0.load(Ordering::SeqCst);
+        tag(w) == TAG_REVOKED
+            && self.hdr.busy.0.load(Ordering::SeqCst) & 1 == 1
+            && (self.alive)(pid_of(w))
+    }
+
     /// For loom models: makes the mark of a claim under the lease and
     /// stops there, as a holder killed inside its claim would leave it.
     /// Whether this thread held the lease.
@@ -350,8 +360,11 @@ mod tests {
             assert_eq!(f.put(2, 20), Err(PushError::Full));
             assert_eq!(tag(f.lease()), TAG_REVOKED);
             assert_eq!(f.put(2, 20), Err(PushError::Full));
+            // A blocking put would sleep (in slices) rather than spin.
+            assert!(f.with(|r| r.lease_blocks()));
             // Once pid 1 is dead, pid 2 goes on; the lease is shared.
             f.dead[1].store(true, Ordering::SeqCst);
+            assert!(!f.with(|r| r.lease_blocks()));
             f.put(2, 20).unwrap();
             assert_eq!(tag(f.lease()), TAG_SHARED);
             assert_eq!([f.get(), f.get()], [10, 20]);

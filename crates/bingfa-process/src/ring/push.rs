@@ -239,7 +239,7 @@ impl Ring<'_> {
         let (slot, _) = self.slot(pos);
         let (seq, state, pid) = decode(slot.word.load(Ordering::SeqCst));
         let dead_reader = state == READING && !(self.alive)(pid);
-        if lap(seq, pos) < 0 && !dead_reader {
+        if (lap(seq, pos) < 0 && !dead_reader) || self.lease_blocks() {
             Some(PushError::Full)
         } else {
             None
