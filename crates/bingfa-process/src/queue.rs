@@ -63,9 +63,12 @@ thread_local! {
 /// kernels that refuse it, the waker side falls back to a fence and
 /// sleeps re-check every 20 ms).
 /// Measured on a 2-vCPU Intel Xeon with 64-byte items between two
-/// processes on two CPUs: about 20 M items a second, 0.3-0.7x a bare
-/// shared-memory ring of raw 64-byte slots (depending on the host), and
-/// 0.6-1.0x that ring carrying the same checked frames in 128-byte slots.
+/// processes on two CPUs (before the lease): about 20 M items a second,
+/// 0.3-0.7x a bare shared-memory ring of raw 64-byte slots (depending on
+/// the host), and 0.6-1.0x that ring carrying the same checked frames in
+/// 128-byte slots. On a 2-vCPU AMD EPYC (Zen 4), with the lease: about
+/// 20 M items a second, 0.35x the raw ring and 0.9x the ring carrying the
+/// same frames.
 /// So most of the gap to raw bytes is the item's frame (its encoding, its
 /// checksum, and a second cache line), not the queue's protocol; see
 /// `BENCHMARKS.md` and this crate's `benches/NOTES.md`.
