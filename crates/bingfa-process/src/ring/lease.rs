@@ -205,8 +205,14 @@ impl<'a> Ring<'a> {
                 }
                 _ => {
                     // REVOKED: wait until the claim the holder may have in
-                    // progress is over, then share.
-                    if !self.holder_quiet(pid_of(w)) {
+                    // progress is over, then share. A revoked holder that
+                    // is this very thread has none (a mark is only held
+                    // inside a put, never around this call); the mark it
+                    // may find on is a dead holder's, left before this
+                    // thread took the lease over, which would never
+                    // change.
+                    let own = w & !(3 << 62) == lease(TAG_HELD, me, tid) & !(3 << 62);
+                    if !own && !self.holder_quiet(pid_of(w)) {
                         return None;
                     }
                     let _ = lease_word.compare_exchange(
@@ -388,6 +394,32 @@ mod tests {
             f.put(2, 20).unwrap();
             assert_eq!(tag(f.lease()), TAG_SHARED);
             assert_eq!([f.get(), f.get()], [10, 20]);
+        }
+
+        #[test]
+        fn a_holder_revoked_before_its_first_claim_does_not_wait_for_itself() {
+            let f = Fixture::new();
+            f.put(1, 10).unwrap();
+            // Pid 1 dies inside a claim: its mark stays on.
+            f.with(|r| match r.producer_claim(1) {
+                Some(Claim::Alone(mark)) => std::mem::forget(mark),
+                _ => panic!("pid 1 holds the lease"),
+            });
+            f.dead[1].store(true, Ordering::SeqCst);
+            // Pid 2 has just taken the dead holder's lease back and not
+            // made its first claim yet: the mark left on is pid 1's.
+            let two = lease(TAG_HELD, 2, Ring::lease_tid(2));
+            f.with(|r| r.hdr.lease.0.store(two, Ordering::SeqCst));
+            // Pid 3 revokes it, and cannot tell that mark from one of pid
+            // 2's: it waits.
+            assert_eq!(f.put(3, 30), Err(PushError::Full));
+            assert_eq!(tag(f.lease()), TAG_REVOKED);
+            // Pid 2 knows it has no claim in progress: it shares at once
+            // (it waited for itself, and pid 3 for it, for good, before).
+            f.put(2, 20).unwrap();
+            assert_eq!(tag(f.lease()), TAG_SHARED);
+            f.put(3, 30).unwrap();
+            assert_eq!([f.get(), f.get(), f.get()], [10, 20, 30]);
         }
 
         #[test]
