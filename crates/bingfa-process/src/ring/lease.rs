@@ -335,6 +335,15 @@ mod tests {
                 self.with(|r| r.try_pop_slot(3).map(|f| f[0])).unwrap()
             }
 
+            /// Pid `me`, which holds the lease, stops inside a claim (as
+            /// if stopped or killed there): its mark stays on.
+            fn stop_mid_claim(&self, me: u32) {
+                self.with(|r| match r.producer_claim(me) {
+                    Some(Claim::Alone(mark)) => std::mem::forget(mark),
+                    _ => panic!("pid {me} holds the lease"),
+                });
+            }
+
             fn lease(&self) -> u64 {
                 self.with(|r| r.hdr.lease.0.load(Ordering::SeqCst))
             }
@@ -377,10 +386,7 @@ mod tests {
             let f = Fixture::new();
             f.put(1, 10).unwrap();
             // Pid 1 stops inside a claim under the lease, its mark on.
-            f.with(|r| match r.producer_claim(1) {
-                Some(Claim::Alone(mark)) => std::mem::forget(mark),
-                _ => panic!("pid 1 holds the lease"),
-            });
+            f.stop_mid_claim(1);
             // A put of pid 2 cannot know which slot pid 1 is claiming:
             // the ring is blocked (as by a slot in progress), not broken.
             assert_eq!(f.put(2, 20), Err(PushError::Full));
@@ -401,10 +407,7 @@ mod tests {
             let f = Fixture::new();
             f.put(1, 10).unwrap();
             // Pid 1 dies inside a claim: its mark stays on.
-            f.with(|r| match r.producer_claim(1) {
-                Some(Claim::Alone(mark)) => std::mem::forget(mark),
-                _ => panic!("pid 1 holds the lease"),
-            });
+            f.stop_mid_claim(1);
             f.dead[1].store(true, Ordering::SeqCst);
             // Pid 2 has just taken the dead holder's lease back and not
             // made its first claim yet: the mark left on is pid 1's.
