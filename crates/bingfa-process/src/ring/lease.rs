@@ -37,7 +37,11 @@
 //! - `SHARED` is for good: once two producers have met, every put claims
 //!   with a CAS, as before the lease existed. Only a holder found dead
 //!   gives the lease back (`FREE`), because a dead process stores nothing
-//!   more.
+//!   more. (Its mark may stay odd: the next holder's first mark keeps the
+//!   same odd value and its end changes it, so revokers wait for the
+//!   right thing; and a revoked holder that is the calling thread shares
+//!   at once, without looking at the mark, because a mark is only ever
+//!   held inside a put.)
 //! - A slot claimed with the plain store is in the same `WRITING(pid)`
 //!   state as one claimed with a CAS, so a holder that dies mid-put leaves
 //!   what any producer leaves (see the parent module): consumers skip the
