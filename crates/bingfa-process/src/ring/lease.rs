@@ -53,6 +53,8 @@
 
 use bingfa_sync::raw::atomic::{fence, AtomicU64, Ordering};
 
+use super::layout::Slot;
+use super::word::WRITING;
 use super::Ring;
 
 const TAG_FREE: u64 = 0;
@@ -70,6 +72,12 @@ fn lease(tag: u64, pid: u32, tid: u32) -> u64 {
 #[inline]
 fn tag(w: u64) -> u64 {
     w >> 62
+}
+
+/// Lease word `w` with its tag replaced by `tag` (the holder kept).
+#[inline]
+fn with_tag(w: u64, tag: u64) -> u64 {
+    w & !(3 << 62) | (tag << 62)
 }
 
 #[inline]
@@ -112,6 +120,22 @@ pub(super) enum Claim<'r> {
     Alone(#[allow(dead_code)] Busy<'r>),
     /// With a CAS: there is more than one producer.
     Shared,
+}
+
+impl Claim<'_> {
+    /// Claims `slot`, seen `EMPTY` as `w` at ticket `pos`, for producer
+    /// `me`: with a plain store under the lease, else with the CAS.
+    /// Whether the slot is now this producer's (a CAS can lose a race).
+    #[inline]
+    pub(super) fn take(&self, slot: &Slot, w: u64, pos: u64, me: u32) -> bool {
+        match self {
+            Claim::Alone(_) => {
+                slot.claim_alone(pos, me);
+                true
+            }
+            Claim::Shared => slot.claim(w, pos, WRITING, me),
+        }
+    }
 }
 
 /// The holder's mark of a claim in progress; ends it when dropped: once
@@ -200,7 +224,7 @@ impl<'a> Ring<'a> {
                     // A dead holder gives the lease back; a live one is
                     // revoked for good.
                     let next = if (self.alive)(pid_of(w)) {
-                        w & !(3 << 62) | (TAG_REVOKED << 62)
+                        with_tag(w, TAG_REVOKED)
                     } else {
                         lease(TAG_FREE, 0, 0)
                     };
@@ -215,7 +239,7 @@ impl<'a> Ring<'a> {
                     // may find on is a dead holder's, left before this
                     // thread took the lease over, which would never
                     // change.
-                    let own = w & !(3 << 62) == lease(TAG_HELD, me, tid) & !(3 << 62);
+                    let own = w == lease(TAG_REVOKED, me, tid);
                     if !own && !self.holder_quiet(pid_of(w)) {
                         return None;
                     }
@@ -455,9 +479,6 @@ mod tests {
         assert_eq!(lease(TAG_FREE, 0, 0), 0);
         // Revoking changes the tag only.
         let held = lease(TAG_HELD, 77, 78);
-        assert_eq!(
-            held & !(3 << 62) | (TAG_REVOKED << 62),
-            lease(TAG_REVOKED, 77, 78)
-        );
+        assert_eq!(with_tag(held, TAG_REVOKED), lease(TAG_REVOKED, 77, 78));
     }
 }

@@ -4,7 +4,6 @@
 use bingfa_sync::raw::atomic::Ordering;
 use bingfa_sync::raw::Deadline;
 
-use super::lease::Claim;
 use super::prefetch::PRODUCER_AHEAD;
 use super::wait::{Backoff, Blocked};
 use super::word::{decode, lap, word, EMPTY, FULL, READING, WRITING};
@@ -63,13 +62,8 @@ impl Ring<'_> {
             if d == 0 && state == EMPTY {
                 // The frame's lines, for writing, alongside the claim.
                 self.prefetch_slot(i, true);
-                match &lease {
-                    Claim::Alone(_) => slot.claim_alone(pos, me),
-                    Claim::Shared => {
-                        if !slot.claim(w, pos, WRITING, me) {
-                            continue;
-                        }
-                    }
+                if !lease.take(slot, w, pos, me) {
+                    continue;
                 }
                 // Claimed: the lease holder's mark ends here.
                 drop(lease);
@@ -143,13 +137,8 @@ impl Ring<'_> {
                 let _ = tail.compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
                 continue;
             }
-            match &lease {
-                Claim::Alone(_) => slot.claim_alone(pos, me),
-                Claim::Shared => {
-                    if !slot.claim(w, pos, WRITING, me) {
-                        continue;
-                    }
-                }
+            if !lease.take(slot, w, pos, me) {
+                continue;
             }
             tail.store(pos + 1, Ordering::Relaxed);
             let upto = upto.min(frame.len());
