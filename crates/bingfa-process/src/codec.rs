@@ -32,9 +32,9 @@ pub const HEADER: usize = 8;
 /// Why not a crate's hash: measured in one run (`benches/ipc_cost.rs`,
 /// Intel Xeon, a 64-byte item's 65-byte payload), XXH3 (`xxhash-rust`)
 /// takes 5.6 ns and 88 instructions against these sums' 5.1 ns and 76, and
-/// `crc32fast` 8.6 ns and 111; but above all these sums are computed while
-/// a put copies its frame into the slot, in the same pass (`copy_sealed`),
-/// which a hash that mixes 16 bytes at a time cannot share. With XXH3 in
+/// `crc32fast` 8.6 ns and 111; and these sums were then computed while a
+/// put copied its frame into the slot, in the same pass, which a hash
+/// that mixes 16 bytes at a time could not share. With XXH3 in
 /// its own pass a put and a get took 616 -> 666 instructions and 93 -> 103
 /// to 111 ns in that run: the hand-written sums stay, with the tests below
 /// (every single flipped bit, every length, swapped words).
@@ -104,14 +104,39 @@ fn last_word(bytes: &[u8], rest: &[u8]) -> u64 {
     }
 }
 
-/// Encodes `value` as a frame at the start of `out` like
-/// [`encode_frame_into`], but leaves the checksum field unset: the frame is
-/// sealed by [`copy_sealed`] on its way to its destination.
+/// The size of `value`'s payload (its postcard encoding), measured without
+/// writing it anywhere: a put learns before it claims a slot whether the
+/// item fits, and meets an item that cannot be encoded at all, so neither
+/// error leaves a claimed slot behind.
 #[inline]
-pub(crate) fn encode_unsealed_into<T: Serialize + ?Sized>(
-    value: &T,
-    out: &mut [u8],
-) -> Result<usize, Error> {
+pub(crate) fn payload_size<T: Serialize + ?Sized>(value: &T) -> Result<usize, Error> {
+    postcard::serialize_with_flavor::<T, postcard::ser_flavors::Size, usize>(
+        value,
+        postcard::ser_flavors::Size::default(),
+    )
+    .map_err(|e| Error::Encode(e.to_string()))
+}
+
+/// The error for `value`, whose encoding does not fit `max` payload bytes:
+/// it names the encoding's real size (measured again, off the fast path).
+#[cold]
+fn too_large<T: Serialize + ?Sized>(value: &T, max: usize) -> Error {
+    match payload_size(value) {
+        Ok(size) => Error::TooLarge { size, max },
+        Err(e) => e,
+    }
+}
+
+/// Encodes `value` as a frame at the start of `out`; returns the frame's
+/// length. A frame that does not fit `out` is [`Error::TooLarge`], with
+/// the payload's size and the payload room of `out` (its length less
+/// [`HEADER`]).
+///
+/// A put encodes straight into its claimed slot with this (see "encoding
+/// into the slot" in the process bench notes for why not through a
+/// buffer).
+#[inline]
+pub fn encode_frame_into<T: Serialize + ?Sized>(value: &T, out: &mut [u8]) -> Result<usize, Error> {
     let room = out.len().saturating_sub(HEADER);
     let Some((head, body)) = out.split_at_mut_checked(HEADER) else {
         return Err(too_large(value, room));
@@ -121,70 +146,10 @@ pub(crate) fn encode_unsealed_into<T: Serialize + ?Sized>(
         Err(postcard::Error::SerializeBufferFull) => return Err(too_large(value, room)),
         Err(e) => return Err(Error::Encode(e.to_string())),
     };
+    let sum = checksum(&body[..len]);
     head[..4].copy_from_slice(&(len as u32).to_le_bytes());
+    head[4..].copy_from_slice(&sum.to_le_bytes());
     Ok(HEADER + len)
-}
-
-/// The error for `value`, whose encoding does not fit `max` payload bytes:
-/// it names the encoding's real size (measured again, off the fast path).
-#[cold]
-fn too_large<T: Serialize + ?Sized>(value: &T, max: usize) -> Error {
-    let size = postcard::serialize_with_flavor::<T, postcard::ser_flavors::Size, usize>(
-        value,
-        postcard::ser_flavors::Size::default(),
-    );
-    match size {
-        Ok(size) => Error::TooLarge { size, max },
-        Err(e) => Error::Encode(e.to_string()),
-    }
-}
-
-/// Copies a frame made by [`encode_unsealed_into`] to the start of `dst`,
-/// computing the payload's checksum on the way (one pass over the bytes),
-/// and writes it into `dst`'s header: `dst` then holds the frame
-/// [`encode_frame_into`] would have made.
-///
-/// # Panics
-/// If `frame` is shorter than [`HEADER`] or longer than `dst`.
-#[inline]
-pub(crate) fn copy_sealed(frame: &[u8], dst: &mut [u8]) {
-    let n = frame.len();
-    let dst = &mut dst[..n];
-    let payload = &frame[HEADER..];
-    let out = &mut dst[HEADER..];
-    let mut s = Sum::new(payload.len());
-    let mut words = payload.chunks_exact(8);
-    for (c, o) in (&mut words).zip(out.chunks_exact_mut(8)) {
-        let w = word(c);
-        o.copy_from_slice(&w.to_le_bytes());
-        s.add(w);
-    }
-    let rest = words.remainder();
-    if !rest.is_empty() {
-        let m = payload.len();
-        if m >= 8 {
-            // One 8-byte copy of the last 8 bytes (rewriting some with the
-            // same values) instead of a copy of variable length.
-            out[m - 8..].copy_from_slice(&payload[m - 8..]);
-        } else {
-            out.copy_from_slice(payload);
-        }
-        s.add(last_word(payload, rest));
-    }
-    dst[..4].copy_from_slice(&frame[..4]);
-    dst[4..HEADER].copy_from_slice(&s.finish().to_le_bytes());
-}
-
-/// Encodes `value` as a frame at the start of `out`; returns the frame's
-/// length. A frame that does not fit `out` is [`Error::TooLarge`], with
-/// the payload's size and the payload room of `out` (its length less
-/// [`HEADER`]).
-#[inline]
-pub fn encode_frame_into<T: Serialize + ?Sized>(value: &T, out: &mut [u8]) -> Result<usize, Error> {
-    let n = encode_unsealed_into(value, out)?;
-    let sum = checksum(&out[HEADER..n]);
-    out[4..HEADER].copy_from_slice(&sum.to_le_bytes());
-    Ok(n)
 }
 
 /// Encodes `value` as a frame into `buf` (cleared first). A frame larger
@@ -302,21 +267,17 @@ mod tests {
     }
 
     #[test]
-    fn copy_sealed_makes_the_frame_encode_frame_into_makes() {
+    fn encode_frame_into_makes_the_frame_encode_frame_makes() {
         for n in 0..40usize {
             let v: Vec<u8> = (0..n as u8).map(|i| i.wrapping_mul(37) ^ 0x5c).collect();
-            let mut sealed = [0u8; 64];
-            let len = encode_frame_into(&v, &mut sealed).unwrap();
-            let mut unsealed = [0xeeu8; 64];
-            assert_eq!(encode_unsealed_into(&v, &mut unsealed).unwrap(), len);
             let mut dst = [0x11u8; 80];
-            copy_sealed(&unsealed[..len], &mut dst);
-            assert_eq!(&dst[..len], &sealed[..len], "length {n}");
-            assert!(
-                dst[len..].iter().all(|&b| b == 0x11),
-                "wrote past the frame"
-            );
+            let len = encode_frame_into(&v, &mut dst).unwrap();
+            let mut buf = Vec::new();
+            encode_frame(&v, &mut buf, 80).unwrap();
+            assert_eq!(&dst[..len], &buf[..], "length {n}");
+            assert!(dst[len..].iter().all(|&b| b == 0x11), "wrote past the frame");
             assert_eq!(decode_frame::<Vec<u8>>(&dst[..len]).unwrap(), v);
+            assert_eq!(payload_size(&v).unwrap(), len - HEADER);
         }
     }
 

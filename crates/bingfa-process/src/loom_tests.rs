@@ -8,7 +8,7 @@ use loom::thread;
 
 use bingfa_sync::raw::atomic::Ordering;
 
-use crate::ring::{Header, PopError, Ring, Slot};
+use crate::ring::{Header, PopError, PushError, Ring, Slot};
 
 /// A ring in heap memory, with a "process is dead" flag per fake pid.
 struct Mem {
@@ -200,6 +200,35 @@ fn loom_dead_producer_is_skipped() {
         live.join().unwrap();
         let mut out = Vec::new();
         assert_eq!(m.with(|r| r.try_pop(&mut out, 3)), Err(PopError::Empty));
+    });
+}
+
+#[test]
+fn loom_unwritten_slot_is_a_hole_the_consumer_skips() {
+    // Pid 1's put claims a slot and its writer gives up (an item whose
+    // encoding failed in the slot); pid 2 puts a whole frame meanwhile.
+    // The consumer gets pid 2's frame, waits for nothing else, and the
+    // hole's slot is free again.
+    model(|| {
+        let m = Mem::new(2);
+        let failing = {
+            let m = m.clone();
+            thread::spawn(move || m.with(|r| r.try_push_with(1, |_dst: &mut [u8]| None)))
+        };
+        let live = {
+            let m = m.clone();
+            thread::spawn(move || m.with(|r| r.push(&[7, 7], 2, None)).unwrap())
+        };
+        let mut out = Vec::new();
+        m.with(|r| r.pop(&mut out, 3, None)).unwrap();
+        assert_eq!(out, [7, 7]);
+        live.join().unwrap();
+        assert_eq!(failing.join().unwrap(), Err(PushError::Unwritten));
+        assert_eq!(m.with(|r| r.try_pop(&mut out, 3)), Err(PopError::Empty));
+        // Both slots take a message again.
+        for x in [1u8, 2] {
+            m.with(|r| r.try_push(&[x], 2)).unwrap();
+        }
     });
 }
 

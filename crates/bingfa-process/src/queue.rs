@@ -1,7 +1,6 @@
 //! [`Queue`]: a bounded multi-producer multi-consumer queue between
 //! processes, in shared memory.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -22,11 +21,6 @@ use crate::sys;
 pub const DEFAULT_MAX_MESSAGE: usize = 1016;
 
 static ALIVE: fn(u32) -> bool = sys::pid_alive;
-
-thread_local! {
-    /// Encoding buffer of puts (kept at the largest frame size seen).
-    static PUT_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
 
 /// A bounded FIFO queue shared by processes. Python:
 /// `multiprocessing.Queue`.
@@ -49,6 +43,15 @@ thread_local! {
 /// and the slot goes back to the producers. Each frame carries a checksum
 /// (a torn frame cannot happen; the checksum is for bytes damaged by a
 /// stray write into the shared memory): damage gives [`Error::Corrupt`].
+/// A `put` measures the item's encoding first, so an item too large or
+/// that cannot be encoded fails before any slot is taken, then encodes it
+/// straight into the slot it claimed (no buffer, no copy); the gets of
+/// that slot and the ones after it wait for the encoding to end, so a
+/// `Serialize` that blocks holds up the consumers. If the item's
+/// `Serialize` fails or panics in the slot (only one that behaves
+/// differently the second time can), the slot becomes a hole that gets
+/// skip: the put reports [`Error::Encode`] (or the panic reaches its
+/// caller) and no other item is lost or held up.
 ///
 /// Cost: on the fast path a `get` takes one locked instruction (the claim
 /// of its slot) and no fence, and so does a `put` while several producers
@@ -196,9 +199,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// or [`Error::Encode`] if the item cannot be encoded into a slot. The
     /// item is handed back in every case.
     pub fn put(&self, item: T) -> Result<(), PutError<T>> {
-        self.put_with(item, |r, f| {
-            r.push_with(f, sys::getpid(), None, codec::copy_sealed)
-        })
+        self.put_with(item, Some(None))
     }
 
     /// Puts `item`, waiting at most `timeout` for room. Python:
@@ -207,10 +208,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Errors
     /// As for [`put`](Queue::put), and [`Error::Timeout`].
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
-        let deadline = Deadline::after(timeout);
-        self.put_with(item, |r, f| {
-            r.push_with(f, sys::getpid(), deadline, codec::copy_sealed)
-        })
+        self.put_with(item, Some(Deadline::after(timeout)))
     }
 
     /// Puts `item` if there is room now. Python: `Queue.put_nowait`.
@@ -219,33 +217,50 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// As for [`put`](Queue::put), and [`Error::Full`].
     #[doc(alias = "put_nowait")]
     pub fn try_put(&self, item: T) -> Result<(), PutError<T>> {
-        self.put_with(item, |r, f| {
-            r.try_push_with(f, sys::getpid(), codec::copy_sealed)
-        })
+        self.put_with(item, None)
     }
 
+    /// Puts `item`: without waiting (`wait` is `None`), or waiting until
+    /// the deadline. The item is encoded straight into its slot once the
+    /// slot is claimed (see `codec::encode_frame_into` for why not through
+    /// a buffer); its size is measured first, so an item that does not
+    /// fit, or that cannot be encoded, fails before any slot is claimed.
     #[inline]
-    fn put_with(
-        &self,
-        item: T,
-        push: impl FnOnce(&Ring<'_>, &[u8]) -> Result<(), PushError>,
-    ) -> Result<(), PutError<T>> {
+    fn put_with(&self, item: T, wait: Option<Option<Deadline>>) -> Result<(), PutError<T>> {
         let ring = self.ring();
-        // The frame of the largest item allowed (which fits a slot).
-        let max = codec::HEADER + self.max_message;
-        let r = if max <= STACK_FRAME {
-            // Small frames: a buffer on the stack (no thread-local look-up
-            // nor `RefCell` on every put; zeroing it is two stores).
-            let mut buf = [0u8; STACK_FRAME];
-            encode_and_push(&ring, &item, &mut buf[..max], push)
-        } else {
-            PUT_BUF.with(|s| {
-                let mut buf = s.borrow_mut();
-                if buf.len() < max {
-                    buf.resize(max, 0);
-                }
-                encode_and_push(&ring, &item, &mut buf[..max], push)
-            })
+        let me = sys::getpid();
+        let r = match codec::payload_size(&item) {
+            Err(error) => Err(error),
+            Ok(size) if size > self.max_message => Err(Error::TooLarge {
+                size,
+                max: self.max_message,
+            }),
+            Ok(_) => {
+                // The room of the largest item allowed (which fits a slot).
+                let room = codec::HEADER + self.max_message;
+                // Only a `Serialize` that writes something else the second
+                // time can fail here: its error, and a hole in the ring.
+                let mut failed = None;
+                let write = |dst: &mut [u8]| match codec::encode_frame_into(&item, &mut dst[..room]) {
+                    Ok(n) => Some(n),
+                    Err(e) => {
+                        failed = Some(e);
+                        None
+                    }
+                };
+                let pushed = match wait {
+                    None => ring.try_push_with(me, write),
+                    Some(deadline) => ring.push_with(me, deadline, write),
+                };
+                pushed.map_err(|e| match e {
+                    PushError::Full => Error::Full,
+                    PushError::Closed => Error::Closed,
+                    PushError::Timeout => Error::Timeout,
+                    PushError::Unwritten => failed
+                        .take()
+                        .unwrap_or_else(|| Error::Encode("the item could not be encoded".into())),
+                })
+            }
         };
         r.map_err(|error| PutError { error, item })
     }
@@ -299,31 +314,6 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             Err(PopError::Timeout) => Err(Error::Timeout),
         }
     }
-}
-
-/// Frames of at most this many bytes are encoded on the stack.
-const STACK_FRAME: usize = 128;
-
-/// Encodes `item` into `buf` and pushes the frame with `push`.
-#[inline]
-fn encode_and_push<T: Serialize>(
-    ring: &Ring<'_>,
-    item: &T,
-    buf: &mut [u8],
-    push: impl FnOnce(&Ring<'_>, &[u8]) -> Result<(), PushError>,
-) -> Result<(), Error> {
-    // Encoded here without its checksum: the checksum is computed while
-    // the frame is copied into its slot, once the slot is claimed (by then
-    // the claim's locked instruction, or the producer lease's fence, has
-    // drained the encoder's stores from the store buffer, so reading them
-    // back does not stall, as a load spanning several of those small
-    // stores would right after them).
-    let n = codec::encode_unsealed_into(item, buf)?;
-    push(ring, &buf[..n]).map_err(|e| match e {
-        PushError::Full => Error::Full,
-        PushError::Closed => Error::Closed,
-        PushError::Timeout => Error::Timeout,
-    })
 }
 
 impl<T: Serialize> Queue<T> {

@@ -224,6 +224,86 @@ fn too_large_names_the_item_size_and_the_limit_set() {
     );
 }
 
+/// An item whose `Serialize` behaves the first time it runs and fails, or
+/// panics, the second: a put measures an item before it claims a slot and
+/// encodes it into the slot after, so this fails in between, the one place
+/// where a claimed slot is at stake.
+struct Fickle {
+    value: u32,
+    second: Second,
+    calls: std::cell::Cell<u32>,
+}
+
+#[derive(Clone, Copy)]
+enum Second {
+    Same,
+    Fails,
+    Panics,
+}
+
+impl Fickle {
+    fn new(value: u32, second: Second) -> Fickle {
+        Fickle {
+            value,
+            second,
+            calls: std::cell::Cell::new(0),
+        }
+    }
+}
+
+impl serde::Serialize for Fickle {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.calls.set(self.calls.get() + 1);
+        if self.calls.get() == 2 {
+            match self.second {
+                Second::Same => {}
+                Second::Fails => return Err(serde::ser::Error::custom("fickle, second time")),
+                Second::Panics => panic!("fickle, second time"),
+            }
+        }
+        s.serialize_u32(self.value)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Fickle {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        u32::deserialize(d).map(|v| Fickle::new(v, Second::Same))
+    }
+}
+
+/// A put whose item fails to encode, or panics, once its slot is claimed
+/// leaves a hole that gets skip: no message is lost or reordered, no get
+/// waits for the hole, and the failing put reports the error with the
+/// item handed back.
+#[test]
+fn an_item_that_fails_in_its_slot_leaves_a_hole_gets_skip() {
+    let q = Queue::<Fickle>::new(4).unwrap();
+    q.put(Fickle::new(1, Second::Same)).unwrap();
+    let e = q.put(Fickle::new(2, Second::Fails)).unwrap_err();
+    assert!(matches!(e.error, Error::Encode(_)), "{:?}", e.error);
+    assert_eq!(e.item.value, 2);
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        q.try_put(Fickle::new(3, Second::Panics))
+    }));
+    assert!(panicked.is_err());
+    q.put(Fickle::new(4, Second::Same)).unwrap();
+    // Two holes and two messages: the gets see only the messages, in order.
+    assert_eq!(q.get().unwrap().value, 1);
+    assert_eq!(q.get_timeout(Duration::from_secs(5)).unwrap().value, 4);
+    assert!(matches!(q.try_get(), Err(Error::Empty)));
+    assert_eq!(q.len(), 0);
+    // The holes' slots are free again: the queue fills to its capacity.
+    for v in 0..4 {
+        q.try_put(Fickle::new(v, Second::Same)).unwrap();
+    }
+    assert!(
+        matches!(q.try_put(Fickle::new(9, Second::Same)), Err(e) if matches!(e.error, Error::Full))
+    );
+    for v in 0..4 {
+        assert_eq!(q.try_get().unwrap().value, v);
+    }
+}
+
 /// A 64-byte message: producer, sequence number, and padding whose bytes
 /// depend on both (checked by the consumer).
 fn message(p: u32, i: u32) -> (u32, u32, Vec<u8>) {

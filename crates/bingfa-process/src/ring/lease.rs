@@ -356,7 +356,7 @@ mod tests {
             }
 
             fn put(&self, me: u32, x: u8) -> Result<(), PushError> {
-                self.with(|r| r.try_push_with(&[x], me, |f, d| d[..f.len()].copy_from_slice(f)))
+                self.with(|r| r.try_push_with(me, crate::ring::push::copy_of(&[x])))
             }
 
             fn get(&self) -> u8 {

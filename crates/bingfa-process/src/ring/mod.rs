@@ -100,6 +100,9 @@ pub(crate) enum PushError {
     Full,
     Closed,
     Timeout,
+    /// The writer gave up after the slot was claimed (the slot is left as
+    /// a hole that consumers skip).
+    Unwritten,
 }
 
 /// Why a pop did not happen.

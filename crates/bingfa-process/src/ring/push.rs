@@ -6,26 +6,29 @@ use bingfa_sync::raw::Deadline;
 
 use super::prefetch::PRODUCER_AHEAD;
 use super::wait::{Backoff, Blocked};
-use super::word::{decode, lap, word, EMPTY, FULL, READING, WRITING};
+use super::layout::Slot;
+use super::word::{decode, lap, word, ABANDONED_PID, EMPTY, FULL, READING, WRITING};
 use super::{PushError, Ring};
 
 impl Ring<'_> {
     /// Puts one frame without blocking.
     #[cfg(all(test, bingfa_loom))]
     pub(crate) fn try_push(&self, frame: &[u8], me: u32) -> Result<(), PushError> {
-        self.try_push_with(frame, me, plain_copy)
+        self.try_push_with(me, copy_of(frame))
     }
 
-    /// Puts one frame without blocking; `copy(frame, dst)` moves it into
-    /// the slot (`dst` is the whole slot), once the slot is claimed.
+    /// Puts one frame without blocking. `write(dst)` writes the frame into
+    /// the slot once the slot is claimed (`dst` is the whole slot) and
+    /// returns its length, or `None` if it could not: the slot is then
+    /// left as a hole that consumers skip, and the put fails with
+    /// [`PushError::Unwritten`]. It is called at most once.
     #[inline]
     pub(crate) fn try_push_with(
         &self,
-        frame: &[u8],
         me: u32,
-        copy: impl Fn(&[u8], &mut [u8]),
+        mut write: impl FnMut(&mut [u8]) -> Option<usize>,
     ) -> Result<(), PushError> {
-        self.try_push_inner(frame, me, &copy, true)
+        self.try_push_inner(me, &mut write, true)
             .map_err(|(e, _)| e)
     }
 
@@ -36,12 +39,10 @@ impl Ring<'_> {
     #[inline]
     fn try_push_inner(
         &self,
-        frame: &[u8],
         me: u32,
-        copy: &impl Fn(&[u8], &mut [u8]),
+        write: &mut impl FnMut(&mut [u8]) -> Option<usize>,
         check_owner: bool,
     ) -> Result<(), (PushError, Blocked)> {
-        assert!(frame.len() <= self.slot_bytes, "frame larger than a slot");
         if self.is_closed() {
             return Err((PushError::Closed, Blocked::Plain));
         }
@@ -71,15 +72,28 @@ impl Ring<'_> {
                 // plain store, no second locked instruction.
                 tail.store(pos + 1, Ordering::Relaxed);
                 self.prefetch_ahead(i, PRODUCER_AHEAD);
-                // SAFETY: the CAS gave this producer the slot: no consumer
-                // reads it until the FULL store below, and the consumer of
-                // the previous lap finished with it before storing the EMPTY
-                // we acquired. `bytes` is valid for `slot_bytes` bytes.
+                // SAFETY: the claim gave this producer the slot: no
+                // consumer reads it until the FULL store below, and the
+                // consumer of the previous lap finished with it before
+                // storing the EMPTY we acquired. `bytes` is valid for
+                // `slot_bytes` bytes.
                 let dst = unsafe { std::slice::from_raw_parts_mut(bytes, self.slot_bytes) };
-                copy(frame, dst);
+                // A writer that fails or unwinds leaves a hole, not a slot
+                // held WRITING by a live process (which would hold up every
+                // consumer for as long as this process lives).
+                let hole = Hole {
+                    ring: self,
+                    slot,
+                    pos,
+                };
+                let Some(len) = write(dst) else {
+                    return Err((PushError::Unwritten, Blocked::Plain));
+                };
+                std::mem::forget(hole);
+                assert!(len <= self.slot_bytes, "frame larger than a slot");
                 slot.len.with_mut(|l| {
                     // SAFETY: as above, this producer owns the slot.
-                    unsafe { *l = frame.len() as u32 }
+                    unsafe { *l = len as u32 }
                 });
                 slot.word.store(word(pos, FULL, 0), Ordering::Release);
                 self.notify(&self.hdr.not_empty.0);
@@ -156,21 +170,20 @@ impl Ring<'_> {
         me: u32,
         deadline: Option<Deadline>,
     ) -> Result<(), PushError> {
-        self.push_with(frame, me, deadline, plain_copy)
+        self.push_with(me, deadline, copy_of(frame))
     }
 
     /// Puts one frame, waiting while the ring is full, until `deadline`;
-    /// `copy` as for [`try_push_with`](Ring::try_push_with).
+    /// `write` as for [`try_push_with`](Ring::try_push_with).
     #[inline]
     pub(crate) fn push_with(
         &self,
-        frame: &[u8],
         me: u32,
         deadline: Option<Deadline>,
-        copy: impl Fn(&[u8], &mut [u8]),
+        mut write: impl FnMut(&mut [u8]) -> Option<usize>,
     ) -> Result<(), PushError> {
-        match self.try_push_inner(frame, me, &copy, false) {
-            Err((PushError::Full, _)) => self.push_slow(frame, me, deadline, &copy),
+        match self.try_push_inner(me, &mut write, false) {
+            Err((PushError::Full, _)) => self.push_slow(me, deadline, &mut write),
             other => other.map_err(|(e, _)| e),
         }
     }
@@ -181,10 +194,9 @@ impl Ring<'_> {
     #[inline(never)]
     fn push_slow(
         &self,
-        frame: &[u8],
         me: u32,
         deadline: Option<Deadline>,
-        copy: &impl Fn(&[u8], &mut [u8]),
+        write: &mut impl FnMut(&mut [u8]) -> Option<usize>,
     ) -> Result<(), PushError> {
         let mut spin = Backoff::default();
         loop {
@@ -204,7 +216,7 @@ impl Ring<'_> {
                 }
             }
             // Owners are looked at once spinning is over.
-            match self.try_push_inner(frame, me, copy, !spinning) {
+            match self.try_push_inner(me, write, !spinning) {
                 // While spinning, a short timeout must not wait out the
                 // whole backoff (its yields can take milliseconds on a
                 // loaded machine).
@@ -236,8 +248,32 @@ impl Ring<'_> {
     }
 }
 
-/// Copies a frame into a slot as it is.
-#[cfg(all(test, bingfa_loom))]
-fn plain_copy(frame: &[u8], dst: &mut [u8]) {
-    dst[..frame.len()].copy_from_slice(frame);
+/// A writer that copies `frame` into the slot as it is.
+#[cfg(test)]
+pub(crate) fn copy_of(frame: &[u8]) -> impl FnMut(&mut [u8]) -> Option<usize> + '_ {
+    move |dst| {
+        dst[..frame.len()].copy_from_slice(frame);
+        Some(frame.len())
+    }
+}
+
+/// A claimed slot whose frame is not written yet. Dropped before it is
+/// defused (`mem::forget`, once the frame is written), it publishes the
+/// slot as a hole (`FULL` by [`ABANDONED_PID`], as a consumer marks the
+/// slot of a producer that died mid-put), which consumers skip, so that a
+/// put whose writer fails or panics loses no later message and holds up
+/// no consumer.
+struct Hole<'r, 'a> {
+    ring: &'r Ring<'a>,
+    slot: &'r Slot,
+    pos: u64,
+}
+
+impl Drop for Hole<'_, '_> {
+    fn drop(&mut self) {
+        self.slot
+            .word
+            .store(word(self.pos, FULL, ABANDONED_PID), Ordering::Release);
+        self.ring.notify(&self.ring.hdr.not_empty.0);
+    }
 }

@@ -196,9 +196,7 @@ mod tests {
             || waiting().load(Ordering::SeqCst) > 0,
             || {
                 let hidden = waiting().swap(0, Ordering::SeqCst);
-                let put = ring(base).try_push_with(&[7, 8, 9], 2, |f, dst| {
-                    dst[..f.len()].copy_from_slice(f)
-                });
+                let put = ring(base).try_push_with(2, crate::ring::push::copy_of(&[7, 8, 9]));
                 assert!(put.is_ok());
                 waiting().fetch_add(hidden, Ordering::SeqCst);
             },
