@@ -66,15 +66,17 @@ static ALIVE: fn(u32) -> bool = sys::pid_alive;
 /// kernels that refuse it, the waker side falls back to a fence and
 /// sleeps re-check every 20 ms).
 /// Measured on a 2-vCPU Intel Xeon with 64-byte items between two
-/// processes on two CPUs (before the lease): about 20 M items a second,
+/// processes on two CPUs (before the lease and the encoding into the
+/// slot): about 20 M items a second,
 /// 0.3-0.7x a bare shared-memory ring of raw 64-byte slots (depending on
 /// the host), and 0.6-1.0x that ring carrying the same checked frames in
-/// 128-byte slots. On a 2-vCPU AMD EPYC (Zen 4), with the lease: about
-/// 20 M items a second, 0.35x the raw ring and 0.9x the ring carrying the
-/// same frames.
-/// So most of the gap to raw bytes is the item's frame (its encoding, its
-/// checksum, and a second cache line), not the queue's protocol; see
-/// `BENCHMARKS.md` and this crate's `benches/NOTES.md`.
+/// 128-byte slots. On a 2-vCPU AMD EPYC (Zen 4), with the lease and
+/// items encoded straight into their slots: about 21 M items a second,
+/// 0.38x the raw ring; there the frame is not most of the gap (the bare
+/// ring carrying the same frames, encoded into its slots the same way,
+/// runs at 55 M), the producer's side of the protocol is, and what in it
+/// costs is not found yet. See `BENCHMARKS.md` and this crate's
+/// `benches/NOTES.md`.
 ///
 /// Limits of the crash safety: a slot left half-written is skipped once its
 /// producer's pid no longer exists (checked every 20 ms while a consumer
