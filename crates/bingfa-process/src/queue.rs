@@ -51,7 +51,8 @@ static ALIVE: fn(u32) -> bool = sys::pid_alive;
 /// `Serialize` fails or panics in the slot (only one that behaves
 /// differently the second time can), the slot becomes a hole that gets
 /// skip: the put reports [`Error::Encode`] (or the panic reaches its
-/// caller) and no other item is lost or held up.
+/// caller), no other item is lost or held up, and [`len`](Queue::len)
+/// counts the hole until a get passes it.
 ///
 /// Cost: on the fast path a `get` takes one locked instruction (the claim
 /// of its slot) and no fence, and so does a `put` while several producers

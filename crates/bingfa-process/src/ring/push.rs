@@ -89,8 +89,9 @@ impl Ring<'_> {
                 let Some(len) = write(dst) else {
                     return Err((PushError::Unwritten, Blocked::Plain));
                 };
-                std::mem::forget(hole);
+                // (A panic here, too, leaves the hole.)
                 assert!(len <= self.slot_bytes, "frame larger than a slot");
+                std::mem::forget(hole);
                 slot.len.with_mut(|l| {
                     // SAFETY: as above, this producer owns the slot.
                     unsafe { *l = len as u32 }
