@@ -694,7 +694,8 @@ pub fn spsc_lamport(cpus: &Pinned, ring: &LamportRing, n: u64) -> Duration {
 /// a 128-byte slot per message (the size of bingfa's cell for it: the
 /// message and a header do not fit one line), and, if `codec`, bingfa's own
 /// work per message: each put encodes the message as bingfa's frame
-/// (postcard, then the checksum) and copies it into its slot, each get
+/// (postcard, then the checksum) straight into its slot, as the queue
+/// does (less the size pass a put makes first, about 1 ns), each get
 /// checks the frame in its slot and decodes it. Without `codec` the same 73
 /// bytes (a frame's length) are copied raw.
 ///
@@ -710,7 +711,6 @@ pub fn spsc_lamport_framed(
     codec: bool,
 ) -> Duration {
     use bingfa_process::codec::{decode_frame, encode_frame_into, frame_len, HEADER};
-    const FRAME: usize = HEADER + MSG_ENCODED;
     // SAFETY: as in `spsc_lamport`.
     let p = unsafe {
         bingfa_process::fork(|| {
@@ -718,13 +718,19 @@ pub fn spsc_lamport_framed(
             let mut tx = ring.producer();
             for i in 0..n {
                 if codec {
-                    let mut frame = [0u8; 128];
-                    let len = encode_frame_into(&msg(i), &mut frame).unwrap();
-                    tx.push_with(|slot| slot[..len].copy_from_slice(&frame[..len]));
+                    // Straight into the slot, as the queue's put does
+                    // (since 6fec783; through a buffer and a copy this
+                    // member ran at less than half the rate on an AMD
+                    // EPYC: see NOTES.md, "a fourth session").
+                    tx.push_with(|slot| {
+                        encode_frame_into(&msg(i), &mut slot[..]).unwrap();
+                    });
                 } else {
-                    let mut frame = [0u8; FRAME];
-                    frame[HEADER..HEADER + 64].copy_from_slice(&msg(i).0);
-                    tx.push_with(|slot| slot[..FRAME].copy_from_slice(&frame));
+                    let m = msg(i);
+                    tx.push_with(|slot| {
+                        slot[..HEADER].fill(0);
+                        slot[HEADER..HEADER + 64].copy_from_slice(&m.0);
+                    });
                 }
             }
             tx.flush();
