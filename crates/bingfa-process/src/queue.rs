@@ -73,10 +73,10 @@ static ALIVE: fn(u32) -> bool = sys::pid_alive;
 /// the host), and 0.6-1.0x that ring carrying the same checked frames in
 /// 128-byte slots. On a 2-vCPU AMD EPYC (Zen 4), with the lease and
 /// items encoded straight into their slots: about 21 M items a second,
-/// 0.38x the raw ring; there the frame is not most of the gap (the bare
-/// ring carrying the same frames, encoded into its slots the same way,
-/// runs at 55 M), the producer's side of the protocol is, and what in it
-/// costs is not found yet. See `BENCHMARKS.md` and this crate's
+/// 0.3-0.4x the raw ring (which itself runs at 55-77 M there); there the
+/// frame is not most of the gap (the bare ring carrying the same frames,
+/// written into its slots the same way, runs at 57 M), the producer's
+/// side of the protocol is, and what in it costs is not found yet. See `BENCHMARKS.md` and this crate's
 /// `benches/NOTES.md`.
 ///
 /// Limits of the crash safety: a slot left half-written is skipped once its
