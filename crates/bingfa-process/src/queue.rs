@@ -76,8 +76,8 @@ static ALIVE: fn(u32) -> bool = sys::pid_alive;
 /// 0.3-0.4x the raw ring (which itself runs at 55-77 M there); there the
 /// frame is not most of the gap (the bare ring carrying the same frames,
 /// written into its slots the same way, runs at 57 M), the producer's
-/// side of the protocol is, and what in it costs is not found yet. See `BENCHMARKS.md` and this crate's
-/// `benches/NOTES.md`.
+/// side of the protocol is, and what in it costs is not found yet. See
+/// `BENCHMARKS.md` and this crate's `benches/NOTES.md`.
 ///
 /// Limits of the crash safety: a slot left half-written is skipped once its
 /// producer's pid no longer exists (checked every 20 ms while a consumer
