@@ -72,7 +72,8 @@
 //! - `push`: the producer side;
 //! - `pop`: the consumer side, and the [`Popped`](pop::Popped) it hands out;
 //! - `wait`: spinning, sleeping on a futex word, and waking;
-//! - `prefetch`: the cache-line hints.
+//! - `prefetch`: the cache-line hints, and the consumer's write-back of
+//!   the lines it has read (on AMD).
 
 use std::marker::PhantomData;
 

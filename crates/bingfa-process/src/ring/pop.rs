@@ -170,6 +170,7 @@ impl<'a> Ring<'a> {
             slot,
             pos,
             frame,
+            bytes,
         }
     }
 
@@ -269,6 +270,9 @@ pub(crate) struct Popped<'r, 'a> {
     slot: &'r Slot,
     pos: u64,
     frame: &'r [u8],
+    /// Where `frame` starts, with the provenance to write it (for
+    /// [`Ring::write_back_lines`], once `frame` is no longer read).
+    bytes: *mut u8,
 }
 
 impl std::ops::Deref for Popped<'_, '_> {
@@ -283,6 +287,13 @@ impl std::ops::Deref for Popped<'_, '_> {
 impl Drop for Popped<'_, '_> {
     #[inline]
     fn drop(&mut self) {
+        let len = self.frame.len();
+        // SAFETY: this consumer still holds the slot (READING): no
+        // producer touches it until the EMPTY store below; `bytes` is
+        // valid for writes of `len` bytes (`len` is clamped to the slot in
+        // `took`), and `frame`, the only reference into it, is not read
+        // again.
+        unsafe { self.ring.write_back_lines(self.bytes, len) };
         let next = word(self.pos + self.ring.cap(), EMPTY, 0);
         self.slot.word.store(next, Ordering::Release);
         self.ring.notify(&self.ring.hdr.not_full.0);

@@ -1,6 +1,9 @@
-//! Cache-line prefetch hints: for the slot a side is likely to claim
-//! next, and for the frame it is about to read or write. Only hints: they
-//! change no memory (and do nothing under loom).
+//! Cache-line policy. Prefetch hints: for the slot a side is likely to
+//! claim next, and for the frame it is about to read or write (only
+//! hints: they change no memory, and do nothing under loom). And, on AMD,
+//! the consumer's write-back of the lines of a frame it has read
+//! ([`Ring::write_back_lines`]), so that they move back to the producer
+//! in one transfer.
 
 use super::layout::{Slot, SLOT_HEAD};
 use super::Ring;
@@ -66,6 +69,87 @@ impl Ring<'_> {
             self.prefetch_slot(self.index_after(i, ahead), true);
         }
     }
+}
+
+impl Ring<'_> {
+    /// Before a consumer gives a slot back, on the CPUs where it pays
+    /// ([`write_back_pays`]): writes a zero byte into each cache line of
+    /// the frame after the line the frame starts in (that one holds the
+    /// slot's state word, which the consumer writes anyway).
+    ///
+    /// Why: a line the producer wrote and the consumer only read is, on
+    /// an AMD EPYC (Zen 4, measured), slow for the producer to write
+    /// again a lap later: with the consumer on another CPU, a put of a
+    /// 64-byte item (a frame over two lines) cost 41-46 ns against 22-25
+    /// with both sides on one CPU, while one whose frame fits the first
+    /// line cost the same on both; with the consumer writing the second
+    /// line back, 23.6-24.9 ns (`benches/NOTES.md`, "a fifth session").
+    /// A line the other CPU has written moves over in one transfer; one
+    /// the producer still holds a copy of, shared with the consumer,
+    /// apparently does not. The bytes written are garbage the producer
+    /// overwrites: the frame has been read.
+    ///
+    /// Off on other CPUs (not measured there; on Intel, where a clean
+    /// shared line is cheap to take back, it could cost), under loom
+    /// (whose rings keep frames apart from their slots) and under Miri.
+    ///
+    /// # Safety
+    /// `frame` is valid for writes of `len` bytes, held by this consumer
+    /// (its slot `READING`), and no reference into those bytes is read
+    /// afterwards.
+    #[inline(always)]
+    pub(super) unsafe fn write_back_lines(&self, frame: *mut u8, len: usize) {
+        if !write_back_pays() {
+            return;
+        }
+        let start = frame as usize;
+        // The first line boundary after the frame's first byte.
+        let mut at = (start | 63) + 1 - start;
+        while at < len {
+            // SAFETY: `at < len`: inside the frame (the caller's
+            // contract), which no one else reads or writes meanwhile.
+            unsafe { frame.add(at).write_volatile(0) };
+            at += 64;
+        }
+    }
+}
+
+/// Whether a consumer should write back the lines it read
+/// ([`Ring::write_back_lines`]): on AMD CPUs (CPUID vendor
+/// `AuthenticAMD`), asked once per process.
+#[cfg(all(target_arch = "x86_64", not(bingfa_loom), not(miri)))]
+#[inline(always)]
+fn write_back_pays() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    /// 0: not asked yet; 1: yes; 2: no.
+    static AMD: AtomicU8 = AtomicU8::new(0);
+    match AMD.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            #[cold]
+            // `__cpuid` is a safe function on recent compilers, an `unsafe
+            // fn` on the workspace's oldest supported one.
+            #[allow(unused_unsafe)]
+            fn ask() -> bool {
+                use std::arch::x86_64::__cpuid;
+                // SAFETY: `cpuid` exists on every x86-64 CPU; leaf 0 too.
+                let r = unsafe { __cpuid(0) };
+                // "AuthenticAMD", in EBX, EDX, ECX.
+                let yes = (r.ebx, r.edx, r.ecx) == (0x6874_7541, 0x6974_6e65, 0x444d_4163);
+                AMD.store(if yes { 1 } else { 2 }, Ordering::Relaxed);
+                yes
+            }
+            ask()
+        }
+    }
+}
+
+/// See the x86-64 version: off on other CPUs, under loom and under Miri.
+#[cfg(not(all(target_arch = "x86_64", not(bingfa_loom), not(miri))))]
+#[inline(always)]
+fn write_back_pays() -> bool {
+    false
 }
 
 /// Hints the CPU to fetch the cache line at `p` for reading. Only a hint:
@@ -171,5 +255,78 @@ mod tests {
             prefetch_line_read(p);
         }
         assert_eq!(v, [0u8; 200]);
+    }
+}
+
+/// The consumer's write-back, on a ring in heap memory laid out as in
+/// shared memory.
+#[cfg(all(test, not(bingfa_loom)))]
+mod write_back_tests {
+    use super::super::layout::{cell, CELLS_AT};
+    use super::super::{push::copy_of, test_ring, Modulus};
+    use super::*;
+
+    const CAP: usize = 4;
+    /// Cells of 256 bytes: a frame area of 240 bytes from cell offset 16.
+    const SLOT_BYTES: usize = 240;
+
+    /// A get's write-back stays inside the frame it read: the frame's
+    /// first line, the bytes after the frame and the next cell are as the
+    /// producer left them; inside the frame, only the first byte of each
+    /// later line changes, and only where the write-back is on.
+    #[test]
+    fn the_write_back_stays_inside_the_frame() {
+        let base = test_ring::leaked(CAP, SLOT_BYTES);
+        // SAFETY: laid out and initialized by `leaked` for these sizes,
+        // never freed.
+        let ring = unsafe {
+            Ring::in_cells(base as *mut u8, Modulus::new(CAP as u64), SLOT_BYTES, &|_| true)
+        };
+        let cells = base + CELLS_AT;
+        let size = cell(SLOT_BYTES).unwrap();
+        // Fill both cells' frame areas first, so that bytes beyond a frame
+        // are not zero either.
+        assert!(ring.try_push_with(1, copy_of(&[0x11; SLOT_BYTES])).is_ok());
+        assert!(ring.try_push_with(1, copy_of(&[0x22; SLOT_BYTES])).is_ok());
+        drop(ring.try_pop_slot(2).unwrap());
+        drop(ring.try_pop_slot(2).unwrap());
+        // Around the ring once more, to cell 0 again: a 200-byte frame,
+        // and a full one in cell 1.
+        for _ in 0..CAP - 2 {
+            assert!(ring.try_push_with(1, copy_of(&[0x33; 8])).is_ok());
+            drop(ring.try_pop_slot(2).unwrap());
+        }
+        let frame = [0xab; 200];
+        assert!(ring.try_push_with(1, copy_of(&frame)).is_ok());
+        assert!(ring.try_push_with(1, copy_of(&[0xcd; SLOT_BYTES])).is_ok());
+        let bytes = |from: usize, n: usize| -> Vec<u8> {
+            // SAFETY: inside the leaked ring, which lives for the test
+            // process; no other thread touches it.
+            unsafe { std::slice::from_raw_parts((cells + from) as *const u8, n) }.to_vec()
+        };
+        let before = bytes(SLOT_HEAD, size - SLOT_HEAD);
+        let next_before = bytes(size, size);
+        {
+            let got = ring.try_pop_slot(2).unwrap();
+            assert_eq!(&got[..], &frame[..]);
+        }
+        let after = bytes(SLOT_HEAD, size - SLOT_HEAD);
+        let mut changed = 0;
+        for (off, (&b, &a)) in before.iter().zip(&after).enumerate() {
+            let line_start = (cells + SLOT_HEAD + off).is_multiple_of(64);
+            if write_back_pays() && off < frame.len() && off > 0 && line_start {
+                assert_eq!(a, 0, "frame byte {off}: written back");
+                changed += 1;
+            } else {
+                assert_eq!(a, b, "frame area byte {off}: untouched");
+            }
+        }
+        // Lines start at frame offsets 48, 112 and 176, all inside the
+        // 200-byte frame.
+        assert_eq!(changed, if write_back_pays() { 3 } else { 0 });
+        assert_eq!(bytes(size, size), next_before, "the next cell: untouched");
+        // The next get still finds its frame whole.
+        let next = ring.try_pop_slot(2).unwrap();
+        assert_eq!(&next[..], &[0xcd; SLOT_BYTES][..]);
     }
 }
