@@ -221,12 +221,18 @@ pub fn spin(n: &mut u32) {
     }
 }
 
-/// Whether this is an AMD CPU (CPUID vendor `AuthenticAMD`), where the
-/// floors' consumers write back the lines they read, as bingfa's does
-/// (see [`write_back_lines`]).
-pub fn amd() -> bool {
-    static AMD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *AMD.get_or_init(|| {
+/// Whether the floors' consumers write back the lines they read, as
+/// bingfa's does (see [`write_back_lines`]): on an AMD CPU (CPUID vendor
+/// `AuthenticAMD`), unless `BINGFA_WRITE_BACK` says otherwise (`1` on,
+/// `0` off), as for bingfa.
+pub fn write_back() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        match std::env::var_os("BINGFA_WRITE_BACK") {
+            Some(v) if v == "1" => return true,
+            Some(v) if v == "0" => return false,
+            _ => {}
+        }
         #[cfg(target_arch = "x86_64")]
         {
             // `__cpuid` is safe on recent compilers, `unsafe` on older ones.
@@ -245,16 +251,17 @@ pub fn amd() -> bool {
 /// line of `[p, p + len)` (after the first one if `skip_first`, a line
 /// the consumer has written anyway), so that the producer takes each line
 /// back from a line the other CPU wrote, in one transfer. On an AMD EPYC
-/// (Zen 4) this alone moved the 64-byte Lamport ring from 57-76 to 87-138
+/// (Zen 4) this alone moved the 64-byte Lamport ring from 57-76 to 87-160
 /// M msg/s (NOTES.md, "a fifth session"): a floor that left it out would
-/// not be the best ring we can write there. Nothing elsewhere.
+/// not be the best ring we can write there. Nothing where [`write_back`]
+/// says no.
 ///
 /// # Safety
 /// `p` is valid for writes of `len` bytes that no one else reads or
 /// writes meanwhile.
 #[inline(always)]
 pub unsafe fn write_back_lines(p: *mut u8, len: usize, skip_first: bool) {
-    if !amd() {
+    if !write_back() {
         return;
     }
     let start = p as usize;

@@ -116,7 +116,10 @@ impl Ring<'_> {
 
 /// Whether a consumer should write back the lines it read
 /// ([`Ring::write_back_lines`]): on AMD CPUs (CPUID vendor
-/// `AuthenticAMD`), asked once per process.
+/// `AuthenticAMD`), asked once per process. For measuring it on other
+/// machines, the environment variable `BINGFA_WRITE_BACK` overrides the
+/// vendor rule: `1` on, `0` off (read once, at the first get; the
+/// benches' floors follow it too).
 #[cfg(all(target_arch = "x86_64", not(bingfa_loom), not(miri)))]
 #[inline(always)]
 fn write_back_pays() -> bool {
@@ -133,10 +136,17 @@ fn write_back_pays() -> bool {
             #[allow(unused_unsafe)]
             fn ask() -> bool {
                 use std::arch::x86_64::__cpuid;
-                // SAFETY: `cpuid` exists on every x86-64 CPU; leaf 0 too.
-                let r = unsafe { __cpuid(0) };
-                // "AuthenticAMD", in EBX, EDX, ECX.
-                let yes = (r.ebx, r.edx, r.ecx) == (0x6874_7541, 0x6974_6e65, 0x444d_4163);
+                let yes = match std::env::var_os("BINGFA_WRITE_BACK") {
+                    Some(v) if v == "1" => true,
+                    Some(v) if v == "0" => false,
+                    _ => {
+                        // SAFETY: `cpuid` exists on every x86-64 CPU, and
+                        // leaf 0 on every one.
+                        let r = unsafe { __cpuid(0) };
+                        // "AuthenticAMD", in EBX, EDX, ECX.
+                        (r.ebx, r.edx, r.ecx) == (0x6874_7541, 0x6974_6e65, 0x444d_4163)
+                    }
+                };
                 AMD.store(if yes { 1 } else { 2 }, Ordering::Relaxed);
                 yes
             }
