@@ -72,12 +72,21 @@ static ALIVE: fn(u32) -> bool = sys::pid_alive;
 /// 0.3-0.7x a bare shared-memory ring of raw 64-byte slots (depending on
 /// the host), and 0.6-1.0x that ring carrying the same checked frames in
 /// 128-byte slots. On a 2-vCPU AMD EPYC (Zen 4), with the lease and
-/// items encoded straight into their slots: about 21 M items a second,
-/// 0.3-0.4x the raw ring (which itself runs at 55-77 M there); there the
-/// frame is not most of the gap (the bare ring carrying the same frames,
-/// written into its slots the same way, runs at 57 M), the producer's
-/// side of the protocol is, and what in it costs is not found yet. See
-/// `BENCHMARKS.md` and this crate's `benches/NOTES.md`.
+/// items encoded straight into their slots: 21-22 M items a second; with
+/// the consumer's write-back below too, 24-38 M, 0.2-0.35x the raw ring
+/// (whose consumer does the same; it then runs at 90-140 M there) and
+/// 0.6x that ring carrying the same frames. See `BENCHMARKS.md` and this
+/// crate's `benches/NOTES.md`.
+///
+/// On AMD CPUs a get, before it gives its slot back, writes one byte
+/// into each cache line of the frame after the first (the first holds
+/// the slot's state word, which it writes anyway): a line the producer
+/// wrote and the consumer only read was measured slow for the producer
+/// to write again (a put of a 64-byte item cost 41-46 ns against lines
+/// the consumer had read on another CPU, 24 ns once it wrote them back).
+/// Elsewhere it is off (unmeasured). The environment variable
+/// `BINGFA_WRITE_BACK` (`1` on, `0` off, read once per process)
+/// overrides the rule, for measuring it.
 ///
 /// Limits of the crash safety: a slot left half-written is skipped once its
 /// producer's pid no longer exists (checked every 20 ms while a consumer
