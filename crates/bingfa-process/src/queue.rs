@@ -47,7 +47,12 @@ static ALIVE: fn(u32) -> bool = sys::pid_alive;
 /// that cannot be encoded fails before any slot is taken, then encodes it
 /// straight into the slot it claimed (no buffer, no copy); the gets of
 /// that slot and the ones after it wait for the encoding to end, so a
-/// `Serialize` that blocks holds up the consumers. If the item's
+/// `Serialize` that blocks holds up the consumers. The item's `Serialize`
+/// thus runs twice a put (Python pickles once): one with side effects
+/// sees both runs. It must not put into the same queue: the second run
+/// holds a claimed slot, and a put from there into a full queue would
+/// wait for gets that wait for it (nothing detects that deadlock; a
+/// `put_timeout` would end it with [`Error::Timeout`]). If the item's
 /// `Serialize` fails or panics in the slot (only one that behaves
 /// differently the second time can), the slot becomes a hole that gets
 /// skip: the put reports [`Error::Encode`] (or the panic reaches its
