@@ -123,36 +123,26 @@ impl Ring<'_> {
 #[cfg(all(target_arch = "x86_64", not(bingfa_loom), not(miri)))]
 #[inline(always)]
 fn write_back_pays() -> bool {
-    use std::sync::atomic::{AtomicU8, Ordering};
-    /// 0: not asked yet; 1: yes; 2: no.
+    use std::sync::atomic::AtomicU8;
     static AMD: AtomicU8 = AtomicU8::new(0);
-    match AMD.load(Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => {
-            #[cold]
-            // `__cpuid` is a safe function on recent compilers, an `unsafe
-            // fn` on the workspace's oldest supported one.
-            #[allow(unused_unsafe)]
-            fn ask() -> bool {
-                use std::arch::x86_64::__cpuid;
-                let yes = match std::env::var_os("BINGFA_WRITE_BACK") {
-                    Some(v) if v == "1" => true,
-                    Some(v) if v == "0" => false,
-                    _ => {
-                        // SAFETY: `cpuid` exists on every x86-64 CPU, and
-                        // leaf 0 on every one.
-                        let r = unsafe { __cpuid(0) };
-                        // "AuthenticAMD", in EBX, EDX, ECX.
-                        (r.ebx, r.edx, r.ecx) == (0x6874_7541, 0x6974_6e65, 0x444d_4163)
-                    }
-                };
-                AMD.store(if yes { 1 } else { 2 }, Ordering::Relaxed);
-                yes
+    #[cold]
+    // `__cpuid` is a safe function on recent compilers, an `unsafe fn` on
+    // the workspace's oldest supported one.
+    #[allow(unused_unsafe)]
+    fn ask() -> bool {
+        match std::env::var_os("BINGFA_WRITE_BACK") {
+            Some(v) if v == "1" => true,
+            Some(v) if v == "0" => false,
+            _ => {
+                // SAFETY: `cpuid` exists on every x86-64 CPU, and leaf 0
+                // on every one.
+                let r = unsafe { std::arch::x86_64::__cpuid(0) };
+                // "AuthenticAMD", in EBX, EDX, ECX.
+                (r.ebx, r.edx, r.ecx) == (0x6874_7541, 0x6974_6e65, 0x444d_4163)
             }
-            ask()
         }
     }
+    asked_once(&AMD, ask)
 }
 
 /// See the x86-64 version: off on other CPUs, under loom and under Miri.
@@ -219,28 +209,36 @@ fn has_prefetchw() -> bool {
 #[cfg(all(target_arch = "x86_64", not(bingfa_loom), not(miri)))]
 #[inline(always)]
 fn has_prefetchw() -> bool {
-    use std::sync::atomic::{AtomicU8, Ordering};
-    /// 0: not asked yet; 1: yes; 2: no.
+    use std::sync::atomic::AtomicU8;
     static PREFETCHW: AtomicU8 = AtomicU8::new(0);
-    match PREFETCHW.load(Ordering::Relaxed) {
+    #[cold]
+    // As in `write_back_pays`.
+    #[allow(unused_unsafe)]
+    fn ask() -> bool {
+        use std::arch::x86_64::__cpuid;
+        // Leaf 0x8000_0000 says how far the extended leaves go.
+        // SAFETY: `cpuid` exists on every x86-64 CPU.
+        let top = unsafe { __cpuid(0x8000_0000) }.eax;
+        // SAFETY: as above; this leaf exists when `top` reaches it.
+        top >= 0x8000_0001 && unsafe { __cpuid(0x8000_0001) }.ecx & (1 << 8) != 0
+    }
+    asked_once(&PREFETCHW, ask)
+}
+
+/// The answer of `ask`, asked once per process and kept in `answer` (0:
+/// not asked yet; 1: yes; 2: no). Two threads asking at once both ask,
+/// and store the same answer.
+#[cfg(all(target_arch = "x86_64", not(bingfa_loom), not(miri)))]
+#[inline(always)]
+fn asked_once(answer: &std::sync::atomic::AtomicU8, ask: fn() -> bool) -> bool {
+    use std::sync::atomic::Ordering;
+    match answer.load(Ordering::Relaxed) {
         1 => true,
         2 => false,
         _ => {
-            #[cold]
-            // `__cpuid` is a safe function on recent compilers, an `unsafe
-            // fn` on the workspace's oldest supported one.
-            #[allow(unused_unsafe)]
-            fn ask() -> bool {
-                use std::arch::x86_64::__cpuid;
-                // Leaf 0x8000_0000 says how far the extended leaves go.
-                // SAFETY: `cpuid` exists on every x86-64 CPU.
-                let top = unsafe { __cpuid(0x8000_0000) }.eax;
-                // SAFETY: as above; this leaf exists when `top` reaches it.
-                let yes = top >= 0x8000_0001 && unsafe { __cpuid(0x8000_0001) }.ecx & (1 << 8) != 0;
-                PREFETCHW.store(if yes { 1 } else { 2 }, Ordering::Relaxed);
-                yes
-            }
-            ask()
+            let yes = ask();
+            answer.store(if yes { 1 } else { 2 }, Ordering::Relaxed);
+            yes
         }
     }
 }
