@@ -3,7 +3,8 @@
 //! loads in interleaved rounds, which is what `NOTES.md` quotes):
 //!
 //! - `process/queue-spsc-64B`: one producer process -> one consumer
-//!   process, 64-byte messages: bingfa's `Queue`, a socket pipe with the
+//!   process, 64-byte messages: bingfa's `Queue` (serde, and `bingfa-raw`
+//!   with the `Raw` codec: the item's own bytes), a socket pipe with the
 //!   same serialization (bingfa's `Pipe`), `ipc-channel` 0.22 (Servo's IPC
 //!   channels: a Unix socket per channel, postcard as well; the sender is
 //!   forked into the child, as ipc-channel's own tests do), and the floor:
@@ -17,7 +18,8 @@
 //!   parent's CPU, and the group measures time-sharing one core instead of
 //!   moving messages between cores.
 //! - `process/queue-mpmc-2x2-64B`, `process/queue-mpmc-4x4-64B`: that many
-//!   producer and consumer processes on one queue: bingfa's `Queue`,
+//!   producer and consumer processes on one queue: bingfa's `Queue` (and
+//!   with `Raw`),
 //!   Vyukov's bounded MPMC ring in shared memory (the floor), a POSIX
 //!   message queue (the kernel's MPMC queue of whole messages).
 //! - `process/pingpong-64B`: one round trip between two processes on two
@@ -32,7 +34,7 @@ mod common;
 use std::hint::black_box;
 use std::time::Duration;
 
-use bingfa_process::Queue;
+use bingfa_process::{Queue, Raw};
 use common::*;
 use criterion::{criterion_group, Criterion, Throughput};
 
@@ -51,6 +53,10 @@ fn bench_spsc(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("bingfa", |b| {
         let q = Queue::<Msg>::with_max_message(CAP as usize, MSG_ENCODED).unwrap();
+        b.iter_custom(|iters| samples(iters, || spsc_queue(cpus, &q, N)));
+    });
+    g.bench_function("bingfa-raw", |b| {
+        let q = Queue::<Msg, Raw>::raw(CAP as usize).unwrap();
         b.iter_custom(|iters| samples(iters, || spsc_queue(cpus, &q, N)));
     });
     g.bench_function("pipe", |b| {
@@ -73,6 +79,10 @@ fn bench_mpmc(c: &mut Criterion) {
         g.sample_size(10);
         g.bench_function("bingfa", |b| {
             let q = Queue::<Msg>::with_max_message(CAP as usize, MSG_ENCODED).unwrap();
+            b.iter_custom(|iters| samples(iters, || mpmc_queue(&q, p, n, N)));
+        });
+        g.bench_function("bingfa-raw", |b| {
+            let q = Queue::<Msg, Raw>::raw(CAP as usize).unwrap();
             b.iter_custom(|iters| samples(iters, || mpmc_queue(&q, p, n, N)));
         });
         g.bench_function("vyukov-ring", |b| {

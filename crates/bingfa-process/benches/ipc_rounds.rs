@@ -19,14 +19,16 @@
 //!
 //! - `process/queue-spsc-64B`: one producer process -> one consumer, on
 //!   two different CPUs: bingfa's `Queue` sized for the message, the same
-//!   with `Queue::new`'s 1 KiB slots, the Lamport ring (the SPSC floor:
+//!   with `Queue::new`'s 1 KiB slots, with the `Raw` codec (the item's
+//!   own bytes, no serde: `bingfa-raw`), the Lamport ring (the SPSC floor:
 //!   cached indices, batched publication), the same ring with 128-byte
 //!   slots (two lines a message, as bingfa's cells) and with bingfa's
 //!   frames in them (serialization and checksum: what the queue would
 //!   reach with Lamport indices; see `spsc_lamport_framed`), bingfa's
 //!   `Pipe`, ipc-channel.
 //! - `process/queue-mpmc-2x2-64B`, `-4x4-`: producers -> consumers, all
-//!   separate processes, not pinned: bingfa's `Queue`, Vyukov's bounded
+//!   separate processes, not pinned: bingfa's `Queue` (serde, and
+//!   `bingfa-raw`), Vyukov's bounded
 //!   MPMC ring (the floor), a POSIX message queue (the kernel's MPMC
 //!   queue).
 //! - `process/pingpong-64B` (two CPUs) and `process/pingpong-64B-one-cpu`
@@ -37,7 +39,7 @@ mod common;
 
 use std::time::Duration;
 
-use bingfa_process::Queue;
+use bingfa_process::{Queue, Raw};
 use common::*;
 
 type Run<'a> = Box<dyn FnMut() -> Duration + 'a>;
@@ -174,6 +176,7 @@ fn main() {
         let cpus = Pinned::apart();
         let sized = Queue::<Msg>::with_max_message(CAP as usize, MSG_ENCODED).unwrap();
         let kib = Queue::<Msg>::new(CAP as usize).unwrap();
+        let raw = Queue::<Msg, Raw>::raw(CAP as usize).unwrap();
         let ring = LamportRing::new();
         let framed = LamportRing::<128>::new();
         let cpus = &cpus;
@@ -185,6 +188,7 @@ fn main() {
             vec![
                 member("bingfa", 200_000, |n| spsc_queue(cpus, &sized, n)),
                 member("bingfa-1KiB-slots", 200_000, |n| spsc_queue(cpus, &kib, n)),
+                member("bingfa-raw", 200_000, |n| spsc_queue(cpus, &raw, n)),
                 member("lamport-ring", 200_000, |n| spsc_lamport(cpus, &ring, n)),
                 member("lamport-ring-128B", 200_000, |n| {
                     spsc_lamport_framed(cpus, &framed, n, false)
@@ -203,9 +207,11 @@ fn main() {
             continue;
         }
         let q = Queue::<Msg>::with_max_message(CAP as usize, MSG_ENCODED).unwrap();
+        let raw = Queue::<Msg, Raw>::raw(CAP as usize).unwrap();
         let ring = VyukovRing::new();
         let mut members = vec![
             member("bingfa", 200_000, |n| mpmc_queue(&q, p, c, n)),
+            member("bingfa-raw", 200_000, |n| mpmc_queue(&raw, p, c, n)),
             member("vyukov-ring", 200_000, |n| mpmc_vyukov(&ring, p, c, n)),
         ];
         match PosixMq::new(CAP as i64) {

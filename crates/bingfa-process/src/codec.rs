@@ -127,25 +127,149 @@ fn too_large<T: Serialize + ?Sized>(value: &T, max: usize) -> Error {
     }
 }
 
+/// How a [`Queue`](crate::Queue) turns its items into bytes and back: the
+/// payload of each frame. [`Postcard`] (serde) is the default; [`Raw`]
+/// copies plain-data items as they are, without serde.
+///
+/// A codec of your own (another serde format, say) is safe to write: a
+/// wrong answer gives an error, never a torn or foreign item. Every frame
+/// still carries [`HEADER`]'s length and checksum around the payload.
+pub trait Codec<T> {
+    /// The exact size of `item`'s payload, measured before a put claims a
+    /// slot: an item larger than the queue's
+    /// [`max_message_size`](crate::Queue::max_message_size), or one that
+    /// cannot be encoded, fails here with nothing claimed.
+    ///
+    /// # Errors
+    /// [`Error::Encode`] for an item this codec cannot encode.
+    fn size(item: &T) -> Result<usize, Error>;
+
+    /// Writes `item`'s payload at the start of `out`; returns its length.
+    /// `out` is the whole room of a slot, at least [`size`](Codec::size)
+    /// bytes for an item whose size was measured.
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] if the payload does not fit `out`;
+    /// [`Error::Encode`] for an item that cannot be encoded. Either one
+    /// leaves a hole that gets skip (see [`Queue`](crate::Queue)), and the
+    /// put reports it.
+    fn encode(item: &T, out: &mut [u8]) -> Result<usize, Error>;
+
+    /// The item a payload holds (the whole of `payload`, nothing after it).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] for bytes that are not one item's payload.
+    fn decode(payload: &[u8]) -> Result<T, Error>;
+}
+
+/// The default [`Codec`]: serde with postcard, a compact binary format
+/// (varints, no field names). Any `Serialize + DeserializeOwned` item;
+/// its `Serialize` runs twice a put (to measure, then to write). Python:
+/// pickling, which `multiprocessing.Queue` does to every item.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Postcard;
+
+impl<T: Serialize + DeserializeOwned> Codec<T> for Postcard {
+    #[inline]
+    fn size(item: &T) -> Result<usize, Error> {
+        payload_size(item)
+    }
+
+    #[inline]
+    fn encode(item: &T, out: &mut [u8]) -> Result<usize, Error> {
+        match postcard::to_slice(item, out) {
+            Ok(used) => Ok(used.len()),
+            Err(postcard::Error::SerializeBufferFull) => Err(too_large(item, out.len())),
+            Err(e) => Err(Error::Encode(e.to_string())),
+        }
+    }
+
+    #[inline]
+    fn decode(payload: &[u8]) -> Result<T, Error> {
+        decode_plain(payload)
+    }
+}
+
+/// A [`Codec`] for plain data: the item's own bytes, copied in and out
+/// (`size_of::<T>()` bytes, no serde, no size pass). For
+/// [`bytemuck::Pod`] types (no padding, no pointers, every bit pattern a
+/// valid value): numbers, arrays of them, `#[repr(C)]` structs of them
+/// with `#[derive(Pod, Zeroable)]`. Python has no counterpart (its queues
+/// pickle everything); `multiprocessing`'s `Array` and `Value` share such
+/// data in place.
+///
+/// The bytes are the sender's native ones (endianness, layout): every
+/// process of a queue runs this same binary (fork and spawn both do), so
+/// they agree. A payload of the wrong length is [`Error::Corrupt`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Raw;
+
+impl<T: bytemuck::Pod> Codec<T> for Raw {
+    #[inline]
+    fn size(_: &T) -> Result<usize, Error> {
+        Ok(std::mem::size_of::<T>())
+    }
+
+    #[inline]
+    fn encode(item: &T, out: &mut [u8]) -> Result<usize, Error> {
+        let bytes = bytemuck::bytes_of(item);
+        match out.get_mut(..bytes.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            None => Err(Error::TooLarge {
+                size: bytes.len(),
+                max: out.len(),
+            }),
+        }
+    }
+
+    #[inline]
+    fn decode(payload: &[u8]) -> Result<T, Error> {
+        bytemuck::try_pod_read_unaligned(payload).map_err(|_| {
+            Error::Corrupt(format!(
+                "a {}-byte payload for a {}-byte item",
+                payload.len(),
+                std::mem::size_of::<T>()
+            ))
+        })
+    }
+}
+
 /// Encodes `value` as a frame at the start of `out`; returns the frame's
 /// length. A frame that does not fit `out` is [`Error::TooLarge`], with
 /// the payload's size and the payload room of `out` (its length less
 /// [`HEADER`]).
 ///
-/// A put encodes straight into its claimed slot with this (see "encoding
+/// A put encodes straight into its claimed slot this way (see "encoding
 /// into the slot" in the process bench notes for why not through a
-/// buffer).
+/// buffer), with its queue's codec ([`encode_frame_with`]).
 #[inline]
-pub fn encode_frame_into<T: Serialize + ?Sized>(value: &T, out: &mut [u8]) -> Result<usize, Error> {
+pub fn encode_frame_into<T: Serialize + DeserializeOwned>(
+    value: &T,
+    out: &mut [u8],
+) -> Result<usize, Error> {
+    encode_frame_with::<Postcard, T>(value, out)
+}
+
+/// [`encode_frame_into`] with codec `C`.
+#[inline]
+pub fn encode_frame_with<C: Codec<T>, T>(value: &T, out: &mut [u8]) -> Result<usize, Error> {
     let room = out.len().saturating_sub(HEADER);
     let Some((head, body)) = out.split_at_mut_checked(HEADER) else {
-        return Err(too_large(value, room));
+        return Err(match C::size(value) {
+            Ok(size) => Error::TooLarge { size, max: room },
+            Err(e) => e,
+        });
     };
-    let len = match postcard::to_slice(value, body) {
-        Ok(used) => used.len(),
-        Err(postcard::Error::SerializeBufferFull) => return Err(too_large(value, room)),
-        Err(e) => return Err(Error::Encode(e.to_string())),
-    };
+    let len = C::encode(value, body)?;
+    if len > body.len() || len > u32::MAX as usize {
+        return Err(Error::Encode(format!(
+            "the codec wrote {len} bytes into a room of {}",
+            body.len()
+        )));
+    }
     let sum = checksum(&body[..len]);
     head[..4].copy_from_slice(&(len as u32).to_le_bytes());
     head[4..].copy_from_slice(&sum.to_le_bytes());
@@ -210,6 +334,12 @@ pub fn check_frame(bytes: &[u8]) -> Result<&[u8], Error> {
 #[inline]
 pub fn decode_frame<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     decode_plain(check_frame(bytes)?)
+}
+
+/// [`decode_frame`] with codec `C`.
+#[inline]
+pub fn decode_frame_with<C: Codec<T>, T>(bytes: &[u8]) -> Result<T, Error> {
+    C::decode(check_frame(bytes)?)
 }
 
 /// Decodes a payload (no frame header) that must hold exactly one `T`.
@@ -279,6 +409,32 @@ mod tests {
             assert_eq!(decode_frame::<Vec<u8>>(&dst[..len]).unwrap(), v);
             assert_eq!(payload_size(&v).unwrap(), len - HEADER);
         }
+    }
+
+    #[test]
+    fn raw_frames_round_trip_and_refuse_what_does_not_fit() {
+        let v: [u32; 3] = [1, 0xdead_beef, 7];
+        let mut out = [0x11u8; 40];
+        let n = encode_frame_with::<Raw, _>(&v, &mut out).unwrap();
+        assert_eq!(n, HEADER + 12);
+        assert_eq!(&out[HEADER..n], bytemuck::bytes_of(&v));
+        assert!(out[n..].iter().all(|&b| b == 0x11), "wrote past the frame");
+        assert_eq!(decode_frame_with::<Raw, [u32; 3]>(&out[..n]).unwrap(), v);
+        // The same frame, taken as a frame of another item size.
+        let r = decode_frame_with::<Raw, [u32; 2]>(&out[..n]);
+        assert!(matches!(r, Err(Error::Corrupt(_))), "{r:?}");
+        // Too little room: for the payload, and for the header itself.
+        let e = encode_frame_with::<Raw, _>(&v, &mut out[..HEADER + 11]).unwrap_err();
+        assert!(matches!(e, Error::TooLarge { size: 12, max: 11 }), "{e:?}");
+        let e = encode_frame_with::<Raw, _>(&v, &mut out[..3]).unwrap_err();
+        assert!(matches!(e, Error::TooLarge { size: 12, max: 0 }), "{e:?}");
+        // The postcard codec through the same generic path makes the frame
+        // `encode_frame_into` makes.
+        let mut a = [0u8; 40];
+        let mut b = [0u8; 40];
+        let na = encode_frame_with::<Postcard, _>(&v, &mut a).unwrap();
+        let nb = encode_frame_into(&v, &mut b).unwrap();
+        assert_eq!(a[..na], b[..nb]);
     }
 
     #[test]

@@ -114,7 +114,10 @@
 //!   ([`Queue::with_max_message`]); there is no feeder thread, so a `put`
 //!   is in the queue when it returns (and its errors, serialization
 //!   included, go to its caller, with the item), and [`Queue::close`]
-//!   closes it for every process (Python 3.13's `shutdown`).
+//!   closes it for every process (Python 3.13's `shutdown`). Items are
+//!   serde values (postcard, in place of pickle), or, in a queue made
+//!   with [`Queue::raw`], plain data copied as its own bytes ([`Raw`],
+//!   no serialization at all; no Python counterpart).
 //! - The spawn start method runs a function of the same binary (Python
 //!   imports the main module); arguments are serde values. There is no
 //!   forkserver start method for a single `Process` (bingfa-pool's
@@ -300,7 +303,11 @@ linux_only! {
     pub use process::{
         current_process, parent_process, Builder, ExitStatus, ParentProcess, Process, ProcessInfo,
     };
+    pub use codec::{Codec, Postcard, Raw};
     pub use queue::{Queue, DEFAULT_MAX_MESSAGE};
+    /// The crate whose `Pod` trait (and, with its `derive` feature,
+    /// `#[derive(Pod, Zeroable)]`) marks the items of a [`Raw`] queue.
+    pub use bytemuck;
     pub use rlock::{RLock, RLockGuard};
     pub use semaphore::{Event, Semaphore, SemaphorePermit};
     pub use value::{Array, ArrayGuard, Plain, Value, ValueGuard};

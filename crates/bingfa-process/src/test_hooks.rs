@@ -3,21 +3,17 @@
 //! `__test-hooks`, turned on by its dev-dependency on itself). Not for
 //! users: no stability promise.
 
-use serde::Serialize;
-
-use crate::Queue;
+use crate::{Codec, Queue};
 
 /// What a process killed in the middle of a put or a get leaves in a
 /// queue, and damage from outside.
-pub trait QueueTestHooks<T> {
+pub trait QueueTestHooks<T, C> {
     /// Starts a put of `item` and stops for good in the middle of it,
     /// after claiming a slot and writing `upto` bytes of the frame, as
     /// a process killed at that point would leave it. Never returns
     /// once a slot is claimed (the caller is meant to be killed);
     /// returns `false` at once if the queue is full.
-    fn __crash_test_partial_put(&self, item: &T, upto: usize) -> bool
-    where
-        T: Serialize;
+    fn __crash_test_partial_put(&self, item: &T, upto: usize) -> bool;
     /// Claims the oldest item for reading and stops for good, as a
     /// consumer killed in the middle of its get would leave it. Never
     /// returns once an item is claimed; returns `false` at once if
@@ -28,11 +24,8 @@ pub trait QueueTestHooks<T> {
     fn __fault_test_damage_oldest(&self, at: usize) -> bool;
 }
 
-impl<T> QueueTestHooks<T> for Queue<T> {
-    fn __crash_test_partial_put(&self, item: &T, upto: usize) -> bool
-    where
-        T: Serialize,
-    {
+impl<T, C: Codec<T>> QueueTestHooks<T, C> for Queue<T, C> {
+    fn __crash_test_partial_put(&self, item: &T, upto: usize) -> bool {
         Queue::__crash_test_partial_put(self, item, upto)
     }
     fn __crash_test_partial_get(&self) -> bool {

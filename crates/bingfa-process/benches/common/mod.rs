@@ -10,14 +10,16 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bingfa_process::{Pipe, Queue};
+use bingfa_process::{Codec, Pipe, Queue};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A 64-byte message, serialized as one byte string (what `serde_bytes`
 /// does): postcard writes a one-byte length and copies the bytes, instead
 /// of 64 separate `u8` elements (several times slower, for every peer
-/// alike).
-#[derive(Clone, Copy)]
+/// alike). Plain data too, for the queue's `Raw` codec (its own bytes, no
+/// serde).
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(transparent)]
 pub struct Msg(pub [u8; 64]);
 
 impl Serialize for Msg {
@@ -689,7 +691,7 @@ pub fn spsc_with(
     d
 }
 
-pub fn spsc_queue(cpus: &Pinned, q: &Queue<Msg>, n: u64) -> Duration {
+pub fn spsc_queue<C: Codec<Msg>>(cpus: &Pinned, q: &Queue<Msg, C>, n: u64) -> Duration {
     spsc(
         cpus,
         n,
@@ -897,7 +899,12 @@ pub fn mpmc(
     d
 }
 
-pub fn mpmc_queue(q: &Queue<Msg>, producers: u64, consumers: u64, n: u64) -> Duration {
+pub fn mpmc_queue<C: Codec<Msg>>(
+    q: &Queue<Msg, C>,
+    producers: u64,
+    consumers: u64,
+    n: u64,
+) -> Duration {
     mpmc(
         producers,
         consumers,
