@@ -9,6 +9,7 @@ use bingfa_sync::raw::Deadline;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::codec::{Codec, Postcard, Raw};
 use crate::error::{Error, PutError};
 use crate::queue::Queue;
 use crate::shm::ShmBox;
@@ -137,6 +138,9 @@ impl Tasks {
 /// task unfinished for good (Python: the same): use
 /// [`join_timeout`](JoinableQueue::join_timeout) where that can happen.
 ///
+/// Its items are encoded as in a [`Queue`], with the codec `C`: serde
+/// by default, or plain data as its own bytes ([`JoinableQueue::raw`]).
+///
 /// ```
 /// use bingfa_process::JoinableQueue;
 ///
@@ -156,12 +160,12 @@ impl Tasks {
 /// q.close();
 /// worker.join().unwrap();
 /// ```
-pub struct JoinableQueue<T> {
-    queue: Queue<T>,
+pub struct JoinableQueue<T, C = Postcard> {
+    queue: Queue<T, C>,
     tasks: ShmBox<Tasks>,
 }
 
-impl<T> Clone for JoinableQueue<T> {
+impl<T, C> Clone for JoinableQueue<T, C> {
     fn clone(&self) -> Self {
         JoinableQueue {
             queue: self.queue.clone(),
@@ -170,7 +174,7 @@ impl<T> Clone for JoinableQueue<T> {
     }
 }
 
-impl<T> fmt::Debug for JoinableQueue<T> {
+impl<T, C> fmt::Debug for JoinableQueue<T, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinableQueue")
             .field("queue", &self.queue)
@@ -202,7 +206,31 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
         Self::from_queue(Queue::with_max_message(capacity, max_message)?)
     }
 
-    fn from_queue(queue: Queue<T>) -> Result<JoinableQueue<T>, Error> {
+}
+
+impl<T: bytemuck::Pod> JoinableQueue<T, Raw> {
+    /// A joinable queue of `capacity` plain-data items, each copied as its
+    /// own bytes; see [`Queue::raw`]. No Python counterpart.
+    ///
+    /// # Errors
+    /// As for [`Queue::raw`].
+    pub fn raw(capacity: usize) -> Result<JoinableQueue<T, Raw>, Error> {
+        Self::from_queue(Queue::raw(capacity)?)
+    }
+}
+
+impl<T, C: Codec<T>> JoinableQueue<T, C> {
+    /// A joinable queue of `capacity` items of at most `max_message`
+    /// payload bytes each, encoded with codec `C`. See
+    /// [`Queue::with_codec`].
+    ///
+    /// # Errors
+    /// As for [`Queue::with_codec`].
+    pub fn with_codec(capacity: usize, max_message: usize) -> Result<JoinableQueue<T, C>, Error> {
+        Self::from_queue(Queue::with_codec(capacity, max_message)?)
+    }
+
+    fn from_queue(queue: Queue<T, C>) -> Result<JoinableQueue<T, C>, Error> {
         Ok(JoinableQueue {
             queue,
             tasks: ShmBox::new(Tasks::new())?,
@@ -284,7 +312,7 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
     }
 }
 
-impl<T> JoinableQueue<T> {
+impl<T, C> JoinableQueue<T, C> {
     /// Marks one task done: an item got earlier has been processed.
     /// Python: `JoinableQueue.task_done`.
     ///
@@ -382,15 +410,15 @@ impl<T> JoinableQueue<T> {
 
 /// A joinable queue serializes as its two shared memory descriptors: only
 /// as an argument of [`Builder::spawn`](crate::Builder::spawn).
-impl<T> Serialize for JoinableQueue<T> {
+impl<T, C> Serialize for JoinableQueue<T, C> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         (&self.queue, &self.tasks).serialize(s)
     }
 }
 
-impl<'de, T> Deserialize<'de> for JoinableQueue<T> {
+impl<'de, T, C> Deserialize<'de> for JoinableQueue<T, C> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let (queue, tasks) = <(Queue<T>, ShmBox<Tasks>)>::deserialize(d)?;
+        let (queue, tasks) = <(Queue<T, C>, ShmBox<Tasks>)>::deserialize(d)?;
         Ok(JoinableQueue { queue, tasks })
     }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bingfa_process::__test_hooks::QueueTestHooks;
 use bingfa_process::bytemuck::{Pod, Zeroable};
-use bingfa_process::{Codec, Error, ExitStatus, Queue, Raw};
+use bingfa_process::{Codec, Error, ExitStatus, JoinableQueue, Queue, Raw};
 
 bingfa_process::enable_test_support!();
 
@@ -298,4 +298,29 @@ fn a_codec_that_lies_about_its_length_leaves_a_hole_gets_skip() {
     assert_eq!(q.get().unwrap(), 12);
     assert_eq!(q.get().unwrap(), 14);
     assert!(matches!(q.try_get(), Err(Error::Empty)));
+}
+
+#[test]
+fn a_raw_joinable_queue_joins_on_a_forked_worker() {
+    let q = JoinableQueue::<Reading, Raw>::raw(8).unwrap();
+    let worker = {
+        let q = q.clone();
+        // SAFETY: as above.
+        unsafe {
+            bingfa_process::fork(move || {
+                while let Ok(r) = q.get() {
+                    assert_eq!(r, reading(r.producer, r.seq));
+                    q.task_done().unwrap();
+                }
+            })
+        }
+        .unwrap()
+    };
+    for i in 0..100 {
+        q.put(reading(5, i)).unwrap();
+    }
+    q.join_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(q.unfinished_tasks(), 0);
+    q.close();
+    ok(worker.join().unwrap());
 }
