@@ -56,14 +56,15 @@ impl<'a> Ring<'a> {
     /// Takes one frame without blocking. The frame stays in its slot
     /// (no copy), held for this consumer until the returned [`Popped`]
     /// drops.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn try_pop_slot(&self, me: u32) -> Result<Popped<'_, 'a>, PopError> {
         self.try_pop_inner(me, true).map_err(|(e, _)| e)
     }
 
     /// One try at a get; `check_owner` as for `try_push_inner`, for a slot
     /// held `WRITING`.
-    #[inline]
+    // Always: see "One body a put, one body a get" in `ring`.
+    #[inline(always)]
     fn try_pop_inner(
         &self,
         me: u32,
@@ -188,7 +189,7 @@ impl<'a> Ring<'a> {
 
     /// Takes one frame, waiting while the ring is empty, until `deadline`;
     /// the frame stays in its slot, as for [`try_pop_slot`](Ring::try_pop_slot).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn pop_slot(
         &self,
         me: u32,
@@ -285,7 +286,8 @@ impl std::ops::Deref for Popped<'_, '_> {
 }
 
 impl Drop for Popped<'_, '_> {
-    #[inline]
+    // Always: see "One body a put, one body a get" in `ring`.
+    #[inline(always)]
     fn drop(&mut self) {
         let len = self.frame.len();
         // SAFETY: this consumer still holds the slot (READING): no

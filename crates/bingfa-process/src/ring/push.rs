@@ -22,7 +22,7 @@ impl Ring<'_> {
     /// returns its length, or `None` if it could not: the slot is then
     /// left as a hole that consumers skip, and the put fails with
     /// [`PushError::Unwritten`]. It is called at most once.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn try_push_with(
         &self,
         me: u32,
@@ -36,7 +36,8 @@ impl Ring<'_> {
     /// another process makes it look whether that process still exists (a
     /// `kill` and a read of `/proc`, microseconds): not on the first try of
     /// a blocking put, which would rather spin a little first.
-    #[inline]
+    // Always: see "One body a put, one body a get" in `ring`.
+    #[inline(always)]
     fn try_push_inner(
         &self,
         me: u32,
@@ -176,7 +177,7 @@ impl Ring<'_> {
 
     /// Puts one frame, waiting while the ring is full, until `deadline`;
     /// `write` as for [`try_push_with`](Ring::try_push_with).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push_with(
         &self,
         me: u32,
