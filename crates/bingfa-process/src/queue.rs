@@ -89,13 +89,14 @@ static ALIVE: fn(u32) -> bool = sys::pid_alive;
 /// crate's `benches/NOTES.md`.
 ///
 /// The codec's share: in one process on that AMD EPYC, a `[u64; 8]` item
-/// took 43 ns to put and 58-63 ns to get with [`Postcard`], 15.5 and
-/// 23 ns with [`Raw`] (no size pass, no serde: one copy each way); a
-/// `u64`, 21 and 23 ns against 10.5 and 21. Between processes the
-/// cache lines a message moves cost more than either: in the same
-/// session the 64-byte bench item ran 1 -> 1 at 1.08-1.13x the serde
-/// queue's rate with `Raw`, 1.27x with 2 producers and 2 consumers,
-/// 1.09x with 4 and 4 (medians of 3 interleaved rounds).
+/// took 42 ns to put and 42 to get with [`Postcard`], 16 and 14 ns with
+/// [`Raw`] (no size pass, no serde: one copy each way); a `u64`, 22.5
+/// and 12.7 ns against 11 and 10.7. Between processes the cache lines a
+/// message moves cost more than either: in the same session the 64-byte
+/// bench item ran 1 -> 1 at about the serde queue's rate with `Raw`
+/// (0.94-1.02x), and 1.10-1.59x of it with 2 or 4 producers and as many
+/// consumers, where 8 processes share 2 CPUs (medians of 3 interleaved
+/// rounds).
 ///
 /// On AMD CPUs a get, before it gives its slot back, writes one byte
 /// into each cache line of the frame after the first (the first holds
