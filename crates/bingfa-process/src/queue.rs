@@ -108,6 +108,13 @@ static ALIVE: fn(u32) -> bool = sys::pid_alive;
 /// `BINGFA_WRITE_BACK` (`1` on, `0` off, read once per process)
 /// overrides the rule, for measuring it.
 ///
+/// On AMD CPUs, too, a put does not prefetch the slot 8 tickets ahead of
+/// its own (it does elsewhere): when the ring is nearly full that slot
+/// is one a consumer has not given back, and taking its lines for
+/// writing slowed the 1 -> 1 stream by half to two thirds when the
+/// host's cache-line transfers were slow (no difference when they were
+/// fast). `BINGFA_PRODUCER_PREFETCH` (`1` on, `0` off) overrides it.
+///
 /// Limits of the crash safety: a slot left half-written is skipped once its
 /// producer's pid no longer exists (checked every 20 ms while a consumer
 /// waits on it); if that pid is reused by a new process before a consumer

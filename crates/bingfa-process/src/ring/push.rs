@@ -4,7 +4,6 @@
 use bingfa_sync::raw::atomic::Ordering;
 use bingfa_sync::raw::Deadline;
 
-use super::prefetch::PRODUCER_AHEAD;
 use super::wait::{Backoff, Blocked};
 use super::layout::Slot;
 use super::word::{decode, lap, word, ABANDONED_PID, EMPTY, FULL, READING, WRITING};
@@ -72,7 +71,7 @@ impl Ring<'_> {
                 // The tail is a hint (see "Tickets" in the module docs): a
                 // plain store, no second locked instruction.
                 tail.store(pos + 1, Ordering::Relaxed);
-                self.prefetch_ahead(i, PRODUCER_AHEAD);
+                self.producer_prefetch_ahead(i);
                 // SAFETY: the claim gave this producer the slot: no
                 // consumer reads it until the FULL store below, and the
                 // consumer of the previous lap finished with it before
