@@ -32,9 +32,9 @@ static ALIVE: fn(u32) -> bool = sys::pid_alive;
 /// pickles any item); for plain data (`bytemuck::Pod`: numbers, arrays,
 /// `#[repr(C)]` structs of them) the item's own bytes, copied in and out
 /// without serde ([`Raw`], a queue made with [`Queue::raw`]); or a
-/// [`Codec`] of your own ([`Queue::with_codec`]). A full queue blocks `put`, an empty one
-/// blocks `get`, by sleeping on a futex in the shared memory (no busy
-/// spin).
+/// [`Codec`] of your own ([`Queue::with_codec`]). A full queue blocks
+/// `put`, an empty one blocks `get`, by sleeping on a futex in the shared
+/// memory (no busy spin).
 ///
 /// A forked child inherits the queue (clone it into the closure); a spawned
 /// child receives it as an argument of [`Builder::spawn`](crate::Builder::spawn).
@@ -229,14 +229,15 @@ impl<T: bytemuck::Pod> Queue<T, Raw> {
 }
 
 impl<T, C: Codec<T>> Queue<T, C> {
-
     /// A queue of `capacity` items of at most `max_message` payload bytes
     /// each, encoded with codec `C` ([`Postcard`], [`Raw`] or one of your
     /// own). Memory as for [`with_max_message`](Queue::with_max_message).
     ///
     /// Every process using the queue must name the same item type and
-    /// codec; a mismatch shows as [`Error::Corrupt`] on the gets (a `Raw`
-    /// payload of another length, say), as with a wrong item type.
+    /// codec, which nothing checks (as with a wrong item type): a payload
+    /// the other codec or type cannot take is [`Error::Corrupt`] on the
+    /// get (a `Raw` payload of another length, say); one it can take is
+    /// read as that type (a `[u32; 2]` as a `u64`).
     ///
     /// # Errors
     /// As for [`with_max_message`](Queue::with_max_message).
