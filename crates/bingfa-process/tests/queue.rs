@@ -8,10 +8,14 @@
 // test's own output capture, and glibc's malloc, which glibc's `fork` keeps
 // usable in the child.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+mod common;
+
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bingfa_process::{Error, ExitStatus, Queue};
+
+use common::SharedCounts;
 
 bingfa_process::enable_test_support!();
 
@@ -326,21 +330,8 @@ fn eight_producers_eight_consumers_every_message_once() {
     };
     let total = (P * n) as usize;
     // One delivery counter per message, in memory shared by every process.
-    // SAFETY: an anonymous shared mapping of `total` bytes.
-    let counts = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            total,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(counts, libc::MAP_FAILED);
-    // SAFETY: the mapping is `total` zeroed bytes, alive until the munmap
-    // below; AtomicU8 has the layout of u8.
-    let counts: &[AtomicU8] = unsafe { std::slice::from_raw_parts(counts.cast(), total) };
+    let shared = SharedCounts::new(total);
+    let counts = shared.counts();
     let q = Queue::<(u32, u32, Vec<u8>)>::with_max_message(1024, 80).unwrap();
     let t = Instant::now();
     let consumers: Vec<_> = (0..C)
@@ -401,8 +392,6 @@ fn eight_producers_eight_consumers_every_message_once() {
         "messages not delivered exactly once: {bad:?}"
     );
     eprintln!("{total} messages through 8x8 processes in {elapsed:?}");
-    // SAFETY: unmapping our own mapping; `counts` is not used after.
-    unsafe { libc::munmap(counts.as_ptr() as *mut _, total) };
 }
 
 /// A producer that puts alone claims its slots under the producer lease

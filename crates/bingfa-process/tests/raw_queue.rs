@@ -10,12 +10,16 @@
 // test's own output capture, and glibc's malloc, which glibc's `fork` keeps
 // usable in the child.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+mod common;
+
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bingfa_process::__test_hooks::QueueTestHooks;
 use bingfa_process::bytemuck::{Pod, Zeroable};
 use bingfa_process::{Codec, Error, ExitStatus, JoinableQueue, Queue, Raw};
+
+use common::SharedCounts;
 
 bingfa_process::enable_test_support!();
 
@@ -105,21 +109,8 @@ fn four_producers_four_consumers_every_raw_item_once() {
     };
     let total = (P * n) as usize;
     // One delivery counter per item, in memory shared by every process.
-    // SAFETY: an anonymous shared mapping of `total` bytes.
-    let counts = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            total,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(counts, libc::MAP_FAILED);
-    // SAFETY: the mapping is `total` zeroed bytes, alive until the munmap
-    // below; AtomicU8 has the layout of u8.
-    let counts: &[AtomicU8] = unsafe { std::slice::from_raw_parts(counts.cast(), total) };
+    let shared = SharedCounts::new(total);
+    let counts = shared.counts();
     let q = Queue::<Reading, Raw>::raw(256).unwrap();
     let consumers: Vec<_> = (0..C)
         .map(|_| {
@@ -172,8 +163,6 @@ fn four_producers_four_consumers_every_raw_item_once() {
         .take(10)
         .collect();
     assert!(bad.is_empty(), "items not delivered exactly once: {bad:?}");
-    // SAFETY: unmapping our own mapping; `counts` is not used after.
-    unsafe { libc::munmap(counts.as_ptr() as *mut _, total) };
 }
 
 #[test]
