@@ -383,10 +383,7 @@ fn eight_producers_eight_consumers_every_message_once() {
         );
     }
     let elapsed = t.elapsed();
-    let bad: Vec<usize> = (0..total)
-        .filter(|&k| counts[k].load(Ordering::Relaxed) != 1)
-        .take(10)
-        .collect();
+    let bad: Vec<usize> = shared.not_exactly_once();
     assert!(
         bad.is_empty(),
         "messages not delivered exactly once: {bad:?}"

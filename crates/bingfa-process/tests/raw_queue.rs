@@ -158,10 +158,7 @@ fn four_producers_four_consumers_every_raw_item_once() {
             c.panic_message()
         );
     }
-    let bad: Vec<usize> = (0..total)
-        .filter(|&k| counts[k].load(Ordering::Relaxed) != 1)
-        .take(10)
-        .collect();
+    let bad: Vec<usize> = shared.not_exactly_once();
     assert!(bad.is_empty(), "items not delivered exactly once: {bad:?}");
 }
 

@@ -1,7 +1,7 @@
 //! Helpers shared by this crate's integration tests (each test file that
 //! needs them says `mod common;`).
 
-use std::sync::atomic::AtomicU8;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// One delivery counter per message, in anonymous shared memory: forked
 /// children count into it, and the parent reads the counts after joining
@@ -31,6 +31,16 @@ impl SharedCounts {
         };
         assert_ne!(p, libc::MAP_FAILED, "mmap of {len} bytes");
         SharedCounts { ptr: p.cast(), len }
+    }
+
+    /// The first (at most 10) indices whose counter is not exactly 1:
+    /// messages lost or delivered more than once.
+    pub fn not_exactly_once(&self) -> Vec<usize> {
+        let counts = self.counts();
+        (0..counts.len())
+            .filter(|&k| counts[k].load(Ordering::Relaxed) != 1)
+            .take(10)
+            .collect()
     }
 
     /// The counters.
