@@ -281,7 +281,8 @@ pub(crate) fn run_args(args: &[String]) -> Result<ExitCode> {
 /// each row's ratio is taken inside its own round, and the table shows the
 /// median ratio with its range. A group whose ratios disagree on the side
 /// of 1.00x across rounds (bingfa faster in one, slower in another) is run
-/// again, alone, up to [`MAX_REPEATS`] more times.
+/// again, alone, up to [`MAX_REPEATS`] more times: a criterion group, and
+/// a group of figures (echo, memory, IPC rounds) alike.
 ///
 /// With `only`, the groups of BENCHMARKS.md that this run did not measure
 /// keep their rows, and the file's head says which run they came from.
@@ -314,6 +315,8 @@ pub(crate) fn run(only: Option<&str>, rounds: usize) -> Result<ExitCode> {
     let mut runs: Vec<Vec<BenchResult>> = Vec::new();
     // group -> (its crate, the filter that runs it alone)
     let mut home: BTreeMap<String, (String, String)> = BTreeMap::new();
+    // figure group -> its crate
+    let mut figure_home: BTreeMap<String, String> = BTreeMap::new();
     for round in 1..=rounds {
         let mut this_round = Vec::new();
         let mut these_figures = Vec::new();
@@ -327,6 +330,9 @@ pub(crate) fn run(only: Option<&str>, rounds: usize) -> Result<ExitCode> {
             for r in &results {
                 home.insert(r.group.clone(), (krate.clone(), r.filter.clone()));
             }
+            for f in &these {
+                figure_home.insert(f.group.clone(), krate.clone());
+            }
             this_round.extend(results);
             these_figures.extend(these);
         }
@@ -336,7 +342,8 @@ pub(crate) fn run(only: Option<&str>, rounds: usize) -> Result<ExitCode> {
     if rounds > 1 {
         for repeat in 1..=MAX_REPEATS {
             let unsettled = unsettled_groups(&runs);
-            if unsettled.is_empty() {
+            let unsettled_figures = extra::unsettled_groups(&figure_rounds);
+            if unsettled.is_empty() && unsettled_figures.is_empty() {
                 break;
             }
             for group in unsettled {
@@ -346,6 +353,34 @@ pub(crate) fn run(only: Option<&str>, rounds: usize) -> Result<ExitCode> {
                 let label = format!("{krate}, group {group} again ({repeat}/{MAX_REPEATS})");
                 let (results, _) = bench_once(krate, &label, &args, Some(filter))?;
                 runs.push(results.into_iter().filter(|r| r.group == group).collect());
+            }
+            // The figures (echo, memory, IPC rounds) the same way. Their
+            // benches take the group's name as their filter (each runs
+            // when the name asks for it, and criterion's benches match
+            // nothing, or the same group); a bench that makes several
+            // groups makes them all, so one run serves every unsettled
+            // group it prints. They form one more round together.
+            let mut fresh: Vec<extra::Figure> = Vec::new();
+            for group in &unsettled_figures {
+                if fresh.iter().any(|f| &f.group == group) {
+                    continue;
+                }
+                let Some(krate) = figure_home.get(group) else {
+                    continue;
+                };
+                let label = format!("{krate}, figures {group} again ({repeat}/{MAX_REPEATS})");
+                let (_, these) = bench_once(krate, &label, &args, Some(group))?;
+                let new_groups: Vec<String> = these
+                    .iter()
+                    .map(|f| f.group.clone())
+                    .filter(|g| {
+                        unsettled_figures.contains(g) && !fresh.iter().any(|f| &f.group == g)
+                    })
+                    .collect();
+                fresh.extend(these.into_iter().filter(|f| new_groups.contains(&f.group)));
+            }
+            if !fresh.is_empty() {
+                figure_rounds.push(fresh);
             }
         }
     }

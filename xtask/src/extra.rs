@@ -165,6 +165,27 @@ pub(crate) fn ratios(figures: &[Figure]) -> BTreeMap<(String, String), f64> {
     out
 }
 
+/// The groups whose ratios, each taken inside one round, fall on both
+/// sides of 1.00x (beyond the 2% tie band criterion groups get: see
+/// [`crate::bench::unsettled_groups`]): one round says bingfa is ahead,
+/// another that it is behind. A round may hold only some groups (a repeat
+/// of a few).
+pub(crate) fn unsettled_groups(rounds: &[Vec<Figure>]) -> Vec<String> {
+    let mut sides: BTreeMap<String, (bool, bool)> = BTreeMap::new();
+    for round in rounds {
+        for ((group, _), ratio) in ratios(round) {
+            let e = sides.entry(group).or_default();
+            e.0 |= ratio > 1.02;
+            e.1 |= ratio < 0.98;
+        }
+    }
+    sides
+        .into_iter()
+        .filter(|(_, (above, below))| *above && *below)
+        .map(|(g, _)| g)
+        .collect()
+}
+
 /// Over several rounds: each (group, member)'s median value, and its
 /// ratio's median, lowest, highest and count, each ratio taken inside its
 /// own round.
@@ -260,6 +281,35 @@ mod tests {
             .unwrap()
             .is_err());
         assert!(parse_line("bingfa-bench: g m 1").unwrap().is_err());
+    }
+
+    #[test]
+    fn figure_groups_on_both_sides_of_one_are_unsettled() {
+        let f = |group: &str, member: &str, value: f64| Figure {
+            group: group.into(),
+            member: member.into(),
+            value,
+            unit: "rt/s".into(),
+            lower_is_better: false,
+        };
+        let rounds = vec![
+            vec![
+                f("echo", "bingfa", 100.0),
+                f("echo", "tokio", 90.0),
+                f("mem", "bingfa", 100.0),
+                f("mem", "may", 50.0),
+            ],
+            vec![
+                f("echo", "bingfa", 100.0),
+                f("echo", "tokio", 120.0),
+                f("mem", "bingfa", 100.0),
+                f("mem", "may", 60.0),
+            ],
+            // A repeat of one group only; a tie (within 2%) takes no side.
+            vec![f("tie", "bingfa", 100.0), f("tie", "tokio", 101.0)],
+        ];
+        assert_eq!(unsettled_groups(&rounds), vec!["echo".to_string()]);
+        assert!(unsettled_groups(&rounds[..1]).is_empty());
     }
 
     #[test]
