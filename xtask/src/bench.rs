@@ -466,23 +466,34 @@ fn regex_escape(s: &str) -> String {
     out
 }
 
-/// The groups whose ratios, each taken inside one round, fall on both
-/// sides of 1.00x (beyond a 2% tie band): one run says bingfa is faster,
-/// another that it is slower.
+/// The groups with a member whose ratio, taken inside each round, falls
+/// on both sides of 1.00x (beyond a 2% tie band): one run says bingfa is
+/// faster than that member, another that it is slower. (Two members on
+/// either side of bingfa in every round are settled.)
 pub(crate) fn unsettled_groups(runs: &[Vec<BenchResult>]) -> Vec<String> {
-    let mut sides: BTreeMap<String, (bool, bool)> = BTreeMap::new();
-    for run in runs {
-        for ((group, _), ratio) in ratios(run) {
-            let e = sides.entry(group).or_default();
+    groups_on_both_sides(runs.iter().map(|run| ratios(run)))
+}
+
+/// The groups of the `(group, member) -> ratio` maps, one a round, that
+/// have a member above 1.02 in one round and below 0.98 in another.
+pub(crate) fn groups_on_both_sides(
+    rounds: impl Iterator<Item = BTreeMap<(String, String), f64>>,
+) -> Vec<String> {
+    let mut sides: BTreeMap<(String, String), (bool, bool)> = BTreeMap::new();
+    for round in rounds {
+        for (key, ratio) in round {
+            let e = sides.entry(key).or_default();
             e.0 |= ratio > 1.02;
             e.1 |= ratio < 0.98;
         }
     }
-    sides
+    let mut out: Vec<String> = sides
         .into_iter()
         .filter(|(_, (above, below))| *above && *below)
-        .map(|(g, _)| g)
-        .collect()
+        .map(|((g, _), _)| g)
+        .collect();
+    out.dedup();
+    out
 }
 
 /// Each row's ratio inside one run: its median over its group's
@@ -1070,6 +1081,13 @@ mod tests {
         ];
         assert_eq!(unsettled_groups(&runs), vec!["m".to_string()]);
         assert!(unsettled_groups(&runs[..2]).is_empty());
+        // Two peers, one always faster than bingfa and one always slower:
+        // settled, however far apart they are.
+        let apart = vec![
+            vec![r("s", "bingfa", 10.0), r("s", "a", 5.0), r("s", "b", 20.0)],
+            vec![r("s", "bingfa", 10.0), r("s", "a", 4.0), r("s", "b", 30.0)],
+        ];
+        assert!(unsettled_groups(&apart).is_empty());
         let (rows, spread) = summarize(&runs);
         let std = rows
             .iter()

@@ -165,25 +165,12 @@ pub(crate) fn ratios(figures: &[Figure]) -> BTreeMap<(String, String), f64> {
     out
 }
 
-/// The groups whose ratios, each taken inside one round, fall on both
-/// sides of 1.00x (beyond the 2% tie band criterion groups get: see
-/// [`crate::bench::unsettled_groups`]): one round says bingfa is ahead,
-/// another that it is behind. A round may hold only some groups (a repeat
-/// of a few).
+/// The groups with a member whose ratio, each taken inside one round,
+/// falls on both sides of 1.00x, as criterion groups
+/// ([`crate::bench::unsettled_groups`]). A round may hold only some groups
+/// (a repeat of a few).
 pub(crate) fn unsettled_groups(rounds: &[Vec<Figure>]) -> Vec<String> {
-    let mut sides: BTreeMap<String, (bool, bool)> = BTreeMap::new();
-    for round in rounds {
-        for ((group, _), ratio) in ratios(round) {
-            let e = sides.entry(group).or_default();
-            e.0 |= ratio > 1.02;
-            e.1 |= ratio < 0.98;
-        }
-    }
-    sides
-        .into_iter()
-        .filter(|(_, (above, below))| *above && *below)
-        .map(|(g, _)| g)
-        .collect()
+    crate::bench::groups_on_both_sides(rounds.iter().map(|round| ratios(round)))
 }
 
 /// Over several rounds: each (group, member)'s median value, and its
@@ -308,8 +295,23 @@ mod tests {
             // A repeat of one group only; a tie (within 2%) takes no side.
             vec![f("tie", "bingfa", 100.0), f("tie", "tokio", 101.0)],
         ];
+        // `mem`: may always below bingfa; `echo`: tokio on both sides.
         assert_eq!(unsettled_groups(&rounds), vec!["echo".to_string()]);
         assert!(unsettled_groups(&rounds[..1]).is_empty());
+        // Two peers on either side of bingfa in every round: settled.
+        let apart = vec![
+            vec![
+                f("g", "bingfa", 100.0),
+                f("g", "a", 50.0),
+                f("g", "b", 200.0),
+            ],
+            vec![
+                f("g", "bingfa", 100.0),
+                f("g", "a", 60.0),
+                f("g", "b", 150.0),
+            ],
+        ];
+        assert!(unsettled_groups(&apart).is_empty());
     }
 
     #[test]
