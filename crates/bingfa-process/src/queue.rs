@@ -76,12 +76,16 @@ static ALIVE: fn(u32) -> bool = sys::pid_alive;
 /// over. A process about to sleep pays with a `membarrier(2)` call (on
 /// kernels that refuse it, the waker side falls back to a fence and
 /// sleeps re-check every 20 ms).
-/// Measured on a 2-vCPU Intel Xeon with 64-byte items between two
-/// processes on two CPUs (before the lease and the encoding into the
-/// slot): about 20 M items a second,
-/// 0.3-0.7x a bare shared-memory ring of raw 64-byte slots (depending on
-/// the host), and 0.6-1.0x that ring carrying the same checked frames in
-/// 128-byte slots. On a 2-vCPU AMD EPYC (Zen 4), with the lease and
+/// Measured on a 2-vCPU Intel Xeon (Emerald Rapids class, 2026-12-08)
+/// with 64-byte items between two processes on two CPUs: 20-25 M items
+/// a second, 0.36-0.68x a bare shared-memory ring of raw 64-byte slots
+/// (0.6x in most runs, where that ring moved 37-39 M; 0.36x when it
+/// moved 58 M; about 0.14x when the host put the two vCPUs close enough
+/// for a cache-line round trip of 27 ns and the ring moved 150-160 M,
+/// while bingfa, bound by its own instructions, stayed at 20 M), and
+/// 1.0-1.6x that ring carrying the same checked frames in 128-byte
+/// slots (1.5x in the median of five runs).
+/// On a 2-vCPU AMD EPYC (Zen 4), with the lease and
 /// items encoded straight into their slots: 21-22 M items a second; with
 /// the consumer's write-back below too, 24-38 M, 0.2-0.35x the raw ring
 /// (whose consumer does the same; it then runs at 90-140 M there) and
@@ -96,7 +100,8 @@ static ALIVE: fn(u32) -> bool = sys::pid_alive;
 /// bench item ran 1 -> 1 at about the serde queue's rate with `Raw`
 /// (0.94-1.02x), and 1.10-1.59x of it with 2 or 4 producers and as many
 /// consumers, where 8 processes share 2 CPUs (medians of 3 interleaved
-/// rounds).
+/// rounds). On the Intel Xeon `Raw` ran 1 -> 1 at 1.23-1.61x the serde
+/// queue's rate (five runs), 2x2 at 0.95-1.13x, 4x4 at 1.20-1.30x.
 ///
 /// On AMD CPUs a get, before it gives its slot back, writes one byte
 /// into each cache line of the frame after the first (the first holds
@@ -104,7 +109,8 @@ static ALIVE: fn(u32) -> bool = sys::pid_alive;
 /// wrote and the consumer only read was measured slow for the producer
 /// to write again (a put of a 64-byte item cost 41-46 ns against lines
 /// the consumer had read on another CPU, 24 ns once it wrote them back).
-/// Elsewhere it is off (unmeasured). The environment variable
+/// Elsewhere it is off (on an Intel Xeon it made no difference). The
+/// environment variable
 /// `BINGFA_WRITE_BACK` (`1` on, `0` off, read once per process)
 /// overrides the rule, for measuring it.
 ///

@@ -100,9 +100,12 @@ impl Ring<'_> {
     /// apparently does not. The bytes written are garbage the producer
     /// overwrites: the frame has been read.
     ///
-    /// Off on other CPUs (not measured there; on Intel, where a clean
-    /// shared line is cheap to take back, it could cost), under loom
-    /// (whose rings keep frames apart from their slots) and under Miri.
+    /// Off on other CPUs, under loom (whose rings keep frames apart from
+    /// their slots) and under Miri. On an Intel Xeon (Emerald Rapids
+    /// class, 2026-12-08) it made no difference: `ipc_rounds spsc`, four
+    /// alternations with `BINGFA_WRITE_BACK=1`, 20.4-24.4 M items a second
+    /// against 19.9-25.1 M without; a put against lines the consumer read
+    /// on the other CPU cost 36-41 ns either way (`ipc_cost`).
     ///
     /// # Safety
     /// `frame` is valid for writes of `len` bytes, held by this consumer
@@ -164,7 +167,10 @@ fn write_back_pays() -> bool {
 /// unchanged. A prefetch for ownership of a cell a consumer has not
 /// given back yet (a nearly full ring) takes its lines from under it.
 /// On an Intel Xeon it was part of the `prefetchw` win (`benches/NOTES.md`),
-/// so it stays there. The environment variable `BINGFA_PRODUCER_PREFETCH`
+/// so it stays there; measured alone on one (Emerald Rapids class,
+/// 2026-12-08, four alternations), the 1 -> 1 stream ran at 18.2-22.3 M
+/// items a second without it against 19.9-25.1 M with it, lower in each
+/// pair. The environment variable `BINGFA_PRODUCER_PREFETCH`
 /// overrides the vendor rule: `1` on, `0` off (read once, at the first
 /// put).
 #[cfg(all(target_arch = "x86_64", not(bingfa_loom), not(miri)))]
