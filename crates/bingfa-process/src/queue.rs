@@ -77,16 +77,16 @@ static ALIVE: fn(u32) -> bool = sys::pid_alive;
 /// kernels that refuse it, the waker side falls back to a fence and
 /// sleeps re-check every 20 ms).
 /// Measured on a 2-vCPU Intel Xeon (Emerald Rapids class, 2026-12-08)
-/// with 64-byte items between two processes on two CPUs: 20-25 M items
-/// a second, 0.36-0.68x a bare shared-memory ring of raw 64-byte slots
-/// (0.6x in most runs, where that ring moved 37-39 M; 0.36x when it
-/// moved 58 M; about 0.14x when the host put the two vCPUs close enough
-/// for a cache-line round trip of 27 ns and the ring moved 150-160 M,
-/// while bingfa, bound by its own instructions, stayed at 20 M), and
-/// 1.0-1.6x that ring carrying the same checked frames in 128-byte
-/// slots (1.5x in the median of five runs).
-/// On a 2-vCPU AMD EPYC (Zen 4), with the lease and
-/// items encoded straight into their slots: 21-22 M items a second; with
+/// with 64-byte items between two processes on two CPUs: 15-25 M items
+/// a second, 0.28-0.69x a bare shared-memory ring of raw 64-byte slots
+/// (0.6-0.7x in most runs, where that ring moved 36-39 M; 0.28-0.41x in
+/// others, mostly when it moved 47-72 M; about 0.14x when the host put
+/// the two vCPUs close enough for a cache-line round trip of 27 ns and
+/// the ring moved 150-160 M, while bingfa, bound by its own
+/// instructions, stayed at 20 M), and 1.0-1.6x that ring carrying the
+/// same checked frames in 128-byte slots (1.5x in the median of five
+/// runs). On a 2-vCPU AMD EPYC (Zen 4), with the lease and items
+/// encoded straight into their slots: 21-22 M items a second; with
 /// the consumer's write-back below too, 24-38 M, 0.2-0.35x the raw ring
 /// (whose consumer does the same; it then runs at 90-140 M there) and
 /// 0.6x that ring carrying the same frames. See `BENCHMARKS.md` and this
